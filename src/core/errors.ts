@@ -1,0 +1,58 @@
+/**
+ * The one error type of agentpool. Every failure a caller can act on carries a stable string
+ * `code`, the HTTP `status` the server answers with, and structured `details`.
+ * This file is the catalogue: a new code is added here and nowhere else.
+ */
+
+/** Every error code agentpool raises, with the HTTP status it maps to. */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: 400,
+  AGENT_NOT_FOUND: 404,
+  VERSION_NOT_FOUND: 404,
+  INSTANCE_NOT_FOUND: 404,
+  AGENT_EXISTS: 409,
+  VERSION_CONFLICT: 409,
+  AGENT_PAUSED: 409,
+  INVALID_STATE_TRANSITION: 409,
+  PIN_LIMIT_REACHED: 409,
+  ACTIVATION_FAILED: 500,
+  STORE_FAILED: 500,
+  ACQUIRE_TIMEOUT: 503,
+  POOL_CLOSED: 503,
+} as const;
+
+/** A stable, documented error code. */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Structured, JSON-serialisable data that explains an error. */
+export type ErrorDetails = Record<string, unknown>;
+
+/** The base class of every error agentpool throws on purpose. */
+export class AgentPoolError extends Error {
+  override readonly name = 'AgentPoolError';
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly details: ErrorDetails;
+
+  constructor(code: ErrorCode, message: string, details: ErrorDetails = {}, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.status = ERROR_CODES[code];
+    this.details = details;
+  }
+
+  /** The wire form used by the server: `{ error: { code, message, details } }`. */
+  toJSON(): { error: { code: ErrorCode; message: string; details: ErrorDetails } } {
+    return { error: { code: this.code, message: this.message, details: this.details } };
+  }
+}
+
+/** True when `err` is an AgentPoolError, optionally with the given code. */
+export function isAgentPoolError(err: unknown, code?: ErrorCode): err is AgentPoolError {
+  return err instanceof AgentPoolError && (code === undefined || err.code === code);
+}
+
+/** A validation failure that names the offending field. */
+export function validationError(field: string, message: string, details: ErrorDetails = {}): AgentPoolError {
+  return new AgentPoolError('VALIDATION_FAILED', `${field} ${message}`, { field, ...details });
+}

@@ -1,0 +1,109 @@
+/**
+ * Store ports: the small interfaces the core depends on. Adapters (memory, sqlite, later redis and
+ * postgres) implement them and are checked by one shared conformance suite.
+ *
+ * The store treats an agent's spec as an opaque JSON object, except for the few fields it indexes
+ * (labels for filtering, tier for prewarming, ttlSeconds for expiry), declared by {@link IndexedSpec}.
+ */
+
+/** The fields of an agent spec that a store indexes. The rest is stored as JSON, untouched. */
+export interface IndexedSpec {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly tier: string;
+  readonly ttlSeconds?: number | undefined;
+}
+
+/** One persisted agent: identity, its active version's spec, and bookkeeping. */
+export interface AgentRecord<S extends IndexedSpec = IndexedSpec> {
+  readonly id: string;
+  readonly project: string;
+  readonly name: string;
+  /** The version runs use. */
+  readonly activeVersion: number;
+  /** The highest version number; versions are 1..latestVersion and never change. */
+  readonly latestVersion: number;
+  /** The spec of the active version. */
+  readonly spec: S;
+  readonly createdAt: number;
+  readonly updatedAt: number;
+  /** When the agent was last used (activated or released), epoch ms. */
+  readonly lastUsedAt: number;
+  /** For agents with `ttlSeconds`: when they expire if still unused, epoch ms; otherwise null. */
+  readonly expiresAt: number | null;
+}
+
+/** One immutable version of an agent's spec. */
+export interface AgentVersionRecord<S extends IndexedSpec = IndexedSpec> {
+  readonly agentId: string;
+  readonly version: number;
+  readonly spec: S;
+  readonly createdAt: number;
+}
+
+/** A page of results and the cursor of the next page (null on the last page). */
+export interface Page<T> {
+  readonly data: T[];
+  readonly nextCursor: string | null;
+}
+
+/** Options of {@link AgentStore.list}. */
+export interface ListAgentsQuery {
+  /** 1..1000. */
+  readonly limit: number;
+  /** An opaque cursor from a previous page. */
+  readonly cursor?: string | undefined;
+  /** Only agents carrying every one of these labels with these values. */
+  readonly labels?: Readonly<Record<string, string>> | undefined;
+}
+
+/** What {@link AgentStore.create} needs. */
+export interface NewAgent<S extends IndexedSpec = IndexedSpec> {
+  readonly id: string;
+  readonly project: string;
+  readonly name: string;
+  readonly spec: S;
+  readonly now: number;
+}
+
+/**
+ * Agent definitions and their versions.
+ * Errors: `AGENT_EXISTS` from create when (project, name) is taken; `VERSION_CONFLICT` from
+ * addVersion when another writer got there first; `AGENT_NOT_FOUND` / `VERSION_NOT_FOUND` from
+ * writes that name a missing agent or version.
+ */
+export interface AgentStore {
+  /** Creates an agent whose version 1 is active. Atomic: of two concurrent creates of one name, one wins. */
+  create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>>;
+  getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined>;
+  getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined>;
+  /** A project's agents ordered by name. */
+  list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>>;
+  /** Agents of every project with the given tier, ordered by id; used to prewarm the hot set. */
+  listByTier<S extends IndexedSpec>(
+    tier: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentRecord<S>>>;
+  /** Number of agents in a project. */
+  count(project: string): Promise<number>;
+  /**
+   * Appends version `expectedLatest + 1` with `spec` and makes it active, provided the agent's
+   * latest version is still `expectedLatest` (else `VERSION_CONFLICT`).
+   */
+  addVersion<S extends IndexedSpec>(id: string, expectedLatest: number, spec: S, now: number): Promise<AgentRecord<S>>;
+  /** Makes an existing version the active one (rollback). */
+  activateVersion<S extends IndexedSpec>(id: string, version: number, now: number): Promise<AgentRecord<S>>;
+  getVersion<S extends IndexedSpec>(id: string, version: number): Promise<AgentVersionRecord<S> | undefined>;
+  /** Versions newest first. */
+  listVersions<S extends IndexedSpec>(
+    id: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentVersionRecord<S>>>;
+  /** Deletes an agent and all its versions; false when it did not exist. */
+  delete(id: string): Promise<boolean>;
+  /** Records use; for agents with a ttl this pushes `expiresAt` to `at + ttlSeconds`. */
+  touch(id: string, at: number): Promise<void>;
+  /** Agents with a ttl whose `expiresAt` ≤ now, oldest first. */
+  listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]>;
+  /** Releases connections and file handles; further calls fail. */
+  close(): Promise<void>;
+}
