@@ -70,7 +70,8 @@ export class ManualClock implements Clock {
       this.#timers = this.#timers.filter((t) => !t.cancelled);
       let next: ManualTimer | undefined;
       for (const t of this.#timers) {
-        if (t.at <= end && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq))) next = t;
+        if (t.at <= end && (next === undefined || t.at < next.at || (t.at === next.at && t.seq < next.seq)))
+          next = t;
       }
       if (next === undefined) break;
       this.#now = Math.max(this.#now, next.at);

@@ -17,17 +17,30 @@ function fail(field: string, expected: string, value: unknown): never {
 }
 
 /** An integer ≥ `min` (1 unless given), or the default when undefined. */
-export function intOption(field: string, value: unknown, fallback: number, min = 1, max = Number.MAX_SAFE_INTEGER): number {
+export function intOption(
+  field: string,
+  value: unknown,
+  fallback: number,
+  min = 1,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
+    const range =
+      max === Number.MAX_SAFE_INTEGER ? `an integer ≥ ${min}` : `an integer from ${min} to ${max}`;
     fail(field, min === 1 && max === Number.MAX_SAFE_INTEGER ? 'a positive integer' : range, value);
   }
   return value;
 }
 
 /** A finite number within [min, max], or the default when undefined. */
-export function numberOption(field: string, value: unknown, fallback: number, min: number, max: number): number {
+export function numberOption(
+  field: string,
+  value: unknown,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
     fail(field, `a number from ${min} to ${max}`, value);
@@ -36,7 +49,12 @@ export function numberOption(field: string, value: unknown, fallback: number, mi
 }
 
 /** One of the listed strings, or the default when undefined. */
-export function enumOption<T extends string>(field: string, value: unknown, allowed: readonly T[], fallback: T): T {
+export function enumOption<T extends string>(
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+  fallback: T,
+): T {
   if (value === undefined) return fallback;
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
     fail(field, `one of ${allowed.map((a) => `"${a}"`).join(', ')}`, value);

@@ -1,0 +1,47 @@
+/**
+ * The public API of agentpool. Everything a library user needs is exported here by name.
+ */
+export { type AgentPool, type AgentPoolEvent, type AgentPoolOptions, createAgentPool } from './agent-pool.ts';
+export { type Clock, ManualClock, systemClock, type TimerHandle } from './core/clock.ts';
+export { AgentPoolError, ERROR_CODES, type ErrorCode, isAgentPoolError } from './core/errors.ts';
+export type { HistogramSnapshot } from './core/metrics.ts';
+export { type BusEvent, type EventBus, LocalEventBus } from './events/bus.ts';
+export {
+  type AgentInstance,
+  canTransition,
+  INSTANCE_STATES,
+  type InstanceState,
+  type InstanceStatus,
+  TRANSITIONS,
+} from './pool/instance.ts';
+export type { Lease } from './pool/lease.ts';
+export type { EvictionPolicy, PolicyName } from './pool/policies/policy.ts';
+export {
+  type AcquireOptions,
+  type InstanceEvent,
+  type InstanceInfo,
+  InstancePool,
+  type PoolStats,
+} from './pool/pool.ts';
+export { type InstancePoolOptions, resolveInstancePoolOptions } from './pool/pool-options.ts';
+export {
+  type AgentSpec,
+  type AgentSpecInput,
+  type AgentSpecPatch,
+  DEFAULT_MODEL,
+  DEFAULT_PROJECT,
+  parseAgentSpec,
+  TIERS,
+  type Tier,
+} from './registry/definition.ts';
+export {
+  type Agent,
+  type AgentEvent,
+  AgentRegistry,
+  type AgentVersion,
+  type ApplyResult,
+  type ListAgentsOptions,
+} from './registry/registry.ts';
+export { MemoryAgentStore } from './store/memory.ts';
+export type { AgentRecord, AgentStore, AgentVersionRecord, IndexedSpec, Page } from './store/ports.ts';
+export { SqliteAgentStore } from './store/sqlite.ts';

@@ -1,0 +1,148 @@
+/**
+ * The activation cache: the resident instances, indexed by key (project + agent name) and by
+ * agent id, bounded by count and by estimated bytes. The eviction policy orders the unpinned
+ * residents; the cache tells it which may leave now (ready and unpinned: busy and pinned
+ * instances are never evicted) and keeps the count of those that may, so the pool can tell in
+ * O(1) whether an activation has room or must wait.
+ */
+import type { AgentInstance, InstanceState } from './instance.ts';
+import { hashString } from './policies/count-min-sketch.ts';
+import { createPolicy } from './policies/create-policy.ts';
+import type { EvictionPolicy, PolicyName } from './policies/policy.ts';
+
+/** Bounds and policy of the cache. */
+export interface ActivationCacheOptions {
+  maxActive: number;
+  maxBytes: number;
+  policy: PolicyName;
+}
+
+/** Resident instances and their eviction order. */
+export class ActivationCache {
+  readonly maxActive: number;
+  readonly maxBytes: number;
+  readonly #byKey = new Map<string, AgentInstance>();
+  readonly #byAgentId = new Map<string, AgentInstance>();
+  readonly #policy: EvictionPolicy<string>;
+  readonly #canEvict = (key: string): boolean => this.#byKey.get(key)?.evictable === true;
+  #bytes = 0;
+  #pinned = 0;
+  #evictable = 0;
+
+  constructor(options: ActivationCacheOptions) {
+    this.maxActive = options.maxActive;
+    this.maxBytes = options.maxBytes;
+    this.#policy = createPolicy<string>(options.policy, { capacity: options.maxActive, hash: hashString });
+  }
+
+  /** Resident instances. */
+  get size(): number {
+    return this.#byKey.size;
+  }
+
+  /** Estimated bytes of the resident instances. */
+  get bytes(): number {
+    return this.#bytes;
+  }
+
+  /** Residents that could be evicted right now. */
+  get evictableCount(): number {
+    return this.#evictable;
+  }
+
+  get pinnedCount(): number {
+    return this.#pinned;
+  }
+
+  get policyName(): PolicyName {
+    return this.#policy.name;
+  }
+
+  get(key: string): AgentInstance | undefined {
+    return this.#byKey.get(key);
+  }
+
+  getByAgentId(agentId: string): AgentInstance | undefined {
+    return this.#byAgentId.get(agentId);
+  }
+
+  values(): IterableIterator<AgentInstance> {
+    return this.#byKey.values();
+  }
+
+  /** Records a request served by a resident instance. */
+  hit(instance: AgentInstance): void {
+    if (!instance.pinned) this.#policy.hit(instance.key);
+  }
+
+  /**
+   * Makes an instance resident. Returns the instances evicted to stay within bounds; they have
+   * left the cache and the caller terminates them. The list may hold `instance` itself when the
+   * policy refused to admit it (it then serves its lease and leaves).
+   */
+  insert(instance: AgentInstance, othersLive: number): AgentInstance[] {
+    this.#byKey.set(instance.key, instance);
+    this.#byAgentId.set(instance.agent.id, instance);
+    this.#bytes += instance.estimatedBytes;
+    if (instance.evictable) this.#evictable++;
+    if (instance.pinned) {
+      // pinned instances stay out of the policy, whose capacity shrinks to make room for them
+      this.#pinned++;
+      return this.#resizePolicy().concat(this.trim(othersLive));
+    }
+    const evicted = this.#policy.add(instance.key, this.#canEvict).map((key) => this.#detach(key));
+    return evicted.concat(this.trim(othersLive));
+  }
+
+  /** Removes an instance (deactivation, retirement); false when it was not resident. */
+  remove(instance: AgentInstance): boolean {
+    if (this.#byKey.get(instance.key) !== instance) return false;
+    const wasPinned = instance.pinned;
+    if (!wasPinned) this.#policy.delete(instance.key);
+    this.#detach(instance.key);
+    if (wasPinned) this.#resizePolicy(); // grows: evicts nothing
+    return true;
+  }
+
+  /** Keeps the evictable count true; the pool calls it on every transition. */
+  stateChanged(instance: AgentInstance, from: InstanceState, to: InstanceState): void {
+    if (instance.pinned || this.#byKey.get(instance.key) !== instance) return;
+    if (from === 'ready') this.#evictable--;
+    if (to === 'ready') this.#evictable++;
+  }
+
+  /**
+   * Evicts, in policy order, while the live count (residents + `othersLive`) is above maxActive
+   * or the bytes above maxBytes, and something may be evicted.
+   */
+  trim(othersLive: number): AgentInstance[] {
+    const evicted: AgentInstance[] = [];
+    while (this.#byKey.size + othersLive > this.maxActive || this.#bytes > this.maxBytes) {
+      const key = this.#policy.evict(this.#canEvict);
+      if (key === undefined) break;
+      evicted.push(this.#detach(key));
+    }
+    return evicted;
+  }
+
+  /** Policy internals for stats. */
+  describePolicy(): Record<string, number | string> {
+    return { name: this.#policy.name, ...this.#policy.describe() };
+  }
+
+  #resizePolicy(): AgentInstance[] {
+    const capacity = Math.max(1, this.maxActive - this.#pinned);
+    return this.#policy.resize(capacity, this.#canEvict).map((key) => this.#detach(key));
+  }
+
+  #detach(key: string): AgentInstance {
+    const instance = this.#byKey.get(key);
+    if (instance === undefined) throw new Error(`activation cache: policy returned unknown key ${key}`);
+    this.#byKey.delete(key);
+    if (this.#byAgentId.get(instance.agent.id) === instance) this.#byAgentId.delete(instance.agent.id);
+    this.#bytes -= instance.estimatedBytes;
+    if (instance.evictable) this.#evictable--;
+    if (instance.pinned) this.#pinned--;
+    return instance;
+  }
+}

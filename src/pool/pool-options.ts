@@ -1,0 +1,45 @@
+/**
+ * Options of the instance pool, their defaults, and their validation in one step.
+ */
+import { enumOption, intOption } from '../core/options.ts';
+import { POLICY_NAMES } from './policies/create-policy.ts';
+import type { PolicyName } from './policies/policy.ts';
+
+/** How the pool bounds and ages its instances. */
+export interface InstancePoolOptions {
+  /** Live instances at most (resident, one-shot and activating). @default 1000 */
+  maxActive?: number;
+  /** Estimated bytes of resident instances at most. @default 268435456 (256 MiB) */
+  maxBytes?: number;
+  /** Eviction policy. @default 'tinylfu' */
+  policy?: PolicyName;
+  /** How long `acquire` waits for room when every instance is busy. @default 30000 */
+  acquireTimeoutMs?: number;
+  /** Acquirers that may wait at once; more fail at once with `POOL_SATURATED`. @default 10000 */
+  maxWaiting?: number;
+  /** An unpinned, ready instance unused this long is deactivated; 0 never. @default 600000 (10 min) */
+  maxIdleMs?: number;
+  /** How often idle instances are looked for. @default maxIdleMs / 4, within 1 s … 60 s */
+  idleSweepIntervalMs?: number;
+}
+
+/** {@link InstancePoolOptions} with every default applied. */
+export type ResolvedInstancePoolOptions = Required<InstancePoolOptions>;
+
+/** Applies defaults and rejects bad values with a message naming the field. */
+export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): ResolvedInstancePoolOptions {
+  const maxIdleMs = intOption('pool.maxIdleMs', input.maxIdleMs, 600_000, 0);
+  return {
+    maxActive: intOption('pool.maxActive', input.maxActive, 1000),
+    maxBytes: intOption('pool.maxBytes', input.maxBytes, 256 * 2 ** 20),
+    policy: enumOption('pool.policy', input.policy, POLICY_NAMES, 'tinylfu'),
+    acquireTimeoutMs: intOption('pool.acquireTimeoutMs', input.acquireTimeoutMs, 30_000, 0),
+    maxWaiting: intOption('pool.maxWaiting', input.maxWaiting, 10_000, 0),
+    maxIdleMs,
+    idleSweepIntervalMs: intOption(
+      'pool.idleSweepIntervalMs',
+      input.idleSweepIntervalMs,
+      Math.min(60_000, Math.max(1000, Math.floor(maxIdleMs / 4))),
+    ),
+  };
+}

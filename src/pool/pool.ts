@@ -1,0 +1,607 @@
+/**
+ * The instance pool: grants leases on live agent instances, activating them on demand from the
+ * registry (once per agent however many ask at once), keeping them in the bounded activation
+ * cache, and retiring, pausing, idling out and evicting them. `acquire` waits for room when every
+ * live instance is busy, up to `acquireTimeoutMs`.
+ */
+import type { Clock, TimerHandle } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { isId, newId } from '../core/ids.ts';
+import { Histogram, type HistogramSnapshot } from '../core/metrics.ts';
+import { SingleFlight } from '../core/single-flight.ts';
+import type { BusEvent, EventBus } from '../events/bus.ts';
+import type { Tier } from '../registry/definition.ts';
+import type { AgentEvent, AgentRegistry } from '../registry/registry.ts';
+import { ActivationCache } from './activation-cache.ts';
+import { AgentInstance, INSTANCE_STATES, type InstanceState, type TransitionReason } from './instance.ts';
+import { Lease } from './lease.ts';
+import {
+  type InstancePoolOptions,
+  type ResolvedInstancePoolOptions,
+  resolveInstancePoolOptions,
+} from './pool-options.ts';
+
+/** Emitted on every instance transition. */
+export type InstanceEvent = BusEvent & {
+  type: 'instance.state_changed';
+  project: string;
+  agentId: string;
+  name: string;
+  version: number;
+  instanceId: string;
+  from: InstanceState;
+  to: InstanceState;
+  reason: TransitionReason;
+};
+
+/** What the pool is built from. */
+export interface InstancePoolDeps {
+  registry: AgentRegistry;
+  bus: EventBus<AgentEvent | InstanceEvent>;
+  clock: Clock;
+}
+
+/** Options of one acquire. */
+export interface AcquireOptions {
+  /** Overrides the pool's `acquireTimeoutMs` for this call. */
+  timeoutMs?: number;
+  /** Stops waiting when aborted. */
+  signal?: AbortSignal;
+}
+
+/** A point-in-time view of the pool. */
+export interface PoolStats {
+  policy: Record<string, number | string>;
+  maxActive: number;
+  maxBytes: number;
+  /** Live instances: resident + one-shot + activating. */
+  active: number;
+  resident: number;
+  oneShot: number;
+  activating: number;
+  pinned: number;
+  bytes: number;
+  waiting: number;
+  byState: Record<Exclude<InstanceState, 'terminated'>, number>;
+  byTier: Record<Tier, number>;
+  hits: number;
+  misses: number;
+  hitRatio: number;
+  activations: number;
+  activationFailures: number;
+  /** Deactivations by cause. */
+  evictions: number;
+  idleDeactivations: number;
+  retirements: number;
+  deactivations: number;
+  acquireTimeouts: number;
+  activationLatencyMs: HistogramSnapshot;
+}
+
+/** A one-line view of a live instance. */
+export interface InstanceInfo {
+  instanceId: string;
+  agentId: string;
+  project: string;
+  name: string;
+  version: number;
+  tier: Tier;
+  state: InstanceState;
+  leases: number;
+  pinned: boolean;
+  uses: number;
+  lastUsedAt: number;
+  estimatedBytes: number;
+}
+
+interface Waiter {
+  project: string;
+  resolve: (slot: Slot) => void;
+  reject: (err: unknown) => void;
+}
+
+/** Room reserved for one activation; `overCapacity` when it will have to evict. */
+interface Slot {
+  overCapacity: boolean;
+  /** Set when the agent was changed while activating: the result serves its leases and leaves. */
+  stale: boolean;
+  project: string;
+  agentId?: string;
+}
+
+const SEP = '\u0000';
+
+/** Live agent instances, bounded, activated on demand. */
+export class InstancePool {
+  readonly options: ResolvedInstancePoolOptions;
+  readonly #registry: AgentRegistry;
+  readonly #bus: EventBus<AgentEvent | InstanceEvent>;
+  readonly #clock: Clock;
+  readonly #cache: ActivationCache;
+  readonly #flights = new SingleFlight<string, AgentInstance>();
+  /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
+  readonly #oneShots = new Set<AgentInstance>();
+  /** Room reserved by activations in flight. */
+  readonly #slots = new Set<Slot>();
+  readonly #waiters: Waiter[] = [];
+  readonly #latency = new Histogram();
+  readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
+  readonly #counters = {
+    hits: 0,
+    misses: 0,
+    activations: 0,
+    activationFailures: 0,
+    evictions: 0,
+    idleDeactivations: 0,
+    retirements: 0,
+    deactivations: 0,
+    acquireTimeouts: 0,
+  };
+  readonly #unsubscribe: () => void;
+  #overCapacitySlots = 0;
+  #sweepTimer: TimerHandle | undefined;
+  #closed = false;
+
+  constructor(deps: InstancePoolDeps, options: InstancePoolOptions = {}) {
+    this.options = resolveInstancePoolOptions(options);
+    this.#registry = deps.registry;
+    this.#bus = deps.bus;
+    this.#clock = deps.clock;
+    this.#cache = new ActivationCache(this.options);
+    const onAgentChanged = (
+      e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
+    ) => this.#onAgentChanged(e);
+    const offs = [
+      deps.bus.on('agent.updated', onAgentChanged),
+      deps.bus.on('agent.rolled_back', onAgentChanged),
+      deps.bus.on('agent.deleted', onAgentChanged),
+    ];
+    this.#unsubscribe = () => {
+      for (const off of offs) off();
+    };
+    this.#scheduleSweep();
+  }
+
+  /**
+   * A lease on the agent's live instance, activating it if needed. Fails with `AGENT_NOT_FOUND`,
+   * `AGENT_PAUSED`, `ACQUIRE_TIMEOUT` (no room within the timeout), `POOL_SATURATED` (too many
+   * waiting) or `POOL_CLOSED`.
+   */
+  async acquire(project: string, idOrName: string, options: AcquireOptions = {}): Promise<Lease> {
+    for (;;) {
+      this.#assertOpen();
+      const resident = this.#lookup(project, idOrName);
+      if (resident !== undefined) {
+        const lease = this.#leaseResident(resident);
+        if (lease !== undefined) return lease;
+      }
+      this.#counters.misses++;
+      const instance = await this.#flights.run(project + SEP + idOrName, () =>
+        this.#activate(project, idOrName, options),
+      );
+      if (instance.state === 'ready' || instance.state === 'busy') {
+        instance.lease(this.#clock.now());
+        return new Lease(instance, this.#releaseFn);
+      }
+      // evicted, retired or paused between activation and this continuation: look again
+    }
+  }
+
+  /** Gives a lease back (same as `lease.release()`); false when already released. */
+  release(lease: Lease): boolean {
+    return lease.release();
+  }
+
+  /** Activates an agent ahead of use (pinning it when its tier is hot); returns its instance. */
+  async prewarm(project: string, idOrName: string): Promise<InstanceInfo> {
+    const lease = await this.acquire(project, idOrName);
+    lease.release();
+    return describeInstance(lease.instance);
+  }
+
+  /** Deactivates an agent's instance now (a busy one leaves when its leases are released). */
+  deactivate(project: string, idOrName: string): boolean {
+    const instance = this.#lookup(project, idOrName);
+    if (instance === undefined) return false;
+    this.#counters.deactivations++;
+    this.#retire(instance, 'deactivated');
+    return true;
+  }
+
+  /** Stops granting leases on an agent's instance; a busy one pauses when its leases are released. */
+  pause(project: string, idOrName: string): InstanceInfo {
+    const instance = this.#require(project, idOrName);
+    if (instance.state === 'ready') instance.transition('paused', this.#clock.now(), 'pause');
+    else if (instance.state === 'busy') instance.pauseOnRelease = true;
+    return describeInstance(instance);
+  }
+
+  /** Lets a paused instance serve again. */
+  resume(project: string, idOrName: string): InstanceInfo {
+    const instance = this.#require(project, idOrName);
+    instance.pauseOnRelease = false;
+    if (instance.state === 'paused') {
+      instance.transition('ready', this.#clock.now(), 'resume');
+      this.#wakeWaiters();
+    }
+    return describeInstance(instance);
+  }
+
+  /** The live instance of an agent, if any. */
+  instance(project: string, idOrName: string): InstanceInfo | undefined {
+    const instance = this.#lookup(project, idOrName);
+    return instance === undefined ? undefined : describeInstance(instance);
+  }
+
+  /** Resident instances, optionally of one project. */
+  instances(project?: string): InstanceInfo[] {
+    const out: InstanceInfo[] = [];
+    for (const instance of this.#cache.values()) {
+      if (project === undefined || instance.agent.project === project) out.push(describeInstance(instance));
+    }
+    return out;
+  }
+
+  /** True when the agent has a resident instance (used to keep ephemeral agents alive). */
+  isActive(agentId: string): boolean {
+    return this.#cache.getByAgentId(agentId) !== undefined;
+  }
+
+  /** Deactivates unpinned ready instances unused for `maxIdleMs`; returns how many. */
+  sweepIdle(): number {
+    if (this.options.maxIdleMs === 0) return 0;
+    const now = this.#clock.now();
+    let swept = 0;
+    for (const instance of this.#cache.values()) {
+      if (instance.evictable && now - instance.lastUsedAt >= this.options.maxIdleMs) {
+        this.#retire(instance, 'idle');
+        swept++;
+      }
+    }
+    this.#counters.idleDeactivations += swept;
+    return swept;
+  }
+
+  stats(): PoolStats {
+    const c = this.#counters;
+    const byTier: Record<Tier, number> = { hot: 0, warm: 0, cold: 0, auto: 0 };
+    for (const i of this.#cache.values()) byTier[i.tier]++;
+    for (const i of this.#oneShots) byTier[i.tier]++;
+    const { terminated: _, ...byState } = this.#byState;
+    return {
+      policy: this.#cache.describePolicy(),
+      maxActive: this.options.maxActive,
+      maxBytes: this.options.maxBytes,
+      active: this.#live(),
+      resident: this.#cache.size,
+      oneShot: this.#oneShots.size,
+      activating: this.#slots.size,
+      pinned: this.#cache.pinnedCount,
+      bytes: this.#cache.bytes,
+      waiting: this.#waiters.length,
+      byState,
+      byTier,
+      ...c,
+      hitRatio: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
+      activationLatencyMs: this.#latency.snapshot(),
+    };
+  }
+
+  /** Stops the pool: waiters fail with `POOL_CLOSED`, idle instances terminate, busy ones at release. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#sweepTimer?.cancel();
+      this.#unsubscribe();
+      for (const w of this.#waiters.splice(0)) w.reject(closedError());
+    } finally {
+      for (const instance of [...this.#cache.values()]) this.#retire(instance, 'closed');
+    }
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────
+
+  readonly #releaseFn = (lease: Lease): void => {
+    const instance = lease.instance;
+    const now = this.#clock.now();
+    if (!instance.unlease(now)) return;
+    if (instance.pauseOnRelease) {
+      instance.pauseOnRelease = false;
+      instance.transition('paused', now, 'pause');
+    } else if (this.#oneShots.delete(instance)) {
+      instance.terminate(now, instance.retireOnRelease ? 'retired' : 'one-shot');
+      this.#touchIfEphemeral(instance);
+    } else {
+      this.#terminateEvicted(this.#cache.trim(this.#oneShots.size + this.#slots.size));
+    }
+    this.#wakeWaiters();
+  };
+
+  readonly #observe = (
+    instance: AgentInstance,
+    from: InstanceState,
+    to: InstanceState,
+    reason: TransitionReason,
+  ) => {
+    this.#byState[from]--;
+    if (to !== 'terminated') this.#byState[to]++;
+    this.#cache.stateChanged(instance, from, to);
+    if (this.#bus.hasListeners('instance.state_changed')) {
+      const a = instance.agent;
+      this.#bus.emit({
+        type: 'instance.state_changed',
+        at: this.#clock.now(),
+        project: a.project,
+        agentId: a.id,
+        name: a.name,
+        version: a.activeVersion,
+        instanceId: instance.id,
+        from,
+        to,
+        reason,
+      });
+    }
+  };
+
+  #lookup(project: string, idOrName: string): AgentInstance | undefined {
+    if (!isId('agt', idOrName)) return this.#cache.get(project + SEP + idOrName);
+    const instance = this.#cache.getByAgentId(idOrName);
+    return instance?.agent.project === project ? instance : undefined;
+  }
+
+  #require(project: string, idOrName: string): AgentInstance {
+    const instance = this.#lookup(project, idOrName);
+    if (instance === undefined) {
+      throw new AgentPoolError(
+        'INSTANCE_NOT_FOUND',
+        `agent ${JSON.stringify(idOrName)} has no live instance`,
+        {
+          project,
+          agent: idOrName,
+        },
+      );
+    }
+    return instance;
+  }
+
+  /** The warm path: a lease on a resident instance, or undefined when it cannot serve. */
+  #leaseResident(instance: AgentInstance): Lease | undefined {
+    const state = instance.state;
+    if (state === 'paused' || instance.pauseOnRelease) {
+      throw new AgentPoolError('AGENT_PAUSED', `agent ${instance.agent.name} is paused`, {
+        project: instance.agent.project,
+        agent: instance.agent.name,
+      });
+    }
+    if (state !== 'ready' && state !== 'busy') return undefined;
+    this.#counters.hits++;
+    this.#cache.hit(instance);
+    instance.lease(this.#clock.now());
+    return new Lease(instance, this.#releaseFn);
+  }
+
+  async #activate(project: string, idOrName: string, options: AcquireOptions): Promise<AgentInstance> {
+    const slot = await this.#reserveSlot(project, options);
+    const started = performance.now();
+    let instance: AgentInstance | undefined;
+    try {
+      const agent = await this.#registry.get(project, idOrName);
+      this.#assertOpen();
+      slot.agentId = agent.id;
+      const key = project + SEP + agent.name;
+      const resident = this.#cache.get(key);
+      if (resident !== undefined && resident.agent.activeVersion === agent.activeVersion && !slot.stale) {
+        return resident; // activated meanwhile under its other reference (id or name)
+      }
+      const now = this.#clock.now();
+      instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
+      this.#byState.created++;
+      instance.transition('initializing', now, 'activate');
+      if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
+      this.#assertOpen();
+      instance.transition('ready', this.#clock.now(), 'activated');
+      this.#counters.activations++;
+      this.#latency.observe(performance.now() - started);
+      this.#admit(instance, slot);
+      return instance;
+    } catch (err) {
+      this.#counters.activationFailures++;
+      if (instance !== undefined && instance.state !== 'terminated') {
+        instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
+        instance.terminate(this.#clock.now(), 'failed');
+      }
+      if (isAgentPoolError(err)) throw err;
+      throw new AgentPoolError(
+        'ACTIVATION_FAILED',
+        `activating ${JSON.stringify(idOrName)} failed: ${String(err)}`,
+        {
+          project,
+          agent: idOrName,
+        },
+        { cause: err },
+      );
+    } finally {
+      this.#releaseSlot(slot);
+    }
+  }
+
+  /** Makes a fresh ready instance resident, or keeps it out as a one-shot (cold tier, stale, refused). */
+  #admit(instance: AgentInstance, slot: Slot): void {
+    const previous = this.#cache.get(instance.key);
+    if (previous !== undefined) this.#retire(previous, 'retired');
+    if (instance.tier === 'cold' || slot.stale) {
+      this.#oneShots.add(instance);
+      return;
+    }
+    // hot instances are pinned, keeping at least one slot for everything else
+    if (instance.tier === 'hot' && this.#cache.pinnedCount < this.options.maxActive - 1)
+      instance.pinned = true;
+    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#slots.size - 1);
+    const refused = evicted.indexOf(instance);
+    if (refused >= 0) {
+      evicted.splice(refused, 1);
+      this.#oneShots.add(instance);
+    }
+    this.#terminateEvicted(evicted);
+  }
+
+  #terminateEvicted(evicted: AgentInstance[]): void {
+    const now = this.#clock.now();
+    for (const instance of evicted) {
+      this.#counters.evictions++;
+      instance.terminate(now, 'evicted');
+      this.#touchIfEphemeral(instance);
+    }
+  }
+
+  /** Takes an instance out of service: now when idle, at its last release when busy. */
+  #retire(instance: AgentInstance, reason: TransitionReason): void {
+    this.#cache.remove(instance);
+    if (reason === 'retired') this.#counters.retirements++;
+    if (instance.state === 'busy') {
+      instance.retireOnRelease = true;
+      this.#oneShots.add(instance);
+      return;
+    }
+    if (instance.state !== 'terminated') {
+      instance.terminate(this.#clock.now(), reason);
+      this.#touchIfEphemeral(instance);
+    }
+    this.#wakeWaiters();
+  }
+
+  #onAgentChanged(
+    e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
+  ): void {
+    for (const slot of this.#slots) {
+      if (slot.agentId === e.agentId || (slot.agentId === undefined && slot.project === e.project))
+        slot.stale = true;
+    }
+    const instance = this.#cache.getByAgentId(e.agentId);
+    if (instance === undefined) return;
+    if (e.type !== 'agent.deleted' && instance.agent.activeVersion === e.version) return;
+    const wasPinned = instance.pinned;
+    this.#retire(instance, 'retired');
+    if (wasPinned && e.type !== 'agent.deleted' && !this.#closed) {
+      this.prewarm(e.project, e.agentId).catch(() => undefined); // a hot agent stays warm on its new version
+    }
+  }
+
+  #live(): number {
+    return this.#cache.size + this.#oneShots.size + this.#slots.size;
+  }
+
+  #hasRoom(): boolean {
+    return this.#live() < this.options.maxActive || this.#cache.evictableCount > this.#overCapacitySlots;
+  }
+
+  #takeSlot(project: string): Slot {
+    const slot: Slot = { overCapacity: this.#live() >= this.options.maxActive, stale: false, project };
+    if (slot.overCapacity) this.#overCapacitySlots++;
+    this.#slots.add(slot);
+    return slot;
+  }
+
+  #releaseSlot(slot: Slot): void {
+    if (!this.#slots.delete(slot)) return;
+    if (slot.overCapacity) this.#overCapacitySlots--;
+    this.#wakeWaiters();
+  }
+
+  /** Room for one activation, now or when some becomes free. */
+  #reserveSlot(project: string, options: AcquireOptions): Promise<Slot> {
+    if (this.#waiters.length === 0 && this.#hasRoom()) return Promise.resolve(this.#takeSlot(project));
+    if (this.#waiters.length >= this.options.maxWaiting) {
+      return Promise.reject(
+        new AgentPoolError(
+          'POOL_SATURATED',
+          `${this.#waiters.length} acquirers are already waiting for room`,
+          {
+            maxWaiting: this.options.maxWaiting,
+          },
+        ),
+      );
+    }
+    const timeoutMs = options.timeoutMs ?? this.options.acquireTimeoutMs;
+    return new Promise<Slot>((resolve, reject) => {
+      const done = () => {
+        timer.cancel();
+        options.signal?.removeEventListener('abort', onAbort);
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+      };
+      const waiter: Waiter = {
+        project,
+        resolve: (slot) => {
+          done();
+          resolve(slot);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const timer = this.#clock.setTimeout(() => {
+        this.#counters.acquireTimeouts++;
+        waiter.reject(
+          new AgentPoolError(
+            'ACQUIRE_TIMEOUT',
+            `no room for a new instance within ${timeoutMs} ms: all ${this.options.maxActive} live instances are busy or pinned`,
+            { project, timeoutMs, maxActive: this.options.maxActive },
+          ),
+        );
+      }, timeoutMs);
+      const onAbort = () => waiter.reject(options.signal?.reason);
+      if (options.signal?.aborted) return onAbort();
+      options.signal?.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  #wakeWaiters(): void {
+    while (this.#waiters.length > 0 && this.#hasRoom()) {
+      const waiter = this.#waiters[0] as Waiter;
+      waiter.resolve(this.#takeSlot(waiter.project));
+    }
+  }
+
+  #touchIfEphemeral(instance: AgentInstance): void {
+    if (instance.agent.spec.ttlSeconds !== undefined && !this.#closed) {
+      this.#registry.touch(instance.agent.id).catch(() => undefined); // best effort: expiry only moves later
+    }
+  }
+
+  #scheduleSweep(): void {
+    if (this.options.maxIdleMs === 0 || this.#closed) return;
+    this.#sweepTimer = this.#clock.setTimeout(() => {
+      this.sweepIdle();
+      this.#scheduleSweep();
+    }, this.options.idleSweepIntervalMs);
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw closedError();
+  }
+}
+
+function closedError(): AgentPoolError {
+  return new AgentPoolError('POOL_CLOSED', 'the pool is closed');
+}
+
+function describeInstance(i: AgentInstance): InstanceInfo {
+  return {
+    instanceId: i.id,
+    agentId: i.agent.id,
+    project: i.agent.project,
+    name: i.agent.name,
+    version: i.agent.activeVersion,
+    tier: i.tier,
+    state: i.state,
+    leases: i.leases,
+    pinned: i.pinned,
+    uses: i.uses,
+    lastUsedAt: i.lastUsedAt,
+    estimatedBytes: i.estimatedBytes,
+  };
+}

@@ -1,0 +1,233 @@
+/**
+ * The agent definition: its schema, defaults and validation. A spec that passes
+ * {@link parseAgentSpec} is complete (every default applied) and canonical, so two specs are the
+ * same definition exactly when {@link sameSpec} says so; that is what keeps no-op updates from
+ * making versions.
+ */
+import { validationError } from '../core/errors.ts';
+import { enumOption, intOption, numberOption, rejectUnknownKeys } from '../core/options.ts';
+import type { IndexedSpec } from '../store/ports.ts';
+
+/** How the pool treats an agent's instance: `hot` prewarmed and pinned, `warm` cached, `cold` one-shot, `auto` the pool decides (cached). */
+export const TIERS = ['hot', 'warm', 'cold', 'auto'] as const;
+/** One of {@link TIERS}. */
+export type Tier = (typeof TIERS)[number];
+
+/** The default project of a single-tenant deployment. */
+export const DEFAULT_PROJECT = 'default';
+/** The model of an agent that names none: the built-in demo model, needing no key and no network. */
+export const DEFAULT_MODEL = 'demo/assistant';
+
+/** Limits of a definition's fields. */
+export const SPEC_LIMITS = {
+  nameLength: 64,
+  instructionsLength: 100_000,
+  maxTokens: 1_000_000,
+  maxSteps: 100,
+  tools: 128,
+  toolRefLength: 256,
+  labels: 32,
+  labelValueLength: 128,
+  metadataBytes: 16_384,
+  ttlSeconds: 10 * 365 * 24 * 3600,
+} as const;
+
+/** A complete, validated agent definition: what one version holds. */
+export interface AgentSpec extends IndexedSpec {
+  readonly name: string;
+  /** System instructions. @default '' */
+  readonly instructions: string;
+  /** `provider/model-id`. @default 'demo/assistant' */
+  readonly model: string;
+  /** 0..2; the provider's default when absent. */
+  readonly temperature?: number;
+  /** Output token cap per model call; the provider's default when absent. */
+  readonly maxTokens?: number;
+  /** Model calls per run at most. @default 10 */
+  readonly maxSteps: number;
+  /** Tool references, resolved at activation. @default [] */
+  readonly tools: readonly string[];
+  /** @default 'auto' */
+  readonly tier: Tier;
+  /** Key/value labels for filtering. @default {} */
+  readonly labels: Readonly<Record<string, string>>;
+  /** Free-form JSON kept with the definition. @default {} */
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** An ephemeral agent is deleted after this long unused. */
+  readonly ttlSeconds?: number;
+}
+
+/** What a caller writes: the name plus any fields to set; the rest takes defaults. */
+export type AgentSpecInput = { name: string } & Partial<Omit<AgentSpec, 'name'>>;
+
+/** A partial change of a definition (the name cannot change). */
+export type AgentSpecPatch = Partial<Omit<AgentSpec, 'name'>>;
+
+const FIELDS = [
+  'name',
+  'instructions',
+  'model',
+  'temperature',
+  'maxTokens',
+  'maxSteps',
+  'tools',
+  'tier',
+  'labels',
+  'metadata',
+  'ttlSeconds',
+] as const;
+
+const SLUG = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const LABEL_KEY = /^[a-z0-9](?:[a-z0-9._/-]*[a-z0-9])?$/;
+const MODEL = /^[a-z0-9][a-z0-9._-]*\/\S+$/;
+
+/** Checks a name-like slug (agent names, project ids): 1-64 lowercase letters, digits and inner hyphens. */
+export function assertSlug(field: string, value: unknown): string {
+  if (typeof value !== 'string' || value.length > SPEC_LIMITS.nameLength || !SLUG.test(value)) {
+    throw validationError(
+      field,
+      `must be a slug of 1-${SPEC_LIMITS.nameLength} lowercase letters, digits and hyphens, starting and ending with a letter or digit, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function parseString(field: string, value: unknown, fallback: string, max: number): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'string') throw validationError(field, `must be a string, got ${typeof value}`);
+  if (value.length > max)
+    throw validationError(field, `must be at most ${max} characters, got ${value.length}`);
+  return value;
+}
+
+function parseTools(value: unknown): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw validationError('tools', 'must be an array of tool references');
+  if (value.length > SPEC_LIMITS.tools)
+    throw validationError('tools', `must list at most ${SPEC_LIMITS.tools} tools`);
+  const seen = new Set<string>();
+  value.forEach((ref, i) => {
+    if (typeof ref !== 'string' || ref.trim() === '' || ref.length > SPEC_LIMITS.toolRefLength) {
+      throw validationError(
+        `tools[${i}]`,
+        `must be a non-empty string of at most ${SPEC_LIMITS.toolRefLength} characters`,
+      );
+    }
+    if (seen.has(ref)) throw validationError(`tools[${i}]`, `repeats ${JSON.stringify(ref)}`);
+    seen.add(ref);
+  });
+  return [...value];
+}
+
+function parseLabels(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw validationError('labels', 'must be an object of string values');
+  const keys = Object.keys(value).sort();
+  if (keys.length > SPEC_LIMITS.labels)
+    throw validationError('labels', `must have at most ${SPEC_LIMITS.labels} entries`);
+  const out: Record<string, string> = {};
+  for (const key of keys) {
+    if (key.length > SPEC_LIMITS.nameLength || !LABEL_KEY.test(key)) {
+      throw validationError(
+        `labels.${key}`,
+        'key must be 1-64 lowercase letters, digits, ".", "_", "/" or "-"',
+      );
+    }
+    const v = value[key];
+    if (typeof v !== 'string' || v.length > SPEC_LIMITS.labelValueLength) {
+      throw validationError(
+        `labels.${key}`,
+        `must be a string of at most ${SPEC_LIMITS.labelValueLength} characters`,
+      );
+    }
+    out[key] = v;
+  }
+  return out;
+}
+
+function parseMetadata(value: unknown): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw validationError('metadata', 'must be a JSON object');
+  let json: string;
+  try {
+    json = canonicalJson(value);
+  } catch {
+    throw validationError('metadata', 'must be JSON-serialisable');
+  }
+  if (Buffer.byteLength(json) > SPEC_LIMITS.metadataBytes) {
+    throw validationError('metadata', `must serialise to at most ${SPEC_LIMITS.metadataBytes} bytes`);
+  }
+  return JSON.parse(json) as Record<string, unknown>;
+}
+
+/**
+ * Validates a definition and applies defaults. Errors are `VALIDATION_FAILED` naming the field
+ * (`details.field`); unknown fields are rejected.
+ */
+export function parseAgentSpec(input: unknown): AgentSpec {
+  if (!isPlainObject(input)) throw validationError('spec', 'must be an object');
+  rejectUnknownKeys('', input, FIELDS);
+  const model = parseString('model', input.model, DEFAULT_MODEL, 200);
+  if (!MODEL.test(model)) {
+    throw validationError('model', `must be "provider/model-id", got ${JSON.stringify(model)}`);
+  }
+  const spec: AgentSpec = {
+    name: assertSlug('name', input.name),
+    instructions: parseString('instructions', input.instructions, '', SPEC_LIMITS.instructionsLength),
+    model,
+    ...(input.temperature !== undefined && {
+      temperature: numberOption('temperature', input.temperature, 1, 0, 2),
+    }),
+    ...(input.maxTokens !== undefined && {
+      maxTokens: intOption('maxTokens', input.maxTokens, 1, 1, SPEC_LIMITS.maxTokens),
+    }),
+    maxSteps: intOption('maxSteps', input.maxSteps, 10, 1, SPEC_LIMITS.maxSteps),
+    tools: parseTools(input.tools),
+    tier: enumOption('tier', input.tier, TIERS, 'auto'),
+    labels: parseLabels(input.labels),
+    metadata: parseMetadata(input.metadata),
+    ...(input.ttlSeconds !== undefined && {
+      ttlSeconds: intOption('ttlSeconds', input.ttlSeconds, 1, 1, SPEC_LIMITS.ttlSeconds),
+    }),
+  };
+  return spec;
+}
+
+/**
+ * Applies a patch to a spec. A field set to `null` in the patch returns to its default; the name
+ * cannot change (a different name is a validation error).
+ */
+export function patchAgentSpec(current: AgentSpec, patch: unknown): AgentSpec {
+  if (!isPlainObject(patch)) throw validationError('patch', 'must be an object');
+  if ('name' in patch && patch.name !== current.name) {
+    throw validationError(
+      'name',
+      `cannot change (agent is ${JSON.stringify(current.name)}); create a new agent instead`,
+    );
+  }
+  const merged: Record<string, unknown> = { ...current };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete merged[key];
+    else merged[key] = value;
+  }
+  return parseAgentSpec(merged);
+}
+
+/** JSON with object keys sorted at every depth, so equal values give equal strings. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) => {
+    if (!isPlainObject(v)) return v;
+    const sorted: Record<string, unknown> = {};
+    for (const k of Object.keys(v).sort()) sorted[k] = v[k];
+    return sorted;
+  });
+}
+
+/** True when two complete specs define the same agent. */
+export function sameSpec(a: AgentSpec, b: AgentSpec): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}

@@ -1,0 +1,310 @@
+/**
+ * The agent registry: create, read, list, version, roll back and delete agent definitions in a
+ * project, on top of an AgentStore. Every change of a definition makes a new immutable version
+ * and emits an `agent.*` event; the pool listens to retire instances of superseded versions.
+ * `getOrCreate` and `apply` are idempotent under concurrency: in one process through per-name
+ * single-flight and locks, across processes through the store's unique name and version checks.
+ */
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { isId, newId } from '../core/ids.ts';
+import { intOption } from '../core/options.ts';
+import { KeyedMutex, SingleFlight } from '../core/single-flight.ts';
+import type { BusEvent, EventSink } from '../events/bus.ts';
+import type { AgentRecord, AgentStore, AgentVersionRecord, Page } from '../store/ports.ts';
+import {
+  type AgentSpec,
+  assertSlug,
+  parseAgentSpec,
+  patchAgentSpec,
+  sameSpec,
+  type Tier,
+} from './definition.ts';
+
+/** A persisted agent whose active spec is a validated {@link AgentSpec}. */
+export type Agent = AgentRecord<AgentSpec>;
+/** One immutable version of an agent. */
+export type AgentVersion = AgentVersionRecord<AgentSpec>;
+
+/** What `apply` did. */
+export type ApplyResult = 'created' | 'updated' | 'unchanged';
+
+/** Events the registry emits. */
+export type AgentEvent =
+  | (BusEvent & { type: 'agent.created'; project: string; agentId: string; name: string; version: number })
+  | (BusEvent & {
+      type: 'agent.updated' | 'agent.rolled_back';
+      project: string;
+      agentId: string;
+      name: string;
+      version: number;
+      previousVersion: number;
+    })
+  | (BusEvent & {
+      type: 'agent.deleted';
+      project: string;
+      agentId: string;
+      name: string;
+      reason: 'deleted' | 'expired';
+    });
+
+/** What the registry is built from. */
+export interface AgentRegistryDeps {
+  store: AgentStore;
+  bus: EventSink<AgentEvent>;
+  clock: Clock;
+}
+
+/** Options of {@link AgentRegistry.list}. */
+export interface ListAgentsOptions {
+  /** 1..1000. @default 50 */
+  limit?: number;
+  cursor?: string;
+  /** Only agents with all these labels. */
+  labels?: Record<string, string>;
+}
+
+const MAX_WRITE_ATTEMPTS = 5;
+
+/** Agent definitions of every project. Every method takes the project first: isolation is explicit. */
+export class AgentRegistry {
+  readonly #store: AgentStore;
+  readonly #bus: EventSink<AgentEvent>;
+  readonly #clock: Clock;
+  readonly #creating = new SingleFlight<string, Agent>();
+  readonly #writing = new KeyedMutex<string>();
+
+  constructor(deps: AgentRegistryDeps) {
+    this.#store = deps.store;
+    this.#bus = deps.bus;
+    this.#clock = deps.clock;
+  }
+
+  /** Creates an agent; `AGENT_EXISTS` when the name is taken in the project. */
+  async create(project: string, input: unknown): Promise<Agent> {
+    assertSlug('project', project);
+    const spec = parseAgentSpec(input);
+    const now = this.#clock.now();
+    const agent = await this.#store.create({ id: newId('agt', now), project, name: spec.name, spec, now });
+    this.#emit({ type: 'agent.created', at: now, project, agentId: agent.id, name: agent.name, version: 1 });
+    return agent;
+  }
+
+  /** The agent with this id or name in the project, or undefined. */
+  async find(project: string, idOrName: string): Promise<Agent | undefined> {
+    if (isId('agt', idOrName)) {
+      const agent = await this.#store.getById<AgentSpec>(idOrName);
+      return agent?.project === project ? agent : undefined;
+    }
+    return this.#store.getByName<AgentSpec>(project, idOrName);
+  }
+
+  /** The agent with this id or name in the project; `AGENT_NOT_FOUND` otherwise. */
+  async get(project: string, idOrName: string): Promise<Agent> {
+    const agent = await this.find(project, idOrName);
+    if (agent === undefined) throw notFound(project, idOrName);
+    return agent;
+  }
+
+  /** A page of the project's agents, ordered by name. */
+  async list(project: string, options: ListAgentsOptions = {}): Promise<Page<Agent>> {
+    const limit = intOption('limit', options.limit, 50, 1, 1000);
+    return this.#store.list<AgentSpec>(project, { limit, cursor: options.cursor, labels: options.labels });
+  }
+
+  /** Agents of every project with the given tier, ordered by id (used to prewarm the hot set). */
+  async listByTier(tier: Tier, options: { limit?: number; cursor?: string } = {}): Promise<Page<Agent>> {
+    const limit = intOption('limit', options.limit, 50, 1, 1000);
+    return this.#store.listByTier<AgentSpec>(tier, { limit, cursor: options.cursor });
+  }
+
+  /** Number of agents in the project. */
+  count(project: string): Promise<number> {
+    return this.#store.count(project);
+  }
+
+  /**
+   * Applies a patch to the active spec. A change makes a new active version; a patch that changes
+   * nothing makes none (`changed: false`).
+   */
+  update(project: string, idOrName: string, patch: unknown): Promise<{ agent: Agent; changed: boolean }> {
+    return this.#writeLocked(project, idOrName, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.get(project, idOrName);
+        const spec = patchAgentSpec(current.spec, patch);
+        if (sameSpec(spec, current.spec)) return { agent: current, changed: false };
+        try {
+          return { agent: await this.#addVersion(current, spec), changed: true };
+        } catch (err) {
+          if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= MAX_WRITE_ATTEMPTS) throw err;
+        }
+      }
+    });
+  }
+
+  /** Makes an earlier version active again; `VERSION_NOT_FOUND` when it does not exist. */
+  rollback(project: string, idOrName: string, version: number): Promise<Agent> {
+    intOption('version', version, 1);
+    return this.#writeLocked(project, idOrName, async () => {
+      const current = await this.get(project, idOrName);
+      if (current.activeVersion === version) return current;
+      const now = this.#clock.now();
+      const agent = await this.#store.activateVersion<AgentSpec>(current.id, version, now);
+      this.#emit({
+        type: 'agent.rolled_back',
+        at: now,
+        project,
+        agentId: agent.id,
+        name: agent.name,
+        version,
+        previousVersion: current.activeVersion,
+      });
+      return agent;
+    });
+  }
+
+  /** Deletes an agent and its versions; `AGENT_NOT_FOUND` when absent. */
+  delete(project: string, idOrName: string): Promise<Agent> {
+    return this.#writeLocked(project, idOrName, async () => {
+      const agent = await this.get(project, idOrName);
+      if (!(await this.#store.delete(agent.id))) throw notFound(project, idOrName);
+      this.#emit({
+        type: 'agent.deleted',
+        at: this.#clock.now(),
+        project,
+        agentId: agent.id,
+        name: agent.name,
+        reason: 'deleted',
+      });
+      return agent;
+    });
+  }
+
+  /** The agent's versions, newest first. */
+  async versions(
+    project: string,
+    idOrName: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<AgentVersion>> {
+    const limit = intOption('limit', options.limit, 50, 1, 1000);
+    const agent = await this.get(project, idOrName);
+    return this.#store.listVersions<AgentSpec>(agent.id, { limit, cursor: options.cursor });
+  }
+
+  /** One version of an agent; `VERSION_NOT_FOUND` when absent. */
+  async version(project: string, idOrName: string, version: number): Promise<AgentVersion> {
+    const agent = await this.get(project, idOrName);
+    const found = await this.#store.getVersion<AgentSpec>(agent.id, version);
+    if (found === undefined) {
+      throw new AgentPoolError('VERSION_NOT_FOUND', `agent ${agent.name} has no version ${version}`, {
+        agent: agent.name,
+        version,
+      });
+    }
+    return found;
+  }
+
+  /**
+   * The agent called `name`, created from `spec` if it does not exist. An existing agent is
+   * returned as it is. Concurrent calls with one name create it once and all return it.
+   */
+  getOrCreate(project: string, name: string, spec: unknown = {}): Promise<Agent> {
+    assertSlug('project', project);
+    assertSlug('name', name);
+    const input = { ...(spec as object), name };
+    return this.#creating.run(`${project}\u0000${name}`, async () => {
+      const existing = await this.#store.getByName<AgentSpec>(project, name);
+      if (existing !== undefined) return existing;
+      try {
+        return await this.create(project, input);
+      } catch (err) {
+        if (!isAgentPoolError(err, 'AGENT_EXISTS')) throw err;
+        return this.get(project, name); // another process created it first
+      }
+    });
+  }
+
+  /**
+   * Declarative upsert: creates the agent, or makes a new version when `spec` differs from the
+   * active one, or does nothing. The full spec replaces the old one (omitted fields take defaults).
+   */
+  apply(project: string, input: unknown): Promise<{ agent: Agent; result: ApplyResult }> {
+    assertSlug('project', project);
+    const spec = parseAgentSpec(input);
+    return this.#writeLocked(project, spec.name, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.#store.getByName<AgentSpec>(project, spec.name);
+        try {
+          if (current === undefined) return { agent: await this.create(project, spec), result: 'created' };
+          if (sameSpec(spec, current.spec)) return { agent: current, result: 'unchanged' };
+          return { agent: await this.#addVersion(current, spec), result: 'updated' };
+        } catch (err) {
+          const raced = isAgentPoolError(err, 'AGENT_EXISTS') || isAgentPoolError(err, 'VERSION_CONFLICT');
+          if (!raced || attempt >= MAX_WRITE_ATTEMPTS) throw err;
+        }
+      }
+    });
+  }
+
+  /** Records that an agent was used now (keeps ephemeral agents alive). */
+  touch(agentId: string): Promise<void> {
+    return this.#store.touch(agentId, this.#clock.now());
+  }
+
+  /**
+   * Deletes ephemeral agents unused for longer than their ttl, skipping those `isActive` says are
+   * in use; returns how many were deleted.
+   */
+  async sweepExpired(isActive: (agentId: string) => boolean, limit = 1000): Promise<number> {
+    const now = this.#clock.now();
+    let deleted = 0;
+    for (const agent of await this.#store.listExpired<AgentSpec>(now, limit)) {
+      if (isActive(agent.id)) continue;
+      if (!(await this.#store.delete(agent.id))) continue;
+      deleted++;
+      this.#emit({
+        type: 'agent.deleted',
+        at: now,
+        project: agent.project,
+        agentId: agent.id,
+        name: agent.name,
+        reason: 'expired',
+      });
+    }
+    return deleted;
+  }
+
+  async #addVersion(current: Agent, spec: AgentSpec): Promise<Agent> {
+    const now = this.#clock.now();
+    const agent = await this.#store.addVersion(current.id, current.latestVersion, spec, now);
+    this.#emit({
+      type: 'agent.updated',
+      at: now,
+      project: agent.project,
+      agentId: agent.id,
+      name: agent.name,
+      version: agent.activeVersion,
+      previousVersion: current.activeVersion,
+    });
+    return agent;
+  }
+
+  /**
+   * Serialises writes that name one agent the same way in this process. Writers that reach one
+   * agent by id and by name, or from other processes, are caught by the store's version check.
+   */
+  #writeLocked<V>(project: string, idOrName: string, fn: () => Promise<V>): Promise<V> {
+    return this.#writing.run(`${project}\u0000${idOrName}`, fn);
+  }
+
+  #emit(event: AgentEvent): void {
+    this.#bus.emit(event);
+  }
+}
+
+function notFound(project: string, idOrName: string): AgentPoolError {
+  return new AgentPoolError('AGENT_NOT_FOUND', `agent ${JSON.stringify(idOrName)} not found`, {
+    project,
+    agent: idOrName,
+  });
+}
