@@ -2,7 +2,7 @@
  * The small benchmark harness: timing helpers, percentiles, machine description, and writing a
  * result as JSON (bench/results/<name>.json) that bench/run.ts summarises into BENCHMARKS.md.
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

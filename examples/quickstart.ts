@@ -46,7 +46,9 @@ try {
   console.log(
     `\nstats: active ${s.active}/${s.maxActive}, hits ${s.hits}, misses ${s.misses}, activations ${s.activations}, evictions ${s.evictions}, policy ${s.policy.name}`,
   );
-  console.log(`store: ${dataDir}/agentpool.db holds ${await pool.agents.count(project)} agents in project "${project}"`);
+  console.log(
+    `store: ${dataDir}/agentpool.db holds ${await pool.agents.count(project)} agents in project "${project}"`,
+  );
 } finally {
   await pool.close();
 }

@@ -65,14 +65,20 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   }
 
   let closed = false;
+  let sweeping = false;
   let ttlTimer: TimerHandle | undefined;
   const scheduleTtlSweep = () => {
     if (ttlSweepIntervalMs === 0 || closed) return;
     ttlTimer = clock.setTimeout(() => {
+      scheduleTtlSweep();
+      if (sweeping) return; // the previous sweep is still running
+      sweeping = true;
       agents
         .sweepExpired((id) => instances.isActive(id))
         .catch((err: unknown) => console.error('agentpool: ttl sweep failed', err))
-        .finally(scheduleTtlSweep);
+        .finally(() => {
+          sweeping = false;
+        });
     }, ttlSweepIntervalMs);
   };
   scheduleTtlSweep();

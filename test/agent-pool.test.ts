@@ -1,0 +1,76 @@
+import assert from 'node:assert/strict';
+import { after, describe, it } from 'node:test';
+import { createAgentPool, isAgentPoolError, ManualClock } from '../src/index.ts';
+import { tempDir } from './support/temp-dir.ts';
+
+describe('createAgentPool', () => {
+  const cleanups: (() => void)[] = [];
+  after(() => {
+    for (const c of cleanups) c();
+  });
+  const dataDir = () => {
+    const t = tempDir();
+    cleanups.push(t.cleanup);
+    return t.dir;
+  };
+
+  it('keeps definitions in the SQLite file across restarts', async () => {
+    const dir = dataDir();
+    const first = await createAgentPool({ dataDir: dir });
+    await first.agents.apply('default', { name: 'support', instructions: 'v1' });
+    await first.agents.update('default', 'support', { instructions: 'v2' });
+    await first.close();
+    const second = await createAgentPool({ dataDir: dir });
+    try {
+      const agent = await second.agents.get('default', 'support');
+      assert.equal(agent.activeVersion, 2);
+      assert.equal(agent.spec.instructions, 'v2');
+      const lease = await second.instances.acquire('default', 'support');
+      assert.equal(lease.agent.spec.instructions, 'v2');
+      lease.release();
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('prewarms every hot agent of every project', async () => {
+    const pool = await createAgentPool({ store: 'memory' });
+    try {
+      await pool.agents.create('one', { name: 'vip', tier: 'hot' });
+      await pool.agents.create('two', { name: 'vip', tier: 'hot' });
+      await pool.agents.create('two', { name: 'plain' });
+      assert.equal(await pool.prewarmHot(), 2);
+      assert.equal(pool.instances.instance('one', 'vip')?.pinned, true);
+      assert.equal(pool.instances.instance('two', 'vip')?.pinned, true);
+      assert.equal(pool.instances.instance('two', 'plain'), undefined);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('sweeps expired ephemeral agents on its clock', async () => {
+    const clock = new ManualClock();
+    const pool = await createAgentPool({ store: 'memory', clock, ttlSweepIntervalMs: 10_000 });
+    try {
+      await pool.agents.create('default', { name: 'temp', ttlSeconds: 30 });
+      for (let t = 0; t < 4; t++) {
+        clock.advance(10_000);
+        await new Promise((r) => setImmediate(r));
+      }
+      await assert.rejects(pool.agents.get('default', 'temp'), (e) => isAgentPoolError(e, 'AGENT_NOT_FOUND'));
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('rejects bad options naming the field, and fails further use after close', async () => {
+    await assert.rejects(
+      createAgentPool({ store: 'memory', pool: { maxActive: 0 } }),
+      (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details.field === 'pool.maxActive',
+    );
+    await assert.rejects(createAgentPool({ store: 'nope' as 'memory' }), /store must be one of/);
+    const pool = await createAgentPool({ store: 'memory' });
+    await pool.close();
+    await assert.rejects(pool.instances.acquire('default', 'x'), (e) => isAgentPoolError(e, 'POOL_CLOSED'));
+  });
+});
