@@ -52,6 +52,8 @@ export class LocalEventBus<E extends BusEvent> implements EventBus<E> {
     for (const l of this.#all) this.#call(l, event);
   }
 
+  on<T extends E['type']>(type: T, listener: Listener<Extract<E, { type: T }>>): () => void;
+  on(type: '*', listener: Listener<E>): () => void;
   on(type: string, listener: Listener<never>): () => void {
     const l = listener as Listener<E>;
     if (type === '*') {

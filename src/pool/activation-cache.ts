@@ -45,7 +45,7 @@ export class ActivationCache {
     return this.#bytes;
   }
 
-  /** Residents that could be evicted right now. */
+  /** Residents that could be evicted right now (kept in step by {@link stateChanged}). */
   get evictableCount(): number {
     return this.#evictable;
   }
@@ -109,6 +109,12 @@ export class ActivationCache {
     if (instance.pinned || this.#byKey.get(instance.key) !== instance) return;
     if (from === 'ready') this.#evictable--;
     if (to === 'ready') this.#evictable++;
+  }
+
+  /** Evicts one instance in policy order, if any may leave now. */
+  evictOne(): AgentInstance | undefined {
+    const key = this.#policy.evict(this.#canEvict);
+    return key === undefined ? undefined : this.#detach(key);
   }
 
   /**

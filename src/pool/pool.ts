@@ -95,18 +95,19 @@ export interface InstanceInfo {
 }
 
 interface Waiter {
-  project: string;
-  resolve: (slot: Slot) => void;
+  activation: Activation;
+  resolve: () => void;
   reject: (err: unknown) => void;
 }
 
-/** Room reserved for one activation; `overCapacity` when it will have to evict. */
-interface Slot {
-  overCapacity: boolean;
-  /** Set when the agent was changed while activating: the result serves its leases and leaves. */
-  stale: boolean;
+/** An activation in flight. */
+interface Activation {
   project: string;
   agentId?: string;
+  /** Holds one of the `maxActive` places (taken after the agent was read). */
+  reserved: boolean;
+  /** Set when the agent changed while activating: the result serves its leases and leaves. */
+  stale: boolean;
 }
 
 const SEP = '\u0000';
@@ -121,8 +122,10 @@ export class InstancePool {
   readonly #flights = new SingleFlight<string, AgentInstance>();
   /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
   readonly #oneShots = new Set<AgentInstance>();
-  /** Room reserved by activations in flight. */
-  readonly #slots = new Set<Slot>();
+  /** Activations in flight; bounded by concurrent acquirers. */
+  readonly #activations = new Set<Activation>();
+  /** Activations holding a place: they count as live. */
+  #reserved = 0;
   readonly #waiters: Waiter[] = [];
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
@@ -138,7 +141,6 @@ export class InstancePool {
     acquireTimeouts: 0,
   };
   readonly #unsubscribe: () => void;
-  #overCapacitySlots = 0;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
 
@@ -275,7 +277,7 @@ export class InstancePool {
       active: this.#live(),
       resident: this.#cache.size,
       oneShot: this.#oneShots.size,
-      activating: this.#slots.size,
+      activating: this.#reserved,
       pinned: this.#cache.pinnedCount,
       bytes: this.#cache.bytes,
       waiting: this.#waiters.length,
@@ -306,14 +308,14 @@ export class InstancePool {
     const instance = lease.instance;
     const now = this.#clock.now();
     if (!instance.unlease(now)) return;
-    if (instance.pauseOnRelease) {
-      instance.pauseOnRelease = false;
-      instance.transition('paused', now, 'pause');
-    } else if (this.#oneShots.delete(instance)) {
+    if (this.#oneShots.delete(instance)) {
       instance.terminate(now, instance.retireOnRelease ? 'retired' : 'one-shot');
       this.#touchIfEphemeral(instance);
+    } else if (instance.pauseOnRelease) {
+      instance.pauseOnRelease = false;
+      instance.transition('paused', now, 'pause');
     } else {
-      this.#terminateEvicted(this.#cache.trim(this.#oneShots.size + this.#slots.size));
+      this.#terminateEvicted(this.#cache.trim(this.#oneShots.size + this.#reserved));
     }
     this.#wakeWaiters();
   };
@@ -382,18 +384,26 @@ export class InstancePool {
   }
 
   async #activate(project: string, idOrName: string, options: AcquireOptions): Promise<AgentInstance> {
-    const slot = await this.#reserveSlot(project, options);
-    const started = performance.now();
+    const activation: Activation = { project, reserved: false, stale: false };
+    this.#activations.add(activation);
     let instance: AgentInstance | undefined;
     try {
+      // Read before taking a place, so that asking for a missing agent never evicts anything.
+      let started = performance.now();
       const agent = await this.#registry.get(project, idOrName);
-      this.#assertOpen();
-      slot.agentId = agent.id;
+      activation.agentId = agent.id;
       const key = project + SEP + agent.name;
       const resident = this.#cache.get(key);
-      if (resident !== undefined && resident.agent.activeVersion === agent.activeVersion && !slot.stale) {
+      if (
+        resident !== undefined &&
+        resident.agent.activeVersion === agent.activeVersion &&
+        !activation.stale
+      ) {
         return resident; // activated meanwhile under its other reference (id or name)
       }
+      const waitStart = performance.now();
+      await this.#reserve(activation, options);
+      started += performance.now() - waitStart;
       const now = this.#clock.now();
       instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
       this.#byState.created++;
@@ -403,11 +413,11 @@ export class InstancePool {
       instance.transition('ready', this.#clock.now(), 'activated');
       this.#counters.activations++;
       this.#latency.observe(performance.now() - started);
-      this.#admit(instance, slot);
+      this.#admit(instance, activation);
       return instance;
     } catch (err) {
-      this.#counters.activationFailures++;
       if (instance !== undefined && instance.state !== 'terminated') {
+        this.#counters.activationFailures++;
         instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
         instance.terminate(this.#clock.now(), 'failed');
       }
@@ -415,29 +425,30 @@ export class InstancePool {
       throw new AgentPoolError(
         'ACTIVATION_FAILED',
         `activating ${JSON.stringify(idOrName)} failed: ${String(err)}`,
-        {
-          project,
-          agent: idOrName,
-        },
+        { project, agent: idOrName },
         { cause: err },
       );
     } finally {
-      this.#releaseSlot(slot);
+      this.#activations.delete(activation);
+      if (activation.reserved) {
+        this.#reserved--;
+        this.#wakeWaiters();
+      }
     }
   }
 
   /** Makes a fresh ready instance resident, or keeps it out as a one-shot (cold tier, stale, refused). */
-  #admit(instance: AgentInstance, slot: Slot): void {
+  #admit(instance: AgentInstance, activation: Activation): void {
     const previous = this.#cache.get(instance.key);
     if (previous !== undefined) this.#retire(previous, 'retired');
-    if (instance.tier === 'cold' || slot.stale) {
+    if (instance.tier === 'cold' || activation.stale) {
       this.#oneShots.add(instance);
       return;
     }
     // hot instances are pinned, keeping at least one slot for everything else
     if (instance.tier === 'hot' && this.#cache.pinnedCount < this.options.maxActive - 1)
       instance.pinned = true;
-    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#slots.size - 1);
+    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#reserved - 1);
     const refused = evicted.indexOf(instance);
     if (refused >= 0) {
       evicted.splice(refused, 1);
@@ -474,9 +485,8 @@ export class InstancePool {
   #onAgentChanged(
     e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
   ): void {
-    for (const slot of this.#slots) {
-      if (slot.agentId === e.agentId || (slot.agentId === undefined && slot.project === e.project))
-        slot.stale = true;
+    for (const a of this.#activations) {
+      if (a.agentId === e.agentId || (a.agentId === undefined && a.project === e.project)) a.stale = true;
     }
     const instance = this.#cache.getByAgentId(e.agentId);
     if (instance === undefined) return;
@@ -489,29 +499,29 @@ export class InstancePool {
   }
 
   #live(): number {
-    return this.#cache.size + this.#oneShots.size + this.#slots.size;
+    return this.#cache.size + this.#oneShots.size + this.#reserved;
   }
 
-  #hasRoom(): boolean {
-    return this.#live() < this.options.maxActive || this.#cache.evictableCount > this.#overCapacitySlots;
+  /**
+   * Takes one of the `maxActive` places for an activation if one is free or can be freed now by
+   * evicting (the policy picks the victim). Evicting at reservation, not at insertion, keeps the
+   * bound exact: the victim cannot become busy in between.
+   */
+  #tryReserve(activation: Activation): boolean {
+    if (this.#live() >= this.options.maxActive) {
+      if (this.#cache.evictableCount === 0) return false;
+      const victim = this.#cache.evictOne();
+      if (victim === undefined) return false;
+      this.#terminateEvicted([victim]);
+    }
+    activation.reserved = true;
+    this.#reserved++;
+    return true;
   }
 
-  #takeSlot(project: string): Slot {
-    const slot: Slot = { overCapacity: this.#live() >= this.options.maxActive, stale: false, project };
-    if (slot.overCapacity) this.#overCapacitySlots++;
-    this.#slots.add(slot);
-    return slot;
-  }
-
-  #releaseSlot(slot: Slot): void {
-    if (!this.#slots.delete(slot)) return;
-    if (slot.overCapacity) this.#overCapacitySlots--;
-    this.#wakeWaiters();
-  }
-
-  /** Room for one activation, now or when some becomes free. */
-  #reserveSlot(project: string, options: AcquireOptions): Promise<Slot> {
-    if (this.#waiters.length === 0 && this.#hasRoom()) return Promise.resolve(this.#takeSlot(project));
+  /** A place for one activation, now or when one is freed; waits in arrival order. */
+  #reserve(activation: Activation, options: AcquireOptions): Promise<void> {
+    if (this.#waiters.length === 0 && this.#tryReserve(activation)) return Promise.resolve();
     if (this.#waiters.length >= this.options.maxWaiting) {
       return Promise.reject(
         new AgentPoolError(
@@ -524,7 +534,7 @@ export class InstancePool {
       );
     }
     const timeoutMs = options.timeoutMs ?? this.options.acquireTimeoutMs;
-    return new Promise<Slot>((resolve, reject) => {
+    return new Promise<void>((resolve, reject) => {
       const done = () => {
         timer.cancel();
         options.signal?.removeEventListener('abort', onAbort);
@@ -532,10 +542,10 @@ export class InstancePool {
         if (i >= 0) this.#waiters.splice(i, 1);
       };
       const waiter: Waiter = {
-        project,
-        resolve: (slot) => {
+        activation,
+        resolve: () => {
           done();
-          resolve(slot);
+          resolve();
         },
         reject: (err) => {
           done();
@@ -548,7 +558,7 @@ export class InstancePool {
           new AgentPoolError(
             'ACQUIRE_TIMEOUT',
             `no room for a new instance within ${timeoutMs} ms: all ${this.options.maxActive} live instances are busy or pinned`,
-            { project, timeoutMs, maxActive: this.options.maxActive },
+            { project: activation.project, timeoutMs, maxActive: this.options.maxActive },
           ),
         );
       }, timeoutMs);
@@ -560,9 +570,9 @@ export class InstancePool {
   }
 
   #wakeWaiters(): void {
-    while (this.#waiters.length > 0 && this.#hasRoom()) {
-      const waiter = this.#waiters[0] as Waiter;
-      waiter.resolve(this.#takeSlot(waiter.project));
+    for (let waiter = this.#waiters[0]; waiter !== undefined; waiter = this.#waiters[0]) {
+      if (!this.#tryReserve(waiter.activation)) return;
+      waiter.resolve();
     }
   }
 

@@ -192,6 +192,17 @@ describe('instance pool', () => {
     assert.throws(() => pool.pause(P, 'nobody'), code('INSTANCE_NOT_FOUND'));
   });
 
+  it('retires a busy instance that was about to pause: it terminates at release instead of lingering', async () => {
+    const { pool, registry } = poolFixture();
+    await registry.create(P, { name: 'support' });
+    const lease = await pool.acquire(P, 'support');
+    pool.pause(P, 'support');
+    await registry.update(P, 'support', { instructions: 'v2' });
+    lease.release();
+    assert.equal(lease.instance.state, 'terminated');
+    assert.equal(pool.stats().active, 0);
+  });
+
   it('deactivates explicitly and prewarms', async () => {
     const { pool, registry } = poolFixture();
     await registry.create(P, { name: 'support' });
