@@ -1,0 +1,388 @@
+/**
+ * The in-memory AgentStore: for tests, examples and single-process deployments that need no
+ * durability. It keeps sorted indexes so pages cost O(log n + page), like the SQLite adapter.
+ * Specs are deep-copied on the way in and out, so no caller can mutate stored state.
+ */
+import { AgentPoolError, validationError } from '../core/errors.ts';
+import { intOption } from '../core/options.ts';
+import type {
+  AgentRecord,
+  AgentStore,
+  AgentVersionRecord,
+  IndexedSpec,
+  ListAgentsQuery,
+  NewAgent,
+  Page,
+} from './ports.ts';
+
+interface StoredVersion {
+  readonly spec: IndexedSpec;
+  readonly createdAt: number;
+}
+
+interface StoredAgent {
+  readonly id: string;
+  readonly project: string;
+  readonly name: string;
+  activeVersion: number;
+  readonly createdAt: number;
+  updatedAt: number;
+  lastUsedAt: number;
+  expiresAt: number | null;
+  /** Version n lives at index n - 1; versions are only ever appended. */
+  readonly versions: StoredVersion[];
+}
+
+interface ProjectIndex {
+  readonly byName: Map<string, StoredAgent>;
+  /**
+   * Names in ascending order, kept sorted on insert and delete so pages need no sort. JS order
+   * (UTF-16 units) matches SQLite's BINARY (UTF-8 bytes) except astral vs U+E000..U+FFFF characters.
+   */
+  readonly names: string[];
+}
+
+/** The first index whose element is > `key` (or ≥ it when `inclusive`). */
+function bound(sorted: readonly string[], key: string, inclusive: boolean): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const v = sorted[mid] as string;
+    if (v < key || (!inclusive && v === key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function insertSorted(sorted: string[], key: string): void {
+  sorted.splice(bound(sorted, key, true), 0, key);
+}
+
+function removeSorted(sorted: string[], key: string): void {
+  const i = bound(sorted, key, true);
+  if (sorted[i] === key) sorted.splice(i, 1);
+}
+
+// Cursors carry a kind tag so a cursor from one listing is rejected by another instead of misread.
+function encodeCursor(kind: string, value: string): string {
+  return Buffer.from(`${kind}:${value}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(kind: string, cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith(`${kind}:`)) throw validationError('cursor', 'is not a cursor of this listing');
+  return text.slice(kind.length + 1);
+}
+
+function pageLimit(limit: number): number {
+  return intOption('limit', limit, 100, 1, 1000);
+}
+
+function checkSpec(spec: IndexedSpec): void {
+  if (typeof spec.tier !== 'string') throw validationError('spec.tier', 'must be a string');
+  if (typeof spec.labels !== 'object' || spec.labels === null) {
+    throw validationError('spec.labels', 'must be an object of strings');
+  }
+  for (const [k, v] of Object.entries(spec.labels)) {
+    if (typeof v !== 'string') throw validationError(`spec.labels.${k}`, 'must be a string');
+  }
+  const ttl = spec.ttlSeconds;
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
+    throw validationError('spec.ttlSeconds', 'must be a non-negative number');
+  }
+}
+
+function expiresAt(spec: IndexedSpec, now: number): number | null {
+  return typeof spec.ttlSeconds === 'number' ? now + spec.ttlSeconds * 1000 : null;
+}
+
+function hasLabels(spec: IndexedSpec, wanted: readonly (readonly [string, string])[]): boolean {
+  for (const [k, v] of wanted) {
+    if (!Object.hasOwn(spec.labels, k) || spec.labels[k] !== v) return false;
+  }
+  return true;
+}
+
+/** An AgentStore held in process memory; nothing survives the process. */
+export class MemoryAgentStore implements AgentStore {
+  #closed = false;
+  readonly #byId = new Map<string, StoredAgent>();
+  readonly #projects = new Map<string, ProjectIndex>();
+  /** Agent ids per tier, ascending, for prewarm listings. */
+  readonly #tiers = new Map<string, string[]>();
+
+  async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
+    this.#assertOpen();
+    checkSpec(agent.spec);
+    // No await between these checks and the writes: that is what makes concurrent creates atomic.
+    if (this.#byId.has(agent.id)) {
+      throw new AgentPoolError('AGENT_EXISTS', `an agent with id "${agent.id}" already exists`, {
+        id: agent.id,
+      });
+    }
+    const project = this.#project(agent.project);
+    if (project.byName.has(agent.name)) {
+      throw new AgentPoolError(
+        'AGENT_EXISTS',
+        `agent "${agent.name}" already exists in project "${agent.project}"`,
+        { project: agent.project, name: agent.name },
+      );
+    }
+    const spec = structuredClone(agent.spec);
+    const stored: StoredAgent = {
+      id: agent.id,
+      project: agent.project,
+      name: agent.name,
+      activeVersion: 1,
+      createdAt: agent.now,
+      updatedAt: agent.now,
+      lastUsedAt: agent.now,
+      expiresAt: expiresAt(spec, agent.now),
+      versions: [{ spec, createdAt: agent.now }],
+    };
+    this.#byId.set(stored.id, stored);
+    project.byName.set(stored.name, stored);
+    insertSorted(project.names, stored.name);
+    this.#indexTier(spec.tier, stored.id);
+    return this.#record(stored);
+  }
+
+  async getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined> {
+    this.#assertOpen();
+    const stored = this.#byId.get(id);
+    return stored && this.#record(stored);
+  }
+
+  async getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined> {
+    this.#assertOpen();
+    const stored = this.#projects.get(project)?.byName.get(name);
+    return stored && this.#record(stored);
+  }
+
+  async list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const start = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
+    const wanted = Object.entries(query.labels ?? {});
+    const index = this.#projects.get(project);
+    if (index === undefined) return { data: [], nextCursor: null };
+    const data: AgentRecord<S>[] = [];
+    let nextCursor: string | null = null;
+    for (let i = start === undefined ? 0 : bound(index.names, start, false); i < index.names.length; i++) {
+      const stored = index.byName.get(index.names[i] as string) as StoredAgent;
+      if (wanted.length > 0 && !hasLabels(this.#activeSpec(stored), wanted)) continue;
+      if (data.length === limit) {
+        nextCursor = encodeCursor('name', (data[limit - 1] as AgentRecord<S>).name);
+        break;
+      }
+      data.push(this.#record(stored));
+    }
+    return { data, nextCursor };
+  }
+
+  async listByTier<S extends IndexedSpec>(
+    tier: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentRecord<S>>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const ids = this.#tiers.get(tier) ?? [];
+    const from = query.cursor === undefined ? 0 : bound(ids, decodeCursor('tier', query.cursor), false);
+    const slice = ids.slice(from, from + limit);
+    const data = slice.map((id) => this.#record<S>(this.#byId.get(id) as StoredAgent));
+    const more = from + limit < ids.length;
+    return { data, nextCursor: more ? encodeCursor('tier', slice[slice.length - 1] as string) : null };
+  }
+
+  async count(project: string): Promise<number> {
+    this.#assertOpen();
+    return this.#projects.get(project)?.names.length ?? 0;
+  }
+
+  async addVersion<S extends IndexedSpec>(
+    id: string,
+    expectedLatest: number,
+    spec: S,
+    now: number,
+  ): Promise<AgentRecord<S>> {
+    this.#assertOpen();
+    checkSpec(spec);
+    const stored = this.#mustGet(id);
+    const latest = stored.versions.length;
+    if (latest !== expectedLatest) {
+      throw new AgentPoolError(
+        'VERSION_CONFLICT',
+        `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
+        { id, expectedLatest, latestVersion: latest },
+      );
+    }
+    stored.versions.push({ spec: structuredClone(spec), createdAt: now });
+    this.#activate(stored, stored.versions.length, now);
+    return this.#record(stored);
+  }
+
+  async activateVersion<S extends IndexedSpec>(
+    id: string,
+    version: number,
+    now: number,
+  ): Promise<AgentRecord<S>> {
+    this.#assertOpen();
+    const stored = this.#mustGet(id);
+    if (!Number.isInteger(version) || version < 1 || version > stored.versions.length) {
+      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${id}" has no version ${version}`, {
+        id,
+        version,
+      });
+    }
+    this.#activate(stored, version, now);
+    return this.#record(stored);
+  }
+
+  async getVersion<S extends IndexedSpec>(
+    id: string,
+    version: number,
+  ): Promise<AgentVersionRecord<S> | undefined> {
+    this.#assertOpen();
+    const stored = this.#byId.get(id);
+    const v = Number.isInteger(version) && version >= 1 ? stored?.versions[version - 1] : undefined;
+    return v && { agentId: id, version, spec: structuredClone(v.spec) as S, createdAt: v.createdAt };
+  }
+
+  async listVersions<S extends IndexedSpec>(
+    id: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentVersionRecord<S>>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const versions = this.#byId.get(id)?.versions ?? [];
+    let below = versions.length + 1;
+    if (query.cursor !== undefined) {
+      below = Number(decodeCursor('version', query.cursor));
+      if (!Number.isInteger(below)) throw validationError('cursor', 'is not a cursor of this listing');
+    }
+    const data: AgentVersionRecord<S>[] = [];
+    for (let v = Math.min(below, versions.length + 1) - 1; v >= 1 && data.length < limit; v--) {
+      const stored = versions[v - 1] as StoredVersion;
+      data.push({
+        agentId: id,
+        version: v,
+        spec: structuredClone(stored.spec) as S,
+        createdAt: stored.createdAt,
+      });
+    }
+    const last = data[data.length - 1];
+    const more = last !== undefined && last.version > 1;
+    return { data, nextCursor: more ? encodeCursor('version', String(last.version)) : null };
+  }
+
+  async delete(id: string): Promise<boolean> {
+    this.#assertOpen();
+    const stored = this.#byId.get(id);
+    if (stored === undefined) return false;
+    this.#byId.delete(id);
+    const project = this.#projects.get(stored.project) as ProjectIndex;
+    project.byName.delete(stored.name);
+    removeSorted(project.names, stored.name);
+    if (project.names.length === 0) this.#projects.delete(stored.project);
+    this.#unindexTier(this.#activeSpec(stored).tier, id);
+    return true;
+  }
+
+  async touch(id: string, at: number): Promise<void> {
+    this.#assertOpen();
+    const stored = this.#mustGet(id);
+    stored.lastUsedAt = at;
+    stored.expiresAt = expiresAt(this.#activeSpec(stored), at);
+  }
+
+  async listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]> {
+    this.#assertOpen();
+    const max = intOption('limit', limit, 100, 1);
+    // A full scan is fine here: this adapter is for small catalogues and the sweep runs rarely.
+    const due: StoredAgent[] = [];
+    for (const stored of this.#byId.values()) {
+      if (stored.expiresAt !== null && stored.expiresAt <= now) due.push(stored);
+    }
+    due.sort((a, b) => (a.expiresAt as number) - (b.expiresAt as number) || (a.id < b.id ? -1 : 1));
+    return due.slice(0, max).map((s) => this.#record<S>(s));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#byId.clear();
+    this.#projects.clear();
+    this.#tiers.clear();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AgentPoolError('STORE_FAILED', 'MemoryAgentStore is closed');
+  }
+
+  #mustGet(id: string): StoredAgent {
+    const stored = this.#byId.get(id);
+    if (stored === undefined) throw new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
+    return stored;
+  }
+
+  #project(name: string): ProjectIndex {
+    let index = this.#projects.get(name);
+    if (index === undefined) {
+      index = { byName: new Map(), names: [] };
+      this.#projects.set(name, index);
+    }
+    return index;
+  }
+
+  #activeSpec(stored: StoredAgent): IndexedSpec {
+    return (stored.versions[stored.activeVersion - 1] as StoredVersion).spec;
+  }
+
+  #activate(stored: StoredAgent, version: number, now: number): void {
+    const before = this.#activeSpec(stored).tier;
+    stored.activeVersion = version;
+    stored.updatedAt = now;
+    const spec = this.#activeSpec(stored);
+    stored.expiresAt = expiresAt(spec, now);
+    if (spec.tier !== before) {
+      this.#unindexTier(before, stored.id);
+      this.#indexTier(spec.tier, stored.id);
+    }
+  }
+
+  #indexTier(tier: string, id: string): void {
+    let ids = this.#tiers.get(tier);
+    if (ids === undefined) {
+      ids = [];
+      this.#tiers.set(tier, ids);
+    }
+    insertSorted(ids, id);
+  }
+
+  #unindexTier(tier: string, id: string): void {
+    const ids = this.#tiers.get(tier);
+    if (ids === undefined) return;
+    removeSorted(ids, id);
+    if (ids.length === 0) this.#tiers.delete(tier);
+  }
+
+  #record<S extends IndexedSpec>(stored: StoredAgent): AgentRecord<S> {
+    return {
+      id: stored.id,
+      project: stored.project,
+      name: stored.name,
+      activeVersion: stored.activeVersion,
+      latestVersion: stored.versions.length,
+      spec: structuredClone(this.#activeSpec(stored)) as S,
+      createdAt: stored.createdAt,
+      updatedAt: stored.updatedAt,
+      lastUsedAt: stored.lastUsedAt,
+      expiresAt: stored.expiresAt,
+    };
+  }
+}
+
+/** A new, empty in-memory AgentStore. */
+export function createMemoryAgentStore(): MemoryAgentStore {
+  return new MemoryAgentStore();
+}

@@ -1,0 +1,548 @@
+/**
+ * The SQLite AgentStore, the embedded default: one file (WAL), schema migrations versioned in code
+ * and tracked by `PRAGMA user_version`, every statement prepared once, keyset pagination only, so
+ * reads stay flat from a hundred agents to millions.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { intOption } from '../core/options.ts';
+import type {
+  AgentRecord,
+  AgentStore,
+  AgentVersionRecord,
+  IndexedSpec,
+  ListAgentsQuery,
+  NewAgent,
+  Page,
+} from './ports.ts';
+
+/** Options of {@link SqliteAgentStore}. */
+export interface SqliteAgentStoreOptions {
+  /** A database file (parent directories are created), or `':memory:'`. */
+  readonly path: string;
+  /**
+   * How long a write waits for another connection's lock before failing, ms.
+   * @default 5000
+   */
+  readonly busyTimeoutMs?: number | undefined;
+}
+
+/**
+ * The schema, one entry per version; entry i moves `user_version` from i to i + 1. Entries are
+ * append-only: a released migration is never edited, because files in the field already ran it.
+ */
+const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE agents (
+    id             TEXT PRIMARY KEY NOT NULL,
+    project        TEXT NOT NULL,
+    name           TEXT NOT NULL,
+    active_version INTEGER NOT NULL,
+    latest_version INTEGER NOT NULL,
+    spec           TEXT NOT NULL,  -- JSON of the active version, so reads need no join
+    tier           TEXT NOT NULL,
+    ttl_seconds    REAL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL,
+    last_used_at   INTEGER NOT NULL,
+    expires_at     INTEGER,
+    UNIQUE (project, name)
+  );
+  CREATE INDEX agents_tier_id ON agents (tier, id);
+  CREATE INDEX agents_expires_at ON agents (expires_at, id) WHERE expires_at IS NOT NULL;
+  CREATE TABLE agent_versions (
+    agent_id   TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    version    INTEGER NOT NULL,
+    spec       TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (agent_id, version)
+  );
+  -- Labels of the active version. project and name are copied here so that a label-filtered page
+  -- is a range scan of one index in name order, not a scan of the project's agents.
+  CREATE TABLE agent_labels (
+    agent_id TEXT NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    project  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (agent_id, key)
+  ) WITHOUT ROWID;
+  CREATE INDEX agent_labels_filter ON agent_labels (project, key, value, name);
+  `,
+];
+
+/** The schema version this code writes; a file's `user_version` after opening. */
+export const SQLITE_SCHEMA_VERSION: number = MIGRATIONS.length;
+
+interface AgentRow {
+  id: string;
+  project: string;
+  name: string;
+  active_version: number;
+  latest_version: number;
+  spec: string;
+  tier: string;
+  ttl_seconds: number | null;
+  created_at: number;
+  updated_at: number;
+  last_used_at: number;
+  expires_at: number | null;
+}
+
+interface VersionRow {
+  agent_id: string;
+  version: number;
+  spec: string;
+  created_at: number;
+}
+
+// Cursors carry a kind tag so a cursor from one listing is rejected by another instead of misread.
+function encodeCursor(kind: string, value: string): string {
+  return Buffer.from(`${kind}:${value}`, 'utf8').toString('base64url');
+}
+
+function decodeCursor(kind: string, cursor: string): string {
+  const text = Buffer.from(cursor, 'base64url').toString('utf8');
+  if (!text.startsWith(`${kind}:`)) throw validationError('cursor', 'is not a cursor of this listing');
+  return text.slice(kind.length + 1);
+}
+
+function pageLimit(limit: number): number {
+  return intOption('limit', limit, 100, 1, 1000);
+}
+
+function checkSpec(spec: IndexedSpec): void {
+  if (typeof spec.tier !== 'string') throw validationError('spec.tier', 'must be a string');
+  if (typeof spec.labels !== 'object' || spec.labels === null) {
+    throw validationError('spec.labels', 'must be an object of strings');
+  }
+  for (const [k, v] of Object.entries(spec.labels)) {
+    if (typeof v !== 'string') throw validationError(`spec.labels.${k}`, 'must be a string');
+  }
+  const ttl = spec.ttlSeconds;
+  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
+    throw validationError('spec.ttlSeconds', 'must be a non-negative number');
+  }
+}
+
+function ttlOf(spec: IndexedSpec): number | null {
+  return typeof spec.ttlSeconds === 'number' ? spec.ttlSeconds : null;
+}
+
+function toRecord<S extends IndexedSpec>(row: AgentRow): AgentRecord<S> {
+  return {
+    id: row.id,
+    project: row.project,
+    name: row.name,
+    activeVersion: row.active_version,
+    latestVersion: row.latest_version,
+    spec: JSON.parse(row.spec) as S,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+    lastUsedAt: row.last_used_at,
+    expiresAt: row.expires_at,
+  };
+}
+
+function toVersion<S extends IndexedSpec>(row: VersionRow): AgentVersionRecord<S> {
+  return {
+    agentId: row.agent_id,
+    version: row.version,
+    spec: JSON.parse(row.spec) as S,
+    createdAt: row.created_at,
+  };
+}
+
+/** Pages of `limit` rows fetched as `limit + 1`, so the last page is known without another query. */
+function page<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
+  if (rows.length <= limit) return { data: rows, nextCursor: null };
+  rows.length = limit;
+  return { data: rows, nextCursor: cursorOf(rows[limit - 1] as T) };
+}
+
+function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  try {
+    db.pragma('journal_mode = WAL');
+    // NORMAL under WAL never corrupts; a power loss may only drop the last commits.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    migrate(db, path);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const run = db.transaction(() => {
+    // Read inside the write lock: another process may have migrated while this one waited.
+    const current = db.pragma('user_version', { simple: true }) as number;
+    if (current > MIGRATIONS.length) {
+      throw new AgentPoolError(
+        'STORE_FAILED',
+        `agent store "${path}" has schema version ${current}, newer than this agentpool supports ` +
+          `(${MIGRATIONS.length}); upgrade agentpool to open it`,
+        { path, schemaVersion: current, supportedVersion: MIGRATIONS.length },
+      );
+    }
+    for (let v = current; v < MIGRATIONS.length; v++) db.exec(MIGRATIONS[v] as string);
+    if (current !== MIGRATIONS.length) db.pragma(`user_version = ${MIGRATIONS.length}`);
+  });
+  run.immediate();
+}
+
+/** An AgentStore in one SQLite file, through better-sqlite3. */
+export class SqliteAgentStore implements AgentStore {
+  readonly #path: string;
+  readonly #db: Database.Database;
+  readonly #s: Statements;
+  readonly #w: ReturnType<typeof prepareWrites>;
+  #closed = false;
+
+  constructor(options: SqliteAgentStoreOptions) {
+    this.#path = options.path;
+    const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
+    try {
+      this.#db = openDatabase(options.path, busyTimeoutMs);
+    } catch (err) {
+      if (isAgentPoolError(err)) throw err;
+      throw new AgentPoolError(
+        'STORE_FAILED',
+        `cannot open agent store "${options.path}": ${String(err)}`,
+        { path: options.path },
+        { cause: err },
+      );
+    }
+    this.#s = prepareStatements(this.#db);
+    this.#w = prepareWrites(this.#db, this.#s);
+  }
+
+  /** The file this store writes to. */
+  get path(): string {
+    return this.#path;
+  }
+
+  async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
+    checkSpec(agent.spec);
+    return this.#guard(() => {
+      const spec = JSON.stringify(agent.spec);
+      const ttl = ttlOf(agent.spec);
+      const row: AgentRow = {
+        id: agent.id,
+        project: agent.project,
+        name: agent.name,
+        active_version: 1,
+        latest_version: 1,
+        spec,
+        tier: agent.spec.tier,
+        ttl_seconds: ttl,
+        created_at: agent.now,
+        updated_at: agent.now,
+        last_used_at: agent.now,
+        expires_at: ttl === null ? null : agent.now + ttl * 1000,
+      };
+      try {
+        this.#w.create(row, agent.spec.labels);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+          const byName = String((err as Error).message).includes('agents.name');
+          throw new AgentPoolError(
+            'AGENT_EXISTS',
+            byName
+              ? `agent "${agent.name}" already exists in project "${agent.project}"`
+              : `an agent with id "${agent.id}" already exists`,
+            byName ? { project: agent.project, name: agent.name } : { id: agent.id },
+          );
+        }
+        throw err;
+      }
+      return toRecord<S>(row);
+    });
+  }
+
+  async getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getById.get(id);
+      return row && toRecord<S>(row);
+    });
+  }
+
+  async getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getByName.get(project, name);
+      return row && toRecord<S>(row);
+    });
+  }
+
+  async list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>> {
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
+    const labels = Object.entries(query.labels ?? {});
+    return this.#guard(() => {
+      const s = this.#s;
+      let rows: AgentRow[];
+      if (labels.length === 0) {
+        rows =
+          after === undefined
+            ? s.listFirst.all(project, limit + 1)
+            : s.listAfter.all(project, after, limit + 1);
+      } else {
+        // The scan walks one label's index in name order and checks the others per row, so the
+        // rarest label drives it. Any driver gives the same pages; this only bounds the rows read.
+        let driver = 0;
+        if (labels.length > 1) {
+          const sizes = labels.map(([key, value]) => s.probeLabel.get(project, key, value) as number);
+          driver = sizes.indexOf(Math.min(...sizes));
+        }
+        const [key, value] = labels[driver] as [string, string];
+        const rest = JSON.stringify(Object.fromEntries(labels.filter((_, i) => i !== driver)));
+        const args = { project, key, value, rest, limit: limit + 1 };
+        rows = after === undefined ? s.listLabelsFirst.all(args) : s.listLabelsAfter.all({ ...args, after });
+      }
+      const p = page(rows, limit, (r) => encodeCursor('name', r.name));
+      return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
+    });
+  }
+
+  async listByTier<S extends IndexedSpec>(
+    tier: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentRecord<S>>> {
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : decodeCursor('tier', query.cursor);
+    return this.#guard(() => {
+      const s = this.#s;
+      const rows =
+        after === undefined ? s.tierFirst.all(tier, limit + 1) : s.tierAfter.all(tier, after, limit + 1);
+      const p = page(rows, limit, (r) => encodeCursor('tier', r.id));
+      return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
+    });
+  }
+
+  async count(project: string): Promise<number> {
+    return this.#guard(() => this.#s.count.get(project) as number);
+  }
+
+  async addVersion<S extends IndexedSpec>(
+    id: string,
+    expectedLatest: number,
+    spec: S,
+    now: number,
+  ): Promise<AgentRecord<S>> {
+    checkSpec(spec);
+    return this.#guard(() => toRecord<S>(this.#w.addVersion(id, expectedLatest, spec, now)));
+  }
+
+  async activateVersion<S extends IndexedSpec>(
+    id: string,
+    version: number,
+    now: number,
+  ): Promise<AgentRecord<S>> {
+    return this.#guard(() => toRecord<S>(this.#w.activateVersion(id, version, now)));
+  }
+
+  async getVersion<S extends IndexedSpec>(
+    id: string,
+    version: number,
+  ): Promise<AgentVersionRecord<S> | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getVersion.get(id, version);
+      return row && toVersion<S>(row);
+    });
+  }
+
+  async listVersions<S extends IndexedSpec>(
+    id: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<AgentVersionRecord<S>>> {
+    const limit = pageLimit(query.limit);
+    let before = Number.MAX_SAFE_INTEGER;
+    if (query.cursor !== undefined) {
+      before = Number(decodeCursor('version', query.cursor));
+      if (!Number.isInteger(before)) throw validationError('cursor', 'is not a cursor of this listing');
+    }
+    return this.#guard(() => {
+      const p = page(this.#s.listVersions.all(id, before, limit + 1), limit, (r) =>
+        encodeCursor('version', String(r.version)),
+      );
+      return { data: p.data.map((r) => toVersion<S>(r)), nextCursor: p.nextCursor };
+    });
+  }
+
+  async delete(id: string): Promise<boolean> {
+    // Versions and labels go with the agent through ON DELETE CASCADE.
+    return this.#guard(() => this.#s.deleteAgent.run(id).changes > 0);
+  }
+
+  async touch(id: string, at: number): Promise<void> {
+    this.#guard(() => {
+      if (this.#s.touch.run({ at, id }).changes === 0) throw notFound(id);
+    });
+  }
+
+  async listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]> {
+    const max = intOption('limit', limit, 100, 1);
+    return this.#guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S>(r)));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
+  #guard<T>(fn: () => T): T {
+    if (this.#closed) {
+      throw new AgentPoolError('STORE_FAILED', `SqliteAgentStore "${this.#path}" is closed`, {
+        path: this.#path,
+      });
+    }
+    try {
+      return fn();
+    } catch (err) {
+      if (isAgentPoolError(err)) throw err;
+      const message = `agent store "${this.#path}" failed: ${String(err)}`;
+      throw new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
+    }
+  }
+}
+
+type Statements = ReturnType<typeof prepareStatements>;
+
+/**
+ * The writes that must be atomic. They run as IMMEDIATE transactions: the write lock is taken up
+ * front, so two processes on one file queue on busy_timeout instead of failing to upgrade a read lock.
+ */
+function prepareWrites(db: Database.Database, s: Statements) {
+  const writeLabels = (id: string, project: string, name: string, labels: IndexedSpec['labels']) => {
+    for (const [key, value] of Object.entries(labels)) s.insertLabel.run(id, project, name, key, value);
+  };
+  const replaceLabels = (row: AgentRow, labels: IndexedSpec['labels']) => {
+    s.deleteLabels.run(row.id);
+    writeLabels(row.id, row.project, row.name, labels);
+  };
+  const create = db.transaction((row: AgentRow, labels: IndexedSpec['labels']): void => {
+    s.insertAgent.run(row);
+    s.insertVersion.run(row.id, 1, row.spec, row.created_at);
+    writeLabels(row.id, row.project, row.name, labels);
+  });
+  const addVersion = db.transaction((id: string, expectedLatest: number, spec: IndexedSpec, now: number) => {
+    const json = JSON.stringify(spec);
+    const ttl = ttlOf(spec);
+    const expiresAt = ttl === null ? null : now + ttl * 1000;
+    // The WHERE on latest_version is the optimistic check; no row back means absent or stale.
+    const row = s.bumpVersion.get(json, spec.tier, ttl, now, expiresAt, id, expectedLatest);
+    if (row === undefined) {
+      const latest = s.latestVersion.get(id);
+      if (latest === undefined) throw notFound(id);
+      throw new AgentPoolError(
+        'VERSION_CONFLICT',
+        `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
+        { id, expectedLatest, latestVersion: latest },
+      );
+    }
+    s.insertVersion.run(id, row.latest_version, json, now);
+    replaceLabels(row, spec.labels);
+    return row;
+  });
+  const activateVersion = db.transaction((id: string, version: number, now: number) => {
+    const v = s.getVersion.get(id, version);
+    if (v === undefined) {
+      if (s.latestVersion.get(id) === undefined) throw notFound(id);
+      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${id}" has no version ${version}`, {
+        id,
+        version,
+      });
+    }
+    const spec = JSON.parse(v.spec) as IndexedSpec;
+    const ttl = ttlOf(spec);
+    const expiresAt = ttl === null ? null : now + ttl * 1000;
+    const row = s.setActive.get(version, v.spec, spec.tier, ttl, now, expiresAt, id);
+    replaceLabels(row as AgentRow, spec.labels);
+    return row as AgentRow;
+  });
+  return {
+    create: create.immediate,
+    addVersion: addVersion.immediate,
+    activateVersion: activateVersion.immediate,
+  };
+}
+
+function notFound(id: string): AgentPoolError {
+  return new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
+}
+
+function prepareStatements(db: Database.Database) {
+  const agent = <A extends unknown[] | object>(sql: string) => db.prepare<A, AgentRow>(sql);
+  const labelled = (after: boolean) => `
+    SELECT a.* FROM agent_labels l JOIN agents a ON a.id = l.agent_id
+    WHERE l.project = @project AND l.key = @key AND l.value = @value ${after ? 'AND l.name > @after' : ''}
+      AND NOT EXISTS (
+        SELECT 1 FROM json_each(@rest) j WHERE NOT EXISTS (
+          SELECT 1 FROM agent_labels x WHERE x.agent_id = l.agent_id AND x.key = j.key AND x.value = j.value))
+    ORDER BY l.name LIMIT @limit`;
+  type LabelArgs = { project: string; key: string; value: string; rest: string; limit: number };
+  return {
+    insertAgent: db.prepare<[AgentRow]>(`
+      INSERT INTO agents (id, project, name, active_version, latest_version, spec, tier, ttl_seconds,
+                          created_at, updated_at, last_used_at, expires_at)
+      VALUES (@id, @project, @name, @active_version, @latest_version, @spec, @tier, @ttl_seconds,
+              @created_at, @updated_at, @last_used_at, @expires_at)`),
+    insertVersion: db.prepare<[string, number, string, number]>(
+      'INSERT INTO agent_versions (agent_id, version, spec, created_at) VALUES (?, ?, ?, ?)',
+    ),
+    insertLabel: db.prepare<[string, string, string, string, string]>(
+      'INSERT INTO agent_labels (agent_id, project, name, key, value) VALUES (?, ?, ?, ?, ?)',
+    ),
+    deleteLabels: db.prepare<[string]>('DELETE FROM agent_labels WHERE agent_id = ?'),
+    getById: agent<[string]>('SELECT * FROM agents WHERE id = ?'),
+    getByName: agent<[string, string]>('SELECT * FROM agents WHERE project = ? AND name = ?'),
+    listFirst: agent<[string, number]>('SELECT * FROM agents WHERE project = ? ORDER BY name LIMIT ?'),
+    listAfter: agent<[string, string, number]>(
+      'SELECT * FROM agents WHERE project = ? AND name > ? ORDER BY name LIMIT ?',
+    ),
+    listLabelsFirst: agent<LabelArgs>(labelled(false)),
+    listLabelsAfter: agent<LabelArgs & { after: string }>(labelled(true)),
+    // Counts at most 4096 entries (~150 µs): enough to tell a rare label from a common one.
+    probeLabel: db
+      .prepare<[string, string, string], number>(
+        'SELECT count(*) FROM (SELECT 1 FROM agent_labels WHERE project = ? AND key = ? AND value = ? LIMIT 4096)',
+      )
+      .pluck(),
+    tierFirst: agent<[string, number]>('SELECT * FROM agents WHERE tier = ? ORDER BY id LIMIT ?'),
+    tierAfter: agent<[string, string, number]>(
+      'SELECT * FROM agents WHERE tier = ? AND id > ? ORDER BY id LIMIT ?',
+    ),
+    count: db.prepare<[string], number>('SELECT count(*) FROM agents WHERE project = ?').pluck(),
+    latestVersion: db.prepare<[string], number>('SELECT latest_version FROM agents WHERE id = ?').pluck(),
+    bumpVersion: agent<[string, string, number | null, number, number | null, string, number]>(`
+      UPDATE agents SET active_version = latest_version + 1, latest_version = latest_version + 1,
+        spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?
+      WHERE id = ? AND latest_version = ? RETURNING *`),
+    setActive: agent<[number, string, string, number | null, number, number | null, string]>(`
+      UPDATE agents SET active_version = ?, spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?
+      WHERE id = ? RETURNING *`),
+    getVersion: db.prepare<[string, number], VersionRow>(
+      'SELECT * FROM agent_versions WHERE agent_id = ? AND version = ?',
+    ),
+    listVersions: db.prepare<[string, number, number], VersionRow>(
+      'SELECT * FROM agent_versions WHERE agent_id = ? AND version < ? ORDER BY version DESC LIMIT ?',
+    ),
+    deleteAgent: db.prepare<[string]>('DELETE FROM agents WHERE id = ?'),
+    touch: db.prepare<{ at: number; id: string }>(`
+      UPDATE agents SET last_used_at = @at,
+        expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE @at + ttl_seconds * 1000 END
+      WHERE id = @id`),
+    listExpired: agent<[number, number]>(
+      'SELECT * FROM agents WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?',
+    ),
+  };
+}
