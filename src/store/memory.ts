@@ -5,6 +5,8 @@
  */
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
+import { checkIndexedSpec } from './indexed-spec.ts';
+import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
   AgentRecord,
   AgentStore,
@@ -64,35 +66,6 @@ function removeSorted(sorted: string[], key: string): void {
   if (sorted[i] === key) sorted.splice(i, 1);
 }
 
-// Cursors carry a kind tag so a cursor from one listing is rejected by another instead of misread.
-function encodeCursor(kind: string, value: string): string {
-  return Buffer.from(`${kind}:${value}`, 'utf8').toString('base64url');
-}
-
-function decodeCursor(kind: string, cursor: string): string {
-  const text = Buffer.from(cursor, 'base64url').toString('utf8');
-  if (!text.startsWith(`${kind}:`)) throw validationError('cursor', 'is not a cursor of this listing');
-  return text.slice(kind.length + 1);
-}
-
-function pageLimit(limit: number): number {
-  return intOption('limit', limit, 100, 1, 1000);
-}
-
-function checkSpec(spec: IndexedSpec): void {
-  if (typeof spec.tier !== 'string') throw validationError('spec.tier', 'must be a string');
-  if (typeof spec.labels !== 'object' || spec.labels === null) {
-    throw validationError('spec.labels', 'must be an object of strings');
-  }
-  for (const [k, v] of Object.entries(spec.labels)) {
-    if (typeof v !== 'string') throw validationError(`spec.labels.${k}`, 'must be a string');
-  }
-  const ttl = spec.ttlSeconds;
-  if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl < 0)) {
-    throw validationError('spec.ttlSeconds', 'must be a non-negative number');
-  }
-}
-
 function expiresAt(spec: IndexedSpec, now: number): number | null {
   return typeof spec.ttlSeconds === 'number' ? now + spec.ttlSeconds * 1000 : null;
 }
@@ -114,7 +87,7 @@ export class MemoryAgentStore implements AgentStore {
 
   async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
     this.#assertOpen();
-    checkSpec(agent.spec);
+    checkIndexedSpec(agent.spec);
     // No await between these checks and the writes: that is what makes concurrent creates atomic.
     if (this.#byId.has(agent.id)) {
       throw new AgentPoolError('AGENT_EXISTS', `an agent with id "${agent.id}" already exists`, {
@@ -207,7 +180,7 @@ export class MemoryAgentStore implements AgentStore {
     now: number,
   ): Promise<AgentRecord<S>> {
     this.#assertOpen();
-    checkSpec(spec);
+    checkIndexedSpec(spec);
     const stored = this.#mustGet(id);
     const latest = stored.versions.length;
     if (latest !== expectedLatest) {

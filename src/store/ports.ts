@@ -89,7 +89,12 @@ export interface AgentStore {
    * Appends version `expectedLatest + 1` with `spec` and makes it active, provided the agent's
    * latest version is still `expectedLatest` (else `VERSION_CONFLICT`).
    */
-  addVersion<S extends IndexedSpec>(id: string, expectedLatest: number, spec: S, now: number): Promise<AgentRecord<S>>;
+  addVersion<S extends IndexedSpec>(
+    id: string,
+    expectedLatest: number,
+    spec: S,
+    now: number,
+  ): Promise<AgentRecord<S>>;
   /** Makes an existing version the active one (rollback). */
   activateVersion<S extends IndexedSpec>(id: string, version: number, now: number): Promise<AgentRecord<S>>;
   getVersion<S extends IndexedSpec>(id: string, version: number): Promise<AgentVersionRecord<S> | undefined>;

@@ -9,7 +9,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import { SQLITE_SCHEMA_VERSION, SqliteAgentStore } from '../../src/store/sqlite.ts';
+import { SqliteAgentStore } from '../../src/store/sqlite.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { agentStoreConformance } from './agent-store.conformance.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
