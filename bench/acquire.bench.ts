@@ -5,7 +5,6 @@
  *
  *   node --expose-gc bench/acquire.bench.ts
  */
-import { join } from 'node:path';
 import { createAgentPool } from '../src/index.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { summarize, table, writeResult } from './harness.ts';
