@@ -6,9 +6,7 @@ import { POLICY_NAMES } from '../../src/pool/policies/create-policy.ts';
 import { createAgents, flush, P, poolFixture } from '../support/pool-fixture.ts';
 
 type Cmd =
-  | { op: 'acquire'; agent: number }
-  | { op: 'release'; pick: number }
-  | { op: 'update'; agent: number };
+  { op: 'acquire'; agent: number } | { op: 'release'; pick: number } | { op: 'update'; agent: number };
 
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 5, arbitrary: fc.record({ op: fc.constant('acquire' as const), agent: fc.nat(11) }) },
