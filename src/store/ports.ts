@@ -112,3 +112,118 @@ export interface AgentStore {
   /** Releases connections and file handles; further calls fail. */
   close(): Promise<void>;
 }
+
+// ── threads, messages and runs ─────────────────────────────────────────────
+
+/** A conversation: an ordered, append-only list of messages in a project. */
+export interface ThreadRecord {
+  readonly id: string;
+  readonly project: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  /** Delete the thread after this long without a new message; null keeps it. */
+  readonly ttlSeconds: number | null;
+  /** `updatedAt + ttlSeconds`, or null. */
+  readonly expiresAt: number | null;
+  readonly messageCount: number;
+  readonly createdAt: number;
+  /** When the last message was appended (or the thread created). */
+  readonly updatedAt: number;
+}
+
+/** Who wrote a message. */
+export type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
+
+/** One message of a thread. `content` is JSON whose shape the run layer defines per role. */
+export interface MessageRecord {
+  readonly id: string;
+  readonly threadId: string;
+  /** 1, 2, 3 … in the thread, without gaps: the order of the conversation. */
+  readonly seq: number;
+  readonly role: MessageRole;
+  readonly content: unknown;
+  /** The run that wrote it; null for messages added outside a run. */
+  readonly runId: string | null;
+  readonly createdAt: number;
+}
+
+/** A message to append; the store assigns `threadId` and `seq`. */
+export interface NewMessage {
+  readonly id: string;
+  readonly role: MessageRole;
+  readonly content: unknown;
+  readonly runId: string | null;
+  readonly createdAt: number;
+}
+
+/** Every status of a run; the last four are terminal. */
+export type RunStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'interrupted';
+
+/** One execution of an agent. */
+export interface RunRecord {
+  readonly id: string;
+  readonly project: string;
+  readonly agentId: string;
+  readonly agentName: string;
+  readonly agentVersion: number;
+  /** The thread it runs on; null for a stateless run. */
+  readonly threadId: string | null;
+  readonly status: RunStatus;
+  /** The user input that started it. */
+  readonly input: string;
+  /** The final answer, when it succeeded. */
+  readonly output: string | null;
+  /** `provider/model-id` that answered. */
+  readonly model: string;
+  /** Finished steps (model calls). */
+  readonly steps: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  /** Cost in USD from the price table. */
+  readonly cost: number;
+  readonly error: { readonly code: string; readonly message: string } | null;
+  readonly metadata: Readonly<Record<string, unknown>>;
+  readonly createdAt: number;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+/**
+ * Threads, their messages, and runs, kept together so that a finished step commits its messages
+ * and its run record atomically. Errors: `THREAD_NOT_FOUND` / `RUN_NOT_FOUND` from writes that
+ * name a missing thread or run; `VALIDATION_FAILED` for a bad cursor or limit (1..1000).
+ */
+export interface RunStore {
+  createThread(thread: {
+    id: string;
+    project: string;
+    metadata: Record<string, unknown>;
+    ttlSeconds: number | null;
+    now: number;
+  }): Promise<ThreadRecord>;
+  getThread(id: string): Promise<ThreadRecord | undefined>;
+  /** Deletes a thread with its messages and runs; false when absent. */
+  deleteThread(id: string): Promise<boolean>;
+  /** Messages in `seq` order, after the cursor. */
+  listMessages(threadId: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<MessageRecord>>;
+  /** The last `limit` messages of a thread, in `seq` order (what a run sends to the model). */
+  recentMessages(threadId: string, limit: number): Promise<MessageRecord[]>;
+  /** Threads whose `expiresAt` ≤ now, oldest first. */
+  listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]>;
+
+  /**
+   * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run
+   * without a thread takes no messages.
+   */
+  createRun(run: RunRecord, messages: readonly NewMessage[]): Promise<{ run: RunRecord; messages: MessageRecord[] }>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  /** A thread's runs, newest first. */
+  listRuns(threadId: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<RunRecord>>;
+  /**
+   * Replaces the run record and appends `messages` to its thread in one transaction: a finished
+   * step is either wholly stored or not at all. Bumps the thread's `updatedAt` and expiry.
+   */
+  commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]>;
+  /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */
+  interruptUnfinished(now: number): Promise<number>;
+  close(): Promise<void>;
+}
