@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
 /** The prefixes in use, one per kind of object. */
-export type IdPrefix = 'agt' | 'ins' | 'evt';
+export type IdPrefix = 'agt' | 'ins' | 'evt' | 'thr' | 'msg' | 'run';
 
 /** A new id such as `agt_01jd3k…` (26 characters after the prefix, like a ULID). */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {

@@ -8,9 +8,19 @@
  * {@link AgentInstance.transition}, which rejects illegal moves and reports every legal one to the
  * owner (the pool emits the event and updates gauges).
  */
+import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { AgentPoolError } from '../core/errors.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { Agent } from '../registry/registry.ts';
+import type { Tool } from '../tools/tool.ts';
+
+/** What activation resolves once and every run of the instance reuses. */
+export interface InstanceResources {
+  /** The provider model, shared by every instance using the same `provider/model-id`. */
+  readonly model: LanguageModelV3;
+  /** The agent's tools, resolved from its references. */
+  readonly tools: readonly Tool[];
+}
 
 /** Every lifecycle state. */
 export const INSTANCE_STATES = [
@@ -89,6 +99,8 @@ export class AgentInstance {
   readonly estimatedBytes: number;
   /** The compiled system prompt. */
   readonly prompt: string;
+  /** Model and tools, set while initializing (absent when the pool was built without a resolver). */
+  resources: InstanceResources | undefined;
   /** Leases granted over the instance's life. */
   uses = 0;
   /** Epoch ms of the last acquire or release. */

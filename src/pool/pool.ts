@@ -11,9 +11,15 @@ import { Histogram, type HistogramSnapshot } from '../core/metrics.ts';
 import { SingleFlight } from '../core/single-flight.ts';
 import type { BusEvent, EventBus } from '../events/bus.ts';
 import type { Tier } from '../registry/definition.ts';
-import type { AgentEvent, AgentRegistry } from '../registry/registry.ts';
+import type { Agent, AgentEvent, AgentRegistry } from '../registry/registry.ts';
 import { ActivationCache } from './activation-cache.ts';
-import { AgentInstance, INSTANCE_STATES, type InstanceState, type TransitionReason } from './instance.ts';
+import {
+  AgentInstance,
+  INSTANCE_STATES,
+  type InstanceResources,
+  type InstanceState,
+  type TransitionReason,
+} from './instance.ts';
 import { Lease } from './lease.ts';
 import {
   type InstancePoolOptions,
@@ -39,6 +45,11 @@ export interface InstancePoolDeps {
   registry: AgentRegistry;
   bus: EventBus<AgentEvent | InstanceEvent>;
   clock: Clock;
+  /**
+   * Resolves an agent's model and tools while its instance initializes; a failure fails the
+   * activation with its error (for example `TOOL_NOT_FOUND`), at activation rather than at first use.
+   */
+  resolveResources?: (agent: Agent) => Promise<InstanceResources>;
 }
 
 /** Options of one acquire. */
@@ -118,6 +129,7 @@ export class InstancePool {
   readonly #registry: AgentRegistry;
   readonly #bus: EventBus<AgentEvent | InstanceEvent>;
   readonly #clock: Clock;
+  readonly #resolveResources: InstancePoolDeps['resolveResources'];
   readonly #cache: ActivationCache;
   readonly #flights = new SingleFlight<string, AgentInstance>();
   /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
@@ -149,6 +161,7 @@ export class InstancePool {
     this.#registry = deps.registry;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
+    this.#resolveResources = deps.resolveResources;
     this.#cache = new ActivationCache(this.options);
     const onAgentChanged = (
       e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
@@ -408,6 +421,7 @@ export class InstancePool {
       instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
       this.#byState.created++;
       instance.transition('initializing', now, 'activate');
+      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(agent);
       if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
       this.#assertOpen();
       instance.transition('ready', this.#clock.now(), 'activated');

@@ -1,0 +1,273 @@
+/**
+ * The run loop: model call → the tool calls it asked for, in parallel, each with a timeout →
+ * next model call … until a final answer or `maxSteps`. We call the provider model directly
+ * (`doStream`) rather than through `generateText`, so every step is ours to commit: a finished
+ * step stores its messages and the run record in one transaction, and stream events carry each
+ * text delta, tool call and result as it happens. A tool that throws becomes a tool-error result
+ * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error.
+ */
+import type { LanguageModelV3, LanguageModelV3FunctionTool, LanguageModelV3ToolCallPart } from '@ai-sdk/provider';
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import type { PriceTable } from '../models/pricing.ts';
+import type { AgentSpec } from '../registry/definition.ts';
+import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import { runTool, type Tool } from '../tools/tool.ts';
+import { type AssistantContent, type ToolContent, toPrompt } from './messages.ts';
+import type { RunEventStream } from './stream.ts';
+
+/** What the runner needs from the rest of the pool. */
+export interface RunnerDeps {
+  store: RunStore;
+  prices: PriceTable;
+  clock: Clock;
+  /** Per tool call. */
+  toolTimeoutMs: number;
+}
+
+/** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
+export interface RunInput {
+  run: RunRecord;
+  spec: AgentSpec;
+  model: LanguageModelV3;
+  tools: readonly Tool[];
+  /** The thread's recent messages, ending with the run's input; for a stateless run, just the input. */
+  history: readonly (MessageRecord | NewMessage)[];
+  signal: AbortSignal;
+  events: RunEventStream;
+}
+
+interface StepResult {
+  text: string;
+  toolCalls: LanguageModelV3ToolCallPart[];
+  finishReason: string;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+/** Executes runs; never throws for a run's own failure: it returns the terminal, committed record. */
+export class Runner {
+  readonly #deps: RunnerDeps;
+
+  constructor(deps: RunnerDeps) {
+    this.#deps = deps;
+  }
+
+  async execute(input: RunInput): Promise<RunRecord> {
+    const { spec, model, tools, signal, events } = input;
+    const stateless = input.run.threadId === null;
+    let run = input.run;
+    const prompt = toPrompt(spec.instructions, input.history);
+    const toolDefs: LanguageModelV3FunctionTool[] = tools.map((t) => ({
+      type: 'function',
+      name: t.name,
+      description: t.description,
+      inputSchema: t.jsonSchema,
+    }));
+    const byName = new Map(tools.map((t) => [t.name, t]));
+    try {
+      for (let step = 1; step <= spec.maxSteps; step++) {
+        const result = await this.#modelStep(model, spec, prompt, toolDefs, step, input);
+        const assistant: AssistantContent = [];
+        if (result.text !== '') assistant.push({ type: 'text', text: result.text });
+        assistant.push(...result.toolCalls);
+        const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
+        run = this.#account(run, result);
+        if (result.toolCalls.length > 0) {
+          const toolContent = await this.#callTools(result.toolCalls, byName, step, input);
+          messages.push(this.#message('tool', toolContent, run.id));
+        }
+        const done = result.toolCalls.length === 0;
+        if (done) run = { ...run, status: 'succeeded', output: result.text, finishedAt: this.#deps.clock.now() };
+        await this.#deps.store.commitStep(run, stateless ? [] : messages);
+        events.publish({
+          type: 'step.finished',
+          step,
+          finishReason: result.finishReason,
+          inputTokens: result.inputTokens,
+          outputTokens: result.outputTokens,
+        });
+        if (done) {
+          events.publish({ type: 'run.finished', run });
+          return run;
+        }
+        for (const m of messages) prompt.push(...toPrompt('', [m]));
+        signal.throwIfAborted();
+      }
+      throw new AgentPoolError('MAX_STEPS_REACHED', `the agent made ${spec.maxSteps} model calls without a final answer`, {
+        maxSteps: spec.maxSteps,
+      });
+    } catch (err) {
+      return this.#fail(run, err, signal, events);
+    }
+  }
+
+  async #modelStep(
+    model: LanguageModelV3,
+    spec: AgentSpec,
+    prompt: ReturnType<typeof toPrompt>,
+    tools: LanguageModelV3FunctionTool[],
+    step: number,
+    input: RunInput,
+  ): Promise<StepResult> {
+    const result: StepResult = { text: '', toolCalls: [], finishReason: 'unknown', inputTokens: 0, outputTokens: 0 };
+    let stream: Awaited<ReturnType<LanguageModelV3['doStream']>>['stream'];
+    try {
+      ({ stream } = await model.doStream({
+        prompt,
+        ...(tools.length > 0 && { tools }),
+        ...(spec.temperature !== undefined && { temperature: spec.temperature }),
+        ...(spec.maxTokens !== undefined && { maxOutputTokens: spec.maxTokens }),
+        abortSignal: input.signal,
+      }));
+    } catch (err) {
+      throw modelError(err, input.signal);
+    }
+    const reader = stream.getReader();
+    try {
+      for (;;) {
+        const { done, value: part } = await reader.read();
+        if (done) break;
+        switch (part.type) {
+          case 'text-delta':
+            result.text += part.delta;
+            input.events.publish({ type: 'text.delta', step, delta: part.delta });
+            break;
+          case 'tool-call':
+            result.toolCalls.push({
+              type: 'tool-call',
+              toolCallId: part.toolCallId,
+              toolName: part.toolName,
+              input: parseToolInput(part.input),
+            });
+            break;
+          case 'finish':
+            result.finishReason = part.finishReason.unified;
+            result.inputTokens = part.usage.inputTokens.total ?? 0;
+            result.outputTokens = part.usage.outputTokens.total ?? 0;
+            break;
+          case 'error':
+            throw modelError(part.error, input.signal);
+        }
+      }
+    } catch (err) {
+      throw modelError(err, input.signal);
+    } finally {
+      reader.releaseLock();
+    }
+    return result;
+  }
+
+  async #callTools(
+    calls: LanguageModelV3ToolCallPart[],
+    byName: Map<string, Tool>,
+    step: number,
+    input: RunInput,
+  ): Promise<ToolContent> {
+    const { run, signal, events } = input;
+    const ctx = {
+      signal,
+      project: run.project,
+      agent: run.agentName,
+      runId: run.id,
+      threadId: run.threadId,
+    };
+    return Promise.all(
+      calls.map(async (call): Promise<ToolContent[number]> => {
+        events.publish({ type: 'tool.call', step, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });
+        const tool = byName.get(call.toolName);
+        const outcome =
+          tool === undefined
+            ? {
+                ok: false as const,
+                error: {
+                  code: 'TOOL_NOT_FOUND',
+                  message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
+                },
+              }
+            : call.input instanceof InvalidToolInput
+              ? { ok: false as const, error: { code: 'TOOL_INPUT_INVALID', message: call.input.message } }
+              : await runTool(tool, call.input, ctx, this.#deps.toolTimeoutMs);
+        const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
+        if (outcome.ok) {
+          events.publish({ type: 'tool.result', step, ...ids, ok: true, output: outcome.output });
+          return { type: 'tool-result', ...ids, output: { type: 'json', value: (outcome.output ?? null) as never } };
+        }
+        events.publish({ type: 'tool.result', step, ...ids, ok: false, error: outcome.error });
+        return {
+          type: 'tool-result',
+          ...ids,
+          output: { type: 'error-text', value: `${outcome.error.code}: ${outcome.error.message}` },
+        };
+      }),
+    );
+  }
+
+  #account(run: RunRecord, step: StepResult): RunRecord {
+    const inputTokens = run.inputTokens + step.inputTokens;
+    const outputTokens = run.outputTokens + step.outputTokens;
+    return {
+      ...run,
+      steps: run.steps + 1,
+      inputTokens,
+      outputTokens,
+      cost: this.#deps.prices.costOf(run.model, { inputTokens, outputTokens }).usd,
+    };
+  }
+
+  #message(role: 'assistant' | 'tool', content: AssistantContent | ToolContent, runId: string): NewMessage {
+    const now = this.#deps.clock.now();
+    return { id: newId('msg', now), role, content, runId, createdAt: now };
+  }
+
+  async #fail(run: RunRecord, err: unknown, signal: AbortSignal, events: RunEventStream): Promise<RunRecord> {
+    const error = describeError(signal.aborted ? signal.reason : err, signal.aborted);
+    const status =
+      error.code === 'RUN_INTERRUPTED' ? 'interrupted' : error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed';
+    const failed: RunRecord = { ...run, status, error, finishedAt: this.#deps.clock.now() };
+    try {
+      await this.#deps.store.commitStep(failed, []);
+    } catch {
+      // The record stays `running` in the store; start-up recovery marks it interrupted.
+    }
+    events.publish({ type: 'run.failed', run: failed, error });
+    return failed;
+  }
+}
+
+/** A tool call whose arguments were not valid JSON; the model is told so. */
+class InvalidToolInput {
+  readonly message: string;
+  constructor(raw: string) {
+    this.message = `the tool input is not valid JSON: ${raw.slice(0, 200)}`;
+  }
+}
+
+function parseToolInput(raw: string): unknown {
+  if (raw.trim() === '') return {};
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return new InvalidToolInput(raw);
+  }
+}
+
+function modelError(err: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return signal.reason;
+  if (isAgentPoolError(err)) return err;
+  const e = err as { message?: unknown; statusCode?: unknown; name?: unknown };
+  const status = typeof e.statusCode === 'number' ? e.statusCode : undefined;
+  return new AgentPoolError(
+    'MODEL_CALL_FAILED',
+    `the model call failed${status === undefined ? '' : ` with HTTP ${status}`}: ${String(e.message ?? err)}`,
+    { ...(status !== undefined && { providerStatus: status }) },
+    { cause: err },
+  );
+}
+
+function describeError(err: unknown, aborted: boolean): { code: string; message: string } {
+  if (isAgentPoolError(err)) return { code: err.code, message: err.message };
+  if (aborted) return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
+  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };
+}

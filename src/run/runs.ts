@@ -1,0 +1,274 @@
+/**
+ * Runs end to end: validate, claim the thread (multitask strategy), lease the agent's instance,
+ * commit the user's input, execute, release. Every run is visible from the moment it is accepted
+ * (`queued`), streams numbered events, can be cancelled, and always ends in a terminal status
+ * that is committed to the store.
+ */
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { enumOption, rejectUnknownKeys } from '../core/options.ts';
+import type { InstancePool } from '../pool/pool.ts';
+import type { AgentRegistry } from '../registry/registry.ts';
+import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import { userMessage } from './messages.ts';
+import { MULTITASK_STRATEGIES, type GateEntrant, type MultitaskStrategy, type ThreadGate } from './multitask.ts';
+import type { Runner } from './runner.ts';
+import { type RunEvent, RunEventStream } from './stream.ts';
+import type { Threads } from './threads.ts';
+
+/** How a run is started. */
+export interface StartRunOptions {
+  /** The user's message (1 … 100,000 characters). */
+  input: string;
+  /** Run on this thread (its history is the model's context); stateless when absent. */
+  threadId?: string;
+  /** When the thread is busy. @default 'reject' */
+  multitask?: MultitaskStrategy;
+  /** Free-form JSON kept on the run record. */
+  metadata?: Record<string, unknown>;
+  /** Cancels the run when aborted. */
+  signal?: AbortSignal;
+}
+
+/** A started run. */
+export interface RunHandle {
+  readonly id: string;
+  /** The run as accepted (`queued`). */
+  readonly accepted: RunRecord;
+  readonly stream: RunEventStream;
+  /** Resolves with the terminal, committed record; never rejects. */
+  readonly result: Promise<RunRecord>;
+}
+
+/** What the run manager is built from. */
+export interface RunManagerDeps {
+  registry: AgentRegistry;
+  pool: InstancePool;
+  store: RunStore;
+  runner: Runner;
+  gate: ThreadGate;
+  threads: Threads;
+  clock: Clock;
+}
+
+/** Limits of the run manager. */
+export interface RunManagerOptions {
+  /** Messages of a thread sent to the model at most (older ones are left out). @default 200 */
+  historyLimit: number;
+  /** Finished runs whose events stay replayable in memory. @default 1000 */
+  recentStreams: number;
+}
+
+interface LiveRun {
+  project: string;
+  controller: AbortController;
+  stream: RunEventStream;
+  result: Promise<RunRecord>;
+}
+
+const MAX_INPUT_CHARS = 100_000;
+const START_FIELDS = ['input', 'threadId', 'multitask', 'metadata', 'signal'];
+
+/** Starts, tracks and cancels runs. */
+export class RunManager {
+  readonly #deps: RunManagerDeps;
+  readonly #options: RunManagerOptions;
+  /** Runs not yet terminal; bounded by concurrent requests. */
+  readonly #live = new Map<string, LiveRun>();
+  /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
+  readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
+
+  constructor(deps: RunManagerDeps, options: RunManagerOptions) {
+    this.#deps = deps;
+    this.#options = options;
+  }
+
+  /** Runs accepted and not yet finished. */
+  get activeCount(): number {
+    return this.#live.size;
+  }
+
+  /**
+   * Accepts a run and starts it in the background. Rejects (and records nothing) on bad input,
+   * `AGENT_NOT_FOUND`, `THREAD_NOT_FOUND`, or `THREAD_BUSY` under the `reject` strategy.
+   */
+  async start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
+    rejectUnknownKeys('', options, START_FIELDS);
+    const input = options.input as unknown;
+    if (typeof input !== 'string' || input.length === 0 || input.length > MAX_INPUT_CHARS) {
+      throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
+    }
+    const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
+    const { registry, threads, gate, store, clock } = this.#deps;
+    const agent = await registry.get(project, agentRef);
+    const threadId = options.threadId ?? null;
+    if (threadId !== null) await threads.get(project, threadId);
+
+    const now = clock.now();
+    const id = newId('run', now);
+    const controller = new AbortController();
+    const entrant: GateEntrant = { runId: id, controller };
+    const claimed = threadId === null ? Promise.resolve() : gate.claim(threadId, entrant, strategy);
+    if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
+
+    const queued: RunRecord = {
+      id,
+      project,
+      agentId: agent.id,
+      agentName: agent.name,
+      agentVersion: agent.activeVersion,
+      threadId,
+      status: 'queued',
+      input,
+      output: null,
+      model: agent.spec.model,
+      steps: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cost: 0,
+      error: null,
+      metadata: options.metadata ?? {},
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+    };
+    try {
+      await store.createRun(queued, []);
+    } catch (err) {
+      claimed.then(() => threadId !== null && gate.release(threadId, entrant)).catch(() => undefined);
+      throw err;
+    }
+    options.signal?.addEventListener(
+      'abort',
+      () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away')),
+      { once: true },
+    );
+    const stream = new RunEventStream(id, () => clock.now());
+    const result = this.#drive(queued, claimed, entrant, stream);
+    this.#live.set(id, { project, controller, stream, result });
+    return { id, accepted: queued, stream, result };
+  }
+
+  /** A run of the project; `RUN_NOT_FOUND` otherwise. */
+  async get(project: string, runId: string): Promise<RunRecord> {
+    const run = await this.#deps.store.getRun(runId);
+    if (run === undefined || run.project !== project) {
+      throw new AgentPoolError('RUN_NOT_FOUND', `run ${JSON.stringify(runId)} not found`, { runId });
+    }
+    return run;
+  }
+
+  /**
+   * The run's events after `afterSeq`, live until it ends. A finished run whose events are no
+   * longer in memory yields one terminal event rebuilt from its record.
+   */
+  async events(project: string, runId: string, afterSeq = 0, signal?: AbortSignal): Promise<AsyncIterable<RunEvent>> {
+    const live = this.#live.get(runId) ?? this.#recent.get(runId);
+    if (live !== undefined && live.project === project) return live.stream.events(afterSeq, signal);
+    const run = await this.get(project, runId);
+    const stream = new RunEventStream(runId, () => run.finishedAt ?? run.createdAt);
+    if (run.status === 'succeeded') stream.publish({ type: 'run.finished', run });
+    else stream.publish({ type: 'run.failed', run, error: run.error ?? { code: 'RUN_INTERRUPTED', message: run.status } });
+    return stream.events(0, signal);
+  }
+
+  /** Cancels a queued or running run and returns its terminal record; `RUN_NOT_ACTIVE` when it already ended. */
+  async cancel(project: string, runId: string): Promise<RunRecord> {
+    const live = this.#live.get(runId);
+    if (live === undefined || live.project !== project) {
+      const run = await this.get(project, runId);
+      throw new AgentPoolError('RUN_NOT_ACTIVE', `run ${runId} already ended (${run.status})`, {
+        runId,
+        status: run.status,
+      });
+    }
+    live.controller.abort(new AgentPoolError('RUN_CANCELLED', 'the run was cancelled'));
+    return live.result;
+  }
+
+  /** Interrupts every run in flight and waits for them to commit their terminal status. */
+  async interruptAll(reason: string): Promise<void> {
+    const results = [...this.#live.values()].map((live) => {
+      live.controller.abort(new AgentPoolError('RUN_INTERRUPTED', reason));
+      return live.result;
+    });
+    await Promise.all(results);
+  }
+
+  async #drive(
+    queued: RunRecord,
+    claimed: Promise<void>,
+    entrant: GateEntrant,
+    stream: RunEventStream,
+  ): Promise<RunRecord> {
+    const { pool, store, runner, gate, clock } = this.#deps;
+    const signal = entrant.controller.signal;
+    let holdsThread = false;
+    let run = queued;
+    try {
+      await claimed;
+      holdsThread = queued.threadId !== null;
+      signal.throwIfAborted();
+      using lease = await pool.acquire(run.project, run.agentId, { signal });
+      const resources = lease.instance.resources;
+      if (resources === undefined) {
+        throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
+      }
+      const now = clock.now();
+      const input = userMessage(newId('msg', now), run.input, run.id, now);
+      run = { ...run, status: 'running', startedAt: now, agentVersion: lease.agent.activeVersion, model: lease.agent.spec.model };
+      await store.commitStep(run, run.threadId === null ? [] : [input]);
+      stream.publish({ type: 'run.started', run });
+      const history =
+        run.threadId === null ? [input] : startAtUserTurn(await store.recentMessages(run.threadId, this.#options.historyLimit));
+      return await runner.execute({
+        run,
+        spec: lease.agent.spec,
+        model: resources.model,
+        tools: resources.tools,
+        history,
+        signal,
+        events: stream,
+      });
+    } catch (err) {
+      const error = describe(signal.aborted ? signal.reason : err);
+      const status = error.code === 'RUN_INTERRUPTED' ? 'interrupted' : error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed';
+      const failed: RunRecord = { ...run, status, error, finishedAt: clock.now() };
+      try {
+        await store.commitStep(failed, []);
+      } catch {
+        // left non-terminal in the store; start-up recovery marks it interrupted
+      }
+      stream.publish({ type: 'run.failed', run: failed, error });
+      return failed;
+    } finally {
+      if (holdsThread && queued.threadId !== null) gate.release(queued.threadId, entrant);
+      else if (queued.threadId !== null) claimed.then(() => gate.release(queued.threadId as string, entrant)).catch(() => undefined);
+      this.#retire(queued.id);
+    }
+  }
+
+  #retire(runId: string): void {
+    const live = this.#live.get(runId);
+    if (live === undefined) return;
+    this.#live.delete(runId);
+    this.#recent.set(runId, { project: live.project, stream: live.stream });
+    if (this.#recent.size > this.#options.recentStreams) {
+      const oldest = this.#recent.keys().next().value;
+      if (oldest !== undefined) this.#recent.delete(oldest);
+    }
+  }
+}
+
+/** Drops leading messages until a user turn, so a truncated history never opens mid tool exchange. */
+function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage)[] {
+  const first = messages.findIndex((m) => m.role === 'user');
+  return first <= 0 ? messages : messages.slice(first);
+}
+
+function describe(err: unknown): { code: string; message: string } {
+  if (err instanceof AgentPoolError) return { code: err.code, message: err.message };
+  if (err instanceof Error && err.name === 'AbortError') return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
+  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };
+}

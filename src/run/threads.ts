@@ -1,0 +1,95 @@
+/**
+ * Threads: conversations scoped to a project. Create, read, list messages and runs, delete
+ * (refused while a run holds the thread), and expire threads with a ttl.
+ */
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { intOption, rejectUnknownKeys } from '../core/options.ts';
+import { assertSlug, canonicalJson } from '../registry/definition.ts';
+import type { MessageRecord, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type { ThreadGate } from './multitask.ts';
+
+/** What a new thread may carry. */
+export interface CreateThreadOptions {
+  /** Free-form JSON (≤ 16 KiB). @default {} */
+  metadata?: Record<string, unknown>;
+  /** Delete the thread after this long without a new message. */
+  ttlSeconds?: number;
+}
+
+const MAX_METADATA_BYTES = 16_384;
+
+/** The threads of every project; every method takes the project first. */
+export class Threads {
+  readonly #store: RunStore;
+  readonly #clock: Clock;
+  readonly #gate: ThreadGate;
+
+  constructor(deps: { store: RunStore; clock: Clock; gate: ThreadGate }) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+    this.#gate = deps.gate;
+  }
+
+  async create(project: string, options: CreateThreadOptions = {}): Promise<ThreadRecord> {
+    assertSlug('project', project);
+    rejectUnknownKeys('', options, ['metadata', 'ttlSeconds']);
+    const metadata = options.metadata ?? {};
+    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+      throw validationError('metadata', 'must be a JSON object');
+    }
+    if (Buffer.byteLength(canonicalJson(metadata)) > MAX_METADATA_BYTES) {
+      throw validationError('metadata', `must serialise to at most ${MAX_METADATA_BYTES} bytes`);
+    }
+    const ttlSeconds = options.ttlSeconds === undefined ? null : intOption('ttlSeconds', options.ttlSeconds, 1);
+    const now = this.#clock.now();
+    return this.#store.createThread({ id: newId('thr', now), project, metadata, ttlSeconds, now });
+  }
+
+  /** The thread, if it exists in this project; `THREAD_NOT_FOUND` otherwise (another project's thread does not exist here). */
+  async get(project: string, id: string): Promise<ThreadRecord> {
+    const thread = await this.#store.getThread(id);
+    if (thread === undefined || thread.project !== project) {
+      throw new AgentPoolError('THREAD_NOT_FOUND', `thread ${JSON.stringify(id)} not found`, { threadId: id });
+    }
+    return thread;
+  }
+
+  /** Deletes a thread, its messages and its runs; `THREAD_BUSY` while a run holds it. */
+  async delete(project: string, id: string): Promise<void> {
+    await this.get(project, id);
+    const active = this.#gate.activeRun(id);
+    if (active !== undefined) {
+      throw new AgentPoolError('THREAD_BUSY', `thread ${id} has a run in flight (run ${active}); cancel it first`, {
+        threadId: id,
+        activeRunId: active,
+      });
+    }
+    await this.#store.deleteThread(id);
+  }
+
+  async messages(
+    project: string,
+    id: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<MessageRecord>> {
+    await this.get(project, id);
+    return this.#store.listMessages(id, { limit: intOption('limit', options.limit, 50, 1, 1000), cursor: options.cursor });
+  }
+
+  async runs(project: string, id: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<RunRecord>> {
+    await this.get(project, id);
+    return this.#store.listRuns(id, { limit: intOption('limit', options.limit, 50, 1, 1000), cursor: options.cursor });
+  }
+
+  /** Deletes threads past their ttl that no run holds; returns how many. */
+  async sweepExpired(limit = 1000): Promise<number> {
+    let deleted = 0;
+    for (const thread of await this.#store.listExpiredThreads(this.#clock.now(), limit)) {
+      if (this.#gate.isBusy(thread.id)) continue;
+      if (await this.#store.deleteThread(thread.id)) deleted++;
+    }
+    return deleted;
+  }
+}
