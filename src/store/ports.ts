@@ -220,7 +220,10 @@ export interface RunStore {
   listRuns(threadId: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<RunRecord>>;
   /**
    * Replaces the run record and appends `messages` to its thread in one transaction: a finished
-   * step is either wholly stored or not at all. Bumps the thread's `updatedAt` and expiry.
+   * step is either wholly stored or not at all. Appending moves the thread's `updatedAt` (to the
+   * last message's `createdAt`, never backwards) and its expiry. A run never changes thread, and a
+   * stateless run takes no messages (`VALIDATION_FAILED`); when the run's thread was deleted the
+   * error is `THREAD_NOT_FOUND`. Reads of an unknown thread return empty results.
    */
   commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]>;
   /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */

@@ -1,6 +1,8 @@
 /**
- * The SQLite schema of the agent store: migrations (append-only, tracked by PRAGMA user_version),
- * opening a file with the right pragmas, row types, and every statement, prepared once.
+ * The SQLite schema of the stores (agents; threads, messages and runs): migrations (append-only,
+ * tracked by PRAGMA user_version), opening a file with the right pragmas, row types, and every
+ * statement, prepared once. SqliteAgentStore and SqliteRunStore run the same list, so either may
+ * open a file first and both can share one file.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -49,6 +51,54 @@ const MIGRATIONS: readonly string[] = [
   ) WITHOUT ROWID;
   CREATE INDEX agent_labels_filter ON agent_labels (project, key, value, name);
   `,
+  `
+  CREATE TABLE threads (
+    id            TEXT PRIMARY KEY NOT NULL,
+    project       TEXT NOT NULL,
+    metadata      TEXT NOT NULL,  -- JSON
+    ttl_seconds   REAL,
+    expires_at    INTEGER,
+    message_count INTEGER NOT NULL,  -- the highest seq, so an append needs no max() scan
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+  );
+  CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
+  CREATE TABLE messages (
+    thread_id  TEXT NOT NULL REFERENCES threads (id) ON DELETE CASCADE,
+    seq        INTEGER NOT NULL,
+    id         TEXT NOT NULL,
+    role       TEXT NOT NULL,
+    content    TEXT NOT NULL,  -- JSON
+    run_id     TEXT,
+    created_at INTEGER NOT NULL,
+    PRIMARY KEY (thread_id, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE runs (
+    id            TEXT PRIMARY KEY NOT NULL,
+    project       TEXT NOT NULL,
+    agent_id      TEXT NOT NULL,
+    agent_name    TEXT NOT NULL,
+    agent_version INTEGER NOT NULL,
+    thread_id     TEXT REFERENCES threads (id) ON DELETE CASCADE,  -- null for a stateless run
+    status        TEXT NOT NULL,
+    input         TEXT NOT NULL,
+    output        TEXT,
+    model         TEXT NOT NULL,
+    steps         INTEGER NOT NULL,
+    input_tokens  INTEGER NOT NULL,
+    output_tokens INTEGER NOT NULL,
+    cost          REAL NOT NULL,
+    error         TEXT,  -- JSON
+    metadata      TEXT NOT NULL,  -- JSON
+    created_at    INTEGER NOT NULL,
+    started_at    INTEGER,
+    finished_at   INTEGER
+  );
+  -- Serves listRuns (keyset, newest first) and the cascade from threads.
+  CREATE INDEX runs_thread_created ON runs (thread_id, created_at, id);
+  -- Only in-flight runs, so the start-up sweep reads a handful of rows, not the history.
+  CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -76,6 +126,52 @@ export interface VersionRow {
   version: number;
   spec: string;
   created_at: number;
+}
+
+/** A row of `threads`. */
+export interface ThreadRow {
+  id: string;
+  project: string;
+  metadata: string;
+  ttl_seconds: number | null;
+  expires_at: number | null;
+  message_count: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A row of `messages`. */
+export interface MessageRow {
+  thread_id: string;
+  seq: number;
+  id: string;
+  role: string;
+  content: string;
+  run_id: string | null;
+  created_at: number;
+}
+
+/** A row of `runs`. */
+export interface RunRow {
+  id: string;
+  project: string;
+  agent_id: string;
+  agent_name: string;
+  agent_version: number;
+  thread_id: string | null;
+  status: string;
+  input: string;
+  output: string | null;
+  model: string;
+  steps: number;
+  input_tokens: number;
+  output_tokens: number;
+  cost: number;
+  error: string | null;
+  metadata: string;
+  created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
 }
 
 /** Opens (creating if needed) and migrates a store file. */
@@ -179,5 +275,66 @@ export function prepareStatements(db: Database.Database) {
     listExpired: agent<[number, number]>(
       'SELECT * FROM agents WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?',
     ),
+  };
+}
+
+/** Every statement of the run store (threads, messages, runs), prepared once per connection. */
+export function prepareRunStatements(db: Database.Database) {
+  const run = <A extends unknown[] | object>(sql: string) => db.prepare<A, RunRow>(sql);
+  const runColumns = `project = @project, agent_id = @agent_id, agent_name = @agent_name,
+    agent_version = @agent_version, status = @status, input = @input, output = @output, model = @model,
+    steps = @steps, input_tokens = @input_tokens, output_tokens = @output_tokens, cost = @cost,
+    error = @error, metadata = @metadata, created_at = @created_at, started_at = @started_at,
+    finished_at = @finished_at`;
+  // SET reads the old row, so both MAX() see the previous updated_at; MAX keeps it monotonic when
+  // a caller's clock steps back. No row back means the thread is gone.
+  const reserveSeqs = `
+    UPDATE threads SET message_count = message_count + @n, updated_at = MAX(updated_at, @at),
+      expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE MAX(updated_at, @at) + ttl_seconds * 1000 END
+    WHERE id = @id RETURNING message_count`;
+  return {
+    insertThread: db.prepare<[ThreadRow]>(`
+      INSERT INTO threads (id, project, metadata, ttl_seconds, expires_at, message_count, created_at, updated_at)
+      VALUES (@id, @project, @metadata, @ttl_seconds, @expires_at, @message_count, @created_at, @updated_at)`),
+    getThread: db.prepare<[string], ThreadRow>('SELECT * FROM threads WHERE id = ?'),
+    threadExists: db.prepare<[string], number>('SELECT 1 FROM threads WHERE id = ?').pluck(),
+    // Messages and runs go with the thread through ON DELETE CASCADE.
+    deleteThread: db.prepare<[string]>('DELETE FROM threads WHERE id = ?'),
+    // Reserves seqs (count - n + 1 .. count) and moves the expiry in one statement.
+    reserveSeqs: db.prepare<{ id: string; n: number; at: number }, number>(reserveSeqs).pluck(),
+    insertMessage: db.prepare<[MessageRow]>(`
+      INSERT INTO messages (thread_id, seq, id, role, content, run_id, created_at)
+      VALUES (@thread_id, @seq, @id, @role, @content, @run_id, @created_at)`),
+    listMessages: db.prepare<[string, number, number], MessageRow>(
+      'SELECT * FROM messages WHERE thread_id = ? AND seq > ? ORDER BY seq LIMIT ?',
+    ),
+    recentMessages: db.prepare<[string, number], MessageRow>(
+      'SELECT * FROM messages WHERE thread_id = ? ORDER BY seq DESC LIMIT ?',
+    ),
+    listExpiredThreads: db.prepare<[number, number], ThreadRow>(
+      'SELECT * FROM threads WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?',
+    ),
+    insertRun: db.prepare<[RunRow]>(`
+      INSERT INTO runs (id, project, agent_id, agent_name, agent_version, thread_id, status, input, output,
+                        model, steps, input_tokens, output_tokens, cost, error, metadata, created_at,
+                        started_at, finished_at)
+      VALUES (@id, @project, @agent_id, @agent_name, @agent_version, @thread_id, @status, @input, @output,
+              @model, @steps, @input_tokens, @output_tokens, @cost, @error, @metadata, @created_at,
+              @started_at, @finished_at)`),
+    // A run never changes thread: the WHERE makes a record naming another thread match nothing.
+    updateRun: db.prepare<[RunRow]>(
+      `UPDATE runs SET ${runColumns} WHERE id = @id AND thread_id IS @thread_id`,
+    ),
+    runExists: db.prepare<[string], number>('SELECT 1 FROM runs WHERE id = ?').pluck(),
+    getRun: run<[string]>('SELECT * FROM runs WHERE id = ?'),
+    listRunsFirst: run<[string, number]>(
+      'SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, id DESC LIMIT ?',
+    ),
+    listRunsAfter: run<[string, number, string, number]>(`
+      SELECT * FROM runs WHERE thread_id = ? AND (created_at, id) < (?, ?)
+      ORDER BY created_at DESC, id DESC LIMIT ?`),
+    interruptUnfinished: db.prepare<[number, string]>(`
+      UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
+      WHERE status IN ('queued', 'running')`),
   };
 }

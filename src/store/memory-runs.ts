@@ -1,0 +1,280 @@
+/**
+ * The in-memory RunStore: threads, their messages and runs in process memory, for tests, examples
+ * and single-process deployments that need no durability. It holds everything callers store until
+ * they delete it (a thread sweep on `listExpiredThreads` is what bounds it), so it is not meant for
+ * long-lived production traffic. Records are deep-copied on the way in and out, so no caller can
+ * mutate stored state, and no method awaits between its checks and its writes, which is what makes
+ * each call atomic under concurrent callers.
+ */
+import { AgentPoolError, validationError } from '../core/errors.ts';
+import { numberOption } from '../core/options.ts';
+import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import type { MessageRecord, NewMessage, Page, RunRecord, RunStore, ThreadRecord } from './ports.ts';
+
+interface StoredThread {
+  readonly id: string;
+  readonly project: string;
+  readonly metadata: Record<string, unknown>;
+  readonly ttlSeconds: number | null;
+  expiresAt: number | null;
+  readonly createdAt: number;
+  updatedAt: number;
+  /** Message with seq n lives at index n - 1; messages are only ever appended. */
+  readonly messages: MessageRecord[];
+  /** Ids of the thread's runs, so deleting the thread deletes them too. */
+  readonly runIds: Set<string>;
+}
+
+const INTERRUPTED = {
+  code: 'RUN_INTERRUPTED',
+  message: 'the process stopped while the run was in flight',
+} as const;
+
+/** Newest first: createdAt descending, then id descending, the order of SQLite's keyset. */
+function newestFirst(a: RunRecord, b: RunRecord): number {
+  return b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
+function seqCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  const after = Number(decodeCursor('seq', cursor));
+  if (!Number.isSafeInteger(after) || after < 0)
+    throw validationError('cursor', 'is not a cursor of this listing');
+  return after;
+}
+
+function runCursor(cursor: string): [number, string] {
+  const text = decodeCursor('run', cursor);
+  const colon = text.indexOf(':');
+  const createdAt = Number(text.slice(0, colon));
+  if (colon < 1 || !Number.isFinite(createdAt))
+    throw validationError('cursor', 'is not a cursor of this listing');
+  return [createdAt, text.slice(colon + 1)];
+}
+
+function checkRun(run: RunRecord, messages: readonly NewMessage[]): void {
+  if (run.threadId === null && messages.length > 0) {
+    throw validationError('messages', 'must be empty for a run without a thread', { runId: run.id });
+  }
+}
+
+function threadNotFound(id: string): AgentPoolError {
+  return new AgentPoolError('THREAD_NOT_FOUND', `thread "${id}" not found`, { id });
+}
+
+/** The catalogue has no *_EXISTS code for threads and runs: ids are generated, so a clash is a caller bug. */
+function exists(kind: 'thread' | 'run', id: string): AgentPoolError {
+  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
+}
+
+/** A RunStore held in process memory; nothing survives the process. */
+export class MemoryRunStore implements RunStore {
+  #closed = false;
+  readonly #threads = new Map<string, StoredThread>();
+  readonly #runs = new Map<string, RunRecord>();
+
+  async createThread(thread: {
+    id: string;
+    project: string;
+    metadata: Record<string, unknown>;
+    ttlSeconds: number | null;
+    now: number;
+  }): Promise<ThreadRecord> {
+    this.#assertOpen();
+    const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+    if (this.#threads.has(thread.id)) throw exists('thread', thread.id);
+    const stored: StoredThread = {
+      id: thread.id,
+      project: thread.project,
+      metadata: structuredClone(thread.metadata),
+      ttlSeconds: ttl,
+      expiresAt: ttl === null ? null : thread.now + ttl * 1000,
+      createdAt: thread.now,
+      updatedAt: thread.now,
+      messages: [],
+      runIds: new Set(),
+    };
+    this.#threads.set(stored.id, stored);
+    return this.#thread(stored);
+  }
+
+  async getThread(id: string): Promise<ThreadRecord | undefined> {
+    this.#assertOpen();
+    const stored = this.#threads.get(id);
+    return stored && this.#thread(stored);
+  }
+
+  async deleteThread(id: string): Promise<boolean> {
+    this.#assertOpen();
+    const stored = this.#threads.get(id);
+    if (stored === undefined) return false;
+    for (const runId of stored.runIds) this.#runs.delete(runId);
+    this.#threads.delete(id);
+    return true;
+  }
+
+  async listMessages(
+    threadId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<MessageRecord>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const after = seqCursor(query.cursor);
+    const messages = this.#threads.get(threadId)?.messages ?? [];
+    // seq n is at index n - 1, so the page after seq `after` starts at index `after`.
+    const data = messages.slice(after, after + limit).map((m) => structuredClone(m));
+    const last = data[data.length - 1];
+    const more = last !== undefined && last.seq < messages.length;
+    return { data, nextCursor: more ? encodeCursor('seq', String(last.seq)) : null };
+  }
+
+  async recentMessages(threadId: string, limit: number): Promise<MessageRecord[]> {
+    this.#assertOpen();
+    const max = pageLimit(limit);
+    const messages = this.#threads.get(threadId)?.messages ?? [];
+    return messages.slice(Math.max(0, messages.length - max)).map((m) => structuredClone(m));
+  }
+
+  async listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]> {
+    this.#assertOpen();
+    const max = pageLimit(limit);
+    // A full scan is fine here: this adapter is for small data sets and the sweep runs rarely.
+    const due: StoredThread[] = [];
+    for (const t of this.#threads.values()) if (t.expiresAt !== null && t.expiresAt <= now) due.push(t);
+    due.sort((a, b) => (a.expiresAt as number) - (b.expiresAt as number) || (a.id < b.id ? -1 : 1));
+    return due.slice(0, max).map((t) => this.#thread(t));
+  }
+
+  async createRun(
+    run: RunRecord,
+    messages: readonly NewMessage[],
+  ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
+    this.#assertOpen();
+    checkRun(run, messages);
+    const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
+    if (this.#runs.has(run.id)) throw exists('run', run.id);
+    // Copy everything before the first write, so a value that cannot be cloned writes nothing.
+    const stored = structuredClone(run);
+    const appended = thread === undefined ? [] : this.#append(thread, messages);
+    this.#runs.set(stored.id, stored);
+    thread?.runIds.add(stored.id);
+    return { run: structuredClone(stored), messages: appended };
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    this.#assertOpen();
+    const stored = this.#runs.get(id);
+    return stored && structuredClone(stored);
+  }
+
+  async listRuns(
+    threadId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<RunRecord>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const before = query.cursor === undefined ? undefined : runCursor(query.cursor);
+    const thread = this.#threads.get(threadId);
+    if (thread === undefined) return { data: [], nextCursor: null };
+    // Sorting per page is O(k log k) in the thread's runs: fine for what this adapter is for.
+    let runs = [...thread.runIds].map((id) => this.#runs.get(id) as RunRecord).sort(newestFirst);
+    if (before !== undefined) {
+      const [createdAt, id] = before;
+      runs = runs.filter((r) => r.createdAt < createdAt || (r.createdAt === createdAt && r.id < id));
+    }
+    const data = runs.slice(0, limit).map((r) => structuredClone(r));
+    const last = data[data.length - 1];
+    const more = last !== undefined && runs.length > limit;
+    return { data, nextCursor: more ? encodeCursor('run', `${last.createdAt}:${last.id}`) : null };
+  }
+
+  async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {
+    this.#assertOpen();
+    checkRun(run, messages);
+    // The thread first: deleting a thread deletes its runs, so a missing run on a missing thread
+    // is reported as the thread's absence, the cause a caller can act on.
+    const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
+    const current = this.#runs.get(run.id);
+    if (current === undefined) {
+      throw new AgentPoolError('RUN_NOT_FOUND', `run "${run.id}" not found`, { id: run.id });
+    }
+    if (current.threadId !== run.threadId) {
+      throw validationError('run.threadId', 'differs from the stored run; a run never changes thread', {
+        id: run.id,
+      });
+    }
+    const stored = structuredClone(run);
+    const appended = thread === undefined ? [] : this.#append(thread, messages);
+    this.#runs.set(stored.id, stored);
+    return appended;
+  }
+
+  async interruptUnfinished(now: number): Promise<number> {
+    this.#assertOpen();
+    let n = 0;
+    for (const [id, run] of this.#runs) {
+      if (run.status !== 'queued' && run.status !== 'running') continue;
+      this.#runs.set(id, { ...run, status: 'interrupted', finishedAt: now, error: { ...INTERRUPTED } });
+      n++;
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#threads.clear();
+    this.#runs.clear();
+  }
+
+  #assertOpen(): void {
+    if (this.#closed) throw new AgentPoolError('STORE_FAILED', 'MemoryRunStore is closed');
+  }
+
+  #mustGetThread(id: string): StoredThread {
+    const stored = this.#threads.get(id);
+    if (stored === undefined) throw threadNotFound(id);
+    return stored;
+  }
+
+  /**
+   * Appends copies of `messages` with the next seqs and moves the thread's clock and expiry to the
+   * last message's time (never backwards). Returns copies of what it stored.
+   */
+  #append(thread: StoredThread, messages: readonly NewMessage[]): MessageRecord[] {
+    // Clone all first: a failed clone must leave the thread untouched.
+    const copies = messages.map((m) => (m.content === undefined ? null : structuredClone(m.content)));
+    const out: MessageRecord[] = [];
+    messages.forEach((m, i) => {
+      const record: MessageRecord = {
+        id: m.id,
+        threadId: thread.id,
+        seq: thread.messages.length + 1,
+        role: m.role,
+        content: copies[i],
+        runId: m.runId,
+        createdAt: m.createdAt,
+      };
+      thread.messages.push(record);
+      out.push(structuredClone(record));
+    });
+    const last = messages[messages.length - 1];
+    if (last !== undefined) {
+      thread.updatedAt = Math.max(thread.updatedAt, last.createdAt);
+      thread.expiresAt = thread.ttlSeconds === null ? null : thread.updatedAt + thread.ttlSeconds * 1000;
+    }
+    return out;
+  }
+
+  #thread(stored: StoredThread): ThreadRecord {
+    return {
+      id: stored.id,
+      project: stored.project,
+      metadata: structuredClone(stored.metadata),
+      ttlSeconds: stored.ttlSeconds,
+      expiresAt: stored.expiresAt,
+      messageCount: stored.messages.length,
+      createdAt: stored.createdAt,
+      updatedAt: stored.updatedAt,
+    };
+  }
+}

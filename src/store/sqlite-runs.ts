@@ -1,0 +1,393 @@
+/**
+ * The SQLite RunStore: threads, their messages and runs in the same file (WAL) as the agent store.
+ * A finished step (its messages and the run record) commits in one IMMEDIATE transaction, seqs
+ * come from the thread's `message_count` read under the write lock, and every listing is keyset
+ * paged, so appends and pages stay flat as threads and histories grow.
+ */
+import type Database from 'better-sqlite3';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { intOption, numberOption } from '../core/options.ts';
+import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import type {
+  MessageRecord,
+  MessageRole,
+  NewMessage,
+  Page,
+  RunRecord,
+  RunStatus,
+  RunStore,
+  ThreadRecord,
+} from './ports.ts';
+import {
+  type MessageRow,
+  openDatabase,
+  prepareRunStatements,
+  type RunRow,
+  type ThreadRow,
+} from './sqlite-schema.ts';
+
+/** Options of {@link SqliteRunStore}. */
+export interface SqliteRunStoreOptions {
+  /** A database file (parent directories are created), or `':memory:'`; may be the agent store's file. */
+  readonly path: string;
+  /**
+   * How long a write waits for another connection's lock before failing, ms.
+   * @default 5000
+   */
+  readonly busyTimeoutMs?: number | undefined;
+}
+
+const INTERRUPTED = JSON.stringify({
+  code: 'RUN_INTERRUPTED',
+  message: 'the process stopped while the run was in flight',
+});
+
+function toThread(row: ThreadRow): ThreadRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    ttlSeconds: row.ttl_seconds,
+    expiresAt: row.expires_at,
+    messageCount: row.message_count,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+function toMessage(row: MessageRow): MessageRecord {
+  return {
+    id: row.id,
+    threadId: row.thread_id,
+    seq: row.seq,
+    role: row.role as MessageRole,
+    content: JSON.parse(row.content) as unknown,
+    runId: row.run_id,
+    createdAt: row.created_at,
+  };
+}
+
+function toRun(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    project: row.project,
+    agentId: row.agent_id,
+    agentName: row.agent_name,
+    agentVersion: row.agent_version,
+    threadId: row.thread_id,
+    status: row.status as RunStatus,
+    input: row.input,
+    output: row.output,
+    model: row.model,
+    steps: row.steps,
+    inputTokens: row.input_tokens,
+    outputTokens: row.output_tokens,
+    cost: row.cost,
+    error: row.error === null ? null : (JSON.parse(row.error) as RunRecord['error']),
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    createdAt: row.created_at,
+    startedAt: row.started_at,
+    finishedAt: row.finished_at,
+  };
+}
+
+function runRow(run: RunRecord): RunRow {
+  return {
+    id: run.id,
+    project: run.project,
+    agent_id: run.agentId,
+    agent_name: run.agentName,
+    agent_version: run.agentVersion,
+    thread_id: run.threadId,
+    status: run.status,
+    input: run.input,
+    output: run.output,
+    model: run.model,
+    steps: run.steps,
+    input_tokens: run.inputTokens,
+    output_tokens: run.outputTokens,
+    cost: run.cost,
+    error: run.error === null ? null : JSON.stringify(run.error),
+    metadata: JSON.stringify(run.metadata),
+    created_at: run.createdAt,
+    started_at: run.startedAt,
+    finished_at: run.finishedAt,
+  };
+}
+
+/** Serialised once, outside the transaction, so a bad value fails before the write lock is taken. */
+interface PendingMessage {
+  readonly message: NewMessage;
+  readonly content: string;
+}
+
+function pending(messages: readonly NewMessage[]): PendingMessage[] {
+  // JSON.stringify(undefined) is undefined; store it as null, the nearest JSON value.
+  return messages.map((message) => ({ message, content: JSON.stringify(message.content) ?? 'null' }));
+}
+
+function page<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): { data: T[]; next: string | null } {
+  if (rows.length <= limit) return { data: rows, next: null };
+  rows.length = limit;
+  return { data: rows, next: cursorOf(rows[limit - 1] as T) };
+}
+
+function seqCursor(cursor: string | undefined): number {
+  if (cursor === undefined) return 0;
+  const after = Number(decodeCursor('seq', cursor));
+  if (!Number.isSafeInteger(after) || after < 0)
+    throw validationError('cursor', 'is not a cursor of this listing');
+  return after;
+}
+
+function runCursor(cursor: string): [number, string] {
+  const text = decodeCursor('run', cursor);
+  const colon = text.indexOf(':');
+  const createdAt = Number(text.slice(0, colon));
+  if (colon < 1 || !Number.isFinite(createdAt))
+    throw validationError('cursor', 'is not a cursor of this listing');
+  return [createdAt, text.slice(colon + 1)];
+}
+
+function checkRun(run: RunRecord, messages: readonly NewMessage[]): void {
+  if (run.threadId === null && messages.length > 0) {
+    throw validationError('messages', 'must be empty for a run without a thread', { runId: run.id });
+  }
+}
+
+/** A RunStore in one SQLite file, through better-sqlite3; shares the file with SqliteAgentStore. */
+export class SqliteRunStore implements RunStore {
+  readonly #path: string;
+  readonly #db: Database.Database;
+  readonly #s: Statements;
+  readonly #w: ReturnType<typeof prepareWrites>;
+  #closed = false;
+
+  constructor(options: SqliteRunStoreOptions) {
+    this.#path = options.path;
+    const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
+    try {
+      this.#db = openDatabase(options.path, busyTimeoutMs);
+    } catch (err) {
+      if (isAgentPoolError(err)) throw err;
+      throw new AgentPoolError(
+        'STORE_FAILED',
+        `cannot open run store "${options.path}": ${String(err)}`,
+        { path: options.path },
+        { cause: err },
+      );
+    }
+    this.#s = prepareRunStatements(this.#db);
+    this.#w = prepareWrites(this.#db, this.#s);
+  }
+
+  /** The file this store writes to. */
+  get path(): string {
+    return this.#path;
+  }
+
+  async createThread(thread: {
+    id: string;
+    project: string;
+    metadata: Record<string, unknown>;
+    ttlSeconds: number | null;
+    now: number;
+  }): Promise<ThreadRecord> {
+    const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+    return this.#guard(() => {
+      const row: ThreadRow = {
+        id: thread.id,
+        project: thread.project,
+        metadata: JSON.stringify(thread.metadata),
+        ttl_seconds: ttl,
+        expires_at: ttl === null ? null : thread.now + ttl * 1000,
+        message_count: 0,
+        created_at: thread.now,
+        updated_at: thread.now,
+      };
+      try {
+        this.#s.insertThread.run(row);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+          throw exists('thread', thread.id);
+        throw err;
+      }
+      return toThread(row);
+    });
+  }
+
+  async getThread(id: string): Promise<ThreadRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getThread.get(id);
+      return row && toThread(row);
+    });
+  }
+
+  async deleteThread(id: string): Promise<boolean> {
+    return this.#guard(() => this.#s.deleteThread.run(id).changes > 0);
+  }
+
+  async listMessages(
+    threadId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<MessageRecord>> {
+    const limit = pageLimit(query.limit);
+    const after = seqCursor(query.cursor);
+    return this.#guard(() => {
+      const p = page(this.#s.listMessages.all(threadId, after, limit + 1), limit, (r) =>
+        encodeCursor('seq', String(r.seq)),
+      );
+      return { data: p.data.map(toMessage), nextCursor: p.next };
+    });
+  }
+
+  async recentMessages(threadId: string, limit: number): Promise<MessageRecord[]> {
+    const max = pageLimit(limit);
+    // Read newest first so the index walk stops after `max` rows, then restore conversation order.
+    return this.#guard(() => this.#s.recentMessages.all(threadId, max).reverse().map(toMessage));
+  }
+
+  async listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]> {
+    const max = pageLimit(limit);
+    return this.#guard(() => this.#s.listExpiredThreads.all(now, max).map(toThread));
+  }
+
+  async createRun(
+    run: RunRecord,
+    messages: readonly NewMessage[],
+  ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
+    checkRun(run, messages);
+    return this.#guard(() => {
+      const appended = this.#w.createRun(runRow(run), pending(messages)).map(toMessage);
+      return { run: toRun(runRow(run)), messages: appended };
+    });
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getRun.get(id);
+      return row && toRun(row);
+    });
+  }
+
+  async listRuns(
+    threadId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<RunRecord>> {
+    const limit = pageLimit(query.limit);
+    const before = query.cursor === undefined ? undefined : runCursor(query.cursor);
+    return this.#guard(() => {
+      const s = this.#s;
+      const rows =
+        before === undefined
+          ? s.listRunsFirst.all(threadId, limit + 1)
+          : s.listRunsAfter.all(threadId, before[0], before[1], limit + 1);
+      const p = page(rows, limit, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
+      return { data: p.data.map(toRun), nextCursor: p.next };
+    });
+  }
+
+  async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {
+    checkRun(run, messages);
+    return this.#guard(() => this.#w.commitStep(runRow(run), pending(messages)).map(toMessage));
+  }
+
+  async interruptUnfinished(now: number): Promise<number> {
+    return this.#guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED).changes);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
+  #guard<T>(fn: () => T): T {
+    if (this.#closed) {
+      throw new AgentPoolError('STORE_FAILED', `SqliteRunStore "${this.#path}" is closed`, {
+        path: this.#path,
+      });
+    }
+    try {
+      return fn();
+    } catch (err) {
+      if (isAgentPoolError(err)) throw err;
+      const message = `run store "${this.#path}" failed: ${String(err)}`;
+      throw new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
+    }
+  }
+}
+
+type Statements = ReturnType<typeof prepareRunStatements>;
+
+/**
+ * The writes that must be atomic, as IMMEDIATE transactions: the write lock is taken before
+ * `message_count` is read, so two connections on one file can never hand out the same seq.
+ * Any throw inside rolls the whole transaction back, which is what makes failures write nothing.
+ */
+function prepareWrites(db: Database.Database, s: Statements) {
+  /** Appends to a thread that must exist; with no messages it only checks that. */
+  const append = (threadId: string, messages: readonly PendingMessage[]): MessageRow[] => {
+    if (messages.length === 0) {
+      if (s.threadExists.get(threadId) === undefined) throw threadNotFound(threadId);
+      return [];
+    }
+    const at = (messages[messages.length - 1] as PendingMessage).message.createdAt;
+    const count = s.reserveSeqs.get({ id: threadId, n: messages.length, at });
+    if (count === undefined) throw threadNotFound(threadId);
+    let seq = count - messages.length;
+    return messages.map(({ message, content }) => {
+      const row: MessageRow = {
+        thread_id: threadId,
+        seq: ++seq,
+        id: message.id,
+        role: message.role,
+        content,
+        run_id: message.runId,
+        created_at: message.createdAt,
+      };
+      s.insertMessage.run(row);
+      return row;
+    });
+  };
+  const createRun = db.transaction((row: RunRow, messages: readonly PendingMessage[]) => {
+    // The thread first, so a missing thread reads THREAD_NOT_FOUND, not a foreign-key failure.
+    const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
+    try {
+      s.insertRun.run(row);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw exists('run', row.id);
+      throw err;
+    }
+    return appended;
+  });
+  const commitStep = db.transaction((row: RunRow, messages: readonly PendingMessage[]) => {
+    // The thread first: deleting a thread deletes its runs, so a missing run on a missing thread
+    // is reported as the thread's absence, the cause a caller can act on.
+    const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
+    if (s.updateRun.run(row).changes === 0) {
+      if (s.runExists.get(row.id) === undefined) {
+        throw new AgentPoolError('RUN_NOT_FOUND', `run "${row.id}" not found`, { id: row.id });
+      }
+      throw validationError('run.threadId', 'differs from the stored run; a run never changes thread', {
+        id: row.id,
+      });
+    }
+    return appended;
+  });
+  return { createRun: createRun.immediate, commitStep: commitStep.immediate };
+}
+
+function threadNotFound(id: string): AgentPoolError {
+  return new AgentPoolError('THREAD_NOT_FOUND', `thread "${id}" not found`, { id });
+}
+
+/** The catalogue has no *_EXISTS code for threads and runs: ids are generated, so a clash is a caller bug. */
+function exists(kind: 'thread' | 'run', id: string): AgentPoolError {
+  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
+}

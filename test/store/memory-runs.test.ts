@@ -1,0 +1,8 @@
+/** Runs the RunStore conformance suite against the in-memory adapter. */
+import { MemoryRunStore } from '../../src/store/memory-runs.ts';
+import { runStoreConformance } from './run-store.conformance.ts';
+
+runStoreConformance('MemoryRunStore', async () => {
+  const store = new MemoryRunStore();
+  return { store, cleanup: () => store.close() };
+});

@@ -1,0 +1,206 @@
+/**
+ * Runs the RunStore conformance suite against the SQLite adapter on a real file, plus what only a
+ * file can show: sharing one file with the agent store, upgrading an older file, durability across
+ * reopen, and seqs handed out correctly across two connections.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
+import type { RunRecord } from '../../src/store/ports.ts';
+import { SqliteAgentStore } from '../../src/store/sqlite.ts';
+import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
+import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
+import { runStoreConformance } from './run-store.conformance.ts';
+
+const T0 = Date.UTC(2026, 0, 1);
+
+runStoreConformance('SqliteRunStore', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentpool-runs-'));
+  const store = new SqliteRunStore({ path: join(dir, 'agentpool.db') });
+  return {
+    store,
+    async cleanup() {
+      try {
+        await store.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  };
+});
+
+function run(overrides: Partial<RunRecord> = {}): RunRecord {
+  return {
+    id: 'run_1',
+    project: 'p1',
+    agentId: 'agt_a',
+    agentName: 'a',
+    agentVersion: 1,
+    threadId: 'thr_1',
+    status: 'running',
+    input: 'hi',
+    output: null,
+    model: 'demo/echo',
+    steps: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cost: 0,
+    error: null,
+    metadata: {},
+    createdAt: T0,
+    startedAt: T0,
+    finishedAt: null,
+    ...overrides,
+  };
+}
+
+const userMessage = (id: string) => ({ id, role: 'user' as const, content: id, runId: null, createdAt: T0 });
+
+function userVersion(path: string): unknown {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+}
+
+describe('SqliteRunStore on a file', () => {
+  let dir: string;
+  let path: string;
+
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'agentpool-runs-'));
+    path = join(dir, 'nested', 'agentpool.db');
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  for (const order of ['agents first', 'runs first'] as const) {
+    it(`shares one file with SqliteAgentStore when the ${order.replace(' first', '')} store opens first`, async () => {
+      // Whichever opens first runs every migration; the second finds the file current.
+      const early = order === 'runs first' ? new SqliteRunStore({ path }) : undefined;
+      const agents = new SqliteAgentStore({ path });
+      const runs = early ?? new SqliteRunStore({ path });
+      try {
+        assert.ok(SQLITE_SCHEMA_VERSION >= 2);
+        assert.equal(userVersion(path), SQLITE_SCHEMA_VERSION);
+        const agent = await agents.create({
+          id: 'agt_a',
+          project: 'p1',
+          name: 'a',
+          spec: { labels: {}, tier: 'warm' },
+          now: T0,
+        });
+        await runs.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+        await runs.createRun(run({ agentId: agent.id }), [userMessage('m1')]);
+        await runs.commitStep(run({ agentId: agent.id, steps: 1 }), [userMessage('m2')]);
+        assert.equal((await agents.getByName('p1', 'a'))?.id, 'agt_a');
+        assert.equal((await runs.getThread('thr_1'))?.messageCount, 2);
+        assert.equal((await runs.getRun('run_1'))?.steps, 1);
+      } finally {
+        await agents.close();
+        await runs.close();
+      }
+    });
+  }
+
+  it('upgrades a file at schema version 1 by adding the run tables, keeping its agents', async () => {
+    const agents = new SqliteAgentStore({ path });
+    await agents.create({
+      id: 'agt_a',
+      project: 'p1',
+      name: 'a',
+      spec: { labels: {}, tier: 'warm' },
+      now: T0,
+    });
+    await agents.close();
+    // Roll the file back to what a version-1 agentpool wrote: agent tables only.
+    const db = new Database(path);
+    db.exec('DROP TABLE runs; DROP TABLE messages; DROP TABLE threads;');
+    db.pragma('user_version = 1');
+    db.close();
+
+    const runs = new SqliteRunStore({ path });
+    try {
+      assert.equal(userVersion(path), SQLITE_SCHEMA_VERSION);
+      await runs.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: 60, now: T0 });
+      assert.equal((await runs.getThread('thr_1'))?.expiresAt, T0 + 60_000);
+    } finally {
+      await runs.close();
+    }
+    const reopened = new SqliteAgentStore({ path });
+    try {
+      assert.equal((await reopened.getById('agt_a'))?.name, 'a');
+    } finally {
+      await reopened.close();
+    }
+  });
+
+  it('keeps threads, messages and runs across close and reopen, then interrupts what was in flight', async () => {
+    const first = new SqliteRunStore({ path });
+    const thread = await first.createThread({
+      id: 'thr_1',
+      project: 'p1',
+      metadata: { k: ['v'] },
+      ttlSeconds: 30,
+      now: T0,
+    });
+    await first.createRun(run(), [userMessage('m1')]);
+    const appended = await first.commitStep(run({ steps: 1, cost: 0.5 }), [userMessage('m2')]);
+    await first.createRun(run({ id: 'run_done', status: 'succeeded', output: 'ok', finishedAt: T0 }), [
+      userMessage('m3'),
+    ]);
+    await first.close();
+
+    const second = new SqliteRunStore({ path });
+    try {
+      assert.deepEqual(await second.getThread('thr_1'), { ...thread, messageCount: 3 });
+      assert.deepEqual(await second.recentMessages('thr_1', 2), [
+        appended[0],
+        { ...appended[0], id: 'm3', content: 'm3', seq: 3 },
+      ]);
+      assert.deepEqual(await second.getRun('run_1'), run({ steps: 1, cost: 0.5 }));
+      assert.equal(await second.interruptUnfinished(T0 + 1000), 1);
+      assert.equal((await second.getRun('run_1'))?.status, 'interrupted');
+      assert.equal((await second.getRun('run_done'))?.status, 'succeeded');
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('hands out each seq once when two connections commit to one thread in turn', async () => {
+    const a = new SqliteRunStore({ path });
+    const b = new SqliteRunStore({ path, busyTimeoutMs: 1000 });
+    try {
+      await a.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+      await a.createRun(run(), []);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, i) =>
+          (i % 2 === 0 ? a : b).commitStep(run({ steps: i }), [userMessage(`x${i}`), userMessage(`y${i}`)]),
+        ),
+      );
+      const all = results.flat().map((m) => m.seq);
+      all.sort((x, y) => x - y);
+      assert.deepEqual(
+        all,
+        Array.from({ length: 80 }, (_, i) => i + 1),
+      );
+      assert.equal((await b.getThread('thr_1'))?.messageCount, 80);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('rejects a busyTimeoutMs that is not a non-negative integer with VALIDATION_FAILED', () => {
+    assert.throws(
+      () => new SqliteRunStore({ path, busyTimeoutMs: -1 }),
+      (err: unknown) => (err as { code?: unknown }).code === 'VALIDATION_FAILED',
+    );
+  });
+});
