@@ -62,7 +62,7 @@ try {
   const warmBatched = summarize(batches);
 
   // cold: every acquire activates a different agent from SQLite
-  const rawStore = pool.store;
+  const rawStore = pool.stores.agents;
   const rawRead = summarize(
     await nsAsync(async () => {
       await rawStore.getByName(P, `agent-${1 + Math.floor(Math.random() * (COLD_AGENTS - 1))}`);

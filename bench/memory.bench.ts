@@ -5,9 +5,7 @@
  *
  *   node --expose-gc bench/memory.bench.ts [registered=1000000] [active=10000]
  */
-import { join } from 'node:path';
 import { createAgentPool } from '../src/index.ts';
-import { SqliteAgentStore } from '../src/store/sqlite.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { table, writeResult } from './harness.ts';
 
@@ -25,11 +23,7 @@ function settle(): { heap: number; rss: number } {
 
 const { dir, cleanup } = tempDir('agentpool-bench-');
 try {
-  const path = join(dir, 'agentpool.db');
-  const pool = await createAgentPool({
-    store: new SqliteAgentStore({ path }),
-    pool: { maxActive: ACTIVE, maxIdleMs: 0 },
-  });
+  const pool = await createAgentPool({ dataDir: dir, pool: { maxActive: ACTIVE, maxIdleMs: 0 } });
   const empty = settle();
 
   const t0 = performance.now();

@@ -1,31 +1,58 @@
 /**
- * The composition root and the public library API: `createAgentPool()` wires a store, the event
- * bus, the registry and the instance pool, and schedules the registry's ttl sweep. Everything
- * hangs on the returned object, so two pools can live in one process.
+ * The composition root and the public library API: `createAgentPool()` wires the stores, the
+ * event bus, the registry, the model and tool catalogs, the instance pool and the run manager,
+ * recovers runs a crash left unfinished, and schedules the ttl sweeps. Everything hangs on the
+ * returned object, so two pools can live in one process.
  */
 import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
-import { type InstanceEvent, InstancePool } from './pool/pool.ts';
+import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
+import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
+import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
+import { ThreadGate } from './run/multitask.ts';
+import { Runner } from './run/runner.ts';
+import { RunManager } from './run/runs.ts';
+import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
-import type { AgentStore } from './store/ports.ts';
+import { MemoryRunStore } from './store/memory-runs.ts';
+import type { AgentStore, RunStore } from './store/ports.ts';
 import { SqliteAgentStore } from './store/sqlite.ts';
+import { SqliteRunStore } from './store/sqlite-runs.ts';
+import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent = AgentEvent | InstanceEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
-  /** Where definitions live: the embedded SQLite file, process memory, or your own adapter. @default 'sqlite' */
-  store?: 'sqlite' | 'memory' | AgentStore;
+  /**
+   * Where definitions, threads and runs live: the embedded SQLite file, process memory, or your
+   * own adapters. @default 'sqlite'
+   */
+  store?: 'sqlite' | 'memory' | { agents: AgentStore; runs: RunStore };
   /** Directory of the SQLite file (`agentpool.db`). @default './data' */
   dataDir?: string;
   /** Bounds and ageing of live instances. */
   pool?: InstancePoolOptions;
-  /** How often ephemeral agents past their ttl are deleted; 0 never. @default 60000 */
+  /** Model providers (base URLs, keys; environment variables fill the gaps). */
+  models?: ModelCatalogOptions;
+  /** Prices per million tokens, added to or replacing the built-in table. */
+  prices?: PriceTableOptions;
+  /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
+  tools?: ToolCatalogOptions;
+  runs?: {
+    /** Thread messages sent to the model at most. @default 200 */
+    historyLimit?: number;
+    /** Runs waiting on one thread at most (enqueue/interrupt). @default 100 */
+    maxQueuePerThread?: number;
+    /** Finished runs whose events stay replayable in memory. @default 1000 */
+    recentStreams?: number;
+  };
+  /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
   /** Time source. @default the system clock */
   clock?: Clock;
@@ -39,13 +66,22 @@ export interface AgentPool {
   readonly agents: AgentRegistry;
   /** Live instances: acquire, release, prewarm, pause, stats. */
   readonly instances: InstancePool;
+  /** Conversations. */
+  readonly threads: Threads;
+  /** Start, follow and cancel runs. */
+  readonly runs: RunManager;
+  readonly models: ModelCatalog;
+  readonly tools: ToolCatalog;
+  readonly prices: PriceTable;
   /** Subscribe to `agent.*` and `instance.*` events. */
   readonly events: EventBus<AgentPoolEvent>;
-  readonly store: AgentStore;
+  readonly stores: { readonly agents: AgentStore; readonly runs: RunStore };
   readonly clock: Clock;
+  /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
+  readonly recoveredRuns: number;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
   prewarmHot(): Promise<number>;
-  /** Stops timers, terminates instances and closes the store (a store you passed in is closed too). */
+  /** Interrupts runs in flight, stops timers, terminates instances and closes the stores (yours too). */
   close(): Promise<void>;
 }
 
@@ -53,72 +89,127 @@ export interface AgentPool {
 export async function createAgentPool(options: AgentPoolOptions = {}): Promise<AgentPool> {
   const clock = options.clock ?? systemClock;
   const ttlSweepIntervalMs = intOption('ttlSweepIntervalMs', options.ttlSweepIntervalMs, 60_000, 0);
-  const store = openStore(options);
-  const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
-  const agents = new AgentRegistry({ store, bus, clock });
-  let instances: InstancePool;
+  const runOptions = {
+    historyLimit: intOption('runs.historyLimit', options.runs?.historyLimit, 200, 1, 10_000),
+    maxQueuePerThread: intOption('runs.maxQueuePerThread', options.runs?.maxQueuePerThread, 100, 0),
+    recentStreams: intOption('runs.recentStreams', options.runs?.recentStreams, 1000, 0),
+  };
+  const models = new ModelCatalog(options.models);
+  const prices = new PriceTable(options.prices);
+  const tools = new ToolCatalog(options.tools);
+  const stores = openStores(options);
   try {
-    instances = new InstancePool({ registry: agents, bus, clock }, options.pool);
+    const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
+    const agents = new AgentRegistry({ store: stores.agents, bus, clock });
+    const instances = new InstancePool(
+      {
+        registry: agents,
+        bus,
+        clock,
+        resolveResources: async (agent) => ({
+          model: models.resolve(agent.spec.model),
+          tools: await tools.resolve(agent.spec.tools),
+        }),
+      },
+      options.pool,
+    );
+    const gate = new ThreadGate(runOptions.maxQueuePerThread);
+    const threads = new Threads({ store: stores.runs, clock, gate });
+    const runner = new Runner({
+      store: stores.runs,
+      prices,
+      clock,
+      toolTimeoutMs: tools.options.defaultTimeoutMs,
+    });
+    const runs = new RunManager(
+      { registry: agents, pool: instances, store: stores.runs, runner, gate, threads, clock },
+      runOptions,
+    );
+    const recoveredRuns = await stores.runs.interruptUnfinished(clock.now());
+
+    let closed = false;
+    let sweeping = false;
+    let ttlTimer: TimerHandle | undefined;
+    const scheduleTtlSweep = () => {
+      if (ttlSweepIntervalMs === 0 || closed) return;
+      ttlTimer = clock.setTimeout(() => {
+        scheduleTtlSweep();
+        if (sweeping) return; // the previous sweep is still running
+        sweeping = true;
+        Promise.all([agents.sweepExpired((id) => instances.isActive(id)), threads.sweepExpired()])
+          .catch((err: unknown) => console.error('agentpool: ttl sweep failed', err))
+          .finally(() => {
+            sweeping = false;
+          });
+      }, ttlSweepIntervalMs);
+    };
+    scheduleTtlSweep();
+
+    return {
+      agents,
+      instances,
+      threads,
+      runs,
+      models,
+      tools,
+      prices,
+      events: bus,
+      stores,
+      clock,
+      recoveredRuns,
+      async prewarmHot() {
+        let count = 0;
+        let cursor: string | undefined;
+        do {
+          const page = await agents.listByTier('hot', {
+            limit: 500,
+            ...(cursor !== undefined && { cursor }),
+          });
+          for (const agent of page.data) {
+            await instances.prewarm(agent.project, agent.id);
+            count++;
+          }
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+        return count;
+      },
+      async close() {
+        if (closed) return;
+        closed = true;
+        try {
+          ttlTimer?.cancel();
+          await runs.interruptAll('the pool is closing');
+          instances.close();
+        } finally {
+          await closeStores(stores);
+        }
+      },
+    };
   } catch (err) {
-    await store.close();
+    await closeStores(stores);
     throw err;
   }
-
-  let closed = false;
-  let sweeping = false;
-  let ttlTimer: TimerHandle | undefined;
-  const scheduleTtlSweep = () => {
-    if (ttlSweepIntervalMs === 0 || closed) return;
-    ttlTimer = clock.setTimeout(() => {
-      scheduleTtlSweep();
-      if (sweeping) return; // the previous sweep is still running
-      sweeping = true;
-      agents
-        .sweepExpired((id) => instances.isActive(id))
-        .catch((err: unknown) => console.error('agentpool: ttl sweep failed', err))
-        .finally(() => {
-          sweeping = false;
-        });
-    }, ttlSweepIntervalMs);
-  };
-  scheduleTtlSweep();
-
-  return {
-    agents,
-    instances,
-    events: bus,
-    store,
-    clock,
-    async prewarmHot() {
-      let count = 0;
-      let cursor: string | undefined;
-      do {
-        const page = await agents.listByTier('hot', { limit: 500, ...(cursor !== undefined && { cursor }) });
-        for (const agent of page.data) {
-          await instances.prewarm(agent.project, agent.id);
-          count++;
-        }
-        cursor = page.nextCursor ?? undefined;
-      } while (cursor !== undefined);
-      return count;
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      try {
-        ttlTimer?.cancel();
-        instances.close();
-      } finally {
-        await store.close();
-      }
-    },
-  };
 }
 
-function openStore(options: AgentPoolOptions): AgentStore {
+function openStores(options: AgentPoolOptions): { agents: AgentStore; runs: RunStore } {
   const store = options.store ?? 'sqlite';
   if (typeof store === 'object') return store;
   const kind = enumOption('store', store, ['sqlite', 'memory'] as const, 'sqlite');
-  if (kind === 'memory') return new MemoryAgentStore();
-  return new SqliteAgentStore({ path: join(options.dataDir ?? './data', 'agentpool.db') });
+  if (kind === 'memory') return { agents: new MemoryAgentStore(), runs: new MemoryRunStore() };
+  const path = join(options.dataDir ?? './data', 'agentpool.db');
+  const agents = new SqliteAgentStore({ path });
+  try {
+    return { agents, runs: new SqliteRunStore({ path }) };
+  } catch (err) {
+    void agents.close();
+    throw err;
+  }
+}
+
+async function closeStores(stores: { agents: AgentStore; runs: RunStore }): Promise<void> {
+  try {
+    await stores.runs.close();
+  } finally {
+    await stores.agents.close();
+  }
 }

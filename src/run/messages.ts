@@ -25,7 +25,10 @@ export function userMessage(id: string, text: string, runId: string | null, now:
 }
 
 /** Converts stored (or pending) messages, after the system instructions, into a model prompt. */
-export function toPrompt(system: string, messages: readonly (MessageRecord | NewMessage)[]): LanguageModelV3Prompt {
+export function toPrompt(
+  system: string,
+  messages: readonly (MessageRecord | NewMessage)[],
+): LanguageModelV3Prompt {
   const prompt: LanguageModelV3Message[] = [];
   if (system !== '') prompt.push({ role: 'system', content: system });
   for (const m of messages) {
@@ -52,7 +55,9 @@ export function textOf(content: unknown): string {
   if (typeof content === 'string') return content;
   if (!Array.isArray(content)) return '';
   return content
-    .filter((p): p is { type: 'text'; text: string } => typeof p === 'object' && p !== null && p.type === 'text')
+    .filter(
+      (p): p is { type: 'text'; text: string } => typeof p === 'object' && p !== null && p.type === 'text',
+    )
     .map((p) => p.text)
     .join('');
 }

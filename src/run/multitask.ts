@@ -64,7 +64,9 @@ export class ThreadGate {
     }
     if (strategy === 'reject') return Promise.reject(busy(threadId, turn.active.runId, 'is running'));
     if (turn.queue.length >= this.#maxQueue) {
-      return Promise.reject(busy(threadId, turn.active.runId, `has ${turn.queue.length} runs queued already`));
+      return Promise.reject(
+        busy(threadId, turn.active.runId, `has ${turn.queue.length} runs queued already`),
+      );
     }
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { entrant, resolve, reject };

@@ -6,7 +6,11 @@
  * text delta, tool call and result as it happens. A tool that throws becomes a tool-error result
  * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error.
  */
-import type { LanguageModelV3, LanguageModelV3FunctionTool, LanguageModelV3ToolCallPart } from '@ai-sdk/provider';
+import type {
+  LanguageModelV3,
+  LanguageModelV3FunctionTool,
+  LanguageModelV3ToolCallPart,
+} from '@ai-sdk/provider';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
@@ -79,7 +83,8 @@ export class Runner {
           messages.push(this.#message('tool', toolContent, run.id));
         }
         const done = result.toolCalls.length === 0;
-        if (done) run = { ...run, status: 'succeeded', output: result.text, finishedAt: this.#deps.clock.now() };
+        if (done)
+          run = { ...run, status: 'succeeded', output: result.text, finishedAt: this.#deps.clock.now() };
         await this.#deps.store.commitStep(run, stateless ? [] : messages);
         events.publish({
           type: 'step.finished',
@@ -95,9 +100,13 @@ export class Runner {
         for (const m of messages) prompt.push(...toPrompt('', [m]));
         signal.throwIfAborted();
       }
-      throw new AgentPoolError('MAX_STEPS_REACHED', `the agent made ${spec.maxSteps} model calls without a final answer`, {
-        maxSteps: spec.maxSteps,
-      });
+      throw new AgentPoolError(
+        'MAX_STEPS_REACHED',
+        `the agent made ${spec.maxSteps} model calls without a final answer`,
+        {
+          maxSteps: spec.maxSteps,
+        },
+      );
     } catch (err) {
       return this.#fail(run, err, signal, events);
     }
@@ -111,7 +120,13 @@ export class Runner {
     step: number,
     input: RunInput,
   ): Promise<StepResult> {
-    const result: StepResult = { text: '', toolCalls: [], finishReason: 'unknown', inputTokens: 0, outputTokens: 0 };
+    const result: StepResult = {
+      text: '',
+      toolCalls: [],
+      finishReason: 'unknown',
+      inputTokens: 0,
+      outputTokens: 0,
+    };
     let stream: Awaited<ReturnType<LanguageModelV3['doStream']>>['stream'];
     try {
       ({ stream } = await model.doStream({
@@ -175,7 +190,13 @@ export class Runner {
     };
     return Promise.all(
       calls.map(async (call): Promise<ToolContent[number]> => {
-        events.publish({ type: 'tool.call', step, toolCallId: call.toolCallId, toolName: call.toolName, input: call.input });
+        events.publish({
+          type: 'tool.call',
+          step,
+          toolCallId: call.toolCallId,
+          toolName: call.toolName,
+          input: call.input,
+        });
         const tool = byName.get(call.toolName);
         const outcome =
           tool === undefined
@@ -192,7 +213,11 @@ export class Runner {
         const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
         if (outcome.ok) {
           events.publish({ type: 'tool.result', step, ...ids, ok: true, output: outcome.output });
-          return { type: 'tool-result', ...ids, output: { type: 'json', value: (outcome.output ?? null) as never } };
+          return {
+            type: 'tool-result',
+            ...ids,
+            output: { type: 'json', value: (outcome.output ?? null) as never },
+          };
         }
         events.publish({ type: 'tool.result', step, ...ids, ok: false, error: outcome.error });
         return {
@@ -224,7 +249,11 @@ export class Runner {
   async #fail(run: RunRecord, err: unknown, signal: AbortSignal, events: RunEventStream): Promise<RunRecord> {
     const error = describeError(signal.aborted ? signal.reason : err, signal.aborted);
     const status =
-      error.code === 'RUN_INTERRUPTED' ? 'interrupted' : error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed';
+      error.code === 'RUN_INTERRUPTED'
+        ? 'interrupted'
+        : error.code === 'RUN_CANCELLED'
+          ? 'cancelled'
+          : 'failed';
     const failed: RunRecord = { ...run, status, error, finishedAt: this.#deps.clock.now() };
     try {
       await this.#deps.store.commitStep(failed, []);

@@ -12,7 +12,12 @@ import type { InstancePool } from '../pool/pool.ts';
 import type { AgentRegistry } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { userMessage } from './messages.ts';
-import { MULTITASK_STRATEGIES, type GateEntrant, type MultitaskStrategy, type ThreadGate } from './multitask.ts';
+import {
+  MULTITASK_STRATEGIES,
+  type GateEntrant,
+  type MultitaskStrategy,
+  type ThreadGate,
+} from './multitask.ts';
 import type { Runner } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
@@ -163,13 +168,23 @@ export class RunManager {
    * The run's events after `afterSeq`, live until it ends. A finished run whose events are no
    * longer in memory yields one terminal event rebuilt from its record.
    */
-  async events(project: string, runId: string, afterSeq = 0, signal?: AbortSignal): Promise<AsyncIterable<RunEvent>> {
+  async events(
+    project: string,
+    runId: string,
+    afterSeq = 0,
+    signal?: AbortSignal,
+  ): Promise<AsyncIterable<RunEvent>> {
     const live = this.#live.get(runId) ?? this.#recent.get(runId);
     if (live !== undefined && live.project === project) return live.stream.events(afterSeq, signal);
     const run = await this.get(project, runId);
     const stream = new RunEventStream(runId, () => run.finishedAt ?? run.createdAt);
     if (run.status === 'succeeded') stream.publish({ type: 'run.finished', run });
-    else stream.publish({ type: 'run.failed', run, error: run.error ?? { code: 'RUN_INTERRUPTED', message: run.status } });
+    else
+      stream.publish({
+        type: 'run.failed',
+        run,
+        error: run.error ?? { code: 'RUN_INTERRUPTED', message: run.status },
+      });
     return stream.events(0, signal);
   }
 
@@ -217,11 +232,19 @@ export class RunManager {
       }
       const now = clock.now();
       const input = userMessage(newId('msg', now), run.input, run.id, now);
-      run = { ...run, status: 'running', startedAt: now, agentVersion: lease.agent.activeVersion, model: lease.agent.spec.model };
+      run = {
+        ...run,
+        status: 'running',
+        startedAt: now,
+        agentVersion: lease.agent.activeVersion,
+        model: lease.agent.spec.model,
+      };
       await store.commitStep(run, run.threadId === null ? [] : [input]);
       stream.publish({ type: 'run.started', run });
       const history =
-        run.threadId === null ? [input] : startAtUserTurn(await store.recentMessages(run.threadId, this.#options.historyLimit));
+        run.threadId === null
+          ? [input]
+          : startAtUserTurn(await store.recentMessages(run.threadId, this.#options.historyLimit));
       return await runner.execute({
         run,
         spec: lease.agent.spec,
@@ -233,7 +256,12 @@ export class RunManager {
       });
     } catch (err) {
       const error = describe(signal.aborted ? signal.reason : err);
-      const status = error.code === 'RUN_INTERRUPTED' ? 'interrupted' : error.code === 'RUN_CANCELLED' ? 'cancelled' : 'failed';
+      const status =
+        error.code === 'RUN_INTERRUPTED'
+          ? 'interrupted'
+          : error.code === 'RUN_CANCELLED'
+            ? 'cancelled'
+            : 'failed';
       const failed: RunRecord = { ...run, status, error, finishedAt: clock.now() };
       try {
         await store.commitStep(failed, []);
@@ -244,7 +272,8 @@ export class RunManager {
       return failed;
     } finally {
       if (holdsThread && queued.threadId !== null) gate.release(queued.threadId, entrant);
-      else if (queued.threadId !== null) claimed.then(() => gate.release(queued.threadId as string, entrant)).catch(() => undefined);
+      else if (queued.threadId !== null)
+        claimed.then(() => gate.release(queued.threadId as string, entrant)).catch(() => undefined);
       this.#retire(queued.id);
     }
   }
@@ -269,6 +298,7 @@ function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage
 
 function describe(err: unknown): { code: string; message: string } {
   if (err instanceof AgentPoolError) return { code: err.code, message: err.message };
-  if (err instanceof Error && err.name === 'AbortError') return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
+  if (err instanceof Error && err.name === 'AbortError')
+    return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
   return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };
 }

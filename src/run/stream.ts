@@ -38,7 +38,11 @@ export type RunEvent =
   | (EventBase & { type: 'run.failed'; run: RunRecord; error: { code: string; message: string } });
 
 /** A run event before it is numbered. */
-export type RunEventInput = RunEvent extends infer E ? (E extends RunEvent ? Omit<E, 'seq' | 'runId' | 'at'> : never) : never;
+export type RunEventInput = RunEvent extends infer E
+  ? E extends RunEvent
+    ? Omit<E, 'seq' | 'runId' | 'at'>
+    : never
+  : never;
 
 /** The default size of a run's replay buffer. */
 export const DEFAULT_REPLAY_EVENTS = 10_000;

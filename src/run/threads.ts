@@ -42,7 +42,8 @@ export class Threads {
     if (Buffer.byteLength(canonicalJson(metadata)) > MAX_METADATA_BYTES) {
       throw validationError('metadata', `must serialise to at most ${MAX_METADATA_BYTES} bytes`);
     }
-    const ttlSeconds = options.ttlSeconds === undefined ? null : intOption('ttlSeconds', options.ttlSeconds, 1);
+    const ttlSeconds =
+      options.ttlSeconds === undefined ? null : intOption('ttlSeconds', options.ttlSeconds, 1);
     const now = this.#clock.now();
     return this.#store.createThread({ id: newId('thr', now), project, metadata, ttlSeconds, now });
   }
@@ -51,7 +52,9 @@ export class Threads {
   async get(project: string, id: string): Promise<ThreadRecord> {
     const thread = await this.#store.getThread(id);
     if (thread === undefined || thread.project !== project) {
-      throw new AgentPoolError('THREAD_NOT_FOUND', `thread ${JSON.stringify(id)} not found`, { threadId: id });
+      throw new AgentPoolError('THREAD_NOT_FOUND', `thread ${JSON.stringify(id)} not found`, {
+        threadId: id,
+      });
     }
     return thread;
   }
@@ -61,10 +64,14 @@ export class Threads {
     await this.get(project, id);
     const active = this.#gate.activeRun(id);
     if (active !== undefined) {
-      throw new AgentPoolError('THREAD_BUSY', `thread ${id} has a run in flight (run ${active}); cancel it first`, {
-        threadId: id,
-        activeRunId: active,
-      });
+      throw new AgentPoolError(
+        'THREAD_BUSY',
+        `thread ${id} has a run in flight (run ${active}); cancel it first`,
+        {
+          threadId: id,
+          activeRunId: active,
+        },
+      );
     }
     await this.#store.deleteThread(id);
   }
@@ -75,12 +82,22 @@ export class Threads {
     options: { limit?: number; cursor?: string } = {},
   ): Promise<Page<MessageRecord>> {
     await this.get(project, id);
-    return this.#store.listMessages(id, { limit: intOption('limit', options.limit, 50, 1, 1000), cursor: options.cursor });
+    return this.#store.listMessages(id, {
+      limit: intOption('limit', options.limit, 50, 1, 1000),
+      cursor: options.cursor,
+    });
   }
 
-  async runs(project: string, id: string, options: { limit?: number; cursor?: string } = {}): Promise<Page<RunRecord>> {
+  async runs(
+    project: string,
+    id: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<RunRecord>> {
     await this.get(project, id);
-    return this.#store.listRuns(id, { limit: intOption('limit', options.limit, 50, 1, 1000), cursor: options.cursor });
+    return this.#store.listRuns(id, {
+      limit: intOption('limit', options.limit, 50, 1, 1000),
+      cursor: options.cursor,
+    });
   }
 
   /** Deletes threads past their ttl that no run holds; returns how many. */

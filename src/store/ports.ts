@@ -204,7 +204,10 @@ export interface RunStore {
   /** Deletes a thread with its messages and runs; false when absent. */
   deleteThread(id: string): Promise<boolean>;
   /** Messages in `seq` order, after the cursor. */
-  listMessages(threadId: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<MessageRecord>>;
+  listMessages(
+    threadId: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<MessageRecord>>;
   /** The last `limit` messages of a thread, in `seq` order (what a run sends to the model). */
   recentMessages(threadId: string, limit: number): Promise<MessageRecord[]>;
   /** Threads whose `expiresAt` ≤ now, oldest first. */
@@ -214,7 +217,10 @@ export interface RunStore {
    * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run
    * without a thread takes no messages.
    */
-  createRun(run: RunRecord, messages: readonly NewMessage[]): Promise<{ run: RunRecord; messages: MessageRecord[] }>;
+  createRun(
+    run: RunRecord,
+    messages: readonly NewMessage[],
+  ): Promise<{ run: RunRecord; messages: MessageRecord[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** A thread's runs, newest first. */
   listRuns(threadId: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<RunRecord>>;

@@ -18,7 +18,11 @@ describe('run event stream', () => {
     stream.publish({ type: 'text.delta', step: 1, delta: 'he' });
     stream.publish({ type: 'text.delta', step: 1, delta: 'llo' });
     stream.publish({ type: 'run.finished', run });
-    assert.equal(stream.publish({ type: 'text.delta', step: 1, delta: 'late' }), undefined, 'nothing after the end');
+    assert.equal(
+      stream.publish({ type: 'text.delta', step: 1, delta: 'late' }),
+      undefined,
+      'nothing after the end',
+    );
     const events = await consumer;
     assert.deepEqual(
       events.map((e) => [e.seq, e.type]),

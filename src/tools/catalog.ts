@@ -1,0 +1,253 @@
+/**
+ * The tool catalog: turns an agent's tool references into tools when an instance is activated.
+ * It owns the ajv instance every JSON Schema tool is compiled against, the builtin and custom
+ * tools, and the module loader with its cache, so resolving a reference is a map lookup after the
+ * first time and a broken reference fails the activation with a message naming it.
+ */
+import { type Clock, systemClock } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { intOption } from '../core/options.ts';
+import {
+  BUILTIN_TOOL_NAMES,
+  type BuiltinToolOptions,
+  createBuiltinTools,
+  type ResolvedBuiltinToolOptions,
+  resolveBuiltinToolOptions,
+} from './builtins.ts';
+import { ModuleToolLoader, resolveModuleToolLoaderOptions } from './module-tools.ts';
+import {
+  bindTool,
+  createToolAjv,
+  isTool,
+  runTool,
+  type Tool,
+  type ToolContext,
+  type ToolResult,
+} from './tool.ts';
+
+/** Options of a {@link ToolCatalog}. */
+export interface ToolCatalogOptions {
+  /** Directory `module:` paths are resolved against. @default process.cwd() */
+  baseDir?: string;
+  /** Whether `module:` paths may resolve outside `baseDir`. @default false */
+  allowOutsideBaseDir?: boolean;
+  /** Tool modules kept loaded by the catalog's loader. @default 1000 */
+  maxModules?: number;
+  /** Options of the builtin tools (fetch allowlist, limits, clock, fetch). @default {} */
+  builtins?: BuiltinToolOptions;
+  /** Tools registered in code, referenced as `custom:<name>`. @default [] */
+  tools?: readonly Tool[];
+  /** Timeout of one tool call when the caller gives none. @default 30000 */
+  defaultTimeoutMs?: number;
+  /** Time source of tool-call timeouts, and of the builtins unless `builtins.clock` is given. @default systemClock */
+  clock?: Clock;
+}
+
+/** {@link ToolCatalogOptions} with every default applied. */
+export interface ResolvedToolCatalogOptions {
+  readonly baseDir: string;
+  readonly allowOutsideBaseDir: boolean;
+  readonly maxModules: number;
+  readonly builtins: ResolvedBuiltinToolOptions;
+  readonly tools: readonly Tool[];
+  readonly defaultTimeoutMs: number;
+  readonly clock: Clock;
+}
+
+/** A parsed tool reference. */
+export type ToolRef =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | { readonly kind: 'custom'; readonly name: string }
+  /** `name` null: every tool of the module. */
+  | { readonly kind: 'module'; readonly path: string; readonly name: string | null };
+
+/** The reference kinds this catalog resolves. */
+export const TOOL_REF_KINDS = ['builtin', 'module', 'custom'] as const;
+
+/** Applies defaults and rejects bad values with a message naming the field. */
+export function resolveToolCatalogOptions(
+  input: ToolCatalogOptions = {},
+  prefix = 'tools.',
+): ResolvedToolCatalogOptions {
+  const loader = resolveModuleToolLoaderOptions(input, prefix);
+  const clock = input.clock ?? systemClock;
+  if (typeof clock.now !== 'function' || typeof clock.setTimeout !== 'function') {
+    throw validationError(`${prefix}clock`, 'must have now() and setTimeout()');
+  }
+  const tools = input.tools ?? [];
+  if (!Array.isArray(tools)) throw validationError(`${prefix}tools`, 'must be an array of tools');
+  const names = new Set<string>();
+  tools.forEach((tool: unknown, i) => {
+    if (!isTool(tool)) throw validationError(`${prefix}tools[${i}]`, 'must be a tool made with defineTool');
+    if (names.has(tool.name)) {
+      throw validationError(`${prefix}tools[${i}]`, `repeats the tool name ${JSON.stringify(tool.name)}`);
+    }
+    names.add(tool.name);
+  });
+  return {
+    baseDir: loader.baseDir,
+    allowOutsideBaseDir: loader.allowOutsideBaseDir,
+    maxModules: loader.maxModules,
+    builtins: resolveBuiltinToolOptions({ clock, ...input.builtins }, `${prefix}builtins.`),
+    tools: [...tools],
+    defaultTimeoutMs: intOption(`${prefix}defaultTimeoutMs`, input.defaultTimeoutMs, 30_000),
+    clock,
+  };
+}
+
+/**
+ * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>` and
+ * `custom:<name>`; other kinds throw `TOOL_NOT_FOUND` saying the kind is not supported yet.
+ */
+export function parseToolRef(ref: string): ToolRef {
+  const notFound = (message: string): AgentPoolError =>
+    new AgentPoolError('TOOL_NOT_FOUND', `tool reference ${JSON.stringify(ref)}: ${message}`, { ref });
+  if (typeof ref !== 'string' || ref.trim() === '') throw notFound('must be a non-empty string');
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(ref);
+  if (match === null) return { kind: 'builtin', name: ref };
+  const kind = (match[1] as string).toLowerCase();
+  const rest = match[2] as string;
+  if (kind === 'builtin' || kind === 'custom') {
+    if (rest === '') throw notFound(`needs a tool name after "${kind}:"`);
+    return { kind, name: rest };
+  }
+  if (kind === 'module') {
+    // The last '#' splits path and tool name, so a '#' inside a directory name still works.
+    const hash = rest.lastIndexOf('#');
+    const path = hash === -1 ? rest : rest.slice(0, hash);
+    const name = hash === -1 ? null : rest.slice(hash + 1);
+    if (path === '') throw notFound('needs a file path after "module:"');
+    if (name === '') throw notFound('needs a tool name after "#"');
+    return { kind: 'module', path, name };
+  }
+  throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
+}
+
+/** Resolves agents' tool references to tools and runs tool calls with the catalog's default timeout. */
+export class ToolCatalog {
+  readonly options: ResolvedToolCatalogOptions;
+  /** The module loader; its cache is bounded by `maxModules`. */
+  readonly modules: ModuleToolLoader;
+  readonly #ajv = createToolAjv();
+  // Keyed by the tool as defined: a module re-imported after leaving the loader's cache yields the
+  // same tool objects from Node's module cache, and must not compile its schemas again.
+  readonly #bound = new WeakMap<Tool, Tool>();
+  readonly #builtins: ReadonlyMap<string, Tool>;
+  readonly #custom: ReadonlyMap<string, Tool>;
+
+  constructor(options: ToolCatalogOptions = {}) {
+    this.options = resolveToolCatalogOptions(options);
+    const prepare = (tool: Tool): Tool => this.#prepare(tool);
+    this.modules = new ModuleToolLoader({
+      baseDir: this.options.baseDir,
+      allowOutsideBaseDir: this.options.allowOutsideBaseDir,
+      maxModules: this.options.maxModules,
+      prepare,
+    });
+    const builtins = createBuiltinTools(this.options.builtins);
+    this.#builtins = new Map(BUILTIN_TOOL_NAMES.map((name) => [name, prepare(builtins[name])]));
+    this.#custom = new Map(this.options.tools.map((tool) => [tool.name, prepare(tool)]));
+  }
+
+  /**
+   * The tools an agent's references name, in reference order (a module reference contributes its
+   * tools in export order). Fails with `TOOL_NOT_FOUND` naming the reference, or
+   * `VALIDATION_FAILED` when two references yield the same tool name.
+   */
+  async resolve(refs: readonly string[]): Promise<Tool[]> {
+    // Settled in parallel (modules import concurrently); the first failure in reference order is
+    // reported so the same definition always fails with the same message.
+    const settled = await Promise.allSettled(refs.map((ref) => this.#resolveOne(ref)));
+    const tools: Tool[] = [];
+    const seen = new Map<string, string>();
+    settled.forEach((outcome, i) => {
+      const ref = refs[i] as string;
+      if (outcome.status === 'rejected') throw describeFailure(ref, outcome.reason);
+      for (const tool of outcome.value) {
+        const first = seen.get(tool.name);
+        if (first !== undefined) {
+          throw validationError(
+            'tools',
+            `name the tool ${JSON.stringify(tool.name)} twice: in ${JSON.stringify(first)} and ${JSON.stringify(ref)}`,
+            { tool: tool.name, refs: [first, ref] },
+          );
+        }
+        seen.set(tool.name, ref);
+        tools.push(tool);
+      }
+    });
+    return tools;
+  }
+
+  /** Runs one call of a resolved tool (see {@link runTool}); never throws. */
+  run(
+    tool: Tool,
+    input: unknown,
+    ctx: ToolContext,
+    timeoutMs: number = this.options.defaultTimeoutMs,
+  ): Promise<ToolResult> {
+    return runTool(tool, input, ctx, timeoutMs, this.options.clock);
+  }
+
+  async #resolveOne(ref: string): Promise<readonly Tool[]> {
+    const parsed = parseToolRef(ref);
+    switch (parsed.kind) {
+      case 'builtin': {
+        const tool = this.#builtins.get(parsed.name);
+        if (tool === undefined) {
+          throw new AgentPoolError(
+            'TOOL_NOT_FOUND',
+            `no builtin tool named ${JSON.stringify(parsed.name)} (builtins: ${BUILTIN_TOOL_NAMES.join(', ')}; ` +
+              'use module:<path> or custom:<name> for other tools)',
+            { tool: parsed.name },
+          );
+        }
+        return [tool];
+      }
+      case 'custom': {
+        const tool = this.#custom.get(parsed.name);
+        if (tool === undefined) {
+          const known = [...this.#custom.keys()];
+          throw new AgentPoolError(
+            'TOOL_NOT_FOUND',
+            `no custom tool named ${JSON.stringify(parsed.name)} is registered (registered: ${known.length === 0 ? 'none' : known.join(', ')})`,
+            { tool: parsed.name },
+          );
+        }
+        return [tool];
+      }
+      case 'module':
+        if (parsed.name === null) return (await this.modules.load(parsed.path)).tools;
+        return [await this.modules.loadTool(parsed.path, parsed.name)];
+    }
+  }
+
+  #prepare(tool: Tool): Tool {
+    let bound = this.#bound.get(tool);
+    if (bound === undefined) {
+      bound = bindTool(tool, this.#ajv);
+      this.#bound.set(tool, bound);
+    }
+    return bound;
+  }
+}
+
+function describeFailure(ref: string, err: unknown): AgentPoolError {
+  if (!isAgentPoolError(err)) {
+    return new AgentPoolError(
+      'TOOL_NOT_FOUND',
+      `cannot resolve tool reference ${JSON.stringify(ref)}: ${String(err)}`,
+      {
+        ref,
+      },
+    );
+  }
+  // parseToolRef already names the reference; everything else gets it prefixed.
+  if (err.details.ref === ref) return err;
+  return new AgentPoolError(
+    err.code,
+    `cannot resolve tool reference ${JSON.stringify(ref)}: ${err.message}`,
+    { ...err.details, ref },
+    { cause: err },
+  );
+}
