@@ -3,7 +3,8 @@
  * happens when the thread is busy is the run's `multitask` strategy:
  * - `reject`: fail at once with `THREAD_BUSY`;
  * - `enqueue`: wait, in arrival order, for the runs ahead to finish;
- * - `interrupt`: cancel the running run (it ends `interrupted`), then go next.
+ * - `interrupt`: the newest message wins: the running run and every run waiting ahead are
+ *   cancelled (they end `interrupted`), and this one goes next.
  * State exists only for threads with a run in flight, and each queue is bounded.
  */
 import { AgentPoolError } from '../core/errors.ts';
@@ -71,13 +72,13 @@ export class ThreadGate {
     return new Promise<void>((resolve, reject) => {
       const waiter: Waiter = { entrant, resolve, reject };
       if (strategy === 'interrupt') {
-        turn.queue.unshift(waiter);
-        turn.active.controller.abort(
-          new AgentPoolError('RUN_INTERRUPTED', `interrupted by run ${entrant.runId}`, {
-            threadId,
-            by: entrant.runId,
-          }),
-        );
+        const reason = new AgentPoolError('RUN_INTERRUPTED', `interrupted by run ${entrant.runId}`, {
+          threadId,
+          by: entrant.runId,
+        });
+        for (const superseded of turn.queue.splice(0)) superseded.reject(reason);
+        turn.queue.push(waiter);
+        turn.active.controller.abort(reason);
       } else {
         turn.queue.push(waiter);
       }

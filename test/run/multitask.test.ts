@@ -45,22 +45,23 @@ describe('thread gate', () => {
     assert.equal(gate.isBusy('t'), false);
   });
 
-  it('interrupt: aborts the running run with RUN_INTERRUPTED and goes next, ahead of the queue', async () => {
+  it('interrupt: cancels the running run and the runs waiting ahead with RUN_INTERRUPTED, then goes next', async () => {
     const gate = new ThreadGate();
     const a = entrant('a');
     await gate.claim('t', a, 'reject');
-    const queued = entrant('q');
-    const q = gate.claim('t', queued, 'enqueue');
+    const q = gate.claim('t', entrant('q'), 'enqueue');
     const i = entrant('i');
     const got = gate.claim('t', i, 'interrupt');
     assert.ok(a.controller.signal.aborted);
     assert.ok(isAgentPoolError(a.controller.signal.reason, 'RUN_INTERRUPTED'));
+    await assert.rejects(q, (e) => isAgentPoolError(e, 'RUN_INTERRUPTED'));
+    const later = gate.claim('t', entrant('later'), 'enqueue');
     gate.release('t', a);
     await got;
     assert.equal(gate.activeRun('t'), 'i');
     gate.release('t', i);
-    await q;
-    assert.equal(gate.activeRun('t'), 'q');
+    await later;
+    assert.equal(gate.activeRun('t'), 'later');
   });
 
   it('a waiting run that is cancelled leaves the queue with its abort reason', async () => {
