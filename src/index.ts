@@ -45,3 +45,32 @@ export {
 export { MemoryAgentStore } from './store/memory.ts';
 export type { AgentRecord, AgentStore, AgentVersionRecord, IndexedSpec, Page } from './store/ports.ts';
 export { SqliteAgentStore } from './store/sqlite.ts';
+export { ModelCatalog, type ModelCatalogOptions, type ModelProvidersConfig } from './models/catalog.ts';
+export { DemoLanguageModel } from './models/demo-model.ts';
+export { type Cost, type ModelPrice, PriceTable, type PriceTableOptions } from './models/pricing.ts';
+export type { InstanceResources } from './pool/instance.ts';
+export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './run/multitask.ts';
+export type { RunHandle, StartRunOptions } from './run/runs.ts';
+export { RunManager } from './run/runs.ts';
+export type { RunEvent } from './run/stream.ts';
+export { type CreateThreadOptions, Threads } from './run/threads.ts';
+export { MemoryRunStore } from './store/memory-runs.ts';
+export type {
+  MessageRecord,
+  MessageRole,
+  RunRecord,
+  RunStatus,
+  RunStore,
+  ThreadRecord,
+} from './store/ports.ts';
+export { SqliteRunStore } from './store/sqlite-runs.ts';
+export { type BuiltinToolOptions, BUILTIN_TOOL_NAMES } from './tools/builtins.ts';
+export { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
+export {
+  defineTool,
+  runTool,
+  type Tool,
+  type ToolContext,
+  type ToolResult,
+  type ToolSpec,
+} from './tools/tool.ts';

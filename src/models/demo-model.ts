@@ -79,10 +79,12 @@ function outputText(output: LanguageModelV3ToolResultOutput): { text: string; fa
     case 'json':
     case 'error-json': {
       let v = output.value;
-      // Tools commonly wrap a scalar ({ result: 391 }); the answer reads better without the wrapper.
+      // Tools commonly wrap a scalar ({ result: 391 }, or { expression, result } like the builtin
+      // calculator); the answer reads better without the wrapper.
       if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
         const keys = Object.keys(v);
-        const only = keys.length === 1 ? v[keys[0] as string] : undefined;
+        const key = keys.length === 1 ? keys[0] : keys.includes('result') ? 'result' : undefined;
+        const only = key === undefined ? undefined : v[key];
         if (only !== null && only !== undefined && typeof only !== 'object') v = only;
       }
       return { text: typeof v === 'string' ? v : JSON.stringify(v), failed: output.type === 'error-json' };
