@@ -2,12 +2,20 @@
  * Identifiers: a short type prefix, then a time-ordered, random, URL-safe body
  * (`agt_01jd…`). Time-ordered so that ids sort by creation, random so they never collide across nodes.
  */
-import { randomBytes } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
 /** The prefixes in use, one per kind of object. */
 export type IdPrefix = 'agt' | 'ins' | 'evt' | 'thr' | 'msg' | 'run';
+
+/**
+ * Random bytes drawn from a 4 KiB buffer refilled when spent: one `randomFillSync` per 256 ids
+ * instead of one per id, which was the largest cost of a run on the memory store. It holds no
+ * state anyone can observe, so it is the one module-level mutable value here.
+ */
+const entropy = Buffer.alloc(4096);
+let entropyOffset = entropy.length;
 
 /** A new id such as `agt_01jd3k…` (26 characters after the prefix, like a ULID). */
 export function newId(prefix: IdPrefix, now: number = Date.now()): string {
@@ -17,9 +25,13 @@ export function newId(prefix: IdPrefix, now: number = Date.now()): string {
     time = ALPHABET[t % 32] + time;
     t = Math.floor(t / 32);
   }
-  const bytes = randomBytes(16);
+  if (entropyOffset + 16 > entropy.length) {
+    randomFillSync(entropy);
+    entropyOffset = 0;
+  }
   let rand = '';
-  for (let i = 0; i < 16; i++) rand += ALPHABET[(bytes[i] as number) % 32];
+  for (let i = 0; i < 16; i++) rand += ALPHABET[(entropy[entropyOffset + i] as number) % 32];
+  entropyOffset += 16;
   return `${prefix}_${time}${rand}`;
 }
 

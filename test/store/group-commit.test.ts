@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { isAgentPoolError } from '../../src/core/errors.ts';
+import { GroupCommit } from '../../src/store/group-commit.ts';
+import type { RunRecord } from '../../src/store/ports.ts';
+import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+/** A transaction over an array: writes land in `committed` only if the body and commit succeed. */
+function fakeDb(failCommit = false) {
+  const committed: string[] = [];
+  let pending: string[] = [];
+  let transactions = 0;
+  const group = new GroupCommit(
+    (body) => {
+      transactions++;
+      pending = [];
+      body();
+      if (failCommit) throw new Error('disk full');
+      committed.push(...pending);
+    },
+    (err) => new Error(`wrapped: ${(err as Error).message}`),
+  );
+  const write = (value: string, fail = false) =>
+    group.write(() => {
+      if (fail) throw new Error(`bad ${value}`);
+      pending.push(value);
+      return value.toUpperCase();
+    });
+  return { group, write, committed, transactions: () => transactions };
+}
+
+describe('group commit', () => {
+  it('runs the writes of one event-loop turn in one transaction and resolves each after it', async () => {
+    const db = fakeDb();
+    const results = await Promise.all(['a', 'b', 'c'].map((v) => db.write(v)));
+    assert.deepEqual(results, ['A', 'B', 'C']);
+    assert.deepEqual(db.committed, ['a', 'b', 'c']);
+    assert.equal(db.transactions(), 1);
+    await db.write('d');
+    assert.equal(db.transactions(), 2, 'a later write gets its own transaction');
+  });
+
+  it('rejects a failing write alone, wrapped, and commits the others', async () => {
+    const db = fakeDb();
+    const [a, bad, c] = await Promise.allSettled([db.write('a'), db.write('x', true), db.write('c')]);
+    assert.equal(a.status === 'fulfilled' && a.value, 'A');
+    assert.equal(c.status === 'fulfilled' && c.value, 'C');
+    assert.equal(bad.status === 'rejected' && (bad.reason as Error).message, 'wrapped: bad x');
+    assert.deepEqual(db.committed, ['a', 'c']);
+  });
+
+  it('rejects every write of the batch when the commit fails', async () => {
+    const db = fakeDb(true);
+    const settled = await Promise.allSettled([db.write('a'), db.write('b')]);
+    assert.ok(
+      settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'wrapped: disk full'),
+    );
+    assert.deepEqual(db.committed, []);
+  });
+
+  it('flush() commits queued writes at once', async () => {
+    const db = fakeDb();
+    const p = db.write('a');
+    db.group.flush();
+    assert.deepEqual(db.committed, ['a']);
+    assert.equal(await p, 'A');
+  });
+});
+
+describe('group commit in the SQLite run store', () => {
+  const cleanups: (() => void)[] = [];
+  after(() => cleanups.forEach((c) => c()));
+
+  it('isolates a failing commit among concurrent ones on a real file', async () => {
+    const { dir, cleanup } = tempDir();
+    cleanups.push(cleanup);
+    const store = new SqliteRunStore({ path: join(dir, 'runs.db') });
+    try {
+      const thread = await store.createThread({
+        id: 'thr_1',
+        project: 'p',
+        metadata: {},
+        ttlSeconds: null,
+        now: 1,
+      });
+      const run: RunRecord = {
+        id: 'run_1',
+        project: 'p',
+        agentId: 'agt_1',
+        agentName: 'a',
+        agentVersion: 1,
+        threadId: thread.id,
+        status: 'running',
+        input: 'hi',
+        output: null,
+        model: 'demo/x',
+        steps: 0,
+        inputTokens: 0,
+        outputTokens: 0,
+        cost: 0,
+        error: null,
+        metadata: {},
+        createdAt: 1,
+        startedAt: 1,
+        finishedAt: null,
+      };
+      await store.createRun(run, []);
+      const msg = (id: string) => ({
+        id,
+        role: 'user' as const,
+        content: [{ type: 'text', text: id }],
+        runId: 'run_1',
+        createdAt: 2,
+      });
+      const [ok, ghost, ok2] = await Promise.allSettled([
+        store.commitStep({ ...run, steps: 1 }, [msg('m1')]),
+        store.commitStep({ ...run, id: 'run_ghost' }, [msg('m2')]),
+        store.commitStep({ ...run, steps: 2 }, [msg('m3')]),
+      ]);
+      assert.equal(ok.status, 'fulfilled');
+      assert.equal(ok2.status, 'fulfilled');
+      assert.ok(ghost.status === 'rejected' && isAgentPoolError(ghost.reason, 'RUN_NOT_FOUND'));
+      const messages = await store.listMessages(thread.id, { limit: 10 });
+      assert.deepEqual(
+        messages.data.map((m) => [m.seq, m.id]),
+        [
+          [1, 'm1'],
+          [2, 'm3'],
+        ],
+      );
+      assert.equal((await store.getRun('run_1'))?.steps, 2);
+    } finally {
+      await store.close();
+    }
+  });
+});
