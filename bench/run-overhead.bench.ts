@@ -12,6 +12,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAgentPool } from '../src/agent-pool.ts';
+import { openDatabase } from '../src/store/sqlite-schema.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { table, writeResult } from './harness.ts';
@@ -89,7 +90,39 @@ async function agentpool(store: 'sqlite' | 'memory') {
 }
 
 /** A contender's figures: sequential (per-run latency) and concurrent (wall time / runs). */
-type Figures = ContenderCost & { concurrent: { plainUs: number; toolCallUs: number } };
+type Figures = ContenderCost & {
+  concurrent: { plainUs: number; toolCallUs: number };
+  commitFloorUs?: number;
+};
+
+/**
+ * The baseline of persistence: one transaction inserting two small rows, on a file opened with
+ * the store's own pragmas, one at a time. A durable run commits at least three times (thread,
+ * start, finish), so this bounds from below what a persisted run can cost on this disk.
+ */
+function commitFloorUs(): number {
+  const { dir, cleanup } = tempDir('agentpool-bench-');
+  const db = openDatabase(join(dir, 'floor.db'), 5000);
+  try {
+    db.exec('CREATE TABLE floor (id INTEGER PRIMARY KEY, body TEXT NOT NULL)');
+    const insert = db.prepare('INSERT INTO floor (body) VALUES (?)');
+    const commit = db.transaction(() => {
+      insert.run('x'.repeat(200));
+      insert.run('y'.repeat(200));
+    }).immediate;
+    for (let i = 0; i < 2000; i++) commit();
+    const samples: number[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const t0 = process.hrtime.bigint();
+      commit();
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+  } finally {
+    db.close();
+    cleanup();
+  }
+}
 
 const CONCURRENCY = 32;
 
@@ -118,7 +151,8 @@ async function child(key: string): Promise<Figures> {
   if (key === 'agentpool-sqlite' || key === 'agentpool-memory') {
     const a = await agentpool(key === 'agentpool-sqlite' ? 'sqlite' : 'memory');
     try {
-      return await measure(a.contender);
+      const figures = await measure(a.contender);
+      return key === 'agentpool-sqlite' ? { ...figures, commitFloorUs: commitFloorUs() } : figures;
     } finally {
       await a.close();
     }
@@ -151,8 +185,10 @@ for (const key of [...AGENTPOOL, ...PEER_KEYS]) {
     if (out.status !== 0) throw new Error(`${key} failed:\n${out.stderr}`);
     rounds.push(JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '') as Figures);
   }
+  const floors = rounds.flatMap((r) => (r.commitFloorUs === undefined ? [] : [r.commitFloorUs]));
   results.set(key, {
     ...combineRounds(rounds),
+    ...(floors.length > 0 && { commitFloorUs: median(floors) }),
     concurrent: {
       plainUs: median(rounds.map((r) => r.concurrent.plainUs)),
       toolCallUs: median(rounds.map((r) => r.concurrent.toolCallUs)),
@@ -212,6 +248,8 @@ const summary = [
     ],
     rows,
   ),
+  '',
+  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits three times (A) or four (B), so persistence alone costs at least ${us(3 * (ap.commitFloorUs ?? Number.NaN))} µs and ${us(4 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
   '',
   'agentpool with SQLite persistence as a share of each peer, one run at a time (median latency) and with runs in flight (wall time per run):',
   '',

@@ -162,13 +162,13 @@ export class RunManager {
       if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       throw err;
     }
-    options.signal?.addEventListener(
-      'abort',
-      () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away')),
-      { once: true },
-    );
+    const callerSignal = options.signal;
+    const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
+    callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, input);
+    const result = this.#drive(accepted, claimed, entrant, stream, lease, input).finally(() =>
+      callerSignal?.removeEventListener('abort', onCallerAbort),
+    );
     this.#live.set(id, { project, controller, stream, result });
     return { id, accepted, stream, result };
   }

@@ -91,23 +91,30 @@ export class RunEventStream {
    */
   async *events(afterSeq = 0, signal?: AbortSignal): AsyncGenerator<RunEvent> {
     let next = afterSeq + 1;
-    for (;;) {
-      if (signal?.aborted) return;
-      const first = this.#buffer[0];
-      if (first !== undefined && next <= this.#seq) {
-        const start = Math.max(0, next - first.seq);
-        const batch = this.#buffer.slice(start);
-        for (const event of batch) {
-          yield event; // events published while suspended here are picked up by the next round
-          next = event.seq + 1;
+    let wake: (() => void) | undefined;
+    const onAbort = () => wake?.();
+    signal?.addEventListener('abort', onAbort, { once: true }); // one listener per consumer, removed below
+    try {
+      for (;;) {
+        if (signal?.aborted) return;
+        const first = this.#buffer[0];
+        if (first !== undefined && next <= this.#seq) {
+          const start = Math.max(0, next - first.seq);
+          const batch = this.#buffer.slice(start);
+          for (const event of batch) {
+            yield event; // events published while suspended here are picked up by the next round
+            next = event.seq + 1;
+          }
+          continue;
         }
-        continue;
+        if (this.#ended) return;
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          this.#wake.push(resolve);
+        });
       }
-      if (this.#ended) return;
-      await new Promise<void>((resolve) => {
-        this.#wake.push(resolve);
-        signal?.addEventListener('abort', () => resolve(), { once: true });
-      });
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
     }
   }
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { textOf } from '../../src/run/messages.ts';
@@ -144,9 +145,9 @@ describe('runs end to end, against an OpenAI-compatible server over HTTP', () =>
   it('cancels mid-run: the model request is aborted and the run ends cancelled', async () => {
     f.fake.script({ hang: true });
     const abortedBefore = f.fake.aborted;
+    const sent = f.fake.requests.length;
     const handle = await f.pool.runs.start(P, 'plain', { input: 'wait forever' });
-    for await (const e of handle.stream.events()) if (e.type === 'run.started') break;
-    await new Promise((r) => setTimeout(r, 50));
+    while (f.fake.requests.length === sent) await new Promise((r) => setTimeout(r, 5)); // the model call is out
     const run = await f.pool.runs.cancel(P, handle.id);
     assert.equal(run.status, 'cancelled');
     assert.equal(run.error?.code, 'RUN_CANCELLED');
@@ -206,6 +207,23 @@ describe('runs end to end, against an OpenAI-compatible server over HTTP', () =>
     ]);
     const runs = await f.pool.threads.runs(P, thread.id);
     assert.equal(runs.data.length, 2);
+  });
+
+  it("cancels when the caller's signal aborts, and leaves no listener on it after a run", async () => {
+    const caller = new AbortController();
+    f.fake.script({ text: 'fine' });
+    await (
+      await f.pool.runs.start(P, 'plain', { input: 'one', signal: caller.signal })
+    ).result;
+    assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
+    f.fake.script({ hang: true });
+    const sent = f.fake.requests.length;
+    const handle = await f.pool.runs.start(P, 'plain', { input: 'two', signal: caller.signal });
+    while (f.fake.requests.length === sent) await new Promise((r) => setTimeout(r, 5)); // the model call is out
+    caller.abort();
+    const run = await handle.result;
+    assert.equal(run.status, 'cancelled');
+    assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
   });
 
   it('runs statelessly without a thread and stores no messages', async () => {

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { getEventListeners } from 'node:events';
 import { describe, it } from 'node:test';
 import { type RunEvent, RunEventStream } from '../../src/run/stream.ts';
 import type { RunRecord } from '../../src/store/ports.ts';
@@ -69,5 +70,24 @@ describe('run event stream', () => {
     await new Promise((r) => setImmediate(r));
     controller.abort();
     assert.equal((await consumer).length, 1);
+  });
+
+  it('holds one abort listener per consumer however long it follows, and none after', async () => {
+    const stream = new RunEventStream('run_1', () => 0);
+    const controller = new AbortController();
+    const counts: number[] = [];
+    const consumer = (async () => {
+      for await (const _ of stream.events(0, controller.signal))
+        counts.push(getEventListeners(controller.signal, 'abort').length);
+    })();
+    for (let i = 0; i < 50; i++) {
+      stream.publish({ type: 'text.delta', step: 1, delta: String(i) });
+      await new Promise((r) => setImmediate(r));
+    }
+    stream.publish({ type: 'run.finished', run });
+    await consumer;
+    assert.equal(counts.length, 51);
+    assert.ok(counts.every((c) => c === 1));
+    assert.equal(getEventListeners(controller.signal, 'abort').length, 0);
   });
 });
