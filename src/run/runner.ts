@@ -108,7 +108,7 @@ export class Runner {
         },
       );
     } catch (err) {
-      return this.#fail(run, err, signal, events);
+      return this.fail(run, err, signal, events);
     }
   }
 
@@ -246,7 +246,11 @@ export class Runner {
     return { id: newId('msg', now), role, content, runId, createdAt: now };
   }
 
-  async #fail(run: RunRecord, err: unknown, signal: AbortSignal, events: RunEventStream): Promise<RunRecord> {
+  /**
+   * Ends a run that could not finish: the error (the abort reason when cancelled or interrupted)
+   * decides the status, the terminal record is committed, then `run.failed` is published.
+   */
+  async fail(run: RunRecord, err: unknown, signal: AbortSignal, events: RunEventStream): Promise<RunRecord> {
     const error = describeError(signal.aborted ? signal.reason : err, signal.aborted);
     const status =
       error.code === 'RUN_INTERRUPTED'

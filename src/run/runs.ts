@@ -279,21 +279,7 @@ export class RunManager {
         events: stream,
       });
     } catch (err) {
-      const error = describe(signal.aborted ? signal.reason : err);
-      const status =
-        error.code === 'RUN_INTERRUPTED'
-          ? 'interrupted'
-          : error.code === 'RUN_CANCELLED'
-            ? 'cancelled'
-            : 'failed';
-      const failed: RunRecord = { ...run, status, error, finishedAt: clock.now() };
-      try {
-        await store.commitStep(failed, []);
-      } catch {
-        // left non-terminal in the store; start-up recovery marks it interrupted
-      }
-      stream.publish({ type: 'run.failed', run: failed, error });
-      return failed;
+      return runner.fail(run, err, signal, stream);
     } finally {
       lease?.release();
       if (holdsThread && threadId !== null) gate.release(threadId, entrant);
@@ -318,11 +304,4 @@ export class RunManager {
 function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage)[] {
   const first = messages.findIndex((m) => m.role === 'user');
   return first <= 0 ? messages : messages.slice(first);
-}
-
-function describe(err: unknown): { code: string; message: string } {
-  if (err instanceof AgentPoolError) return { code: err.code, message: err.message };
-  if (err instanceof Error && err.name === 'AbortError')
-    return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
-  return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };
 }

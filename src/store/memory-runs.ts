@@ -8,8 +8,9 @@
  */
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { encodeCursor, pageLimit } from './paging.ts';
 import type { MessageRecord, NewMessage, Page, RunRecord, RunStore, ThreadRecord } from './ports.ts';
+import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
 
 interface StoredThread {
   readonly id: string;
@@ -25,37 +26,9 @@ interface StoredThread {
   readonly runIds: Set<string>;
 }
 
-const INTERRUPTED = {
-  code: 'RUN_INTERRUPTED',
-  message: 'the process stopped while the run was in flight',
-} as const;
-
 /** Newest first: createdAt descending, then id descending, the order of SQLite's keyset. */
 function newestFirst(a: RunRecord, b: RunRecord): number {
   return b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
-}
-
-function seqCursor(cursor: string | undefined): number {
-  if (cursor === undefined) return 0;
-  const after = Number(decodeCursor('seq', cursor));
-  if (!Number.isSafeInteger(after) || after < 0)
-    throw validationError('cursor', 'is not a cursor of this listing');
-  return after;
-}
-
-function runCursor(cursor: string): [number, string] {
-  const text = decodeCursor('run', cursor);
-  const colon = text.indexOf(':');
-  const createdAt = Number(text.slice(0, colon));
-  if (colon < 1 || !Number.isFinite(createdAt))
-    throw validationError('cursor', 'is not a cursor of this listing');
-  return [createdAt, text.slice(colon + 1)];
-}
-
-function checkRun(run: RunRecord, messages: readonly NewMessage[]): void {
-  if (run.threadId === null && messages.length > 0) {
-    throw validationError('messages', 'must be empty for a run without a thread', { runId: run.id });
-  }
 }
 
 function threadNotFound(id: string): AgentPoolError {

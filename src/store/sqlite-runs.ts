@@ -14,7 +14,7 @@ import type Database from 'better-sqlite3';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { intOption, numberOption } from '../core/options.ts';
 import { GroupCommit } from './group-commit.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { encodeCursor, pageLimit } from './paging.ts';
 import type {
   MessageRecord,
   MessageRole,
@@ -25,9 +25,10 @@ import type {
   RunStore,
   ThreadRecord,
 } from './ports.ts';
+import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
 import {
   type MessageRow,
-  openDatabase,
+  openStoreDatabase,
   prepareRunStatements,
   type RunRow,
   type ThreadRow,
@@ -44,10 +45,7 @@ export interface SqliteRunStoreOptions {
   readonly busyTimeoutMs?: number | undefined;
 }
 
-const INTERRUPTED = JSON.stringify({
-  code: 'RUN_INTERRUPTED',
-  message: 'the process stopped while the run was in flight',
-});
+const INTERRUPTED_JSON = JSON.stringify(INTERRUPTED);
 
 function toThread(row: ThreadRow): ThreadRecord {
   return {
@@ -143,29 +141,6 @@ function page<T>(
   return { data: rows, next: cursorOf(rows[limit - 1] as T) };
 }
 
-function seqCursor(cursor: string | undefined): number {
-  if (cursor === undefined) return 0;
-  const after = Number(decodeCursor('seq', cursor));
-  if (!Number.isSafeInteger(after) || after < 0)
-    throw validationError('cursor', 'is not a cursor of this listing');
-  return after;
-}
-
-function runCursor(cursor: string): [number, string] {
-  const text = decodeCursor('run', cursor);
-  const colon = text.indexOf(':');
-  const createdAt = Number(text.slice(0, colon));
-  if (colon < 1 || !Number.isFinite(createdAt))
-    throw validationError('cursor', 'is not a cursor of this listing');
-  return [createdAt, text.slice(colon + 1)];
-}
-
-function checkRun(run: RunRecord, messages: readonly NewMessage[]): void {
-  if (run.threadId === null && messages.length > 0) {
-    throw validationError('messages', 'must be empty for a run without a thread', { runId: run.id });
-  }
-}
-
 /** A RunStore in one SQLite file, through better-sqlite3; shares the file with SqliteAgentStore. */
 export class SqliteRunStore implements RunStore {
   readonly #path: string;
@@ -178,17 +153,7 @@ export class SqliteRunStore implements RunStore {
   constructor(options: SqliteRunStoreOptions) {
     this.#path = options.path;
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    try {
-      this.#db = openDatabase(options.path, busyTimeoutMs);
-    } catch (err) {
-      if (isAgentPoolError(err)) throw err;
-      throw new AgentPoolError(
-        'STORE_FAILED',
-        `cannot open run store "${options.path}": ${String(err)}`,
-        { path: options.path },
-        { cause: err },
-      );
-    }
+    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'run store');
     this.#s = prepareRunStatements(this.#db);
     this.#w = prepareWrites(this.#db, this.#s);
     this.#group = new GroupCommit(this.#w.group, (err) => this.#storeError(err));
@@ -306,7 +271,7 @@ export class SqliteRunStore implements RunStore {
   }
 
   async interruptUnfinished(now: number): Promise<number> {
-    return this.#guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED).changes);
+    return this.#guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
   }
 
   async close(): Promise<void> {

@@ -174,6 +174,24 @@ export interface RunRow {
   finished_at: number | null;
 }
 
+/**
+ * Opens a store's database like {@link openDatabase}; any failure that is not already coded
+ * becomes `STORE_FAILED` naming the store and the path.
+ */
+export function openStoreDatabase(path: string, busyTimeoutMs: number, store: string): Database.Database {
+  try {
+    return openDatabase(path, busyTimeoutMs);
+  } catch (err) {
+    if (err instanceof AgentPoolError) throw err;
+    throw new AgentPoolError(
+      'STORE_FAILED',
+      `cannot open ${store} "${path}": ${String(err)}`,
+      { path },
+      { cause: err },
+    );
+  }
+}
+
 /** Opens (creating if needed) and migrates a store file. */
 export function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });

@@ -17,7 +17,7 @@ import type {
   NewAgent,
   Page,
 } from './ports.ts';
-import { type AgentRow, openDatabase, prepareStatements, type VersionRow } from './sqlite-schema.ts';
+import { type AgentRow, openStoreDatabase, prepareStatements, type VersionRow } from './sqlite-schema.ts';
 
 /** Options of {@link SqliteAgentStore}. */
 export interface SqliteAgentStoreOptions {
@@ -76,17 +76,7 @@ export class SqliteAgentStore implements AgentStore {
   constructor(options: SqliteAgentStoreOptions) {
     this.#path = options.path;
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    try {
-      this.#db = openDatabase(options.path, busyTimeoutMs);
-    } catch (err) {
-      if (isAgentPoolError(err)) throw err;
-      throw new AgentPoolError(
-        'STORE_FAILED',
-        `cannot open agent store "${options.path}": ${String(err)}`,
-        { path: options.path },
-        { cause: err },
-      );
-    }
+    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'agent store');
     this.#s = prepareStatements(this.#db);
     this.#w = prepareWrites(this.#db, this.#s);
   }
