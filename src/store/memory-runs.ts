@@ -46,13 +46,7 @@ export class MemoryRunStore implements RunStore {
   readonly #threads = new Map<string, StoredThread>();
   readonly #runs = new Map<string, RunRecord>();
 
-  async createThread(thread: {
-    id: string;
-    project: string;
-    metadata: Record<string, unknown>;
-    ttlSeconds: number | null;
-    now: number;
-  }): Promise<ThreadRecord> {
+  async createThread(thread: NewThread): Promise<ThreadRecord> {
     this.#assertOpen();
     const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
     if (this.#threads.has(thread.id)) throw exists('thread', thread.id);

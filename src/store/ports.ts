@@ -130,6 +130,15 @@ export interface ThreadRecord {
   readonly updatedAt: number;
 }
 
+/** What {@link RunStore.createThread} needs. */
+export interface NewThread {
+  readonly id: string;
+  readonly project: string;
+  readonly metadata: Record<string, unknown>;
+  readonly ttlSeconds: number | null;
+  readonly now: number;
+}
+
 /** Who wrote a message. */
 export type MessageRole = 'system' | 'user' | 'assistant' | 'tool';
 
@@ -193,13 +202,7 @@ export interface RunRecord {
  * name a missing thread or run; `VALIDATION_FAILED` for a bad cursor or limit (1..1000).
  */
 export interface RunStore {
-  createThread(thread: {
-    id: string;
-    project: string;
-    metadata: Record<string, unknown>;
-    ttlSeconds: number | null;
-    now: number;
-  }): Promise<ThreadRecord>;
+  createThread(thread: NewThread): Promise<ThreadRecord>;
   getThread(id: string): Promise<ThreadRecord | undefined>;
   /** Deletes a thread with its messages and runs; false when absent. */
   deleteThread(id: string): Promise<boolean>;

@@ -19,6 +19,7 @@ import type {
   MessageRecord,
   MessageRole,
   NewMessage,
+  NewThread,
   Page,
   RunRecord,
   RunStatus,
@@ -164,13 +165,7 @@ export class SqliteRunStore implements RunStore {
     return this.#path;
   }
 
-  async createThread(thread: {
-    id: string;
-    project: string;
-    metadata: Record<string, unknown>;
-    ttlSeconds: number | null;
-    now: number;
-  }): Promise<ThreadRecord> {
+  async createThread(thread: NewThread): Promise<ThreadRecord> {
     const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
     return this.#write(() => {
       const row: ThreadRow = {
