@@ -9,7 +9,15 @@
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
 import { encodeCursor, pageLimit } from './paging.ts';
-import type { MessageRecord, NewMessage, NewThread, Page, RunRecord, RunStore, ThreadRecord } from './ports.ts';
+import type {
+  MessageRecord,
+  NewMessage,
+  NewThread,
+  Page,
+  RunRecord,
+  RunStore,
+  ThreadRecord,
+} from './ports.ts';
 import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
 
 interface StoredThread {
