@@ -232,7 +232,7 @@ const peerList = Object.entries(versions)
   .map(([k, v]) => `${k} ${v}`)
   .join(', ');
 const summary = [
-  `Zero-latency in-process mock model (the same scripted replies for everyone); ${ROUNDS} rounds per contender, each in its own process, median of each figure across rounds. Heap is bytes allocated per run (garbage included). "In flight" runs ${CONCURRENCY} runs at a time for 2 s and divides the wall time by the runs. Peers: ${peerList}.`,
+  `Zero-latency in-process mock model (the same scripted replies for everyone); ${ROUNDS} rounds per contender, each in its own process, median of each figure across rounds. Heap is bytes allocated per run (garbage included). "In flight" runs ${CONCURRENCY} runs at a time for 2 s and divides the wall time by the runs. Peers: ${peerList}. Note for the AI SDK figures: with zod 4.6 (used here, as in agentpool's own install) the AI SDK spends much of a run in zod's recursion check; with zod 4.5 it measured about half (A ≈ 26 µs) in a quick check.`,
   '',
   table(
     [
