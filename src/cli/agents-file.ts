@@ -1,0 +1,141 @@
+/**
+ * Agents files: a YAML or JSON list of agent definitions applied declaratively (`agentpool apply
+ * -f`, and `agentpool serve` at start). Every entry is checked before anything is written, so a
+ * bad entry applies nothing; a failure while writing stops at that entry and says which agents
+ * were applied before it.
+ */
+import { resolve } from 'node:path';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { assertSlug, DEFAULT_PROJECT, parseAgentSpec } from '../registry/definition.ts';
+import type { AgentRegistry, ApplyResult } from '../registry/registry.ts';
+import { parseToolRef } from '../tools/catalog.ts';
+import { readStructuredFile } from './config.ts';
+
+/** The bundled examples (`examples/agents.yaml` of the package), which `serve` applies when no file is configured. */
+export const DEFAULT_AGENTS_FILE = resolve(import.meta.dirname, '../../examples/agents.yaml');
+
+/** One entry of an agents file, checked: the project it goes to and the spec as the registry takes it. */
+export interface AgentsFileEntry {
+  /** Position in the file's list, from 0. */
+  index: number;
+  project: string;
+  name: string;
+  /** The entry without `project`: what `registry.apply` receives. */
+  spec: Record<string, unknown>;
+}
+
+/** What applying one entry did. */
+export interface AppliedAgent {
+  project: string;
+  name: string;
+  result: ApplyResult;
+  /** The agent's active version after applying. */
+  version: number;
+}
+
+/** Options of {@link applyAgentsFile}. */
+export interface ApplyAgentsFileOptions {
+  /** Called after each agent is applied, in file order (to print progress). */
+  onApplied?: (applied: AppliedAgent) => void;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function entryLabel(index: number, name: unknown): string {
+  return typeof name === 'string' ? `agents[${index}] (${JSON.stringify(name)})` : `agents[${index}]`;
+}
+
+/**
+ * Checks the parsed contents of an agents file, `{ agents: [spec, …] }` or a bare list, and returns
+ * its entries. Errors are `VALIDATION_FAILED` naming the file, the entry and the field.
+ */
+export function parseAgentsFile(path: string, contents: unknown): AgentsFileEntry[] {
+  let list: unknown = contents;
+  if (isPlainObject(contents)) {
+    const unknown = Object.keys(contents).find((key) => key !== 'agents');
+    if (unknown !== undefined) {
+      throw new AgentPoolError(
+        'VALIDATION_FAILED',
+        `agents file ${path} has an unknown key ${JSON.stringify(unknown)} (expected only "agents")`,
+        { file: path, field: unknown },
+      );
+    }
+    list = contents.agents;
+  }
+  if (!Array.isArray(list)) {
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      `agents file ${path} must hold a list of agents, or an object with an "agents" list`,
+      { file: path },
+    );
+  }
+  const seen = new Map<string, number>();
+  return list.map((raw: unknown, index) => {
+    const name = isPlainObject(raw) ? raw.name : undefined;
+    try {
+      if (!isPlainObject(raw)) throw new AgentPoolError('VALIDATION_FAILED', 'must be an object');
+      const { project: rawProject, ...spec } = raw;
+      const project = rawProject === undefined ? DEFAULT_PROJECT : assertSlug('project', rawProject);
+      const parsed = parseAgentSpec(spec);
+      parsed.tools.forEach((ref) => parseToolRef(ref));
+      const key = `${project}/${parsed.name}`;
+      const earlier = seen.get(key);
+      if (earlier !== undefined) {
+        throw new AgentPoolError(
+          'VALIDATION_FAILED',
+          `repeats ${key}, already defined by agents[${earlier}]`,
+        );
+      }
+      seen.set(key, index);
+      return { index, project, name: parsed.name, spec };
+    } catch (err) {
+      if (!isAgentPoolError(err)) throw err;
+      throw new AgentPoolError(
+        'VALIDATION_FAILED',
+        `agents file ${path}: ${entryLabel(index, name)}: ${err.message}`,
+        { file: path, index, ...(typeof name === 'string' && { name }), ...err.details },
+        { cause: err },
+      );
+    }
+  });
+}
+
+/** Reads and checks an agents file (`.json` as JSON, anything else as YAML). */
+export function readAgentsFile(path: string): AgentsFileEntry[] {
+  return parseAgentsFile(path, readStructuredFile(path, 'agents file'));
+}
+
+/**
+ * Applies every agent of the file in order (`registry.apply`: created, updated or unchanged) and
+ * returns what each did. A failure stops at that entry; its error names the file and the entry, and
+ * `details.applied` lists the agents applied before it.
+ */
+export async function applyAgentsFile(
+  pool: { readonly agents: Pick<AgentRegistry, 'apply'> },
+  path: string,
+  options: ApplyAgentsFileOptions = {},
+): Promise<AppliedAgent[]> {
+  const entries = readAgentsFile(path);
+  const applied: AppliedAgent[] = [];
+  for (const entry of entries) {
+    try {
+      const { agent, result } = await pool.agents.apply(entry.project, entry.spec);
+      const done = { project: entry.project, name: agent.name, result, version: agent.activeVersion };
+      applied.push(done);
+      options.onApplied?.(done);
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err);
+      const appliedNames = applied.map((a) => `${a.project}/${a.name}`);
+      throw new AgentPoolError(
+        isAgentPoolError(err) ? err.code : 'INTERNAL_ERROR',
+        `agents file ${path}: ${entryLabel(entry.index, entry.name)}: ${message} ` +
+          `(applied before it: ${appliedNames.length === 0 ? 'none' : appliedNames.join(', ')})`,
+        { file: path, index: entry.index, name: entry.name, applied },
+        { cause: err },
+      );
+    }
+  }
+  return applied;
+}

@@ -1,0 +1,50 @@
+/**
+ * `agentpool apply -f <file>`: applies an agents file to the store directly, without a server,
+ * and prints what happened to each agent. Only the agent store is opened: building a whole pool
+ * would mark the runs of a server running on the same data directory as interrupted.
+ */
+import { join } from 'node:path';
+import { systemClock } from '../../core/clock.ts';
+import { LocalEventBus } from '../../events/bus.ts';
+import { type AgentEvent, AgentRegistry } from '../../registry/registry.ts';
+import { MemoryAgentStore } from '../../store/memory.ts';
+import type { AgentStore } from '../../store/ports.ts';
+import { SqliteAgentStore } from '../../store/sqlite.ts';
+import { type AppliedAgent, applyAgentsFile } from '../agents-file.ts';
+import { loadServerConfig, type ServerFlags } from '../config.ts';
+import type { CliIo } from '../io.ts';
+
+/** Flags of `agentpool apply`. */
+export interface ApplyFlags extends Pick<ServerFlags, 'dataDir' | 'store' | 'config'> {
+  file: string;
+}
+
+/** One line of `apply` output: `created    default/support  v1`. */
+export function formatApplied(applied: AppliedAgent): string {
+  return `${applied.result.padEnd(9)}  ${applied.project}/${applied.name}  v${applied.version}`;
+}
+
+/** Runs `agentpool apply`; the agents applied before a failure are printed before it is thrown. */
+export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> {
+  const config = loadServerConfig(
+    {
+      ...(flags.dataDir !== undefined && { dataDir: flags.dataDir }),
+      ...(flags.store !== undefined && { store: flags.store }),
+      ...(flags.config !== undefined && { config: flags.config }),
+    },
+    io.env,
+  );
+  let store: AgentStore;
+  if (config.store === 'memory') {
+    io.err('warning: --store memory keeps nothing: the agents are gone when this command exits');
+    store = new MemoryAgentStore();
+  } else {
+    store = new SqliteAgentStore({ path: join(config.dataDir, 'agentpool.db') });
+  }
+  try {
+    const agents = new AgentRegistry({ store, bus: new LocalEventBus<AgentEvent>(), clock: systemClock });
+    await applyAgentsFile({ agents }, flags.file, { onApplied: (applied) => io.out(formatApplied(applied)) });
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * The server's configuration in one step: `resolveServerConfig()` merges command-line flags,
+ * `AGENTPOOL_*` environment variables and a config file (YAML or JSON) over the defaults, in that
+ * order of precedence, and rejects a bad value with a message naming the field and where it came
+ * from (`AGENTPOOL_PORT must be an integer from 1 to 65535, got "abc"`).
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, extname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { AgentPoolError } from '../core/errors.ts';
+
+/** The configuration `agentpool serve` runs with, every field resolved. */
+export interface ServerConfig {
+  /** TCP port to listen on, 1..65535. @default 8787 */
+  port: number;
+  /** Interface to listen on; `0.0.0.0` exposes the server beyond this machine. @default '127.0.0.1' */
+  host: string;
+  /** Directory of the SQLite file (`agentpool.db`). @default './data' */
+  dataDir: string;
+  /** Where definitions, threads and runs live. @default 'sqlite' */
+  store: 'sqlite' | 'memory';
+  /** A YAML or JSON agents file applied at start; none when absent. */
+  agentsFile?: string;
+  /** How long shutdown waits for runs in flight before interrupting them, in ms. @default 10000 */
+  shutdownTimeoutMs: number;
+}
+
+/** The defaults of {@link ServerConfig}. */
+export const SERVER_CONFIG_DEFAULTS: Readonly<Omit<ServerConfig, 'agentsFile'>> = Object.freeze({
+  port: 8787,
+  host: '127.0.0.1',
+  dataDir: './data',
+  store: 'sqlite',
+  shutdownTimeoutMs: 10_000,
+});
+
+/** Command-line flags as commander hands them over (strings), or typed values from code. */
+export interface ServerFlags {
+  port?: string | number;
+  host?: string;
+  dataDir?: string;
+  store?: string;
+  agentsFile?: string;
+  shutdownTimeoutMs?: string | number;
+  /** Path of the config file. */
+  config?: string;
+}
+
+/** A config file already read: its path (for messages and relative paths) and parsed contents. */
+export interface ConfigFile {
+  path: string;
+  values: unknown;
+}
+
+/** The inputs of {@link resolveServerConfig}, highest precedence first. */
+export interface ServerConfigSources {
+  flags?: ServerFlags;
+  /** Usually `process.env`; empty variables count as unset. */
+  env?: Readonly<Record<string, string | undefined>>;
+  file?: ConfigFile;
+}
+
+type Key = keyof ServerConfig;
+type Source = 'flag' | 'env' | 'file';
+
+/** The keys a config file may hold. */
+export const CONFIG_FILE_KEYS: readonly Key[] = [
+  'port',
+  'host',
+  'dataDir',
+  'store',
+  'agentsFile',
+  'shutdownTimeoutMs',
+];
+
+const FLAG_NAMES: Record<Key, string> = {
+  port: '--port',
+  host: '--host',
+  dataDir: '--data-dir',
+  store: '--store',
+  agentsFile: '--agents-file',
+  shutdownTimeoutMs: '--shutdown-timeout-ms',
+};
+
+/** The environment variable of each field. */
+export const ENV_NAMES: Readonly<Record<Key, string>> = {
+  port: 'AGENTPOOL_PORT',
+  host: 'AGENTPOOL_HOST',
+  dataDir: 'AGENTPOOL_DATA_DIR',
+  store: 'AGENTPOOL_STORE',
+  agentsFile: 'AGENTPOOL_AGENTS_FILE',
+  shutdownTimeoutMs: 'AGENTPOOL_SHUTDOWN_TIMEOUT_MS',
+};
+
+/** The environment variable naming the config file (the `--config` flag wins over it). */
+export const CONFIG_ENV = 'AGENTPOOL_CONFIG';
+
+/** Where a value came from, as messages name it. */
+interface Origin {
+  source: Source;
+  /** `--port`, `AGENTPOOL_PORT` or `port in config file ./agentpool.yaml`. */
+  label: string;
+  /** Base for relative paths in a config file: its directory. */
+  baseDir?: string;
+}
+
+function invalid(key: Key, origin: Origin, expected: string, value: unknown): never {
+  const got = JSON.stringify(value) ?? String(value);
+  throw new AgentPoolError('VALIDATION_FAILED', `${origin.label} must be ${expected}, got ${got}`, {
+    field: key,
+    source: origin.source,
+    value: got,
+  });
+}
+
+function intValue(key: Key, origin: Origin, value: unknown, min: number, max: number): number {
+  const n =
+    typeof value === 'string' && /^\d+$/.test(value.trim()) && origin.source !== 'file'
+      ? Number(value.trim())
+      : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    invalid(key, origin, `an integer from ${min} to ${max}`, value);
+  }
+  return n;
+}
+
+function stringValue(key: Key, origin: Origin, value: unknown): string {
+  if (typeof value !== 'string' || value.trim() === '') invalid(key, origin, 'a non-empty string', value);
+  return value;
+}
+
+function pathValue(key: Key, origin: Origin, value: unknown): string {
+  const path = stringValue(key, origin, value);
+  return origin.baseDir === undefined ? path : resolve(origin.baseDir, path);
+}
+
+/** Checks one raw value for its field. */
+function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key] {
+  switch (key) {
+    case 'port':
+      return intValue(key, origin, value, 1, 65_535);
+    case 'shutdownTimeoutMs':
+      return intValue(key, origin, value, 0, 3_600_000);
+    case 'host':
+      return stringValue(key, origin, value);
+    case 'dataDir':
+    case 'agentsFile':
+      return pathValue(key, origin, value);
+    case 'store':
+      if (value !== 'sqlite' && value !== 'memory') invalid(key, origin, 'one of "sqlite", "memory"', value);
+      return value;
+  }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** The config file's values, checked for shape and unknown keys. */
+function fileValues(file: ConfigFile): Record<string, unknown> {
+  if (file.values === null || file.values === undefined) return {}; // an empty file
+  if (!isPlainObject(file.values)) {
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      `config file ${file.path} must hold an object of settings (${CONFIG_FILE_KEYS.join(', ')})`,
+      { source: 'file', path: file.path },
+    );
+  }
+  for (const key of Object.keys(file.values)) {
+    if (!(CONFIG_FILE_KEYS as readonly string[]).includes(key)) {
+      throw new AgentPoolError(
+        'VALIDATION_FAILED',
+        `config file ${file.path} has an unknown key ${JSON.stringify(key)} (known: ${CONFIG_FILE_KEYS.join(', ')})`,
+        { field: key, source: 'file', path: file.path },
+      );
+    }
+  }
+  return file.values;
+}
+
+/**
+ * Merges flags over environment variables over the config file over the defaults, validating
+ * every value given. Relative paths in a config file are taken from the file's directory; those
+ * of flags and variables from the working directory.
+ */
+export function resolveServerConfig(sources: ServerConfigSources = {}): ServerConfig {
+  const flags = sources.flags ?? {};
+  const env = sources.env ?? {};
+  const file = sources.file === undefined ? {} : fileValues(sources.file);
+  const fileDir = sources.file === undefined ? undefined : dirname(resolve(sources.file.path));
+
+  const pick = <K extends Key>(key: K): ServerConfig[K] | undefined => {
+    const flag = flags[key];
+    if (flag !== undefined) {
+      return parseField(key, { source: 'flag', label: FLAG_NAMES[key] }, flag) as ServerConfig[K];
+    }
+    const variable = env[ENV_NAMES[key]];
+    if (variable !== undefined && variable !== '') {
+      return parseField(key, { source: 'env', label: ENV_NAMES[key] }, variable) as ServerConfig[K];
+    }
+    if (file[key] !== undefined && sources.file !== undefined) {
+      const origin: Origin = { source: 'file', label: `${key} in config file ${sources.file.path}` };
+      if (fileDir !== undefined) origin.baseDir = fileDir;
+      return parseField(key, origin, file[key]) as ServerConfig[K];
+    }
+    return undefined;
+  };
+
+  const agentsFile = pick('agentsFile');
+  return {
+    port: pick('port') ?? SERVER_CONFIG_DEFAULTS.port,
+    host: pick('host') ?? SERVER_CONFIG_DEFAULTS.host,
+    dataDir: pick('dataDir') ?? SERVER_CONFIG_DEFAULTS.dataDir,
+    store: pick('store') ?? SERVER_CONFIG_DEFAULTS.store,
+    ...(agentsFile !== undefined && { agentsFile }),
+    shutdownTimeoutMs: pick('shutdownTimeoutMs') ?? SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs,
+  };
+}
+
+/**
+ * Reads a YAML or JSON file (`.json` parses as JSON, anything else as YAML, which JSON also is);
+ * `what` names it in messages ("config file", "agents file").
+ */
+export function readStructuredFile(path: string, what: string): unknown {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
+    throw new AgentPoolError('VALIDATION_FAILED', `${what} ${path} ${reason}`, { path }, { cause: err });
+  }
+  try {
+    return extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+  } catch (err) {
+    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      `${what} ${path} is not valid: ${detail}`,
+      { path },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Resolves the configuration the way `agentpool serve` does: reads the config file named by
+ * `--config` or `AGENTPOOL_CONFIG` when there is one, then calls {@link resolveServerConfig}.
+ */
+export function loadServerConfig(
+  flags: ServerFlags,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ServerConfig {
+  const envConfig = env[CONFIG_ENV];
+  const path = flags.config ?? (envConfig !== undefined && envConfig !== '' ? envConfig : undefined);
+  if (path === undefined) return resolveServerConfig({ flags, env });
+  const what = flags.config !== undefined ? 'config file (--config)' : `config file (${CONFIG_ENV})`;
+  return resolveServerConfig({ flags, env, file: { path, values: readStructuredFile(path, what) } });
+}

@@ -1,0 +1,132 @@
+/**
+ * The HTTP server: a fastify instance over an {@link AgentPool}. It owns the wiring only —
+ * request validation (JSON schema on every route; unknown body fields rejected), the OpenAPI 3.1
+ * document and the docs UI, the one error handler, readiness and draining. Every route is a thin
+ * call into the pool's facade; nothing here re-implements the core.
+ */
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import { Ajv } from 'ajv';
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { AgentPool } from '../agent-pool.ts';
+import { intOption } from '../core/options.ts';
+import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
+import type { RouteContext } from './context.ts';
+import { handleError, handleNotFound } from './error-handler.ts';
+import { registerAgentRoutes } from './routes/agents.ts';
+import { registerHealthRoutes } from './routes/health.ts';
+import { registerRunRoutes } from './routes/runs.ts';
+import { registerThreadRoutes } from './routes/threads.ts';
+import { SHARED_SCHEMAS } from './schemas.ts';
+
+/** Options of {@link buildServer}. */
+export interface ServerOptions {
+  /** Largest request body accepted, in bytes; larger ones get 413 `PAYLOAD_TOO_LARGE`. @default 1048576 (1 MiB) */
+  bodyLimit?: number;
+  /** fastify's logger: `true` for pino at `info`, or pino options. @default false */
+  logger?: FastifyServerOptions['logger'];
+  /**
+   * The project every request acts in (single-project development mode, until API keys exist).
+   * @default 'default'
+   */
+  project?: string;
+}
+
+/** {@link ServerOptions} with every default applied. */
+export interface ResolvedServerOptions {
+  readonly bodyLimit: number;
+  readonly logger: NonNullable<FastifyServerOptions['logger']>;
+  readonly project: string;
+}
+
+/** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  return {
+    bodyLimit: intOption('server.bodyLimit', options.bodyLimit, 1024 * 1024, 1),
+    logger: options.logger ?? false,
+    project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
+  };
+}
+
+/** Readiness control of a built server (`app.agentpool`). */
+export interface ServerControl {
+  /** The project requests act in. */
+  readonly project: string;
+  /** True once {@link ServerControl.drain} was called: `/readyz` answers 503. */
+  readonly draining: boolean;
+  /** Marks the server as draining (shutting down), so load balancers stop sending work. */
+  drain(): void;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Readiness control and the acting project of an agentpool server. */
+    readonly agentpool: ServerControl;
+  }
+}
+
+// Bodies are validated strictly (no type coercion: `"input": 5` is an error, not "5"); the
+// query string, path and headers arrive as text, so they are coerced ("?limit=10" → 10, one
+// `?label=` → an array). Neither removes unknown properties: `additionalProperties: false` rejects.
+function validatorCompilers() {
+  const base = { removeAdditional: false, useDefaults: true, allErrors: false, strict: false } as const;
+  const body = new Ajv({ ...base, coerceTypes: false });
+  const text = new Ajv({ ...base, coerceTypes: 'array' });
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) =>
+    (httpPart === 'body' ? body : text).compile(schema);
+}
+
+/** Marks a server built by {@link buildServer} as draining: `/readyz` answers 503 from now on. */
+export function markDraining(app: FastifyInstance): void {
+  app.agentpool.drain();
+}
+
+/** Builds (but does not start) the HTTP server over `pool`. The caller closes the pool. */
+export async function buildServer(pool: AgentPool, options?: ServerOptions): Promise<FastifyInstance> {
+  const resolved = resolveServerOptions(options);
+  const app = Fastify({ bodyLimit: resolved.bodyLimit, logger: resolved.logger });
+  app.setValidatorCompiler(validatorCompilers());
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler(handleNotFound);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
+
+  let draining = false;
+  const control: ServerControl = {
+    project: resolved.project,
+    get draining() {
+      return draining;
+    },
+    drain() {
+      draining = true;
+    },
+  };
+  app.decorate('agentpool', control);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'agentpool',
+        version: '0.1.0',
+        description: 'Hosts LLM agents the way an actor runtime hosts actors.',
+      },
+      tags: [
+        { name: 'agents', description: 'Agent definitions and versions' },
+        { name: 'threads', description: 'Conversations' },
+        { name: 'runs', description: 'Executions of agents' },
+        { name: 'ops', description: 'Health and readiness' },
+      ],
+    },
+    // Components are named after the shared schemas' `$id` (Agent, Run …), not def-0, def-1 ….
+    refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
+
+  const context: RouteContext = { pool, project: resolved.project };
+  registerHealthRoutes(app, context, () => draining);
+  registerAgentRoutes(app, context);
+  registerThreadRoutes(app, context);
+  registerRunRoutes(app, context);
+  return app;
+}

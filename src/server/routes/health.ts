@@ -1,0 +1,50 @@
+/**
+ * Liveness and readiness. `/healthz` answers while the process serves HTTP at all; `/readyz`
+ * answers 200 only when the stores respond and the server is not draining, so a load balancer
+ * stops sending work to a node that is shutting down or has lost its store.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { RouteContext } from '../context.ts';
+
+const tags = ['ops'];
+const statusSchema = {
+  type: 'object',
+  properties: {
+    status: { type: 'string', enum: ['ok', 'draining', 'unavailable'] },
+    error: { type: 'string' },
+  },
+} as const;
+
+/** Registers `/healthz` and `/readyz`; `isDraining` says whether the server is shutting down. */
+export function registerHealthRoutes(
+  app: FastifyInstance,
+  { pool, project }: RouteContext,
+  isDraining: () => boolean,
+): void {
+  app.get(
+    '/healthz',
+    { schema: { tags, summary: 'Liveness: the process serves HTTP', response: { 200: statusSchema } } },
+    async () => ({ status: 'ok' }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        tags,
+        summary: 'Readiness: the stores answer and the server is not draining',
+        response: { 200: statusSchema, 503: statusSchema },
+      },
+    },
+    async (request, reply) => {
+      if (isDraining()) return reply.code(503).send({ status: 'draining' });
+      try {
+        await Promise.all([pool.agents.count(project), pool.stores.runs.getThread('thr_readyz')]);
+      } catch (err) {
+        request.log.warn({ err }, 'readiness check failed');
+        return reply.code(503).send({ status: 'unavailable', error: 'the store does not answer' });
+      }
+      return { status: 'ok' };
+    },
+  );
+}

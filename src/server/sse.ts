@@ -1,0 +1,69 @@
+/**
+ * Server-sent events: writes run events to a hijacked fastify reply as
+ * `id: <seq>\nevent: <type>\ndata: <json>\n\n`, honouring backpressure, and ends the response after
+ * the terminal event (`run.finished` / `run.failed`) or when the client goes away.
+ */
+import type { FastifyReply } from 'fastify';
+import type { RunEvent } from '../run/stream.ts';
+
+/** One event in the SSE wire format; `id` is the run's sequence number, so `Last-Event-ID` resumes. */
+export function formatSseEvent(event: RunEvent): string {
+  return `id: ${event.seq}\nevent: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`;
+}
+
+/**
+ * An AbortSignal that fires when the client disconnects before the response was finished. The
+ * response's `close` is used rather than the request's, which Node also emits once the body is read.
+ */
+export function clientGone(reply: FastifyReply): AbortSignal {
+  const controller = new AbortController();
+  reply.raw.once('close', () => {
+    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
+  });
+  return controller.signal;
+}
+
+/**
+ * Takes over the reply and streams `events` as SSE until they end (the iterable stops after the
+ * run's terminal event) or `signal` aborts. Resolves when the response is closed.
+ */
+export async function sendSse(
+  reply: FastifyReply,
+  events: AsyncIterable<RunEvent>,
+  signal: AbortSignal,
+): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no', // nginx: do not buffer the stream
+  });
+  res.flushHeaders();
+  try {
+    for await (const event of events) {
+      if (signal.aborted || res.destroyed) break;
+      if (!res.write(formatSseEvent(event))) await drained(res, signal);
+    }
+  } catch (err) {
+    // The response is already streaming: the client learns of the failure from the missing terminal event.
+    reply.log.error({ err }, 'run event stream failed');
+  } finally {
+    if (!res.destroyed) res.end();
+  }
+}
+
+function drained(res: FastifyReply['raw'], signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

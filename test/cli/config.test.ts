@@ -1,0 +1,170 @@
+/** The server configuration: defaults, precedence of flags, variables and file, and messages. */
+import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import {
+  CONFIG_FILE_KEYS,
+  loadServerConfig,
+  resolveServerConfig,
+  SERVER_CONFIG_DEFAULTS,
+} from '../../src/cli/config.ts';
+import { isAgentPoolError } from '../../src/core/errors.ts';
+import { tempDir } from '../support/temp-dir.ts';
+
+/** Asserts a VALIDATION_FAILED error whose message matches and whose details name field and source. */
+function rejects(fn: () => unknown, message: RegExp, details: Record<string, unknown> = {}): void {
+  assert.throws(fn, (err: unknown) => {
+    assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'), `expected VALIDATION_FAILED, got ${String(err)}`);
+    assert.match(err.message, message);
+    for (const [key, value] of Object.entries(details)) assert.equal(err.details[key], value, key);
+    return true;
+  });
+}
+
+const file = (values: unknown, path = '/etc/agentpool/agentpool.yaml') => ({ path, values });
+
+describe('server configuration', () => {
+  const tmp = tempDir();
+  after(tmp.cleanup);
+
+  it('pins the defaults', () => {
+    assert.deepEqual(resolveServerConfig(), {
+      port: 8787,
+      host: '127.0.0.1',
+      dataDir: './data',
+      store: 'sqlite',
+      shutdownTimeoutMs: 10_000,
+    });
+    assert.deepEqual(resolveServerConfig(), { ...SERVER_CONFIG_DEFAULTS });
+    assert.equal('agentsFile' in resolveServerConfig(), false);
+  });
+
+  it('takes a flag over a variable over the file over the default', () => {
+    const env = { AGENTPOOL_PORT: '2000', AGENTPOOL_HOST: '10.0.0.2' };
+    const values = { port: 3000, host: '10.0.0.3', store: 'memory' };
+    const config = resolveServerConfig({ flags: { port: '1000' }, env, file: file(values) });
+    assert.equal(config.port, 1000); // flag
+    assert.equal(config.host, '10.0.0.2'); // variable
+    assert.equal(config.store, 'memory'); // file
+    assert.equal(config.shutdownTimeoutMs, 10_000); // default
+  });
+
+  it('reads every field from its AGENTPOOL_* variable', () => {
+    const config = resolveServerConfig({
+      env: {
+        AGENTPOOL_PORT: '9000',
+        AGENTPOOL_HOST: '0.0.0.0',
+        AGENTPOOL_DATA_DIR: '/var/lib/agentpool',
+        AGENTPOOL_STORE: 'memory',
+        AGENTPOOL_AGENTS_FILE: 'agents.json',
+        AGENTPOOL_SHUTDOWN_TIMEOUT_MS: '0',
+      },
+    });
+    assert.deepEqual(config, {
+      port: 9000,
+      host: '0.0.0.0',
+      dataDir: '/var/lib/agentpool',
+      store: 'memory',
+      agentsFile: 'agents.json',
+      shutdownTimeoutMs: 0,
+    });
+  });
+
+  it('treats an empty variable as unset', () => {
+    const config = resolveServerConfig({ env: { AGENTPOOL_PORT: '' }, file: file({ port: 4000 }) });
+    assert.equal(config.port, 4000);
+  });
+
+  it('takes relative paths in the config file from its directory, others from the working directory', () => {
+    const fromFile = resolveServerConfig({ file: file({ dataDir: 'data', agentsFile: 'agents.yaml' }) });
+    assert.equal(fromFile.dataDir, resolve('/etc/agentpool/data'));
+    assert.equal(fromFile.agentsFile, resolve('/etc/agentpool/agents.yaml'));
+    const fromFlag = resolveServerConfig({ flags: { dataDir: 'data' } });
+    assert.equal(fromFlag.dataDir, 'data');
+  });
+
+  it('names the variable, the flag or the file key of a bad value', () => {
+    rejects(
+      () => resolveServerConfig({ env: { AGENTPOOL_PORT: 'abc' } }),
+      /^AGENTPOOL_PORT must be an integer from 1 to 65535, got "abc"$/,
+      { field: 'port', source: 'env' },
+    );
+    rejects(
+      () => resolveServerConfig({ flags: { port: '70000' } }),
+      /^--port must be an integer from 1 to 65535, got "70000"$/,
+      { field: 'port', source: 'flag' },
+    );
+    rejects(
+      () => resolveServerConfig({ file: file({ port: '8080' }) }),
+      /^port in config file \/etc\/agentpool\/agentpool\.yaml must be an integer from 1 to 65535, got "8080"$/,
+      { field: 'port', source: 'file' },
+    );
+    rejects(
+      () => resolveServerConfig({ flags: { store: 'redis' } }),
+      /^--store must be one of "sqlite", "memory", got "redis"$/,
+      { field: 'store' },
+    );
+    rejects(
+      () => resolveServerConfig({ env: { AGENTPOOL_HOST: ' ' } }),
+      /^AGENTPOOL_HOST must be a non-empty string/,
+    );
+    rejects(
+      () => resolveServerConfig({ file: file({ shutdownTimeoutMs: -1 }) }),
+      /^shutdownTimeoutMs in config file .* must be an integer from 0 to 3600000, got -1$/,
+    );
+    rejects(() => resolveServerConfig({ flags: { port: '1.5' } }), /^--port must be an integer/);
+  });
+
+  it('checks only the value that wins', () => {
+    // A bad variable shadowed by a good flag is not used, so it does not fail the start.
+    assert.equal(resolveServerConfig({ flags: { port: '1234' }, env: { AGENTPOOL_PORT: 'abc' } }).port, 1234);
+  });
+
+  it('rejects an unknown key of the config file, naming it', () => {
+    rejects(
+      () => resolveServerConfig({ file: file({ port: 8080, prot: 8081 }) }),
+      /config file \/etc\/agentpool\/agentpool\.yaml has an unknown key "prot" \(known: port, host/,
+      { field: 'prot', source: 'file' },
+    );
+    rejects(() => resolveServerConfig({ file: file(['port']) }), /must hold an object of settings/);
+    assert.deepEqual(CONFIG_FILE_KEYS, [
+      'port',
+      'host',
+      'dataDir',
+      'store',
+      'agentsFile',
+      'shutdownTimeoutMs',
+    ]);
+  });
+
+  it('loads a YAML config file named by --config, or a JSON one named by AGENTPOOL_CONFIG', () => {
+    const yamlPath = join(tmp.dir, 'agentpool.yaml');
+    writeFileSync(yamlPath, '# settings\nport: 9100\nstore: memory\ndataDir: state\n');
+    const fromYaml = loadServerConfig({ config: yamlPath }, {});
+    assert.equal(fromYaml.port, 9100);
+    assert.equal(fromYaml.store, 'memory');
+    assert.equal(fromYaml.dataDir, join(tmp.dir, 'state'));
+
+    const jsonPath = join(tmp.dir, 'agentpool.json');
+    writeFileSync(jsonPath, JSON.stringify({ port: 9200 }));
+    assert.equal(loadServerConfig({}, { AGENTPOOL_CONFIG: jsonPath }).port, 9200);
+    // --config wins over AGENTPOOL_CONFIG, and variables over the file
+    assert.equal(loadServerConfig({ config: yamlPath }, { AGENTPOOL_CONFIG: jsonPath }).port, 9100);
+    assert.equal(loadServerConfig({ config: yamlPath }, { AGENTPOOL_PORT: '9300' }).port, 9300);
+    assert.equal(loadServerConfig({}, {}).port, 8787);
+  });
+
+  it('says which config file is missing or unparsable, and who named it', () => {
+    rejects(
+      () => loadServerConfig({}, { AGENTPOOL_CONFIG: join(tmp.dir, 'missing.yaml') }),
+      /^config file \(AGENTPOOL_CONFIG\) .*missing\.yaml does not exist$/,
+    );
+    const broken = join(tmp.dir, 'broken.json');
+    writeFileSync(broken, '{ "port": ');
+    rejects(
+      () => loadServerConfig({ config: broken }, {}),
+      /^config file \(--config\) .*broken\.json is not valid: /,
+    );
+  });
+});
