@@ -15,6 +15,7 @@ import type { RouteContext } from './context.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerPoolRoutes } from './routes/pool.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
@@ -128,5 +129,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerAgentRoutes(app, context);
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
+  registerPoolRoutes(app, context);
   return app;
 }
