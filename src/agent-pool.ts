@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
+import { PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
@@ -73,6 +74,8 @@ export interface AgentPool {
   readonly models: ModelCatalog;
   readonly tools: ToolCatalog;
   readonly prices: PriceTable;
+  /** Prometheus metrics of this pool (`metrics.scrape()` for the exposition text). */
+  readonly metrics: PoolMetrics;
   /** Subscribe to `agent.*` and `instance.*` events. */
   readonly events: EventBus<AgentPoolEvent>;
   readonly stores: { readonly agents: AgentStore; readonly runs: RunStore };
@@ -113,6 +116,10 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.pool,
     );
+    const metrics: PoolMetrics = new PoolMetrics({
+      poolStats: () => instances.stats(),
+      runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
+    });
     const gate = new ThreadGate(runOptions.maxQueuePerThread);
     const threads = new Threads({ store: stores.runs, clock, gate });
     const runner = new Runner({
@@ -120,9 +127,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       prices,
       clock,
       toolTimeoutMs: tools.options.defaultTimeoutMs,
+      observer: metrics,
     });
-    const runs = new RunManager(
-      { registry: agents, pool: instances, store: stores.runs, runner, gate, threads, clock },
+    const runManager = new RunManager(
+      {
+        registry: agents,
+        pool: instances,
+        store: stores.runs,
+        runner,
+        gate,
+        threads,
+        clock,
+        observer: metrics,
+      },
       runOptions,
     );
     const recoveredRuns = await stores.runs.interruptUnfinished(clock.now());
@@ -149,7 +166,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       agents,
       instances,
       threads,
-      runs,
+      runs: runManager,
+      metrics,
       models,
       tools,
       prices,
@@ -178,7 +196,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         closed = true;
         try {
           ttlTimer?.cancel();
-          await runs.interruptAll('the pool is closing');
+          await runManager.interruptAll('the pool is closing');
           instances.close();
         } finally {
           await closeStores(stores);

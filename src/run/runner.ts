@@ -19,6 +19,7 @@ import type { AgentSpec } from '../registry/definition.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
 import { type AssistantContent, type ToolContent, toPrompt } from './messages.ts';
+import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunEventStream } from './stream.ts';
 
 /** What the runner needs from the rest of the pool. */
@@ -28,6 +29,8 @@ export interface RunnerDeps {
   clock: Clock;
   /** Per tool call. */
   toolTimeoutMs: number;
+  /** Told how long each model call took. @default ignores */
+  observer?: RunObserver;
 }
 
 /** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
@@ -53,9 +56,11 @@ interface StepResult {
 /** Executes runs; never throws for a run's own failure: it returns the terminal, committed record. */
 export class Runner {
   readonly #deps: RunnerDeps;
+  readonly #observer: RunObserver;
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
+    this.#observer = deps.observer ?? IGNORE_RUNS;
   }
 
   async execute(input: RunInput): Promise<RunRecord> {
@@ -72,7 +77,15 @@ export class Runner {
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
       for (let step = 1; step <= spec.maxSteps; step++) {
-        const result = await this.#modelStep(model, spec, prompt, toolDefs, step, input);
+        const started = performance.now();
+        let result: StepResult;
+        try {
+          result = await this.#modelStep(model, spec, prompt, toolDefs, step, input);
+        } catch (err) {
+          this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, false);
+          throw err;
+        }
+        this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, true);
         const assistant: AssistantContent = [];
         if (result.text !== '') assistant.push({ type: 'text', text: result.text });
         assistant.push(...result.toolCalls);

@@ -5,7 +5,7 @@
  * that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
 import type { Lease } from '../pool/lease.ts';
@@ -19,6 +19,7 @@ import {
   type MultitaskStrategy,
   type ThreadGate,
 } from './multitask.ts';
+import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { Runner } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
@@ -56,6 +57,8 @@ export interface RunManagerDeps {
   gate: ThreadGate;
   threads: Threads;
   clock: Clock;
+  /** Told of finished runs and THREAD_BUSY refusals. @default ignores */
+  observer?: RunObserver;
 }
 
 /** Limits of the run manager. */
@@ -68,6 +71,8 @@ export interface RunManagerOptions {
 
 interface LiveRun {
   project: string;
+  /** True once the run holds its thread and instance. */
+  running: boolean;
   controller: AbortController;
   stream: RunEventStream;
   result: Promise<RunRecord>;
@@ -80,6 +85,7 @@ const START_FIELDS = ['input', 'threadId', 'multitask', 'metadata', 'signal'];
 export class RunManager {
   readonly #deps: RunManagerDeps;
   readonly #options: RunManagerOptions;
+  readonly #observer: RunObserver;
   /** Runs not yet terminal; bounded by concurrent requests. */
   readonly #live = new Map<string, LiveRun>();
   /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
@@ -88,11 +94,19 @@ export class RunManager {
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
     this.#options = options;
+    this.#observer = deps.observer ?? IGNORE_RUNS;
   }
 
   /** Runs accepted and not yet finished. */
   get activeCount(): number {
     return this.#live.size;
+  }
+
+  /** Runs in flight, by whether they wait (thread, instance) or run. */
+  inFlight(): { queued: number; running: number } {
+    let running = 0;
+    for (const live of this.#live.values()) if (live.running) running++;
+    return { queued: this.#live.size - running, running };
   }
 
   /**
@@ -123,6 +137,9 @@ export class RunManager {
       if (threadId !== null) {
         await threads.get(project, threadId);
         claimed = gate.claim(threadId, entrant, strategy);
+        claimed.catch((err: unknown) => {
+          if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
+        });
         if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
       }
       const base: RunRecord = {
@@ -169,7 +186,8 @@ export class RunManager {
     const result = this.#drive(accepted, claimed, entrant, stream, lease, input).finally(() =>
       callerSignal?.removeEventListener('abort', onCallerAbort),
     );
-    this.#live.set(id, { project, controller, stream, result });
+    this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
+    void result.then((run) => this.#observer.runFinished(run));
     return { id, accepted, stream, result };
   }
 
@@ -259,6 +277,8 @@ export class RunManager {
           model: lease.agent.spec.model,
         };
         await store.commitStep(run, threadId === null ? [] : [input]);
+        const live = this.#live.get(run.id); // set by start() before this first await returned
+        if (live !== undefined) live.running = true;
       }
       const resources = lease.instance.resources;
       if (resources === undefined) {

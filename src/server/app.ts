@@ -15,6 +15,7 @@ import type { RouteContext } from './context.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
@@ -130,5 +131,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
+  registerMetricsRoutes(app, context);
   return app;
 }

@@ -1,0 +1,205 @@
+/**
+ * Prometheus metrics of one agent pool, in a registry of its own (two pools in one process keep
+ * their figures apart). Pool figures are read from `stats()` when scraped, so the warm path pays
+ * nothing for them; run figures arrive through the run layer's observer. Every name starts with
+ * `agentpool_`. Per-agent series are labelled `project/name`: mind their number when a pool
+ * hosts very many agents that all run.
+ */
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { HistogramSnapshot } from './core/metrics.ts';
+import type { PoolStats } from './pool/pool.ts';
+import type { RunObserver } from './run/observer.ts';
+import type { RunRecord } from './store/ports.ts';
+
+/** Where scraped figures come from. */
+export interface MetricsSources {
+  poolStats: () => PoolStats;
+  runsInFlight: () => { queued: number; running: number };
+}
+
+const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+/** The pool's metrics: a prom-client registry and the run observer that feeds it. */
+export class PoolMetrics implements RunObserver {
+  readonly registry = new Registry();
+  readonly #runs: Counter<'agent' | 'status'>;
+  readonly #runSeconds: Histogram<'status'>;
+  readonly #modelSeconds: Histogram<'model' | 'outcome'>;
+  readonly #tokens: Counter<'agent' | 'direction'>;
+  readonly #cost: Counter<'agent'>;
+  readonly #threadBusy: Counter;
+
+  constructor(sources: MetricsSources) {
+    const registers = [this.registry];
+    const poolStats = sources.poolStats; // a few cheap reads per scrape
+
+    new Gauge({
+      name: 'agentpool_instances',
+      help: 'Live instances by lifecycle state.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        for (const [state, n] of Object.entries(poolStats().byState)) this.set({ state }, n);
+      },
+    });
+    new Gauge({
+      name: 'agentpool_instances_by_tier',
+      help: 'Live instances by tier.',
+      labelNames: ['tier'],
+      registers,
+      collect() {
+        for (const [tier, n] of Object.entries(poolStats().byTier)) this.set({ tier }, n);
+      },
+    });
+    const gauge = (name: string, help: string, read: (s: PoolStats) => number) =>
+      new Gauge({
+        name,
+        help,
+        registers,
+        collect() {
+          this.set(read(poolStats()));
+        },
+      });
+    gauge('agentpool_instances_max', 'The pool’s maxActive.', (s) => s.maxActive);
+    gauge('agentpool_instance_bytes', 'Estimated bytes of resident instances.', (s) => s.bytes);
+    gauge('agentpool_cache_hit_ratio', 'Warm hits / (hits + misses) since start.', (s) => s.hitRatio);
+    gauge('agentpool_acquire_waiting', 'Acquirers waiting for room in the pool.', (s) => s.waiting);
+    const total = (name: string, help: string, read: (s: PoolStats) => number) =>
+      new Counter({
+        name,
+        help,
+        registers,
+        collect() {
+          this.reset();
+          this.inc(read(poolStats()));
+        },
+      });
+    total('agentpool_cache_hits_total', 'Acquires served by a live instance.', (s) => s.hits);
+    total('agentpool_cache_misses_total', 'Acquires that needed an activation.', (s) => s.misses);
+    total('agentpool_activations_total', 'Instances activated.', (s) => s.activations);
+    total('agentpool_activation_failures_total', 'Activations that failed.', (s) => s.activationFailures);
+    total('agentpool_evictions_total', 'Instances evicted to make room.', (s) => s.evictions);
+    total(
+      'agentpool_idle_deactivations_total',
+      'Instances deactivated after maxIdleMs.',
+      (s) => s.idleDeactivations,
+    );
+    total('agentpool_retirements_total', 'Instances retired by a definition change.', (s) => s.retirements);
+    total(
+      'agentpool_acquire_timeouts_total',
+      'Acquires that timed out waiting for room.',
+      (s) => s.acquireTimeouts,
+    );
+    this.registry.registerMetric(
+      snapshotHistogram(
+        'agentpool_activation_duration_seconds',
+        'Time to activate an instance (store read, model and tool resolution).',
+        () => poolStats().activationLatencyMs,
+      ) as never,
+    );
+    new Gauge({
+      name: 'agentpool_runs_in_flight',
+      help: 'Runs accepted and not finished: queued (waiting for their thread or instance) or running.',
+      labelNames: ['state'],
+      registers,
+      collect() {
+        const { queued, running } = sources.runsInFlight();
+        this.set({ state: 'queued' }, queued);
+        this.set({ state: 'running' }, running);
+      },
+    });
+
+    this.#runs = new Counter({
+      name: 'agentpool_runs_total',
+      help: 'Finished runs by agent and terminal status.',
+      labelNames: ['agent', 'status'],
+      registers,
+    });
+    this.#runSeconds = new Histogram({
+      name: 'agentpool_run_duration_seconds',
+      help: 'From acceptance to terminal status.',
+      labelNames: ['status'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.#modelSeconds = new Histogram({
+      name: 'agentpool_model_call_duration_seconds',
+      help: 'One model call (a step), by model and outcome.',
+      labelNames: ['model', 'outcome'],
+      buckets: SECONDS_BUCKETS,
+      registers,
+    });
+    this.#tokens = new Counter({
+      name: 'agentpool_tokens_total',
+      help: 'Tokens of finished runs by agent and direction.',
+      labelNames: ['agent', 'direction'],
+      registers,
+    });
+    this.#cost = new Counter({
+      name: 'agentpool_cost_usd_total',
+      help: 'Cost of finished runs in USD, from the price table.',
+      labelNames: ['agent'],
+      registers,
+    });
+    this.#threadBusy = new Counter({
+      name: 'agentpool_thread_busy_rejections_total',
+      help: 'Runs refused because their thread was busy.',
+      registers,
+    });
+  }
+
+  /** The exposition text and its content type. */
+  async scrape(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+
+  modelCall(model: string, seconds: number, ok: boolean): void {
+    this.#modelSeconds.observe({ model, outcome: ok ? 'ok' : 'error' }, seconds);
+  }
+
+  runFinished(run: RunRecord): void {
+    const agent = `${run.project}/${run.agentName}`;
+    this.#runs.inc({ agent, status: run.status });
+    this.#runSeconds.observe(
+      { status: run.status },
+      ((run.finishedAt ?? run.createdAt) - run.createdAt) / 1000,
+    );
+    if (run.inputTokens > 0) this.#tokens.inc({ agent, direction: 'input' }, run.inputTokens);
+    if (run.outputTokens > 0) this.#tokens.inc({ agent, direction: 'output' }, run.outputTokens);
+    if (run.cost > 0) this.#cost.inc({ agent }, run.cost);
+  }
+
+  threadBusy(): void {
+    this.#threadBusy.inc();
+  }
+}
+
+/** A Prometheus histogram whose buckets are read, in seconds, from a millisecond snapshot. */
+function snapshotHistogram(name: string, help: string, read: () => HistogramSnapshot) {
+  return {
+    name,
+    help,
+    type: 'histogram',
+    aggregator: 'sum',
+    get() {
+      const snapshot = read();
+      let cumulative = 0;
+      const values = snapshot.buckets.map((le, i) => {
+        cumulative += snapshot.counts[i] ?? 0;
+        return { metricName: `${name}_bucket`, labels: { le: le / 1000 }, value: cumulative };
+      });
+      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' as never }, value: snapshot.count });
+      return {
+        name,
+        help,
+        type: 'histogram',
+        aggregator: 'sum',
+        values: [
+          ...values,
+          { metricName: `${name}_sum`, labels: {}, value: snapshot.sum / 1000 },
+          { metricName: `${name}_count`, labels: {}, value: snapshot.count },
+        ],
+      };
+    },
+  };
+}
