@@ -6,12 +6,26 @@
  *
  *   node src/cli/main.ts serve [--port 8787] [--host 127.0.0.1] [--data-dir ./data] …
  *   node src/cli/main.ts apply -f examples/agents.yaml
+ *   node src/cli/main.ts agents ls | agents get <name> | agents rm <name>
+ *   node src/cli/main.ts run <agent> "message" [--thread ID | --new-thread]
+ *   node src/cli/main.ts stats
  */
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { isAgentPoolError } from '../core/errors.ts';
+import {
+  type AgentsGetFlags,
+  type AgentsLsFlags,
+  agentsGetCommand,
+  agentsLsCommand,
+  agentsRmCommand,
+  type ClientFlags,
+} from './commands/agents.ts';
 import { type ApplyFlags, applyCommand } from './commands/apply.ts';
+import { MULTITASK_CHOICES, type RunFlags, type RunIo, runCommand } from './commands/run.ts';
+import { type StatsFlags, statsCommand } from './commands/stats.ts';
 import { CONFIG_ENV, CONFIG_FILE_KEYS, SERVER_CONFIG_DEFAULTS, type ServerFlags } from './config.ts';
-import { type CliIo, processIo } from './io.ts';
+import { DEFAULT_SERVER_URL, SERVER_URL_ENV } from './http-client.ts';
+import { processIo } from './io.ts';
 
 const CONFIG_HELP = `
 Configuration, highest precedence first:
@@ -45,8 +59,70 @@ on the server applies a change at once.
 Example:
   $ agentpool apply -f examples/agents.yaml --data-dir ./data`;
 
+const CLIENT_HELP = `
+Talks to a running \`agentpool serve\` over HTTP: --url, else ${SERVER_URL_ENV}, else
+${DEFAULT_SERVER_URL}. With AGENTPOOL_API_KEY set, it is sent as a bearer token.
+Server errors print as  error: <CODE>: <message>  and exit 1.`;
+
+const AGENTS_LS_HELP = `${CLIENT_HELP}
+
+Examples:
+  $ agentpool agents ls
+  $ agentpool agents ls --label team=support --limit 20
+  $ agentpool agents ls --json`;
+
+const RUN_HELP = `
+Text streams to stdout as the model writes it; tool calls (→) and results (←) and a closing
+summary line go to stderr, so stdout can be piped. A run on a thread sees the thread's earlier
+messages; without --thread or --new-thread the run is stateless. Ctrl-C disconnects, and the
+server cancels the run. A failed run prints  error: <CODE>: <message>  and exits 1.
+${CLIENT_HELP}
+
+Examples:
+  $ agentpool run support "what is 17*23"
+  $ agentpool run support "remember: my name is Ada" --new-thread
+  $ agentpool run support "what is my name?" --thread thr_…`;
+
+const STATS_HELP = `
+Prints the pool's live instances against its bound, instances by state and tier, cache hits and
+misses, activations with their p50/p99 latency, and deactivations by cause.
+${CLIENT_HELP}`;
+
+/** `--url`, on every command that talks to a server. */
+function urlOption(): Option {
+  return new Option('--url <url>', `server URL (default $${SERVER_URL_ENV}, else ${DEFAULT_SERVER_URL})`);
+}
+
+function positiveInt(name: string, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < 1 || n > max) {
+      throw new InvalidArgumentError(
+        `${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
+      );
+    }
+    return n;
+  };
+}
+
+function collectLabel(value: string, previous: string[] | undefined): string[] {
+  if (value.indexOf('=') <= 0) {
+    throw new InvalidArgumentError(`--label must be key=value, got ${JSON.stringify(value)}`);
+  }
+  return [...(previous ?? []), value];
+}
+
+/** The real process, plus raw stdout for streamed text and whether stderr takes colours. */
+function defaultIo(): RunIo {
+  return {
+    ...processIo(),
+    write: (text) => process.stdout.write(text),
+    colors: process.stderr.isTTY && (process.env.NO_COLOR ?? '') === '',
+  };
+}
+
 /** Builds the `agentpool` program; `io` receives the commands' output. */
-export function buildProgram(io: CliIo = processIo()): Command {
+export function buildProgram(io: RunIo = defaultIo()): Command {
   const program = new Command('agentpool')
     .description('A runtime that hosts LLM agents the way an actor runtime hosts actors.')
     .exitOverride()
@@ -87,11 +163,90 @@ export function buildProgram(io: CliIo = processIo()): Command {
       await applyCommand(flags, io);
     });
 
+  const agents = program
+    .command('agents')
+    .description("list, show and delete a running server's agents")
+    .addHelpText('after', CLIENT_HELP);
+
+  agents
+    .command('ls')
+    .description('list agents: NAME, VERSION (active), MODEL, TIER, TOOLS')
+    .option(
+      '--label <key=value>',
+      'only agents with this label; repeat for several (all must match)',
+      collectLabel,
+    )
+    .option(
+      '--limit <n>',
+      'one page of at most n agents (default: every agent)',
+      positiveInt('--limit', 1000),
+    )
+    .option('--json', 'print the JSON ({ data, nextCursor }) instead of a table')
+    .addOption(urlOption())
+    .addHelpText('after', AGENTS_LS_HELP)
+    .action(async (flags: AgentsLsFlags) => {
+      await agentsLsCommand(flags, io);
+    });
+
+  agents
+    .command('get')
+    .description('show an agent with its active definition (YAML, or JSON with --json)')
+    .argument('<name>', 'agent name or id')
+    .option('--json', 'print the JSON instead')
+    .addOption(urlOption())
+    .addHelpText('after', `${CLIENT_HELP}\n\nExample:\n  $ agentpool agents get support`)
+    .action(async (name: string, flags: AgentsGetFlags) => {
+      await agentsGetCommand(name, flags, io);
+    });
+
+  agents
+    .command('rm')
+    .description('delete an agent and all its versions')
+    .argument('<name>', 'agent name or id')
+    .addOption(urlOption())
+    .addHelpText('after', `${CLIENT_HELP}\n\nExample:\n  $ agentpool agents rm researcher`)
+    .action(async (name: string, flags: ClientFlags) => {
+      await agentsRmCommand(name, flags, io);
+    });
+
+  program
+    .command('run')
+    .description('run an agent on a message, streaming its answer to the terminal')
+    .argument('<agent>', 'agent name or id')
+    .argument('<message>', "the user's message")
+    .option('--thread <id>', 'run on this thread, continuing its conversation')
+    .addOption(
+      new Option('--new-thread', 'create a thread first and print its id (continue with --thread)').conflicts(
+        'thread',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--multitask <strategy>',
+        'when the thread is busy: reject (409), enqueue, or interrupt it',
+      ).choices(MULTITASK_CHOICES),
+    )
+    .addOption(urlOption())
+    .addHelpText('after', RUN_HELP)
+    .action(async (agent: string, message: string, flags: RunFlags) => {
+      await runCommand(agent, message, flags, io);
+    });
+
+  program
+    .command('stats')
+    .description("show the pool's instances, cache hits, activations and evictions")
+    .option('--json', 'print the JSON (PoolStats) instead')
+    .addOption(urlOption())
+    .addHelpText('after', STATS_HELP)
+    .action(async (flags: StatsFlags) => {
+      await statsCommand(flags, io);
+    });
+
   return program;
 }
 
 /** Runs the program on `argv` (as `process.argv`); resolves with the exit code. */
-export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
+export async function main(argv: readonly string[], io: RunIo = defaultIo()): Promise<number> {
   try {
     await buildProgram(io).parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

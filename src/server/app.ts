@@ -16,6 +16,7 @@ import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
+import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
@@ -116,7 +117,9 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'agents', description: 'Agent definitions and versions' },
         { name: 'threads', description: 'Conversations' },
         { name: 'runs', description: 'Executions of agents' },
-        { name: 'ops', description: 'Health and readiness' },
+        { name: 'pool', description: 'Live instances and the activation cache' },
+        { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
+        { name: 'ops', description: 'Health, readiness and metrics' },
       ],
     },
     // Components are named after the shared schemas' `$id` (Agent, Run …), not def-0, def-1 ….
@@ -132,5 +135,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
   registerMetricsRoutes(app, context);
+  registerOpenAICompatRoutes(app, context);
   return app;
 }

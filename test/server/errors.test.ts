@@ -165,6 +165,13 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/runs/{id}',
       'GET /v1/runs/{id}/events',
       'POST /v1/runs/{id}/cancel',
+      'GET /v1/pool/stats',
+      'GET /v1/pool/instances',
+      'GET /v1/pool/instances/{agent}',
+      'POST /v1/pool/instances/{agent}/{action}',
+      'GET /metrics',
+      'POST /v1/chat/completions',
+      'POST /v1/responses',
     ];
     assert.deepEqual([...routes].sort(), [...expected].sort());
     for (const name of ['Agent', 'AgentVersion', 'Thread', 'Message', 'Run', 'ErrorResponse']) {

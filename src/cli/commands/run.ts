@@ -1,0 +1,159 @@
+/**
+ * `agentpool run <agent> "message"`: starts a streaming run on a running server and renders its
+ * server-sent events as they arrive: text deltas to stdout, tool calls and results as dim lines
+ * to stderr, and a summary line to stderr at the end. A run that fails exits 1 with its code.
+ */
+import { AgentPoolClient, ApiError } from '../http-client.ts';
+import type { CliIo } from '../io.ts';
+import type { ClientFlags } from './agents.ts';
+
+/** What `--multitask` accepts: what the server does when the thread is busy. */
+export const MULTITASK_CHOICES = ['reject', 'enqueue', 'interrupt'] as const;
+
+/** Flags of `agentpool run`. */
+export interface RunFlags extends ClientFlags {
+  thread?: string;
+  newThread?: boolean;
+  multitask?: (typeof MULTITASK_CHOICES)[number];
+}
+
+/** The command's I/O: `write` puts text on stdout without a newline, so deltas show at once. */
+export interface RunIo extends CliIo {
+  /** Raw stdout; without it, text is printed line by line. */
+  write?: (text: string) => void;
+  /** Whether stderr lines may be dimmed with ANSI escapes. */
+  colors?: boolean;
+}
+
+/** The parts of a run record (the `Run` schema) the command prints. */
+interface RunView {
+  id: string;
+  status: string;
+  threadId: string | null;
+  steps: number;
+  inputTokens: number;
+  outputTokens: number;
+  error: { code: string; message: string } | null;
+}
+
+/** The run events the command renders (see `src/run/stream.ts`). */
+type WireEvent =
+  | { type: 'run.started'; run: RunView }
+  | { type: 'text.delta'; delta: string }
+  | { type: 'tool.call'; toolName: string; input: unknown }
+  | {
+      type: 'tool.result';
+      toolName: string;
+      ok: boolean;
+      output?: unknown;
+      error?: { code: string; message: string };
+    }
+  | { type: 'step.finished' }
+  | { type: 'run.finished'; run: RunView }
+  | { type: 'run.failed'; run: RunView; error: { code: string; message: string } };
+
+/** How much of a tool's input or output a line shows. */
+const MAX_TOOL_JSON = 200;
+
+/** Runs `agentpool run`; a failed run (or a stream cut short) is thrown, so it exits 1. */
+export async function runCommand(agent: string, message: string, flags: RunFlags, io: RunIo): Promise<void> {
+  const client = AgentPoolClient.from(flags.url, io.env);
+  const out = new TextOut(io);
+  const note = (line: string) => {
+    out.endLine();
+    io.err(io.colors === true ? `\x1b[2m${line}\x1b[22m` : line);
+  };
+
+  let threadId = flags.thread;
+  if (flags.newThread === true) {
+    const thread = await client.request<{ id: string }>('POST', '/v1/threads', { body: {} });
+    threadId = thread.id;
+    io.err(`thread ${thread.id}  (continue with --thread ${thread.id})`);
+  }
+
+  const events = client.events('POST', `/v1/agents/${encodeURIComponent(agent)}/runs`, {
+    body: {
+      input: message,
+      stream: true,
+      ...(threadId !== undefined && { threadId }),
+      ...(flags.multitask !== undefined && { multitask: flags.multitask }),
+    },
+  });
+  let runId: string | undefined;
+  for await (const sse of events) {
+    const event = JSON.parse(sse.data) as WireEvent;
+    switch (event.type) {
+      case 'run.started':
+        runId = event.run.id;
+        break;
+      case 'text.delta':
+        out.write(event.delta);
+        break;
+      case 'tool.call':
+        note(`→ ${event.toolName}(${clip(JSON.stringify(event.input) ?? '')})`);
+        break;
+      case 'tool.result':
+        note(
+          event.ok
+            ? `← ${clip(JSON.stringify(event.output) ?? 'undefined')}`
+            : `← ${event.toolName} failed: ${event.error?.code ?? 'ERROR'}: ${event.error?.message ?? ''}`,
+        );
+        break;
+      case 'run.finished':
+        out.endLine();
+        io.err(summary(event.run));
+        return;
+      case 'run.failed':
+        out.endLine();
+        io.err(summary(event.run));
+        throw new ApiError(event.error.code, event.error.message, 0);
+      default:
+        break; // step.finished and events this client does not know yet
+    }
+  }
+  out.endLine();
+  const follow = runId === undefined ? '' : `; follow it with GET /v1/runs/${runId}/events`;
+  throw new Error(`the event stream ended before the run finished${follow}`);
+}
+
+/** `run <id> succeeded in 2 steps, 52 in / 13 out tokens, thread thr_…`. */
+export function summary(run: RunView): string {
+  const steps = `${run.steps} step${run.steps === 1 ? '' : 's'}`;
+  const thread = run.threadId === null ? '' : `, thread ${run.threadId}`;
+  return `run ${run.id} ${run.status} in ${steps}, ${run.inputTokens} in / ${run.outputTokens} out tokens${thread}`;
+}
+
+function clip(text: string): string {
+  return text.length <= MAX_TOOL_JSON ? text : `${text.slice(0, MAX_TOOL_JSON - 1)}…`;
+}
+
+/** Streamed text on stdout, remembering whether a line is open so stderr lines start fresh. */
+class TextOut {
+  readonly #io: RunIo;
+  #pending = '';
+  #open = false;
+
+  constructor(io: RunIo) {
+    this.#io = io;
+  }
+
+  write(text: string): void {
+    if (text === '') return;
+    if (this.#io.write !== undefined) {
+      this.#io.write(text);
+      this.#open = !text.endsWith('\n');
+      return;
+    }
+    const lines = (this.#pending + text).split('\n');
+    this.#pending = lines.pop() ?? '';
+    for (const line of lines) this.#io.out(line);
+  }
+
+  /** Ends an open line of streamed text. */
+  endLine(): void {
+    if (this.#open) this.#io.write?.('\n');
+    this.#open = false;
+    if (this.#pending !== '') this.#io.out(this.#pending);
+    this.#pending = '';
+  }
+}
