@@ -14,6 +14,7 @@ import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
+import { ThreadHistoryCache } from './run/history-cache.ts';
 import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
 import { RunManager } from './run/runs.ts';
@@ -52,6 +53,8 @@ export interface AgentPoolOptions {
     maxQueuePerThread?: number;
     /** Finished runs whose events stay replayable in memory. @default 1000 */
     recentStreams?: number;
+    /** Threads whose recent messages stay cached in memory (each up to historyLimit). @default 1000 */
+    cachedThreads?: number;
   };
   /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
@@ -96,6 +99,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     historyLimit: intOption('runs.historyLimit', options.runs?.historyLimit, 200, 1, 10_000),
     maxQueuePerThread: intOption('runs.maxQueuePerThread', options.runs?.maxQueuePerThread, 100, 0),
     recentStreams: intOption('runs.recentStreams', options.runs?.recentStreams, 1000, 0),
+    cachedThreads: intOption('runs.cachedThreads', options.runs?.cachedThreads, 1000, 0),
   };
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
@@ -121,13 +125,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
     });
     const gate = new ThreadGate(runOptions.maxQueuePerThread);
-    const threads = new Threads({ store: stores.runs, clock, gate });
+    const history = new ThreadHistoryCache({
+      maxThreads: runOptions.cachedThreads,
+      maxMessages: runOptions.historyLimit,
+    });
+    const threads = new Threads({ store: stores.runs, clock, gate, history });
     const runner = new Runner({
       store: stores.runs,
       prices,
       clock,
       toolTimeoutMs: tools.options.defaultTimeoutMs,
       observer: metrics,
+      history,
     });
     const runManager = new RunManager(
       {
@@ -139,6 +148,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         threads,
         clock,
         observer: metrics,
+        history,
       },
       runOptions,
     );

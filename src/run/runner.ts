@@ -19,6 +19,7 @@ import type { AgentSpec } from '../registry/definition.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
 import { type AssistantContent, type ToolContent, toPrompt } from './messages.ts';
+import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunEventStream } from './stream.ts';
 
@@ -31,6 +32,8 @@ export interface RunnerDeps {
   toolTimeoutMs: number;
   /** Told how long each model call took. @default ignores */
   observer?: RunObserver;
+  /** Told of the messages each step commits, to keep cached thread histories current. */
+  history?: ThreadHistoryCache;
 }
 
 /** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
@@ -98,7 +101,8 @@ export class Runner {
         const done = result.toolCalls.length === 0;
         if (done)
           run = { ...run, status: 'succeeded', output: result.text, finishedAt: this.#deps.clock.now() };
-        await this.#deps.store.commitStep(run, stateless ? [] : messages);
+        const committed = await this.#deps.store.commitStep(run, stateless ? [] : messages);
+        if (run.threadId !== null) this.#deps.history?.appended(run.threadId, committed);
         events.publish({
           type: 'step.finished',
           step,

@@ -19,6 +19,7 @@ import {
   type MultitaskStrategy,
   type ThreadGate,
 } from './multitask.ts';
+import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { Runner } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
@@ -59,6 +60,8 @@ export interface RunManagerDeps {
   clock: Clock;
   /** Told of finished runs and THREAD_BUSY refusals. @default ignores */
   observer?: RunObserver;
+  /** Recent messages of recently used threads. */
+  history: ThreadHistoryCache;
 }
 
 /** Limits of the run manager. */
@@ -67,6 +70,12 @@ export interface RunManagerOptions {
   historyLimit: number;
   /** Finished runs whose events stay replayable in memory. @default 1000 */
   recentStreams: number;
+}
+
+/** A run that holds its thread and instance: its input message, and that message as committed. */
+interface Started {
+  input: NewMessage;
+  committed: MessageRecord[];
 }
 
 interface LiveRun {
@@ -130,7 +139,7 @@ export class RunManager {
     // thread is free too, one transaction records the run as running with the user's message.
     let lease = pool.tryAcquire(project, agentRef);
     let claimed: Promise<void> = Promise.resolve();
-    let input: NewMessage | undefined;
+    let started: Started | undefined;
     let accepted: RunRecord;
     try {
       const agent = lease?.agent ?? (await registry.get(project, agentRef));
@@ -165,9 +174,10 @@ export class RunManager {
       };
       const claimedNow = threadId === null || gate.activeRun(threadId) === id;
       if (lease !== undefined && claimedNow) {
-        input = userMessage(newId('msg', now), options.input, id, now);
+        const input = userMessage(newId('msg', now), options.input, id, now);
         accepted = { ...base, status: 'running', startedAt: now };
-        await store.createRun(accepted, threadId === null ? [] : [input]);
+        const created = await store.createRun(accepted, threadId === null ? [] : [input]);
+        started = { input, committed: created.messages };
       } else {
         lease?.release(); // never hold an instance while waiting for the thread
         lease = undefined;
@@ -183,7 +193,7 @@ export class RunManager {
     const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, input).finally(() =>
+    const result = this.#drive(accepted, claimed, entrant, stream, lease, started).finally(() =>
       callerSignal?.removeEventListener('abort', onCallerAbort),
     );
     this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
@@ -247,14 +257,14 @@ export class RunManager {
     await Promise.all(results);
   }
 
-  /** Takes the run from accepted to terminal; `lease` and `input` are set when it started already. */
+  /** Takes the run from accepted to terminal; `lease` and `started` are set when it started already. */
   async #drive(
     accepted: RunRecord,
     claimed: Promise<void>,
     entrant: GateEntrant,
     stream: RunEventStream,
     lease: Lease | undefined,
-    input: NewMessage | undefined,
+    started: Started | undefined,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
@@ -265,10 +275,10 @@ export class RunManager {
       await claimed;
       holdsThread = threadId !== null;
       signal.throwIfAborted();
-      if (lease === undefined || input === undefined) {
+      if (lease === undefined || started === undefined) {
         lease = await pool.acquire(run.project, run.agentId, { signal });
         const now = clock.now();
-        input = userMessage(newId('msg', now), run.input, run.id, now);
+        const input = userMessage(newId('msg', now), run.input, run.id, now);
         run = {
           ...run,
           status: 'running',
@@ -276,7 +286,7 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        await store.commitStep(run, threadId === null ? [] : [input]);
+        started = { input, committed: await store.commitStep(run, threadId === null ? [] : [input]) };
         const live = this.#live.get(run.id); // set by start() before this first await returned
         if (live !== undefined) live.running = true;
       }
@@ -285,16 +295,13 @@ export class RunManager {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
       stream.publish({ type: 'run.started', run });
-      const history =
-        threadId === null
-          ? [input]
-          : startAtUserTurn(await store.recentMessages(threadId, this.#options.historyLimit));
       return await runner.execute({
         run,
         spec: lease.agent.spec,
         model: resources.model,
         tools: resources.tools,
-        history,
+        history:
+          threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),
         signal,
         events: stream,
       });
@@ -306,6 +313,18 @@ export class RunManager {
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       this.#retire(accepted.id);
     }
+  }
+
+  /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
+  async #history(threadId: string, started: Started): Promise<MessageRecord[]> {
+    const cache = this.#deps.history;
+    cache.appended(threadId, started.committed);
+    const lastSeq = started.committed.at(-1)?.seq;
+    const cached = lastSeq === undefined ? undefined : cache.get(threadId, lastSeq);
+    if (cached !== undefined) return cached;
+    const read = await this.#deps.store.recentMessages(threadId, this.#options.historyLimit);
+    cache.set(threadId, read);
+    return read;
   }
 
   #retire(runId: string): void {

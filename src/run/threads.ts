@@ -8,6 +8,7 @@ import { newId } from '../core/ids.ts';
 import { intOption, rejectUnknownKeys } from '../core/options.ts';
 import { assertSlug, canonicalJson } from '../registry/definition.ts';
 import type { MessageRecord, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type { ThreadHistoryCache } from './history-cache.ts';
 import type { ThreadGate } from './multitask.ts';
 
 /** What a new thread may carry. */
@@ -25,11 +26,13 @@ export class Threads {
   readonly #store: RunStore;
   readonly #clock: Clock;
   readonly #gate: ThreadGate;
+  readonly #history: ThreadHistoryCache;
 
-  constructor(deps: { store: RunStore; clock: Clock; gate: ThreadGate }) {
+  constructor(deps: { store: RunStore; clock: Clock; gate: ThreadGate; history: ThreadHistoryCache }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
     this.#gate = deps.gate;
+    this.#history = deps.history;
   }
 
   async create(project: string, options: CreateThreadOptions = {}): Promise<ThreadRecord> {
@@ -74,6 +77,7 @@ export class Threads {
       );
     }
     await this.#store.deleteThread(id);
+    this.#history.delete(id);
   }
 
   async messages(
@@ -106,6 +110,7 @@ export class Threads {
     for (const thread of await this.#store.listExpiredThreads(this.#clock.now(), limit)) {
       if (this.#gate.isBusy(thread.id)) continue;
       if (await this.#store.deleteThread(thread.id)) deleted++;
+      this.#history.delete(thread.id);
     }
     return deleted;
   }
