@@ -258,7 +258,7 @@ async function main(): Promise<void> {
     f.meanMs.toFixed(2),
   ];
   const summary = [
-    `Wait-mode runs (\`POST /v1/agents/${AGENT}/runs {input}\`) with a zero-latency model over loopback: autocannon, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s, each server in its own process. The baseline is a bare fastify route calling the same instant model's \`doStream\` and returning its text. agentpool records every run in SQLite (WAL): the \`running\` record when it starts, then the finished step with the terminal record; on a thread it also commits the user's and the assistant's messages and reads the thread's recent history (up to 200 messages) for every run; one thread per connection, so each grows to thousands of messages during the measurement.`,
+    `Wait-mode runs (\`POST /v1/agents/${AGENT}/runs {input}\`) with a zero-latency model over loopback: autocannon, ${CONNECTIONS} connections, ${WARMUP_S} s warm-up then ${DURATION_S} s, each server in its own process. The baseline is a bare fastify route calling the same instant model's \`doStream\` and returning its text. agentpool records every run in SQLite (WAL): the \`running\` record when it starts, then the finished step with the terminal record; on a thread it also commits the user's and the assistant's messages and sends the model the thread's recent history (up to 200 messages, from the in-memory history cache); one thread per connection, so each grows to thousands of messages during the measurement.`,
     '',
     table(
       ['server', 'requests/s', 'of bare', 'p50 (ms)', 'p99 (ms)', 'mean (ms)'],
