@@ -1,0 +1,233 @@
+/**
+ * What the OpenAI-compatible endpoints share: request-schema pieces, OpenAI-shaped errors, reading
+ * text out of OpenAI message content, and waiting for or streaming a run.
+ */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { AgentPoolError, ERROR_CODES, type ErrorCode, validationError } from '../../core/errors.ts';
+import type { RunHandle } from '../../run/runs.ts';
+import type { RunEvent } from '../../run/stream.ts';
+import type { RunRecord } from '../../store/ports.ts';
+import { toErrorAnswer } from '../error-handler.ts';
+
+/** The OpenAPI tag of these routes. */
+export const tags = ['openai'];
+
+/** Schema properties that accept any value: OpenAI fields we take and ignore. */
+export const anything = (names: readonly string[]) =>
+  Object.fromEntries(names.map((name) => [name, { description: 'Accepted and ignored.' }]));
+
+/** `model`: the agent to run. */
+export const modelSchema = {
+  type: 'string',
+  minLength: 1,
+  description: 'The agent to run (name or id).',
+} as const;
+/** `metadata`: string values, kept on the run. */
+export const metadataSchema = { type: 'object', additionalProperties: { type: 'string' } } as const;
+/** The OpenAI error body. */
+export const openAIErrorSchema = {
+  type: 'object',
+  properties: {
+    error: {
+      type: 'object',
+      properties: {
+        message: { type: 'string' },
+        type: { type: 'string' },
+        param: { type: ['string', 'null'] },
+        code: { type: 'string' },
+        details: { type: 'object', additionalProperties: true },
+      },
+    },
+  },
+} as const;
+/** A JSON object, documented loosely. */
+export const anyJson = { type: 'object', additionalProperties: true } as const;
+/** The documented answers of a route returning `what`. */
+export const responses = (what: string) => ({
+  200: { ...anyJson, description: `${what}, or server-sent events when \`stream: true\`.` },
+  '4xx': { ...openAIErrorSchema, description: 'An error with a stable `code`.' },
+  '5xx': { ...openAIErrorSchema, description: 'An error with a stable `code`.' },
+});
+
+/** The OpenAI-shaped error body: `type`/`param` for OpenAI clients, our `code` and `details` kept. */
+export interface OpenAIErrorBody {
+  error: {
+    message: string;
+    type: string;
+    param: string | null;
+    code: string;
+    details: Record<string, unknown>;
+  };
+}
+
+/** OpenAI's error `type` for an HTTP status. */
+export function errorType(status: number): string {
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
+  if (status === 404) return 'not_found_error';
+  if (status === 429) return 'rate_limit_error';
+  return status >= 500 ? 'server_error' : 'invalid_request_error';
+}
+
+/** Maps any error like the server does, then reshapes the body the way OpenAI clients read it. */
+export function toOpenAIError(err: unknown): { status: number; body: OpenAIErrorBody; internal: boolean } {
+  const { status, body, internal } = toErrorAnswer(err);
+  const field = body.error.details['field'];
+  return {
+    status,
+    internal,
+    body: {
+      error: {
+        message: body.error.message,
+        type: errorType(status),
+        param: typeof field === 'string' ? field : null,
+        code: body.error.code,
+        details: body.error.details,
+      },
+    },
+  };
+}
+
+/** The error handler of these routes: our code and status, in OpenAI's shape. */
+export function handleOpenAIError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
+  const { status, body, internal } = toOpenAIError(err);
+  if (internal) request.log.error({ err }, 'unhandled error');
+  void reply.code(status).send(body);
+}
+
+/** The error a run ended with, as an AgentPoolError (its code is kept when it is a catalogue code). */
+export function runError(run: RunRecord): AgentPoolError {
+  const code = run.error?.code ?? 'INTERNAL_ERROR';
+  const message = run.error?.message ?? `run ended ${run.status}`;
+  const known: ErrorCode = Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'INTERNAL_ERROR';
+  return new AgentPoolError(known, message, { runId: run.id, status: run.status });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input
+
+/** The text of an OpenAI message content: a string, or the text parts of an array. */
+export function textOf(field: string, content: unknown, partTypes: readonly string[]): string {
+  if (typeof content === 'string') return content;
+  if (Array.isArray(content)) {
+    let text = '';
+    for (const [i, part] of content.entries()) {
+      const p = part as { type?: unknown; text?: unknown } | null;
+      if (
+        p === null ||
+        typeof p !== 'object' ||
+        !partTypes.includes(String(p.type)) ||
+        typeof p.text !== 'string'
+      ) {
+        throw validationError(
+          `${field}[${i}]`,
+          `must be a text part (${partTypes.join(' or ')}); other parts are not supported`,
+        );
+      }
+      text += p.text;
+    }
+    return text;
+  }
+  throw validationError(field, 'must be a string or an array of text parts');
+}
+
+/** Refuses a field we cannot honour, naming it. */
+export function rejectIfSet(field: string, value: unknown, why: string): void {
+  const set = Array.isArray(value)
+    ? value.length > 0
+    : value !== undefined && value !== null && value !== false;
+  if (set) throw validationError(field, `is not supported: ${why}`);
+}
+
+/** OpenAI's finish reasons for the AI SDK's unified ones. */
+export function finishReason(unified: string): 'stop' | 'length' | 'content_filter' {
+  if (unified === 'length') return 'length';
+  if (unified === 'content-filter') return 'content_filter';
+  return 'stop';
+}
+
+/** A finished run and how its last step ended. */
+export interface Outcome {
+  run: RunRecord;
+  /** The last step's finish reason (AI SDK's unified value). */
+  finish: string;
+}
+
+/** Waits for the run, noting its last step's finish reason; a failed run throws its error. */
+export async function waitFor(handle: RunHandle, signal: AbortSignal): Promise<Outcome> {
+  let finish = 'stop';
+  for await (const event of handle.stream.events(0, signal)) {
+    if (event.type === 'step.finished') finish = event.finishReason;
+  }
+  const run = await handle.result;
+  if (run.status !== 'succeeded') throw runError(run);
+  return { run, finish };
+}
+
+/**
+ * The run's events, read ahead up to the first one past `run.started`: a run that fails before it
+ * produced anything throws here, so the client gets a real HTTP error instead of a broken stream.
+ */
+export async function openEvents(handle: RunHandle, signal: AbortSignal): Promise<AsyncIterable<RunEvent>> {
+  const events = handle.stream.events(0, signal);
+  const head: RunEvent[] = [];
+  for (;;) {
+    const next = await events.next();
+    if (next.done === true) break;
+    head.push(next.value);
+    if (next.value.type === 'run.failed') {
+      await events.return(undefined);
+      throw runError(next.value.run);
+    }
+    if (next.value.type !== 'run.started') break;
+  }
+  return (async function* () {
+    yield* head;
+    yield* events;
+  })();
+}
+
+/** Takes over the reply and writes `chunks` (complete SSE blocks), honouring backpressure. */
+export async function pipeSse(
+  reply: FastifyReply,
+  chunks: AsyncIterable<string>,
+  signal: AbortSignal,
+): Promise<void> {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.flushHeaders();
+  try {
+    for await (const chunk of chunks) {
+      if (signal.aborted || res.destroyed) break;
+      if (!res.write(chunk)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            res.off('drain', done);
+            res.off('close', done);
+            signal.removeEventListener('abort', done);
+            resolve();
+          };
+          res.on('drain', done);
+          res.on('close', done);
+          signal.addEventListener('abort', done, { once: true });
+        });
+      }
+    }
+  } catch (err) {
+    reply.log.error({ err }, 'openai-compatible stream failed');
+  } finally {
+    if (!res.destroyed) res.end();
+  }
+}
+
+/** Epoch seconds, as OpenAI reports times. */
+export const seconds = (ms: number | null) => Math.floor((ms ?? Date.now()) / 1000);
+
+// ---------------------------------------------------------------------------------------------
+// Chat completions
