@@ -99,6 +99,26 @@ const MIGRATIONS: readonly string[] = [
   -- Only in-flight runs, so the start-up sweep reads a handful of rows, not the history.
   CREATE INDEX runs_unfinished ON runs (status) WHERE status IN ('queued', 'running');
   `,
+  `
+  CREATE TABLE projects (
+    id         TEXT PRIMARY KEY NOT NULL,
+    name       TEXT NOT NULL,
+    metadata   TEXT NOT NULL,  -- JSON
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY NOT NULL,
+    project      TEXT NOT NULL REFERENCES projects (id) ON DELETE CASCADE,
+    prefix       TEXT NOT NULL,
+    key_hash     TEXT NOT NULL UNIQUE,  -- hex SHA-256 of the key; the key itself is never stored
+    name         TEXT NOT NULL,
+    created_at   INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at   INTEGER
+  );
+  -- Serves listKeys (keyset, newest first) and the cascade from projects.
+  CREATE INDEX api_keys_project_created ON api_keys (project, created_at, id);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -172,6 +192,26 @@ export interface RunRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+}
+
+/** A row of `projects`. */
+export interface ProjectRow {
+  id: string;
+  name: string;
+  metadata: string;
+  created_at: number;
+}
+
+/** A row of `api_keys`. */
+export interface ApiKeyRow {
+  id: string;
+  project: string;
+  prefix: string;
+  key_hash: string;
+  name: string;
+  created_at: number;
+  last_used_at: number | null;
+  revoked_at: number | null;
 }
 
 /**
@@ -357,5 +397,41 @@ export function prepareRunStatements(db: Database.Database) {
     interruptUnfinished: db.prepare<[number, string]>(`
       UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
       WHERE status IN ('queued', 'running')`),
+  };
+}
+
+/** Every statement of the project store (projects, API keys), prepared once per connection. */
+export function prepareProjectStatements(db: Database.Database) {
+  const key = <A extends unknown[] | object>(sql: string) => db.prepare<A, ApiKeyRow>(sql);
+  return {
+    insertProject: db.prepare<[ProjectRow]>(
+      'INSERT INTO projects (id, name, metadata, created_at) VALUES (@id, @name, @metadata, @created_at)',
+    ),
+    getProject: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE id = ?'),
+    listProjectsFirst: db.prepare<[number], ProjectRow>('SELECT * FROM projects ORDER BY id LIMIT ?'),
+    listProjectsAfter: db.prepare<[string, number], ProjectRow>(
+      'SELECT * FROM projects WHERE id > ? ORDER BY id LIMIT ?',
+    ),
+    // Keys go with the project through ON DELETE CASCADE.
+    deleteProject: db.prepare<[string]>('DELETE FROM projects WHERE id = ?'),
+    insertKey: db.prepare<[ApiKeyRow]>(`
+      INSERT INTO api_keys (id, project, prefix, key_hash, name, created_at, last_used_at, revoked_at)
+      VALUES (@id, @project, @prefix, @key_hash, @name, @created_at, @last_used_at, @revoked_at)`),
+    findKeyByHash: key<[string]>('SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL'),
+    listKeysFirst: key<[string, number]>(
+      'SELECT * FROM api_keys WHERE project = ? ORDER BY created_at DESC, id DESC LIMIT ?',
+    ),
+    listKeysAfter: key<[string, number, string, number]>(`
+      SELECT * FROM api_keys WHERE project = ? AND (created_at, id) < (?, ?)
+      ORDER BY created_at DESC, id DESC LIMIT ?`),
+    // COALESCE keeps the first revocation time when a key is revoked twice.
+    revokeKey: db.prepare<[number, string, string]>(
+      'UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? AND project = ?',
+    ),
+    // MAX keeps lastUsedAt monotonic when concurrent requests record use out of order.
+    touchKey: db.prepare<{ id: string; at: number }>(
+      'UPDATE api_keys SET last_used_at = MAX(COALESCE(last_used_at, @at), @at) WHERE id = @id',
+    ),
+    countKeys: db.prepare<[], number>('SELECT count(*) FROM api_keys WHERE revoked_at IS NULL').pluck(),
   };
 }

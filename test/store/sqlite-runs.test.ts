@@ -121,7 +121,9 @@ describe('SqliteRunStore on a file', () => {
     await agents.close();
     // Roll the file back to what a version-1 agentpool wrote: agent tables only.
     const db = new Database(path);
-    db.exec('DROP TABLE runs; DROP TABLE messages; DROP TABLE threads;');
+    db.exec(
+      'DROP TABLE api_keys; DROP TABLE projects; DROP TABLE runs; DROP TABLE messages; DROP TABLE threads;',
+    );
     db.pragma('user_version = 1');
     db.close();
 

@@ -1,0 +1,132 @@
+/**
+ * The ProjectStore port: projects (the tenants) and their API keys, the storage behind API-key
+ * auth. The store never sees a key, only its SHA-256 (computed by the caller) and an 8-character
+ * prefix for display; listings leave even the hash out. Also holds the few checks and cursors
+ * every adapter shares, so adapters agree on what they refuse (the conformance suite checks it).
+ */
+import { AgentPoolError, validationError } from '../core/errors.ts';
+import { decodeCursor, encodeCursor } from './paging.ts';
+import type { Page } from './ports.ts';
+
+/** A project: the unit of isolation. Its id is a slug that every other record's `project` names. */
+export interface ProjectRecord {
+  readonly id: string;
+  readonly name: string;
+  readonly createdAt: number;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** What {@link ProjectStore.createProject} needs. */
+export interface NewProject {
+  readonly id: string;
+  readonly name: string;
+  readonly metadata: Record<string, unknown>;
+  readonly now: number;
+}
+
+/** One API key of a project, as stored: never the key itself. */
+export interface ApiKeyRecord {
+  /** `key_…`, chosen by the caller. */
+  readonly id: string;
+  readonly project: string;
+  /** The first 8 characters of the key, so people can tell their keys apart. */
+  readonly prefix: string;
+  /** Lower-case hex SHA-256 of the full key, computed by the caller. */
+  readonly keyHash: string;
+  readonly name: string;
+  readonly createdAt: number;
+  /** When the key last authenticated a request, epoch ms; null if never. */
+  readonly lastUsedAt: number | null;
+  /** When it was revoked, epoch ms; null while it is valid. */
+  readonly revokedAt: number | null;
+}
+
+/** An API key as listings and creation return it: without its hash. */
+export type ApiKeyInfo = Omit<ApiKeyRecord, 'keyHash'>;
+
+/** What {@link ProjectStore.createKey} needs; a new key is unused and not revoked. */
+export interface NewApiKey {
+  readonly id: string;
+  readonly project: string;
+  readonly prefix: string;
+  readonly keyHash: string;
+  readonly name: string;
+  readonly now: number;
+}
+
+/**
+ * Projects and their API keys.
+ * Errors: `VALIDATION_FAILED` (field `id`) from createProject / createKey when the id is taken,
+ * (field `keyHash`) when the hash is malformed or already stored, (field `prefix`) when the prefix
+ * is longer than 8 characters, and for a bad cursor or limit (1..1000); `NOT_FOUND` from createKey
+ * when the project does not exist; `STORE_FAILED` after close or when the storage fails.
+ */
+export interface ProjectStore {
+  createProject(project: NewProject): Promise<ProjectRecord>;
+  getProject(id: string): Promise<ProjectRecord | undefined>;
+  /** Every project ordered by id. */
+  listProjects(query: { limit: number; cursor?: string | undefined }): Promise<Page<ProjectRecord>>;
+  /** Deletes a project and all its keys; false when it did not exist. */
+  deleteProject(id: string): Promise<boolean>;
+  /** Stores a key of an existing project. */
+  createKey(key: NewApiKey): Promise<ApiKeyInfo>;
+  /** The key with this hash, unless it was revoked (or its project deleted): what authentication asks. */
+  findKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined>;
+  /** A project's keys, revoked ones included, newest first (createdAt, then id, descending). */
+  listKeys(project: string, query: { limit: number; cursor?: string | undefined }): Promise<Page<ApiKeyInfo>>;
+  /**
+   * Revokes a key of `project`; false when there is no such key in that project. Revoking again
+   * returns true and keeps the first `revokedAt`.
+   */
+  revokeKey(project: string, keyId: string, now: number): Promise<boolean>;
+  /** Records that a key was used; `lastUsedAt` never moves back. False when the key is absent. */
+  touchKey(keyId: string, now: number): Promise<boolean>;
+  /** Keys not revoked, over every project; the server turns auth on when this is above zero. */
+  countKeys(): Promise<number>;
+  /** Releases connections and file handles; further calls fail. */
+  close(): Promise<void>;
+}
+
+// ── shared by the adapters ──────────────────────────────────────────────────
+
+const SHA256_HEX = /^[0-9a-f]{64}$/;
+
+/** Refuses a key the store must not hold: a hash that is not SHA-256 hex (maybe the raw key) or a long prefix. */
+export function checkNewApiKey(key: NewApiKey): void {
+  if (typeof key.keyHash !== 'string' || !SHA256_HEX.test(key.keyHash)) {
+    throw validationError('keyHash', 'must be the lower-case hex SHA-256 of the key (64 characters)');
+  }
+  if (typeof key.prefix !== 'string' || key.prefix.length > 8) {
+    throw validationError('prefix', 'must be at most the first 8 characters of the key');
+  }
+}
+
+/** The cursor after a key in newest-first order. */
+export function encodeKeyCursor(key: { readonly createdAt: number; readonly id: string }): string {
+  return encodeCursor('key', `${key.createdAt}:${key.id}`);
+}
+
+/** The `[createdAt, id]` a key-listing cursor continues before. */
+export function decodeKeyCursor(cursor: string): [number, string] {
+  const text = decodeCursor('key', cursor);
+  const colon = text.indexOf(':');
+  const createdAt = Number(text.slice(0, colon));
+  if (colon < 1 || !Number.isFinite(createdAt))
+    throw validationError('cursor', 'is not a cursor of this listing');
+  return [createdAt, text.slice(colon + 1)];
+}
+
+/** The catalogue has no PROJECT_EXISTS / KEY_EXISTS: ids are chosen by an admin or generated, so a clash is a bad request. */
+export function idTaken(kind: 'project' | 'key', id: string): AgentPoolError {
+  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
+}
+
+/** A key cannot be stored twice; the message does not repeat the hash. */
+export function hashTaken(): AgentPoolError {
+  return validationError('keyHash', 'is already stored for another key');
+}
+
+/** The catalogue has no PROJECT_NOT_FOUND; the generic 404 code names the project in its details. */
+export function projectNotFound(id: string): AgentPoolError {
+  return new AgentPoolError('NOT_FOUND', `project "${id}" not found`, { kind: 'project', id });
+}

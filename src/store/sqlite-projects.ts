@@ -1,0 +1,229 @@
+/**
+ * The SQLite ProjectStore: projects and their API keys in the same file (WAL) as the agent and
+ * run stores. Every write is one statement (a project's keys go with it through ON DELETE
+ * CASCADE), so none needs an explicit transaction; the hash lookup authentication does on each
+ * request is one probe of a UNIQUE index.
+ */
+import type Database from 'better-sqlite3';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { intOption } from '../core/options.ts';
+import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import {
+  type ApiKeyInfo,
+  type ApiKeyRecord,
+  checkNewApiKey,
+  decodeKeyCursor,
+  encodeKeyCursor,
+  hashTaken,
+  idTaken,
+  type NewApiKey,
+  type NewProject,
+  type ProjectRecord,
+  type ProjectStore,
+  projectNotFound,
+} from './project-ports.ts';
+import type { Page } from './ports.ts';
+import {
+  type ApiKeyRow,
+  openStoreDatabase,
+  prepareProjectStatements,
+  type ProjectRow,
+} from './sqlite-schema.ts';
+
+/** Options of {@link SqliteProjectStore}. */
+export interface SqliteProjectStoreOptions {
+  /** A database file (parent directories are created), or `':memory:'`; may be the agent store's file. */
+  readonly path: string;
+  /**
+   * How long a write waits for another connection's lock before failing, ms.
+   * @default 5000
+   */
+  readonly busyTimeoutMs?: number | undefined;
+}
+
+function toProject(row: ProjectRow): ProjectRecord {
+  return {
+    id: row.id,
+    name: row.name,
+    createdAt: row.created_at,
+    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+  };
+}
+
+function toKey(row: ApiKeyRow): ApiKeyRecord {
+  return { ...toInfo(row), keyHash: row.key_hash };
+}
+
+function toInfo(row: ApiKeyRow): ApiKeyInfo {
+  return {
+    id: row.id,
+    project: row.project,
+    prefix: row.prefix,
+    name: row.name,
+    createdAt: row.created_at,
+    lastUsedAt: row.last_used_at,
+    revokedAt: row.revoked_at,
+  };
+}
+
+/** Pages of `limit` rows fetched as `limit + 1`, so the last page is known without another query. */
+function page<T>(
+  rows: T[],
+  limit: number,
+  cursorOf: (last: T) => string,
+): { data: T[]; next: string | null } {
+  if (rows.length <= limit) return { data: rows, next: null };
+  rows.length = limit;
+  return { data: rows, next: cursorOf(rows[limit - 1] as T) };
+}
+
+/** A ProjectStore in one SQLite file, through better-sqlite3; shares the file with the other stores. */
+export class SqliteProjectStore implements ProjectStore {
+  readonly #path: string;
+  readonly #db: Database.Database;
+  readonly #s: ReturnType<typeof prepareProjectStatements>;
+  #closed = false;
+
+  constructor(options: SqliteProjectStoreOptions) {
+    this.#path = options.path;
+    const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
+    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'project store');
+    try {
+      this.#s = prepareProjectStatements(this.#db);
+    } catch (err) {
+      this.#db.close();
+      throw err;
+    }
+  }
+
+  /** The file this store writes to. */
+  get path(): string {
+    return this.#path;
+  }
+
+  async createProject(project: NewProject): Promise<ProjectRecord> {
+    const row: ProjectRow = {
+      id: project.id,
+      name: project.name,
+      metadata: JSON.stringify(project.metadata),
+      created_at: project.now,
+    };
+    return this.#guard(() => {
+      try {
+        this.#s.insertProject.run(row);
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+          throw idTaken('project', row.id);
+        throw err;
+      }
+      return toProject(row);
+    });
+  }
+
+  async getProject(id: string): Promise<ProjectRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.getProject.get(id);
+      return row && toProject(row);
+    });
+  }
+
+  async listProjects(query: { limit: number; cursor?: string | undefined }): Promise<Page<ProjectRecord>> {
+    const limit = pageLimit(query.limit);
+    const after = query.cursor === undefined ? undefined : decodeCursor('project', query.cursor);
+    return this.#guard(() => {
+      const s = this.#s;
+      const rows =
+        after === undefined ? s.listProjectsFirst.all(limit + 1) : s.listProjectsAfter.all(after, limit + 1);
+      const p = page(rows, limit, (r) => encodeCursor('project', r.id));
+      return { data: p.data.map(toProject), nextCursor: p.next };
+    });
+  }
+
+  async deleteProject(id: string): Promise<boolean> {
+    return this.#guard(() => this.#s.deleteProject.run(id).changes > 0);
+  }
+
+  async createKey(key: NewApiKey): Promise<ApiKeyInfo> {
+    checkNewApiKey(key);
+    const row: ApiKeyRow = {
+      id: key.id,
+      project: key.project,
+      prefix: key.prefix,
+      key_hash: key.keyHash,
+      name: key.name,
+      created_at: key.now,
+      last_used_at: null,
+      revoked_at: null,
+    };
+    return this.#guard(() => {
+      try {
+        this.#s.insertKey.run(row);
+      } catch (err) {
+        const code = (err as { code?: unknown }).code;
+        if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw projectNotFound(key.project);
+        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw idTaken('key', key.id);
+        if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw hashTaken();
+        throw err;
+      }
+      return toInfo(row);
+    });
+  }
+
+  async findKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
+    return this.#guard(() => {
+      const row = this.#s.findKeyByHash.get(keyHash);
+      return row && toKey(row);
+    });
+  }
+
+  async listKeys(
+    project: string,
+    query: { limit: number; cursor?: string | undefined },
+  ): Promise<Page<ApiKeyInfo>> {
+    const limit = pageLimit(query.limit);
+    const before = query.cursor === undefined ? undefined : decodeKeyCursor(query.cursor);
+    return this.#guard(() => {
+      const s = this.#s;
+      const rows =
+        before === undefined
+          ? s.listKeysFirst.all(project, limit + 1)
+          : s.listKeysAfter.all(project, before[0], before[1], limit + 1);
+      const p = page(rows, limit, (r) => encodeKeyCursor({ createdAt: r.created_at, id: r.id }));
+      return { data: p.data.map(toInfo), nextCursor: p.next };
+    });
+  }
+
+  async revokeKey(project: string, keyId: string, now: number): Promise<boolean> {
+    return this.#guard(() => this.#s.revokeKey.run(now, keyId, project).changes > 0);
+  }
+
+  async touchKey(keyId: string, now: number): Promise<boolean> {
+    return this.#guard(() => this.#s.touchKey.run({ id: keyId, at: now }).changes > 0);
+  }
+
+  async countKeys(): Promise<number> {
+    return this.#guard(() => this.#s.countKeys.get() as number);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#db.close();
+  }
+
+  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
+  #guard<T>(fn: () => T): T {
+    if (this.#closed) {
+      throw new AgentPoolError('STORE_FAILED', `SqliteProjectStore "${this.#path}" is closed`, {
+        path: this.#path,
+      });
+    }
+    try {
+      return fn();
+    } catch (err) {
+      if (isAgentPoolError(err)) throw err;
+      const message = `project store "${this.#path}" failed: ${String(err)}`;
+      throw new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
+    }
+  }
+}
