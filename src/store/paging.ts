@@ -4,6 +4,7 @@
  */
 import { validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
+import type { Page } from './ports.ts';
 
 /** Encodes a keyset cursor; the kind tag makes a cursor from one listing fail in another instead of being misread. */
 export function encodeCursor(kind: string, value: string): string {
@@ -20,4 +21,11 @@ export function decodeCursor(kind: string, cursor: string): string {
 /** A page size within 1..1000. */
 export function pageLimit(limit: number): number {
   return intOption('limit', limit, 100, 1, 1000);
+}
+
+/** A page from `limit + 1` rows fetched in keyset order: the extra row says whether more follow. */
+export function keysetPage<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
+  if (rows.length <= limit) return { data: rows, nextCursor: null };
+  rows.length = limit;
+  return { data: rows, nextCursor: cursorOf(rows[limit - 1] as T) };
 }

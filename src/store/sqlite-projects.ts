@@ -4,10 +4,8 @@
  * CASCADE), so none needs an explicit transaction; the hash lookup authentication does on each
  * request is one probe of a UNIQUE index.
  */
-import type Database from 'better-sqlite3';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import {
   type ApiKeyInfo,
   type ApiKeyRecord,
@@ -23,12 +21,8 @@ import {
   projectNotFound,
 } from './project-ports.ts';
 import type { Page } from './ports.ts';
-import {
-  type ApiKeyRow,
-  openStoreDatabase,
-  prepareProjectStatements,
-  type ProjectRow,
-} from './sqlite-schema.ts';
+import { type ApiKeyRow, prepareProjectStatements, type ProjectRow } from './sqlite-schema.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteProjectStore}. */
 export interface SqliteProjectStoreOptions {
@@ -66,39 +60,25 @@ function toInfo(row: ApiKeyRow): ApiKeyInfo {
   };
 }
 
-/** Pages of `limit` rows fetched as `limit + 1`, so the last page is known without another query. */
-function page<T>(
-  rows: T[],
-  limit: number,
-  cursorOf: (last: T) => string,
-): { data: T[]; next: string | null } {
-  if (rows.length <= limit) return { data: rows, next: null };
-  rows.length = limit;
-  return { data: rows, next: cursorOf(rows[limit - 1] as T) };
-}
-
 /** A ProjectStore in one SQLite file, through better-sqlite3; shares the file with the other stores. */
 export class SqliteProjectStore implements ProjectStore {
-  readonly #path: string;
-  readonly #db: Database.Database;
+  readonly #conn: SqliteConnection;
   readonly #s: ReturnType<typeof prepareProjectStatements>;
-  #closed = false;
 
   constructor(options: SqliteProjectStoreOptions) {
-    this.#path = options.path;
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'project store');
+    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'project store');
     try {
-      this.#s = prepareProjectStatements(this.#db);
+      this.#s = prepareProjectStatements(this.#conn.db);
     } catch (err) {
-      this.#db.close();
+      this.#conn.db.close();
       throw err;
     }
   }
 
   /** The file this store writes to. */
   get path(): string {
-    return this.#path;
+    return this.#conn.path;
   }
 
   async createProject(project: NewProject): Promise<ProjectRecord> {
@@ -108,7 +88,7 @@ export class SqliteProjectStore implements ProjectStore {
       metadata: JSON.stringify(project.metadata),
       created_at: project.now,
     };
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       try {
         this.#s.insertProject.run(row);
       } catch (err) {
@@ -121,7 +101,7 @@ export class SqliteProjectStore implements ProjectStore {
   }
 
   async getProject(id: string): Promise<ProjectRecord | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getProject.get(id);
       return row && toProject(row);
     });
@@ -130,17 +110,17 @@ export class SqliteProjectStore implements ProjectStore {
   async listProjects(query: { limit: number; cursor?: string | undefined }): Promise<Page<ProjectRecord>> {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor('project', query.cursor);
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const s = this.#s;
       const rows =
         after === undefined ? s.listProjectsFirst.all(limit + 1) : s.listProjectsAfter.all(after, limit + 1);
-      const p = page(rows, limit, (r) => encodeCursor('project', r.id));
-      return { data: p.data.map(toProject), nextCursor: p.next };
+      const p = keysetPage(rows, limit, (r) => encodeCursor('project', r.id));
+      return { data: p.data.map(toProject), nextCursor: p.nextCursor };
     });
   }
 
   async deleteProject(id: string): Promise<boolean> {
-    return this.#guard(() => this.#s.deleteProject.run(id).changes > 0);
+    return this.#conn.guard(() => this.#s.deleteProject.run(id).changes > 0);
   }
 
   async createKey(key: NewApiKey): Promise<ApiKeyInfo> {
@@ -155,7 +135,7 @@ export class SqliteProjectStore implements ProjectStore {
       last_used_at: null,
       revoked_at: null,
     };
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       try {
         this.#s.insertKey.run(row);
       } catch (err) {
@@ -170,7 +150,7 @@ export class SqliteProjectStore implements ProjectStore {
   }
 
   async findKeyByHash(keyHash: string): Promise<ApiKeyRecord | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.findKeyByHash.get(keyHash);
       return row && toKey(row);
     });
@@ -182,48 +162,30 @@ export class SqliteProjectStore implements ProjectStore {
   ): Promise<Page<ApiKeyInfo>> {
     const limit = pageLimit(query.limit);
     const before = query.cursor === undefined ? undefined : decodeKeyCursor(query.cursor);
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const s = this.#s;
       const rows =
         before === undefined
           ? s.listKeysFirst.all(project, limit + 1)
           : s.listKeysAfter.all(project, before[0], before[1], limit + 1);
-      const p = page(rows, limit, (r) => encodeKeyCursor({ createdAt: r.created_at, id: r.id }));
-      return { data: p.data.map(toInfo), nextCursor: p.next };
+      const p = keysetPage(rows, limit, (r) => encodeKeyCursor({ createdAt: r.created_at, id: r.id }));
+      return { data: p.data.map(toInfo), nextCursor: p.nextCursor };
     });
   }
 
   async revokeKey(project: string, keyId: string, now: number): Promise<boolean> {
-    return this.#guard(() => this.#s.revokeKey.run(now, keyId, project).changes > 0);
+    return this.#conn.guard(() => this.#s.revokeKey.run(now, keyId, project).changes > 0);
   }
 
   async touchKey(keyId: string, now: number): Promise<boolean> {
-    return this.#guard(() => this.#s.touchKey.run({ id: keyId, at: now }).changes > 0);
+    return this.#conn.guard(() => this.#s.touchKey.run({ id: keyId, at: now }).changes > 0);
   }
 
   async countKeys(): Promise<number> {
-    return this.#guard(() => this.#s.countKeys.get() as number);
+    return this.#conn.guard(() => this.#s.countKeys.get() as number);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
-  }
-
-  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
-  #guard<T>(fn: () => T): T {
-    if (this.#closed) {
-      throw new AgentPoolError('STORE_FAILED', `SqliteProjectStore "${this.#path}" is closed`, {
-        path: this.#path,
-      });
-    }
-    try {
-      return fn();
-    } catch (err) {
-      if (isAgentPoolError(err)) throw err;
-      const message = `project store "${this.#path}" failed: ${String(err)}`;
-      throw new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
-    }
+    this.#conn.close();
   }
 }

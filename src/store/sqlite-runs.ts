@@ -11,10 +11,10 @@
  * the cost by the batch size without weakening what "committed" means.
  */
 import type Database from 'better-sqlite3';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption, numberOption } from '../core/options.ts';
 import { GroupCommit } from './group-commit.ts';
-import { encodeCursor, pageLimit } from './paging.ts';
+import { encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
   MessageRecord,
   MessageRole,
@@ -27,13 +27,8 @@ import type {
   ThreadRecord,
 } from './ports.ts';
 import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
-import {
-  type MessageRow,
-  openStoreDatabase,
-  prepareRunStatements,
-  type RunRow,
-  type ThreadRow,
-} from './sqlite-schema.ts';
+import { type MessageRow, prepareRunStatements, type RunRow, type ThreadRow } from './sqlite-schema.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteRunStore}. */
 export interface SqliteRunStoreOptions {
@@ -132,37 +127,24 @@ function pending(messages: readonly NewMessage[]): PendingMessage[] {
   return messages.map((message) => ({ message, content: JSON.stringify(message.content) ?? 'null' }));
 }
 
-function page<T>(
-  rows: T[],
-  limit: number,
-  cursorOf: (last: T) => string,
-): { data: T[]; next: string | null } {
-  if (rows.length <= limit) return { data: rows, next: null };
-  rows.length = limit;
-  return { data: rows, next: cursorOf(rows[limit - 1] as T) };
-}
-
 /** A RunStore in one SQLite file, through better-sqlite3; shares the file with SqliteAgentStore. */
 export class SqliteRunStore implements RunStore {
-  readonly #path: string;
-  readonly #db: Database.Database;
+  readonly #conn: SqliteConnection;
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
   readonly #group: GroupCommit;
-  #closed = false;
 
   constructor(options: SqliteRunStoreOptions) {
-    this.#path = options.path;
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'run store');
-    this.#s = prepareRunStatements(this.#db);
-    this.#w = prepareWrites(this.#db, this.#s);
-    this.#group = new GroupCommit(this.#w.group, (err) => this.#storeError(err));
+    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
+    this.#s = prepareRunStatements(this.#conn.db);
+    this.#w = prepareWrites(this.#conn.db, this.#s);
+    this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
   }
 
   /** The file this store writes to. */
   get path(): string {
-    return this.#path;
+    return this.#conn.path;
   }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
@@ -190,14 +172,14 @@ export class SqliteRunStore implements RunStore {
   }
 
   async getThread(id: string): Promise<ThreadRecord | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getThread.get(id);
       return row && toThread(row);
     });
   }
 
   async deleteThread(id: string): Promise<boolean> {
-    return this.#guard(() => this.#s.deleteThread.run(id).changes > 0);
+    return this.#conn.guard(() => this.#s.deleteThread.run(id).changes > 0);
   }
 
   async listMessages(
@@ -206,23 +188,23 @@ export class SqliteRunStore implements RunStore {
   ): Promise<Page<MessageRecord>> {
     const limit = pageLimit(query.limit);
     const after = seqCursor(query.cursor);
-    return this.#guard(() => {
-      const p = page(this.#s.listMessages.all(threadId, after, limit + 1), limit, (r) =>
+    return this.#conn.guard(() => {
+      const p = keysetPage(this.#s.listMessages.all(threadId, after, limit + 1), limit, (r) =>
         encodeCursor('seq', String(r.seq)),
       );
-      return { data: p.data.map(toMessage), nextCursor: p.next };
+      return { data: p.data.map(toMessage), nextCursor: p.nextCursor };
     });
   }
 
   async recentMessages(threadId: string, limit: number): Promise<MessageRecord[]> {
     const max = pageLimit(limit);
     // Read newest first so the index walk stops after `max` rows, then restore conversation order.
-    return this.#guard(() => this.#s.recentMessages.all(threadId, max).reverse().map(toMessage));
+    return this.#conn.guard(() => this.#s.recentMessages.all(threadId, max).reverse().map(toMessage));
   }
 
   async listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]> {
     const max = pageLimit(limit);
-    return this.#guard(() => this.#s.listExpiredThreads.all(now, max).map(toThread));
+    return this.#conn.guard(() => this.#s.listExpiredThreads.all(now, max).map(toThread));
   }
 
   async createRun(
@@ -237,7 +219,7 @@ export class SqliteRunStore implements RunStore {
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getRun.get(id);
       return row && toRun(row);
     });
@@ -249,14 +231,14 @@ export class SqliteRunStore implements RunStore {
   ): Promise<Page<RunRecord>> {
     const limit = pageLimit(query.limit);
     const before = query.cursor === undefined ? undefined : runCursor(query.cursor);
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const s = this.#s;
       const rows =
         before === undefined
           ? s.listRunsFirst.all(threadId, limit + 1)
           : s.listRunsAfter.all(threadId, before[0], before[1], limit + 1);
-      const p = page(rows, limit, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
-      return { data: p.data.map(toRun), nextCursor: p.next };
+      const p = keysetPage(rows, limit, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
+      return { data: p.data.map(toRun), nextCursor: p.nextCursor };
     });
   }
 
@@ -266,39 +248,18 @@ export class SqliteRunStore implements RunStore {
   }
 
   async interruptUnfinished(now: number): Promise<number> {
-    return this.#guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
+    return this.#conn.guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#conn.closed) return;
     this.#group.flush(); // writes already accepted are committed, not dropped
-    this.#closed = true;
-    this.#db.close();
-  }
-
-  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
-  #guard<T>(fn: () => T): T {
-    if (this.#closed) {
-      throw new AgentPoolError('STORE_FAILED', `SqliteRunStore "${this.#path}" is closed`, {
-        path: this.#path,
-      });
-    }
-    try {
-      return fn();
-    } catch (err) {
-      throw this.#storeError(err);
-    }
+    this.#conn.close();
   }
 
   /** A write through the group commit, refused at once when the store is closed. */
   #write<T>(fn: () => T): Promise<T> {
-    return this.#guard(() => this.#group.write(fn));
-  }
-
-  #storeError(err: unknown): unknown {
-    if (isAgentPoolError(err)) return err;
-    const message = `run store "${this.#path}" failed: ${String(err)}`;
-    return new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
+    return this.#conn.guard(() => this.#group.write(fn));
   }
 }
 

@@ -4,10 +4,10 @@
  * reads stay flat from a hundred agents to millions.
  */
 import type Database from 'better-sqlite3';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
   AgentRecord,
   AgentStore,
@@ -17,7 +17,8 @@ import type {
   NewAgent,
   Page,
 } from './ports.ts';
-import { type AgentRow, openStoreDatabase, prepareStatements, type VersionRow } from './sqlite-schema.ts';
+import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
+import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteAgentStore}. */
 export interface SqliteAgentStoreOptions {
@@ -58,37 +59,27 @@ function toVersion<S extends IndexedSpec>(row: VersionRow): AgentVersionRecord<S
   };
 }
 
-/** Pages of `limit` rows fetched as `limit + 1`, so the last page is known without another query. */
-function page<T>(rows: T[], limit: number, cursorOf: (last: T) => string): Page<T> {
-  if (rows.length <= limit) return { data: rows, nextCursor: null };
-  rows.length = limit;
-  return { data: rows, nextCursor: cursorOf(rows[limit - 1] as T) };
-}
-
 /** An AgentStore in one SQLite file, through better-sqlite3. */
 export class SqliteAgentStore implements AgentStore {
-  readonly #path: string;
-  readonly #db: Database.Database;
+  readonly #conn: SqliteConnection;
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
-  #closed = false;
 
   constructor(options: SqliteAgentStoreOptions) {
-    this.#path = options.path;
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    this.#db = openStoreDatabase(options.path, busyTimeoutMs, 'agent store');
-    this.#s = prepareStatements(this.#db);
-    this.#w = prepareWrites(this.#db, this.#s);
+    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'agent store');
+    this.#s = prepareStatements(this.#conn.db);
+    this.#w = prepareWrites(this.#conn.db, this.#s);
   }
 
   /** The file this store writes to. */
   get path(): string {
-    return this.#path;
+    return this.#conn.path;
   }
 
   async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
     checkIndexedSpec(agent.spec);
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const spec = JSON.stringify(agent.spec);
       const ttl = ttlOf(agent.spec);
       const row: AgentRow = {
@@ -126,14 +117,14 @@ export class SqliteAgentStore implements AgentStore {
   }
 
   async getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getById.get(id);
       return row && toRecord<S>(row);
     });
   }
 
   async getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getByName.get(project, name);
       return row && toRecord<S>(row);
     });
@@ -143,7 +134,7 @@ export class SqliteAgentStore implements AgentStore {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
     const labels = Object.entries(query.labels ?? {});
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const s = this.#s;
       let rows: AgentRow[];
       if (labels.length === 0) {
@@ -164,7 +155,7 @@ export class SqliteAgentStore implements AgentStore {
         const args = { project, key, value, rest, limit: limit + 1 };
         rows = after === undefined ? s.listLabelsFirst.all(args) : s.listLabelsAfter.all({ ...args, after });
       }
-      const p = page(rows, limit, (r) => encodeCursor('name', r.name));
+      const p = keysetPage(rows, limit, (r) => encodeCursor('name', r.name));
       return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
     });
   }
@@ -175,17 +166,17 @@ export class SqliteAgentStore implements AgentStore {
   ): Promise<Page<AgentRecord<S>>> {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor('tier', query.cursor);
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const s = this.#s;
       const rows =
         after === undefined ? s.tierFirst.all(tier, limit + 1) : s.tierAfter.all(tier, after, limit + 1);
-      const p = page(rows, limit, (r) => encodeCursor('tier', r.id));
+      const p = keysetPage(rows, limit, (r) => encodeCursor('tier', r.id));
       return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
     });
   }
 
   async count(project: string): Promise<number> {
-    return this.#guard(() => this.#s.count.get(project) as number);
+    return this.#conn.guard(() => this.#s.count.get(project) as number);
   }
 
   async addVersion<S extends IndexedSpec>(
@@ -195,7 +186,7 @@ export class SqliteAgentStore implements AgentStore {
     now: number,
   ): Promise<AgentRecord<S>> {
     checkIndexedSpec(spec);
-    return this.#guard(() => toRecord<S>(this.#w.addVersion(id, expectedLatest, spec, now)));
+    return this.#conn.guard(() => toRecord<S>(this.#w.addVersion(id, expectedLatest, spec, now)));
   }
 
   async activateVersion<S extends IndexedSpec>(
@@ -203,14 +194,14 @@ export class SqliteAgentStore implements AgentStore {
     version: number,
     now: number,
   ): Promise<AgentRecord<S>> {
-    return this.#guard(() => toRecord<S>(this.#w.activateVersion(id, version, now)));
+    return this.#conn.guard(() => toRecord<S>(this.#w.activateVersion(id, version, now)));
   }
 
   async getVersion<S extends IndexedSpec>(
     id: string,
     version: number,
   ): Promise<AgentVersionRecord<S> | undefined> {
-    return this.#guard(() => {
+    return this.#conn.guard(() => {
       const row = this.#s.getVersion.get(id, version);
       return row && toVersion<S>(row);
     });
@@ -226,8 +217,8 @@ export class SqliteAgentStore implements AgentStore {
       before = Number(decodeCursor('version', query.cursor));
       if (!Number.isInteger(before)) throw validationError('cursor', 'is not a cursor of this listing');
     }
-    return this.#guard(() => {
-      const p = page(this.#s.listVersions.all(id, before, limit + 1), limit, (r) =>
+    return this.#conn.guard(() => {
+      const p = keysetPage(this.#s.listVersions.all(id, before, limit + 1), limit, (r) =>
         encodeCursor('version', String(r.version)),
       );
       return { data: p.data.map((r) => toVersion<S>(r)), nextCursor: p.nextCursor };
@@ -236,40 +227,22 @@ export class SqliteAgentStore implements AgentStore {
 
   async delete(id: string): Promise<boolean> {
     // Versions and labels go with the agent through ON DELETE CASCADE.
-    return this.#guard(() => this.#s.deleteAgent.run(id).changes > 0);
+    return this.#conn.guard(() => this.#s.deleteAgent.run(id).changes > 0);
   }
 
   async touch(id: string, at: number): Promise<void> {
-    this.#guard(() => {
+    this.#conn.guard(() => {
       if (this.#s.touch.run({ at, id }).changes === 0) throw notFound(id);
     });
   }
 
   async listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]> {
     const max = intOption('limit', limit, 100, 1);
-    return this.#guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S>(r)));
+    return this.#conn.guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S>(r)));
   }
 
   async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#db.close();
-  }
-
-  /** Runs `fn` on an open database and turns driver failures into STORE_FAILED. */
-  #guard<T>(fn: () => T): T {
-    if (this.#closed) {
-      throw new AgentPoolError('STORE_FAILED', `SqliteAgentStore "${this.#path}" is closed`, {
-        path: this.#path,
-      });
-    }
-    try {
-      return fn();
-    } catch (err) {
-      if (isAgentPoolError(err)) throw err;
-      const message = `agent store "${this.#path}" failed: ${String(err)}`;
-      throw new AgentPoolError('STORE_FAILED', message, { path: this.#path }, { cause: err });
-    }
+    this.#conn.close();
   }
 }
 
