@@ -7,7 +7,7 @@
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
-import { Histogram, type HistogramSnapshot } from '../core/metrics.ts';
+import { Histogram } from '../core/metrics.ts';
 import { SingleFlight } from '../core/single-flight.ts';
 import type { BusEvent, EventBus } from '../events/bus.ts';
 import type { Tier } from '../registry/definition.ts';
@@ -21,6 +21,8 @@ import {
   type TransitionReason,
 } from './instance.ts';
 import { Lease } from './lease.ts';
+import { describeInstance, type InstanceInfo, type PoolStats } from './pool-stats.ts';
+import { Room } from './room.ts';
 import {
   type InstancePoolOptions,
   type ResolvedInstancePoolOptions,
@@ -60,57 +62,6 @@ export interface AcquireOptions {
   signal?: AbortSignal;
 }
 
-/** A point-in-time view of the pool. */
-export interface PoolStats {
-  policy: Record<string, number | string>;
-  maxActive: number;
-  maxBytes: number;
-  /** Live instances: resident + one-shot + activating. */
-  active: number;
-  resident: number;
-  oneShot: number;
-  activating: number;
-  pinned: number;
-  bytes: number;
-  waiting: number;
-  byState: Record<Exclude<InstanceState, 'terminated'>, number>;
-  byTier: Record<Tier, number>;
-  hits: number;
-  misses: number;
-  hitRatio: number;
-  activations: number;
-  activationFailures: number;
-  /** Deactivations by cause. */
-  evictions: number;
-  idleDeactivations: number;
-  retirements: number;
-  deactivations: number;
-  acquireTimeouts: number;
-  activationLatencyMs: HistogramSnapshot;
-}
-
-/** A one-line view of a live instance. */
-export interface InstanceInfo {
-  instanceId: string;
-  agentId: string;
-  project: string;
-  name: string;
-  version: number;
-  tier: Tier;
-  state: InstanceState;
-  leases: number;
-  pinned: boolean;
-  uses: number;
-  lastUsedAt: number;
-  estimatedBytes: number;
-}
-
-interface Waiter {
-  activation: Activation;
-  resolve: () => void;
-  reject: (err: unknown) => void;
-}
-
 /** An activation in flight. */
 interface Activation {
   project: string;
@@ -136,9 +87,7 @@ export class InstancePool {
   readonly #oneShots = new Set<AgentInstance>();
   /** Activations in flight; bounded by concurrent acquirers. */
   readonly #activations = new Set<Activation>();
-  /** Activations holding a place: they count as live. */
-  #reserved = 0;
-  readonly #waiters: Waiter[] = [];
+  readonly #room: Room;
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
   readonly #counters = {
@@ -150,7 +99,6 @@ export class InstancePool {
     idleDeactivations: 0,
     retirements: 0,
     deactivations: 0,
-    acquireTimeouts: 0,
   };
   readonly #unsubscribe: () => void;
   #sweepTimer: TimerHandle | undefined;
@@ -163,6 +111,14 @@ export class InstancePool {
     this.#clock = deps.clock;
     this.#resolveResources = deps.resolveResources;
     this.#cache = new ActivationCache(this.options);
+    this.#room = new Room(this.options, this.#clock, {
+      occupied: () => this.#cache.size + this.#oneShots.size,
+      evictOne: () => {
+        const victim = this.#cache.evictableCount === 0 ? undefined : this.#cache.evictOne();
+        if (victim !== undefined) this.#terminateEvicted([victim]);
+        return victim !== undefined;
+      },
+    });
     const onAgentChanged = (
       e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
     ) => this.#onAgentChanged(e);
@@ -248,7 +204,7 @@ export class InstancePool {
     instance.pauseOnRelease = false;
     if (instance.state === 'paused') {
       instance.transition('ready', this.#clock.now(), 'resume');
-      this.#wakeWaiters();
+      this.#room.wake();
     }
     return describeInstance(instance);
   }
@@ -298,16 +254,17 @@ export class InstancePool {
       policy: this.#cache.describePolicy(),
       maxActive: this.options.maxActive,
       maxBytes: this.options.maxBytes,
-      active: this.#live(),
+      active: this.#room.live(),
       resident: this.#cache.size,
       oneShot: this.#oneShots.size,
-      activating: this.#reserved,
+      activating: this.#room.reserved,
       pinned: this.#cache.pinnedCount,
       bytes: this.#cache.bytes,
-      waiting: this.#waiters.length,
+      waiting: this.#room.waiting,
       byState,
       byTier,
       ...c,
+      acquireTimeouts: this.#room.timeouts,
       hitRatio: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
       activationLatencyMs: this.#latency.snapshot(),
     };
@@ -320,7 +277,7 @@ export class InstancePool {
     try {
       this.#sweepTimer?.cancel();
       this.#unsubscribe();
-      for (const w of this.#waiters.splice(0)) w.reject(closedError());
+      this.#room.rejectAll(closedError());
     } finally {
       for (const instance of [...this.#cache.values()]) this.#retire(instance, 'closed');
     }
@@ -339,9 +296,9 @@ export class InstancePool {
       instance.pauseOnRelease = false;
       instance.transition('paused', now, 'pause');
     } else {
-      this.#terminateEvicted(this.#cache.trim(this.#oneShots.size + this.#reserved));
+      this.#terminateEvicted(this.#cache.trim(this.#oneShots.size + this.#room.reserved));
     }
-    this.#wakeWaiters();
+    this.#room.wake();
   };
 
   readonly #observe = (
@@ -426,7 +383,8 @@ export class InstancePool {
         return resident; // activated meanwhile under its other reference (id or name)
       }
       const waitStart = performance.now();
-      await this.#reserve(activation, options);
+      await this.#room.reserve(project, options);
+      activation.reserved = true;
       started += performance.now() - waitStart;
       const now = this.#clock.now();
       instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
@@ -455,10 +413,7 @@ export class InstancePool {
       );
     } finally {
       this.#activations.delete(activation);
-      if (activation.reserved) {
-        this.#reserved--;
-        this.#wakeWaiters();
-      }
+      if (activation.reserved) this.#room.release();
     }
   }
 
@@ -473,7 +428,7 @@ export class InstancePool {
     // hot instances are pinned, keeping at least one slot for everything else
     if (instance.tier === 'hot' && this.#cache.pinnedCount < this.options.maxActive - 1)
       instance.pinned = true;
-    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#reserved - 1);
+    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#room.reserved - 1);
     const refused = evicted.indexOf(instance);
     if (refused >= 0) {
       evicted.splice(refused, 1);
@@ -504,7 +459,7 @@ export class InstancePool {
       instance.terminate(this.#clock.now(), reason);
       this.#touchIfEphemeral(instance);
     }
-    this.#wakeWaiters();
+    this.#room.wake();
   }
 
   #onAgentChanged(
@@ -520,84 +475,6 @@ export class InstancePool {
     this.#retire(instance, 'retired');
     if (wasPinned && e.type !== 'agent.deleted' && !this.#closed) {
       this.prewarm(e.project, e.agentId).catch(() => undefined); // a hot agent stays warm on its new version
-    }
-  }
-
-  #live(): number {
-    return this.#cache.size + this.#oneShots.size + this.#reserved;
-  }
-
-  /**
-   * Takes one of the `maxActive` places for an activation if one is free or can be freed now by
-   * evicting (the policy picks the victim). Evicting at reservation, not at insertion, keeps the
-   * bound exact: the victim cannot become busy in between.
-   */
-  #tryReserve(activation: Activation): boolean {
-    if (this.#live() >= this.options.maxActive) {
-      if (this.#cache.evictableCount === 0) return false;
-      const victim = this.#cache.evictOne();
-      if (victim === undefined) return false;
-      this.#terminateEvicted([victim]);
-    }
-    activation.reserved = true;
-    this.#reserved++;
-    return true;
-  }
-
-  /** A place for one activation, now or when one is freed; waits in arrival order. */
-  #reserve(activation: Activation, options: AcquireOptions): Promise<void> {
-    if (this.#waiters.length === 0 && this.#tryReserve(activation)) return Promise.resolve();
-    if (this.#waiters.length >= this.options.maxWaiting) {
-      return Promise.reject(
-        new AgentPoolError(
-          'POOL_SATURATED',
-          `${this.#waiters.length} acquirers are already waiting for room`,
-          {
-            maxWaiting: this.options.maxWaiting,
-          },
-        ),
-      );
-    }
-    const timeoutMs = options.timeoutMs ?? this.options.acquireTimeoutMs;
-    return new Promise<void>((resolve, reject) => {
-      const done = () => {
-        timer.cancel();
-        options.signal?.removeEventListener('abort', onAbort);
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-      };
-      const waiter: Waiter = {
-        activation,
-        resolve: () => {
-          done();
-          resolve();
-        },
-        reject: (err) => {
-          done();
-          reject(err);
-        },
-      };
-      const timer = this.#clock.setTimeout(() => {
-        this.#counters.acquireTimeouts++;
-        waiter.reject(
-          new AgentPoolError(
-            'ACQUIRE_TIMEOUT',
-            `no room for a new instance within ${timeoutMs} ms: all ${this.options.maxActive} live instances are busy or pinned`,
-            { project: activation.project, timeoutMs, maxActive: this.options.maxActive },
-          ),
-        );
-      }, timeoutMs);
-      const onAbort = () => waiter.reject(options.signal?.reason);
-      if (options.signal?.aborted) return onAbort();
-      options.signal?.addEventListener('abort', onAbort, { once: true });
-      this.#waiters.push(waiter);
-    });
-  }
-
-  #wakeWaiters(): void {
-    for (let waiter = this.#waiters[0]; waiter !== undefined; waiter = this.#waiters[0]) {
-      if (!this.#tryReserve(waiter.activation)) return;
-      waiter.resolve();
     }
   }
 
@@ -624,19 +501,4 @@ function closedError(): AgentPoolError {
   return new AgentPoolError('POOL_CLOSED', 'the pool is closed');
 }
 
-function describeInstance(i: AgentInstance): InstanceInfo {
-  return {
-    instanceId: i.id,
-    agentId: i.agent.id,
-    project: i.agent.project,
-    name: i.agent.name,
-    version: i.agent.activeVersion,
-    tier: i.tier,
-    state: i.state,
-    leases: i.leases,
-    pinned: i.pinned,
-    uses: i.uses,
-    lastUsedAt: i.lastUsedAt,
-    estimatedBytes: i.estimatedBytes,
-  };
-}
+export type { InstanceInfo, PoolStats } from './pool-stats.ts';
