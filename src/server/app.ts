@@ -104,6 +104,12 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
     },
   };
   app.decorate('agentpool', control);
+  // Every request acts in one project. Until authentication resolves it from the API key, it is
+  // the development project.
+  app.decorateRequest('project', '');
+  app.addHook('onRequest', async (request) => {
+    request.project = resolved.project;
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -10,3 +10,10 @@ export interface RouteContext {
   /** The project every request acts in. */
   readonly project: string;
 }
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The project this request acts in (set for every request by the server). */
+    project: string;
+  }
+}

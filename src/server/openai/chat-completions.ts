@@ -156,7 +156,7 @@ async function* chatChunks(
 
 /** Registers `POST /v1/chat/completions`. */
 export function registerChatCompletionRoutes(app: FastifyInstance, context: RouteContext): void {
-  const { pool, project } = context;
+  const { pool } = context;
 
   app.post<{ Body: ChatBody }>(
     '/v1/chat/completions',
@@ -204,7 +204,7 @@ export function registerChatCompletionRoutes(app: FastifyInstance, context: Rout
       const body = request.body;
       const input = chatInput(body);
       const signal = clientGone(reply);
-      const handle = await pool.runs.start(project, body.model, {
+      const handle = await pool.runs.start(request.project, body.model, {
         input,
         signal,
         ...(body.metadata !== undefined && body.metadata !== null && { metadata: body.metadata }),

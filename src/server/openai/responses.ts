@@ -82,7 +82,8 @@ function responsesInput(body: ResponsesBody): string {
 
 /** The thread a response continues: that of `previous_response_id`'s run, or a new one. */
 async function responseThread(
-  { pool, project }: RouteContext,
+  { pool }: RouteContext,
+  project: string,
   previous: string | null | undefined,
 ): Promise<string> {
   if (previous === undefined || previous === null) return (await pool.threads.create(project)).id;
@@ -202,7 +203,7 @@ async function* responseEvents(
 
 /** Registers `POST /v1/responses`. */
 export function registerResponsesRoutes(app: FastifyInstance, context: RouteContext): void {
-  const { pool, project } = context;
+  const { pool } = context;
 
   app.post<{ Body: ResponsesBody }>(
     '/v1/responses',
@@ -245,12 +246,12 @@ export function registerResponsesRoutes(app: FastifyInstance, context: RouteCont
     async (request, reply) => {
       const body = request.body;
       const input = responsesInput(body);
-      const threadId = await responseThread(context, body.previous_response_id);
+      const threadId = await responseThread(context, request.project, body.previous_response_id);
       const previous = body.previous_response_id ?? null;
       const signal = clientGone(reply);
       let handle: RunHandle;
       try {
-        handle = await pool.runs.start(project, body.model, {
+        handle = await pool.runs.start(request.project, body.model, {
           input,
           threadId,
           signal,
@@ -258,7 +259,7 @@ export function registerResponsesRoutes(app: FastifyInstance, context: RouteCont
         });
       } catch (err) {
         // A thread created for this request must not outlive a run that never started.
-        if (previous === null) await pool.threads.delete(project, threadId).catch(() => undefined);
+        if (previous === null) await pool.threads.delete(request.project, threadId).catch(() => undefined);
         throw err;
       }
       if (body.stream === true) {

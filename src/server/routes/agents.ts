@@ -44,7 +44,7 @@ export function parseLabelFilter(values: readonly string[] | undefined): Record<
 }
 
 /** Registers the `/v1/agents` routes. */
-export function registerAgentRoutes(app: FastifyInstance, { pool, project }: RouteContext): void {
+export function registerAgentRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   app.post<{ Body: AgentSpecInput; Querystring: { ifExists?: 'error' | 'return' } }>(
     '/v1/agents',
     {
@@ -62,10 +62,10 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
     },
     async (request, reply) => {
       try {
-        return reply.code(201).send(await pool.agents.create(project, request.body));
+        return reply.code(201).send(await pool.agents.create(request.project, request.body));
       } catch (err) {
         if (request.query.ifExists !== 'return' || !isAgentPoolError(err, 'AGENT_EXISTS')) throw err;
-        return reply.code(200).send(await pool.agents.get(project, request.body.name));
+        return reply.code(200).send(await pool.agents.get(request.project, request.body.name));
       }
     },
   );
@@ -103,7 +103,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
       if (request.body.name !== undefined && request.body.name !== name) {
         throw validationError('name', `must match the path (${JSON.stringify(name)}) when given`);
       }
-      const applied = await pool.agents.apply(project, { ...request.body, name });
+      const applied = await pool.agents.apply(request.project, { ...request.body, name });
       return reply.code(applied.result === 'created' ? 201 : 200).send(applied);
     },
   );
@@ -131,7 +131,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
     async (request) => {
       const { limit, cursor, label } = request.query;
       const labels = parseLabelFilter(label);
-      return pool.agents.list(project, {
+      return pool.agents.list(request.project, {
         ...(limit !== undefined && { limit }),
         ...(cursor !== undefined && { cursor }),
         ...(labels !== undefined && { labels }),
@@ -149,7 +149,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
         response: { 200: ref('Agent'), ...errorResponses },
       },
     },
-    async (request) => pool.agents.get(project, request.params.idOrName),
+    async (request) => pool.agents.get(request.project, request.params.idOrName),
   );
 
   app.patch<{ Params: { idOrName: string }; Body: Record<string, unknown> }>(
@@ -168,7 +168,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
         },
       },
     },
-    async (request) => pool.agents.update(project, request.params.idOrName, request.body),
+    async (request) => pool.agents.update(request.project, request.params.idOrName, request.body),
   );
 
   app.delete<{ Params: { idOrName: string } }>(
@@ -182,7 +182,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
       },
     },
     async (request, reply) => {
-      await pool.agents.delete(project, request.params.idOrName);
+      await pool.agents.delete(request.project, request.params.idOrName);
       return reply.code(204).send();
     },
   );
@@ -200,7 +200,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
     },
     async (request) => {
       const { limit, cursor } = request.query;
-      return pool.agents.versions(project, request.params.idOrName, {
+      return pool.agents.versions(request.project, request.params.idOrName, {
         ...(limit !== undefined && { limit }),
         ...(cursor !== undefined && { cursor }),
       });
@@ -223,6 +223,6 @@ export function registerAgentRoutes(app: FastifyInstance, { pool, project }: Rou
         response: { 200: ref('Agent'), ...errorResponses },
       },
     },
-    async (request) => pool.agents.rollback(project, request.params.idOrName, request.body.version),
+    async (request) => pool.agents.rollback(request.project, request.params.idOrName, request.body.version),
   );
 }

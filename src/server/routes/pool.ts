@@ -42,7 +42,7 @@ function notLive(agent: string): AgentPoolError {
 }
 
 /** Registers the `/v1/pool` routes. */
-export function registerPoolRoutes(app: FastifyInstance, { pool, project }: RouteContext): void {
+export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const instances = pool.instances;
 
   app.get(
@@ -71,7 +71,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool, project }: Rout
         },
       },
     },
-    async () => ({ data: instances.instances(project) }),
+    async (request) => ({ data: instances.instances(request.project) }),
   );
 
   app.get<{ Params: { agent: string } }>(
@@ -85,7 +85,8 @@ export function registerPoolRoutes(app: FastifyInstance, { pool, project }: Rout
       },
     },
     async (request) =>
-      instances.instance(project, request.params.agent) ?? Promise.reject(notLive(request.params.agent)),
+      instances.instance(request.project, request.params.agent) ??
+      Promise.reject(notLive(request.params.agent)),
   );
 
   app.post<{ Params: { agent: string; action: (typeof ACTIONS)[number] } }>(
@@ -108,13 +109,13 @@ export function registerPoolRoutes(app: FastifyInstance, { pool, project }: Rout
       const { agent, action } = request.params;
       switch (action) {
         case 'activate':
-          return instances.prewarm(project, agent);
+          return instances.prewarm(request.project, agent);
         case 'pause':
-          return instances.pause(project, agent);
+          return instances.pause(request.project, agent);
         case 'resume':
-          return instances.resume(project, agent);
+          return instances.resume(request.project, agent);
         case 'deactivate':
-          if (!instances.deactivate(project, agent)) throw notLive(agent);
+          if (!instances.deactivate(request.project, agent)) throw notLive(agent);
           return reply.code(204).send();
       }
     },

@@ -36,7 +36,7 @@ interface StartRunBody {
 }
 
 /** Registers the run routes (`/v1/agents/{idOrName}/runs`, `/v1/runs/{id}` …). */
-export function registerRunRoutes(app: FastifyInstance, { pool, project }: RouteContext): void {
+export function registerRunRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   app.post<{ Params: { idOrName: string }; Body: StartRunBody }>(
     '/v1/agents/:idOrName/runs',
     {
@@ -82,7 +82,7 @@ export function registerRunRoutes(app: FastifyInstance, { pool, project }: Route
         throw validationError('background', 'cannot be combined with stream');
       }
       const signal = background === true ? undefined : clientGone(reply);
-      const handle = await pool.runs.start(project, request.params.idOrName, {
+      const handle = await pool.runs.start(request.project, request.params.idOrName, {
         input,
         ...(threadId !== undefined && { threadId }),
         ...(multitask !== undefined && { multitask }),
@@ -110,7 +110,7 @@ export function registerRunRoutes(app: FastifyInstance, { pool, project }: Route
         response: { 200: ref('Run'), ...errorResponses },
       },
     },
-    async (request) => pool.runs.get(project, request.params.id),
+    async (request) => pool.runs.get(request.project, request.params.id),
   );
 
   app.get<{ Params: { id: string }; Querystring: { after?: number }; Headers: { 'last-event-id'?: number } }>(
@@ -138,7 +138,7 @@ export function registerRunRoutes(app: FastifyInstance, { pool, project }: Route
     async (request, reply) => {
       const after = request.headers['last-event-id'] ?? request.query.after ?? 0;
       const signal = clientGone(reply);
-      const events = await pool.runs.events(project, request.params.id, after, signal);
+      const events = await pool.runs.events(request.project, request.params.id, after, signal);
       await sendSse(reply, events, signal);
       return reply;
     },
@@ -155,6 +155,6 @@ export function registerRunRoutes(app: FastifyInstance, { pool, project }: Route
         response: { 200: ref('Run'), ...errorResponses },
       },
     },
-    async (request) => pool.runs.cancel(project, request.params.id),
+    async (request) => pool.runs.cancel(request.project, request.params.id),
   );
 }

@@ -25,7 +25,7 @@ function pageOptions({ limit, cursor }: PageQuery): PageQuery {
 }
 
 /** Registers the `/v1/threads` routes. */
-export function registerThreadRoutes(app: FastifyInstance, { pool, project }: RouteContext): void {
+export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   app.post<{ Body: CreateThreadOptions | undefined }>(
     '/v1/threads',
     {
@@ -57,7 +57,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool, project }: Ro
         done();
       },
     },
-    async (request, reply) => reply.code(201).send(await pool.threads.create(project, request.body)),
+    async (request, reply) => reply.code(201).send(await pool.threads.create(request.project, request.body)),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -70,7 +70,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool, project }: Ro
         response: { 200: ref('Thread'), ...errorResponses },
       },
     },
-    async (request) => pool.threads.get(project, request.params.id),
+    async (request) => pool.threads.get(request.project, request.params.id),
   );
 
   app.delete<{ Params: { id: string } }>(
@@ -85,7 +85,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool, project }: Ro
       },
     },
     async (request, reply) => {
-      await pool.threads.delete(project, request.params.id);
+      await pool.threads.delete(request.project, request.params.id);
       return reply.code(204).send();
     },
   );
@@ -101,7 +101,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool, project }: Ro
         response: { 200: pageOf('Message'), ...errorResponses },
       },
     },
-    async (request) => pool.threads.messages(project, request.params.id, pageOptions(request.query)),
+    async (request) => pool.threads.messages(request.project, request.params.id, pageOptions(request.query)),
   );
 
   app.get<{ Params: { id: string }; Querystring: PageQuery }>(
@@ -115,6 +115,6 @@ export function registerThreadRoutes(app: FastifyInstance, { pool, project }: Ro
         response: { 200: pageOf('Run'), ...errorResponses },
       },
     },
-    async (request) => pool.threads.runs(project, request.params.id, pageOptions(request.query)),
+    async (request) => pool.threads.runs(request.project, request.params.id, pageOptions(request.query)),
   );
 }
