@@ -24,7 +24,18 @@ import { MemoryRunStore } from './store/memory-runs.ts';
 import type { AgentStore, RunStore } from './store/ports.ts';
 import { SqliteAgentStore } from './store/sqlite.ts';
 import { SqliteRunStore } from './store/sqlite-runs.ts';
+import { MemoryProjectStore } from './store/memory-projects.ts';
+import type { ProjectStore } from './store/project-ports.ts';
+import { SqliteProjectStore } from './store/sqlite-projects.ts';
+import { Projects } from './auth/projects.ts';
 import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
+
+/** The stores of a pool; `projects` defaults to memory for adapters given without one. */
+export interface Stores {
+  agents: AgentStore;
+  runs: RunStore;
+  projects?: ProjectStore;
+}
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent = AgentEvent | InstanceEvent;
@@ -35,7 +46,7 @@ export interface AgentPoolOptions {
    * Where definitions, threads and runs live: the embedded SQLite file, process memory, or your
    * own adapters. @default 'sqlite'
    */
-  store?: 'sqlite' | 'memory' | { agents: AgentStore; runs: RunStore };
+  store?: 'sqlite' | 'memory' | Stores;
   /** Directory of the SQLite file (`agentpool.db`). @default './data' */
   dataDir?: string;
   /** Bounds and ageing of live instances. */
@@ -81,7 +92,9 @@ export interface AgentPool {
   readonly metrics: PoolMetrics;
   /** Subscribe to `agent.*` and `instance.*` events. */
   readonly events: EventBus<AgentPoolEvent>;
-  readonly stores: { readonly agents: AgentStore; readonly runs: RunStore };
+  readonly stores: Required<Stores>;
+  /** Projects (tenants) and their API keys. */
+  readonly projects: Projects;
   readonly clock: Clock;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
@@ -129,6 +142,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       maxThreads: runOptions.cachedThreads,
       maxMessages: runOptions.historyLimit,
     });
+    const projects = new Projects({ store: stores.projects, clock });
     const threads = new Threads({ store: stores.runs, clock, gate, history });
     const runner = new Runner({
       store: stores.runs,
@@ -177,6 +191,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       instances,
       threads,
       runs: runManager,
+      projects,
       metrics,
       models,
       tools,
@@ -219,24 +234,30 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   }
 }
 
-function openStores(options: AgentPoolOptions): { agents: AgentStore; runs: RunStore } {
+function openStores(options: AgentPoolOptions): Required<Stores> {
   const store = options.store ?? 'sqlite';
-  if (typeof store === 'object') return store;
+  if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
   const kind = enumOption('store', store, ['sqlite', 'memory'] as const, 'sqlite');
-  if (kind === 'memory') return { agents: new MemoryAgentStore(), runs: new MemoryRunStore() };
+  if (kind === 'memory') {
+    return { agents: new MemoryAgentStore(), runs: new MemoryRunStore(), projects: new MemoryProjectStore() };
+  }
   const path = join(options.dataDir ?? './data', 'agentpool.db');
   const agents = new SqliteAgentStore({ path });
+  let runs: RunStore | undefined;
   try {
-    return { agents, runs: new SqliteRunStore({ path }) };
+    runs = new SqliteRunStore({ path });
+    return { agents, runs, projects: new SqliteProjectStore({ path }) };
   } catch (err) {
+    void runs?.close();
     void agents.close();
     throw err;
   }
 }
 
-async function closeStores(stores: { agents: AgentStore; runs: RunStore }): Promise<void> {
+async function closeStores(stores: Required<Stores>): Promise<void> {
   try {
     await stores.runs.close();
+    await stores.projects.close();
   } finally {
     await stores.agents.close();
   }

@@ -23,10 +23,15 @@ export interface ServerConfig {
   agentsFile?: string;
   /** How long shutdown waits for runs in flight before interrupting them, in ms. @default 10000 */
   shutdownTimeoutMs: number;
+  /**
+   * The admin key (≥ 16 characters): it manages projects and API keys and turns authentication
+   * on. From `AGENTPOOL_ADMIN_KEY` or the config file only, never a flag (flags show in `ps`).
+   */
+  adminKey?: string;
 }
 
 /** The defaults of {@link ServerConfig}. */
-export const SERVER_CONFIG_DEFAULTS: Readonly<Omit<ServerConfig, 'agentsFile'>> = Object.freeze({
+export const SERVER_CONFIG_DEFAULTS: Readonly<Omit<ServerConfig, 'agentsFile' | 'adminKey'>> = Object.freeze({
   port: 8787,
   host: '127.0.0.1',
   dataDir: './data',
@@ -71,9 +76,10 @@ export const CONFIG_FILE_KEYS: readonly Key[] = [
   'store',
   'agentsFile',
   'shutdownTimeoutMs',
+  'adminKey',
 ];
 
-const FLAG_NAMES: Record<Key, string> = {
+const FLAG_NAMES: Readonly<Partial<Record<Key, string>>> = {
   port: '--port',
   host: '--host',
   dataDir: '--data-dir',
@@ -90,6 +96,7 @@ export const ENV_NAMES: Readonly<Record<Key, string>> = {
   store: 'AGENTPOOL_STORE',
   agentsFile: 'AGENTPOOL_AGENTS_FILE',
   shutdownTimeoutMs: 'AGENTPOOL_SHUTDOWN_TIMEOUT_MS',
+  adminKey: 'AGENTPOOL_ADMIN_KEY',
 };
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -143,6 +150,11 @@ function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key]
       return intValue(key, origin, value, 0, 3_600_000);
     case 'host':
       return stringValue(key, origin, value);
+    case 'adminKey': {
+      const key16 = stringValue(key, origin, value);
+      if (key16.length < 16) invalid(key, origin, 'a secret of at least 16 characters', '(too short)');
+      return key16;
+    }
     case 'dataDir':
     case 'agentsFile':
       return pathValue(key, origin, value);
@@ -190,9 +202,10 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
   const fileDir = sources.file === undefined ? undefined : dirname(resolve(sources.file.path));
 
   const pick = <K extends Key>(key: K): ServerConfig[K] | undefined => {
-    const flag = flags[key];
-    if (flag !== undefined) {
-      return parseField(key, { source: 'flag', label: FLAG_NAMES[key] }, flag) as ServerConfig[K];
+    const flagName = FLAG_NAMES[key];
+    const flag = flagName === undefined ? undefined : (flags as Record<string, unknown>)[key];
+    if (flag !== undefined && flagName !== undefined) {
+      return parseField(key, { source: 'flag', label: flagName }, flag) as ServerConfig[K];
     }
     const variable = env[ENV_NAMES[key]];
     if (variable !== undefined && variable !== '') {
@@ -207,6 +220,7 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
   };
 
   const agentsFile = pick('agentsFile');
+  const adminKey = pick('adminKey');
   return {
     port: pick('port') ?? SERVER_CONFIG_DEFAULTS.port,
     host: pick('host') ?? SERVER_CONFIG_DEFAULTS.host,
@@ -214,6 +228,7 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
     store: pick('store') ?? SERVER_CONFIG_DEFAULTS.store,
     ...(agentsFile !== undefined && { agentsFile }),
     shutdownTimeoutMs: pick('shutdownTimeoutMs') ?? SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs,
+    ...(adminKey !== undefined && { adminKey }),
   };
 }
 

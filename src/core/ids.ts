@@ -7,7 +7,7 @@ import { randomFillSync } from 'node:crypto';
 const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz'; // Crockford base32, lower case
 
 /** The prefixes in use, one per kind of object. */
-export type IdPrefix = 'agt' | 'ins' | 'evt' | 'thr' | 'msg' | 'run';
+export type IdPrefix = 'agt' | 'ins' | 'evt' | 'thr' | 'msg' | 'run' | 'key';
 
 /**
  * Random bytes drawn from a 4 KiB buffer refilled when spent: one `randomFillSync` per 256 ids

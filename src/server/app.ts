@@ -9,6 +9,7 @@ import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { AgentPool } from '../agent-pool.ts';
+import { AgentPoolError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
 import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
 import type { RouteContext } from './context.ts';
@@ -18,9 +19,11 @@ import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
+import { registerProjectRoutes } from './routes/projects.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
+import { installAuth } from './auth.ts';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -33,6 +36,11 @@ export interface ServerOptions {
    * @default 'default'
    */
   project?: string;
+  /**
+   * The admin key: it manages projects and API keys, and turns authentication on even before any
+   * project key exists. @default none (development mode until a project key is issued)
+   */
+  adminKey?: string;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -40,6 +48,7 @@ export interface ResolvedServerOptions {
   readonly bodyLimit: number;
   readonly logger: NonNullable<FastifyServerOptions['logger']>;
   readonly project: string;
+  readonly adminKey: string | null;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
@@ -48,7 +57,22 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit: intOption('server.bodyLimit', options.bodyLimit, 1024 * 1024, 1),
     logger: options.logger ?? false,
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
+    adminKey: adminKeyOption(options.adminKey),
   };
+}
+
+function adminKeyOption(key: unknown): string | null {
+  if (key === undefined) return null;
+  if (typeof key !== 'string' || key.length < 16) {
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      'server.adminKey must be a string of at least 16 characters',
+      {
+        field: 'server.adminKey',
+      },
+    );
+  }
+  return key;
 }
 
 /** Readiness control of a built server (`app.agentpool`). */
@@ -104,12 +128,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
     },
   };
   app.decorate('agentpool', control);
-  // Every request acts in one project. Until authentication resolves it from the API key, it is
-  // the development project.
-  app.decorateRequest('project', '');
-  app.addHook('onRequest', async (request) => {
-    request.project = resolved.project;
-  });
+  installAuth(app, pool, { project: resolved.project, adminKey: resolved.adminKey });
 
   await app.register(swagger, {
     openapi: {
@@ -142,5 +161,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerPoolRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);
+  registerProjectRoutes(app, context);
   return app;
 }

@@ -13,7 +13,7 @@ export interface RouteContext {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The project this request acts in (set for every request by the server). */
+    /** The project this request acts in (set for every request by the auth hook). */
     project: string;
   }
 }

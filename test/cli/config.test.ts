@@ -135,6 +135,7 @@ describe('server configuration', () => {
       'store',
       'agentsFile',
       'shutdownTimeoutMs',
+      'adminKey',
     ]);
   });
 
@@ -165,6 +166,18 @@ describe('server configuration', () => {
     rejects(
       () => loadServerConfig({ config: broken }, {}),
       /^config file \(--config\) .*broken\.json is not valid: /,
+    );
+  });
+
+  it('takes the admin key from AGENTPOOL_ADMIN_KEY or the file, never from a flag, and refuses a short one', () => {
+    const key = 'a-long-enough-admin-key';
+    assert.equal(resolveServerConfig({ env: { AGENTPOOL_ADMIN_KEY: key } }).adminKey, key);
+    assert.equal(resolveServerConfig({ file: { path: '/x.yaml', values: { adminKey: key } } }).adminKey, key);
+    assert.equal(resolveServerConfig({ flags: { adminKey: key } as never }).adminKey, undefined);
+    assert.equal(resolveServerConfig({}).adminKey, undefined);
+    assert.throws(
+      () => resolveServerConfig({ env: { AGENTPOOL_ADMIN_KEY: 'short' } }),
+      /AGENTPOOL_ADMIN_KEY must be a secret of at least 16 characters/,
     );
   });
 });

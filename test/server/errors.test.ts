@@ -17,7 +17,16 @@ describe('server errors, options, health and OpenAPI', () => {
   });
 
   it('pins the option defaults and rejects bad values naming the field', () => {
-    assert.deepEqual(resolveServerOptions(), { bodyLimit: 1024 * 1024, logger: false, project: 'default' });
+    assert.deepEqual(resolveServerOptions(), {
+      bodyLimit: 1024 * 1024,
+      logger: false,
+      project: 'default',
+      adminKey: null,
+    });
+    assert.throws(
+      () => resolveServerOptions({ adminKey: 'short' }),
+      (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details['field'] === 'server.adminKey',
+    );
     assert.throws(
       () => resolveServerOptions({ bodyLimit: 0 }),
       (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details['field'] === 'server.bodyLimit',
@@ -172,6 +181,13 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /metrics',
       'POST /v1/chat/completions',
       'POST /v1/responses',
+      'POST /v1/projects',
+      'GET /v1/projects',
+      'GET /v1/projects/{id}',
+      'DELETE /v1/projects/{id}',
+      'POST /v1/projects/{id}/keys',
+      'GET /v1/projects/{id}/keys',
+      'DELETE /v1/projects/{id}/keys/{keyId}',
     ];
     assert.deepEqual([...routes].sort(), [...expected].sort());
     for (const name of ['Agent', 'AgentVersion', 'Thread', 'Message', 'Run', 'ErrorResponse']) {

@@ -48,7 +48,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     await applyStartAgents(pool, config, io);
     const hot = await pool.prewarmHot();
     if (hot > 0) io.out(`prewarmed ${hot} hot agent(s)`);
-    server = await buildServer(pool);
+    server = await buildServer(pool, config.adminKey === undefined ? {} : { adminKey: config.adminKey });
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {
     try {
@@ -59,7 +59,8 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     throw err;
   }
   const url = baseUrl(config);
-  printNextSteps(io, config, url, await exampleAgent(pool));
+  const authenticated = config.adminKey !== undefined || (await pool.projects.hasKeys());
+  printNextSteps(io, config, url, await exampleAgent(pool), authenticated);
   return { config, url, stopped: onSignal(server, pool, config, io) };
 }
 
@@ -83,7 +84,13 @@ async function exampleAgent(pool: AgentPool): Promise<string | undefined> {
   return (await pool.agents.list(DEFAULT_PROJECT, { limit: 1 })).data[0]?.name;
 }
 
-function printNextSteps(io: CliIo, config: ServerConfig, url: string, agent: string | undefined): void {
+function printNextSteps(
+  io: CliIo,
+  config: ServerConfig,
+  url: string,
+  agent: string | undefined,
+  authenticated: boolean,
+): void {
   const where =
     config.store === 'sqlite' ? `sqlite in ${resolve(config.dataDir)}` : 'memory (nothing is kept)';
   const curlUrl = url.replace(/^http:\/\//, '');
@@ -100,12 +107,18 @@ function printNextSteps(io: CliIo, config: ServerConfig, url: string, agent: str
   }
   io.out('  stop:      Ctrl-C (or SIGTERM) drains runs in flight, then exits');
   io.out('');
+  if (authenticated) {
+    io.out('  authentication is on: send Authorization: Bearer <key> (the admin key manages /v1/projects)');
+    io.out('');
+    return;
+  }
   const exposed = config.host !== '127.0.0.1' && config.host !== 'localhost' && config.host !== '::1';
   io.err('!!! WARNING: NO AUTHENTICATION. Single-project development mode: every request acts in');
   io.err(
     `!!! project "${DEFAULT_PROJECT}", and anyone who can reach ${url} can create, change and run agents.`,
   );
   if (exposed) io.err(`!!! --host ${config.host} exposes this beyond the local machine.`);
+  io.err('!!! Set AGENTPOOL_ADMIN_KEY (or adminKey in the config file) to require API keys.');
   io.err('');
 }
 

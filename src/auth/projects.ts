@@ -1,0 +1,151 @@
+/**
+ * Projects (tenants) and their API keys. A key is shown once, when it is created; only its
+ * SHA-256 is stored, so a stolen store file holds no usable key. Keys are 160 random bits, so a
+ * plain hash suffices (slow password hashes are for guessable secrets).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { newId } from '../core/ids.ts';
+import { intOption } from '../core/options.ts';
+import { assertSlug } from '../registry/definition.ts';
+import type { ApiKeyInfo, ProjectRecord, ProjectStore } from '../store/project-ports.ts';
+import type { Page } from '../store/ports.ts';
+
+/** How long the number of keys in use is trusted before it is counted again. */
+const KEY_COUNT_TTL_MS = 5_000;
+
+/** How often a key's `lastUsedAt` is written at most; each write is a store commit. */
+const TOUCH_EVERY_MS = 60_000;
+
+/** A key as created: the secret, shown this once, and its stored description. */
+export interface CreatedApiKey {
+  readonly key: string;
+  readonly info: ApiKeyInfo;
+}
+
+/** The SHA-256 of a key, as stored. */
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key).digest('hex');
+}
+
+/** Projects and API keys over a ProjectStore. */
+export class Projects {
+  readonly #store: ProjectStore;
+  readonly #clock: Clock;
+  /**
+   * Keys in use, cached for a few seconds so that deciding "is authentication on?" costs no query
+   * per request; changes made here reset it at once, changes by another process within seconds.
+   */
+  #activeKeys: { count: number; at: number } | undefined;
+
+  constructor(deps: { store: ProjectStore; clock: Clock }) {
+    this.#store = deps.store;
+    this.#clock = deps.clock;
+  }
+
+  /** Creates a project; `PROJECT_EXISTS` when the id is taken. */
+  async create(input: { id: unknown; name?: unknown; metadata?: unknown }): Promise<ProjectRecord> {
+    const id = assertSlug('id', input.id);
+    const name = typeof input.name === 'string' && input.name !== '' ? input.name : id;
+    const metadata = (input.metadata ?? {}) as Record<string, unknown>;
+    if (await this.#store.getProject(id)) {
+      throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
+        project: id,
+      });
+    }
+    try {
+      return await this.#store.createProject({ id, name, metadata, now: this.#clock.now() });
+    } catch (err) {
+      if (isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.field === 'id') {
+        throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
+          project: id,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /** A project; `PROJECT_NOT_FOUND` otherwise. */
+  async get(id: string): Promise<ProjectRecord> {
+    const project = await this.#store.getProject(id);
+    if (project === undefined) {
+      throw new AgentPoolError('PROJECT_NOT_FOUND', `project ${JSON.stringify(id)} not found`, {
+        project: id,
+      });
+    }
+    return project;
+  }
+
+  async list(options: { limit?: number; cursor?: string } = {}): Promise<Page<ProjectRecord>> {
+    return this.#store.listProjects({
+      limit: intOption('limit', options.limit, 50, 1, 1000),
+      cursor: options.cursor,
+    });
+  }
+
+  /** Deletes a project's record and keys (its agents, threads and runs stay, unreachable by key). */
+  async delete(id: string): Promise<void> {
+    if (!(await this.#store.deleteProject(id))) await this.get(id);
+    this.#activeKeys = undefined;
+  }
+
+  /** Issues a key for a project; the secret is in the result and nowhere else. */
+  async createKey(project: string, name = ''): Promise<CreatedApiKey> {
+    await this.get(project);
+    const key = `ap_${randomBytes(20).toString('base64url')}`;
+    const now = this.#clock.now();
+    const info = await this.#store.createKey({
+      id: newId('key', now),
+      project,
+      prefix: key.slice(0, 8),
+      keyHash: hashApiKey(key),
+      name,
+      now,
+    });
+    this.#activeKeys = undefined;
+    return { key, info };
+  }
+
+  async listKeys(
+    project: string,
+    options: { limit?: number; cursor?: string } = {},
+  ): Promise<Page<ApiKeyInfo>> {
+    await this.get(project);
+    return this.#store.listKeys(project, {
+      limit: intOption('limit', options.limit, 50, 1, 1000),
+      cursor: options.cursor,
+    });
+  }
+
+  /** Revokes a key of a project; `NOT_FOUND` when the project has no such key. */
+  async revokeKey(project: string, keyId: string): Promise<void> {
+    if (!(await this.#store.revokeKey(project, keyId, this.#clock.now()))) {
+      throw new AgentPoolError('NOT_FOUND', `project ${project} has no key ${JSON.stringify(keyId)}`, {
+        project,
+        keyId,
+      });
+    }
+    this.#activeKeys = undefined;
+  }
+
+  /** True when any key is in use: the server then requires one. */
+  async hasKeys(): Promise<boolean> {
+    const now = this.#clock.now();
+    if (this.#activeKeys === undefined || now - this.#activeKeys.at > KEY_COUNT_TTL_MS) {
+      this.#activeKeys = { count: await this.#store.countKeys(), at: now };
+    }
+    return this.#activeKeys.count > 0;
+  }
+
+  /** The project a key belongs to, or undefined for an unknown or revoked key. */
+  async authenticate(key: string): Promise<string | undefined> {
+    const record = await this.#store.findKeyByHash(hashApiKey(key));
+    if (record === undefined) return undefined;
+    const now = this.#clock.now();
+    if (record.lastUsedAt === null || now - record.lastUsedAt >= TOUCH_EVERY_MS) {
+      void this.#store.touchKey(record.id, now).catch(() => undefined); // best effort, bookkeeping only
+    }
+    return record.project;
+  }
+}
