@@ -102,7 +102,7 @@ function printNextSteps(
   } else {
     io.out(`  try a run:`);
     io.out(
-      `    curl -s ${curlUrl}/v1/agents/${agent}/runs -H 'content-type: application/json' -d '{"input":"what is 17*23"}'`,
+      `    curl -s ${curlUrl}/v1/agents/${agent}/runs -H 'content-type: application/json'${authenticated ? ` -H 'authorization: Bearer <key>'` : ''} -d '{"input":"what is 17*23"}'`,
     );
   }
   io.out('  stop:      Ctrl-C (or SIGTERM) drains runs in flight, then exits');
