@@ -27,9 +27,25 @@ export function clientGone(reply: FastifyReply): AbortSignal {
  * Takes over the reply and streams `events` as SSE until they end (the iterable stops after the
  * run's terminal event) or `signal` aborts. Resolves when the response is closed.
  */
-export async function sendSse(
+export function sendSse(
   reply: FastifyReply,
   events: AsyncIterable<RunEvent>,
+  signal: AbortSignal,
+): Promise<void> {
+  return streamSse(reply, formatted(events), signal);
+}
+
+async function* formatted(events: AsyncIterable<RunEvent>): AsyncGenerator<string> {
+  for await (const event of events) yield formatSseEvent(event);
+}
+
+/**
+ * Takes over the reply and writes already formatted SSE chunks until they end or `signal` aborts,
+ * waiting for the socket to drain when it is full. Resolves when the response is closed.
+ */
+export async function streamSse(
+  reply: FastifyReply,
+  chunks: AsyncIterable<string>,
   signal: AbortSignal,
 ): Promise<void> {
   reply.hijack();
@@ -42,13 +58,13 @@ export async function sendSse(
   });
   res.flushHeaders();
   try {
-    for await (const event of events) {
+    for await (const chunk of chunks) {
       if (signal.aborted || res.destroyed) break;
-      if (!res.write(formatSseEvent(event))) await drained(res, signal);
+      if (!res.write(chunk)) await drained(res, signal);
     }
   } catch (err) {
-    // The response is already streaming: the client learns of the failure from the missing terminal event.
-    reply.log.error({ err }, 'run event stream failed');
+    // The response is already streaming: the client learns of the failure from the missing end.
+    reply.log.error({ err }, 'event stream failed');
   } finally {
     if (!res.destroyed) res.end();
   }

@@ -9,7 +9,7 @@ import { validationError } from '../../core/errors.ts';
 import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
 import type { RouteContext } from '../context.ts';
-import { clientGone } from '../sse.ts';
+import { clientGone, streamSse } from '../sse.ts';
 import {
   type Outcome,
   anything,
@@ -18,7 +18,6 @@ import {
   metadataSchema,
   modelSchema,
   openEvents,
-  pipeSse,
   rejectIfSet,
   responses,
   runError,
@@ -151,9 +150,6 @@ async function* chatChunks(
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Responses
-
 /** Registers `POST /v1/chat/completions`. */
 export function registerChatCompletionRoutes(app: FastifyInstance, context: RouteContext): void {
   const { pool } = context;
@@ -212,7 +208,7 @@ export function registerChatCompletionRoutes(app: FastifyInstance, context: Rout
       if (body.stream === true) {
         const events = await openEvents(handle, signal);
         const includeUsage = body.stream_options?.include_usage === true;
-        await pipeSse(reply, chatChunks(handle.accepted, events, includeUsage), signal);
+        await streamSse(reply, chatChunks(handle.accepted, events, includeUsage), signal);
         return reply;
       }
       return reply.send(chatCompletion(await waitFor(handle, signal)));

@@ -10,7 +10,7 @@ import type { RunHandle } from '../../run/runs.ts';
 import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
 import type { RouteContext } from '../context.ts';
-import { clientGone } from '../sse.ts';
+import { clientGone, streamSse } from '../sse.ts';
 import {
   anything,
   finishReason,
@@ -18,7 +18,6 @@ import {
   metadataSchema,
   modelSchema,
   openEvents,
-  pipeSse,
   rejectIfSet,
   responses,
   runError,
@@ -264,7 +263,7 @@ export function registerResponsesRoutes(app: FastifyInstance, context: RouteCont
       }
       if (body.stream === true) {
         const events = await openEvents(handle, signal);
-        await pipeSse(reply, responseEvents(handle.accepted, events, previous), signal);
+        await streamSse(reply, responseEvents(handle.accepted, events, previous), signal);
         return reply;
       }
       const { run, finish } = await waitFor(handle, signal);

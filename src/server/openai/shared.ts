@@ -187,45 +187,6 @@ export async function openEvents(handle: RunHandle, signal: AbortSignal): Promis
   })();
 }
 
-/** Takes over the reply and writes `chunks` (complete SSE blocks), honouring backpressure. */
-export async function pipeSse(
-  reply: FastifyReply,
-  chunks: AsyncIterable<string>,
-  signal: AbortSignal,
-): Promise<void> {
-  reply.hijack();
-  const res = reply.raw;
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache, no-transform',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
-  });
-  res.flushHeaders();
-  try {
-    for await (const chunk of chunks) {
-      if (signal.aborted || res.destroyed) break;
-      if (!res.write(chunk)) {
-        await new Promise<void>((resolve) => {
-          const done = () => {
-            res.off('drain', done);
-            res.off('close', done);
-            signal.removeEventListener('abort', done);
-            resolve();
-          };
-          res.on('drain', done);
-          res.on('close', done);
-          signal.addEventListener('abort', done, { once: true });
-        });
-      }
-    }
-  } catch (err) {
-    reply.log.error({ err }, 'openai-compatible stream failed');
-  } finally {
-    if (!res.destroyed) res.end();
-  }
-}
-
 /** Epoch seconds, as OpenAI reports times. */
 export const seconds = (ms: number | null) => Math.floor((ms ?? Date.now()) / 1000);
 
