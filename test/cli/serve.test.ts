@@ -3,51 +3,15 @@
  * and a graceful SIGTERM that leaves the store behind with the run in it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createAgentPool } from '../../src/agent-pool.ts';
+import { type CliChild, freePort, spawnCli } from '../support/cli-process.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
-
-/** A port that was free a moment ago: listen on 0, read the port, close. */
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
-
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function start(args: string[], env: Record<string, string> = {}): Child {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('AGENTPOOL_')),
-  );
-  const child = spawn(process.execPath, [MAIN, ...args], { env: { ...base, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
 /** Polls `url` until it answers 200, the child exits, or 20 s pass. */
-async function waitFor(url: string, child: Child): Promise<void> {
+async function waitFor(url: string, child: CliChild): Promise<void> {
   let exited = false;
   void child.exited.then(() => (exited = true));
   const deadline = Date.now() + 20_000;
@@ -64,7 +28,7 @@ async function waitFor(url: string, child: Child): Promise<void> {
 
 describe('agentpool serve', () => {
   const tmp = tempDir();
-  const children: Child[] = [];
+  const children: CliChild[] = [];
   after(() => {
     for (const child of children) if (child.process.exitCode === null) child.process.kill('SIGKILL');
     tmp.cleanup();
@@ -73,7 +37,7 @@ describe('agentpool serve', () => {
   it('serves the example agents, runs one over HTTP, and drains on SIGTERM with exit 0', async () => {
     const port = await freePort();
     const dataDir = join(tmp.dir, 'data');
-    const child = start(['serve', '--port', String(port), '--data-dir', dataDir]);
+    const child = spawnCli(['serve', '--port', String(port), '--data-dir', dataDir]);
     children.push(child);
     const base = `http://127.0.0.1:${port}`;
     await waitFor(`${base}/healthz`, child);
@@ -120,14 +84,14 @@ describe('agentpool serve', () => {
   });
 
   it('fails to start with exit 1 naming the variable of a bad setting', async () => {
-    const child = start(['serve', '--data-dir', join(tmp.dir, 'unused')], { AGENTPOOL_PORT: 'abc' });
+    const child = spawnCli(['serve', '--data-dir', join(tmp.dir, 'unused')], { AGENTPOOL_PORT: 'abc' });
     children.push(child);
     assert.equal(await child.exited, 1);
     assert.equal(child.stderr(), 'error: AGENTPOOL_PORT must be an integer from 1 to 65535, got "abc"\n');
   });
 
   it('fails to start with exit 1 when the configured agents file is bad, naming the entry', async () => {
-    const child = start(['serve', '--store', 'memory', '--agents-file', join(tmp.dir, 'missing.yaml')]);
+    const child = spawnCli(['serve', '--store', 'memory', '--agents-file', join(tmp.dir, 'missing.yaml')]);
     children.push(child);
     assert.equal(await child.exited, 1);
     assert.match(child.stderr(), /^error: agents file .*missing\.yaml does not exist\n$/);

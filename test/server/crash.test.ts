@@ -7,10 +7,8 @@
  * messages never interleave.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRecord, RunRecord } from '../../src/store/ports.ts';
@@ -20,47 +18,15 @@ import {
   type FakeReply,
   startFakeOpenAI,
 } from '../support/fake-openai.ts';
+import { type CliChild, freePort, spawnCli } from '../support/cli-process.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
 const THREADS = 10;
 const IN_FLIGHT_RUNS = 50;
 const TERMINAL = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 
-interface Child {
-  process: ChildProcessWithoutNullStreams;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.on('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address !== null ? address.port : 0;
-      server.close(() => done(port));
-    });
-  });
-}
-
-function startServer(args: string[], env: Record<string, string>): Child {
-  const base = Object.fromEntries(
-    Object.entries(process.env).filter(([key]) => !key.startsWith('AGENTPOOL_')),
-  );
-  const child = spawn(process.execPath, [MAIN, 'serve', ...args], { env: { ...base, ...env } });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
-  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
-}
-
 /** Polls `url` until it answers 200, the child exits, or 30 s pass. */
-async function waitReady(url: string, child: Child): Promise<void> {
+async function waitReady(url: string, child: CliChild): Promise<void> {
   let exited = false;
   void child.exited.then(() => (exited = true));
   const deadline = Date.now() + 30_000;
@@ -94,7 +60,7 @@ describe('kill -9 with 50 runs in flight, then restart on the same data director
   const tmp = tempDir('agentpool-crash-');
   const dataDir = join(tmp.dir, 'data');
   const agentsFile = join(tmp.dir, 'agents.json');
-  const children: Child[] = [];
+  const children: CliChild[] = [];
   let fake: FakeOpenAI;
   let env: Record<string, string>;
   let base = '';
@@ -130,11 +96,11 @@ describe('kill -9 with 50 runs in flight, then restart on the same data director
     return out;
   }
 
-  async function boot(): Promise<Child> {
+  async function boot(): Promise<CliChild> {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
-    const child = startServer(
-      ['--port', String(port), '--data-dir', dataDir, '--agents-file', agentsFile],
+    const child = spawnCli(
+      ['serve', '--port', String(port), '--data-dir', dataDir, '--agents-file', agentsFile],
       env,
     );
     children.push(child);

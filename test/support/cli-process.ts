@@ -92,3 +92,22 @@ export async function fakeServer(
     close: () => new Promise((done) => server.close(() => done())),
   };
 }
+
+/** A CLI child process still running, with what it printed so far. */
+export interface CliChild {
+  process: ChildProcessWithoutNullStreams;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+/** Starts the CLI with `args` (for example `serve …`) without waiting for it to end. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): CliChild {
+  const child = spawn(process.execPath, [MAIN, ...args], { env: childEnv(env) });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
+  return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
+}
