@@ -97,6 +97,13 @@ export class PoolMetrics implements RunObserver {
         () => poolStats().activationLatencyMs,
       ) as never,
     );
+    this.registry.registerMetric(
+      snapshotHistogram(
+        'agentpool_acquire_wait_seconds',
+        'Time acquirers waited for room in the pool (only those that had to wait).',
+        () => poolStats().acquireWaitMs,
+      ) as never,
+    );
     new Gauge({
       name: 'agentpool_runs_in_flight',
       help: 'Runs accepted and not finished: queued (waiting for their thread or instance) or running.',

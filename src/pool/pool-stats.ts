@@ -32,6 +32,8 @@ export interface PoolStats {
   deactivations: number;
   acquireTimeouts: number;
   activationLatencyMs: HistogramSnapshot;
+  /** Time acquirers waited for room (only those that waited). */
+  acquireWaitMs: HistogramSnapshot;
 }
 
 /** A one-line view of a live instance. */

@@ -267,6 +267,7 @@ export class InstancePool {
       acquireTimeouts: this.#room.timeouts,
       hitRatio: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
       activationLatencyMs: this.#latency.snapshot(),
+      acquireWaitMs: this.#room.waitSnapshot(),
     };
   }
 

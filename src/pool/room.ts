@@ -8,6 +8,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
+import { Histogram, type HistogramSnapshot } from '../core/metrics.ts';
 
 /** The limits the room enforces. */
 export interface RoomLimits {
@@ -38,6 +39,8 @@ export class Room {
   readonly #waiters: Waiter[] = [];
   #reserved = 0;
   #timeouts = 0;
+  /** How long acquirers that had to wait waited, in ms (whatever the outcome). */
+  readonly #waits = new Histogram();
 
   constructor(limits: RoomLimits, clock: Clock, hooks: RoomHooks) {
     this.#limits = limits;
@@ -58,6 +61,11 @@ export class Room {
   /** Waits that ended in `ACQUIRE_TIMEOUT`. */
   get timeouts(): number {
     return this.#timeouts;
+  }
+
+  /** Waits for a place, in ms: only acquirers that had to wait are counted. */
+  waitSnapshot(): HistogramSnapshot {
+    return this.#waits.snapshot();
   }
 
   /** Live instances plus places held: what `maxActive` bounds. */
@@ -81,8 +89,10 @@ export class Room {
     }
     const timeoutMs = options.timeoutMs ?? this.#limits.acquireTimeoutMs;
     const { signal } = options;
+    const since = performance.now();
     return new Promise<void>((resolve, reject) => {
       const done = () => {
+        this.#waits.observe(performance.now() - since);
         timer.cancel();
         signal?.removeEventListener('abort', onAbort);
         const i = this.#waiters.indexOf(waiter);

@@ -94,6 +94,7 @@ describe('instance pool', () => {
     assert.equal(a.instance.state, 'terminated', 'the idle one was evicted');
     assert.equal(b.instance.state, 'busy', 'the busy one was kept');
     assert.equal(pool.stats().active, 2);
+    assert.equal(pool.stats().acquireWaitMs.count, 1, 'the wait was measured');
     b.release();
     lease.release();
   });

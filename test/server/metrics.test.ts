@@ -44,6 +44,7 @@ describe('GET /metrics', () => {
     assert.equal(sample(text, 'agentpool_instances{state="ready"}'), 1);
     assert.equal(sample(text, 'agentpool_instances_by_tier{tier="auto"}'), 1);
     assert.equal(sample(text, 'agentpool_activation_duration_seconds_count'), 1);
+    assert.equal(sample(text, 'agentpool_acquire_wait_seconds_count'), 0, 'nobody had to wait');
     assert.equal(sample(text, 'agentpool_activation_duration_seconds_bucket{le="+Inf"}'), 1);
     assert.equal(sample(text, 'agentpool_run_duration_seconds_count{status="succeeded"}'), 2);
     assert.equal(sample(text, 'agentpool_runs_in_flight{state="running"}'), 0);
