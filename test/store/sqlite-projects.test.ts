@@ -15,34 +15,15 @@ import { SqliteProjectStore } from '../../src/store/sqlite-projects.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { projectStoreConformance } from './project-store.conformance.ts';
+import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-projectStoreConformance('SqliteProjectStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'agentpool-projects-'));
-  const store = new SqliteProjectStore({ path: join(dir, 'agentpool.db') });
-  return {
-    store,
-    async cleanup() {
-      try {
-        await store.close();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-});
-
-function userVersion(path: string): unknown {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.pragma('user_version', { simple: true });
-  } finally {
-    db.close();
-  }
-}
+projectStoreConformance('SqliteProjectStore', () =>
+  storeOnTempFile((path) => new SqliteProjectStore({ path })),
+);
 
 describe('SqliteProjectStore on a file', () => {
   let dir: string;

@@ -14,23 +14,11 @@ import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
+import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
-runStoreConformance('SqliteRunStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'agentpool-runs-'));
-  const store = new SqliteRunStore({ path: join(dir, 'agentpool.db') });
-  return {
-    store,
-    async cleanup() {
-      try {
-        await store.close();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-});
+runStoreConformance('SqliteRunStore', () => storeOnTempFile((path) => new SqliteRunStore({ path })));
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
   return {
@@ -58,15 +46,6 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
 }
 
 const userMessage = (id: string) => ({ id, role: 'user' as const, content: id, runId: null, createdAt: T0 });
-
-function userVersion(path: string): unknown {
-  const db = new Database(path, { readonly: true });
-  try {
-    return db.pragma('user_version', { simple: true });
-  } finally {
-    db.close();
-  }
-}
 
 describe('SqliteRunStore on a file', () => {
   let dir: string;

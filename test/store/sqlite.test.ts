@@ -12,23 +12,11 @@ import { isAgentPoolError } from '../../src/core/errors.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { agentStoreConformance } from './agent-store.conformance.ts';
+import { storeOnTempFile } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
-agentStoreConformance('SqliteAgentStore', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'agentpool-store-'));
-  const store = new SqliteAgentStore({ path: join(dir, 'agents.db') });
-  return {
-    store,
-    async cleanup() {
-      try {
-        await store.close();
-      } finally {
-        rmSync(dir, { recursive: true, force: true });
-      }
-    },
-  };
-});
+agentStoreConformance('SqliteAgentStore', () => storeOnTempFile((path) => new SqliteAgentStore({ path })));
 
 describe('SqliteAgentStore on a file', () => {
   let dir: string;
