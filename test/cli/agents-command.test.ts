@@ -4,32 +4,19 @@
  * pinned: paging, and stats with known numbers).
  */
 import assert from 'node:assert/strict';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
-import { cli, fakeServer, freePort, serve } from '../support/cli-process.ts';
-import { tempDir } from '../support/temp-dir.ts';
+import { describe, it } from 'node:test';
+import { cli, fakeServer, freePort, serverForSuite } from '../support/cli-process.ts';
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
 }
 
 describe('agentpool agents, against agentpool serve', () => {
-  const tmp = tempDir();
-  let server: { url: string; child: ChildProcessWithoutNullStreams };
-  let env: Record<string, string>;
-  before(async () => {
-    server = await serve(join(tmp.dir, 'data'));
-    env = { AGENTPOOL_URL: server.url };
-  });
-  after(() => {
-    if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    tmp.cleanup();
-  });
+  const server = serverForSuite();
 
   it('ls prints the example agents as a NAME / VERSION / MODEL / TIER / TOOLS table', async () => {
-    const { code, stdout, stderr } = await cli(['agents', 'ls'], env);
+    const { code, stdout, stderr } = await cli(['agents', 'ls'], server.env);
     assert.equal(code, 0, stderr);
     const lines = stdout.trimEnd().split('\n');
     assert.match(lines[0]!, /^NAME +VERSION +MODEL +TIER +TOOLS$/);
@@ -48,7 +35,7 @@ describe('agentpool agents, against agentpool serve', () => {
   it('ls --label filters and --limit asks for one page, saying there are more', async () => {
     const { code, stdout, stderr } = await cli(
       ['agents', 'ls', '--label', 'team=support', '--limit', '1'],
-      env,
+      server.env,
     );
     assert.equal(code, 0, stderr);
     assert.deepEqual(
@@ -63,7 +50,10 @@ describe('agentpool agents, against agentpool serve', () => {
   });
 
   it('ls --json prints the agents as JSON', async () => {
-    const { code, stdout, stderr } = await cli(['agents', 'ls', '--json', '--label', 'team=support'], env);
+    const { code, stdout, stderr } = await cli(
+      ['agents', 'ls', '--json', '--label', 'team=support'],
+      server.env,
+    );
     assert.equal(code, 0, stderr);
     const body = JSON.parse(stdout) as { data: { name: string; spec: { tier: string } }[]; nextCursor: null };
     assert.deepEqual(
@@ -77,14 +67,14 @@ describe('agentpool agents, against agentpool serve', () => {
   });
 
   it('get prints the agent with its active definition as YAML, or JSON with --json', async () => {
-    const yaml = await cli(['agents', 'get', 'support'], env);
+    const yaml = await cli(['agents', 'get', 'support'], server.env);
     assert.equal(yaml.code, 0, yaml.stderr);
     assert.match(yaml.stdout, /^name: support\nid: agt_\w+\nproject: default\nversion: 1\n/);
     assert.match(yaml.stdout, /\n {2}model: demo\/assistant\n/);
     assert.match(yaml.stdout, /\n {2}maxSteps: 5\n/);
     assert.match(yaml.stdout, /\n {4}- builtin:calculator\n/);
 
-    const json = await cli(['agents', 'get', 'support', '--json'], env);
+    const json = await cli(['agents', 'get', 'support', '--json'], server.env);
     assert.equal(json.code, 0, json.stderr);
     const agent = JSON.parse(json.stdout) as {
       name: string;
@@ -97,16 +87,16 @@ describe('agentpool agents, against agentpool serve', () => {
   });
 
   it('rm deletes the agent; get then exits 1 with AGENT_NOT_FOUND', async () => {
-    const rm = await cli(['agents', 'rm', 'researcher'], env);
+    const rm = await cli(['agents', 'rm', 'researcher'], server.env);
     assert.equal(rm.code, 0, rm.stderr);
     assert.equal(rm.stdout, 'deleted researcher\n');
 
-    const get = await cli(['agents', 'get', 'researcher'], env);
+    const get = await cli(['agents', 'get', 'researcher'], server.env);
     assert.equal(get.code, 1);
     assert.equal(get.stdout, '');
     assert.equal(get.stderr, 'error: AGENT_NOT_FOUND: agent "researcher" not found\n');
 
-    const again = await cli(['agents', 'rm', 'researcher'], env);
+    const again = await cli(['agents', 'rm', 'researcher'], server.env);
     assert.equal(again.code, 1);
     assert.match(again.stderr, /^error: AGENT_NOT_FOUND: /);
   });
@@ -121,10 +111,10 @@ describe('agentpool agents, against agentpool serve', () => {
   });
 
   it('stats summarises the live pool, and --json prints PoolStats', async () => {
-    const text = await cli(['stats'], env);
+    const text = await cli(['stats'], server.env);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^active +\d+ \/ \d+ /);
-    const json = await cli(['stats', '--json'], env);
+    const json = await cli(['stats', '--json'], server.env);
     assert.equal(json.code, 0, json.stderr);
     const stats = JSON.parse(json.stdout) as { maxActive: number; pinned: number };
     assert.equal(typeof stats.maxActive, 'number');

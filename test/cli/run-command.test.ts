@@ -4,13 +4,10 @@
  * for a run that fails and a stream that is cut short.
  */
 import assert from 'node:assert/strict';
-import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { ServerResponse } from 'node:http';
-import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import { parseSse, type SseMessage } from '../../src/cli/http-client.ts';
-import { cli, fakeServer, freePort, serve } from '../support/cli-process.ts';
-import { tempDir } from '../support/temp-dir.ts';
+import { cli, fakeServer, freePort, serverForSuite } from '../support/cli-process.ts';
 
 async function collect(chunks: string[]): Promise<SseMessage[]> {
   async function* source() {
@@ -42,20 +39,10 @@ describe('parseSse', () => {
 });
 
 describe('agentpool run, against agentpool serve', () => {
-  const tmp = tempDir();
-  let server: { url: string; child: ChildProcessWithoutNullStreams };
-  let env: Record<string, string>;
-  before(async () => {
-    server = await serve(join(tmp.dir, 'data'));
-    env = { AGENTPOOL_URL: server.url };
-  });
-  after(() => {
-    if (server.child.exitCode === null) server.child.kill('SIGKILL');
-    tmp.cleanup();
-  });
+  const server = serverForSuite();
 
   it('streams the answer to stdout, tool calls and a summary to stderr, exit 0', async () => {
-    const { code, stdout, stderr } = await cli(['run', 'support', 'what is 17*23'], env);
+    const { code, stdout, stderr } = await cli(['run', 'support', 'what is 17*23'], server.env);
     assert.equal(code, 0, stderr);
     assert.equal(stdout, '[demo] 17*23 = 391\n');
     const lines = stderr.trimEnd().split('\n');
@@ -68,7 +55,7 @@ describe('agentpool run, against agentpool serve', () => {
   });
 
   it('--new-thread creates a thread and prints its id; --thread continues it', async () => {
-    const first = await cli(['run', 'support', 'what is 2+2', '--new-thread'], env);
+    const first = await cli(['run', 'support', 'what is 2+2', '--new-thread'], server.env);
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, /= 4\n$/);
     const threadId = /^thread (thr_\w+) {2}\(continue with --thread \1\)$/m.exec(first.stderr)?.[1];
@@ -77,7 +64,7 @@ describe('agentpool run, against agentpool serve', () => {
 
     const second = await cli(
       ['run', 'support', 'what is 17*23', '--thread', threadId, '--multitask', 'enqueue'],
-      env,
+      server.env,
     );
     assert.equal(second.code, 0, second.stderr);
     assert.match(second.stdout, /391/);
@@ -97,21 +84,21 @@ describe('agentpool run, against agentpool serve', () => {
   });
 
   it('an unknown agent or thread exits 1 with the error code', async () => {
-    const agent = await cli(['run', 'nobody', 'hi'], env);
+    const agent = await cli(['run', 'nobody', 'hi'], server.env);
     assert.equal(agent.code, 1);
     assert.equal(agent.stdout, '');
     assert.equal(agent.stderr, 'error: AGENT_NOT_FOUND: agent "nobody" not found\n');
 
-    const thread = await cli(['run', 'support', 'hi', '--thread', 'thr_missing'], env);
+    const thread = await cli(['run', 'support', 'hi', '--thread', 'thr_missing'], server.env);
     assert.equal(thread.code, 1);
     assert.match(thread.stderr, /^error: THREAD_NOT_FOUND: /);
   });
 
   it('--thread with --new-thread, or an unknown --multitask, is a usage error (exit 2)', async () => {
-    const both = await cli(['run', 'support', 'hi', '--thread', 'thr_x', '--new-thread'], env);
+    const both = await cli(['run', 'support', 'hi', '--thread', 'thr_x', '--new-thread'], server.env);
     assert.equal(both.code, 2);
     assert.match(both.stderr, /cannot be used with/);
-    const multitask = await cli(['run', 'support', 'hi', '--multitask', 'queue'], env);
+    const multitask = await cli(['run', 'support', 'hi', '--multitask', 'queue'], server.env);
     assert.equal(multitask.code, 2);
     assert.match(multitask.stderr, /Allowed choices are reject, enqueue, interrupt/);
   });

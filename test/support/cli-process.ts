@@ -6,7 +6,10 @@ import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before } from 'node:test';
 
 /** The CLI entry point. */
 export const MAIN = resolve(import.meta.dirname, '../../src/cli/main.ts');
@@ -110,4 +113,28 @@ export function spawnCli(args: string[], env: Record<string, string> = {}): CliC
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((done) => child.on('close', (code) => done(code)));
   return { process: child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/**
+ * Starts `agentpool serve` on a temporary data directory before the enclosing suite and kills it
+ * after; call inside `describe`. `url` and `env` (with AGENTPOOL_URL) are readable in the tests.
+ */
+export function serverForSuite(): { readonly url: string; readonly env: Record<string, string> } {
+  const dir = mkdtempSync(join(tmpdir(), 'agentpool-cli-'));
+  let server: { url: string; child: ChildProcessWithoutNullStreams } | undefined;
+  before(async () => {
+    server = await serve(join(dir, 'data'));
+  });
+  after(() => {
+    if (server !== undefined && server.child.exitCode === null) server.child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get url() {
+      return server?.url ?? assert.fail('the server is not started yet');
+    },
+    get env() {
+      return { AGENTPOOL_URL: this.url };
+    },
+  };
 }
