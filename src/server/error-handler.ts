@@ -95,6 +95,8 @@ export function toErrorAnswer(err: unknown): { status: number; body: ErrorBody; 
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body, internal } = toErrorAnswer(err);
   if (internal) request.log.error({ err }, 'unhandled error');
+  const retryAfter = body.error.details['retryAfterSeconds'];
+  if (typeof retryAfter === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
   return reply.code(status).send(body);
 }
 
