@@ -16,6 +16,7 @@ import {
   idTaken,
   type NewApiKey,
   type NewProject,
+  type ProjectLimits,
   type ProjectRecord,
   type ProjectStore,
   projectNotFound,
@@ -34,7 +35,7 @@ interface StoredKey {
 }
 
 interface StoredProject {
-  readonly record: ProjectRecord;
+  record: ProjectRecord;
   /** Its keys by id, so deleting the project deletes them. */
   readonly keys: Map<string, StoredKey>;
 }
@@ -92,10 +93,19 @@ export class MemoryProjectStore implements ProjectStore {
       name: project.name,
       createdAt: project.now,
       metadata: structuredClone(project.metadata),
+      limits: structuredClone(project.limits ?? {}),
     };
     this.#projects.set(record.id, { record, keys: new Map() });
     this.#ids.splice(bound(this.#ids, record.id, true), 0, record.id);
     return structuredClone(record);
+  }
+
+  async setLimits(id: string, limits: ProjectLimits): Promise<ProjectRecord | undefined> {
+    this.#assertOpen();
+    const stored = this.#projects.get(id);
+    if (stored === undefined) return undefined;
+    stored.record = { ...stored.record, limits: structuredClone(limits) };
+    return structuredClone(stored.record);
   }
 
   async getProject(id: string): Promise<ProjectRecord | undefined> {

@@ -184,6 +184,13 @@ export class MemoryRunStore implements RunStore {
     return appended;
   }
 
+  async costSince(project: string, since: number): Promise<number> {
+    this.#assertOpen();
+    let sum = 0;
+    for (const run of this.#runs.values()) if (run.project === project && run.createdAt >= since) sum += run.cost;
+    return sum;
+  }
+
   async interruptUnfinished(now: number): Promise<number> {
     this.#assertOpen();
     let n = 0;

@@ -235,6 +235,11 @@ export interface RunStore {
    * error is `THREAD_NOT_FOUND`. Reads of an unknown thread return empty results.
    */
   commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]>;
+  /**
+   * The summed `cost` of the project's runs created at or after `since`: what a budget window has
+   * spent, read when a pool starts using that window.
+   */
+  costSince(project: string, since: number): Promise<number>;
   /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */
   interruptUnfinished(now: number): Promise<number>;
   close(): Promise<void>;

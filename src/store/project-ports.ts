@@ -8,12 +8,35 @@ import { AgentPoolError, validationError } from '../core/errors.ts';
 import { decodeCursor, encodeCursor } from './paging.ts';
 import type { Page } from './ports.ts';
 
+/** Per-project quotas: what the project may hold and do at once or per minute. Absent fields are unlimited. */
+export interface QuotaLimits {
+  readonly maxAgents?: number;
+  readonly maxConcurrentRuns?: number;
+  readonly runsPerMinute?: number;
+  readonly tokensPerMinute?: number;
+}
+
+/** Per-project spending limits in USD (UTC day and calendar month, and per run). Absent fields are unlimited. */
+export interface BudgetLimits {
+  readonly dailyUsd?: number;
+  readonly monthlyUsd?: number;
+  readonly perRunUsd?: number;
+}
+
+/** A project's own limits; what it leaves out comes from the pool's defaults (governance/limits.ts validates). */
+export interface ProjectLimits {
+  readonly quotas?: QuotaLimits;
+  readonly budgets?: BudgetLimits;
+}
+
 /** A project: the unit of isolation. Its id is a slug that every other record's `project` names. */
 export interface ProjectRecord {
   readonly id: string;
   readonly name: string;
   readonly createdAt: number;
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** Quotas and budgets set on this project. @default {} */
+  readonly limits: ProjectLimits;
 }
 
 /** What {@link ProjectStore.createProject} needs. */
@@ -21,6 +44,8 @@ export interface NewProject {
   readonly id: string;
   readonly name: string;
   readonly metadata: Record<string, unknown>;
+  /** @default {} */
+  readonly limits?: ProjectLimits | undefined;
   readonly now: number;
 }
 
@@ -66,6 +91,8 @@ export interface ProjectStore {
   getProject(id: string): Promise<ProjectRecord | undefined>;
   /** Every project ordered by id. */
   listProjects(query: { limit: number; cursor?: string | undefined }): Promise<Page<ProjectRecord>>;
+  /** Replaces a project's limits; undefined when the project does not exist. */
+  setLimits(id: string, limits: ProjectLimits): Promise<ProjectRecord | undefined>;
   /** Deletes a project and all its keys; false when it did not exist. */
   deleteProject(id: string): Promise<boolean>;
   /** Stores a key of an existing project. */

@@ -16,6 +16,7 @@ import {
   idTaken,
   type NewApiKey,
   type NewProject,
+  type ProjectLimits,
   type ProjectRecord,
   type ProjectStore,
   projectNotFound,
@@ -41,6 +42,7 @@ function toProject(row: ProjectRow): ProjectRecord {
     name: row.name,
     createdAt: row.created_at,
     metadata: JSON.parse(row.metadata) as Record<string, unknown>,
+    limits: JSON.parse(row.limits) as ProjectLimits,
   };
 }
 
@@ -86,6 +88,7 @@ export class SqliteProjectStore implements ProjectStore {
       id: project.id,
       name: project.name,
       metadata: JSON.stringify(project.metadata),
+      limits: JSON.stringify(project.limits ?? {}),
       created_at: project.now,
     };
     return this.#conn.guard(() => {
@@ -116,6 +119,13 @@ export class SqliteProjectStore implements ProjectStore {
         after === undefined ? s.listProjectsFirst.all(limit + 1) : s.listProjectsAfter.all(after, limit + 1);
       const p = keysetPage(rows, limit, (r) => encodeCursor('project', r.id));
       return { data: p.data.map(toProject), nextCursor: p.nextCursor };
+    });
+  }
+
+  async setLimits(id: string, limits: ProjectLimits): Promise<ProjectRecord | undefined> {
+    return this.#conn.guard(() => {
+      const row = this.#s.setLimits.get(JSON.stringify(limits), id);
+      return row && toProject(row);
     });
   }
 

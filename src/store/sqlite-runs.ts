@@ -247,6 +247,13 @@ export class SqliteRunStore implements RunStore {
     return this.#write(() => this.#w.commitStep(runRow(run), pending(messages)).map(toMessage));
   }
 
+  async costSince(project: string, since: number): Promise<number> {
+    return this.#conn.guard(() => {
+      this.#group.flush(); // count steps accepted but not yet committed
+      return this.#s.costSince.get(project, since) ?? 0;
+    });
+  }
+
   async interruptUnfinished(now: number): Promise<number> {
     return this.#conn.guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
   }

@@ -119,6 +119,13 @@ const MIGRATIONS: readonly string[] = [
   -- Serves listKeys (keyset, newest first) and the cascade from projects.
   CREATE INDEX api_keys_project_created ON api_keys (project, created_at, id);
   `,
+  `
+  -- Quotas and budgets of a project (JSON, see governance/limits.ts); '{}' takes the pool's defaults.
+  ALTER TABLE projects ADD COLUMN limits TEXT NOT NULL DEFAULT '{}';
+  -- Serves costSince (a project's spend in a budget window) and per-agent run statistics.
+  -- project and created_at never change, so step commits do not touch this index.
+  CREATE INDEX runs_project_created ON runs (project, created_at);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -199,6 +206,7 @@ export interface ProjectRow {
   id: string;
   name: string;
   metadata: string;
+  limits: string;
   created_at: number;
 }
 
@@ -388,6 +396,11 @@ export function prepareRunStatements(db: Database.Database) {
     ),
     runExists: db.prepare<[string], number>('SELECT 1 FROM runs WHERE id = ?').pluck(),
     getRun: run<[string]>('SELECT * FROM runs WHERE id = ?'),
+    costSince: db
+      .prepare<[string, number], number>(
+        'SELECT COALESCE(SUM(cost), 0) FROM runs WHERE project = ? AND created_at >= ?',
+      )
+      .pluck(),
     listRunsFirst: run<[string, number]>(
       'SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, id DESC LIMIT ?',
     ),
@@ -405,8 +418,10 @@ export function prepareProjectStatements(db: Database.Database) {
   const key = <A extends unknown[] | object>(sql: string) => db.prepare<A, ApiKeyRow>(sql);
   return {
     insertProject: db.prepare<[ProjectRow]>(
-      'INSERT INTO projects (id, name, metadata, created_at) VALUES (@id, @name, @metadata, @created_at)',
+      `INSERT INTO projects (id, name, metadata, limits, created_at)
+       VALUES (@id, @name, @metadata, @limits, @created_at)`,
     ),
+    setLimits: db.prepare<[string, string], ProjectRow>('UPDATE projects SET limits = ? WHERE id = ? RETURNING *'),
     getProject: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE id = ?'),
     listProjectsFirst: db.prepare<[number], ProjectRow>('SELECT * FROM projects ORDER BY id LIMIT ?'),
     listProjectsAfter: db.prepare<[string, number], ProjectRow>(

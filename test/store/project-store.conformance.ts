@@ -71,6 +71,7 @@ export function projectStoreConformance(
           name: 'Acme',
           createdAt: T0,
           metadata: { plan: 'pro', limits: { agents: 10 } },
+          limits: {},
         });
         assert.deepEqual(await store.getProject('acme'), created);
         assert.equal(await store.getProject('missing'), undefined);
@@ -84,6 +85,17 @@ export function projectStoreConformance(
           'id',
         );
         assert.deepEqual(await store.getProject('acme'), first);
+      });
+
+      it('stores limits given at creation and replaces them with setLimits', async () => {
+        const limits = { quotas: { maxAgents: 5 }, budgets: { dailyUsd: 1.5 } };
+        const created = await store.createProject({ id: 'acme', name: 'Acme', metadata: {}, limits, now: T0 });
+        assert.deepEqual(created.limits, limits);
+        const next = { quotas: { runsPerMinute: 60, maxConcurrentRuns: 2 } };
+        const updated = await store.setLimits('acme', next);
+        assert.deepEqual(updated, { ...created, limits: next });
+        assert.deepEqual(await store.getProject('acme'), updated);
+        assert.equal(await store.setLimits('missing', next), undefined);
       });
 
       it('copies metadata in and out, so callers cannot change stored state', async () => {

@@ -361,6 +361,20 @@ export function runStoreConformance(
         assert.equal((await store.getRun('run_queued'))?.finishedAt, T0 + 500);
       });
 
+      it("costSince sums the project's run costs from `since` on, committed steps included", async () => {
+        await thread();
+        await store.createRun(runRecord({ id: 'run_old', cost: 5, createdAt: T0 - 1 }), []);
+        const first = runRecord({ id: 'run_a', cost: 0, createdAt: T0 });
+        await store.createRun(first, []);
+        await store.createRun(runRecord({ id: 'run_b', cost: 0.25, createdAt: T0 + 10 }), []);
+        await store.createRun(runRecord({ id: 'run_x', project: 'other', threadId: null, cost: 7, createdAt: T0 + 1 }), []);
+        await store.commitStep({ ...first, status: 'succeeded', cost: 0.5, finishedAt: T0 + 2 }, []);
+        assert.equal(await store.costSince(first.project, T0), 0.75);
+        assert.equal(await store.costSince(first.project, T0 + 11), 0);
+        assert.equal(await store.costSince('other', T0), 7);
+        assert.equal(await store.costSince('nobody', 0), 0);
+      });
+
       it('50 concurrent commitSteps on one thread get seqs 1..N, each exactly once', async () => {
         await thread();
         for (let r = 0; r < 5; r++) await store.createRun(runRecord({ id: `run_${r}` }), []);

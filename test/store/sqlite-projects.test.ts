@@ -85,9 +85,9 @@ describe('SqliteProjectStore on a file', () => {
       now: T0,
     });
     await agents.close();
-    // Roll the file back to what a version-2 agentpool wrote: no project tables.
+    // Roll the file back to what a version-2 agentpool wrote: no project tables, no later index.
     const db = new Database(path);
-    db.exec('DROP TABLE api_keys; DROP TABLE projects;');
+    db.exec('DROP TABLE api_keys; DROP TABLE projects; DROP INDEX runs_project_created;');
     db.pragma('user_version = 2');
     db.close();
 
@@ -115,6 +115,7 @@ describe('SqliteProjectStore on a file', () => {
     }
     await first.touchKey('key_1', T0 + 1);
     await first.revokeKey('p1', 'key_2', T0 + 2);
+    await first.setLimits('p1', { budgets: { monthlyUsd: 20 } });
     await first.close();
 
     const second = new SqliteProjectStore({ path });
@@ -123,6 +124,7 @@ describe('SqliteProjectStore on a file', () => {
         id: 'p1',
         name: 'P1',
         createdAt: T0,
+        limits: { budgets: { monthlyUsd: 20 } },
         metadata: { plan: ['pro'] },
       });
       assert.equal((await second.findKeyByHash(sha256('key_1')))?.lastUsedAt, T0 + 1);
