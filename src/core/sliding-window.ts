@@ -14,6 +14,7 @@ export class SlidingWindow {
   /** The absolute bucket number each slot holds; a slot whose number is out of the window is stale. */
   readonly #stamps: Float64Array;
 
+  /** `limit` is the default of the checks below; a caller whose limit can change passes its own. */
   constructor(limit: number, windowMs = 60_000, buckets = 60) {
     this.limit = limit;
     this.windowMs = windowMs;
@@ -31,9 +32,9 @@ export class SlidingWindow {
     return sum;
   }
 
-  /** True when the sum has reached the limit. */
-  exhausted(now: number): boolean {
-    return this.total(now) >= this.limit;
+  /** True when the sum has reached the limit (a limit other than the constructor's may be given). */
+  exhausted(now: number, limit = this.limit): boolean {
+    return this.total(now) >= limit;
   }
 
   /** Adds `amount` at `now`. */
@@ -48,15 +49,15 @@ export class SlidingWindow {
   }
 
   /** Adds one and returns true when the window is not exhausted; returns false and adds nothing otherwise. */
-  tryTake(now: number): boolean {
-    if (this.exhausted(now)) return false;
+  tryTake(now: number, limit = this.limit): boolean {
+    if (this.exhausted(now, limit)) return false;
     this.add(now, 1);
     return true;
   }
 
   /** Milliseconds until the sum falls below the limit (0 when it is below now). */
-  waitMs(now: number): number {
-    let excess = this.total(now) - this.limit;
+  waitMs(now: number, limit = this.limit): number {
+    let excess = this.total(now) - limit;
     if (excess < 0) return 0;
     const current = Math.floor(now / this.#bucketMs);
     const n = this.#sums.length;

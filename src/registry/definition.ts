@@ -25,6 +25,7 @@ export const SPEC_LIMITS = {
   maxTokens: 1_000_000,
   maxSteps: 100,
   tools: 128,
+  fallbacks: 8,
   toolRefLength: 256,
   labels: 32,
   labelValueLength: 128,
@@ -43,6 +44,11 @@ export interface AgentSpec extends IndexedSpec {
   readonly temperature?: number;
   /** Output token cap per model call; the provider's default when absent. */
   readonly maxTokens?: number;
+  /**
+   * Models tried in order when `model` cannot answer (breaker open, retries exhausted, rate
+   * limited, busy); absent when there are none.
+   */
+  readonly fallbacks?: readonly string[];
   /** Model calls per run at most. @default 10 */
   readonly maxSteps: number;
   /** Tool references, resolved at activation. @default [] */
@@ -55,6 +61,14 @@ export interface AgentSpec extends IndexedSpec {
   readonly metadata: Readonly<Record<string, unknown>>;
   /** An ephemeral agent is deleted after this long unused. */
   readonly ttlSeconds?: number;
+  /** This agent's own run quotas, within its project's. */
+  readonly limits?: AgentLimits;
+}
+
+/** Per-agent overrides of the project's run quotas. */
+export interface AgentLimits {
+  readonly maxConcurrentRuns?: number;
+  readonly runsPerMinute?: number;
 }
 
 /** What a caller writes: the name plus any fields to set; the rest takes defaults. */
@@ -67,6 +81,7 @@ const FIELDS = [
   'name',
   'instructions',
   'model',
+  'fallbacks',
   'temperature',
   'maxTokens',
   'maxSteps',
@@ -75,6 +90,7 @@ const FIELDS = [
   'labels',
   'metadata',
   'ttlSeconds',
+  'limits',
 ] as const;
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -121,6 +137,51 @@ function parseTools(value: unknown): string[] {
     seen.add(ref);
   });
   return [...value];
+}
+
+function parseModel(field: string, value: unknown, fallback: string): string {
+  const model = parseString(field, value, fallback, 200);
+  if (!MODEL.test(model)) {
+    throw validationError(field, `must be "provider/model-id", got ${JSON.stringify(model)}`);
+  }
+  return model;
+}
+
+function parseFallbacks(value: unknown, model: string): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (!Array.isArray(value)) throw validationError('fallbacks', 'must be an array of "provider/model-id"');
+  if (value.length > SPEC_LIMITS.fallbacks)
+    throw validationError('fallbacks', `must list at most ${SPEC_LIMITS.fallbacks} models`);
+  const seen = new Set([model]);
+  const out = value.map((ref, i) => {
+    const parsed = parseModel(`fallbacks[${i}]`, ref, '');
+    if (seen.has(parsed))
+      throw validationError(
+        `fallbacks[${i}]`,
+        `repeats ${JSON.stringify(parsed)} (the model or an earlier fallback)`,
+      );
+    seen.add(parsed);
+    return parsed;
+  });
+  return out.length === 0 ? undefined : out;
+}
+
+function parseAgentLimits(value: unknown): AgentLimits | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) throw validationError('limits', 'must be an object');
+  rejectUnknownKeys('limits.', value, ['maxConcurrentRuns', 'runsPerMinute']);
+  const limits: { maxConcurrentRuns?: number; runsPerMinute?: number } = {};
+  if (value.maxConcurrentRuns !== undefined && value.maxConcurrentRuns !== null)
+    limits.maxConcurrentRuns = intOption(
+      'limits.maxConcurrentRuns',
+      value.maxConcurrentRuns,
+      1,
+      0,
+      1_000_000,
+    );
+  if (value.runsPerMinute !== undefined && value.runsPerMinute !== null)
+    limits.runsPerMinute = intOption('limits.runsPerMinute', value.runsPerMinute, 1, 0, 1_000_000_000);
+  return Object.keys(limits).length === 0 ? undefined : limits;
 }
 
 function parseLabels(value: unknown): Record<string, string> {
@@ -171,14 +232,14 @@ function parseMetadata(value: unknown): Record<string, unknown> {
 export function parseAgentSpec(input: unknown): AgentSpec {
   if (!isPlainObject(input)) throw validationError('spec', 'must be an object');
   rejectUnknownKeys('', input, FIELDS);
-  const model = parseString('model', input.model, DEFAULT_MODEL, 200);
-  if (!MODEL.test(model)) {
-    throw validationError('model', `must be "provider/model-id", got ${JSON.stringify(model)}`);
-  }
+  const model = parseModel('model', input.model, DEFAULT_MODEL);
+  const fallbacks = parseFallbacks(input.fallbacks, model);
+  const limits = parseAgentLimits(input.limits);
   const spec: AgentSpec = {
     name: assertSlug('name', input.name),
     instructions: parseString('instructions', input.instructions, '', SPEC_LIMITS.instructionsLength),
     model,
+    ...(fallbacks !== undefined && { fallbacks }),
     ...(input.temperature !== undefined && {
       temperature: numberOption('temperature', input.temperature, 1, 0, 2),
     }),
@@ -193,6 +254,7 @@ export function parseAgentSpec(input: unknown): AgentSpec {
     ...(input.ttlSeconds !== undefined && {
       ttlSeconds: intOption('ttlSeconds', input.ttlSeconds, 1, 1, SPEC_LIMITS.ttlSeconds),
     }),
+    ...(limits !== undefined && { limits }),
   };
   return spec;
 }

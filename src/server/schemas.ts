@@ -36,6 +36,12 @@ const agentSpecProperties = {
   name: { type: 'string', maxLength: SPEC_LIMITS.nameLength },
   instructions: { type: 'string', maxLength: SPEC_LIMITS.instructionsLength },
   model: { type: 'string', description: '`provider/model-id`' },
+  fallbacks: {
+    type: 'array',
+    maxItems: SPEC_LIMITS.fallbacks,
+    items: { type: 'string' },
+    description: 'models tried in order when `model` cannot answer',
+  },
   temperature: { type: 'number', minimum: 0, maximum: 2 },
   maxTokens: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.maxTokens },
   maxSteps: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.maxSteps },
@@ -44,6 +50,15 @@ const agentSpecProperties = {
   labels: { type: 'object', additionalProperties: { type: 'string' } },
   metadata: jsonObject,
   ttlSeconds: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.ttlSeconds },
+  limits: {
+    type: 'object',
+    additionalProperties: false,
+    description: "this agent's own run quotas, within its project's",
+    properties: {
+      maxConcurrentRuns: { type: 'integer', minimum: 0 },
+      runsPerMinute: { type: 'integer', minimum: 0 },
+    },
+  },
 } as const;
 
 /** An agent definition as a client writes it (`POST /v1/agents`). */

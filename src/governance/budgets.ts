@@ -1,0 +1,190 @@
+/**
+ * Budgets: what each project spent and has reserved in its current UTC day and calendar month.
+ * A window is loaded from the run store (the summed cost of runs created in it) the first time a
+ * budget of that project is checked, then kept current in memory: reservations are taken and
+ * settled synchronously, so concurrent runs against a nearly spent budget can never together
+ * reserve more than is left. A run's cost counts in the window it was created in, as the store's
+ * sum does. One boundary rule: spent ≥ limit means exhausted.
+ */
+import { AgentPoolError } from '../core/errors.ts';
+import type { BudgetLimits } from '../store/project-ports.ts';
+
+/** The two budget windows. */
+export type BudgetWindowKind = 'daily' | 'monthly';
+
+/** One window's account. Replaced, not reset, when the window rolls over. */
+export interface BudgetWindow {
+  readonly kind: BudgetWindowKind;
+  /** Epoch ms of its first instant (UTC midnight, or the 1st of the month). */
+  readonly start: number;
+  /** Epoch ms of the next window's start. */
+  readonly end: number;
+  spent: number;
+  reserved: number;
+}
+
+interface ProjectAccount {
+  daily?: BudgetWindow;
+  monthly?: BudgetWindow;
+  loading?: Promise<void>;
+}
+
+/** Where spending is read from when a window is first used. */
+export interface SpendSource {
+  costSince(project: string, since: number): Promise<number>;
+}
+
+/** Most projects whose windows are kept; the least recently used beyond it are read again when needed. */
+const MAX_PROJECTS = 100_000;
+
+/** The window of `kind` containing `now`. */
+export function windowBounds(kind: BudgetWindowKind, now: number): { start: number; end: number } {
+  const d = new Date(now);
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  if (kind === 'monthly') return { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) };
+  const day = d.getUTCDate();
+  return { start: Date.UTC(y, m, day), end: Date.UTC(y, m, day + 1) };
+}
+
+/** Spend accounts of every project that has a budget. */
+export class Budgets {
+  readonly #source: SpendSource;
+  readonly #accounts = new Map<string, ProjectAccount>();
+
+  constructor(source: SpendSource) {
+    this.#source = source;
+  }
+
+  /**
+   * Makes the project's windows at `now` current, reading them from the store when they are not;
+   * undefined (no await needed) when they already are.
+   */
+  prepare(project: string, now: number): Promise<void> | undefined {
+    const account = this.#accounts.get(project);
+    if (account !== undefined && current(account.daily, now) && current(account.monthly, now)) return;
+    if (account?.loading !== undefined) return account.loading;
+    const target = account ?? {};
+    if (account === undefined) this.#remember(project, target);
+    const loading = this.#load(project, target, now).finally(() => {
+      delete target.loading;
+    });
+    target.loading = loading;
+    return loading;
+  }
+
+  /**
+   * Reserves `usd` against every window with a limit, or throws `BUDGET_EXHAUSTED` (with
+   * `retryAfterSeconds`) and reserves nothing. The windows must be current ({@link prepare}).
+   */
+  reserve(project: string, limits: BudgetLimits, usd: number, now: number): BudgetWindow[] {
+    const account = this.#accounts.get(project);
+    const windows: BudgetWindow[] = [];
+    for (const [kind, limit] of [
+      ['daily', limits.dailyUsd],
+      ['monthly', limits.monthlyUsd],
+    ] as const) {
+      const w = account?.[kind];
+      if (w === undefined || !current(w, now)) {
+        if (limit === undefined) continue;
+        throw new AgentPoolError('INTERNAL_ERROR', `the ${kind} budget of ${project} was not loaded`);
+      }
+      windows.push(w);
+      if (limit === undefined) continue;
+      const committed = w.spent + w.reserved;
+      if (committed >= limit || committed + usd > limit) throw exhausted(project, w, limit, usd, now);
+    }
+    for (const w of windows) w.reserved += usd;
+    return windows;
+  }
+
+  /**
+   * Settles a step: `reserved` leaves the windows it was reserved in, `usd` is spent. A window
+   * that has rolled over since is no longer read, so settling it is harmless.
+   */
+  settle(windows: readonly BudgetWindow[], reserved: number, usd: number): void {
+    for (const w of windows) {
+      w.reserved = Math.max(0, w.reserved - reserved);
+      w.spent += usd;
+    }
+  }
+
+  /** Counts spending that reserved nothing (no budget applied) in the project's loaded windows. */
+  charge(project: string, usd: number, now: number): void {
+    if (usd <= 0) return;
+    const account = this.#accounts.get(project);
+    if (account === undefined) return;
+    for (const w of [account.daily, account.monthly]) if (current(w, now)) w.spent += usd;
+  }
+
+  /** The windows' state for usage reports; undefined for a window not loaded. */
+  windows(project: string): { daily?: BudgetWindow; monthly?: BudgetWindow } {
+    const account = this.#accounts.get(project);
+    return {
+      ...(account?.daily && { daily: account.daily }),
+      ...(account?.monthly && { monthly: account.monthly }),
+    };
+  }
+
+  /** Projects with loaded windows, for metrics. */
+  projects(): IterableIterator<string> {
+    return this.#accounts.keys();
+  }
+
+  async #load(project: string, account: ProjectAccount, now: number): Promise<void> {
+    for (const kind of ['daily', 'monthly'] as const) {
+      if (current(account[kind], now)) continue;
+      const { start, end } = windowBounds(kind, now);
+      const spent = await this.#source.costSince(project, start);
+      // Another load may have replaced it while this one read; keep the newer.
+      if (!current(account[kind], now)) account[kind] = { kind, start, end, spent, reserved: 0 };
+    }
+  }
+
+  #remember(project: string, account: ProjectAccount): void {
+    if (this.#accounts.size >= MAX_PROJECTS) {
+      for (const [key, a] of this.#accounts) {
+        if ((a.daily?.reserved ?? 0) === 0 && (a.monthly?.reserved ?? 0) === 0 && a.loading === undefined) {
+          this.#accounts.delete(key);
+          break;
+        }
+      }
+    }
+    this.#accounts.set(project, account);
+  }
+}
+
+function current(w: BudgetWindow | undefined, now: number): w is BudgetWindow {
+  return w !== undefined && now >= w.start && now < w.end;
+}
+
+function exhausted(
+  project: string,
+  w: BudgetWindow,
+  limit: number,
+  usd: number,
+  now: number,
+): AgentPoolError {
+  // Spent alone blocks until the window ends; in-flight reservations free up as runs finish.
+  const untilReset = w.spent >= limit || w.spent + usd > limit;
+  const retryAfterSeconds = untilReset ? Math.ceil((w.end - now) / 1000) : 1;
+  return new AgentPoolError(
+    'BUDGET_EXHAUSTED',
+    `the ${w.kind} budget of project ${project} ($${limit}) is exhausted: $${round(w.spent)} spent, ` +
+      `$${round(w.reserved)} reserved by runs in flight, $${round(usd)} needed`,
+    {
+      project,
+      window: w.kind,
+      limitUsd: limit,
+      spentUsd: w.spent,
+      reservedUsd: w.reserved,
+      neededUsd: usd,
+      resetsAt: new Date(w.end).toISOString(),
+      retryAfterSeconds: Math.max(1, retryAfterSeconds),
+    },
+  );
+}
+
+function round(usd: number): string {
+  return usd.toFixed(6).replace(/\.?0+$/, '');
+}

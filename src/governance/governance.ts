@@ -1,0 +1,380 @@
+/**
+ * Governance: every run is admitted by its project's quotas and budgets before anything is
+ * recorded, and settles what it really cost as it goes. Refusals are `QUOTA_EXCEEDED`,
+ * `RATE_LIMITED` or `BUDGET_EXHAUSTED` (429 with Retry-After), never a 500.
+ *
+ * Budgets hold with concurrency because money is reserved before it can be spent: admission
+ * reserves the worst case of the first model call, and before every model call the run tops its
+ * reservation up to that call's worst case — prompt bytes as input tokens (a byte-level tokenizer
+ * never makes more tokens than bytes) plus the output cap, priced at the dearest model the call
+ * may fall back to. After the call the reservation is settled to the actual cost. Reservation and
+ * settlement are synchronous, so 200 runs racing for the last cents cannot overspend.
+ */
+import type { Clock } from '../core/clock.ts';
+import { AgentPoolError } from '../core/errors.ts';
+import type { PriceTable } from '../models/pricing.ts';
+import type { ProjectLimits, ProjectStore } from '../store/project-ports.ts';
+import { type BudgetWindow, Budgets, type SpendSource, windowBounds } from './budgets.ts';
+import {
+  type GovernanceOptions,
+  mergeLimits,
+  resolveGovernanceOptions,
+  type ResolvedGovernanceOptions,
+} from './limits.ts';
+import { QuotaCounters } from './quotas.ts';
+
+/** Per-agent overrides of the project's run quotas (from the agent's definition). */
+export interface AgentQuotas {
+  readonly maxConcurrentRuns?: number | undefined;
+  readonly runsPerMinute?: number | undefined;
+}
+
+/** What admission needs to know about a run. */
+export interface AdmitRequest {
+  readonly project: string;
+  readonly agentId: string;
+  readonly agentQuotas?: AgentQuotas | undefined;
+  /** The models a model call may be answered by: the agent's model, then its fallbacks. */
+  readonly models: readonly string[];
+  /** The agent's output cap per model call, if it sets one. */
+  readonly maxTokens?: number | undefined;
+  /** UTF-8 bytes the first model call is known to send (instructions and input). */
+  readonly promptBytes: number;
+}
+
+/** Told of refusals, for metrics. */
+export interface GovernanceObserver {
+  refused(project: string, code: string): void;
+}
+
+/** What the pool hands governance. */
+export interface GovernanceDeps {
+  projects: Pick<ProjectStore, 'getProject'>;
+  runs: SpendSource;
+  prices: PriceTable;
+  clock: Clock;
+  /** Agents the project holds, for `maxAgents`. */
+  countAgents(project: string): Promise<number>;
+  observer?: GovernanceObserver;
+}
+
+/** One limit and its use; `limit` null means unlimited. */
+export interface QuotaUsage {
+  readonly limit: number | null;
+  readonly used: number;
+}
+
+/** One budget window and its use. */
+export interface BudgetUsage {
+  readonly limitUsd: number | null;
+  readonly spentUsd: number;
+  /** Held by runs in flight. */
+  readonly reservedUsd: number;
+  /** limit − spent − reserved, never below 0; null when unlimited. */
+  readonly remainingUsd: number | null;
+  readonly resetsAt: string;
+}
+
+/** A project's limits and what it uses of them now. */
+export interface ProjectUsage {
+  readonly project: string;
+  readonly quotas: {
+    readonly maxAgents: QuotaUsage;
+    readonly maxConcurrentRuns: QuotaUsage;
+    readonly runsPerMinute: QuotaUsage;
+    readonly tokensPerMinute: QuotaUsage;
+  };
+  readonly budgets: {
+    readonly daily: BudgetUsage;
+    readonly monthly: BudgetUsage;
+    readonly perRunUsd: number | null;
+  };
+}
+
+/** The per-project numbers `/metrics` exports. */
+export interface ProjectGovernanceSample {
+  readonly project: string;
+  readonly running: number;
+  readonly daily?: { spent: number; remaining: number | null };
+  readonly monthly?: { spent: number; remaining: number | null };
+}
+
+const MAX_CACHED_LIMITS = 100_000;
+
+/** Admits runs and agents by quotas and budgets; one per pool. */
+export class Governance {
+  readonly options: ResolvedGovernanceOptions;
+  readonly #deps: GovernanceDeps;
+  readonly #quotas = new QuotaCounters();
+  readonly #budgets: Budgets;
+  readonly #limits = new Map<string, { limits: ProjectLimits; expires: number }>();
+  readonly #ctx: AdmissionContext;
+
+  constructor(deps: GovernanceDeps, options?: GovernanceOptions) {
+    this.options = resolveGovernanceOptions(options);
+    this.#deps = deps;
+    this.#budgets = new Budgets(deps.runs);
+    this.#ctx = {
+      quotas: this.#quotas,
+      budgets: this.#budgets,
+      prices: deps.prices,
+      clock: deps.clock,
+      defaultMaxTokens: this.options.defaultMaxTokens,
+      refused: (project, err) => this.#refused(project, err),
+    };
+  }
+
+  /** The project's limits in force: its own over the defaults (cached for `limitsCacheMs`). */
+  async limits(project: string): Promise<ProjectLimits> {
+    const now = this.#deps.clock.now();
+    const cached = this.#limits.get(project);
+    if (cached !== undefined && cached.expires > now) return cached.limits;
+    const record = await this.#deps.projects.getProject(project);
+    const limits = mergeLimits(this.options.defaults, record?.limits ?? {});
+    if (this.#limits.size >= MAX_CACHED_LIMITS) this.#limits.clear();
+    this.#limits.set(project, { limits, expires: now + this.options.limitsCacheMs });
+    return limits;
+  }
+
+  /** Forgets cached limits of a project, after they were changed. */
+  invalidate(project: string): void {
+    this.#limits.delete(project);
+  }
+
+  /**
+   * Admits a run or throws `QUOTA_EXCEEDED`, `RATE_LIMITED` or `BUDGET_EXHAUSTED`. The returned
+   * admission holds a run place and the first call's reservation until {@link RunAdmission.release}.
+   */
+  async admit(request: AdmitRequest): Promise<RunAdmission> {
+    const { project } = request;
+    const limits = await this.limits(project);
+    const budgets = limits.budgets ?? {};
+    const budgeted =
+      budgets.dailyUsd !== undefined || budgets.monthlyUsd !== undefined || budgets.perRunUsd !== undefined;
+    if (budgeted) await this.#budgets.prepare(project, this.#deps.clock.now());
+    const now = this.#deps.clock.now();
+    try {
+      this.#quotas.take(
+        project,
+        request.agentId,
+        { project: limits.quotas ?? {}, agent: definedQuotas(request.agentQuotas) },
+        now,
+      );
+    } catch (err) {
+      this.#refused(project, err);
+      throw err;
+    }
+    const admission = new RunAdmission(this.#ctx, request, limits, budgeted, now);
+    if (!budgeted) return admission;
+    try {
+      await admission.reserveStep(request.promptBytes);
+    } catch (err) {
+      admission.release();
+      throw err;
+    }
+    return admission;
+  }
+
+  /** Throws `QUOTA_EXCEEDED` when the project already holds its `maxAgents`. */
+  async admitAgent(project: string): Promise<void> {
+    const max = (await this.limits(project)).quotas?.maxAgents;
+    if (max === undefined) return;
+    const count = await this.#deps.countAgents(project);
+    if (count < max) return;
+    const err = new AgentPoolError(
+      'QUOTA_EXCEEDED',
+      `project ${project} already holds ${count} agents (maxAgents ${max}); delete one or raise the quota`,
+      { scope: 'project', quota: 'maxAgents', limit: max, used: count },
+    );
+    this.#refused(project, err);
+    throw err;
+  }
+
+  /** The project's limits and its use of them now. */
+  async usage(project: string): Promise<ProjectUsage> {
+    const limits = await this.limits(project);
+    await this.#budgets.prepare(project, this.#deps.clock.now());
+    const now = this.#deps.clock.now();
+    const quotas = limits.quotas ?? {};
+    const budgets = limits.budgets ?? {};
+    const used = this.#quotas.usage(project, now);
+    const windows = this.#budgets.windows(project);
+    const quota = (limit: number | undefined, n: number): QuotaUsage => ({ limit: limit ?? null, used: n });
+    return {
+      project,
+      quotas: {
+        maxAgents: quota(quotas.maxAgents, await this.#deps.countAgents(project)),
+        maxConcurrentRuns: quota(quotas.maxConcurrentRuns, used.running),
+        runsPerMinute: quota(quotas.runsPerMinute, used.runsLastMinute),
+        tokensPerMinute: quota(quotas.tokensPerMinute, used.tokensLastMinute),
+      },
+      budgets: {
+        daily: budgetUsage(windows.daily, budgets.dailyUsd, 'daily', now),
+        monthly: budgetUsage(windows.monthly, budgets.monthlyUsd, 'monthly', now),
+        perRunUsd: budgets.perRunUsd ?? null,
+      },
+    };
+  }
+
+  /** Runs in flight and loaded budget windows per project, read by `/metrics` at scrape time. */
+  samples(): ProjectGovernanceSample[] {
+    const now = this.#deps.clock.now();
+    const projects = new Set([...this.#quotas.projects(), ...this.#budgets.projects()]);
+    return [...projects].map((project) => {
+      const limits = this.#limits.get(project)?.limits.budgets ?? {};
+      const windows = this.#budgets.windows(project);
+      const sample = (w: BudgetWindow | undefined, limit: number | undefined) =>
+        w === undefined || now >= w.end
+          ? undefined
+          : {
+              spent: w.spent,
+              remaining: limit === undefined ? null : Math.max(0, limit - w.spent - w.reserved),
+            };
+      const daily = sample(windows.daily, limits.dailyUsd);
+      const monthly = sample(windows.monthly, limits.monthlyUsd);
+      return {
+        project,
+        running: this.#quotas.usage(project, now).running,
+        ...(daily && { daily }),
+        ...(monthly && { monthly }),
+      };
+    });
+  }
+
+  #refused(project: string, err: unknown): void {
+    if (err instanceof AgentPoolError) this.#deps.observer?.refused(project, err.code);
+  }
+}
+
+/** What an admission works with: the pool's counters, accounts and prices. */
+interface AdmissionContext {
+  readonly quotas: QuotaCounters;
+  readonly budgets: Budgets;
+  readonly prices: PriceTable;
+  readonly clock: Clock;
+  readonly defaultMaxTokens: number;
+  refused(project: string, err: unknown): void;
+}
+
+/**
+ * One admitted run's hold on its project: a run place, and money reserved for the model call
+ * about to be made. The runner calls {@link reserveStep} before each model call and
+ * {@link settleStep} after it; the run manager calls {@link release} when the run ends.
+ */
+export class RunAdmission {
+  /** True when a budget or per-run cap applies, so model calls must reserve their worst case. */
+  readonly budgeted: boolean;
+  /** The output cap per model call when a budget applies: the agent's, else the governance default. */
+  readonly maxOutputTokens: number;
+  readonly #ctx: AdmissionContext;
+  readonly #request: AdmitRequest;
+  readonly #limits: ProjectLimits;
+  readonly #createdAt: number;
+  /** Reservations not yet settled, with the windows each was taken in. */
+  #holds: { windows: BudgetWindow[]; usd: number }[] = [];
+  #reserved = 0;
+  #spent = 0;
+  #released = false;
+
+  constructor(
+    ctx: AdmissionContext,
+    request: AdmitRequest,
+    limits: ProjectLimits,
+    budgeted: boolean,
+    now: number,
+  ) {
+    this.#ctx = ctx;
+    this.#request = request;
+    this.#limits = limits;
+    this.budgeted = budgeted;
+    this.maxOutputTokens = request.maxTokens ?? ctx.defaultMaxTokens;
+    this.#createdAt = now;
+  }
+
+  /** The most a model call sending `promptBytes` can cost, on the dearest model it may reach. */
+  worstCase(promptBytes: number): number {
+    const prices = this.#ctx.prices;
+    let max = 0;
+    for (const model of this.#request.models) {
+      const usd = prices.costOf(model, { inputTokens: promptBytes, outputTokens: this.maxOutputTokens }).usd;
+      if (usd > max) max = usd;
+    }
+    return max;
+  }
+
+  /**
+   * Tops the reservation up to the worst case of a model call sending `promptBytes`, or throws
+   * `BUDGET_EXHAUSTED` (a window or the per-run cap cannot cover it). No-op when not budgeted.
+   */
+  async reserveStep(promptBytes: number): Promise<void> {
+    if (!this.budgeted || this.#released) return;
+    const extra = this.worstCase(promptBytes) - this.#reserved;
+    if (extra <= 0) return;
+    const { project } = this.#request;
+    const cap = this.#limits.budgets?.perRunUsd;
+    if (cap !== undefined && this.#spent + this.#reserved + extra > cap) {
+      const err = new AgentPoolError(
+        'BUDGET_EXHAUSTED',
+        `the run's next model call could cost $${extra.toFixed(6)}, more than is left of its per-run cap of $${cap}`,
+        { project, window: 'run', limitUsd: cap, spentUsd: this.#spent, neededUsd: extra },
+      );
+      this.#ctx.refused(project, err);
+      throw err;
+    }
+    const budgets = this.#ctx.budgets;
+    await budgets.prepare(project, this.#ctx.clock.now());
+    try {
+      const windows = budgets.reserve(project, this.#limits.budgets ?? {}, extra, this.#ctx.clock.now());
+      this.#holds.push({ windows, usd: extra });
+      this.#reserved += extra;
+    } catch (err) {
+      this.#ctx.refused(project, err);
+      throw err;
+    }
+  }
+
+  /** Settles the model call just made: its reservation is released and its real cost and tokens counted. */
+  settleStep(usd: number, tokens: number): void {
+    const budgets = this.#ctx.budgets;
+    for (const hold of this.#holds) budgets.settle(hold.windows, hold.usd, 0);
+    this.#holds = [];
+    this.#reserved = 0;
+    this.#spent += usd;
+    budgets.charge(this.#request.project, usd, this.#createdAt);
+    this.#ctx.quotas.addTokens(this.#request.project, tokens, this.#ctx.clock.now());
+  }
+
+  /** Gives back the run place and whatever is still reserved; safe to call twice. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const hold of this.#holds) this.#ctx.budgets.settle(hold.windows, hold.usd, 0);
+    this.#holds = [];
+    this.#reserved = 0;
+    this.#ctx.quotas.release(this.#request.project, this.#request.agentId);
+  }
+}
+
+function definedQuotas(q: AgentQuotas | undefined): { maxConcurrentRuns?: number; runsPerMinute?: number } {
+  return {
+    ...(q?.maxConcurrentRuns !== undefined && { maxConcurrentRuns: q.maxConcurrentRuns }),
+    ...(q?.runsPerMinute !== undefined && { runsPerMinute: q.runsPerMinute }),
+  };
+}
+
+function budgetUsage(
+  w: BudgetWindow | undefined,
+  limit: number | undefined,
+  kind: 'daily' | 'monthly',
+  now: number,
+): BudgetUsage {
+  const spent = w?.spent ?? 0;
+  const reserved = w?.reserved ?? 0;
+  return {
+    limitUsd: limit ?? null,
+    spentUsd: spent,
+    reservedUsd: reserved,
+    remainingUsd: limit === undefined ? null : Math.max(0, limit - spent - reserved),
+    resetsAt: new Date(w?.end ?? windowBounds(kind, now).end).toISOString(),
+  };
+}

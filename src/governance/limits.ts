@@ -1,0 +1,103 @@
+/**
+ * What governance enforces and where the numbers come from: validation of a project's quotas and
+ * budgets (as an admin sets them, or as the pool's defaults), the merge of the two, and the
+ * pool-level governance options. A project's own value wins field by field; a field set nowhere
+ * is unlimited.
+ */
+import { validationError } from '../core/errors.ts';
+import { intOption, rejectUnknownKeys } from '../core/options.ts';
+import type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
+
+export type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
+
+const QUOTA_FIELDS = ['maxAgents', 'maxConcurrentRuns', 'runsPerMinute', 'tokensPerMinute'] as const;
+const BUDGET_FIELDS = ['dailyUsd', 'monthlyUsd', 'perRunUsd'] as const;
+const MAX_USD = 1e9;
+
+function plainObject(field: string, value: unknown): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw validationError(field, 'must be an object');
+  }
+  return value as Record<string, unknown>;
+}
+
+function usd(field: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_USD) {
+    throw validationError(
+      field,
+      `must be a number of USD from 0 to ${MAX_USD}, got ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Validates quotas and budgets (`{ quotas?, budgets? }`), rejecting unknown fields and bad values
+ * by field name (`limits.budgets.dailyUsd must be …`). `null` for a field means unlimited and is
+ * dropped, so a PATCH can clear one limit.
+ */
+export function parseProjectLimits(input: unknown, field = 'limits'): ProjectLimits {
+  const record = plainObject(field, input);
+  rejectUnknownKeys(`${field}.`, record, ['quotas', 'budgets']);
+  const out: { quotas?: QuotaLimits; budgets?: BudgetLimits } = {};
+  if (record['quotas'] !== undefined && record['quotas'] !== null) {
+    const q = plainObject(`${field}.quotas`, record['quotas']);
+    rejectUnknownKeys(`${field}.quotas.`, q, QUOTA_FIELDS);
+    const quotas: Record<string, number> = {};
+    for (const key of QUOTA_FIELDS) {
+      if (q[key] === undefined || q[key] === null) continue;
+      quotas[key] = intOption(`${field}.quotas.${key}`, q[key], 0, 0, 1_000_000_000);
+    }
+    out.quotas = quotas;
+  }
+  if (record['budgets'] !== undefined && record['budgets'] !== null) {
+    const b = plainObject(`${field}.budgets`, record['budgets']);
+    rejectUnknownKeys(`${field}.budgets.`, b, BUDGET_FIELDS);
+    const budgets: Record<string, number> = {};
+    for (const key of BUDGET_FIELDS) {
+      if (b[key] === undefined || b[key] === null) continue;
+      budgets[key] = usd(`${field}.budgets.${key}`, b[key]);
+    }
+    out.budgets = budgets;
+  }
+  return out;
+}
+
+/** The project's limits over the defaults, field by field. */
+export function mergeLimits(defaults: ProjectLimits, own: ProjectLimits): ProjectLimits {
+  return {
+    quotas: { ...defaults.quotas, ...own.quotas },
+    budgets: { ...defaults.budgets, ...own.budgets },
+  };
+}
+
+/** Options of governance. */
+export interface GovernanceOptions {
+  /** Limits of every project that does not set its own (field by field). @default {} (unlimited) */
+  defaults?: ProjectLimits;
+  /**
+   * Output tokens a model call may produce when its agent sets no `maxTokens` and a budget
+   * applies; sent to the provider as the cap, so the worst case that is reserved holds. @default 4096
+   */
+  defaultMaxTokens?: number;
+  /** How long a project's limits are cached before they are read again from the store. @default 5000 */
+  limitsCacheMs?: number;
+}
+
+/** Governance options with every default applied. */
+export interface ResolvedGovernanceOptions {
+  readonly defaults: ProjectLimits;
+  readonly defaultMaxTokens: number;
+  readonly limitsCacheMs: number;
+}
+
+/** Applies defaults and rejects bad values by field name (`governance.defaults.quotas.runsPerMinute …`). */
+export function resolveGovernanceOptions(options: GovernanceOptions = {}): ResolvedGovernanceOptions {
+  rejectUnknownKeys('governance.', options, ['defaults', 'defaultMaxTokens', 'limitsCacheMs']);
+  return {
+    defaults:
+      options.defaults === undefined ? {} : parseProjectLimits(options.defaults, 'governance.defaults'),
+    defaultMaxTokens: intOption('governance.defaultMaxTokens', options.defaultMaxTokens, 4096, 1, 1_000_000),
+    limitsCacheMs: intOption('governance.limitsCacheMs', options.limitsCacheMs, 5000, 0, 3_600_000),
+  };
+}

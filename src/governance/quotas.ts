@@ -1,0 +1,125 @@
+/**
+ * Quota counters: runs in flight and runs/tokens per minute, per project and per agent, on the
+ * injected clock. Checks and takes are synchronous, so no two concurrent admissions can both take
+ * the last place. Counters of idle agents are dropped once there are many, so memory follows the
+ * agents that are running or ran in the last minute, not every agent ever seen.
+ */
+import { AgentPoolError } from '../core/errors.ts';
+import { SlidingWindow } from '../core/sliding-window.ts';
+
+/** The limits that apply to one admission, already merged (project, then agent overrides). */
+export interface AdmissionQuotas {
+  readonly project: { maxConcurrentRuns?: number; runsPerMinute?: number; tokensPerMinute?: number };
+  readonly agent: { maxConcurrentRuns?: number; runsPerMinute?: number };
+}
+
+interface Counter {
+  running: number;
+  readonly runs: SlidingWindow;
+  readonly tokens: SlidingWindow;
+}
+
+/** Idle agent counters kept before a sweep drops them. */
+const MAX_IDLE_AGENTS = 10_000;
+
+function newCounter(): Counter {
+  // The limits are passed per check, so a limit changed by an admin applies to the counts so far.
+  return { running: 0, runs: new SlidingWindow(Infinity), tokens: new SlidingWindow(Infinity) };
+}
+
+/** Runs in flight and per-minute counts of projects and agents. */
+export class QuotaCounters {
+  readonly #projects = new Map<string, Counter>();
+  readonly #agents = new Map<string, Counter>();
+
+  /**
+   * Takes a place for a run, or throws `QUOTA_EXCEEDED` (runs in flight) or `RATE_LIMITED`
+   * (runs or tokens per minute) with `retryAfterSeconds`; takes nothing when it throws.
+   */
+  take(project: string, agentId: string, quotas: AdmissionQuotas, now: number): void {
+    const p = this.#counter(this.#projects, project, now);
+    const a = this.#counter(this.#agents, agentId, now);
+    const pq = quotas.project;
+    const aq = quotas.agent;
+    if (pq.maxConcurrentRuns !== undefined && p.running >= pq.maxConcurrentRuns)
+      throw concurrency('project', pq.maxConcurrentRuns);
+    if (aq.maxConcurrentRuns !== undefined && a.running >= aq.maxConcurrentRuns)
+      throw concurrency('agent', aq.maxConcurrentRuns);
+    if (pq.runsPerMinute !== undefined && p.runs.exhausted(now, pq.runsPerMinute))
+      throw rateLimited('project', 'runsPerMinute', pq.runsPerMinute, p.runs.waitMs(now, pq.runsPerMinute));
+    if (aq.runsPerMinute !== undefined && a.runs.exhausted(now, aq.runsPerMinute))
+      throw rateLimited('agent', 'runsPerMinute', aq.runsPerMinute, a.runs.waitMs(now, aq.runsPerMinute));
+    if (pq.tokensPerMinute !== undefined && p.tokens.exhausted(now, pq.tokensPerMinute)) {
+      const wait = p.tokens.waitMs(now, pq.tokensPerMinute);
+      throw rateLimited('project', 'tokensPerMinute', pq.tokensPerMinute, wait);
+    }
+    p.running++;
+    a.running++;
+    p.runs.add(now);
+    a.runs.add(now);
+  }
+
+  /** Gives back the place of a finished run. */
+  release(project: string, agentId: string): void {
+    const p = this.#projects.get(project);
+    if (p !== undefined) p.running = Math.max(0, p.running - 1);
+    const a = this.#agents.get(agentId);
+    if (a !== undefined) a.running = Math.max(0, a.running - 1);
+  }
+
+  /** Counts tokens a project's model call used, for its tokens-per-minute quota. */
+  addTokens(project: string, tokens: number, now: number): void {
+    if (tokens > 0) this.#counter(this.#projects, project, now).tokens.add(now, tokens);
+  }
+
+  /** What a project uses now: runs in flight, runs and tokens in the last minute. */
+  usage(project: string, now: number): { running: number; runsLastMinute: number; tokensLastMinute: number } {
+    const p = this.#projects.get(project);
+    if (p === undefined) return { running: 0, runsLastMinute: 0, tokensLastMinute: 0 };
+    return { running: p.running, runsLastMinute: p.runs.total(now), tokensLastMinute: p.tokens.total(now) };
+  }
+
+  /** Projects with counters, for metrics. */
+  projects(): IterableIterator<string> {
+    return this.#projects.keys();
+  }
+
+  #counter(map: Map<string, Counter>, key: string, now: number): Counter {
+    let counter = map.get(key);
+    if (counter === undefined) {
+      if (map === this.#agents && map.size >= MAX_IDLE_AGENTS) this.#dropIdleAgents(now);
+      counter = newCounter();
+      map.set(key, counter);
+    }
+    return counter;
+  }
+
+  /** Drops agents with nothing in flight and nothing counted in the last minute. */
+  #dropIdleAgents(now: number): void {
+    for (const [id, c] of this.#agents) {
+      if (c.running === 0 && c.runs.total(now) === 0) this.#agents.delete(id);
+    }
+  }
+}
+
+function concurrency(scope: 'project' | 'agent', limit: number): AgentPoolError {
+  return new AgentPoolError(
+    'QUOTA_EXCEEDED',
+    `the ${scope} already has ${limit} run${limit === 1 ? '' : 's'} in flight (maxConcurrentRuns)`,
+    { scope, quota: 'maxConcurrentRuns', limit, retryAfterSeconds: 1 },
+  );
+}
+
+function rateLimited(
+  scope: 'project' | 'agent',
+  quota: 'runsPerMinute' | 'tokensPerMinute',
+  limit: number,
+  waitMs: number,
+): AgentPoolError {
+  return new AgentPoolError('RATE_LIMITED', `the ${scope} reached its ${quota} quota of ${limit}`, {
+    scope,
+    quota,
+    limit,
+    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
+  });
+}
