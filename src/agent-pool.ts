@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
+import { Governance } from './governance/governance.ts';
+import type { GovernanceOptions } from './governance/limits.ts';
 import { PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
@@ -57,6 +59,8 @@ export interface AgentPoolOptions {
   prices?: PriceTableOptions;
   /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
   tools?: ToolCatalogOptions;
+  /** Default quotas and budgets of projects, and how budgets are reserved. */
+  governance?: GovernanceOptions;
   runs?: {
     /** Thread messages sent to the model at most. @default 200 */
     historyLimit?: number;
@@ -95,6 +99,8 @@ export interface AgentPool {
   readonly stores: Required<Stores>;
   /** Projects (tenants) and their API keys. */
   readonly projects: Projects;
+  /** Quotas and budgets: admission of runs and agents, usage per project. */
+  readonly governance: Governance;
   readonly clock: Clock;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
@@ -136,6 +142,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     const metrics: PoolMetrics = new PoolMetrics({
       poolStats: () => instances.stats(),
       runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
+      governance: () => governance.samples(),
     });
     const gate = new ThreadGate(runOptions.maxQueuePerThread);
     const history = new ThreadHistoryCache({
@@ -143,6 +150,17 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       maxMessages: runOptions.historyLimit,
     });
     const projects = new Projects({ store: stores.projects, clock });
+    const governance = new Governance(
+      {
+        projects: stores.projects,
+        runs: stores.runs,
+        prices,
+        clock,
+        countAgents: (project) => agents.count(project),
+        observer: metrics,
+      },
+      options.governance,
+    );
     const threads = new Threads({ store: stores.runs, clock, gate, history });
     const runner = new Runner({
       store: stores.runs,
@@ -163,6 +181,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         observer: metrics,
         history,
+        governance,
       },
       runOptions,
     );
@@ -192,6 +211,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       threads,
       runs: runManager,
       projects,
+      governance,
       metrics,
       models,
       tools,

@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HistogramSnapshot } from './core/metrics.ts';
+import type { GovernanceObserver, ProjectGovernanceSample } from './governance/governance.ts';
 import type { PoolStats } from './pool/pool.ts';
 import type { RunObserver } from './run/observer.ts';
 import type { RunRecord } from './store/ports.ts';
@@ -15,12 +16,14 @@ import type { RunRecord } from './store/ports.ts';
 export interface MetricsSources {
   poolStats: () => PoolStats;
   runsInFlight: () => { queued: number; running: number };
+  /** Runs in flight and budget windows per project. */
+  governance: () => ProjectGovernanceSample[];
 }
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** The pool's metrics: a prom-client registry and the run observer that feeds it. */
-export class PoolMetrics implements RunObserver {
+export class PoolMetrics implements RunObserver, GovernanceObserver {
   readonly registry = new Registry();
   readonly #runs: Counter<'agent' | 'status'>;
   readonly #runSeconds: Histogram<'status'>;
@@ -28,6 +31,7 @@ export class PoolMetrics implements RunObserver {
   readonly #tokens: Counter<'agent' | 'direction'>;
   readonly #cost: Counter<'agent'>;
   readonly #threadBusy: Counter;
+  readonly #refusals: Counter<'project' | 'code'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -116,6 +120,54 @@ export class PoolMetrics implements RunObserver {
       },
     });
 
+    new Gauge({
+      name: 'agentpool_project_runs_in_flight',
+      help: 'Runs in flight per project (what maxConcurrentRuns limits).',
+      labelNames: ['project'],
+      registers,
+      collect() {
+        this.reset();
+        for (const s of sources.governance()) this.set({ project: s.project }, s.running);
+      },
+    });
+    const budgetGauge = (
+      name: string,
+      help: string,
+      read: (w: { spent: number; remaining: number | null }) => number | null,
+    ) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['project', 'window'],
+        registers,
+        collect() {
+          this.reset();
+          for (const s of sources.governance()) {
+            for (const window of ['daily', 'monthly'] as const) {
+              const w = s[window];
+              const value = w === undefined ? null : read(w);
+              if (value !== null) this.set({ project: s.project, window }, value);
+            }
+          }
+        },
+      });
+    budgetGauge(
+      'agentpool_budget_spent_usd',
+      'Spent in the current budget window (UTC day, month).',
+      (w) => w.spent,
+    );
+    budgetGauge(
+      'agentpool_budget_remaining_usd',
+      'Left in the current budget window after spending and reservations; only windows with a limit.',
+      (w) => w.remaining,
+    );
+
+    this.#refusals = new Counter({
+      name: 'agentpool_governance_refusals_total',
+      help: 'Runs and agents refused by quotas and budgets, by project and code.',
+      labelNames: ['project', 'code'],
+      registers,
+    });
     this.#runs = new Counter({
       name: 'agentpool_runs_total',
       help: 'Finished runs by agent and terminal status.',
@@ -178,6 +230,10 @@ export class PoolMetrics implements RunObserver {
 
   threadBusy(): void {
     this.#threadBusy.inc();
+  }
+
+  refused(project: string, code: string): void {
+    this.#refusals.inc({ project, code });
   }
 }
 

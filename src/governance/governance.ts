@@ -38,8 +38,9 @@ export interface AdmitRequest {
   readonly models: readonly string[];
   /** The agent's output cap per model call, if it sets one. */
   readonly maxTokens?: number | undefined;
-  /** UTF-8 bytes the first model call is known to send (instructions and input). */
-  readonly promptBytes: number;
+  /** What the first model call is known to send: the agent's instructions and the run's input. */
+  readonly instructions: string;
+  readonly input: string;
 }
 
 /** Told of refusals, for metrics. */
@@ -167,7 +168,7 @@ export class Governance {
     const admission = new RunAdmission(this.#ctx, request, limits, budgeted, now);
     if (!budgeted) return admission;
     try {
-      await admission.reserveStep(request.promptBytes);
+      await admission.reserveStep(Buffer.byteLength(request.instructions) + Buffer.byteLength(request.input));
     } catch (err) {
       admission.release();
       throw err;

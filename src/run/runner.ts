@@ -14,6 +14,7 @@ import type {
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
@@ -46,6 +47,8 @@ export interface RunInput {
   history: readonly (MessageRecord | NewMessage)[];
   signal: AbortSignal;
   events: RunEventStream;
+  /** The run's hold on its project's quotas and budgets: reserved before each model call, settled after. */
+  admission?: RunAdmission;
 }
 
 interface StepResult {
@@ -80,6 +83,8 @@ export class Runner {
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
       for (let step = 1; step <= spec.maxSteps; step++) {
+        if (input.admission?.budgeted === true)
+          await input.admission.reserveStep(promptBytes(prompt, toolDefs));
         const started = performance.now();
         let result: StepResult;
         try {
@@ -93,7 +98,9 @@ export class Runner {
         if (result.text !== '') assistant.push({ type: 'text', text: result.text });
         assistant.push(...result.toolCalls);
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
+        const cost = run.cost;
         run = this.#account(run, result);
+        input.admission?.settleStep(run.cost - cost, result.inputTokens + result.outputTokens);
         if (result.toolCalls.length > 0) {
           const toolContent = await this.#callTools(result.toolCalls, byName, step, input);
           messages.push(this.#message('tool', toolContent, run.id));
@@ -150,7 +157,9 @@ export class Runner {
         prompt,
         ...(tools.length > 0 && { tools }),
         ...(spec.temperature !== undefined && { temperature: spec.temperature }),
-        ...(spec.maxTokens !== undefined && { maxOutputTokens: spec.maxTokens }),
+        ...(spec.maxTokens !== undefined
+          ? { maxOutputTokens: spec.maxTokens }
+          : input.admission?.budgeted === true && { maxOutputTokens: input.admission.maxOutputTokens }),
         abortSignal: input.signal,
       }));
     } catch (err) {
@@ -284,6 +293,14 @@ export class Runner {
     events.publish({ type: 'run.failed', run: failed, error });
     return failed;
   }
+}
+
+/**
+ * UTF-8 bytes of everything a model call sends, as JSON: an upper bound of its input tokens for a
+ * byte-level tokenizer, which is what budget reservations need.
+ */
+function promptBytes(prompt: unknown, tools: unknown): number {
+  return Buffer.byteLength(JSON.stringify(prompt)) + Buffer.byteLength(JSON.stringify(tools));
 }
 
 /** A tool call whose arguments were not valid JSON; the model is told so. */

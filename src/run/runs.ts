@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
+import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import type { AgentRegistry } from '../registry/registry.ts';
@@ -62,6 +63,8 @@ export interface RunManagerDeps {
   observer?: RunObserver;
   /** Recent messages of recently used threads. */
   history: ThreadHistoryCache;
+  /** Admits runs by quotas and budgets. */
+  governance: Governance;
 }
 
 /** Limits of the run manager. */
@@ -120,7 +123,8 @@ export class RunManager {
 
   /**
    * Accepts a run and starts it in the background. Rejects (and records nothing) on bad input,
-   * `AGENT_NOT_FOUND`, `THREAD_NOT_FOUND`, or `THREAD_BUSY` under the `reject` strategy.
+   * `AGENT_NOT_FOUND`, `THREAD_NOT_FOUND`, a governance refusal (`QUOTA_EXCEEDED`,
+   * `RATE_LIMITED`, `BUDGET_EXHAUSTED`), or `THREAD_BUSY` under the `reject` strategy.
    */
   async start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     rejectUnknownKeys('', options, START_FIELDS);
@@ -129,7 +133,7 @@ export class RunManager {
       throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
     }
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-    const { registry, threads, gate, store, clock, pool } = this.#deps;
+    const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
     const threadId = options.threadId ?? null;
     const now = clock.now();
     const id = newId('run', now);
@@ -141,8 +145,19 @@ export class RunManager {
     let claimed: Promise<void> = Promise.resolve();
     let started: Started | undefined;
     let accepted: RunRecord;
+    let admission: RunAdmission | undefined;
     try {
       const agent = lease?.agent ?? (await registry.get(project, agentRef));
+      const spec = agent.spec;
+      admission = await governance.admit({
+        project,
+        agentId: agent.id,
+        agentQuotas: spec.limits,
+        models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
+        maxTokens: spec.maxTokens,
+        instructions: spec.instructions,
+        input: text,
+      });
       if (threadId !== null) {
         await threads.get(project, threadId);
         claimed = gate.claim(threadId, entrant, strategy);
@@ -186,6 +201,7 @@ export class RunManager {
       }
     } catch (err) {
       lease?.release();
+      admission?.release();
       if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       throw err;
     }
@@ -193,7 +209,7 @@ export class RunManager {
     const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, started).finally(() =>
+    const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission).finally(() =>
       callerSignal?.removeEventListener('abort', onCallerAbort),
     );
     this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
@@ -265,6 +281,7 @@ export class RunManager {
     stream: RunEventStream,
     lease: Lease | undefined,
     started: Started | undefined,
+    admission: RunAdmission,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
@@ -304,11 +321,13 @@ export class RunManager {
           threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),
         signal,
         events: stream,
+        admission,
       });
     } catch (err) {
       return runner.fail(run, err, signal, stream);
     } finally {
       lease?.release();
+      admission.release();
       if (holdsThread && threadId !== null) gate.release(threadId, entrant);
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       this.#retire(accepted.id);
