@@ -149,7 +149,11 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       maxThreads: runOptions.cachedThreads,
       maxMessages: runOptions.historyLimit,
     });
-    const projects = new Projects({ store: stores.projects, clock });
+    const projects = new Projects({
+      store: stores.projects,
+      clock,
+      onLimitsChanged: (project) => governance.invalidate(project),
+    });
     const governance = new Governance(
       {
         projects: stores.projects,

@@ -8,8 +8,9 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { intOption } from '../core/options.ts';
+import { parseProjectLimits } from '../governance/limits.ts';
 import { assertSlug } from '../registry/definition.ts';
-import type { ApiKeyInfo, ProjectRecord, ProjectStore } from '../store/project-ports.ts';
+import type { ApiKeyInfo, ProjectLimits, ProjectRecord, ProjectStore } from '../store/project-ports.ts';
 import type { Page } from '../store/ports.ts';
 
 /** How long the number of keys in use is trusted before it is counted again. */
@@ -38,24 +39,32 @@ export class Projects {
    * per request; changes made here reset it at once, changes by another process within seconds.
    */
   #activeKeys: { count: number; at: number } | undefined;
+  readonly #onLimitsChanged: (project: string) => void;
 
-  constructor(deps: { store: ProjectStore; clock: Clock }) {
+  constructor(deps: { store: ProjectStore; clock: Clock; onLimitsChanged?: (project: string) => void }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
+    this.#onLimitsChanged = deps.onLimitsChanged ?? (() => undefined);
   }
 
   /** Creates a project; `PROJECT_EXISTS` when the id is taken. */
-  async create(input: { id: unknown; name?: unknown; metadata?: unknown }): Promise<ProjectRecord> {
+  async create(input: {
+    id: unknown;
+    name?: unknown;
+    metadata?: unknown;
+    limits?: unknown;
+  }): Promise<ProjectRecord> {
     const id = assertSlug('id', input.id);
     const name = typeof input.name === 'string' && input.name !== '' ? input.name : id;
     const metadata = (input.metadata ?? {}) as Record<string, unknown>;
+    const limits = input.limits === undefined ? {} : parseProjectLimits(input.limits);
     if (await this.#store.getProject(id)) {
       throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
         project: id,
       });
     }
     try {
-      return await this.#store.createProject({ id, name, metadata, now: this.#clock.now() });
+      return await this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
     } catch (err) {
       if (isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.field === 'id') {
         throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
@@ -75,6 +84,30 @@ export class Projects {
       });
     }
     return project;
+  }
+
+  /**
+   * Changes a project's quotas and budgets field by field: a field given replaces its value, a
+   * field given as null returns to the pool's default, the rest stay. Takes effect at once here
+   * (other processes within their limits cache time).
+   */
+  async updateLimits(id: string, patch: unknown): Promise<ProjectRecord> {
+    const current = await this.get(id);
+    const change = patch as {
+      quotas?: Record<string, unknown> | null;
+      budgets?: Record<string, unknown> | null;
+    };
+    parseProjectLimits(patch); // field names and values, before merging
+    const merge = (own: object | undefined, next: Record<string, unknown> | null | undefined) =>
+      next === null ? undefined : { ...own, ...next };
+    const limits: ProjectLimits = parseProjectLimits({
+      quotas: merge(current.limits.quotas, change.quotas),
+      budgets: merge(current.limits.budgets, change.budgets),
+    });
+    const updated = await this.#store.setLimits(id, limits);
+    if (updated === undefined) return this.get(id); // deleted meanwhile: PROJECT_NOT_FOUND
+    this.#onLimitsChanged(id);
+    return updated;
   }
 
   async list(options: { limit?: number; cursor?: string } = {}): Promise<Page<ProjectRecord>> {

@@ -7,7 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { dirname, extname, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
-import { AgentPoolError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
+import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
 
 /** The configuration `agentpool serve` runs with, every field resolved. */
 export interface ServerConfig {
@@ -28,10 +30,19 @@ export interface ServerConfig {
    * on. From `AGENTPOOL_ADMIN_KEY` or the config file only, never a flag (flags show in `ps`).
    */
   adminKey?: string;
+  /** Default quotas and budgets of projects (config file only). */
+  governance?: GovernanceOptions;
+  /** Model prices per million tokens over the built-in table, for costs and budgets (config file only). */
+  prices?: NonNullable<PriceTableOptions['prices']>;
 }
 
+/** Settings that are objects, so they come from the config file only. */
+const STRUCTURED_KEYS = ['governance', 'prices'] as const;
+
 /** The defaults of {@link ServerConfig}. */
-export const SERVER_CONFIG_DEFAULTS: Readonly<Omit<ServerConfig, 'agentsFile' | 'adminKey'>> = Object.freeze({
+export const SERVER_CONFIG_DEFAULTS: Readonly<
+  Omit<ServerConfig, 'agentsFile' | 'adminKey' | (typeof STRUCTURED_KEYS)[number]>
+> = Object.freeze({
   port: 8787,
   host: '127.0.0.1',
   dataDir: './data',
@@ -65,11 +76,11 @@ export interface ServerConfigSources {
   file?: ConfigFile;
 }
 
-type Key = keyof ServerConfig;
+type Key = Exclude<keyof ServerConfig, (typeof STRUCTURED_KEYS)[number]>;
 type Source = 'flag' | 'env' | 'file';
 
 /** The keys a config file may hold. */
-export const CONFIG_FILE_KEYS: readonly Key[] = [
+export const CONFIG_FILE_KEYS: readonly (keyof ServerConfig)[] = [
   'port',
   'host',
   'dataDir',
@@ -77,6 +88,7 @@ export const CONFIG_FILE_KEYS: readonly Key[] = [
   'agentsFile',
   'shutdownTimeoutMs',
   'adminKey',
+  ...STRUCTURED_KEYS,
 ];
 
 const FLAG_NAMES: Readonly<Partial<Record<Key, string>>> = {
@@ -221,7 +233,9 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
 
   const agentsFile = pick('agentsFile');
   const adminKey = pick('adminKey');
+  const structured = structuredSettings(file, sources.file?.path);
   return {
+    ...structured,
     port: pick('port') ?? SERVER_CONFIG_DEFAULTS.port,
     host: pick('host') ?? SERVER_CONFIG_DEFAULTS.host,
     dataDir: pick('dataDir') ?? SERVER_CONFIG_DEFAULTS.dataDir,
@@ -230,6 +244,38 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
     shutdownTimeoutMs: pick('shutdownTimeoutMs') ?? SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs,
     ...(adminKey !== undefined && { adminKey }),
   };
+}
+
+/** Validates the object settings of a config file now, so a bad one stops `serve` before it starts. */
+function structuredSettings(
+  file: Record<string, unknown>,
+  path: string | undefined,
+): Pick<ServerConfig, (typeof STRUCTURED_KEYS)[number]> {
+  const out: Pick<ServerConfig, (typeof STRUCTURED_KEYS)[number]> = {};
+  const check = (key: string, validate: () => void) => {
+    try {
+      validate();
+    } catch (err) {
+      if (!isAgentPoolError(err)) throw err;
+      throw new AgentPoolError('VALIDATION_FAILED', `config file ${path}: ${err.message}`, {
+        ...err.details,
+        source: 'file',
+        path,
+        key,
+      });
+    }
+  };
+  if (file['governance'] !== undefined) {
+    const governance = file['governance'] as GovernanceOptions;
+    check('governance', () => resolveGovernanceOptions(governance));
+    out.governance = governance;
+  }
+  if (file['prices'] !== undefined) {
+    const prices = file['prices'] as NonNullable<PriceTableOptions['prices']>;
+    check('prices', () => new PriceTable({ prices }));
+    out.prices = prices;
+  }
+  return out;
 }
 
 /**

@@ -136,7 +136,30 @@ describe('server configuration', () => {
       'agentsFile',
       'shutdownTimeoutMs',
       'adminKey',
+      'governance',
+      'prices',
     ]);
+  });
+
+  it('takes governance defaults and prices from the config file, checked before start', () => {
+    const governance = { defaults: { budgets: { dailyUsd: 5 }, quotas: { runsPerMinute: 60 } } };
+    const prices = { 'openai-compatible/m': { inputPerMillion: 1, outputPerMillion: 2 } };
+    const config = resolveServerConfig({ file: file({ governance, prices }) });
+    assert.deepEqual(config.governance, governance);
+    assert.deepEqual(config.prices, prices);
+    rejects(
+      () => resolveServerConfig({ file: file({ governance: { defaults: { budgets: { dailyUsd: -1 } } } }) }),
+      /config file \/etc\/agentpool\/agentpool\.yaml: governance\.defaults\.budgets\.dailyUsd must be/,
+      { field: 'governance.defaults.budgets.dailyUsd', source: 'file', key: 'governance' },
+    );
+    rejects(
+      () =>
+        resolveServerConfig({
+          file: file({ prices: { 'no-slash': { inputPerMillion: 1, outputPerMillion: 1 } } }),
+        }),
+      /config file \/etc\/agentpool\/agentpool\.yaml: prices/,
+      { source: 'file', key: 'prices' },
+    );
   });
 
   it('loads a YAML config file named by --config, or a JSON one named by AGENTPOOL_CONFIG', () => {

@@ -39,7 +39,12 @@ export async function serveCommand(flags: ServerFlags, io: CliIo): Promise<numbe
 
 async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer> {
   const config = loadServerConfig(flags, io.env);
-  const pool = await createAgentPool({ store: config.store, dataDir: config.dataDir });
+  const pool = await createAgentPool({
+    store: config.store,
+    dataDir: config.dataDir,
+    ...(config.governance !== undefined && { governance: config.governance }),
+    ...(config.prices !== undefined && { prices: { prices: config.prices } }),
+  });
   let server: FastifyInstance | undefined;
   try {
     if (pool.recoveredRuns > 0) {

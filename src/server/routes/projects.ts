@@ -1,8 +1,10 @@
 /**
- * Project and API-key management (admin key only): create, list, read and delete projects;
- * issue (the secret is in the answer, once), list and revoke keys.
+ * Project and API-key management (admin key only): create, list, read and delete projects, set
+ * their quotas and budgets; issue (the secret is in the answer, once), list and revoke keys.
+ * A project's usage is readable by the admin and by the project's own keys.
  */
 import type { FastifyInstance } from 'fastify';
+import { AgentPoolError } from '../../core/errors.ts';
 import { requireAdmin } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, pageQueryProperties } from '../schemas.ts';
@@ -11,6 +13,16 @@ const tags = ['projects'];
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;
 const pageQuery = { type: 'object', properties: pageQueryProperties } as const;
 const anyObject = { type: 'object', additionalProperties: true } as const;
+const limitsBody = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'quotas and budgets; a field set to null returns to the pool default',
+  properties: {
+    quotas: { anyOf: [anyObject, { type: 'null' }] },
+    budgets: { anyOf: [anyObject, { type: 'null' }] },
+  },
+} as const;
+const USAGE_PATH = /^\/v1\/projects\/([^/?]+)\/usage(?:\?|$)/;
 
 interface PageQuery {
   limit?: number;
@@ -25,10 +37,21 @@ function page({ limit, cursor }: PageQuery): PageQuery {
 export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const projects = pool.projects;
   app.addHook('onRequest', async (request) => {
-    if (request.url.startsWith('/v1/projects')) requireAdmin(request);
+    if (!request.url.startsWith('/v1/projects')) return;
+    // A project's own keys may read its usage; for any other project it does not exist (404).
+    const own = USAGE_PATH.exec(request.url)?.[1];
+    if (own !== undefined && decodeURIComponent(own) === request.project && request.method === 'GET') return;
+    if (own !== undefined && !request.admin) {
+      throw new AgentPoolError('PROJECT_NOT_FOUND', `project ${JSON.stringify(own)} not found`, {
+        project: own,
+      });
+    }
+    requireAdmin(request);
   });
 
-  app.post<{ Body: { id: string; name?: string; metadata?: Record<string, unknown> } }>(
+  app.post<{
+    Body: { id: string; name?: string; metadata?: Record<string, unknown>; limits?: Record<string, unknown> };
+  }>(
     '/v1/projects',
     {
       schema: {
@@ -38,7 +61,12 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
           type: 'object',
           required: ['id'],
           additionalProperties: false,
-          properties: { id: { type: 'string' }, name: { type: 'string' }, metadata: anyObject },
+          properties: {
+            id: { type: 'string' },
+            name: { type: 'string' },
+            metadata: anyObject,
+            limits: limitsBody,
+          },
         },
         response: { 201: anyObject, ...errorResponses },
       },
@@ -56,6 +84,40 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
     '/v1/projects/:id',
     { schema: { tags, summary: 'A project (admin)', params: idParams } },
     async (request) => projects.get(request.params.id),
+  );
+
+  app.patch<{ Params: { id: string }; Body: { limits: Record<string, unknown> } }>(
+    '/v1/projects/:id',
+    {
+      schema: {
+        tags,
+        summary: "Change a project's quotas and budgets (admin)",
+        params: idParams,
+        body: {
+          type: 'object',
+          required: ['limits'],
+          additionalProperties: false,
+          properties: { limits: limitsBody },
+        },
+      },
+    },
+    async (request) => projects.updateLimits(request.params.id, request.body.limits),
+  );
+
+  app.get<{ Params: { id: string } }>(
+    '/v1/projects/:id/usage',
+    {
+      schema: {
+        tags,
+        summary: "A project's quotas and budgets and what it uses of them now (admin, or the project's keys)",
+        params: idParams,
+      },
+    },
+    async (request) => {
+      const id = request.params.id;
+      if (id !== request.project) await projects.get(id); // PROJECT_NOT_FOUND for an unknown one
+      return pool.governance.usage(id);
+    },
   );
 
   app.delete<{ Params: { id: string } }>(
