@@ -235,13 +235,16 @@ export function resolveModelResilienceOptions(
   const { models: overrides, ...policy } = top;
   const defaults = resolvePolicy('resilience', policy, BUILTIN);
   const models = new Map<string, ResolvedModelPolicy>();
-  if (overrides !== undefined && (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))) {
+  if (
+    overrides !== undefined &&
+    (typeof overrides !== 'object' || overrides === null || Array.isArray(overrides))
+  ) {
     throw validationError('resilience.models', 'must be an object of policies by "provider/model-id"');
   }
   for (const [ref, override] of Object.entries(overrides ?? {})) {
     const field = `resilience.models[${JSON.stringify(ref)}]`;
     parseModelRef(ref, field);
-    models.set(ref, resolvePolicy(field, override ?? {}, defaults));
+    models.set(ref, resolvePolicy(field, override, defaults));
   }
   return { defaults, models, policyFor: (ref) => models.get(ref) ?? defaults };
 }
