@@ -13,6 +13,8 @@ import type { GovernanceOptions } from './governance/limits.ts';
 import { PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
+import type { ModelResilienceOptions } from './models/resilience-options.ts';
+import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
@@ -40,7 +42,7 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -55,6 +57,11 @@ export interface AgentPoolOptions {
   pool?: InstancePoolOptions;
   /** Model providers (base URLs, keys; environment variables fill the gaps). */
   models?: ModelCatalogOptions;
+  /**
+   * Around every model call, per `provider/model-id`: breaker, retries, timeout, bulkhead and
+   * provider rate limits.
+   */
+  resilience?: ModelResilienceOptions;
   /** Prices per million tokens, added to or replacing the built-in table. */
   prices?: PriceTableOptions;
   /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
@@ -90,11 +97,13 @@ export interface AgentPool {
   /** Start, follow and cancel runs. */
   readonly runs: RunManager;
   readonly models: ModelCatalog;
+  /** The resilience guard of each model: breaker state, retries, fallbacks, throttling. */
+  readonly guards: ModelGuards;
   readonly tools: ToolCatalog;
   readonly prices: PriceTable;
   /** Prometheus metrics of this pool (`metrics.scrape()` for the exposition text). */
   readonly metrics: PoolMetrics;
-  /** Subscribe to `agent.*` and `instance.*` events. */
+  /** Subscribe to `agent.*`, `instance.*`, `breaker.*` and `model.fallback` events. */
   readonly events: EventBus<AgentPoolEvent>;
   readonly stores: Required<Stores>;
   /** Projects (tenants) and their API keys. */
@@ -133,7 +142,10 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         bus,
         clock,
         resolveResources: async (agent) => ({
-          model: models.resolve(agent.spec.model),
+          models: [agent.spec.model, ...(agent.spec.fallbacks ?? [])].map((ref) => ({
+            ref,
+            model: models.resolve(ref),
+          })),
           tools: await tools.resolve(agent.spec.tools),
         }),
       },
@@ -143,6 +155,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       poolStats: () => instances.stats(),
       runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
       governance: () => governance.samples(),
+      models: () => guards.stats(),
     });
     const gate = new ThreadGate(runOptions.maxQueuePerThread);
     const history = new ThreadHistoryCache({
@@ -166,8 +179,10 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.governance,
     );
     const threads = new Threads({ store: stores.runs, clock, gate, history });
+    const guards = new ModelGuards(options.resilience, { clock, bus, observer: metrics });
     const runner = new Runner({
       store: stores.runs,
+      guards,
       prices,
       clock,
       toolTimeoutMs: tools.options.defaultTimeoutMs,
@@ -218,6 +233,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       governance,
       metrics,
       models,
+      guards,
       tools,
       prices,
       events: bus,

@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { HistogramSnapshot } from './core/metrics.ts';
 import type { GovernanceObserver, ProjectGovernanceSample } from './governance/governance.ts';
+import type { BreakerState, ModelGuardStats, ModelObserver } from './models/resilient-model.ts';
 import type { PoolStats } from './pool/pool.ts';
 import type { RunObserver } from './run/observer.ts';
 import type { RunRecord } from './store/ports.ts';
@@ -18,12 +19,22 @@ export interface MetricsSources {
   runsInFlight: () => { queued: number; running: number };
   /** Runs in flight and budget windows per project. */
   governance: () => ProjectGovernanceSample[];
+  /** The resilience guard of each model used. */
+  models: () => ModelGuardStats[];
 }
+
+/** Breaker states as gauge values: 0 closed, 1 half-open, 2 open, 3 isolated. */
+const BREAKER_VALUES: Readonly<Record<BreakerState, number>> = {
+  closed: 0,
+  'half-open': 1,
+  open: 2,
+  isolated: 3,
+};
 
 const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 /** The pool's metrics: a prom-client registry and the run observer that feeds it. */
-export class PoolMetrics implements RunObserver, GovernanceObserver {
+export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserver {
   readonly registry = new Registry();
   readonly #runs: Counter<'agent' | 'status'>;
   readonly #runSeconds: Histogram<'status'>;
@@ -32,6 +43,10 @@ export class PoolMetrics implements RunObserver, GovernanceObserver {
   readonly #cost: Counter<'agent'>;
   readonly #threadBusy: Counter;
   readonly #refusals: Counter<'project' | 'code'>;
+  readonly #retries: Counter<'model'>;
+  readonly #fallbacks: Counter<'from' | 'to'>;
+  readonly #throttled: Counter<'model' | 'limit'>;
+  readonly #rejected: Counter<'model' | 'code'>;
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
@@ -162,6 +177,53 @@ export class PoolMetrics implements RunObserver, GovernanceObserver {
       (w) => w.remaining,
     );
 
+    new Gauge({
+      name: 'agentpool_model_breaker_state',
+      help: 'Circuit breaker of each model: 0 closed, 1 half-open, 2 open, 3 isolated.',
+      labelNames: ['model'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of sources.models()) this.set({ model: m.model }, BREAKER_VALUES[m.breaker]);
+      },
+    });
+    new Gauge({
+      name: 'agentpool_model_calls_in_flight',
+      help: 'Model calls running (inside the bulkhead) and queued for it, by model.',
+      labelNames: ['model', 'state'],
+      registers,
+      collect() {
+        this.reset();
+        for (const m of sources.models()) {
+          this.set({ model: m.model, state: 'running' }, m.inFlight);
+          this.set({ model: m.model, state: 'queued' }, m.queued);
+        }
+      },
+    });
+    this.#retries = new Counter({
+      name: 'agentpool_model_retries_total',
+      help: 'Model call attempts retried after a retryable failure, by model.',
+      labelNames: ['model'],
+      registers,
+    });
+    this.#fallbacks = new Counter({
+      name: 'agentpool_model_fallbacks_total',
+      help: 'Model calls handed to the next fallback model, by the model that failed and the next one.',
+      labelNames: ['from', 'to'],
+      registers,
+    });
+    this.#throttled = new Counter({
+      name: 'agentpool_model_throttled_total',
+      help: 'Model calls refused by a provider rate limit (requests or tokens per minute), by model.',
+      labelNames: ['model', 'limit'],
+      registers,
+    });
+    this.#rejected = new Counter({
+      name: 'agentpool_model_rejected_total',
+      help: 'Model calls refused without reaching the provider (breaker open, bulkhead full, rate limit).',
+      labelNames: ['model', 'code'],
+      registers,
+    });
     this.#refusals = new Counter({
       name: 'agentpool_governance_refusals_total',
       help: 'Runs and agents refused by quotas and budgets, by project and code.',
@@ -234,6 +296,25 @@ export class PoolMetrics implements RunObserver, GovernanceObserver {
 
   refused(project: string, code: string): void {
     this.#refusals.inc({ project, code });
+  }
+
+  retried(model: string): void {
+    this.#retries.inc({ model });
+  }
+
+  throttled(model: string, limit: 'requests' | 'tokens'): void {
+    this.#throttled.inc({ model, limit });
+  }
+
+  rejected(model: string, code: string): void {
+    this.#rejected.inc({ model, code });
+  }
+
+  /** The breaker gauge is read from the guards at scrape time; nothing to count here. */
+  breakerChanged(): void {}
+
+  fallback(from: string, to: string): void {
+    this.#fallbacks.inc({ from, to });
   }
 }
 

@@ -8,16 +8,19 @@
  * {@link AgentInstance.transition}, which rejects illegal moves and reports every legal one to the
  * owner (the pool emits the event and updates gauges).
  */
-import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { AgentPoolError } from '../core/errors.ts';
+import type { ModelTarget } from '../models/resilient-model.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { Agent } from '../registry/registry.ts';
 import type { Tool } from '../tools/tool.ts';
 
 /** What activation resolves once and every run of the instance reuses. */
 export interface InstanceResources {
-  /** The provider model, shared by every instance using the same `provider/model-id`. */
-  readonly model: LanguageModelV3;
+  /**
+   * The agent's model, then its fallbacks in the order they are tried; each provider model is
+   * shared by every instance using the same `provider/model-id`.
+   */
+  readonly models: readonly ModelTarget[];
   /** The agent's tools, resolved from its references. */
   readonly tools: readonly Tool[];
 }

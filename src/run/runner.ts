@@ -7,7 +7,7 @@
  * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error.
  */
 import type {
-  LanguageModelV3,
+  LanguageModelV3CallOptions,
   LanguageModelV3FunctionTool,
   LanguageModelV3ToolCallPart,
 } from '@ai-sdk/provider';
@@ -16,6 +16,7 @@ import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
+import type { ModelGuards, ModelTarget } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
@@ -27,6 +28,8 @@ import type { RunEventStream } from './stream.ts';
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
   store: RunStore;
+  /** Every model call goes through them: breaker, retries, timeout, bulkhead, rate limits, fallbacks. */
+  guards: ModelGuards;
   prices: PriceTable;
   clock: Clock;
   /** Per tool call. */
@@ -41,7 +44,8 @@ export interface RunnerDeps {
 export interface RunInput {
   run: RunRecord;
   spec: AgentSpec;
-  model: LanguageModelV3;
+  /** The agent's model, then its fallbacks. */
+  models: readonly ModelTarget[];
   tools: readonly Tool[];
   /** The thread's recent messages, ending with the run's input; for a stateless run, just the input. */
   history: readonly (MessageRecord | NewMessage)[];
@@ -52,6 +56,8 @@ export interface RunInput {
 }
 
 interface StepResult {
+  /** The model that answered (a fallback when the agent's own could not). */
+  model: string;
   text: string;
   toolCalls: LanguageModelV3ToolCallPart[];
   finishReason: string;
@@ -70,7 +76,7 @@ export class Runner {
   }
 
   async execute(input: RunInput): Promise<RunRecord> {
-    const { spec, model, tools, signal, events } = input;
+    const { spec, tools, signal, events } = input;
     const stateless = input.run.threadId === null;
     let run = input.run;
     const prompt = toPrompt(spec.instructions, input.history);
@@ -88,12 +94,12 @@ export class Runner {
         const started = performance.now();
         let result: StepResult;
         try {
-          result = await this.#modelStep(model, spec, prompt, toolDefs, step, input);
+          result = await this.#modelStep(spec, prompt, toolDefs, step, input);
         } catch (err) {
           this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, false);
           throw err;
         }
-        this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, true);
+        this.#observer.modelCall(result.model, (performance.now() - started) / 1000, true);
         const assistant: AssistantContent = [];
         if (result.text !== '') assistant.push({ type: 'text', text: result.text });
         assistant.push(...result.toolCalls);
@@ -113,6 +119,7 @@ export class Runner {
         events.publish({
           type: 'step.finished',
           step,
+          model: result.model,
           finishReason: result.finishReason,
           inputTokens: result.inputTokens,
           outputTokens: result.outputTokens,
@@ -137,7 +144,6 @@ export class Runner {
   }
 
   async #modelStep(
-    model: LanguageModelV3,
     spec: AgentSpec,
     prompt: ReturnType<typeof toPrompt>,
     tools: LanguageModelV3FunctionTool[],
@@ -145,22 +151,29 @@ export class Runner {
     input: RunInput,
   ): Promise<StepResult> {
     const result: StepResult = {
+      model: spec.model,
       text: '',
       toolCalls: [],
       finishReason: 'unknown',
       inputTokens: 0,
       outputTokens: 0,
     };
-    let stream: Awaited<ReturnType<LanguageModelV3['doStream']>>['stream'];
+    const call: LanguageModelV3CallOptions = {
+      prompt,
+      ...(tools.length > 0 && { tools }),
+      ...(spec.temperature !== undefined && { temperature: spec.temperature }),
+      ...(spec.maxTokens !== undefined
+        ? { maxOutputTokens: spec.maxTokens }
+        : input.admission?.budgeted === true && { maxOutputTokens: input.admission.maxOutputTokens }),
+      abortSignal: input.signal,
+    };
+    const { run } = input;
+    let stream: Awaited<ReturnType<ModelGuards['stream']>>['stream'];
     try {
-      ({ stream } = await model.doStream({
-        prompt,
-        ...(tools.length > 0 && { tools }),
-        ...(spec.temperature !== undefined && { temperature: spec.temperature }),
-        ...(spec.maxTokens !== undefined
-          ? { maxOutputTokens: spec.maxTokens }
-          : input.admission?.budgeted === true && { maxOutputTokens: input.admission.maxOutputTokens }),
-        abortSignal: input.signal,
+      ({ ref: result.model, stream } = await this.#deps.guards.stream(input.models, call, {
+        project: run.project,
+        agent: run.agentName,
+        runId: run.id,
       }));
     } catch (err) {
       throw modelError(err, input.signal);
@@ -255,15 +268,16 @@ export class Runner {
     );
   }
 
+  /** Adds a step's tokens and cost, priced for the model that answered it, which the record then names. */
   #account(run: RunRecord, step: StepResult): RunRecord {
-    const inputTokens = run.inputTokens + step.inputTokens;
-    const outputTokens = run.outputTokens + step.outputTokens;
+    const usage = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
     return {
       ...run,
+      model: step.model,
       steps: run.steps + 1,
-      inputTokens,
-      outputTokens,
-      cost: this.#deps.prices.costOf(run.model, { inputTokens, outputTokens }).usd,
+      inputTokens: run.inputTokens + step.inputTokens,
+      outputTokens: run.outputTokens + step.outputTokens,
+      cost: run.cost + this.#deps.prices.costOf(step.model, usage).usd,
     };
   }
 

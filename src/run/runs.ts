@@ -315,7 +315,7 @@ export class RunManager {
       return await runner.execute({
         run,
         spec: lease.agent.spec,
-        model: resources.model,
+        models: resources.models,
         tools: resources.tools,
         history:
           threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),

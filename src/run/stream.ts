@@ -30,6 +30,8 @@ export type RunEvent =
   | (EventBase & {
       type: 'step.finished';
       step: number;
+      /** The model that answered this step: the agent's, or a fallback. */
+      model: string;
       finishReason: string;
       inputTokens: number;
       outputTokens: number;

@@ -17,7 +17,8 @@ async function collect(events: AsyncIterable<RunEvent>): Promise<RunEvent[]> {
 describe('runs end to end, against an OpenAI-compatible server over HTTP', () => {
   let f: Fixture;
   before(async () => {
-    f = await runFixture();
+    // Retries stay on (3 attempts), with short backoffs so failing cases stay fast.
+    f = await runFixture({ resilience: { retry: { initialDelayMs: 1, maxDelayMs: 2 } } });
     const agents = f.pool.agents;
     await agents.create(P, { name: 'plain', model: MODEL, instructions: 'Be brief.' });
     await agents.create(P, {
@@ -132,14 +133,29 @@ describe('runs end to end, against an OpenAI-compatible server over HTTP', () =>
     assert.match(String(toolMessage?.content), /TOOL_FAILED: .*warehouse is on fire/);
   });
 
-  it('fails with MODEL_CALL_FAILED when the model returns 500, and commits that', async () => {
-    f.fake.script({ status: 500, body: { error: { message: 'upstream exploded' } } });
+  it('fails with MODEL_CALL_FAILED when the model keeps returning 500, after its retries, and commits that', async () => {
+    const failure = { status: 500, body: { error: { message: 'upstream exploded' } } };
+    f.fake.script(failure, failure, failure);
+    const sent = f.fake.requests.length;
     const handle = await f.pool.runs.start(P, 'plain', { input: 'hello' });
     const run = await handle.result;
     assert.equal(run.status, 'failed');
     assert.equal(run.error?.code, 'MODEL_CALL_FAILED');
     assert.match(run.error?.message ?? '', /500/);
+    assert.equal(f.fake.requests.length - sent, 3, 'three attempts');
     assert.deepEqual(await f.pool.runs.get(P, run.id), run);
+  });
+
+  it('retries a 500 once and succeeds, and does not retry a 400', async () => {
+    f.fake.script({ status: 500 }, { text: 'second time lucky' });
+    const ok = await (await f.pool.runs.start(P, 'plain', { input: 'flaky' })).result;
+    assert.equal(ok.status, 'succeeded');
+    assert.equal(ok.output, 'second time lucky');
+    const sent = f.fake.requests.length;
+    f.fake.script({ status: 400, body: { error: { message: 'bad request' } } });
+    const bad = await (await f.pool.runs.start(P, 'plain', { input: 'malformed' })).result;
+    assert.equal(bad.error?.code, 'MODEL_CALL_FAILED');
+    assert.equal(f.fake.requests.length - sent, 1, 'a 400 is not retried');
   });
 
   it('cancels mid-run: the model request is aborted and the run ends cancelled', async () => {

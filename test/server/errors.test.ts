@@ -162,6 +162,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'PUT /v1/agents/{idOrName}',
       'GET /v1/agents/{idOrName}',
       'PATCH /v1/agents/{idOrName}',
+      'PATCH /v1/projects/{id}',
       'DELETE /v1/agents/{idOrName}',
       'GET /v1/agents/{idOrName}/versions',
       'POST /v1/agents/{idOrName}/rollback',
@@ -187,6 +188,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'DELETE /v1/projects/{id}',
       'POST /v1/projects/{id}/keys',
       'GET /v1/projects/{id}/keys',
+      'GET /v1/projects/{id}/usage',
       'DELETE /v1/projects/{id}/keys/{keyId}',
     ];
     assert.deepEqual([...routes].sort(), [...expected].sort());

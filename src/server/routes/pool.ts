@@ -52,11 +52,11 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
         tags,
         summary: 'Pool statistics',
         description:
-          'Live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers and the activation latency histogram.',
+          'Live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, and per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls.',
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
       },
     },
-    async () => instances.stats(),
+    async () => ({ ...instances.stats(), models: pool.guards.stats() }),
   );
 
   app.get(
