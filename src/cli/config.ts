@@ -10,6 +10,7 @@ import { parse as parseYaml } from 'yaml';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
 import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
+import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../models/resilience-options.ts';
 
 /** The configuration `agentpool serve` runs with, every field resolved. */
 export interface ServerConfig {
@@ -34,10 +35,12 @@ export interface ServerConfig {
   governance?: GovernanceOptions;
   /** Model prices per million tokens over the built-in table, for costs and budgets (config file only). */
   prices?: NonNullable<PriceTableOptions['prices']>;
+  /** Breaker, retries, timeout, bulkhead and rate limits around model calls (config file only). */
+  resilience?: ModelResilienceOptions;
 }
 
 /** Settings that are objects, so they come from the config file only. */
-const STRUCTURED_KEYS = ['governance', 'prices'] as const;
+const STRUCTURED_KEYS = ['governance', 'prices', 'resilience'] as const;
 
 /** The defaults of {@link ServerConfig}. */
 export const SERVER_CONFIG_DEFAULTS: Readonly<
@@ -274,6 +277,11 @@ function structuredSettings(
     const prices = file['prices'] as NonNullable<PriceTableOptions['prices']>;
     check('prices', () => new PriceTable({ prices }));
     out.prices = prices;
+  }
+  if (file['resilience'] !== undefined) {
+    const resilience = file['resilience'] as ModelResilienceOptions;
+    check('resilience', () => resolveModelResilienceOptions(resilience));
+    out.resilience = resilience;
   }
   return out;
 }

@@ -138,15 +138,23 @@ describe('server configuration', () => {
       'adminKey',
       'governance',
       'prices',
+      'resilience',
     ]);
   });
 
-  it('takes governance defaults and prices from the config file, checked before start', () => {
+  it('takes governance defaults, prices and resilience from the config file, checked before start', () => {
     const governance = { defaults: { budgets: { dailyUsd: 5 }, quotas: { runsPerMinute: 60 } } };
     const prices = { 'openai-compatible/m': { inputPerMillion: 1, outputPerMillion: 2 } };
-    const config = resolveServerConfig({ file: file({ governance, prices }) });
+    const resilience = { retry: { maxAttempts: 2 }, models: { 'openai-compatible/m': { timeoutMs: 5000 } } };
+    const config = resolveServerConfig({ file: file({ governance, prices, resilience }) });
     assert.deepEqual(config.governance, governance);
     assert.deepEqual(config.prices, prices);
+    assert.deepEqual(config.resilience, resilience);
+    rejects(
+      () => resolveServerConfig({ file: file({ resilience: { retry: { maxAttempts: 0 } } }) }),
+      /config file \/etc\/agentpool\/agentpool\.yaml: resilience\.retry\.maxAttempts must be/,
+      { source: 'file', key: 'resilience' },
+    );
     rejects(
       () => resolveServerConfig({ file: file({ governance: { defaults: { budgets: { dailyUsd: -1 } } } }) }),
       /config file \/etc\/agentpool\/agentpool\.yaml: governance\.defaults\.budgets\.dailyUsd must be/,

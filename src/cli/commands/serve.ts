@@ -44,6 +44,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     dataDir: config.dataDir,
     ...(config.governance !== undefined && { governance: config.governance }),
     ...(config.prices !== undefined && { prices: { prices: config.prices } }),
+    ...(config.resilience !== undefined && { resilience: config.resilience }),
   });
   let server: FastifyInstance | undefined;
   try {
