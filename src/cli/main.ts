@@ -34,7 +34,9 @@ Configuration, highest precedence first:
      AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
-     relative paths in it are taken from its directory
+     relative paths in it are taken from its directory; governance (default project quotas and
+     budgets), prices and resilience (model breaker, retries, timeouts, rate limits) are objects
+     set only there (see docs/governance.md and docs/models-and-tools.md)
   4. the defaults
 Every value is checked at start; an error names the flag, variable or key.`;
 
