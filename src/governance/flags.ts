@@ -144,7 +144,8 @@ export function parseFlagStrategy(input: unknown, field: string): FlagStrategy {
 
 /** True when two valid strategies are the same (same strategy and fields, lists in the same order). */
 export function sameFlagStrategy(a: FlagStrategy, b: FlagStrategy): boolean {
-  const fields = (f: FlagStrategy) => JSON.stringify(FIELDS[f.strategy].map((k) => (f as Record<string, unknown>)[k]));
+  const fields = (f: FlagStrategy) =>
+    JSON.stringify(FIELDS[f.strategy].map((k) => (f as Record<string, unknown>)[k]));
   return a.strategy === b.strategy && fields(a) === fields(b);
 }
 
@@ -259,7 +260,12 @@ export class FeatureFlags {
       }
       const input = flags[name];
       const flag = parseStrategy(input, `flags.${name}`, ['startedAt']);
-      const startedAt = intOption(`flags.${name}.startedAt`, (input as { startedAt?: unknown }).startedAt, now, 0);
+      const startedAt = intOption(
+        `flags.${name}.startedAt`,
+        (input as { startedAt?: unknown }).startedAt,
+        now,
+        0,
+      );
       this.#flags.set(name, { flag, startedAt });
     }
   }

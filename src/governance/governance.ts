@@ -38,9 +38,16 @@ export interface AdmitRequest {
   readonly models: readonly string[];
   /** The agent's output cap per model call, if it sets one. */
   readonly maxTokens?: number | undefined;
-  /** What the first model call is known to send: the agent's instructions and the run's input. */
-  readonly instructions: string;
-  readonly input: string;
+  /**
+   * UTF-8 bytes the first model call is known to send (messages and tool definitions as JSON);
+   * called only when a budget applies. The runner tops up before the call if it sends more.
+   */
+  readonly promptBytes: () => number;
+  /**
+   * True when the agent has tools: a call that asks for a tool always needs a follow-up call, so
+   * admission reserves two calls' worst case and an admitted run can finish its tool round.
+   */
+  readonly hasTools?: boolean | undefined;
 }
 
 /** Told of refusals, for metrics. */
@@ -168,9 +175,10 @@ export class Governance {
     const admission = new RunAdmission(this.#ctx, request, limits, budgeted, now);
     if (!budgeted) return admission;
     try {
-      await admission.reserveStep(Buffer.byteLength(request.instructions) + Buffer.byteLength(request.input));
+      await admission.reserveStep(request.promptBytes(), request.hasTools === true ? 2 : 1);
     } catch (err) {
       admission.release();
+      this.#quotas.uncount(project, request.agentId, now);
       throw err;
     }
     return admission;
@@ -258,8 +266,7 @@ interface AdmissionContext {
 }
 
 /**
- * One admitted run's hold on its project: a run place, and money reserved for the model call
- * about to be made. The runner calls {@link reserveStep} before each model call and
+ * One admitted run's hold on its project: a run place, and money reserved for its next model call. The runner calls {@link reserveStep} before each model call and
  * {@link settleStep} after it; the run manager calls {@link release} when the run ends.
  */
 export class RunAdmission {
@@ -304,24 +311,29 @@ export class RunAdmission {
   }
 
   /**
-   * Tops the reservation up to the worst case of a model call sending `promptBytes`, or throws
-   * `BUDGET_EXHAUSTED` (a window or the per-run cap cannot cover it). No-op when not budgeted.
+   * Tops the reservation up to the worst case of `calls` model calls sending `promptBytes`, or
+   * throws `BUDGET_EXHAUSTED` (a window or the per-run cap cannot cover it). No-op when not budgeted.
    */
-  async reserveStep(promptBytes: number): Promise<void> {
+  async reserveStep(promptBytes: number, calls = 1): Promise<void> {
     if (!this.budgeted || this.#released) return;
-    const extra = this.worstCase(promptBytes) - this.#reserved;
-    if (extra <= 0) return;
     const { project } = this.#request;
+    const one = this.worstCase(promptBytes);
     const cap = this.#limits.budgets?.perRunUsd;
-    if (cap !== undefined && this.#spent + this.#reserved + extra > cap) {
+    if (cap !== undefined && this.#spent + one > cap) {
       const err = new AgentPoolError(
         'BUDGET_EXHAUSTED',
-        `the run's next model call could cost $${extra.toFixed(6)}, more than is left of its per-run cap of $${cap}`,
-        { project, window: 'run', limitUsd: cap, spentUsd: this.#spent, neededUsd: extra },
+        `the run's next model call could cost $${one.toFixed(6)}, more than is left of its per-run cap of $${cap}`,
+        { project, window: 'run', limitUsd: cap, spentUsd: this.#spent, neededUsd: one },
       );
       this.#ctx.refused(project, err);
       throw err;
     }
+    // Calls reserved ahead never take the run past its cap.
+    const target = cap === undefined ? one * calls : Math.min(one * calls, cap - this.#spent);
+    // Nothing more to reserve while a reservation covers the call; with nothing reserved (even for
+    // a free model) the windows are still asked, so an exhausted budget refuses every call.
+    const extra = Math.max(0, target - this.#reserved);
+    if (extra === 0 && this.#reserved > 0) return;
     const budgets = this.#ctx.budgets;
     await budgets.prepare(project, this.#ctx.clock.now());
     try {
@@ -334,12 +346,22 @@ export class RunAdmission {
     }
   }
 
-  /** Settles the model call just made: its reservation is released and its real cost and tokens counted. */
+  /**
+   * Settles the model call just made: its real cost moves from reserved to spent, and its tokens
+   * are counted. What the worst case left over stays reserved by the run for its next call, so a
+   * run that was admitted is not starved by runs admitted after it.
+   */
   settleStep(usd: number, tokens: number): void {
     const budgets = this.#ctx.budgets;
-    for (const hold of this.#holds) budgets.settle(hold.windows, hold.usd, 0);
-    this.#holds = [];
-    this.#reserved = 0;
+    let left = usd;
+    for (const hold of this.#holds) {
+      const take = Math.min(hold.usd, left);
+      budgets.settle(hold.windows, take, 0);
+      hold.usd -= take;
+      left -= take;
+    }
+    this.#holds = this.#holds.filter((h) => h.usd > 0);
+    this.#reserved = Math.max(0, this.#reserved - usd);
     this.#spent += usd;
     budgets.charge(this.#request.project, usd, this.#createdAt);
     this.#ctx.quotas.addTokens(this.#request.project, tokens, this.#ctx.clock.now());

@@ -59,6 +59,15 @@ export class QuotaCounters {
     a.runs.add(now);
   }
 
+  /**
+   * Takes back the per-minute counts of a {@link take} made at `now`, for a run refused afterwards
+   * (by its budget); its place is given back with {@link release}.
+   */
+  uncount(project: string, agentId: string, now: number): void {
+    this.#projects.get(project)?.runs.add(now, -1);
+    this.#agents.get(agentId)?.runs.add(now, -1);
+  }
+
   /** Gives back the place of a finished run. */
   release(project: string, agentId: string): void {
     const p = this.#projects.get(project);

@@ -80,12 +80,8 @@ export class Runner {
     const stateless = input.run.threadId === null;
     let run = input.run;
     const prompt = toPrompt(spec.instructions, input.history);
-    const toolDefs: LanguageModelV3FunctionTool[] = tools.map((t) => ({
-      type: 'function',
-      name: t.name,
-      description: t.description,
-      inputSchema: t.jsonSchema,
-    }));
+    const toolDefs = toolDefinitions(tools);
+
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
       for (let step = 1; step <= spec.maxSteps; step++) {
@@ -309,11 +305,21 @@ export class Runner {
   }
 }
 
+/** The tools as the model is told of them. */
+export function toolDefinitions(tools: readonly Tool[]): LanguageModelV3FunctionTool[] {
+  return tools.map((t) => ({
+    type: 'function',
+    name: t.name,
+    description: t.description,
+    inputSchema: t.jsonSchema,
+  }));
+}
+
 /**
  * UTF-8 bytes of everything a model call sends, as JSON: an upper bound of its input tokens for a
  * byte-level tokenizer, which is what budget reservations need.
  */
-function promptBytes(prompt: unknown, tools: unknown): number {
+export function promptBytes(prompt: unknown, tools: unknown): number {
   return Buffer.byteLength(JSON.stringify(prompt)) + Buffer.byteLength(JSON.stringify(tools));
 }
 

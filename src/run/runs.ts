@@ -13,7 +13,7 @@ import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import type { AgentRegistry } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
-import { userMessage } from './messages.ts';
+import { toPrompt, userMessage } from './messages.ts';
 import {
   MULTITASK_STRATEGIES,
   type GateEntrant,
@@ -22,7 +22,7 @@ import {
 } from './multitask.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
-import type { Runner } from './runner.ts';
+import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
 
@@ -155,8 +155,14 @@ export class RunManager {
         agentQuotas: spec.limits,
         models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
         maxTokens: spec.maxTokens,
-        instructions: spec.instructions,
-        input: text,
+        hasTools: spec.tools.length > 0,
+        // Exact for a stateless run on a live instance; a thread's history, or tools not yet
+        // resolved on a cold start, are topped up by the runner before the first call.
+        promptBytes: () =>
+          promptBytes(
+            toPrompt(spec.instructions, [userMessage('', text, id, now)]),
+            toolDefinitions(lease?.instance.resources?.tools ?? []),
+          ),
       });
       if (threadId !== null) {
         await threads.get(project, threadId);

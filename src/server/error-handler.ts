@@ -91,12 +91,17 @@ export function toErrorAnswer(err: unknown): { status: number; body: ErrorBody; 
   };
 }
 
+/** Sets `Retry-After` (whole seconds, at least 1) when the error says when to retry. */
+export function setRetryAfter(reply: FastifyReply, details: Record<string, unknown>): void {
+  const seconds = details['retryAfterSeconds'];
+  if (typeof seconds === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(seconds))));
+}
+
 /** The server's error handler: answers with {@link toErrorAnswer}, logging unexpected errors. */
 export function handleError(err: unknown, request: FastifyRequest, reply: FastifyReply): FastifyReply {
   const { status, body, internal } = toErrorAnswer(err);
   if (internal) request.log.error({ err }, 'unhandled error');
-  const retryAfter = body.error.details['retryAfterSeconds'];
-  if (typeof retryAfter === 'number') reply.header('retry-after', String(Math.max(1, Math.ceil(retryAfter))));
+  setRetryAfter(reply, body.error.details);
   return reply.code(status).send(body);
 }
 

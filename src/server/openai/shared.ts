@@ -7,7 +7,7 @@ import { AgentPoolError, ERROR_CODES, type ErrorCode, validationError } from '..
 import type { RunHandle } from '../../run/runs.ts';
 import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
-import { toErrorAnswer } from '../error-handler.ts';
+import { setRetryAfter, toErrorAnswer } from '../error-handler.ts';
 
 /** The OpenAPI tag of these routes. */
 export const tags = ['openai'];
@@ -92,6 +92,7 @@ export function toOpenAIError(err: unknown): { status: number; body: OpenAIError
 export function handleOpenAIError(err: unknown, request: FastifyRequest, reply: FastifyReply): void {
   const { status, body, internal } = toOpenAIError(err);
   if (internal) request.log.error({ err }, 'unhandled error');
+  setRetryAfter(reply, body.error.details);
   void reply.code(status).send(body);
 }
 
