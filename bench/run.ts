@@ -3,7 +3,7 @@
  * from every result in bench/results/. `node bench/run.ts [name …]` runs only the named ones;
  * `--report` only rewrites BENCHMARKS.md.
  *
- *   npm run bench                 all of them (about 15 minutes: the memory figure registers 1,000,000
+ *   npm run bench                 all of them (about 16 minutes: the memory figure registers 1,000,000
  *                                 agents; run-overhead needs `npm ci --prefix bench/peers` first)
  *   npm run bench -- acquire      one of them
  */
@@ -15,7 +15,7 @@ import { type BenchResult, RESULTS_DIR } from './harness.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Every benchmark, in report order. */
-const BENCHES = ['acquire', 'run-overhead', 'hit-ratio', 'memory', 'http'] as const;
+const BENCHES = ['acquire', 'run-overhead', 'hit-ratio', 'memory', 'http', 'resilience'] as const;
 
 const args = process.argv.slice(2);
 const reportOnly = args.includes('--report');
