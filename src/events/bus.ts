@@ -17,11 +17,13 @@ export type Listener<E> = (event: E) => void;
 /** Publish/subscribe of typed events. */
 export interface EventBus<E extends BusEvent> extends EventSink<E> {
   /** Subscribes to one event type, or to every type with `'*'`; returns the unsubscribe function. */
-  on<T extends E['type']>(type: T, listener: Listener<Extract<E, { type: T }>>): () => void;
-  on(type: '*', listener: Listener<E>): () => void;
+  on<T extends E['type'] | '*'>(type: T, listener: Listener<EventOf<E, T>>): () => void;
   /** True when emitting `type` would reach a listener; lets emitters skip building events. */
   hasListeners(type: E['type']): boolean;
 }
+
+/** The events a subscription to `T` receives: one type's, or every one for `'*'`. */
+export type EventOf<E extends BusEvent, T> = T extends '*' ? E : Extract<E, { type: T }>;
 
 /** The emitting half of a bus: what a layer that only publishes depends on. */
 export interface EventSink<E extends BusEvent> {
@@ -52,9 +54,7 @@ export class LocalEventBus<E extends BusEvent> implements EventBus<E> {
     for (const l of this.#all) this.#call(l, event);
   }
 
-  on<T extends E['type']>(type: T, listener: Listener<Extract<E, { type: T }>>): () => void;
-  on(type: '*', listener: Listener<E>): () => void;
-  on(type: string, listener: Listener<never>): () => void {
+  on<T extends E['type'] | '*'>(type: T, listener: Listener<EventOf<E, T>>): () => void {
     const l = listener as Listener<E>;
     if (type === '*') {
       this.#all.add(l);

@@ -2,14 +2,16 @@
  * The instance pool: grants leases on live agent instances, activating them on demand from the
  * registry (once per agent however many ask at once), keeping them in the bounded activation
  * cache, and retiring, pausing, idling out and evicting them. `acquire` waits for room when every
- * live instance is busy, up to `acquireTimeoutMs`.
+ * live instance is busy, up to `acquireTimeoutMs`. A lease on a version other than the active one
+ * (a rollout's candidate) gets a one-shot instance of that version, counted like any other.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
 import { Histogram } from '../core/metrics.ts';
+import { intOption } from '../core/options.ts';
 import { SingleFlight } from '../core/single-flight.ts';
-import type { BusEvent, EventBus } from '../events/bus.ts';
+import type { BusEvent, EventSink, Listener } from '../events/bus.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { Agent, AgentEvent, AgentRegistry } from '../registry/registry.ts';
 import { ActivationCache } from './activation-cache.ts';
@@ -30,6 +32,15 @@ import {
 } from './pool-options.ts';
 
 /** Emitted on every instance transition. */
+/**
+ * What the pool needs of the pool's bus: it listens to agent events and emits instance events.
+ * Narrower than EventBus, so a bus carrying more event types (the pool's) fits.
+ */
+export interface PoolBus extends EventSink<InstanceEvent> {
+  on(type: AgentEvent['type'], listener: Listener<AgentEvent>): () => void;
+  hasListeners(type: InstanceEvent['type']): boolean;
+}
+
 export type InstanceEvent = BusEvent & {
   type: 'instance.state_changed';
   project: string;
@@ -45,7 +56,7 @@ export type InstanceEvent = BusEvent & {
 /** What the pool is built from. */
 export interface InstancePoolDeps {
   registry: AgentRegistry;
-  bus: EventBus<AgentEvent | InstanceEvent>;
+  bus: PoolBus;
   clock: Clock;
   /**
    * Resolves an agent's model and tools while its instance initializes; a failure fails the
@@ -60,7 +71,16 @@ export interface AcquireOptions {
   timeoutMs?: number;
   /** Stops waiting when aborted. */
   signal?: AbortSignal;
+  /**
+   * A lease on this version of the agent rather than the active one (a rollout's candidate): a
+   * one-shot instance, terminated at release. The active version's number acquires as usual.
+   * `VERSION_NOT_FOUND` when the agent has no such version.
+   */
+  version?: number;
 }
+
+/** The registry events after which an agent's instance may no longer match its record. */
+type AgentChange = Exclude<AgentEvent, { type: 'agent.created' }>;
 
 /** An activation in flight. */
 interface Activation {
@@ -78,7 +98,7 @@ const SEP = '\u0000';
 export class InstancePool {
   readonly options: ResolvedInstancePoolOptions;
   readonly #registry: AgentRegistry;
-  readonly #bus: EventBus<AgentEvent | InstanceEvent>;
+  readonly #bus: PoolBus;
   readonly #clock: Clock;
   readonly #resolveResources: InstancePoolDeps['resolveResources'];
   readonly #cache: ActivationCache;
@@ -119,13 +139,18 @@ export class InstancePool {
         return victim !== undefined;
       },
     });
-    const onAgentChanged = (
-      e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
-    ) => this.#onAgentChanged(e);
+    const onAgentChanged = (e: AgentEvent) => {
+      if (e.type !== 'agent.created') this.#onAgentChanged(e);
+    };
     const offs = [
       deps.bus.on('agent.updated', onAgentChanged),
       deps.bus.on('agent.rolled_back', onAgentChanged),
+      deps.bus.on('agent.rollout_promoted', onAgentChanged),
       deps.bus.on('agent.deleted', onAgentChanged),
+      // A lease's agent record carries the rollout that routing reads, so it must not go stale.
+      deps.bus.on('agent.rollout_started', onAgentChanged),
+      deps.bus.on('agent.rollout_changed', onAgentChanged),
+      deps.bus.on('agent.rollout_aborted', onAgentChanged),
     ];
     this.#unsubscribe = () => {
       for (const off of offs) off();
@@ -134,11 +159,16 @@ export class InstancePool {
   }
 
   /**
-   * A lease on the agent's live instance, activating it if needed. Fails with `AGENT_NOT_FOUND`,
-   * `AGENT_PAUSED`, `ACQUIRE_TIMEOUT` (no room within the timeout), `POOL_SATURATED` (too many
-   * waiting) or `POOL_CLOSED`.
+   * A lease on the agent's live instance, activating it if needed, or on a one-shot instance of
+   * `options.version`. Fails with `AGENT_NOT_FOUND`, `VERSION_NOT_FOUND`, `AGENT_PAUSED`,
+   * `ACQUIRE_TIMEOUT` (no room within the timeout), `POOL_SATURATED` (too many waiting) or
+   * `POOL_CLOSED`.
    */
   async acquire(project: string, idOrName: string, options: AcquireOptions = {}): Promise<Lease> {
+    if (options.version !== undefined) {
+      const lease = await this.#acquireVersion(project, idOrName, options.version, options);
+      if (lease !== undefined) return lease;
+    }
     for (;;) {
       this.#assertOpen();
       const resident = this.#lookup(project, idOrName);
@@ -147,9 +177,19 @@ export class InstancePool {
         if (lease !== undefined) return lease;
       }
       this.#counters.misses++;
-      const instance = await this.#flights.run(project + SEP + idOrName, () =>
-        this.#activate(project, idOrName, options),
-      );
+      let leased: AgentInstance | undefined;
+      const instance = await this.#flights.run(project + SEP + idOrName, async () => {
+        const activated = await this.#activate(project, idOrName, options);
+        if (activated.leased) leased = activated.instance;
+        return activated.instance;
+      });
+      if (leased === instance) {
+        // Leased to this caller as it was admitted: no other activation could evict it meanwhile.
+        const lease = new Lease(instance, this.#releaseFn);
+        if (!this.#closed) return lease;
+        lease.release();
+        throw closedError();
+      }
       if (instance.state === 'ready' || instance.state === 'busy') {
         instance.lease(this.#clock.now());
         return new Lease(instance, this.#releaseFn);
@@ -352,12 +392,7 @@ export class InstancePool {
   /** The warm path: a lease on a resident instance, or undefined when it cannot serve. */
   #leaseResident(instance: AgentInstance): Lease | undefined {
     const state = instance.state;
-    if (state === 'paused' || instance.pauseOnRelease) {
-      throw new AgentPoolError('AGENT_PAUSED', `agent ${instance.agent.name} is paused`, {
-        project: instance.agent.project,
-        agent: instance.agent.name,
-      });
-    }
+    if (state === 'paused' || instance.pauseOnRelease) throw pausedError(instance.agent);
     if (state !== 'ready' && state !== 'busy') return undefined;
     this.#counters.hits++;
     this.#cache.hit(instance);
@@ -365,7 +400,15 @@ export class InstancePool {
     return new Lease(instance, this.#releaseFn);
   }
 
-  async #activate(project: string, idOrName: string, options: AcquireOptions): Promise<AgentInstance> {
+  /**
+   * Activates the agent for the acquirer that started the flight; the fresh instance comes back
+   * leased to it (`leased`), a resident one found meanwhile does not.
+   */
+  async #activate(
+    project: string,
+    idOrName: string,
+    options: AcquireOptions,
+  ): Promise<{ instance: AgentInstance; leased: boolean }> {
     const activation: Activation = { project, reserved: false, stale: false };
     this.#activations.add(activation);
     let instance: AgentInstance | undefined;
@@ -381,41 +424,98 @@ export class InstancePool {
         resident.agent.activeVersion === agent.activeVersion &&
         !activation.stale
       ) {
-        return resident; // activated meanwhile under its other reference (id or name)
+        // activated meanwhile under its other reference (id or name)
+        return { instance: resident, leased: false };
       }
       const waitStart = performance.now();
       await this.#room.reserve(project, options);
       activation.reserved = true;
       started += performance.now() - waitStart;
-      const now = this.#clock.now();
-      instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
-      this.#byState.created++;
-      instance.transition('initializing', now, 'activate');
+      instance = this.#create(agent, key);
       if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(agent);
       if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
-      this.#assertOpen();
-      instance.transition('ready', this.#clock.now(), 'activated');
-      this.#counters.activations++;
+      this.#ready(instance);
       this.#latency.observe(performance.now() - started);
       this.#admit(instance, activation);
-      return instance;
+      // Leased in the same turn as admitted (admission saw it ready, so the policy may still refuse
+      // it): were it left idle until the acquirer's continuation, another activation could evict
+      // it first, and under a small maxActive two acquirers could evict each other's forever.
+      instance.lease(this.#clock.now());
+      return { instance, leased: true };
     } catch (err) {
-      if (instance !== undefined && instance.state !== 'terminated') {
-        this.#counters.activationFailures++;
-        instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
-        instance.terminate(this.#clock.now(), 'failed');
-      }
-      if (isAgentPoolError(err)) throw err;
-      throw new AgentPoolError(
-        'ACTIVATION_FAILED',
-        `activating ${JSON.stringify(idOrName)} failed: ${String(err)}`,
-        { project, agent: idOrName },
-        { cause: err },
-      );
+      if (instance !== undefined) this.#fail(instance, err);
+      throw activationFailed(err, project, idOrName);
     } finally {
       this.#activations.delete(activation);
       if (activation.reserved) this.#room.release();
     }
+  }
+
+  /**
+   * A lease on a one-shot instance of `version`, or undefined when that is the active version
+   * (the caller then acquires as usual). A paused agent serves no version.
+   */
+  async #acquireVersion(
+    project: string,
+    idOrName: string,
+    version: number,
+    options: AcquireOptions,
+  ): Promise<Lease | undefined> {
+    intOption('version', version, 1);
+    this.#assertOpen();
+    const resident = this.#lookup(project, idOrName);
+    if (resident !== undefined) {
+      if (resident.state === 'paused' || resident.pauseOnRelease) throw pausedError(resident.agent);
+      if (resident.agent.activeVersion === version) return undefined;
+    }
+    const agent = await this.#registry.get(project, idOrName);
+    if (agent.activeVersion === version) return undefined;
+    const { spec } = await this.#registry.version(project, agent.id, version);
+    const started = performance.now();
+    await this.#room.reserve(project, options);
+    const waited = performance.now() - started;
+    const atVersion: Agent = { ...agent, activeVersion: version, spec };
+    let instance: AgentInstance | undefined;
+    try {
+      instance = this.#create(atVersion, project + SEP + agent.name + SEP + version);
+      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(atVersion);
+      if (spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
+      this.#ready(instance);
+      this.#latency.observe(performance.now() - started - waited);
+      // Counted as live before the place is given back, so maxActive holds throughout.
+      this.#oneShots.add(instance);
+      instance.lease(this.#clock.now());
+      return new Lease(instance, this.#releaseFn);
+    } catch (err) {
+      if (instance !== undefined) this.#fail(instance, err);
+      throw activationFailed(err, project, idOrName);
+    } finally {
+      this.#room.release();
+    }
+  }
+
+  /** A new instance, initializing. */
+  #create(agent: Agent, key: string): AgentInstance {
+    const now = this.#clock.now();
+    const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
+    this.#byState.created++;
+    instance.transition('initializing', now, 'activate');
+    return instance;
+  }
+
+  /** Takes an initialized instance to ready, unless the pool closed meanwhile. */
+  #ready(instance: AgentInstance): void {
+    this.#assertOpen();
+    instance.transition('ready', this.#clock.now(), 'activated');
+    this.#counters.activations++;
+  }
+
+  /** Ends an instance whose activation failed. */
+  #fail(instance: AgentInstance, err: unknown): void {
+    if (instance.state === 'terminated') return;
+    this.#counters.activationFailures++;
+    instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
+    instance.terminate(this.#clock.now(), 'failed');
   }
 
   /** Makes a fresh ready instance resident, or keeps it out as a one-shot (cold tier, stale, refused). */
@@ -463,15 +563,17 @@ export class InstancePool {
     this.#room.wake();
   }
 
-  #onAgentChanged(
-    e: Extract<AgentEvent, { type: 'agent.updated' | 'agent.rolled_back' | 'agent.deleted' }>,
-  ): void {
+  #onAgentChanged(e: AgentChange): void {
     for (const a of this.#activations) {
       if (a.agentId === e.agentId || (a.agentId === undefined && a.project === e.project)) a.stale = true;
     }
     const instance = this.#cache.getByAgentId(e.agentId);
     if (instance === undefined) return;
-    if (e.type !== 'agent.deleted' && instance.agent.activeVersion === e.version) return;
+    // A change of the active version to the one the instance serves leaves it current; any other
+    // change (another version, deletion, a rollout starting, changing or ending) retires it.
+    const versioned =
+      e.type === 'agent.updated' || e.type === 'agent.rolled_back' || e.type === 'agent.rollout_promoted';
+    if (versioned && instance.agent.activeVersion === e.version) return;
     const wasPinned = instance.pinned;
     this.#retire(instance, 'retired');
     if (wasPinned && e.type !== 'agent.deleted' && !this.#closed) {
@@ -496,6 +598,24 @@ export class InstancePool {
   #assertOpen(): void {
     if (this.#closed) throw closedError();
   }
+}
+
+function pausedError(agent: Agent): AgentPoolError {
+  return new AgentPoolError('AGENT_PAUSED', `agent ${agent.name} is paused`, {
+    project: agent.project,
+    agent: agent.name,
+  });
+}
+
+/** An activation's error as callers see it: coded errors as they are, others as ACTIVATION_FAILED. */
+function activationFailed(err: unknown, project: string, idOrName: string): AgentPoolError {
+  if (isAgentPoolError(err)) return err;
+  return new AgentPoolError(
+    'ACTIVATION_FAILED',
+    `activating ${JSON.stringify(idOrName)} failed: ${String(err)}`,
+    { project, agent: idOrName },
+    { cause: err },
+  );
 }
 
 function closedError(): AgentPoolError {
