@@ -4,14 +4,21 @@
  * and emits an `agent.*` event; the pool listens to retire instances of superseded versions.
  * `getOrCreate` and `apply` are idempotent under concurrency: in one process through per-name
  * single-flight and locks, across processes through the store's unique name and version checks.
+ *
+ * A change can also be canaried: `update` with a `rollout` strategy stores the new version as the
+ * candidate of a rollout instead of activating it; `routeVersion` sends the flag's share of
+ * requests to it; `promote` makes it active, `abortRollout` drops it. While a rollout runs, the
+ * active version changes only by promotion. The flag strategies come from governance/flags.ts,
+ * which depends on core/ only.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
 import { intOption } from '../core/options.ts';
 import { KeyedMutex, SingleFlight } from '../core/single-flight.ts';
 import type { BusEvent, EventSink } from '../events/bus.ts';
-import type { AgentRecord, AgentStore, AgentVersionRecord, Page } from '../store/ports.ts';
+import { evaluateFlag, type FlagStrategy, parseFlagStrategy, sameFlagStrategy } from '../governance/flags.ts';
+import type { AgentRecord, AgentRollout, AgentStore, AgentVersionRecord, Page } from '../store/ports.ts';
 import {
   type AgentSpec,
   assertSlug,
@@ -22,7 +29,9 @@ import {
 } from './definition.ts';
 
 /** A persisted agent whose active spec is a validated {@link AgentSpec}. */
-export type Agent = AgentRecord<AgentSpec>;
+export type Agent = AgentRecord<AgentSpec, FlagStrategy>;
+/** A canary rollout of an agent version, with its validated flag. */
+export type Rollout = AgentRollout<FlagStrategy>;
 /** One immutable version of an agent. */
 export type AgentVersion = AgentVersionRecord<AgentSpec>;
 
@@ -46,6 +55,33 @@ export type AgentEvent =
       agentId: string;
       name: string;
       reason: 'deleted' | 'expired';
+    })
+  | (BusEvent & {
+      /** A rollout began, or its flag changed; the active version did not change. */
+      type: 'agent.rollout_started' | 'agent.rollout_changed';
+      project: string;
+      agentId: string;
+      name: string;
+      activeVersion: number;
+      rollout: Rollout;
+    })
+  | (BusEvent & {
+      /** The candidate became the active version, like `agent.updated`. */
+      type: 'agent.rollout_promoted';
+      project: string;
+      agentId: string;
+      name: string;
+      version: number;
+      previousVersion: number;
+    })
+  | (BusEvent & {
+      /** The rollout ended without a change of the active version. */
+      type: 'agent.rollout_aborted';
+      project: string;
+      agentId: string;
+      name: string;
+      activeVersion: number;
+      candidateVersion: number;
     });
 
 /** What the registry is built from. */
@@ -66,6 +102,24 @@ export interface ListAgentsOptions {
 
 const MAX_WRITE_ATTEMPTS = 5;
 
+/**
+ * The version a request should run on: the rollout's candidate when its flag selects the request,
+ * else the active version. `key` is what the share is taken of (a thread id keeps a conversation
+ * on one version, a run id spreads single runs). It is hashed with the agent's id and the
+ * candidate, so each rollout samples its own keys, and raising the share only ever adds keys.
+ */
+export function routeVersion(agent: Agent, key: string, now: number): number {
+  const rollout = agent.rollout;
+  if (rollout === null) return agent.activeVersion;
+  const selected = evaluateFlag(rollout.flag, {
+    project: agent.project,
+    key: `${agent.id}\u0000${rollout.candidateVersion}\u0000${key}`,
+    now,
+    startedAt: rollout.flagStartedAt,
+  });
+  return selected ? rollout.candidateVersion : agent.activeVersion;
+}
+
 /** Agent definitions of every project. Every method takes the project first: isolation is explicit. */
 export class AgentRegistry {
   readonly #store: AgentStore;
@@ -85,7 +139,13 @@ export class AgentRegistry {
     assertSlug('project', project);
     const spec = parseAgentSpec(input);
     const now = this.#clock.now();
-    const agent = await this.#store.create({ id: newId('agt', now), project, name: spec.name, spec, now });
+    const agent = await this.#store.create<AgentSpec, FlagStrategy>({
+      id: newId('agt', now),
+      project,
+      name: spec.name,
+      spec,
+      now,
+    });
     this.#emit({ type: 'agent.created', at: now, project, agentId: agent.id, name: agent.name, version: 1 });
     return agent;
   }
@@ -93,10 +153,10 @@ export class AgentRegistry {
   /** The agent with this id or name in the project, or undefined. */
   async find(project: string, idOrName: string): Promise<Agent | undefined> {
     if (isId('agt', idOrName)) {
-      const agent = await this.#store.getById<AgentSpec>(idOrName);
+      const agent = await this.#store.getById<AgentSpec, FlagStrategy>(idOrName);
       return agent?.project === project ? agent : undefined;
     }
-    return this.#store.getByName<AgentSpec>(project, idOrName);
+    return this.#store.getByName<AgentSpec, FlagStrategy>(project, idOrName);
   }
 
   /** The agent with this id or name in the project; `AGENT_NOT_FOUND` otherwise. */
@@ -109,13 +169,17 @@ export class AgentRegistry {
   /** A page of the project's agents, ordered by name. */
   async list(project: string, options: ListAgentsOptions = {}): Promise<Page<Agent>> {
     const limit = intOption('limit', options.limit, 50, 1, 1000);
-    return this.#store.list<AgentSpec>(project, { limit, cursor: options.cursor, labels: options.labels });
+    return this.#store.list<AgentSpec, FlagStrategy>(project, {
+      limit,
+      cursor: options.cursor,
+      labels: options.labels,
+    });
   }
 
   /** Agents of every project with the given tier, ordered by id (used to prewarm the hot set). */
   async listByTier(tier: Tier, options: { limit?: number; cursor?: string } = {}): Promise<Page<Agent>> {
     const limit = intOption('limit', options.limit, 50, 1, 1000);
-    return this.#store.listByTier<AgentSpec>(tier, { limit, cursor: options.cursor });
+    return this.#store.listByTier<AgentSpec, FlagStrategy>(tier, { limit, cursor: options.cursor });
   }
 
   /** Number of agents in the project. */
@@ -126,14 +190,37 @@ export class AgentRegistry {
   /**
    * Applies a patch to the active spec. A change makes a new active version; a patch that changes
    * nothing makes none (`changed: false`).
+   *
+   * A `rollout` key (a flag strategy, see governance/flags.ts) canaries the change instead: the new
+   * version is stored but not activated, and becomes the candidate of a rollout with that flag
+   * (`agent.rollout_started`). With a rollout running, a patch holding only `rollout` changes its
+   * flag (`agent.rollout_changed`), keeping the candidate and `startedAt`; the new flag takes effect
+   * from now (`flagStartedAt`: a gradual ramp starts over). A patch that changes the spec fails with
+   * `ROLLOUT_IN_PROGRESS`, unless it restates the candidate's spec with a `rollout` (a repeated
+   * request). `rollout` without a spec change and without a running rollout is `VALIDATION_FAILED`.
    */
   update(project: string, idOrName: string, patch: unknown): Promise<{ agent: Agent; changed: boolean }> {
     return this.#writeLocked(project, idOrName, async () => {
+      const { specPatch, flag } = splitRollout(patch);
       for (let attempt = 1; ; attempt++) {
         const current = await this.get(project, idOrName);
-        const spec = patchAgentSpec(current.spec, patch);
-        if (sameSpec(spec, current.spec)) return { agent: current, changed: false };
+        const spec = patchAgentSpec(current.spec, specPatch);
         try {
+          if (current.rollout !== null) {
+            return await this.#updateRollingOut(current, current.rollout, spec, flag);
+          }
+          if (sameSpec(spec, current.spec)) {
+            if (flag !== undefined) {
+              throw validationError(
+                'rollout',
+                `has nothing to roll out: the patch leaves agent ${current.name} as its active version ${current.activeVersion} defines it`,
+              );
+            }
+            return { agent: current, changed: false };
+          }
+          if (flag !== undefined) {
+            return { agent: await this.#startRollout(current, spec, flag), changed: true };
+          }
           return { agent: await this.#addVersion(current, spec), changed: true };
         } catch (err) {
           if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= MAX_WRITE_ATTEMPTS) throw err;
@@ -142,14 +229,38 @@ export class AgentRegistry {
     });
   }
 
+  /** The agent's rollout; `ROLLOUT_NOT_FOUND` when none is running. */
+  async rollout(project: string, idOrName: string): Promise<Rollout> {
+    const agent = await this.get(project, idOrName);
+    if (agent.rollout === null) throw noRollout(agent);
+    return agent.rollout;
+  }
+
+  /**
+   * Ends the rollout by making its candidate the active version (`agent.rollout_promoted`; the
+   * pool retires the old version's instance as on an update). `ROLLOUT_NOT_FOUND` when none runs.
+   */
+  promote(project: string, idOrName: string): Promise<Agent> {
+    return this.#endRollout(project, idOrName, true);
+  }
+
+  /**
+   * Ends the rollout and keeps the active version (`agent.rollout_aborted`); the candidate stays in
+   * the version history. `ROLLOUT_NOT_FOUND` when none runs.
+   */
+  abortRollout(project: string, idOrName: string): Promise<Agent> {
+    return this.#endRollout(project, idOrName, false);
+  }
+
   /** Makes an earlier version active again; `VERSION_NOT_FOUND` when it does not exist. */
   rollback(project: string, idOrName: string, version: number): Promise<Agent> {
     intOption('version', version, 1);
     return this.#writeLocked(project, idOrName, async () => {
       const current = await this.get(project, idOrName);
       if (current.activeVersion === version) return current;
+      if (current.rollout !== null) throw rolloutInProgress(current, current.rollout);
       const now = this.#clock.now();
-      const agent = await this.#store.activateVersion<AgentSpec>(current.id, version, now);
+      const agent = await this.#store.activateVersion<AgentSpec, FlagStrategy>(current.id, version, now);
       this.#emit({
         type: 'agent.rolled_back',
         at: now,
@@ -213,7 +324,7 @@ export class AgentRegistry {
     assertSlug('name', name);
     const input = { ...(spec as object), name };
     return this.#creating.run(`${project}\u0000${name}`, async () => {
-      const existing = await this.#store.getByName<AgentSpec>(project, name);
+      const existing = await this.#store.getByName<AgentSpec, FlagStrategy>(project, name);
       if (existing !== undefined) return existing;
       try {
         return await this.create(project, input);
@@ -233,10 +344,11 @@ export class AgentRegistry {
     const spec = parseAgentSpec(input);
     return this.#writeLocked(project, spec.name, async () => {
       for (let attempt = 1; ; attempt++) {
-        const current = await this.#store.getByName<AgentSpec>(project, spec.name);
+        const current = await this.#store.getByName<AgentSpec, FlagStrategy>(project, spec.name);
         try {
           if (current === undefined) return { agent: await this.create(project, spec), result: 'created' };
           if (sameSpec(spec, current.spec)) return { agent: current, result: 'unchanged' };
+          if (current.rollout !== null) throw rolloutInProgress(current, current.rollout);
           return { agent: await this.#addVersion(current, spec), result: 'updated' };
         } catch (err) {
           const raced = isAgentPoolError(err, 'AGENT_EXISTS') || isAgentPoolError(err, 'VERSION_CONFLICT');
@@ -258,7 +370,7 @@ export class AgentRegistry {
   async sweepExpired(isActive: (agentId: string) => boolean, limit = 1000): Promise<number> {
     const now = this.#clock.now();
     let deleted = 0;
-    for (const agent of await this.#store.listExpired<AgentSpec>(now, limit)) {
+    for (const agent of await this.#store.listExpired<AgentSpec, FlagStrategy>(now, limit)) {
       if (isActive(agent.id)) continue;
       if (!(await this.#store.delete(agent.id))) continue;
       deleted++;
@@ -276,7 +388,12 @@ export class AgentRegistry {
 
   async #addVersion(current: Agent, spec: AgentSpec): Promise<Agent> {
     const now = this.#clock.now();
-    const agent = await this.#store.addVersion(current.id, current.latestVersion, spec, now);
+    const agent = await this.#store.addVersion<AgentSpec, FlagStrategy>(
+      current.id,
+      current.latestVersion,
+      spec,
+      now,
+    );
     this.#emit({
       type: 'agent.updated',
       at: now,
@@ -287,6 +404,104 @@ export class AgentRegistry {
       previousVersion: current.activeVersion,
     });
     return agent;
+  }
+
+  /** `update` of an agent with a rollout running: only the flag may change. */
+  async #updateRollingOut(
+    current: Agent,
+    rollout: Rollout,
+    spec: AgentSpec,
+    flag: FlagStrategy | undefined,
+  ): Promise<{ agent: Agent; changed: boolean }> {
+    if (!sameSpec(spec, current.spec)) {
+      const candidate =
+        flag === undefined
+          ? undefined
+          : await this.#store.getVersion<AgentSpec>(current.id, rollout.candidateVersion);
+      // A patch that restates the candidate with a rollout is the request that started it, repeated.
+      if (candidate === undefined || !sameSpec(spec, candidate.spec)) {
+        throw rolloutInProgress(current, rollout);
+      }
+    }
+    if (flag === undefined || sameFlagStrategy(flag, rollout.flag)) return { agent: current, changed: false };
+    const now = this.#clock.now();
+    const next: Rollout = { ...rollout, flag, flagStartedAt: now };
+    const agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
+      current.id,
+      rollout.candidateVersion,
+      next,
+      now,
+    );
+    this.#emitRollout('agent.rollout_changed', agent, now);
+    return { agent, changed: true };
+  }
+
+  async #startRollout(current: Agent, spec: AgentSpec, flag: FlagStrategy): Promise<Agent> {
+    const now = this.#clock.now();
+    const agent = await this.#store.addVersion<AgentSpec, FlagStrategy>(
+      current.id,
+      current.latestVersion,
+      spec,
+      now,
+      { rollout: flag },
+    );
+    this.#emitRollout('agent.rollout_started', agent, now);
+    return agent;
+  }
+
+  #emitRollout(type: 'agent.rollout_started' | 'agent.rollout_changed', agent: Agent, now: number): void {
+    this.#emit({
+      type,
+      at: now,
+      project: agent.project,
+      agentId: agent.id,
+      name: agent.name,
+      activeVersion: agent.activeVersion,
+      rollout: agent.rollout as Rollout,
+    });
+  }
+
+  /** Promotes or aborts the running rollout, retrying when another writer got there first. */
+  #endRollout(project: string, idOrName: string, promote: boolean): Promise<Agent> {
+    return this.#writeLocked(project, idOrName, async () => {
+      for (let attempt = 1; ; attempt++) {
+        const current = await this.get(project, idOrName);
+        const rollout = current.rollout;
+        if (rollout === null) throw noRollout(current);
+        const candidateVersion = rollout.candidateVersion;
+        const now = this.#clock.now();
+        let agent: Agent;
+        try {
+          agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
+            current.id,
+            candidateVersion,
+            null,
+            now,
+            promote ? { activate: candidateVersion } : {},
+          );
+        } catch (err) {
+          if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= MAX_WRITE_ATTEMPTS) throw err;
+          continue;
+        }
+        const about = { at: now, project: agent.project, agentId: agent.id, name: agent.name };
+        if (promote) {
+          this.#emit({
+            type: 'agent.rollout_promoted',
+            ...about,
+            version: candidateVersion,
+            previousVersion: current.activeVersion,
+          });
+        } else {
+          this.#emit({
+            type: 'agent.rollout_aborted',
+            ...about,
+            activeVersion: agent.activeVersion,
+            candidateVersion,
+          });
+        }
+        return agent;
+      }
+    });
   }
 
   /**
@@ -300,6 +515,39 @@ export class AgentRegistry {
   #emit(event: AgentEvent): void {
     this.#bus.emit(event);
   }
+}
+
+/** Separates an update's `rollout` (validated) from the spec patch. */
+function splitRollout(patch: unknown): { specPatch: unknown; flag: FlagStrategy | undefined } {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch) || !('rollout' in patch)) {
+    return { specPatch: patch, flag: undefined };
+  }
+  const { rollout, ...specPatch } = patch as Record<string, unknown>;
+  if (rollout === undefined) return { specPatch, flag: undefined };
+  if (rollout === null) {
+    throw validationError('rollout', 'must be a flag strategy; to end a rollout, promote or abort it');
+  }
+  return { specPatch, flag: parseFlagStrategy(rollout, 'rollout') };
+}
+
+function rolloutInProgress(agent: Agent, rollout: Rollout): AgentPoolError {
+  return new AgentPoolError(
+    'ROLLOUT_IN_PROGRESS',
+    `agent ${agent.name} is rolling out version ${rollout.candidateVersion} (version ${agent.activeVersion} is active); promote or abort the rollout first`,
+    {
+      project: agent.project,
+      agent: agent.name,
+      candidateVersion: rollout.candidateVersion,
+      activeVersion: agent.activeVersion,
+    },
+  );
+}
+
+function noRollout(agent: Agent): AgentPoolError {
+  return new AgentPoolError('ROLLOUT_NOT_FOUND', `agent ${agent.name} has no rollout in progress`, {
+    project: agent.project,
+    agent: agent.name,
+  });
 }
 
 function notFound(project: string, idOrName: string): AgentPoolError {

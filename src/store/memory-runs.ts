@@ -17,8 +17,18 @@ import type {
   RunRecord,
   RunStore,
   ThreadRecord,
+  VersionStats,
 } from './ports.ts';
-import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
+import {
+  checkRun,
+  INTERRUPTED,
+  runCursor,
+  seqCursor,
+  sinceOption,
+  summariseVersions,
+  TERMINAL_STATUSES,
+  VERSION_STATS_MAX_RUNS,
+} from './run-store-shared.ts';
 
 interface StoredThread {
   readonly id: string;
@@ -187,8 +197,30 @@ export class MemoryRunStore implements RunStore {
   async costSince(project: string, since: number): Promise<number> {
     this.#assertOpen();
     let sum = 0;
-    for (const run of this.#runs.values()) if (run.project === project && run.createdAt >= since) sum += run.cost;
+    for (const run of this.#runs.values())
+      if (run.project === project && run.createdAt >= since) sum += run.cost;
     return sum;
+  }
+
+  async versionStats(project: string, agentId: string, since: number): Promise<VersionStats[]> {
+    this.#assertOpen();
+    sinceOption(since);
+    // A full scan, like costSince: this adapter is for small data sets.
+    const runs: RunRecord[] = [];
+    for (const run of this.#runs.values()) {
+      if (run.project === project && run.agentId === agentId && run.createdAt >= since) {
+        if (TERMINAL_STATUSES.includes(run.status)) runs.push(run);
+      }
+    }
+    runs.sort(newestFirst);
+    return summariseVersions(
+      runs.slice(0, VERSION_STATS_MAX_RUNS).map((r) => ({
+        version: r.agentVersion,
+        status: r.status,
+        startedAt: r.startedAt,
+        finishedAt: r.finishedAt,
+      })),
+    );
   }
 
   async interruptUnfinished(now: number): Promise<number> {

@@ -8,13 +8,17 @@ import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
 import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
+  AddVersionOptions,
   AgentRecord,
+  AgentRollout,
   AgentStore,
   AgentVersionRecord,
   IndexedSpec,
   ListAgentsQuery,
   NewAgent,
   Page,
+  SetRolloutOptions,
+  StoredFlag,
 } from './ports.ts';
 
 interface StoredVersion {
@@ -31,6 +35,7 @@ interface StoredAgent {
   updatedAt: number;
   lastUsedAt: number;
   expiresAt: number | null;
+  rollout: AgentRollout | null;
   /** Version n lives at index n - 1; versions are only ever appended. */
   readonly versions: StoredVersion[];
 }
@@ -85,7 +90,9 @@ export class MemoryAgentStore implements AgentStore {
   /** Agent ids per tier, ascending, for prewarm listings. */
   readonly #tiers = new Map<string, string[]>();
 
-  async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
+  async create<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    agent: NewAgent<S>,
+  ): Promise<AgentRecord<S, F>> {
     this.#assertOpen();
     checkIndexedSpec(agent.spec);
     // No await between these checks and the writes: that is what makes concurrent creates atomic.
@@ -112,6 +119,7 @@ export class MemoryAgentStore implements AgentStore {
       updatedAt: agent.now,
       lastUsedAt: agent.now,
       expiresAt: expiresAt(spec, agent.now),
+      rollout: null,
       versions: [{ spec, createdAt: agent.now }],
     };
     this.#byId.set(stored.id, stored);
@@ -121,32 +129,40 @@ export class MemoryAgentStore implements AgentStore {
     return this.#record(stored);
   }
 
-  async getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined> {
+  async getById<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+  ): Promise<AgentRecord<S, F> | undefined> {
     this.#assertOpen();
     const stored = this.#byId.get(id);
     return stored && this.#record(stored);
   }
 
-  async getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined> {
+  async getByName<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    name: string,
+  ): Promise<AgentRecord<S, F> | undefined> {
     this.#assertOpen();
     const stored = this.#projects.get(project)?.byName.get(name);
     return stored && this.#record(stored);
   }
 
-  async list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>> {
+  async list<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    query: ListAgentsQuery,
+  ): Promise<Page<AgentRecord<S, F>>> {
     this.#assertOpen();
     const limit = pageLimit(query.limit);
     const start = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
     const wanted = Object.entries(query.labels ?? {});
     const index = this.#projects.get(project);
     if (index === undefined) return { data: [], nextCursor: null };
-    const data: AgentRecord<S>[] = [];
+    const data: AgentRecord<S, F>[] = [];
     let nextCursor: string | null = null;
     for (let i = start === undefined ? 0 : bound(index.names, start, false); i < index.names.length; i++) {
       const stored = index.byName.get(index.names[i] as string) as StoredAgent;
       if (wanted.length > 0 && !hasLabels(this.#activeSpec(stored), wanted)) continue;
       if (data.length === limit) {
-        nextCursor = encodeCursor('name', (data[limit - 1] as AgentRecord<S>).name);
+        nextCursor = encodeCursor('name', (data[limit - 1] as AgentRecord<S, F>).name);
         break;
       }
       data.push(this.#record(stored));
@@ -154,16 +170,16 @@ export class MemoryAgentStore implements AgentStore {
     return { data, nextCursor };
   }
 
-  async listByTier<S extends IndexedSpec>(
+  async listByTier<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     tier: string,
     query: { limit: number; cursor?: string | undefined },
-  ): Promise<Page<AgentRecord<S>>> {
+  ): Promise<Page<AgentRecord<S, F>>> {
     this.#assertOpen();
     const limit = pageLimit(query.limit);
     const ids = this.#tiers.get(tier) ?? [];
     const from = query.cursor === undefined ? 0 : bound(ids, decodeCursor('tier', query.cursor), false);
     const slice = ids.slice(from, from + limit);
-    const data = slice.map((id) => this.#record<S>(this.#byId.get(id) as StoredAgent));
+    const data = slice.map((id) => this.#record<S, F>(this.#byId.get(id) as StoredAgent));
     const more = from + limit < ids.length;
     return { data, nextCursor: more ? encodeCursor('tier', slice[slice.length - 1] as string) : null };
   }
@@ -173,12 +189,13 @@ export class MemoryAgentStore implements AgentStore {
     return this.#projects.get(project)?.names.length ?? 0;
   }
 
-  async addVersion<S extends IndexedSpec>(
+  async addVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     id: string,
     expectedLatest: number,
     spec: S,
     now: number,
-  ): Promise<AgentRecord<S>> {
+    options: AddVersionOptions<F> = {},
+  ): Promise<AgentRecord<S, F>> {
     this.#assertOpen();
     checkIndexedSpec(spec);
     const stored = this.#mustGet(id);
@@ -190,25 +207,67 @@ export class MemoryAgentStore implements AgentStore {
         { id, expectedLatest, latestVersion: latest },
       );
     }
-    stored.versions.push({ spec: structuredClone(spec), createdAt: now });
-    this.#activate(stored, stored.versions.length, now);
+    if (stored.rollout !== null) throw rolloutInProgress(stored);
+    // Copy before the first write, so a value that cannot be cloned writes nothing.
+    const copy = structuredClone(spec);
+    const flag = options.rollout === undefined ? undefined : structuredClone(options.rollout);
+    stored.versions.push({ spec: copy, createdAt: now });
+    if (flag === undefined) {
+      this.#activate(stored, stored.versions.length, now);
+    } else {
+      stored.rollout = { candidateVersion: stored.versions.length, flag, startedAt: now, flagStartedAt: now };
+      stored.updatedAt = now;
+    }
     return this.#record(stored);
   }
 
-  async activateVersion<S extends IndexedSpec>(
+  async activateVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     id: string,
     version: number,
     now: number,
-  ): Promise<AgentRecord<S>> {
+  ): Promise<AgentRecord<S, F>> {
     this.#assertOpen();
     const stored = this.#mustGet(id);
-    if (!Number.isInteger(version) || version < 1 || version > stored.versions.length) {
-      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${id}" has no version ${version}`, {
-        id,
-        version,
-      });
-    }
+    this.#mustHaveVersion(stored, version);
+    if (stored.rollout !== null && version !== stored.activeVersion) throw rolloutInProgress(stored);
     this.#activate(stored, version, now);
+    return this.#record(stored);
+  }
+
+  async setRollout<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+    expectedCandidate: number | null,
+    rollout: AgentRollout<F> | null,
+    now: number,
+    options: SetRolloutOptions = {},
+  ): Promise<AgentRecord<S, F>> {
+    this.#assertOpen();
+    const stored = this.#mustGet(id);
+    const running = stored.rollout?.candidateVersion ?? null;
+    if (running !== expectedCandidate) {
+      const say = (c: number | null) => (c === null ? 'no rollout' : `a rollout of version ${c}`);
+      throw new AgentPoolError(
+        'VERSION_CONFLICT',
+        `agent "${id}" has ${say(running)}, not ${say(expectedCandidate)}; reload it and retry`,
+        { id, expectedCandidate, candidateVersion: running },
+      );
+    }
+    const activate = options.activate;
+    if (activate !== undefined) this.#mustHaveVersion(stored, activate);
+    const copy = rollout === null ? null : structuredClone(rollout);
+    if (copy !== null) {
+      this.#mustHaveVersion(stored, copy.candidateVersion);
+      if (copy.candidateVersion === (activate ?? stored.activeVersion)) {
+        throw validationError(
+          'rollout.candidateVersion',
+          `is ${copy.candidateVersion}, the active version; nothing to roll out`,
+          { version: copy.candidateVersion },
+        );
+      }
+    }
+    stored.rollout = copy;
+    if (activate !== undefined && activate !== stored.activeVersion) this.#activate(stored, activate, now);
+    else stored.updatedAt = now;
     return this.#record(stored);
   }
 
@@ -269,7 +328,10 @@ export class MemoryAgentStore implements AgentStore {
     stored.expiresAt = expiresAt(this.#activeSpec(stored), at);
   }
 
-  async listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]> {
+  async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    now: number,
+    limit: number,
+  ): Promise<AgentRecord<S, F>[]> {
     this.#assertOpen();
     const max = intOption('limit', limit, 100, 1);
     // A full scan is fine here: this adapter is for small catalogues and the sweep runs rarely.
@@ -278,7 +340,7 @@ export class MemoryAgentStore implements AgentStore {
       if (stored.expiresAt !== null && stored.expiresAt <= now) due.push(stored);
     }
     due.sort((a, b) => (a.expiresAt as number) - (b.expiresAt as number) || (a.id < b.id ? -1 : 1));
-    return due.slice(0, max).map((s) => this.#record<S>(s));
+    return due.slice(0, max).map((s) => this.#record<S, F>(s));
   }
 
   async close(): Promise<void> {
@@ -296,6 +358,15 @@ export class MemoryAgentStore implements AgentStore {
     const stored = this.#byId.get(id);
     if (stored === undefined) throw new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
     return stored;
+  }
+
+  #mustHaveVersion(stored: StoredAgent, version: number): void {
+    if (!Number.isInteger(version) || version < 1 || version > stored.versions.length) {
+      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${stored.id}" has no version ${version}`, {
+        id: stored.id,
+        version,
+      });
+    }
   }
 
   #project(name: string): ProjectIndex {
@@ -339,7 +410,7 @@ export class MemoryAgentStore implements AgentStore {
     if (ids.length === 0) this.#tiers.delete(tier);
   }
 
-  #record<S extends IndexedSpec>(stored: StoredAgent): AgentRecord<S> {
+  #record<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(stored: StoredAgent): AgentRecord<S, F> {
     return {
       id: stored.id,
       project: stored.project,
@@ -351,8 +422,18 @@ export class MemoryAgentStore implements AgentStore {
       updatedAt: stored.updatedAt,
       lastUsedAt: stored.lastUsedAt,
       expiresAt: stored.expiresAt,
+      rollout: stored.rollout === null ? null : (structuredClone(stored.rollout) as AgentRollout<F>),
     };
   }
+}
+
+function rolloutInProgress(stored: StoredAgent): AgentPoolError {
+  const candidateVersion = stored.rollout?.candidateVersion;
+  return new AgentPoolError(
+    'ROLLOUT_IN_PROGRESS',
+    `agent "${stored.id}" is rolling out version ${candidateVersion}; promote or abort the rollout first`,
+    { id: stored.id, candidateVersion, activeVersion: stored.activeVersion },
+  );
 }
 
 /** A new, empty in-memory AgentStore. */

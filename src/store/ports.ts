@@ -4,6 +4,8 @@
  *
  * The store treats an agent's spec as an opaque JSON object, except for the few fields it indexes
  * (labels for filtering, tier for prewarming, ttlSeconds for expiry), declared by {@link IndexedSpec}.
+ * A rollout's flag is opaque JSON too ({@link StoredFlag}): governance/flags.ts defines and checks
+ * it, and the store, a layer below, only keeps it.
  */
 
 /** The fields of an agent spec that a store indexes. The rest is stored as JSON, untouched. */
@@ -13,8 +15,26 @@ export interface IndexedSpec {
   readonly ttlSeconds?: number | undefined;
 }
 
+/** A feature-flag strategy as the store keeps it: a JSON object whose `strategy` names its kind. */
+export type StoredFlag = Readonly<Record<string, unknown>> & { readonly strategy: string };
+
+/**
+ * A canary rollout: a version that is not active but takes the share of runs its flag selects,
+ * until it is promoted (made active) or aborted.
+ */
+export interface AgentRollout<F extends StoredFlag = StoredFlag> {
+  /** The version on trial; never the active one. */
+  readonly candidateVersion: number;
+  /** Which runs go to the candidate. */
+  readonly flag: F;
+  /** When the rollout started, epoch ms: compare versions' run statistics from here on. */
+  readonly startedAt: number;
+  /** When `flag` took effect, epoch ms (the origin of a gradual ramp); `startedAt` until it is changed. */
+  readonly flagStartedAt: number;
+}
+
 /** One persisted agent: identity, its active version's spec, and bookkeeping. */
-export interface AgentRecord<S extends IndexedSpec = IndexedSpec> {
+export interface AgentRecord<S extends IndexedSpec = IndexedSpec, F extends StoredFlag = StoredFlag> {
   readonly id: string;
   readonly project: string;
   readonly name: string;
@@ -30,6 +50,8 @@ export interface AgentRecord<S extends IndexedSpec = IndexedSpec> {
   readonly lastUsedAt: number;
   /** For agents with `ttlSeconds`: when they expire if still unused, epoch ms; otherwise null. */
   readonly expiresAt: number | null;
+  /** The rollout in progress, or null. */
+  readonly rollout: AgentRollout<F> | null;
 }
 
 /** One immutable version of an agent's spec. */
@@ -65,38 +87,91 @@ export interface NewAgent<S extends IndexedSpec = IndexedSpec> {
   readonly now: number;
 }
 
+/** Options of {@link AgentStore.addVersion}. */
+export interface AddVersionOptions<F extends StoredFlag = StoredFlag> {
+  /**
+   * Instead of making the new version active, start a rollout with this flag whose candidate is
+   * the new version (`startedAt` = `flagStartedAt` = now), in the same write.
+   */
+  readonly rollout?: F | undefined;
+}
+
+/** Options of {@link AgentStore.setRollout}. */
+export interface SetRolloutOptions {
+  /** Also make this version active, in the same write (promotion). */
+  readonly activate?: number | undefined;
+}
+
 /**
  * Agent definitions and their versions.
  * Errors: `AGENT_EXISTS` from create when (project, name) is taken; `VERSION_CONFLICT` from
- * addVersion when another writer got there first; `AGENT_NOT_FOUND` / `VERSION_NOT_FOUND` from
- * writes that name a missing agent or version.
+ * addVersion and setRollout when another writer got there first; `AGENT_NOT_FOUND` /
+ * `VERSION_NOT_FOUND` from writes that name a missing agent or version; `ROLLOUT_IN_PROGRESS` from
+ * writes that would change the active version of an agent with a rollout (only promotion, through
+ * setRollout, may).
+ *
+ * Record-returning methods take the spec type `S` and the rollout flag type `F` the caller stored;
+ * the store does not check them beyond {@link IndexedSpec}.
  */
 export interface AgentStore {
   /** Creates an agent whose version 1 is active. Atomic: of two concurrent creates of one name, one wins. */
-  create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>>;
-  getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined>;
-  getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined>;
+  create<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    agent: NewAgent<S>,
+  ): Promise<AgentRecord<S, F>>;
+  getById<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+  ): Promise<AgentRecord<S, F> | undefined>;
+  getByName<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    name: string,
+  ): Promise<AgentRecord<S, F> | undefined>;
   /** A project's agents ordered by name. */
-  list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>>;
+  list<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    query: ListAgentsQuery,
+  ): Promise<Page<AgentRecord<S, F>>>;
   /** Agents of every project with the given tier, ordered by id; used to prewarm the hot set. */
-  listByTier<S extends IndexedSpec>(
+  listByTier<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     tier: string,
     query: { limit: number; cursor?: string | undefined },
-  ): Promise<Page<AgentRecord<S>>>;
+  ): Promise<Page<AgentRecord<S, F>>>;
   /** Number of agents in a project. */
   count(project: string): Promise<number>;
   /**
    * Appends version `expectedLatest + 1` with `spec` and makes it active, provided the agent's
-   * latest version is still `expectedLatest` (else `VERSION_CONFLICT`).
+   * latest version is still `expectedLatest` (else `VERSION_CONFLICT`). With `options.rollout` the
+   * new version becomes a rollout's candidate instead. Either way an agent that already has a
+   * rollout refuses (`ROLLOUT_IN_PROGRESS`).
    */
-  addVersion<S extends IndexedSpec>(
+  addVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     id: string,
     expectedLatest: number,
     spec: S,
     now: number,
-  ): Promise<AgentRecord<S>>;
-  /** Makes an existing version the active one (rollback). */
-  activateVersion<S extends IndexedSpec>(id: string, version: number, now: number): Promise<AgentRecord<S>>;
+    options?: AddVersionOptions<F>,
+  ): Promise<AgentRecord<S, F>>;
+  /**
+   * Makes an existing version the active one (rollback); `ROLLOUT_IN_PROGRESS` while a rollout runs,
+   * unless `version` is already the active one.
+   */
+  activateVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+    version: number,
+    now: number,
+  ): Promise<AgentRecord<S, F>>;
+  /**
+   * Starts, changes or ends (`null`) an agent's rollout, provided the candidate of its current
+   * rollout is still `expectedCandidate` (null: no rollout), else `VERSION_CONFLICT`. The candidate
+   * must be an existing version (`VERSION_NOT_FOUND`) other than the active one after the write
+   * (`VALIDATION_FAILED`). With `options.activate`, that version also becomes active: a promotion.
+   */
+  setRollout<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+    expectedCandidate: number | null,
+    rollout: AgentRollout<F> | null,
+    now: number,
+    options?: SetRolloutOptions,
+  ): Promise<AgentRecord<S, F>>;
   getVersion<S extends IndexedSpec>(id: string, version: number): Promise<AgentVersionRecord<S> | undefined>;
   /** Versions newest first. */
   listVersions<S extends IndexedSpec>(
@@ -108,7 +183,10 @@ export interface AgentStore {
   /** Records use; for agents with a ttl this pushes `expiresAt` to `at + ttlSeconds`. */
   touch(id: string, at: number): Promise<void>;
   /** Agents with a ttl whose `expiresAt` ≤ now, oldest first. */
-  listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]>;
+  listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    now: number,
+    limit: number,
+  ): Promise<AgentRecord<S, F>[]>;
   /** Releases connections and file handles; further calls fail. */
   close(): Promise<void>;
 }
@@ -196,6 +274,23 @@ export interface RunRecord {
   readonly finishedAt: number | null;
 }
 
+/** How the runs of one agent version went. */
+export interface VersionStats {
+  readonly version: number;
+  /** Terminal runs counted. */
+  readonly runs: number;
+  readonly succeeded: number;
+  /** `failed` and `interrupted` runs. */
+  readonly failed: number;
+  readonly cancelled: number;
+  /** `succeeded / (succeeded + failed)`; null without either (cancelled runs say nothing of quality). */
+  readonly successRate: number | null;
+  /** Median of `finishedAt - startedAt`, ms (nearest rank); null when no run started. */
+  readonly p50Ms: number | null;
+  /** 99th percentile of `finishedAt - startedAt`, ms (nearest rank); null when no run started. */
+  readonly p99Ms: number | null;
+}
+
 /**
  * Threads, their messages, and runs, kept together so that a finished step commits its messages
  * and its run record atomically. Errors: `THREAD_NOT_FOUND` / `RUN_NOT_FOUND` from writes that
@@ -240,6 +335,12 @@ export interface RunStore {
    * spent, read when a pool starts using that window.
    */
   costSince(project: string, since: number): Promise<number>;
+  /**
+   * Success and latency per version of one agent, over its terminal runs created at or after
+   * `since` (at most the 10,000 most recent, a bound on the cost), ordered by version: what
+   * an operator compares before promoting or aborting a rollout.
+   */
+  versionStats(project: string, agentId: string, since: number): Promise<VersionStats[]>;
   /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */
   interruptUnfinished(now: number): Promise<number>;
   close(): Promise<void>;

@@ -4,7 +4,7 @@
  */
 import { validationError } from '../core/errors.ts';
 import { decodeCursor } from './paging.ts';
-import type { NewMessage, RunRecord } from './ports.ts';
+import type { NewMessage, RunRecord, RunStatus, VersionStats } from './ports.ts';
 
 /** The `seq` a message-listing cursor continues after (0 without a cursor). */
 export function seqCursor(cursor: string | undefined): number {
@@ -37,3 +37,63 @@ export const INTERRUPTED = {
   code: 'RUN_INTERRUPTED',
   message: 'the process stopped while the run was in flight',
 } as const;
+
+/** The most recent runs `RunStore.versionStats` reads: a bound on its cost, not a time window. */
+export const VERSION_STATS_MAX_RUNS = 10_000;
+
+/** The statuses `versionStats` counts. */
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['succeeded', 'failed', 'cancelled', 'interrupted'];
+
+/** What `versionStats` reads of one terminal run. */
+export interface RunOutcome {
+  readonly version: number;
+  readonly status: RunStatus;
+  readonly startedAt: number | null;
+  readonly finishedAt: number | null;
+}
+
+/** The `q` quantile of ascending `sorted` by nearest rank, or null when empty. */
+function quantile(sorted: readonly number[], q: number): number | null {
+  if (sorted.length === 0) return null;
+  return sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)] as number;
+}
+
+/** Checks the `since` of a statistics query: a finite epoch-ms time. */
+export function sinceOption(since: number): number {
+  if (typeof since !== 'number' || !Number.isFinite(since)) {
+    throw validationError('since', `must be a time in epoch milliseconds, got ${String(since)}`);
+  }
+  return since;
+}
+
+/** Summarises terminal runs per version, ordered by version; both adapters share it so they agree. */
+export function summariseVersions(outcomes: Iterable<RunOutcome>): VersionStats[] {
+  const byVersion = new Map<number, { succeeded: number; failed: number; cancelled: number; ms: number[] }>();
+  for (const o of outcomes) {
+    let v = byVersion.get(o.version);
+    if (v === undefined) {
+      v = { succeeded: 0, failed: 0, cancelled: 0, ms: [] };
+      byVersion.set(o.version, v);
+    }
+    if (o.status === 'succeeded') v.succeeded++;
+    else if (o.status === 'cancelled') v.cancelled++;
+    else v.failed++;
+    if (o.startedAt !== null && o.finishedAt !== null) v.ms.push(Math.max(0, o.finishedAt - o.startedAt));
+  }
+  return [...byVersion]
+    .sort(([a], [b]) => a - b)
+    .map(([version, v]) => {
+      v.ms.sort((a, b) => a - b);
+      const judged = v.succeeded + v.failed;
+      return {
+        version,
+        runs: v.succeeded + v.failed + v.cancelled,
+        succeeded: v.succeeded,
+        failed: v.failed,
+        cancelled: v.cancelled,
+        successRate: judged === 0 ? null : v.succeeded / judged,
+        p50Ms: quantile(v.ms, 0.5),
+        p99Ms: quantile(v.ms, 0.99),
+      };
+    });
+}

@@ -25,8 +25,17 @@ import type {
   RunStatus,
   RunStore,
   ThreadRecord,
+  VersionStats,
 } from './ports.ts';
-import { checkRun, INTERRUPTED, runCursor, seqCursor } from './run-store-shared.ts';
+import {
+  checkRun,
+  INTERRUPTED,
+  runCursor,
+  seqCursor,
+  sinceOption,
+  summariseVersions,
+  VERSION_STATS_MAX_RUNS,
+} from './run-store-shared.ts';
 import { type MessageRow, prepareRunStatements, type RunRow, type ThreadRow } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
@@ -251,6 +260,22 @@ export class SqliteRunStore implements RunStore {
     return this.#conn.guard(() => {
       this.#group.flush(); // count steps accepted but not yet committed
       return this.#s.costSince.get(project, since) ?? 0;
+    });
+  }
+
+  async versionStats(project: string, agentId: string, since: number): Promise<VersionStats[]> {
+    sinceOption(since);
+    return this.#conn.guard(() => {
+      this.#group.flush(); // count steps accepted but not yet committed
+      const rows = this.#s.versionOutcomes.all(project, since, agentId, VERSION_STATS_MAX_RUNS);
+      return summariseVersions(
+        rows.map((r) => ({
+          version: r.agent_version,
+          status: r.status as RunStatus,
+          startedAt: r.started_at,
+          finishedAt: r.finished_at,
+        })),
+      );
     });
   }
 

@@ -126,6 +126,11 @@ const MIGRATIONS: readonly string[] = [
   -- project and created_at never change, so step commits do not touch this index.
   CREATE INDEX runs_project_created ON runs (project, created_at);
   `,
+  `
+  -- The agent's canary rollout (JSON: candidateVersion, flag, startedAt, flagStartedAt); null when
+  -- none. Read with the agent, never filtered on, so it needs no index.
+  ALTER TABLE agents ADD COLUMN rollout TEXT;
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -145,6 +150,8 @@ export interface AgentRow {
   updated_at: number;
   last_used_at: number;
   expires_at: number | null;
+  /** JSON of the rollout, or null. */
+  rollout: string | null;
 }
 
 /** A row of `agent_versions`. */
@@ -197,6 +204,14 @@ export interface RunRow {
   error: string | null;
   metadata: string;
   created_at: number;
+  started_at: number | null;
+  finished_at: number | null;
+}
+
+/** What `versionStats` reads of a run. */
+export interface OutcomeRow {
+  agent_version: number;
+  status: string;
   started_at: number | null;
   finished_at: number | null;
 }
@@ -293,9 +308,9 @@ export function prepareStatements(db: Database.Database) {
   return {
     insertAgent: db.prepare<[AgentRow]>(`
       INSERT INTO agents (id, project, name, active_version, latest_version, spec, tier, ttl_seconds,
-                          created_at, updated_at, last_used_at, expires_at)
+                          created_at, updated_at, last_used_at, expires_at, rollout)
       VALUES (@id, @project, @name, @active_version, @latest_version, @spec, @tier, @ttl_seconds,
-              @created_at, @updated_at, @last_used_at, @expires_at)`),
+              @created_at, @updated_at, @last_used_at, @expires_at, @rollout)`),
     insertVersion: db.prepare<[string, number, string, number]>(
       'INSERT INTO agent_versions (agent_id, version, spec, created_at) VALUES (?, ?, ?, ?)',
     ),
@@ -322,14 +337,21 @@ export function prepareStatements(db: Database.Database) {
       'SELECT * FROM agents WHERE tier = ? AND id > ? ORDER BY id LIMIT ?',
     ),
     count: db.prepare<[string], number>('SELECT count(*) FROM agents WHERE project = ?').pluck(),
-    latestVersion: db.prepare<[string], number>('SELECT latest_version FROM agents WHERE id = ?').pluck(),
+    // The WHERE clauses are the optimistic checks: no row back means absent, stale, or rolling out.
     bumpVersion: agent<[string, string, number | null, number, number | null, string, number]>(`
       UPDATE agents SET active_version = latest_version + 1, latest_version = latest_version + 1,
         spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?
-      WHERE id = ? AND latest_version = ? RETURNING *`),
-    setActive: agent<[number, string, string, number | null, number, number | null, string]>(`
-      UPDATE agents SET active_version = ?, spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?
+      WHERE id = ? AND latest_version = ? AND rollout IS NULL RETURNING *`),
+    addCandidate: agent<[string, number, string, number]>(`
+      UPDATE agents SET latest_version = latest_version + 1, rollout = ?, updated_at = ?
+      WHERE id = ? AND latest_version = ? AND rollout IS NULL RETURNING *`),
+    setActive: agent<[number, string, string, number | null, number, number | null, string | null, string]>(`
+      UPDATE agents SET active_version = ?, spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?,
+        rollout = ?
       WHERE id = ? RETURNING *`),
+    setRollout: agent<[string | null, number, string]>(
+      'UPDATE agents SET rollout = ?, updated_at = ? WHERE id = ? RETURNING *',
+    ),
     getVersion: db.prepare<[string, number], VersionRow>(
       'SELECT * FROM agent_versions WHERE agent_id = ? AND version = ?',
     ),
@@ -401,6 +423,12 @@ export function prepareRunStatements(db: Database.Database) {
         'SELECT COALESCE(SUM(cost), 0) FROM runs WHERE project = ? AND created_at >= ?',
       )
       .pluck(),
+    // Walks runs_project_created backwards from now to `since`, keeping the agent's terminal runs.
+    versionOutcomes: db.prepare<[string, number, string, number], OutcomeRow>(`
+      SELECT agent_version, status, started_at, finished_at FROM runs
+      WHERE project = ? AND created_at >= ? AND agent_id = ?
+        AND status IN ('succeeded', 'failed', 'cancelled', 'interrupted')
+      ORDER BY created_at DESC, id DESC LIMIT ?`),
     listRunsFirst: run<[string, number]>(
       'SELECT * FROM runs WHERE thread_id = ? ORDER BY created_at DESC, id DESC LIMIT ?',
     ),
@@ -421,7 +449,9 @@ export function prepareProjectStatements(db: Database.Database) {
       `INSERT INTO projects (id, name, metadata, limits, created_at)
        VALUES (@id, @name, @metadata, @limits, @created_at)`,
     ),
-    setLimits: db.prepare<[string, string], ProjectRow>('UPDATE projects SET limits = ? WHERE id = ? RETURNING *'),
+    setLimits: db.prepare<[string, string], ProjectRow>(
+      'UPDATE projects SET limits = ? WHERE id = ? RETURNING *',
+    ),
     getProject: db.prepare<[string], ProjectRow>('SELECT * FROM projects WHERE id = ?'),
     listProjectsFirst: db.prepare<[number], ProjectRow>('SELECT * FROM projects ORDER BY id LIMIT ?'),
     listProjectsAfter: db.prepare<[string, number], ProjectRow>(

@@ -9,13 +9,17 @@ import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
 import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
+  AddVersionOptions,
   AgentRecord,
+  AgentRollout,
   AgentStore,
   AgentVersionRecord,
   IndexedSpec,
   ListAgentsQuery,
   NewAgent,
   Page,
+  SetRolloutOptions,
+  StoredFlag,
 } from './ports.ts';
 import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
@@ -35,7 +39,9 @@ function ttlOf(spec: IndexedSpec): number | null {
   return typeof spec.ttlSeconds === 'number' ? spec.ttlSeconds : null;
 }
 
-function toRecord<S extends IndexedSpec>(row: AgentRow): AgentRecord<S> {
+function toRecord<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+  row: AgentRow,
+): AgentRecord<S, F> {
   return {
     id: row.id,
     project: row.project,
@@ -47,6 +53,7 @@ function toRecord<S extends IndexedSpec>(row: AgentRow): AgentRecord<S> {
     updatedAt: row.updated_at,
     lastUsedAt: row.last_used_at,
     expiresAt: row.expires_at,
+    rollout: row.rollout === null ? null : (JSON.parse(row.rollout) as AgentRollout<F>),
   };
 }
 
@@ -77,7 +84,9 @@ export class SqliteAgentStore implements AgentStore {
     return this.#conn.path;
   }
 
-  async create<S extends IndexedSpec>(agent: NewAgent<S>): Promise<AgentRecord<S>> {
+  async create<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    agent: NewAgent<S>,
+  ): Promise<AgentRecord<S, F>> {
     checkIndexedSpec(agent.spec);
     return this.#conn.guard(() => {
       const spec = JSON.stringify(agent.spec);
@@ -95,6 +104,7 @@ export class SqliteAgentStore implements AgentStore {
         updated_at: agent.now,
         last_used_at: agent.now,
         expires_at: ttl === null ? null : agent.now + ttl * 1000,
+        rollout: null,
       };
       try {
         this.#w.create(row, agent.spec.labels);
@@ -112,25 +122,33 @@ export class SqliteAgentStore implements AgentStore {
         }
         throw err;
       }
-      return toRecord<S>(row);
+      return toRecord<S, F>(row);
     });
   }
 
-  async getById<S extends IndexedSpec>(id: string): Promise<AgentRecord<S> | undefined> {
+  async getById<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+  ): Promise<AgentRecord<S, F> | undefined> {
     return this.#conn.guard(() => {
       const row = this.#s.getById.get(id);
-      return row && toRecord<S>(row);
+      return row && toRecord<S, F>(row);
     });
   }
 
-  async getByName<S extends IndexedSpec>(project: string, name: string): Promise<AgentRecord<S> | undefined> {
+  async getByName<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    name: string,
+  ): Promise<AgentRecord<S, F> | undefined> {
     return this.#conn.guard(() => {
       const row = this.#s.getByName.get(project, name);
-      return row && toRecord<S>(row);
+      return row && toRecord<S, F>(row);
     });
   }
 
-  async list<S extends IndexedSpec>(project: string, query: ListAgentsQuery): Promise<Page<AgentRecord<S>>> {
+  async list<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    project: string,
+    query: ListAgentsQuery,
+  ): Promise<Page<AgentRecord<S, F>>> {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
     const labels = Object.entries(query.labels ?? {});
@@ -156,14 +174,14 @@ export class SqliteAgentStore implements AgentStore {
         rows = after === undefined ? s.listLabelsFirst.all(args) : s.listLabelsAfter.all({ ...args, after });
       }
       const p = keysetPage(rows, limit, (r) => encodeCursor('name', r.name));
-      return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
+      return { data: p.data.map((r) => toRecord<S, F>(r)), nextCursor: p.nextCursor };
     });
   }
 
-  async listByTier<S extends IndexedSpec>(
+  async listByTier<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     tier: string,
     query: { limit: number; cursor?: string | undefined },
-  ): Promise<Page<AgentRecord<S>>> {
+  ): Promise<Page<AgentRecord<S, F>>> {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? undefined : decodeCursor('tier', query.cursor);
     return this.#conn.guard(() => {
@@ -171,7 +189,7 @@ export class SqliteAgentStore implements AgentStore {
       const rows =
         after === undefined ? s.tierFirst.all(tier, limit + 1) : s.tierAfter.all(tier, after, limit + 1);
       const p = keysetPage(rows, limit, (r) => encodeCursor('tier', r.id));
-      return { data: p.data.map((r) => toRecord<S>(r)), nextCursor: p.nextCursor };
+      return { data: p.data.map((r) => toRecord<S, F>(r)), nextCursor: p.nextCursor };
     });
   }
 
@@ -179,22 +197,47 @@ export class SqliteAgentStore implements AgentStore {
     return this.#conn.guard(() => this.#s.count.get(project) as number);
   }
 
-  async addVersion<S extends IndexedSpec>(
+  async addVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     id: string,
     expectedLatest: number,
     spec: S,
     now: number,
-  ): Promise<AgentRecord<S>> {
+    options: AddVersionOptions<F> = {},
+  ): Promise<AgentRecord<S, F>> {
     checkIndexedSpec(spec);
-    return this.#conn.guard(() => toRecord<S>(this.#w.addVersion(id, expectedLatest, spec, now)));
+    return this.#conn.guard(() =>
+      toRecord<S, F>(this.#w.addVersion(id, expectedLatest, spec, now, options.rollout)),
+    );
   }
 
-  async activateVersion<S extends IndexedSpec>(
+  async activateVersion<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     id: string,
     version: number,
     now: number,
-  ): Promise<AgentRecord<S>> {
-    return this.#conn.guard(() => toRecord<S>(this.#w.activateVersion(id, version, now)));
+  ): Promise<AgentRecord<S, F>> {
+    return this.#conn.guard(() => toRecord<S, F>(this.#w.activateVersion(id, version, now)));
+  }
+
+  async setRollout<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    id: string,
+    expectedCandidate: number | null,
+    rollout: AgentRollout<F> | null,
+    now: number,
+    options: SetRolloutOptions = {},
+  ): Promise<AgentRecord<S, F>> {
+    const json = rollout === null ? null : JSON.stringify(rollout);
+    return this.#conn.guard(() =>
+      toRecord<S, F>(
+        this.#w.setRollout(
+          id,
+          expectedCandidate,
+          rollout?.candidateVersion ?? null,
+          json,
+          now,
+          options.activate,
+        ),
+      ),
+    );
   }
 
   async getVersion<S extends IndexedSpec>(
@@ -236,9 +279,12 @@ export class SqliteAgentStore implements AgentStore {
     });
   }
 
-  async listExpired<S extends IndexedSpec>(now: number, limit: number): Promise<AgentRecord<S>[]> {
+  async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
+    now: number,
+    limit: number,
+  ): Promise<AgentRecord<S, F>[]> {
     const max = intOption('limit', limit, 100, 1);
-    return this.#conn.guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S>(r)));
+    return this.#conn.guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S, F>(r)));
   }
 
   async close(): Promise<void> {
@@ -265,48 +311,133 @@ function prepareWrites(db: Database.Database, s: Statements) {
     s.insertVersion.run(row.id, 1, row.spec, row.created_at);
     writeLabels(row.id, row.project, row.name, labels);
   });
-  const addVersion = db.transaction((id: string, expectedLatest: number, spec: IndexedSpec, now: number) => {
-    const json = JSON.stringify(spec);
-    const ttl = ttlOf(spec);
-    const expiresAt = ttl === null ? null : now + ttl * 1000;
-    // The WHERE on latest_version is the optimistic check; no row back means absent or stale.
-    const row = s.bumpVersion.get(json, spec.tier, ttl, now, expiresAt, id, expectedLatest);
-    if (row === undefined) {
-      const latest = s.latestVersion.get(id);
-      if (latest === undefined) throw notFound(id);
-      throw new AgentPoolError(
-        'VERSION_CONFLICT',
-        `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
-        { id, expectedLatest, latestVersion: latest },
-      );
-    }
-    s.insertVersion.run(id, row.latest_version, json, now);
-    replaceLabels(row, spec.labels);
-    return row;
-  });
-  const activateVersion = db.transaction((id: string, version: number, now: number) => {
+  /** The version's row; VERSION_NOT_FOUND when the agent has no such version. */
+  const mustGetVersion = (id: string, version: number): VersionRow => {
     const v = s.getVersion.get(id, version);
     if (v === undefined) {
-      if (s.latestVersion.get(id) === undefined) throw notFound(id);
       throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${id}" has no version ${version}`, {
         id,
         version,
       });
     }
+    return v;
+  };
+  /** Makes stored version `v` active, setting the rollout to `rollout` (JSON or null). */
+  const activate = (v: VersionRow, rollout: string | null, now: number): AgentRow => {
     const spec = JSON.parse(v.spec) as IndexedSpec;
     const ttl = ttlOf(spec);
     const expiresAt = ttl === null ? null : now + ttl * 1000;
-    const row = s.setActive.get(version, v.spec, spec.tier, ttl, now, expiresAt, id);
+    const row = s.setActive.get(v.version, v.spec, spec.tier, ttl, now, expiresAt, rollout, v.agent_id);
     replaceLabels(row as AgentRow, spec.labels);
     return row as AgentRow;
+  };
+  const addVersion = db.transaction(
+    (id: string, expectedLatest: number, spec: IndexedSpec, now: number, flag: StoredFlag | undefined) => {
+      const json = JSON.stringify(spec);
+      let row: AgentRow | undefined;
+      if (flag === undefined) {
+        const ttl = ttlOf(spec);
+        const expiresAt = ttl === null ? null : now + ttl * 1000;
+        row = s.bumpVersion.get(json, spec.tier, ttl, now, expiresAt, id, expectedLatest);
+      } else {
+        const rollout: AgentRollout = {
+          candidateVersion: expectedLatest + 1,
+          flag,
+          startedAt: now,
+          flagStartedAt: now,
+        };
+        row = s.addCandidate.get(JSON.stringify(rollout), now, id, expectedLatest);
+      }
+      if (row === undefined) {
+        const current = s.getById.get(id);
+        if (current === undefined) throw notFound(id);
+        if (current.latest_version !== expectedLatest) {
+          throw versionConflict(id, expectedLatest, current.latest_version);
+        }
+        throw rolloutInProgress(id, current);
+      }
+      s.insertVersion.run(id, row.latest_version, json, now);
+      if (flag === undefined) replaceLabels(row, spec.labels);
+      return row;
+    },
+  );
+  const activateVersion = db.transaction((id: string, version: number, now: number) => {
+    const current = s.getById.get(id);
+    if (current === undefined) throw notFound(id);
+    const v = mustGetVersion(id, version);
+    if (current.rollout !== null && version !== current.active_version) throw rolloutInProgress(id, current);
+    return activate(v, current.rollout, now);
   });
+  const setRollout = db.transaction(
+    (
+      id: string,
+      expectedCandidate: number | null,
+      candidate: number | null,
+      rollout: string | null,
+      now: number,
+      activateVersion: number | undefined,
+    ) => {
+      const current = s.getById.get(id);
+      if (current === undefined) throw notFound(id);
+      const running = current.rollout === null ? null : candidateOf(current.rollout);
+      if (running !== expectedCandidate) throw rolloutConflict(id, expectedCandidate, running);
+      const v = activateVersion === undefined ? undefined : mustGetVersion(id, activateVersion);
+      if (candidate !== null) {
+        mustGetVersion(id, candidate);
+        if (candidate === (activateVersion ?? current.active_version)) throw candidateIsActive(candidate);
+      }
+      if (v !== undefined && v.version !== current.active_version) return activate(v, rollout, now);
+      return s.setRollout.get(rollout, now, id) as AgentRow;
+    },
+  );
   return {
     create: create.immediate,
     addVersion: addVersion.immediate,
     activateVersion: activateVersion.immediate,
+    setRollout: setRollout.immediate,
   };
+}
+
+function candidateOf(rollout: string): number {
+  return (JSON.parse(rollout) as AgentRollout).candidateVersion;
 }
 
 function notFound(id: string): AgentPoolError {
   return new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
+}
+
+function versionConflict(id: string, expectedLatest: number, latest: number): AgentPoolError {
+  return new AgentPoolError(
+    'VERSION_CONFLICT',
+    `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
+    { id, expectedLatest, latestVersion: latest },
+  );
+}
+
+function rolloutInProgress(id: string, row: AgentRow): AgentPoolError {
+  const candidateVersion = candidateOf(row.rollout as string);
+  return new AgentPoolError(
+    'ROLLOUT_IN_PROGRESS',
+    `agent "${id}" is rolling out version ${candidateVersion}; promote or abort the rollout first`,
+    { id, candidateVersion, activeVersion: row.active_version },
+  );
+}
+
+function rolloutConflict(id: string, expected: number | null, running: number | null): AgentPoolError {
+  const say = (c: number | null) => (c === null ? 'no rollout' : `a rollout of version ${c}`);
+  return new AgentPoolError(
+    'VERSION_CONFLICT',
+    `agent "${id}" has ${say(running)}, not ${say(expected)}; reload it and retry`,
+    { id, expectedCandidate: expected, candidateVersion: running },
+  );
+}
+
+function candidateIsActive(version: number): AgentPoolError {
+  return validationError(
+    'rollout.candidateVersion',
+    `is ${version}, the active version; nothing to roll out`,
+    {
+      version,
+    },
+  );
 }

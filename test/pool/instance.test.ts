@@ -23,6 +23,7 @@ const agent: Agent = {
   updatedAt: 0,
   lastUsedAt: 0,
   expiresAt: null,
+  rollout: null,
 };
 
 function make() {

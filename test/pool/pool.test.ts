@@ -99,6 +99,18 @@ describe('instance pool', () => {
     lease.release();
   });
 
+  it('never evicts a fresh instance before its acquirer holds it', async () => {
+    const { pool, registry } = poolFixture({ maxActive: 1 });
+    await createAgents(registry, 2);
+    const a = pool.acquire(P, 'a0');
+    const b = pool.acquire(P, 'a1');
+    (await a).release();
+    (await b).release();
+    // Evicting a0's instance for a1 before a0's acquirer leased it would cost a third activation,
+    // and two acquirers doing so to each other could go on forever.
+    assert.equal(pool.stats().activations, 2);
+  });
+
   it('fails with ACQUIRE_TIMEOUT when nothing is released in time', async () => {
     const { pool, registry, clock } = poolFixture({ maxActive: 1, acquireTimeoutMs: 5000 });
     await createAgents(registry, 2);

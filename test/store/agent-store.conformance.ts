@@ -81,6 +81,7 @@ export function agentStoreConformance(
           updatedAt: T0,
           lastUsedAt: T0,
           expiresAt: null,
+          rollout: null,
         });
       });
 
@@ -367,6 +368,153 @@ export function agentStoreConformance(
 
       it('rejects an unknown agent with AGENT_NOT_FOUND', async () => {
         await rejectsWith(store.activateVersion('agt_missing', 1, T0), 'AGENT_NOT_FOUND');
+      });
+    });
+
+    describe('rollouts', () => {
+      const tenth = { strategy: 'percentage', percent: 10 } as const;
+      const half = { strategy: 'percentage', percent: 50 } as const;
+
+      /** v1 active (labels env=prod, warm), v2 a candidate at 10 % (env=dev, hot, ttl 30 s). */
+      const rollingOut = async () => {
+        const a = await make('a', spec({ instructions: 'v1', labels: { env: 'prod' } }));
+        const v2 = spec({ instructions: 'v2', labels: { env: 'dev' }, tier: 'hot', ttlSeconds: 30 });
+        const r = await store.addVersion(a.id, 1, v2, T0 + 5, { rollout: tenth });
+        return { a, r };
+      };
+
+      it('addVersion with a rollout stores the version as the candidate without activating it', async () => {
+        const { a, r } = await rollingOut();
+        assert.deepEqual(r, {
+          ...a,
+          latestVersion: 2,
+          updatedAt: T0 + 5,
+          rollout: { candidateVersion: 2, flag: tenth, startedAt: T0 + 5, flagStartedAt: T0 + 5 },
+        });
+        assert.deepEqual(await store.getById(a.id), r);
+        assert.equal((await store.getVersion<TestSpec>(a.id, 2))?.spec.instructions, 'v2');
+        assert.deepEqual(
+          (await store.listVersions(a.id, { limit: 10 })).data.map((v) => v.version),
+          [2, 1],
+        );
+        // Indexes follow the active version, not the candidate.
+        assert.deepEqual(names((await store.list('p1', { limit: 10, labels: { env: 'prod' } })).data), ['a']);
+        assert.deepEqual((await store.listByTier('hot', { limit: 10 })).data, []);
+        assert.deepEqual((await store.list('p1', { limit: 10 })).data[0]?.rollout, r.rollout);
+      });
+
+      it('refuses every write that would change the active version while a rollout runs', async () => {
+        const a = await make('a', spec({ instructions: 'v1' }));
+        await store.addVersion(a.id, 1, spec({ instructions: 'v2' }), T0 + 1);
+        const r = await store.addVersion(a.id, 2, spec({ instructions: 'v3' }), T0 + 2, { rollout: tenth });
+        await rejectsWith(
+          store.addVersion(a.id, 3, spec({ instructions: 'v4' }), T0 + 3),
+          'ROLLOUT_IN_PROGRESS',
+        );
+        await rejectsWith(
+          store.addVersion(a.id, 3, spec({ instructions: 'v4' }), T0 + 3, { rollout: half }),
+          'ROLLOUT_IN_PROGRESS',
+        );
+        await rejectsWith(store.addVersion(a.id, 2, spec(), T0 + 3), 'VERSION_CONFLICT');
+        await rejectsWith(store.activateVersion(a.id, 1, T0 + 3), 'ROLLOUT_IN_PROGRESS');
+        await rejectsWith(store.activateVersion(a.id, 3, T0 + 3), 'ROLLOUT_IN_PROGRESS');
+        assert.deepEqual(await store.getById(a.id), r);
+        assert.equal(await store.getVersion(a.id, 4), undefined);
+        const same = await store.activateVersion(a.id, 2, T0 + 4);
+        assert.equal(same.activeVersion, 2);
+        assert.deepEqual(same.rollout, r.rollout);
+      });
+
+      it('setRollout changes the flag of the running rollout, provided its candidate is the expected one', async () => {
+        const { a, r } = await rollingOut();
+        const changed = {
+          ...(r.rollout as NonNullable<typeof r.rollout>),
+          flag: half,
+          flagStartedAt: T0 + 9,
+        };
+        const after = await store.setRollout(a.id, 2, changed, T0 + 9);
+        assert.deepEqual(after, { ...r, rollout: changed, updatedAt: T0 + 9 });
+        assert.deepEqual(await store.getById(a.id), after);
+        await rejectsWith(store.setRollout(a.id, null, changed, T0 + 10), 'VERSION_CONFLICT');
+        await rejectsWith(store.setRollout(a.id, 1, null, T0 + 10), 'VERSION_CONFLICT');
+        assert.deepEqual(await store.getById(a.id), after);
+      });
+
+      it('promotes: the candidate becomes active and the rollout ends, in one write', async () => {
+        const { a } = await rollingOut();
+        const promoted = await store.setRollout<TestSpec>(a.id, 2, null, T0 + 10, { activate: 2 });
+        assert.equal(promoted.activeVersion, 2);
+        assert.equal(promoted.latestVersion, 2);
+        assert.equal(promoted.spec.instructions, 'v2');
+        assert.equal(promoted.rollout, null);
+        assert.equal(promoted.updatedAt, T0 + 10);
+        assert.equal(promoted.expiresAt, T0 + 10 + 30_000);
+        assert.deepEqual(await store.getById(a.id), promoted);
+        assert.deepEqual(names((await store.list('p1', { limit: 10, labels: { env: 'dev' } })).data), ['a']);
+        assert.deepEqual(names((await store.listByTier('hot', { limit: 10 })).data), ['a']);
+        await rejectsWith(store.setRollout(a.id, 2, null, T0 + 11, { activate: 2 }), 'VERSION_CONFLICT');
+      });
+
+      it('aborts: the rollout ends, the active version stays and the candidate stays in history', async () => {
+        const { a } = await rollingOut();
+        const aborted = await store.setRollout<TestSpec>(a.id, 2, null, T0 + 10);
+        assert.deepEqual(aborted, { ...a, latestVersion: 2, updatedAt: T0 + 10 });
+        assert.equal((await store.getVersion<TestSpec>(a.id, 2))?.spec.instructions, 'v2');
+        const v3 = await store.addVersion(a.id, 2, spec({ instructions: 'v3' }), T0 + 11);
+        assert.equal(v3.activeVersion, 3);
+        assert.equal(v3.rollout, null);
+      });
+
+      it('setRollout can start a rollout of an existing version, and checks the versions it names', async () => {
+        const a = await make('a', spec({ instructions: 'v1' }));
+        await store.addVersion(a.id, 1, spec({ instructions: 'v2' }), T0 + 1);
+        const back = { candidateVersion: 1, flag: tenth, startedAt: T0 + 2, flagStartedAt: T0 + 2 };
+        await rejectsWith(
+          store.setRollout(a.id, null, { ...back, candidateVersion: 3 }, T0 + 2),
+          'VERSION_NOT_FOUND',
+        );
+        await rejectsWith(
+          store.setRollout(a.id, null, { ...back, candidateVersion: 2 }, T0 + 2),
+          'VALIDATION_FAILED',
+        );
+        await rejectsWith(store.setRollout(a.id, null, back, T0 + 2, { activate: 1 }), 'VALIDATION_FAILED');
+        await rejectsWith(store.setRollout(a.id, null, null, T0 + 2, { activate: 7 }), 'VERSION_NOT_FOUND');
+        await rejectsWith(store.setRollout('agt_missing', null, back, T0 + 2), 'AGENT_NOT_FOUND');
+        assert.equal((await store.getById(a.id))?.rollout, null);
+        const started = await store.setRollout(a.id, null, back, T0 + 2);
+        assert.deepEqual(started.rollout, back);
+        assert.equal(started.activeVersion, 2);
+      });
+
+      it('round-trips a flag exactly and does not let callers mutate the stored rollout', async () => {
+        const a = await make('a');
+        const flag = { strategy: 'allowlist', projects: ['p1', 'é-𝄞'] };
+        const r = await store.addVersion(a.id, 1, spec({ instructions: 'v2' }), T0 + 1, { rollout: flag });
+        flag.projects.push('p3');
+        (r.rollout?.flag.projects as string[]).push('p4');
+        assert.deepEqual((await store.getById(a.id))?.rollout?.flag, {
+          strategy: 'allowlist',
+          projects: ['p1', 'é-𝄞'],
+        });
+      });
+
+      it('of 10 concurrent promotions of one rollout, exactly one wins', async () => {
+        const { a } = await rollingOut();
+        const results = await Promise.allSettled(
+          Array.from({ length: 10 }, (_, i) => store.setRollout(a.id, 2, null, T0 + 10 + i, { activate: 2 })),
+        );
+        const won = results.filter((r) => r.status === 'fulfilled');
+        assert.equal(won.length, 1);
+        assert.ok(
+          results.every((r) => r.status === 'fulfilled' || isAgentPoolError(r.reason, 'VERSION_CONFLICT')),
+        );
+        assert.equal((await store.getById(a.id))?.activeVersion, 2);
+      });
+
+      it('deletes an agent with a rollout running', async () => {
+        const { a } = await rollingOut();
+        assert.equal(await store.delete(a.id), true);
+        await rejectsWith(store.setRollout(a.id, 2, null, T0 + 10), 'AGENT_NOT_FOUND');
       });
     });
 

@@ -367,12 +367,109 @@ export function runStoreConformance(
         const first = runRecord({ id: 'run_a', cost: 0, createdAt: T0 });
         await store.createRun(first, []);
         await store.createRun(runRecord({ id: 'run_b', cost: 0.25, createdAt: T0 + 10 }), []);
-        await store.createRun(runRecord({ id: 'run_x', project: 'other', threadId: null, cost: 7, createdAt: T0 + 1 }), []);
+        await store.createRun(
+          runRecord({ id: 'run_x', project: 'other', threadId: null, cost: 7, createdAt: T0 + 1 }),
+          [],
+        );
         await store.commitStep({ ...first, status: 'succeeded', cost: 0.5, finishedAt: T0 + 2 }, []);
         assert.equal(await store.costSince(first.project, T0), 0.75);
         assert.equal(await store.costSince(first.project, T0 + 11), 0);
         assert.equal(await store.costSince('other', T0), 7);
         assert.equal(await store.costSince('nobody', 0), 0);
+      });
+
+      it('versionStats counts outcomes and latencies per version, over terminal runs since a time', async () => {
+        let n = 0;
+        /** A stateless run of agt_1 created at T0 + 10 that ran `ms` (null: never started). */
+        const run = (agentVersion: number, status: RunRecord['status'], ms: number | null, over = {}) => {
+          const terminal = status !== 'queued' && status !== 'running';
+          return runRecord({
+            id: `run_${++n}`,
+            threadId: null,
+            agentVersion,
+            status,
+            createdAt: T0 + 10,
+            startedAt: ms === null ? null : T0 + 10,
+            finishedAt: terminal ? T0 + 10 + (ms ?? 0) : null,
+            ...over,
+          });
+        };
+        const runs = [
+          ...[100, 200, 300, 1000].map((ms) => run(1, 'succeeded', ms)),
+          run(1, 'failed', 400),
+          run(1, 'interrupted', 50),
+          run(1, 'running', 0),
+          run(1, 'queued', null),
+          run(1, 'succeeded', 99_999, { createdAt: T0 - 1 }),
+          run(1, 'failed', 5, { agentId: 'agt_2' }),
+          run(1, 'failed', 5, { project: 'other' }),
+          run(2, 'succeeded', 80),
+          run(2, 'cancelled', null),
+          run(3, 'cancelled', null),
+        ];
+        for (const r of runs) await store.createRun(r, []);
+        const late = run(2, 'running', 0);
+        await store.createRun(late, []);
+        await store.commitStep({ ...late, status: 'succeeded', finishedAt: T0 + 130 }, []);
+        assert.deepEqual(await store.versionStats('p1', 'agt_1', T0), [
+          {
+            version: 1,
+            runs: 6,
+            succeeded: 4,
+            failed: 2,
+            cancelled: 0,
+            successRate: 4 / 6,
+            p50Ms: 200,
+            p99Ms: 1000,
+          },
+          {
+            version: 2,
+            runs: 3,
+            succeeded: 2,
+            failed: 0,
+            cancelled: 1,
+            successRate: 1,
+            p50Ms: 80,
+            p99Ms: 120,
+          },
+          {
+            version: 3,
+            runs: 1,
+            succeeded: 0,
+            failed: 0,
+            cancelled: 1,
+            successRate: null,
+            p50Ms: null,
+            p99Ms: null,
+          },
+        ]);
+        assert.deepEqual(await store.versionStats('p1', 'agt_1', T0 + 11), []);
+        assert.deepEqual(await store.versionStats('p1', 'agt_missing', 0), []);
+        assert.equal((await store.versionStats('other', 'agt_1', 0))[0]?.failed, 1);
+        await invalid(store.versionStats('p1', 'agt_1', Number.NaN));
+      });
+
+      it('versionStats reads at most the 10,000 most recent terminal runs', async () => {
+        const runs = Array.from({ length: 10_010 }, (_, i) =>
+          runRecord({
+            id: `run_${String(i).padStart(5, '0')}`,
+            threadId: null,
+            agentVersion: i < 10 ? 1 : 2,
+            status: 'succeeded',
+            createdAt: T0 + i,
+            startedAt: T0 + i,
+            finishedAt: T0 + i + 5,
+          }),
+        );
+        runs.push(runRecord({ id: 'run_newest', threadId: null, agentVersion: 1, createdAt: T0 + 20_000 }));
+        for (let i = 0; i < runs.length; i += 1000) {
+          await Promise.all(runs.slice(i, i + 1000).map((r) => store.createRun(r, [])));
+        }
+        const stats = await store.versionStats('p1', 'agt_1', T0);
+        assert.deepEqual(
+          stats.map((v) => [v.version, v.runs, v.p99Ms]),
+          [[2, 10_000, 5]],
+        );
       });
 
       it('50 concurrent commitSteps on one thread get seqs 1..N, each exactly once', async () => {
@@ -431,6 +528,7 @@ export function runStoreConformance(
           () => store.listRuns('thr_1', { limit: 5 }),
           () => store.commitStep(runRecord(), [msg('m2')]),
           () => store.interruptUnfinished(T0),
+          () => store.versionStats('p1', 'agt_1', T0),
         ];
         for (const call of calls) await rejectsWith(call(), 'STORE_FAILED');
       });

@@ -87,7 +87,9 @@ describe('SqliteProjectStore on a file', () => {
     await agents.close();
     // Roll the file back to what a version-2 agentpool wrote: no project tables, no later index.
     const db = new Database(path);
-    db.exec('DROP TABLE api_keys; DROP TABLE projects; DROP INDEX runs_project_created;');
+    db.exec(
+      'DROP TABLE api_keys; DROP TABLE projects; DROP INDEX runs_project_created; ALTER TABLE agents DROP COLUMN rollout;',
+    );
     db.pragma('user_version = 2');
     db.close();
 

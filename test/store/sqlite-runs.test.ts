@@ -101,7 +101,8 @@ describe('SqliteRunStore on a file', () => {
     // Roll the file back to what a version-1 agentpool wrote: agent tables only.
     const db = new Database(path);
     db.exec(
-      'DROP TABLE api_keys; DROP TABLE projects; DROP TABLE runs; DROP TABLE messages; DROP TABLE threads;',
+      'DROP TABLE api_keys; DROP TABLE projects; DROP TABLE runs; DROP TABLE messages; DROP TABLE threads; ' +
+        'ALTER TABLE agents DROP COLUMN rollout;',
     );
     db.pragma('user_version = 1');
     db.close();

@@ -12,7 +12,7 @@ import { isAgentPoolError } from '../../src/core/errors.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { agentStoreConformance } from './agent-store.conformance.ts';
-import { storeOnTempFile } from '../support/sqlite-store.ts';
+import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -94,6 +94,41 @@ describe('SqliteAgentStore on a file', () => {
         return true;
       },
     );
+  });
+
+  it('upgrades a file at schema version 4 by adding agents.rollout: its agents have no rollout', async () => {
+    const first = new SqliteAgentStore({ path });
+    await first.create({
+      id: 'agt_a',
+      project: 'p1',
+      name: 'a',
+      spec: { labels: {}, tier: 'warm' },
+      now: T0,
+    });
+    await first.close();
+    // Roll the file back to what a version-4 agentpool wrote.
+    const db = new Database(path);
+    db.exec('ALTER TABLE agents DROP COLUMN rollout');
+    db.pragma('user_version = 4');
+    db.close();
+
+    const second = new SqliteAgentStore({ path });
+    try {
+      assert.equal(userVersion(path), SQLITE_SCHEMA_VERSION);
+      assert.equal((await second.getById('agt_a'))?.rollout, null);
+      const flag = { strategy: 'all' };
+      const started = await second.addVersion('agt_a', 1, { labels: {}, tier: 'warm' }, T0 + 1, {
+        rollout: flag,
+      });
+      assert.deepEqual(started.rollout, {
+        candidateVersion: 2,
+        flag,
+        startedAt: T0 + 1,
+        flagStartedAt: T0 + 1,
+      });
+    } finally {
+      await second.close();
+    }
   });
 
   it('reopens a file at the current schema without re-running its migrations', async () => {
