@@ -21,6 +21,7 @@ import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
+import { Rollouts } from './run/rollouts.ts';
 import { RunManager } from './run/runs.ts';
 import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
@@ -96,6 +97,8 @@ export interface AgentPool {
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
   readonly runs: RunManager;
+  /** Canary rollouts of agent versions: per-version outcomes, promote, abort. */
+  readonly rollouts: Rollouts;
   readonly models: ModelCatalog;
   /** The resilience guard of each model: breaker state, retries, fallbacks, throttling. */
   readonly guards: ModelGuards;
@@ -229,6 +232,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       instances,
       threads,
       runs: runManager,
+      rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
       projects,
       governance,
       metrics,

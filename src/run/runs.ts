@@ -11,7 +11,7 @@ import { enumOption, rejectUnknownKeys } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
-import type { AgentRegistry } from '../registry/registry.ts';
+import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { toPrompt, userMessage } from './messages.ts';
 import {
@@ -146,9 +146,19 @@ export class RunManager {
     let started: Started | undefined;
     let accepted: RunRecord;
     let admission: RunAdmission | undefined;
+    let pinned: number | undefined;
     try {
       const agent = lease?.agent ?? (await registry.get(project, agentRef));
-      const spec = agent.spec;
+      let spec = agent.spec;
+      // A rollout sends the flag's share to its candidate version: a thread stays on one version,
+      // stateless runs spread. The candidate is served by a one-shot instance of that version.
+      const version = routeVersion(agent, threadId ?? id, now);
+      if (version !== agent.activeVersion) {
+        lease?.release();
+        lease = undefined;
+        pinned = version;
+        spec = (await registry.version(project, agent.id, version)).spec;
+      }
       admission = await governance.admit({
         project,
         agentId: agent.id,
@@ -177,12 +187,12 @@ export class RunManager {
         project,
         agentId: agent.id,
         agentName: agent.name,
-        agentVersion: agent.activeVersion,
+        agentVersion: version,
         threadId,
         status: 'queued',
         input: options.input,
         output: null,
-        model: agent.spec.model,
+        model: spec.model,
         steps: 0,
         inputTokens: 0,
         outputTokens: 0,
@@ -215,8 +225,8 @@ export class RunManager {
     const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission).finally(() =>
-      callerSignal?.removeEventListener('abort', onCallerAbort),
+    const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
+      () => callerSignal?.removeEventListener('abort', onCallerAbort),
     );
     this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
     void result.then((run) => this.#observer.runFinished(run));
@@ -288,6 +298,8 @@ export class RunManager {
     lease: Lease | undefined,
     started: Started | undefined,
     admission: RunAdmission,
+    /** A rollout's candidate version the run was routed to; the active version when undefined. */
+    pinned: number | undefined,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
@@ -299,7 +311,10 @@ export class RunManager {
       holdsThread = threadId !== null;
       signal.throwIfAborted();
       if (lease === undefined || started === undefined) {
-        lease = await pool.acquire(run.project, run.agentId, { signal });
+        lease = await pool.acquire(run.project, run.agentId, {
+          signal,
+          ...(pinned !== undefined && { version: pinned }),
+        });
         const now = clock.now();
         const input = userMessage(newId('msg', now), run.input, run.id, now);
         run = {

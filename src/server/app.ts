@@ -20,6 +20,7 @@ import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
+import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
@@ -156,6 +157,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   const context: RouteContext = { pool, project: resolved.project };
   registerHealthRoutes(app, context, () => draining);
   registerAgentRoutes(app, context);
+  registerRolloutRoutes(app, context);
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);

@@ -76,12 +76,22 @@ export const agentApplyBody = { ...agentSpecBody, required: [] } as const;
 export const agentPatchBody = {
   type: 'object',
   additionalProperties: false,
-  properties: Object.fromEntries(
-    Object.entries(agentSpecProperties).map(([key, schema]) => [
-      key,
-      key === 'name' ? schema : { anyOf: [schema, { type: 'null' }] },
-    ]),
-  ),
+  properties: {
+    ...Object.fromEntries(
+      Object.entries(agentSpecProperties).map(([key, schema]) => [
+        key,
+        key === 'name' ? schema : { anyOf: [schema, { type: 'null' }] },
+      ]),
+    ),
+    rollout: {
+      type: 'object',
+      required: ['strategy'],
+      additionalProperties: true,
+      description:
+        'Canary the change instead of activating it: `{ strategy: all|none|percentage|allowlist|denylist|gradual, … }` (docs/governance.md); alone, changes a running rollout',
+      properties: { strategy: { type: 'string' } },
+    },
+  },
 } as const;
 
 /** The stored, complete definition. */

@@ -89,7 +89,13 @@ export function projectStoreConformance(
 
       it('stores limits given at creation and replaces them with setLimits', async () => {
         const limits = { quotas: { maxAgents: 5 }, budgets: { dailyUsd: 1.5 } };
-        const created = await store.createProject({ id: 'acme', name: 'Acme', metadata: {}, limits, now: T0 });
+        const created = await store.createProject({
+          id: 'acme',
+          name: 'Acme',
+          metadata: {},
+          limits,
+          now: T0,
+        });
         assert.deepEqual(created.limits, limits);
         const next = { quotas: { runsPerMinute: 60, maxConcurrentRuns: 2 } };
         const updated = await store.setLimits('acme', next);
