@@ -74,3 +74,40 @@ export {
   type ToolResult,
   type ToolSpec,
 } from './tools/tool.ts';
+export {
+  type BreakerState,
+  type ModelCallContext,
+  type ModelEvent,
+  type ModelGuardStats,
+  ModelGuards,
+  type ModelTarget,
+} from './models/resilient-model.ts';
+export {
+  type BreakerOptions,
+  type BulkheadOptions,
+  type ModelPolicyOptions,
+  type ModelResilienceOptions,
+  type RateLimitOptions,
+  resolveModelResilienceOptions,
+  type RetryOptions,
+} from './models/resilience-options.ts';
+export { Governance, type ProjectUsage, RunAdmission } from './governance/governance.ts';
+export {
+  type BudgetLimits,
+  type GovernanceOptions,
+  parseProjectLimits,
+  type ProjectLimits,
+  type QuotaLimits,
+} from './governance/limits.ts';
+export {
+  evaluateFlag,
+  FeatureFlags,
+  FLAG_STRATEGIES,
+  type FlagStrategy,
+  parseFlagStrategy,
+} from './governance/flags.ts';
+export { type Rollout, routeVersion } from './registry/registry.ts';
+export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
+export type { AgentRollout, VersionStats } from './store/ports.ts';
+export { Projects } from './auth/projects.ts';
+export type { ProjectRecord, ProjectStore } from './store/project-ports.ts';
