@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
+import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
 import { PoolMetrics } from './metrics.ts';
@@ -69,6 +70,8 @@ export interface AgentPoolOptions {
   tools?: ToolCatalogOptions;
   /** Default quotas and budgets of projects, and how budgets are reserved. */
   governance?: GovernanceOptions;
+  /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
+  flags?: Record<string, FlagDefinition>;
   runs?: {
     /** Thread messages sent to the model at most. @default 200 */
     historyLimit?: number;
@@ -113,6 +116,8 @@ export interface AgentPool {
   readonly projects: Projects;
   /** Quotas and budgets: admission of runs and agents, usage per project. */
   readonly governance: Governance;
+  /** The feature flags of `options.flags`. */
+  readonly flags: FeatureFlags;
   readonly clock: Clock;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
@@ -132,6 +137,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     recentStreams: intOption('runs.recentStreams', options.runs?.recentStreams, 1000, 0),
     cachedThreads: intOption('runs.cachedThreads', options.runs?.cachedThreads, 1000, 0),
   };
+  const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
@@ -235,6 +241,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
       projects,
       governance,
+      flags,
       metrics,
       models,
       guards,

@@ -63,6 +63,35 @@ describe('createAgentPool', () => {
     }
   });
 
+  it('evaluates its feature flags per project and request, and rejects a bad one by field', async () => {
+    const pool = await createAgentPool({
+      store: 'memory',
+      ttlSweepIntervalMs: 0,
+      flags: {
+        everyone: { strategy: 'all' },
+        'acme-only': { strategy: 'allowlist', projects: ['acme'] },
+        tenth: { strategy: 'percentage', percent: 10 },
+      },
+    });
+    try {
+      assert.equal(pool.flags.isEnabled('everyone', { project: 'p', key: 'r1' }), true);
+      assert.equal(pool.flags.isEnabled('acme-only', { project: 'acme', key: 'r1' }), true);
+      assert.equal(pool.flags.isEnabled('acme-only', { project: 'other', key: 'r1' }), false);
+      const on = Array.from({ length: 2000 }, (_, i) =>
+        pool.flags.isEnabled('tenth', { project: 'p', key: `r${i}` }),
+      );
+      const share = on.filter(Boolean).length / on.length;
+      assert.ok(share > 0.07 && share < 0.13, `share ${share}`);
+    } finally {
+      await pool.close();
+    }
+    await assert.rejects(
+      createAgentPool({ store: 'memory', flags: { beta: { strategy: 'percentage', percent: 101 } } }),
+      (err: unknown) =>
+        isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.field === 'flags.beta.percent',
+    );
+  });
+
   it('rejects bad options naming the field, and fails further use after close', async () => {
     await assert.rejects(
       createAgentPool({ store: 'memory', pool: { maxActive: 0 } }),
