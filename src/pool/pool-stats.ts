@@ -1,9 +1,13 @@
 /**
- * How the pool reports itself: the stats snapshot and the one-line view of a live instance.
+ * How the pool reports itself: the stats snapshot, the counters it is built from, and the
+ * one-line view of a live instance.
  */
-import type { HistogramSnapshot } from '../core/metrics.ts';
+import type { Histogram, HistogramSnapshot } from '../core/metrics.ts';
 import type { Tier } from '../registry/definition.ts';
+import type { ActivationCache } from './activation-cache.ts';
 import type { AgentInstance, InstanceState } from './instance.ts';
+import type { ResolvedInstancePoolOptions } from './pool-options.ts';
+import type { Room } from './room.ts';
 
 /** A point-in-time view of the pool. */
 export interface PoolStats {
@@ -67,5 +71,73 @@ export function describeInstance(i: AgentInstance): InstanceInfo {
     uses: i.uses,
     lastUsedAt: i.lastUsedAt,
     estimatedBytes: i.estimatedBytes,
+  };
+}
+
+/** The pool's running counts, as {@link PoolStats} reports them. */
+export interface PoolCounters {
+  hits: number;
+  misses: number;
+  activations: number;
+  activationFailures: number;
+  evictions: number;
+  idleDeactivations: number;
+  retirements: number;
+  deactivations: number;
+}
+
+/** Counters at zero, for a new pool. */
+export function newPoolCounters(): PoolCounters {
+  return {
+    hits: 0,
+    misses: 0,
+    activations: 0,
+    activationFailures: 0,
+    evictions: 0,
+    idleDeactivations: 0,
+    retirements: 0,
+    deactivations: 0,
+  };
+}
+
+/** The parts of the pool a {@link PoolStats} snapshot is read from. */
+export interface PoolStatsSources {
+  options: ResolvedInstancePoolOptions;
+  cache: ActivationCache;
+  /** Live instances outside the cache. */
+  oneShots: ReadonlySet<AgentInstance>;
+  room: Room;
+  /** How many instances are in each state (`terminated` is never counted). */
+  byState: Readonly<Record<InstanceState, number>>;
+  counters: PoolCounters;
+  /** Activation latency, in milliseconds. */
+  latency: Histogram;
+}
+
+/** A snapshot of the pool from its parts. */
+export function buildPoolStats(s: PoolStatsSources): PoolStats {
+  const c = s.counters;
+  const byTier: Record<Tier, number> = { hot: 0, warm: 0, cold: 0, auto: 0 };
+  for (const i of s.cache.values()) byTier[i.tier]++;
+  for (const i of s.oneShots) byTier[i.tier]++;
+  const { terminated: _, ...byState } = s.byState;
+  return {
+    policy: s.cache.describePolicy(),
+    maxActive: s.options.maxActive,
+    maxBytes: s.options.maxBytes,
+    active: s.room.live(),
+    resident: s.cache.size,
+    oneShot: s.oneShots.size,
+    activating: s.room.reserved,
+    pinned: s.cache.pinnedCount,
+    bytes: s.cache.bytes,
+    waiting: s.room.waiting,
+    byState,
+    byTier,
+    ...c,
+    acquireTimeouts: s.room.timeouts,
+    hitRatio: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
+    activationLatencyMs: s.latency.snapshot(),
+    acquireWaitMs: s.room.waitSnapshot(),
   };
 }

@@ -6,14 +6,11 @@
  * (a rollout's candidate) gets a one-shot instance of that version, counted like any other.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
 import { Histogram } from '../core/metrics.ts';
 import { intOption } from '../core/options.ts';
 import { SingleFlight } from '../core/single-flight.ts';
-import type { BusEvent, EventSink, Listener } from '../events/bus.ts';
-import type { Tier } from '../registry/definition.ts';
-import type { Agent, AgentEvent, AgentRegistry } from '../registry/registry.ts';
+import type { Agent, AgentRegistry } from '../registry/registry.ts';
 import { ActivationCache } from './activation-cache.ts';
 import {
   AgentInstance,
@@ -23,35 +20,24 @@ import {
   type TransitionReason,
 } from './instance.ts';
 import { Lease } from './lease.ts';
-import { describeInstance, type InstanceInfo, type PoolStats } from './pool-stats.ts';
-import { Room } from './room.ts';
+import { activationFailed, closedError, instanceNotFound, pausedError } from './pool-errors.ts';
+import { type AgentChange, instanceStateChanged, onAgentChanges, type PoolBus } from './pool-events.ts';
 import {
   type InstancePoolOptions,
   type ResolvedInstancePoolOptions,
   resolveInstancePoolOptions,
 } from './pool-options.ts';
+import {
+  buildPoolStats,
+  describeInstance,
+  type InstanceInfo,
+  newPoolCounters,
+  type PoolStats,
+} from './pool-stats.ts';
+import { Room } from './room.ts';
 
-/** Emitted on every instance transition. */
-/**
- * What the pool needs of the pool's bus: it listens to agent events and emits instance events.
- * Narrower than EventBus, so a bus carrying more event types (the pool's) fits.
- */
-export interface PoolBus extends EventSink<InstanceEvent> {
-  on(type: AgentEvent['type'], listener: Listener<AgentEvent>): () => void;
-  hasListeners(type: InstanceEvent['type']): boolean;
-}
-
-export type InstanceEvent = BusEvent & {
-  type: 'instance.state_changed';
-  project: string;
-  agentId: string;
-  name: string;
-  version: number;
-  instanceId: string;
-  from: InstanceState;
-  to: InstanceState;
-  reason: TransitionReason;
-};
+export type { InstanceEvent, PoolBus } from './pool-events.ts';
+export type { InstanceInfo, PoolStats } from './pool-stats.ts';
 
 /** What the pool is built from. */
 export interface InstancePoolDeps {
@@ -78,9 +64,6 @@ export interface AcquireOptions {
    */
   version?: number;
 }
-
-/** The registry events after which an agent's instance may no longer match its record. */
-type AgentChange = Exclude<AgentEvent, { type: 'agent.created' }>;
 
 /** An activation in flight. */
 interface Activation {
@@ -110,16 +93,7 @@ export class InstancePool {
   readonly #room: Room;
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
-  readonly #counters = {
-    hits: 0,
-    misses: 0,
-    activations: 0,
-    activationFailures: 0,
-    evictions: 0,
-    idleDeactivations: 0,
-    retirements: 0,
-    deactivations: 0,
-  };
+  readonly #counters = newPoolCounters();
   readonly #unsubscribe: () => void;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
@@ -139,22 +113,7 @@ export class InstancePool {
         return victim !== undefined;
       },
     });
-    const onAgentChanged = (e: AgentEvent) => {
-      if (e.type !== 'agent.created') this.#onAgentChanged(e);
-    };
-    const offs = [
-      deps.bus.on('agent.updated', onAgentChanged),
-      deps.bus.on('agent.rolled_back', onAgentChanged),
-      deps.bus.on('agent.rollout_promoted', onAgentChanged),
-      deps.bus.on('agent.deleted', onAgentChanged),
-      // A lease's agent record carries the rollout that routing reads, so it must not go stale.
-      deps.bus.on('agent.rollout_started', onAgentChanged),
-      deps.bus.on('agent.rollout_changed', onAgentChanged),
-      deps.bus.on('agent.rollout_aborted', onAgentChanged),
-    ];
-    this.#unsubscribe = () => {
-      for (const off of offs) off();
-    };
+    this.#unsubscribe = onAgentChanges(deps.bus, (e) => this.#onAgentChanged(e));
     this.#scheduleSweep();
   }
 
@@ -285,30 +244,15 @@ export class InstancePool {
   }
 
   stats(): PoolStats {
-    const c = this.#counters;
-    const byTier: Record<Tier, number> = { hot: 0, warm: 0, cold: 0, auto: 0 };
-    for (const i of this.#cache.values()) byTier[i.tier]++;
-    for (const i of this.#oneShots) byTier[i.tier]++;
-    const { terminated: _, ...byState } = this.#byState;
-    return {
-      policy: this.#cache.describePolicy(),
-      maxActive: this.options.maxActive,
-      maxBytes: this.options.maxBytes,
-      active: this.#room.live(),
-      resident: this.#cache.size,
-      oneShot: this.#oneShots.size,
-      activating: this.#room.reserved,
-      pinned: this.#cache.pinnedCount,
-      bytes: this.#cache.bytes,
-      waiting: this.#room.waiting,
-      byState,
-      byTier,
-      ...c,
-      acquireTimeouts: this.#room.timeouts,
-      hitRatio: c.hits + c.misses === 0 ? 0 : c.hits / (c.hits + c.misses),
-      activationLatencyMs: this.#latency.snapshot(),
-      acquireWaitMs: this.#room.waitSnapshot(),
-    };
+    return buildPoolStats({
+      options: this.options,
+      cache: this.#cache,
+      oneShots: this.#oneShots,
+      room: this.#room,
+      byState: this.#byState,
+      counters: this.#counters,
+      latency: this.#latency,
+    });
   }
 
   /** Stops the pool: waiters fail with `POOL_CLOSED`, idle instances terminate, busy ones at release. */
@@ -352,19 +296,7 @@ export class InstancePool {
     if (to !== 'terminated') this.#byState[to]++;
     this.#cache.stateChanged(instance, from, to);
     if (this.#bus.hasListeners('instance.state_changed')) {
-      const a = instance.agent;
-      this.#bus.emit({
-        type: 'instance.state_changed',
-        at: this.#clock.now(),
-        project: a.project,
-        agentId: a.id,
-        name: a.name,
-        version: a.activeVersion,
-        instanceId: instance.id,
-        from,
-        to,
-        reason,
-      });
+      this.#bus.emit(instanceStateChanged(instance, from, to, reason, this.#clock.now()));
     }
   };
 
@@ -376,16 +308,7 @@ export class InstancePool {
 
   #require(project: string, idOrName: string): AgentInstance {
     const instance = this.#lookup(project, idOrName);
-    if (instance === undefined) {
-      throw new AgentPoolError(
-        'INSTANCE_NOT_FOUND',
-        `agent ${JSON.stringify(idOrName)} has no live instance`,
-        {
-          project,
-          agent: idOrName,
-        },
-      );
-    }
+    if (instance === undefined) throw instanceNotFound(project, idOrName);
     return instance;
   }
 
@@ -599,27 +522,3 @@ export class InstancePool {
     if (this.#closed) throw closedError();
   }
 }
-
-function pausedError(agent: Agent): AgentPoolError {
-  return new AgentPoolError('AGENT_PAUSED', `agent ${agent.name} is paused`, {
-    project: agent.project,
-    agent: agent.name,
-  });
-}
-
-/** An activation's error as callers see it: coded errors as they are, others as ACTIVATION_FAILED. */
-function activationFailed(err: unknown, project: string, idOrName: string): AgentPoolError {
-  if (isAgentPoolError(err)) return err;
-  return new AgentPoolError(
-    'ACTIVATION_FAILED',
-    `activating ${JSON.stringify(idOrName)} failed: ${String(err)}`,
-    { project, agent: idOrName },
-    { cause: err },
-  );
-}
-
-function closedError(): AgentPoolError {
-  return new AgentPoolError('POOL_CLOSED', 'the pool is closed');
-}
-
-export type { InstanceInfo, PoolStats } from './pool-stats.ts';

@@ -5,20 +5,18 @@
  * `getOrCreate` and `apply` are idempotent under concurrency: in one process through per-name
  * single-flight and locks, across processes through the store's unique name and version checks.
  *
- * A change can also be canaried: `update` with a `rollout` strategy stores the new version as the
- * candidate of a rollout instead of activating it; `routeVersion` sends the flag's share of
- * requests to it; `promote` makes it active, `abortRollout` drops it. While a rollout runs, the
- * active version changes only by promotion. The flag strategies come from governance/flags.ts,
- * which depends on core/ only.
+ * A change can also be canaried (see rollouts.ts): while a rollout runs, the active version changes
+ * only by promotion. The record and event types live in agent.ts, re-exported here.
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
 import { intOption } from '../core/options.ts';
 import { KeyedMutex, SingleFlight } from '../core/single-flight.ts';
-import type { BusEvent, EventSink } from '../events/bus.ts';
-import { evaluateFlag, type FlagStrategy, parseFlagStrategy, sameFlagStrategy } from '../governance/flags.ts';
-import type { AgentRecord, AgentRollout, AgentStore, AgentVersionRecord, Page } from '../store/ports.ts';
+import type { EventSink } from '../events/bus.ts';
+import type { FlagStrategy } from '../governance/flags.ts';
+import type { AgentStore, Page } from '../store/ports.ts';
+import type { Agent, AgentEvent, AgentVersion, Rollout } from './agent.ts';
 import {
   type AgentSpec,
   assertSlug,
@@ -27,62 +25,13 @@ import {
   sameSpec,
   type Tier,
 } from './definition.ts';
+import { noRollout, rolloutInProgress, Rollouts, splitRollout } from './rollouts.ts';
 
-/** A persisted agent whose active spec is a validated {@link AgentSpec}. */
-export type Agent = AgentRecord<AgentSpec, FlagStrategy>;
-/** A canary rollout of an agent version, with its validated flag. */
-export type Rollout = AgentRollout<FlagStrategy>;
-/** One immutable version of an agent. */
-export type AgentVersion = AgentVersionRecord<AgentSpec>;
+export type { Agent, AgentEvent, AgentVersion, Rollout } from './agent.ts';
+export { routeVersion } from './rollouts.ts';
 
 /** What `apply` did. */
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
-
-/** Events the registry emits. */
-export type AgentEvent =
-  | (BusEvent & { type: 'agent.created'; project: string; agentId: string; name: string; version: number })
-  | (BusEvent & {
-      type: 'agent.updated' | 'agent.rolled_back';
-      project: string;
-      agentId: string;
-      name: string;
-      version: number;
-      previousVersion: number;
-    })
-  | (BusEvent & {
-      type: 'agent.deleted';
-      project: string;
-      agentId: string;
-      name: string;
-      reason: 'deleted' | 'expired';
-    })
-  | (BusEvent & {
-      /** A rollout began, or its flag changed; the active version did not change. */
-      type: 'agent.rollout_started' | 'agent.rollout_changed';
-      project: string;
-      agentId: string;
-      name: string;
-      activeVersion: number;
-      rollout: Rollout;
-    })
-  | (BusEvent & {
-      /** The candidate became the active version, like `agent.updated`. */
-      type: 'agent.rollout_promoted';
-      project: string;
-      agentId: string;
-      name: string;
-      version: number;
-      previousVersion: number;
-    })
-  | (BusEvent & {
-      /** The rollout ended without a change of the active version. */
-      type: 'agent.rollout_aborted';
-      project: string;
-      agentId: string;
-      name: string;
-      activeVersion: number;
-      candidateVersion: number;
-    });
 
 /** What the registry is built from. */
 export interface AgentRegistryDeps {
@@ -102,24 +51,6 @@ export interface ListAgentsOptions {
 
 const MAX_WRITE_ATTEMPTS = 5;
 
-/**
- * The version a request should run on: the rollout's candidate when its flag selects the request,
- * else the active version. `key` is what the share is taken of (a thread id keeps a conversation
- * on one version, a run id spreads single runs). It is hashed with the agent's id and the
- * candidate, so each rollout samples its own keys, and raising the share only ever adds keys.
- */
-export function routeVersion(agent: Agent, key: string, now: number): number {
-  const rollout = agent.rollout;
-  if (rollout === null) return agent.activeVersion;
-  const selected = evaluateFlag(rollout.flag, {
-    project: agent.project,
-    key: `${agent.id}\u0000${rollout.candidateVersion}\u0000${key}`,
-    now,
-    startedAt: rollout.flagStartedAt,
-  });
-  return selected ? rollout.candidateVersion : agent.activeVersion;
-}
-
 /** Agent definitions of every project. Every method takes the project first: isolation is explicit. */
 export class AgentRegistry {
   readonly #store: AgentStore;
@@ -127,11 +58,18 @@ export class AgentRegistry {
   readonly #clock: Clock;
   readonly #creating = new SingleFlight<string, Agent>();
   readonly #writing = new KeyedMutex<string>();
+  readonly #rollouts: Rollouts;
 
   constructor(deps: AgentRegistryDeps) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
+    this.#rollouts = new Rollouts({
+      store: deps.store,
+      bus: deps.bus,
+      clock: deps.clock,
+      maxWriteAttempts: MAX_WRITE_ATTEMPTS,
+    });
   }
 
   /** Creates an agent; `AGENT_EXISTS` when the name is taken in the project. */
@@ -207,7 +145,7 @@ export class AgentRegistry {
         const spec = patchAgentSpec(current.spec, specPatch);
         try {
           if (current.rollout !== null) {
-            return await this.#updateRollingOut(current, current.rollout, spec, flag);
+            return await this.#rollouts.updateRollingOut(current, current.rollout, spec, flag);
           }
           if (sameSpec(spec, current.spec)) {
             if (flag !== undefined) {
@@ -219,7 +157,7 @@ export class AgentRegistry {
             return { agent: current, changed: false };
           }
           if (flag !== undefined) {
-            return { agent: await this.#startRollout(current, spec, flag), changed: true };
+            return { agent: await this.#rollouts.startRollout(current, spec, flag), changed: true };
           }
           return { agent: await this.#addVersion(current, spec), changed: true };
         } catch (err) {
@@ -406,102 +344,11 @@ export class AgentRegistry {
     return agent;
   }
 
-  /** `update` of an agent with a rollout running: only the flag may change. */
-  async #updateRollingOut(
-    current: Agent,
-    rollout: Rollout,
-    spec: AgentSpec,
-    flag: FlagStrategy | undefined,
-  ): Promise<{ agent: Agent; changed: boolean }> {
-    if (!sameSpec(spec, current.spec)) {
-      const candidate =
-        flag === undefined
-          ? undefined
-          : await this.#store.getVersion<AgentSpec>(current.id, rollout.candidateVersion);
-      // A patch that restates the candidate with a rollout is the request that started it, repeated.
-      if (candidate === undefined || !sameSpec(spec, candidate.spec)) {
-        throw rolloutInProgress(current, rollout);
-      }
-    }
-    if (flag === undefined || sameFlagStrategy(flag, rollout.flag)) return { agent: current, changed: false };
-    const now = this.#clock.now();
-    const next: Rollout = { ...rollout, flag, flagStartedAt: now };
-    const agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
-      current.id,
-      rollout.candidateVersion,
-      next,
-      now,
-    );
-    this.#emitRollout('agent.rollout_changed', agent, now);
-    return { agent, changed: true };
-  }
-
-  async #startRollout(current: Agent, spec: AgentSpec, flag: FlagStrategy): Promise<Agent> {
-    const now = this.#clock.now();
-    const agent = await this.#store.addVersion<AgentSpec, FlagStrategy>(
-      current.id,
-      current.latestVersion,
-      spec,
-      now,
-      { rollout: flag },
-    );
-    this.#emitRollout('agent.rollout_started', agent, now);
-    return agent;
-  }
-
-  #emitRollout(type: 'agent.rollout_started' | 'agent.rollout_changed', agent: Agent, now: number): void {
-    this.#emit({
-      type,
-      at: now,
-      project: agent.project,
-      agentId: agent.id,
-      name: agent.name,
-      activeVersion: agent.activeVersion,
-      rollout: agent.rollout as Rollout,
-    });
-  }
-
   /** Promotes or aborts the running rollout, retrying when another writer got there first. */
   #endRollout(project: string, idOrName: string, promote: boolean): Promise<Agent> {
-    return this.#writeLocked(project, idOrName, async () => {
-      for (let attempt = 1; ; attempt++) {
-        const current = await this.get(project, idOrName);
-        const rollout = current.rollout;
-        if (rollout === null) throw noRollout(current);
-        const candidateVersion = rollout.candidateVersion;
-        const now = this.#clock.now();
-        let agent: Agent;
-        try {
-          agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
-            current.id,
-            candidateVersion,
-            null,
-            now,
-            promote ? { activate: candidateVersion } : {},
-          );
-        } catch (err) {
-          if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= MAX_WRITE_ATTEMPTS) throw err;
-          continue;
-        }
-        const about = { at: now, project: agent.project, agentId: agent.id, name: agent.name };
-        if (promote) {
-          this.#emit({
-            type: 'agent.rollout_promoted',
-            ...about,
-            version: candidateVersion,
-            previousVersion: current.activeVersion,
-          });
-        } else {
-          this.#emit({
-            type: 'agent.rollout_aborted',
-            ...about,
-            activeVersion: agent.activeVersion,
-            candidateVersion,
-          });
-        }
-        return agent;
-      }
-    });
+    return this.#writeLocked(project, idOrName, () =>
+      this.#rollouts.endRollout(() => this.get(project, idOrName), promote),
+    );
   }
 
   /**
@@ -515,39 +362,6 @@ export class AgentRegistry {
   #emit(event: AgentEvent): void {
     this.#bus.emit(event);
   }
-}
-
-/** Separates an update's `rollout` (validated) from the spec patch. */
-function splitRollout(patch: unknown): { specPatch: unknown; flag: FlagStrategy | undefined } {
-  if (typeof patch !== 'object' || patch === null || Array.isArray(patch) || !('rollout' in patch)) {
-    return { specPatch: patch, flag: undefined };
-  }
-  const { rollout, ...specPatch } = patch as Record<string, unknown>;
-  if (rollout === undefined) return { specPatch, flag: undefined };
-  if (rollout === null) {
-    throw validationError('rollout', 'must be a flag strategy; to end a rollout, promote or abort it');
-  }
-  return { specPatch, flag: parseFlagStrategy(rollout, 'rollout') };
-}
-
-function rolloutInProgress(agent: Agent, rollout: Rollout): AgentPoolError {
-  return new AgentPoolError(
-    'ROLLOUT_IN_PROGRESS',
-    `agent ${agent.name} is rolling out version ${rollout.candidateVersion} (version ${agent.activeVersion} is active); promote or abort the rollout first`,
-    {
-      project: agent.project,
-      agent: agent.name,
-      candidateVersion: rollout.candidateVersion,
-      activeVersion: agent.activeVersion,
-    },
-  );
-}
-
-function noRollout(agent: Agent): AgentPoolError {
-  return new AgentPoolError('ROLLOUT_NOT_FOUND', `agent ${agent.name} has no rollout in progress`, {
-    project: agent.project,
-    agent: agent.name,
-  });
 }
 
 function notFound(project: string, idOrName: string): AgentPoolError {
