@@ -144,7 +144,12 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const stores = openStores(options);
   try {
     const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
-    const agents = new AgentRegistry({ store: stores.agents, bus, clock });
+    const agents = new AgentRegistry({
+      store: stores.agents,
+      bus,
+      clock,
+      admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
+    });
     const instances = new InstancePool(
       {
         registry: agents,

@@ -38,6 +38,12 @@ export interface AgentRegistryDeps {
   store: AgentStore;
   bus: EventSink<AgentEvent>;
   clock: Clock;
+  /**
+   * Asked before an agent is created; throws to refuse (governance's `maxAgents` quota). Creates
+   * in one project are then serialised in this process, so concurrent ones cannot pass it together.
+   * @default admits every create
+   */
+  admitAgent?: (project: string) => Promise<void>;
 }
 
 /** Options of {@link AgentRegistry.list}. */
@@ -58,12 +64,15 @@ export class AgentRegistry {
   readonly #clock: Clock;
   readonly #creating = new SingleFlight<string, Agent>();
   readonly #writing = new KeyedMutex<string>();
+  readonly #admitting = new KeyedMutex<string>();
+  readonly #admitAgent: ((project: string) => Promise<void>) | undefined;
   readonly #rollouts: Rollouts;
 
   constructor(deps: AgentRegistryDeps) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
+    this.#admitAgent = deps.admitAgent;
     this.#rollouts = new Rollouts({
       store: deps.store,
       bus: deps.bus,
@@ -72,10 +81,19 @@ export class AgentRegistry {
     });
   }
 
-  /** Creates an agent; `AGENT_EXISTS` when the name is taken in the project. */
+  /** Creates an agent; `AGENT_EXISTS` when the name is taken in the project, or the admission's refusal. */
   async create(project: string, input: unknown): Promise<Agent> {
     assertSlug('project', project);
     const spec = parseAgentSpec(input);
+    const admit = this.#admitAgent;
+    if (admit === undefined) return this.#create(project, spec);
+    return this.#admitting.run(project, async () => {
+      await admit(project);
+      return this.#create(project, spec);
+    });
+  }
+
+  async #create(project: string, spec: AgentSpec): Promise<Agent> {
     const now = this.#clock.now();
     const agent = await this.#store.create<AgentSpec, FlagStrategy>({
       id: newId('agt', now),

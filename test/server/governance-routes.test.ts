@@ -97,6 +97,43 @@ describe('governance over HTTP', () => {
     ).data.length,
   });
 
+  describe('maxAgents', () => {
+    it('refuses an agent beyond the quota with 429 QUOTA_EXCEEDED, even when many are created at once', async () => {
+      assert.equal((await patchLimits('beta', { quotas: { maxAgents: 3 } })).statusCode, 200);
+      const creates = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          s.app.inject({ method: 'POST', url: '/v1/agents', headers: beta, payload: { name: `a${i}` } }),
+        ),
+      );
+      const made = creates.filter((r) => r.statusCode === 201).length;
+      assert.equal(made, 3);
+      for (const r of creates.filter((c) => c.statusCode !== 201)) {
+        assert.equal(r.statusCode, 429);
+        const error = json<ErrorBody>(r).error;
+        assert.equal(error.code, 'QUOTA_EXCEEDED');
+        assert.deepEqual([error.details['quota'], error.details['limit']], ['maxAgents', 3]);
+        assert.equal(r.headers['retry-after'], undefined, 'only deleting an agent frees the quota');
+      }
+      const applied = await s.app.inject({
+        method: 'PUT',
+        url: '/v1/agents/late',
+        headers: beta,
+        payload: {},
+      });
+      assert.equal(applied.statusCode, 429);
+      const listed = json<{ data: unknown[] }>(await s.app.inject({ url: '/v1/agents', headers: beta }));
+      assert.equal(listed.data.length, 3);
+      // Updating an agent the project has is not creating one.
+      const patched = await s.app.inject({
+        method: 'PATCH',
+        url: '/v1/agents/a0',
+        headers: beta,
+        payload: { instructions: 'changed' },
+      });
+      assert.equal(patched.statusCode, 200, patched.body);
+    });
+  });
+
   describe('project limits (admin)', () => {
     it('creates a project with limits, changes them field by field (null clears one), and reads its usage', async () => {
       const created = await s.app.inject({
