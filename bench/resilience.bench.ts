@@ -31,6 +31,7 @@ import { createAgentPool } from '../src/agent-pool.ts';
 import type { ModelResilienceOptions } from '../src/models/resilience-options.ts';
 import { startFakeOpenAI } from '../test/support/fake-openai.ts';
 import { quantile, table, writeResult } from './harness.ts';
+import { mulberry32 } from '../test/support/seeded-random.ts';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 2000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -48,20 +49,8 @@ const INPUT = 'What is the capital of France?';
 // ---------------------------------------------------------------------------------------------
 // the provider (child process)
 
-/** mulberry32: a small seeded generator. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 async function serveProvider(): Promise<void> {
-  const random = seeded(SEED);
+  const random = mulberry32(SEED);
   const fake = await startFakeOpenAI({
     maxRecorded: 0,
     models: ['steady', 'flaky', 'backup'],

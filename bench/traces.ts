@@ -3,18 +3,7 @@
  * slightly larger than the cache, and a Zipf workload whose hot set moves half-way. Every trace
  * comes from a seeded PRNG, so runs are comparable across machines and commits.
  */
-
-/** mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../test/support/seeded-random.ts';
 
 /** A seeded random permutation of 0..n-1 (Fisher–Yates), so popularity rank is unrelated to key value. */
 export function permutation(n: number, random: () => number): Int32Array {

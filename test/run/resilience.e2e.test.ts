@@ -19,6 +19,7 @@ import {
   type FakeReply,
   startFakeOpenAI,
 } from '../support/fake-openai.ts';
+import { mulberry32 } from '../support/seeded-random.ts';
 
 const PRIMARY = 'openai-compatible/primary';
 const BACKUP = 'openai-compatible/backup';
@@ -34,18 +35,6 @@ type ModelPoolEvent = Extract<AgentPoolEvent, { type: `breaker.${string}` | 'mod
 
 const healthy: Behaviour = (req) => ({ text: `answer from ${req.model}` });
 const down: Behaviour = () => ({ status: 500, body: { error: { message: 'the provider is down' } } });
-
-/** mulberry32: a small seeded generator, so which requests fail is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /**
  * A fake provider whose behaviour is set per model id, and a memory pool talking to it (like
@@ -142,7 +131,7 @@ describe('model resilience end to end: failures injected at the provider, seen t
   it('answers every run when the primary fails half its requests at random and one fallback is healthy', async () => {
     f = await resilienceFixture({ retry: { ...FAST_RETRY, maxAttempts: 2 } });
     await createAgents(f);
-    const random = seeded(42);
+    const random = mulberry32(42);
     f.behave(PRIMARY, (req) => (random() < 0.5 ? down(req) : healthy(req)));
     const runs = await Promise.all(Array.from({ length: 60 }, (_, i) => f.run(P, 'resilient', `q${i}`)));
 

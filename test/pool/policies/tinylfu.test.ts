@@ -5,6 +5,7 @@ import { hashInt, hashString } from '../../../src/pool/policies/count-min-sketch
 import { LruPolicy } from '../../../src/pool/policies/lru.ts';
 import type { EvictionPolicy } from '../../../src/pool/policies/policy.ts';
 import { TinyLfuPolicy } from '../../../src/pool/policies/tinylfu.ts';
+import { mulberry32 } from '../../support/seeded-random.ts';
 
 const always = () => true;
 /** Keeps the hill climber out of tests about admission and segments. */
@@ -34,20 +35,9 @@ function* range(from: number, to: number): Generator<number> {
   for (let i = from; i < to; i++) yield i;
 }
 
-/** A tiny deterministic PRNG (mulberry32) so traces are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Recency-biased traffic: a fifth of requests are new keys, the rest revisit a recent key (mean distance `distance`). */
 function* recencyTrace(requests: number, distance: number, seed: number): Generator<number> {
-  const next = random(seed);
+  const next = mulberry32(seed);
   let newest = 0;
   for (let i = 0; i < requests; i++) {
     if (newest === 0 || next() < 0.2) yield ++newest;
@@ -91,7 +81,7 @@ describe('tinylfu policy', () => {
 
     it('lets the candidate stay only when strictly more frequent than the victim, and keeps a busy candidate', () => {
       const policy = tinylfu(20);
-      const next = random(42);
+      const next = mulberry32(42);
       const outcomes = { candidateWon: 0, tieOrLoss: 0, busyCandidateKept: 0 };
       for (let step = 0; step < 3000; step++) {
         const key = Math.floor(next() * 60);
