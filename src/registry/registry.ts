@@ -25,7 +25,7 @@ import {
   sameSpec,
   type Tier,
 } from './definition.ts';
-import { noRollout, rolloutInProgress, Rollouts, splitRollout } from './rollouts.ts';
+import { noRollout, RolloutWriter, rolloutInProgress, splitRollout } from './rollouts.ts';
 
 export type { Agent, AgentEvent, AgentVersion, Rollout } from './agent.ts';
 export { routeVersion } from './rollouts.ts';
@@ -66,14 +66,14 @@ export class AgentRegistry {
   readonly #writing = new KeyedMutex<string>();
   readonly #admitting = new KeyedMutex<string>();
   readonly #admitAgent: ((project: string) => Promise<void>) | undefined;
-  readonly #rollouts: Rollouts;
+  readonly #rollouts: RolloutWriter;
 
   constructor(deps: AgentRegistryDeps) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#admitAgent = deps.admitAgent;
-    this.#rollouts = new Rollouts({
+    this.#rollouts = new RolloutWriter({
       store: deps.store,
       bus: deps.bus,
       clock: deps.clock,

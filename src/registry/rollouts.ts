@@ -35,7 +35,7 @@ export function routeVersion(agent: Agent, key: string, now: number): number {
 }
 
 /** What the rollout writes are built from: the registry's store, bus and clock. */
-export interface RolloutsDeps {
+export interface RolloutWriterDeps {
   store: AgentStore;
   bus: EventSink<AgentEvent>;
   clock: Clock;
@@ -44,13 +44,13 @@ export interface RolloutsDeps {
 }
 
 /** The registry's rollout writes; the caller holds the agent's write lock. */
-export class Rollouts {
+export class RolloutWriter {
   readonly #store: AgentStore;
   readonly #bus: EventSink<AgentEvent>;
   readonly #clock: Clock;
   readonly #maxWriteAttempts: number;
 
-  constructor(deps: RolloutsDeps) {
+  constructor(deps: RolloutWriterDeps) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
