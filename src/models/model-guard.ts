@@ -25,8 +25,6 @@ import {
   type RetryPolicy,
   SamplingBreaker,
   TaskCancelledError,
-  type TimeoutPolicy,
-  TimeoutStrategy,
   bulkhead,
   circuitBreaker,
   handleWhen,
@@ -34,7 +32,6 @@ import {
   isBulkheadRejectedError,
   isTaskCancelledError,
   retry,
-  timeout,
 } from 'cockatiel';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
@@ -131,6 +128,8 @@ const STATES: Readonly<Record<CircuitState, BreakerState>> = {
 interface Opened {
   head: Part[];
   reader: ReadableStreamDefaultReader<Part>;
+  /** Stops forwarding the caller's abort to the request; called when the stream ends. */
+  unlink: () => void;
 }
 
 /** The policies and counters of one ref. */
@@ -141,7 +140,6 @@ export class ModelGuard {
   readonly #breaker: CircuitBreakerPolicy;
   readonly #bulkhead: BulkheadPolicy;
   readonly #retry: RetryPolicy;
-  readonly #timeout: TimeoutPolicy;
   readonly #requests: SlidingWindow | undefined;
   readonly #tokens: SlidingWindow | undefined;
   /** The provider's Retry-After of a classified failure, in ms. */
@@ -173,12 +171,6 @@ export class ModelGuard {
       this.retries++;
       deps.observer.retried(ref);
     });
-    // Aggressive: the attempt fails on time even if a model ignores its abort signal. The signal
-    // must outlive a successful attempt, since the stream goes on: abortOnReturn is off.
-    this.#timeout = timeout(policy.timeoutMs, {
-      strategy: TimeoutStrategy.Aggressive,
-      abortOnReturn: false,
-    }).dangerouslyUnref();
     const { requestsPerMinute: rpm, tokensPerMinute: tpm } = rateLimit;
     this.#requests = rpm === undefined ? undefined : new SlidingWindow(rpm);
     this.#tokens = tpm === undefined ? undefined : new SlidingWindow(tpm);
@@ -250,54 +242,83 @@ export class ModelGuard {
     if (this.#breaker.state === CircuitState.HalfOpen) throw this.#unavailable();
     try {
       return await this.#breaker.execute(() =>
-        this.#timeout
-          .execute(({ signal }) => this.#firstPart(model, call, signal, attempt), call.abortSignal)
-          .catch((err: unknown) => {
-            throw this.#failure(err, call.abortSignal, attempt);
-          }),
+        this.#firstPart(model, call, attempt).catch((err: unknown) => {
+          throw this.#failure(err, call.abortSignal, attempt);
+        }),
       );
     } catch (err) {
       throw isBrokenCircuitError(err) ? this.#unavailable() : err;
     }
   }
 
-  /** Sends the request and reads until the first content part; an `error` part before it fails the attempt. */
+  /**
+   * Sends the request and reads until the first content part, within the attempt timeout; an
+   * `error` part before it fails the attempt. One AbortController per attempt carries both the
+   * caller's abort (for as long as the stream lives) and the timeout (until the first part). The
+   * race makes the attempt fail on time even if a model ignores its abort signal.
+   */
   async #firstPart(
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
-    timeoutSignal: AbortSignal,
     attempt: number,
   ): Promise<Opened> {
     this.#requests?.add(this.#deps.clock.now());
-    const abortSignal =
-      call.abortSignal === undefined ? timeoutSignal : AbortSignal.any([call.abortSignal, timeoutSignal]);
-    const { stream } = await model.doStream({ ...call, abortSignal });
-    const reader = stream.getReader();
-    const head: Part[] = [];
-    try {
-      for (;;) {
-        const next = await reader.read();
-        if (next.done) break;
-        if (next.value.type === 'error')
-          throw this.#failure(next.value.error, call.abortSignal, attempt, true);
-        head.push(next.value);
-        if (!PREAMBLE.has(next.value.type)) break;
+    const ctrl = new AbortController();
+    const outer = call.abortSignal;
+    const forward = (): void => ctrl.abort(outer?.reason);
+    outer?.addEventListener('abort', forward, { once: true });
+    const unlink = (): void => outer?.removeEventListener('abort', forward);
+    let timedOut = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        timedOut = true;
+        const err = new TaskCancelledError(`Operation timed out after ${this.policy.timeoutMs}ms`);
+        ctrl.abort(err);
+        reject(err);
+      }, this.policy.timeoutMs);
+      timer.unref();
+    });
+    const working = (async (): Promise<Opened> => {
+      const { stream } = await model.doStream({ ...call, abortSignal: ctrl.signal });
+      const reader = stream.getReader();
+      const head: Part[] = [];
+      try {
+        for (;;) {
+          const next = await reader.read();
+          if (next.done) break;
+          if (next.value.type === 'error')
+            throw this.#failure(next.value.error, call.abortSignal, attempt, true);
+          head.push(next.value);
+          if (!PREAMBLE.has(next.value.type)) break;
+        }
+        // The timeout already failed this attempt: nobody will read what arrived late.
+        if (timedOut) throw new TaskCancelledError();
+      } catch (err) {
+        reader.cancel(err).catch(() => undefined);
+        throw err;
       }
-      // The timeout already failed this attempt: nobody will read what arrived late.
-      if (timeoutSignal.aborted) throw new TaskCancelledError();
+      return { head, reader, unlink };
+    })();
+    try {
+      return await Promise.race([working, expired]);
     } catch (err) {
-      reader.cancel(err).catch(() => undefined);
+      unlink();
+      working.catch(() => undefined); // settled after losing the race: nobody waits for it
       throw err;
+    } finally {
+      clearTimeout(timer);
+      expired.catch(() => undefined);
     }
-    return { head, reader };
   }
 
   /** The stream handed to the caller: what the attempt read, then the rest, tapping usage on the way. */
-  #relay({ head, reader }: Opened, ended: () => void): ReadableStream<Part> {
+  #relay({ head, reader, unlink }: Opened, ended: () => void): ReadableStream<Part> {
     let open = true;
     const end = (): void => {
       if (open) {
         open = false;
+        unlink();
         ended();
       }
     };
