@@ -327,7 +327,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
       return row;
     });
   };
-  const createRun = db.transaction((row: RunRow, messages: readonly PendingMessage[]) => {
+  const createRun = (row: RunRow, messages: readonly PendingMessage[]): MessageRow[] => {
     // The thread first, so a missing thread reads THREAD_NOT_FOUND, not a foreign-key failure.
     const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
     try {
@@ -337,8 +337,8 @@ function prepareWrites(db: Database.Database, s: Statements) {
       throw err;
     }
     return appended;
-  });
-  const commitStep = db.transaction((row: RunRow, messages: readonly PendingMessage[]) => {
+  };
+  const commitStep = (row: RunRow, messages: readonly PendingMessage[]): MessageRow[] => {
     // The thread first: deleting a thread deletes its runs, so a missing run on a missing thread
     // is reported as the thread's absence, the cause a caller can act on.
     const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
@@ -351,10 +351,20 @@ function prepareWrites(db: Database.Database, s: Statements) {
       });
     }
     return appended;
-  });
-  // Inside `group` the two above run as savepoints: one failing write rolls back alone.
+  };
+  // Inside `group` a write that appends messages runs as a savepoint, so one failing write rolls
+  // back alone. Without messages a write changes one row with one statement, which SQLite already
+  // undoes alone when it fails; a savepoint per write was most of the cost of a stateless run.
+  const createRunTx = db.transaction(createRun);
+  const commitStepTx = db.transaction(commitStep);
   const group = db.transaction((writes: () => void) => writes());
-  return { createRun: createRun.immediate, commitStep: commitStep.immediate, group: group.immediate };
+  return {
+    createRun: (row: RunRow, messages: readonly PendingMessage[]) =>
+      messages.length === 0 ? createRun(row, messages) : createRunTx.immediate(row, messages),
+    commitStep: (row: RunRow, messages: readonly PendingMessage[]) =>
+      messages.length === 0 ? commitStep(row, messages) : commitStepTx.immediate(row, messages),
+    group: group.immediate,
+  };
 }
 
 function threadNotFound(id: string): AgentPoolError {

@@ -131,6 +131,12 @@ const MIGRATIONS: readonly string[] = [
   -- none. Read with the agent, never filtered on, so it needs no index.
   ALTER TABLE agents ADD COLUMN rollout TEXT;
   `,
+  `
+  -- Stateless runs (no thread) need no entry in the thread index: partial, it costs them nothing.
+  -- "thread_id = ?" implies NOT NULL, so listRuns still uses it.
+  DROP INDEX runs_thread_created;
+  CREATE INDEX runs_thread_created ON runs (thread_id, created_at, id) WHERE thread_id IS NOT NULL;
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
