@@ -177,8 +177,7 @@ export class Governance {
     try {
       await admission.reserveStep(request.promptBytes(), request.hasTools === true ? 2 : 1);
     } catch (err) {
-      admission.release();
-      this.#quotas.uncount(project, request.agentId, now);
+      admission.withdraw();
       throw err;
     }
     return admission;
@@ -365,6 +364,16 @@ export class RunAdmission {
     this.#spent += usd;
     budgets.charge(this.#request.project, usd, this.#createdAt);
     this.#ctx.quotas.addTokens(this.#request.project, tokens, this.#ctx.clock.now());
+  }
+
+  /**
+   * For a run refused after admission (its thread is missing or busy): gives everything back as
+   * {@link release} does, and takes it out of the per-minute counts, as if never admitted.
+   */
+  withdraw(): void {
+    if (this.#released) return;
+    this.release();
+    this.#ctx.quotas.uncount(this.#request.project, this.#request.agentId, this.#createdAt);
   }
 
   /** Gives back the run place and whatever is still reserved; safe to call twice. */

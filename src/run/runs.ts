@@ -217,7 +217,7 @@ export class RunManager {
       }
     } catch (err) {
       lease?.release();
-      admission?.release();
+      admission?.withdraw(); // refused before it was recorded: it counts for nothing
       if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       throw err;
     }

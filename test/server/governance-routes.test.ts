@@ -97,6 +97,18 @@ describe('governance over HTTP', () => {
     ).data.length,
   });
 
+  describe('runs refused after admission', () => {
+    it('a run refused for its thread (404) takes nothing from the runs-per-minute quota', async () => {
+      assert.equal((await patchLimits('alpha', { quotas: { runsPerMinute: 2 } })).statusCode, 200);
+      const missing = await startRun({ input: 'hi', threadId: 'thr_00000000000000000000000000' });
+      assert.equal(missing.statusCode, 404, missing.body);
+      for (let i = 0; i < 2; i++) assert.equal((await startRun({ input: `run ${i}` })).statusCode, 200);
+      const third = await startRun({ input: 'one too many' });
+      assert.equal(third.statusCode, 429);
+      assert.equal(json<ErrorBody>(third).error.code, 'RATE_LIMITED');
+    });
+  });
+
   describe('maxAgents', () => {
     it('refuses an agent beyond the quota with 429 QUOTA_EXCEEDED, even when many are created at once', async () => {
       assert.equal((await patchLimits('beta', { quotas: { maxAgents: 3 } })).statusCode, 200);
