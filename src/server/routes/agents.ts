@@ -17,7 +17,8 @@ import {
 } from '../schemas.ts';
 
 const tags = ['agents'];
-const idOrNameParams = {
+/** The `{idOrName}` path parameter of every agent route. */
+export const idOrNameParams = {
   type: 'object',
   required: ['idOrName'],
   properties: { idOrName: { type: 'string', description: 'The agent id (`agt_…`) or its name.' } },

@@ -5,13 +5,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, ref } from '../schemas.ts';
+import { idOrNameParams as params } from './agents.ts';
 
 const tags = ['agents'];
-const params = {
-  type: 'object',
-  required: ['idOrName'],
-  properties: { idOrName: { type: 'string', description: 'The agent id (`agt_…`) or its name.' } },
-} as const;
 
 /** Registers `/v1/agents/{idOrName}/rollout…`. */
 export function registerRolloutRoutes(app: FastifyInstance, { pool }: RouteContext): void {
