@@ -37,6 +37,7 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { SlidingWindow } from '../core/sliding-window.ts';
 import type { EventSink } from '../events/bus.ts';
+import type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
 import {
   describeFailure,
   isAbortError,
@@ -52,60 +53,6 @@ import type {
 } from './resilience-options.ts';
 
 type Part = LanguageModelV3StreamPart;
-
-/** The circuit of one model: `closed` lets calls through, `open` fails them fast, `half-open` lets one trial call through. */
-export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
-
-/** Events of the model layer. */
-export type ModelEvent =
-  | { type: 'breaker.opened'; at: number; model: string; reason: { code: string; message: string } }
-  | { type: 'breaker.half_opened'; at: number; model: string }
-  | { type: 'breaker.closed'; at: number; model: string }
-  | {
-      type: 'model.fallback';
-      at: number;
-      from: string;
-      to: string;
-      reason: { code: string; message: string };
-      project: string;
-      agent: string;
-      runId: string;
-    };
-
-/** Told of what the guards do, for metrics. */
-export interface ModelObserver {
-  /** An attempt failed and will be retried. */
-  retried(model: string): void;
-  /** A local provider limit refused an attempt (it is `rejected` too). */
-  throttled(model: string, limit: 'requests' | 'tokens'): void;
-  /** An attempt was refused without reaching the provider: MODEL_UNAVAILABLE, MODEL_BUSY or RATE_LIMITED. */
-  rejected(model: string, code: string): void;
-  breakerChanged(model: string, state: BreakerState): void;
-  /** A call failed over from one model to the next of its route. */
-  fallback(from: string, to: string): void;
-}
-
-/** What the guard of one ref has seen since it was created. */
-export interface ModelGuardStats {
-  model: string;
-  breaker: BreakerState;
-  /** Calls holding a bulkhead slot (streaming or being attempted). */
-  inFlight: number;
-  /** Calls waiting for a slot. */
-  queued: number;
-  /** Calls routed to this model. */
-  calls: number;
-  /** Calls that ended in an error on this model (after its retries; cancellations excluded). */
-  failures: number;
-  /** Attempts retried. */
-  retries: number;
-  /** Times this model failed over to the next. */
-  fallbacks: number;
-  /** Attempts refused by a local provider limit. */
-  throttled: number;
-  /** Attempts refused without reaching the provider (breaker, bulkhead, provider limits). */
-  rejected: number;
-}
 
 /** What the guards need from the pool. */
 export interface ModelGuardsDeps {

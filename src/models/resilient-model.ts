@@ -10,13 +10,8 @@ import type {
   LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
 import { type AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
-import {
-  ModelGuard,
-  type ModelGuardStats,
-  type ModelGuardsDeps,
-  type ModelObserver,
-  untilAborted,
-} from './model-guard.ts';
+import type { ModelGuardStats, ModelObserver } from './model-events.ts';
+import { ModelGuard, type ModelGuardsDeps, untilAborted } from './model-guard.ts';
 import { canFallBack } from './provider-errors.ts';
 import {
   type ModelResilienceOptions,
@@ -24,13 +19,8 @@ import {
   resolveModelResilienceOptions,
 } from './resilience-options.ts';
 
-export type {
-  BreakerState,
-  ModelEvent,
-  ModelGuardStats,
-  ModelGuardsDeps,
-  ModelObserver,
-} from './model-guard.ts';
+export type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
+export type { ModelGuardsDeps } from './model-guard.ts';
 
 /** One model of a route: its ref (the guard it goes through) and the provider model. */
 export interface ModelTarget {
