@@ -26,11 +26,11 @@ import Fastify from 'fastify';
 import { createAgentPool } from '../src/agent-pool.ts';
 import { newId } from '../src/core/ids.ts';
 import { buildServer } from '../src/server/app.ts';
-import type { RunRecord } from '../src/store/ports.ts';
 import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { table, writeResult } from './harness.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
+import { runRecord } from '../test/support/run-record.ts';
 
 const CONNECTIONS = 10;
 const WARMUP_S = 3;
@@ -88,27 +88,16 @@ async function serveBare(record = false): Promise<{ port: number; close: () => P
     },
     async (request) => {
       const now = Date.now();
-      const run: RunRecord = {
+      const run = runRecord({
         id: newId('run', now),
         project: 'default',
         agentId: 'agt_floor',
         agentName: AGENT,
-        agentVersion: 1,
-        threadId: null,
-        status: 'running',
         input: request.body.input,
-        output: null,
         model: 'mock/instant',
-        steps: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cost: 0,
-        error: null,
-        metadata: {},
         createdAt: now,
         startedAt: now,
-        finishedAt: null,
-      };
+      });
       await store?.createRun(run, []);
       const { stream } = await model.doStream({
         prompt: [

@@ -14,6 +14,7 @@ import { PriceTable } from '../../src/models/pricing.ts';
 import { MemoryProjectStore } from '../../src/store/memory-projects.ts';
 import { MemoryRunStore } from '../../src/store/memory-runs.ts';
 import type { RunRecord } from '../../src/store/ports.ts';
+import { runRecord } from '../support/run-record.ts';
 
 /** Noon UTC on a whole second, mid-month: far from every window edge unless a test moves it. */
 const T0 = Date.UTC(2026, 0, 15, 12);
@@ -70,28 +71,20 @@ function fixture(options: GovernanceOptions = {}, start = T0) {
 }
 
 function run(overrides: Partial<RunRecord>): RunRecord {
-  return {
+  return runRecord({
     id: 'run_x',
     project: P,
     agentId: 'agt_a',
-    agentName: 'a',
-    agentVersion: 1,
-    threadId: null,
     status: 'succeeded',
     input: 'abcd',
     output: 'ok',
     model: DEAR,
     steps: 1,
-    inputTokens: 0,
-    outputTokens: 0,
-    cost: 0,
-    error: null,
-    metadata: {},
     createdAt: T0,
     startedAt: T0,
     finishedAt: T0,
     ...overrides,
-  };
+  });
 }
 
 /** 4 bytes of input and 6 output tokens at $1 a token: a worst case of exactly $10. */

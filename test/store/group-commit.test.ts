@@ -3,9 +3,9 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { GroupCommit } from '../../src/store/group-commit.ts';
-import type { RunRecord } from '../../src/store/ports.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { tempDir } from '../support/temp-dir.ts';
+import { runRecord } from '../support/run-record.ts';
 
 /** A transaction over an array: writes land in `committed` only if the body and commit succeed. */
 function fakeDb(failCommit = false) {
@@ -85,27 +85,7 @@ describe('group commit in the SQLite run store', () => {
         ttlSeconds: null,
         now: 1,
       });
-      const run: RunRecord = {
-        id: 'run_1',
-        project: 'p',
-        agentId: 'agt_1',
-        agentName: 'a',
-        agentVersion: 1,
-        threadId: thread.id,
-        status: 'running',
-        input: 'hi',
-        output: null,
-        model: 'demo/x',
-        steps: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cost: 0,
-        error: null,
-        metadata: {},
-        createdAt: 1,
-        startedAt: 1,
-        finishedAt: null,
-      };
+      const run = runRecord({ project: 'p', threadId: thread.id, createdAt: 1, startedAt: 1 });
       await store.createRun(run, []);
       const msg = (id: string) => ({
         id,

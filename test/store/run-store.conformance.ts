@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { type ErrorCode, isAgentPoolError } from '../../src/core/errors.ts';
 import type { MessageRecord, NewMessage, Page, RunRecord, RunStore } from '../../src/store/ports.ts';
+import { runRecord as baseRunRecord } from '../support/run-record.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled', 'interrupted'] as const;
@@ -24,28 +25,16 @@ const invalid = (promise: Promise<unknown>) => rejectsWith(promise, 'VALIDATION_
 
 /** A run with every field set to something distinguishable. */
 function runRecord(overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    id: 'run_1',
-    project: 'p1',
-    agentId: 'agt_1',
+  return baseRunRecord({
     agentName: 'helper',
     agentVersion: 3,
     threadId: 'thr_1',
-    status: 'running',
     input: 'hello',
-    output: null,
     model: 'openai/gpt-4o-mini',
-    steps: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cost: 0,
-    error: null,
-    metadata: {},
     createdAt: T0,
     startedAt: T0,
-    finishedAt: null,
     ...overrides,
-  };
+  });
 }
 
 function msg(id: string, createdAt = T0, content: unknown = `text of ${id}`): NewMessage {

@@ -15,34 +15,21 @@ import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
 import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
+import { runRecord } from '../support/run-record.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
 runStoreConformance('SqliteRunStore', () => storeOnTempFile((path) => new SqliteRunStore({ path })));
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
-  return {
-    id: 'run_1',
-    project: 'p1',
+  return runRecord({
     agentId: 'agt_a',
-    agentName: 'a',
-    agentVersion: 1,
     threadId: 'thr_1',
-    status: 'running',
-    input: 'hi',
-    output: null,
     model: 'demo/echo',
-    steps: 0,
-    inputTokens: 0,
-    outputTokens: 0,
-    cost: 0,
-    error: null,
-    metadata: {},
     createdAt: T0,
     startedAt: T0,
-    finishedAt: null,
     ...overrides,
-  };
+  });
 }
 
 const userMessage = (id: string) => ({ id, role: 'user' as const, content: id, runId: null, createdAt: T0 });
