@@ -15,7 +15,7 @@ import { SqliteProjectStore } from '../../src/store/sqlite-projects.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { projectStoreConformance } from './project-store.conformance.ts';
-import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
+import { storeOnTempFile, rollBackSchema, userVersion } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -85,13 +85,7 @@ describe('SqliteProjectStore on a file', () => {
       now: T0,
     });
     await agents.close();
-    // Roll the file back to what a version-2 agentpool wrote: no project tables, no later index.
-    const db = new Database(path);
-    db.exec(
-      'DROP TABLE api_keys; DROP TABLE projects; DROP INDEX runs_project_created; ALTER TABLE agents DROP COLUMN rollout;',
-    );
-    db.pragma('user_version = 2');
-    db.close();
+    rollBackSchema(path, 2); // what a version-2 agentpool wrote: no project tables
 
     const projects = new SqliteProjectStore({ path });
     try {

@@ -8,13 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
 import type { RunRecord } from '../../src/store/ports.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
-import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
+import { storeOnTempFile, rollBackSchema, userVersion } from '../support/sqlite-store.ts';
 import { runRecord } from '../support/run-record.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -85,14 +84,7 @@ describe('SqliteRunStore on a file', () => {
       now: T0,
     });
     await agents.close();
-    // Roll the file back to what a version-1 agentpool wrote: agent tables only.
-    const db = new Database(path);
-    db.exec(
-      'DROP TABLE api_keys; DROP TABLE projects; DROP TABLE runs; DROP TABLE messages; DROP TABLE threads; ' +
-        'ALTER TABLE agents DROP COLUMN rollout;',
-    );
-    db.pragma('user_version = 1');
-    db.close();
+    rollBackSchema(path, 1); // what a version-1 agentpool wrote: agent tables only
 
     const runs = new SqliteRunStore({ path });
     try {

@@ -12,7 +12,7 @@ import { isAgentPoolError } from '../../src/core/errors.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { agentStoreConformance } from './agent-store.conformance.ts';
-import { storeOnTempFile, userVersion } from '../support/sqlite-store.ts';
+import { storeOnTempFile, rollBackSchema, userVersion } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
@@ -106,11 +106,7 @@ describe('SqliteAgentStore on a file', () => {
       now: T0,
     });
     await first.close();
-    // Roll the file back to what a version-4 agentpool wrote.
-    const db = new Database(path);
-    db.exec('ALTER TABLE agents DROP COLUMN rollout');
-    db.pragma('user_version = 4');
-    db.close();
+    rollBackSchema(path, 4); // what a version-4 agentpool wrote: no rollout column
 
     const second = new SqliteAgentStore({ path });
     try {

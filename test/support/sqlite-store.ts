@@ -1,4 +1,7 @@
-/** Helpers of the SQLite store tests: a store on a fresh temporary file, and a file's schema version. */
+/**
+ * Helpers of the SQLite store tests: a store on a fresh temporary file, a file's schema version,
+ * and rolling a file back to what an older agentpool wrote.
+ */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +30,34 @@ export function userVersion(path: string): unknown {
   const db = new Database(path, { readonly: true });
   try {
     return db.pragma('user_version', { simple: true });
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * What undoes each migration, by the version it moved to: rolling back to version v runs the
+ * entries above v, newest first. A new migration adds its undo here.
+ */
+const UNDO: Readonly<Record<number, string>> = {
+  2: 'DROP TABLE runs; DROP TABLE messages; DROP TABLE threads;',
+  3: 'DROP TABLE api_keys; DROP TABLE projects;',
+  4: 'DROP INDEX runs_project_created;', // projects.limits went with the projects table
+  5: 'ALTER TABLE agents DROP COLUMN rollout;',
+  6: 'DROP INDEX runs_thread_created; CREATE INDEX runs_thread_created ON runs (thread_id, created_at, id);',
+};
+
+/** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */
+export function rollBackSchema(path: string, version: number): void {
+  const db = new Database(path);
+  try {
+    const current = db.pragma('user_version', { simple: true }) as number;
+    for (let v = current; v > version; v--) {
+      const undo = UNDO[v];
+      if (undo === undefined) throw new Error(`no undo for schema version ${v}`);
+      db.exec(undo);
+    }
+    db.pragma(`user_version = ${version}`);
   } finally {
     db.close();
   }
