@@ -22,6 +22,7 @@ import {
   projectNotFound,
 } from './project-ports.ts';
 import type { Page } from './ports.ts';
+import { bound, insertSorted, removeSorted } from './sorted-keys.ts';
 
 interface StoredKey {
   readonly id: string;
@@ -38,19 +39,6 @@ interface StoredProject {
   record: ProjectRecord;
   /** Its keys by id, so deleting the project deletes them. */
   readonly keys: Map<string, StoredKey>;
-}
-
-/** The first index whose element is > `key` (or ≥ it when `inclusive`). */
-function bound(sorted: readonly string[], key: string, inclusive: boolean): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = sorted[mid] as string;
-    if (v < key || (!inclusive && v === key)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 /** Newest first: createdAt descending, then id descending, the order of SQLite's keyset. */
@@ -96,7 +84,7 @@ export class MemoryProjectStore implements ProjectStore {
       limits: structuredClone(project.limits ?? {}),
     };
     this.#projects.set(record.id, { record, keys: new Map() });
-    this.#ids.splice(bound(this.#ids, record.id, true), 0, record.id);
+    insertSorted(this.#ids, record.id);
     return structuredClone(record);
   }
 
@@ -134,7 +122,7 @@ export class MemoryProjectStore implements ProjectStore {
       this.#byHash.delete(key.keyHash);
     }
     this.#projects.delete(id);
-    this.#ids.splice(bound(this.#ids, id, true), 1);
+    removeSorted(this.#ids, id);
     return true;
   }
 

@@ -20,6 +20,7 @@ import type {
   SetRolloutOptions,
   StoredFlag,
 } from './ports.ts';
+import { bound, insertSorted, removeSorted } from './sorted-keys.ts';
 
 interface StoredVersion {
   readonly spec: IndexedSpec;
@@ -47,28 +48,6 @@ interface ProjectIndex {
    * (UTF-16 units) matches SQLite's BINARY (UTF-8 bytes) except astral vs U+E000..U+FFFF characters.
    */
   readonly names: string[];
-}
-
-/** The first index whose element is > `key` (or ≥ it when `inclusive`). */
-function bound(sorted: readonly string[], key: string, inclusive: boolean): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    const v = sorted[mid] as string;
-    if (v < key || (!inclusive && v === key)) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-function insertSorted(sorted: string[], key: string): void {
-  sorted.splice(bound(sorted, key, true), 0, key);
-}
-
-function removeSorted(sorted: string[], key: string): void {
-  const i = bound(sorted, key, true);
-  if (sorted[i] === key) sorted.splice(i, 1);
 }
 
 function expiresAt(spec: IndexedSpec, now: number): number | null {
