@@ -5,12 +5,18 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { AgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { intOption } from '../core/options.ts';
 import { parseProjectLimits } from '../governance/limits.ts';
 import { assertSlug } from '../registry/definition.ts';
-import type { ApiKeyInfo, ProjectLimits, ProjectRecord, ProjectStore } from '../store/project-ports.ts';
+import {
+  type ApiKeyInfo,
+  type ProjectLimits,
+  type ProjectRecord,
+  type ProjectStore,
+  projectNotFound,
+} from '../store/project-ports.ts';
 import type { Page } from '../store/ports.ts';
 
 /** How long the number of keys in use is trusted before it is counted again. */
@@ -58,31 +64,13 @@ export class Projects {
     const name = typeof input.name === 'string' && input.name !== '' ? input.name : id;
     const metadata = (input.metadata ?? {}) as Record<string, unknown>;
     const limits = input.limits === undefined ? {} : parseProjectLimits(input.limits);
-    if (await this.#store.getProject(id)) {
-      throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
-        project: id,
-      });
-    }
-    try {
-      return await this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
-    } catch (err) {
-      if (isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.field === 'id') {
-        throw new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
-          project: id,
-        });
-      }
-      throw err;
-    }
+    return this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
   }
 
   /** A project; `PROJECT_NOT_FOUND` otherwise. */
   async get(id: string): Promise<ProjectRecord> {
     const project = await this.#store.getProject(id);
-    if (project === undefined) {
-      throw new AgentPoolError('PROJECT_NOT_FOUND', `project ${JSON.stringify(id)} not found`, {
-        project: id,
-      });
-    }
+    if (project === undefined) throw projectNotFound(id);
     return project;
   }
 

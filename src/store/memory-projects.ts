@@ -13,12 +13,13 @@ import {
   decodeKeyCursor,
   encodeKeyCursor,
   hashTaken,
-  idTaken,
+  keyIdTaken,
   type NewApiKey,
   type NewProject,
   type ProjectLimits,
   type ProjectRecord,
   type ProjectStore,
+  projectExists,
   projectNotFound,
 } from './project-ports.ts';
 import type { Page } from './ports.ts';
@@ -75,7 +76,7 @@ export class MemoryProjectStore implements ProjectStore {
 
   async createProject(project: NewProject): Promise<ProjectRecord> {
     this.#assertOpen();
-    if (this.#projects.has(project.id)) throw idTaken('project', project.id);
+    if (this.#projects.has(project.id)) throw projectExists(project.id);
     const record: ProjectRecord = {
       id: project.id,
       name: project.name,
@@ -131,7 +132,7 @@ export class MemoryProjectStore implements ProjectStore {
     checkNewApiKey(key);
     const project = this.#projects.get(key.project);
     if (project === undefined) throw projectNotFound(key.project);
-    if (this.#keys.has(key.id)) throw idTaken('key', key.id);
+    if (this.#keys.has(key.id)) throw keyIdTaken(key.id);
     if (this.#byHash.has(key.keyHash)) throw hashTaken();
     const stored: StoredKey = {
       id: key.id,

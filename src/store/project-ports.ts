@@ -81,9 +81,9 @@ export interface NewApiKey {
 
 /**
  * Projects and their API keys.
- * Errors: `VALIDATION_FAILED` (field `id`) from createProject / createKey when the id is taken,
- * (field `keyHash`) when the hash is malformed or already stored, (field `prefix`) when the prefix
- * is longer than 8 characters, and for a bad cursor or limit (1..1000); `NOT_FOUND` from createKey
+ * Errors: `PROJECT_EXISTS` from createProject when the id is taken; `VALIDATION_FAILED` (field
+ * `id`) from createKey when the key id is taken, (field `keyHash`) when the hash is malformed or already stored, (field `prefix`) when the prefix
+ * is longer than 8 characters, and for a bad cursor or limit (1..1000); `PROJECT_NOT_FOUND` from createKey
  * when the project does not exist; `STORE_FAILED` after close or when the storage fails.
  */
 export interface ProjectStore {
@@ -143,9 +143,16 @@ export function decodeKeyCursor(cursor: string): [number, string] {
   return [createdAt, text.slice(colon + 1)];
 }
 
-/** The catalogue has no PROJECT_EXISTS / KEY_EXISTS: ids are chosen by an admin or generated, so a clash is a bad request. */
-export function idTaken(kind: 'project' | 'key', id: string): AgentPoolError {
-  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
+/** A project id already in use. */
+export function projectExists(id: string): AgentPoolError {
+  return new AgentPoolError('PROJECT_EXISTS', `project ${JSON.stringify(id)} already exists`, {
+    project: id,
+  });
+}
+
+/** The catalogue has no KEY_EXISTS: key ids are generated, so a clash is a caller bug, a bad request. */
+export function keyIdTaken(id: string): AgentPoolError {
+  return validationError('id', `"${id}" is already taken by another key`, { id, kind: 'key' });
 }
 
 /** A key cannot be stored twice; the message does not repeat the hash. */
@@ -153,7 +160,7 @@ export function hashTaken(): AgentPoolError {
   return validationError('keyHash', 'is already stored for another key');
 }
 
-/** The catalogue has no PROJECT_NOT_FOUND; the generic 404 code names the project in its details. */
+/** A project that does not exist. */
 export function projectNotFound(id: string): AgentPoolError {
-  return new AgentPoolError('NOT_FOUND', `project "${id}" not found`, { kind: 'project', id });
+  return new AgentPoolError('PROJECT_NOT_FOUND', `project ${JSON.stringify(id)} not found`, { project: id });
 }

@@ -13,12 +13,13 @@ import {
   decodeKeyCursor,
   encodeKeyCursor,
   hashTaken,
-  idTaken,
+  keyIdTaken,
   type NewApiKey,
   type NewProject,
   type ProjectLimits,
   type ProjectRecord,
   type ProjectStore,
+  projectExists,
   projectNotFound,
 } from './project-ports.ts';
 import type { Page } from './ports.ts';
@@ -95,8 +96,7 @@ export class SqliteProjectStore implements ProjectStore {
       try {
         this.#s.insertProject.run(row);
       } catch (err) {
-        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-          throw idTaken('project', row.id);
+        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw projectExists(row.id);
         throw err;
       }
       return toProject(row);
@@ -151,7 +151,7 @@ export class SqliteProjectStore implements ProjectStore {
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         if (code === 'SQLITE_CONSTRAINT_FOREIGNKEY') throw projectNotFound(key.project);
-        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw idTaken('key', key.id);
+        if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw keyIdTaken(key.id);
         if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw hashTaken();
         throw err;
       }

@@ -77,12 +77,11 @@ export function projectStoreConformance(
         assert.equal(await store.getProject('missing'), undefined);
       });
 
-      it('rejects a taken id with VALIDATION_FAILED on field id and keeps the first', async () => {
+      it('rejects a taken id with PROJECT_EXISTS and keeps the first', async () => {
         const first = await project('acme');
         await rejectsWith(
           store.createProject({ id: 'acme', name: 'Other', metadata: { x: 1 }, now: T0 + 1 }),
-          'VALIDATION_FAILED',
-          'id',
+          'PROJECT_EXISTS',
         );
         assert.deepEqual(await store.getProject('acme'), first);
       });
@@ -234,7 +233,7 @@ export function projectStoreConformance(
       });
 
       it('rejects a key of an absent project with NOT_FOUND', async () => {
-        await rejectsWith(key('key_1', 'missing'), 'NOT_FOUND');
+        await rejectsWith(key('key_1', 'missing'), 'PROJECT_NOT_FOUND');
         assert.equal(await store.countKeys(), 0);
       });
 
