@@ -414,8 +414,3 @@ function rolloutInProgress(stored: StoredAgent): AgentPoolError {
     { id: stored.id, candidateVersion, activeVersion: stored.activeVersion },
   );
 }
-
-/** A new, empty in-memory AgentStore. */
-export function createMemoryAgentStore(): MemoryAgentStore {
-  return new MemoryAgentStore();
-}

@@ -20,6 +20,16 @@ export class SqliteConnection {
     this.db = openStoreDatabase(path, busyTimeoutMs, what);
   }
 
+  /** Prepares what the store needs on the new connection; the file is closed again if that throws. */
+  prepare<T>(fn: (db: Database.Database) => T): T {
+    try {
+      return fn(this.db);
+    } catch (err) {
+      this.close();
+      throw err;
+    }
+  }
+
   get closed(): boolean {
     return this.#closed;
   }

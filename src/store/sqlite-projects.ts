@@ -71,12 +71,7 @@ export class SqliteProjectStore implements ProjectStore {
   constructor(options: SqliteProjectStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'project store');
-    try {
-      this.#s = prepareProjectStatements(this.#conn.db);
-    } catch (err) {
-      this.#conn.db.close();
-      throw err;
-    }
+    this.#s = this.#conn.prepare(prepareProjectStatements);
   }
 
   /** The file this store writes to. */

@@ -146,8 +146,10 @@ export class SqliteRunStore implements RunStore {
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
-    this.#s = prepareRunStatements(this.#conn.db);
-    this.#w = prepareWrites(this.#conn.db, this.#s);
+    [this.#s, this.#w] = this.#conn.prepare((db) => {
+      const s = prepareRunStatements(db);
+      return [s, prepareWrites(db, s)] as const;
+    });
     this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
   }
 
@@ -158,17 +160,18 @@ export class SqliteRunStore implements RunStore {
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
     const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+    // Serialised now, so a caller changing its objects before the group commit changes nothing.
+    const row: ThreadRow = {
+      id: thread.id,
+      project: thread.project,
+      metadata: JSON.stringify(thread.metadata),
+      ttl_seconds: ttl,
+      expires_at: ttl === null ? null : thread.now + ttl * 1000,
+      message_count: 0,
+      created_at: thread.now,
+      updated_at: thread.now,
+    };
     return this.#write(() => {
-      const row: ThreadRow = {
-        id: thread.id,
-        project: thread.project,
-        metadata: JSON.stringify(thread.metadata),
-        ttl_seconds: ttl,
-        expires_at: ttl === null ? null : thread.now + ttl * 1000,
-        message_count: 0,
-        created_at: thread.now,
-        updated_at: thread.now,
-      };
       try {
         this.#s.insertThread.run(row);
       } catch (err) {
@@ -221,9 +224,11 @@ export class SqliteRunStore implements RunStore {
     messages: readonly NewMessage[],
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
     checkRun(run, messages);
+    const row = runRow(run);
+    const rows = pending(messages);
     return this.#write(() => {
-      const appended = this.#w.createRun(runRow(run), pending(messages)).map(toMessage);
-      return { run: toRun(runRow(run)), messages: appended };
+      const appended = this.#w.createRun(row, rows).map(toMessage);
+      return { run: toRun(row), messages: appended };
     });
   }
 
@@ -253,7 +258,9 @@ export class SqliteRunStore implements RunStore {
 
   async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {
     checkRun(run, messages);
-    return this.#write(() => this.#w.commitStep(runRow(run), pending(messages)).map(toMessage));
+    const row = runRow(run);
+    const rows = pending(messages);
+    return this.#write(() => this.#w.commitStep(row, rows).map(toMessage));
   }
 
   async costSince(project: string, since: number): Promise<number> {

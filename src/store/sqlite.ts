@@ -75,8 +75,10 @@ export class SqliteAgentStore implements AgentStore {
   constructor(options: SqliteAgentStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'agent store');
-    this.#s = prepareStatements(this.#conn.db);
-    this.#w = prepareWrites(this.#conn.db, this.#s);
+    [this.#s, this.#w] = this.#conn.prepare((db) => {
+      const s = prepareStatements(db);
+      return [s, prepareWrites(db, s)] as const;
+    });
   }
 
   /** The file this store writes to. */
