@@ -224,6 +224,7 @@ export class RunManager {
     const callerSignal = options.signal;
     const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+    if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     const stream = new RunEventStream(id, () => clock.now());
     const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
       () => callerSignal?.removeEventListener('abort', onCallerAbort),

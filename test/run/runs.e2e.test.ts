@@ -242,6 +242,16 @@ describe('runs end to end, against an OpenAI-compatible server over HTTP', () =>
     assert.equal(getEventListeners(caller.signal, 'abort').length, 0);
   });
 
+  it('cancels a run whose caller went away while it was being accepted, before any model call', async () => {
+    const caller = new AbortController();
+    caller.abort();
+    const sent = f.fake.requests.length;
+    const run = await (await f.pool.runs.start(P, 'plain', { input: 'gone', signal: caller.signal })).result;
+    assert.equal(run.status, 'cancelled');
+    assert.equal(run.error?.code, 'RUN_CANCELLED');
+    assert.equal(f.fake.requests.length, sent, 'no model call was made');
+  });
+
   it('runs statelessly without a thread and stores no messages', async () => {
     f.fake.script({ text: 'ok' });
     const run = await (await f.pool.runs.start(P, 'plain', { input: 'no thread' })).result;
