@@ -142,6 +142,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
   const stores = openStores(options);
+  let instances: InstancePool | undefined;
   try {
     const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
     const agents = new AgentRegistry({
@@ -150,7 +151,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       clock,
       admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
     });
-    const instances = new InstancePool(
+    const pool = new InstancePool(
       {
         registry: agents,
         bus,
@@ -165,8 +166,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.pool,
     );
+    instances = pool;
     const metrics: PoolMetrics = new PoolMetrics({
-      poolStats: () => instances.stats(),
+      poolStats: () => pool.stats(),
       runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
       governance: () => governance.samples(),
       models: () => guards.stats(),
@@ -206,7 +208,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     const runManager = new RunManager(
       {
         registry: agents,
-        pool: instances,
+        pool,
         store: stores.runs,
         runner,
         gate,
@@ -221,18 +223,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     const recoveredRuns = await stores.runs.interruptUnfinished(clock.now());
 
     let closed = false;
-    let sweeping = false;
+    /** The sweep in progress, so close() waits for it before closing the stores it uses. */
+    let sweep: Promise<void> | undefined;
     let ttlTimer: TimerHandle | undefined;
     const scheduleTtlSweep = () => {
       if (ttlSweepIntervalMs === 0 || closed) return;
       ttlTimer = clock.setTimeout(() => {
         scheduleTtlSweep();
-        if (sweeping) return; // the previous sweep is still running
-        sweeping = true;
-        Promise.all([agents.sweepExpired((id) => instances.isActive(id)), threads.sweepExpired()])
+        if (sweep !== undefined) return; // the previous sweep is still running
+        sweep = Promise.all([agents.sweepExpired((id) => pool.isActive(id)), threads.sweepExpired()])
+          .then(() => undefined)
           .catch((err: unknown) => console.error('agentpool: ttl sweep failed', err))
           .finally(() => {
-            sweeping = false;
+            sweep = undefined;
           });
       }, ttlSweepIntervalMs);
     };
@@ -240,7 +243,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
 
     return {
       agents,
-      instances,
+      instances: pool,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -265,7 +268,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
             ...(cursor !== undefined && { cursor }),
           });
           for (const agent of page.data) {
-            await instances.prewarm(agent.project, agent.id);
+            await pool.prewarm(agent.project, agent.id);
             count++;
           }
           cursor = page.nextCursor ?? undefined;
@@ -278,13 +281,15 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         try {
           ttlTimer?.cancel();
           await runManager.interruptAll('the pool is closing');
-          instances.close();
+          pool.close();
+          await sweep;
         } finally {
           await closeStores(stores);
         }
       },
     };
   } catch (err) {
+    instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     await closeStores(stores);
     throw err;
   }
@@ -310,11 +315,13 @@ function openStores(options: AgentPoolOptions): Required<Stores> {
   }
 }
 
+/** Closes every store, each even when another fails; the first failure is rethrown. */
 async function closeStores(stores: Required<Stores>): Promise<void> {
-  try {
-    await stores.runs.close();
-    await stores.projects.close();
-  } finally {
-    await stores.agents.close();
-  }
+  const outcomes = await Promise.allSettled([
+    stores.runs.close(),
+    stores.projects.close(),
+    stores.agents.close(),
+  ]);
+  const failed = outcomes.find((o) => o.status === 'rejected');
+  if (failed !== undefined) throw failed.reason;
 }
