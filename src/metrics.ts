@@ -43,6 +43,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   readonly #cost: Counter<'agent'>;
   readonly #threadBusy: Counter;
   readonly #refusals: Counter<'project' | 'code'>;
+  #snapshot: Snapshot | undefined;
   readonly #retries: Counter<'model'>;
   readonly #fallbacks: Counter<'from' | 'to'>;
   readonly #throttled: Counter<'model' | 'limit'>;
@@ -50,7 +51,10 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
 
   constructor(sources: MetricsSources) {
     const registers = [this.registry];
-    const poolStats = sources.poolStats; // a few cheap reads per scrape
+    // One snapshot of each source per scrape, shared by the series that read it.
+    const poolStats = () => this.#read(sources).pool;
+    const governance = () => this.#read(sources).governance;
+    const models = () => this.#read(sources).models;
 
     new Gauge({
       name: 'agentpool_instances',
@@ -142,7 +146,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       registers,
       collect() {
         this.reset();
-        for (const s of sources.governance()) this.set({ project: s.project }, s.running);
+        for (const s of governance()) this.set({ project: s.project }, s.running);
       },
     });
     const budgetGauge = (
@@ -157,7 +161,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
         registers,
         collect() {
           this.reset();
-          for (const s of sources.governance()) {
+          for (const s of governance()) {
             for (const window of ['daily', 'monthly'] as const) {
               const w = s[window];
               const value = w === undefined ? null : read(w);
@@ -184,7 +188,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       registers,
       collect() {
         this.reset();
-        for (const m of sources.models()) this.set({ model: m.model }, BREAKER_VALUES[m.breaker]);
+        for (const m of models()) this.set({ model: m.model }, BREAKER_VALUES[m.breaker]);
       },
     });
     new Gauge({
@@ -194,7 +198,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       registers,
       collect() {
         this.reset();
-        for (const m of sources.models()) {
+        for (const m of models()) {
           this.set({ model: m.model, state: 'running' }, m.inFlight);
           this.set({ model: m.model, state: 'queued' }, m.queued);
         }
@@ -274,6 +278,15 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
+  /** The sources read once per scrape (however it is started): the snapshot lasts one turn of the event loop. */
+  #read(sources: MetricsSources): Snapshot {
+    if (this.#snapshot === undefined) {
+      this.#snapshot = snapshotOf(sources);
+      setImmediate(() => (this.#snapshot = undefined));
+    }
+    return this.#snapshot;
+  }
+
   modelCall(model: string, seconds: number, ok: boolean): void {
     this.#modelSeconds.observe({ model, outcome: ok ? 'ok' : 'error' }, seconds);
   }
@@ -316,6 +329,17 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   fallback(from: string, to: string): void {
     this.#fallbacks.inc({ from, to });
   }
+}
+
+/** What one scrape reads of the pool. */
+interface Snapshot {
+  pool: PoolStats;
+  governance: ProjectGovernanceSample[];
+  models: ModelGuardStats[];
+}
+
+function snapshotOf(sources: MetricsSources): Snapshot {
+  return { pool: sources.poolStats(), governance: sources.governance(), models: sources.models() };
 }
 
 /** A Prometheus histogram whose buckets are read, in seconds, from a millisecond snapshot. */

@@ -67,6 +67,22 @@ describe('GET /metrics', () => {
     assert.equal(sample(await scrape(), 'agentpool_thread_busy_rejections_total'), 1);
   });
 
+  it('reads the pool stats once per scrape, and fresh ones at the next scrape', async () => {
+    const instances = f.pool.instances;
+    const stats = instances.stats.bind(instances);
+    let reads = 0;
+    instances.stats = () => {
+      reads++;
+      return stats();
+    };
+    await scrape();
+    assert.equal(reads, 1);
+    await run({ input: 'hello' });
+    const body = await scrape();
+    assert.equal(reads, 2);
+    assert.match(body, /agentpool_activations_total 1/);
+  });
+
   it('keeps two pools in one process apart', async () => {
     const other = await serverFixture();
     try {
