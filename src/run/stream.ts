@@ -117,6 +117,9 @@ export class RunEventStream {
       }
     } finally {
       signal?.removeEventListener('abort', onAbort);
+      // A follower that leaves while waiting takes its waker along, so quiet runs do not collect them.
+      const waiting = wake === undefined ? -1 : this.#wake.indexOf(wake);
+      if (waiting >= 0) this.#wake.splice(waiting, 1);
     }
   }
 }
