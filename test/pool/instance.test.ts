@@ -97,6 +97,20 @@ describe('instance lifecycle', () => {
     assert.equal(instance.state, 'initializing');
   });
 
+  it('allows exactly the lifecycle of DESIGN.md (the table the property below checks against)', () => {
+    // created → initializing → ready ⇄ busy, ready → paused → ready, * → error → initializing
+    // (restart) or terminated; busy leaves only by release (ready) or error, terminated is final.
+    assert.deepEqual(TRANSITIONS, {
+      created: ['initializing', 'error', 'terminated'],
+      initializing: ['ready', 'error', 'terminated'],
+      ready: ['busy', 'paused', 'error', 'terminated'],
+      busy: ['ready', 'error'],
+      paused: ['ready', 'error', 'terminated'],
+      error: ['initializing', 'terminated'],
+      terminated: [],
+    });
+  });
+
   it('reaches no illegal transition under any sequence of operations (property)', () => {
     const op: fc.Arbitrary<Op> = fc.oneof(
       fc.constantFrom(...INSTANCE_STATES).map((state): Op => ({ kind: 'to', state })),

@@ -73,7 +73,8 @@ describe('one run per thread: 50 concurrent runs on one thread', () => {
     const busy = started.filter((s) => s.status === 'rejected');
     assert.ok(busy.every((s) => s.status === 'rejected' && isAgentPoolError(s.reason, 'THREAD_BUSY')));
     assert.ok(runs.length >= 1 && runs.every((r) => r.status === 'succeeded'));
-    assert.equal(busy.length + runs.length, 50);
+    assert.ok(busy.length > 0, 'runs arriving while the thread was held were refused');
+    assert.equal(messages.length, 2 * runs.length, 'only the runs that ran left messages');
     assert.equal((await f.pool.threads.runs(P, thread.id, { limit: 100 })).data.length, runs.length);
     assertNoInterleaving(messages);
   });

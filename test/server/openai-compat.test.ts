@@ -5,7 +5,6 @@ import type { FastifyInstance } from 'fastify';
 import OpenAI, { APIError, BadRequestError, NotFoundError } from 'openai';
 import { type AgentPool, createAgentPool } from '../../src/agent-pool.ts';
 import { buildServer } from '../../src/server/app.ts';
-import { registerOpenAICompatRoutes } from '../../src/server/routes/openai-compat.ts';
 
 /** A model (`broken/<anything>`) whose every call throws. */
 const brokenModel: LanguageModelV3 = {
@@ -54,10 +53,6 @@ describe('OpenAI-compatible endpoints (official openai client over a real socket
     await pool.agents.create('default', { name: 'broken', model: 'broken/model' });
     await pool.agents.create('default', { name: 'flaky', model: 'flaky/model' });
     app = await buildServer(pool);
-    // Until (and after) app.ts registers the module itself.
-    if (!app.hasRoute({ method: 'POST', url: '/v1/chat/completions' })) {
-      registerOpenAICompatRoutes(app, { pool, project: 'default' });
-    }
     base = await app.listen({ port: 0, host: '127.0.0.1' });
     client = new OpenAI({ baseURL: `${base}/v1`, apiKey: 'unused', maxRetries: 0 });
   });

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import Database from 'better-sqlite3';
+import { Projects } from '../../src/auth/projects.ts';
+import { ManualClock } from '../../src/core/clock.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteProjectStore } from '../../src/store/sqlite-projects.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
@@ -131,29 +132,22 @@ describe('SqliteProjectStore on a file', () => {
     }
   });
 
-  it('stores only the hash: the key never reaches the file', async () => {
+  it('holds only the hash of an issued key: the secret never reaches the file', async () => {
     const store = new SqliteProjectStore({ path });
-    const secret = 'ap_0123456789abcdef_secret';
+    let secret: string;
     try {
-      await store.createProject({ id: 'p1', name: 'P1', metadata: {}, now: T0 });
-      await store.createKey({
-        id: 'key_1',
-        project: 'p1',
-        prefix: secret.slice(0, 8),
-        keyHash: sha256(secret),
-        name: 'ci',
-        now: T0,
-      });
+      const projects = new Projects({ store, clock: new ManualClock(T0) });
+      await projects.create({ id: 'p1' });
+      secret = (await projects.createKey('p1', 'ci')).key;
+      assert.equal(await projects.authenticate(secret), 'p1');
     } finally {
       await store.close();
     }
-    const db = new Database(path, { readonly: true });
-    try {
-      const row = db.prepare('SELECT * FROM api_keys').get() as Record<string, unknown>;
-      assert.equal(row.key_hash, sha256(secret));
-      assert.ok(!Object.values(row).includes(secret));
-    } finally {
-      db.close();
-    }
+    // Everything written, checkpointed or not.
+    const file = Buffer.concat(
+      [path, `${path}-wal`].filter((p) => existsSync(p)).map((p) => readFileSync(p)),
+    );
+    assert.ok(file.includes(sha256(secret)), 'the hash is stored');
+    assert.ok(!file.includes(secret), 'the secret is not');
   });
 });
