@@ -7,6 +7,7 @@
  * sum does. One boundary rule: spent ≥ limit means exhausted.
  */
 import { AgentPoolError } from '../core/errors.ts';
+import { pruneIdle } from '../core/prune.ts';
 import type { BudgetLimits } from '../store/project-ports.ts';
 
 /** The two budget windows. */
@@ -99,14 +100,11 @@ export class Budgets {
   }
 
   /**
-   * Settles a step: `reserved` leaves the windows it was reserved in, `usd` is spent. A window
-   * that has rolled over since is no longer read, so settling it is harmless.
+   * Gives back `usd` of a reservation to the windows it was taken in (spending is counted by
+   * {@link charge}). A window that has rolled over since is no longer read, so this is harmless.
    */
-  settle(windows: readonly BudgetWindow[], reserved: number, usd: number): void {
-    for (const w of windows) {
-      w.reserved = Math.max(0, w.reserved - reserved);
-      w.spent += usd;
-    }
+  unreserve(windows: readonly BudgetWindow[], usd: number): void {
+    for (const w of windows) w.reserved = Math.max(0, w.reserved - usd);
   }
 
   /** Counts spending that reserved nothing (no budget applied) in the project's loaded windows. */
@@ -142,14 +140,12 @@ export class Budgets {
   }
 
   #remember(project: string, account: ProjectAccount): void {
-    if (this.#accounts.size >= MAX_PROJECTS) {
-      for (const [key, a] of this.#accounts) {
-        if ((a.daily?.reserved ?? 0) === 0 && (a.monthly?.reserved ?? 0) === 0 && a.loading === undefined) {
-          this.#accounts.delete(key);
-          break;
-        }
-      }
-    }
+    // An account with nothing reserved is read again from the store when next needed.
+    pruneIdle(
+      this.#accounts,
+      MAX_PROJECTS,
+      (a) => (a.daily?.reserved ?? 0) === 0 && (a.monthly?.reserved ?? 0) === 0 && a.loading === undefined,
+    );
     this.#accounts.set(project, account);
   }
 }

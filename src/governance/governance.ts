@@ -279,7 +279,6 @@ export class RunAdmission {
   readonly #createdAt: number;
   /** Reservations not yet settled, with the windows each was taken in. */
   #holds: { windows: BudgetWindow[]; usd: number }[] = [];
-  #reserved = 0;
   #spent = 0;
   #released = false;
 
@@ -331,14 +330,14 @@ export class RunAdmission {
     const target = cap === undefined ? one * calls : Math.min(one * calls, cap - this.#spent);
     // Nothing more to reserve while a reservation covers the call; with nothing reserved (even for
     // a free model) the windows are still asked, so an exhausted budget refuses every call.
-    const extra = Math.max(0, target - this.#reserved);
-    if (extra === 0 && this.#reserved > 0) return;
+    const reserved = this.#reserved();
+    const extra = Math.max(0, target - reserved);
+    if (extra === 0 && reserved > 0) return;
     const budgets = this.#ctx.budgets;
     await budgets.prepare(project, this.#ctx.clock.now());
     try {
       const windows = budgets.reserve(project, this.#limits.budgets ?? {}, extra, this.#ctx.clock.now());
       this.#holds.push({ windows, usd: extra });
-      this.#reserved += extra;
     } catch (err) {
       this.#ctx.refused(project, err);
       throw err;
@@ -355,15 +354,21 @@ export class RunAdmission {
     let left = usd;
     for (const hold of this.#holds) {
       const take = Math.min(hold.usd, left);
-      budgets.settle(hold.windows, take, 0);
+      budgets.unreserve(hold.windows, take);
       hold.usd -= take;
       left -= take;
     }
     this.#holds = this.#holds.filter((h) => h.usd > 0);
-    this.#reserved = Math.max(0, this.#reserved - usd);
     this.#spent += usd;
     budgets.charge(this.#request.project, usd, this.#createdAt);
     this.#ctx.quotas.addTokens(this.#request.project, tokens, this.#ctx.clock.now());
+  }
+
+  /** What the run holds now: the sum of its unsettled reservations. */
+  #reserved(): number {
+    let usd = 0;
+    for (const hold of this.#holds) usd += hold.usd;
+    return usd;
   }
 
   /**
@@ -380,9 +385,8 @@ export class RunAdmission {
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    for (const hold of this.#holds) this.#ctx.budgets.settle(hold.windows, hold.usd, 0);
+    for (const hold of this.#holds) this.#ctx.budgets.unreserve(hold.windows, hold.usd);
     this.#holds = [];
-    this.#reserved = 0;
     this.#ctx.quotas.release(this.#request.project, this.#request.agentId);
   }
 }

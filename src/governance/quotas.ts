@@ -5,6 +5,7 @@
  * agents that are running or ran in the last minute, not every agent ever seen.
  */
 import { AgentPoolError } from '../core/errors.ts';
+import { pruneIdle } from '../core/prune.ts';
 import { SlidingWindow } from '../core/sliding-window.ts';
 
 /** The limits that apply to one admission, already merged (project, then agent overrides). */
@@ -19,8 +20,8 @@ interface Counter {
   readonly tokens: SlidingWindow;
 }
 
-/** Idle agent counters kept before a sweep drops them. */
-const MAX_IDLE_AGENTS = 10_000;
+/** Counters kept per map (projects, agents) before idle ones are dropped. */
+const MAX_COUNTERS = 10_000;
 
 function newCounter(): Counter {
   // The limits are passed per check, so a limit changed by an admin applies to the counts so far.
@@ -96,18 +97,16 @@ export class QuotaCounters {
   #counter(map: Map<string, Counter>, key: string, now: number): Counter {
     let counter = map.get(key);
     if (counter === undefined) {
-      if (map === this.#agents && map.size >= MAX_IDLE_AGENTS) this.#dropIdleAgents(now);
+      // An idle counter holds nothing a new one would not: nothing in flight, nothing this minute.
+      pruneIdle(
+        map,
+        MAX_COUNTERS,
+        (c) => c.running === 0 && c.runs.total(now) === 0 && c.tokens.total(now) === 0,
+      );
       counter = newCounter();
       map.set(key, counter);
     }
     return counter;
-  }
-
-  /** Drops agents with nothing in flight and nothing counted in the last minute. */
-  #dropIdleAgents(now: number): void {
-    for (const [id, c] of this.#agents) {
-      if (c.running === 0 && c.runs.total(now) === 0) this.#agents.delete(id);
-    }
   }
 }
 
