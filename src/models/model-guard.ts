@@ -33,7 +33,7 @@ import {
   isTaskCancelledError,
   retry,
 } from 'cockatiel';
-import type { Clock } from '../core/clock.ts';
+import type { Clock, TimerHandle } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { SlidingWindow } from '../core/sliding-window.ts';
 import type { EventSink } from '../events/bus.ts';
@@ -216,15 +216,14 @@ export class ModelGuard {
     outer?.addEventListener('abort', forward, { once: true });
     const unlink = (): void => outer?.removeEventListener('abort', forward);
     let timedOut = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
+    let timer: TimerHandle | undefined;
     const expired = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => {
+      timer = this.#deps.clock.setTimeout(() => {
         timedOut = true;
         const err = new TaskCancelledError(`Operation timed out after ${this.policy.timeoutMs}ms`);
         ctrl.abort(err);
         reject(err);
       }, this.policy.timeoutMs);
-      timer.unref();
     });
     const working = (async (): Promise<Opened> => {
       const { stream } = await model.doStream({ ...call, abortSignal: ctrl.signal });
@@ -254,7 +253,7 @@ export class ModelGuard {
       working.catch(() => undefined); // settled after losing the race: nobody waits for it
       throw err;
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       expired.catch(() => undefined);
     }
   }

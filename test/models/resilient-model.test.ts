@@ -196,6 +196,24 @@ describe('model guards: attempt timeout', () => {
     assert.equal(fake.requests.length, 2);
   });
 
+  it('runs the attempt timeout on the injected clock: a hanging call fails when the clock passes it', async () => {
+    fake.script({ hang: true });
+    const clock = new ManualClock();
+    const { guards } = setup({ timeoutMs: 60_000, retry: { ...fast, maxAttempts: 1 } }, clock);
+    const sent = fake.requests.length;
+    const call = guards.stream([target(fake)], ask(), context);
+    const outcome = call.then(
+      () => 'answered',
+      (err: unknown) => err,
+    );
+    while (fake.requests.length === sent) await sleep(5); // the request is out, and hangs
+    clock.advance(59_999);
+    await sleep(20);
+    assert.equal(await Promise.race([outcome, Promise.resolve('pending')]), 'pending');
+    clock.advance(1);
+    assert.ok(fails('MODEL_TIMEOUT', { timeoutMs: 60_000 })(await outcome));
+  });
+
   it('covers only the wait for the first part, not the whole stream', async () => {
     const slow = await startFakeOpenAI({ chunkDelayMs: 60 });
     try {
