@@ -280,7 +280,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         closed = true;
         try {
           ttlTimer?.cancel();
-          await runManager.interruptAll('the pool is closing');
+          await runManager.close('the pool is closing');
           pool.close();
           await sweep;
         } finally {

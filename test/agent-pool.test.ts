@@ -92,6 +92,20 @@ describe('createAgentPool', () => {
     );
   });
 
+  it('closing interrupts a run still being accepted and refuses new ones with POOL_CLOSED', async () => {
+    const pool = await createAgentPool({ store: 'memory', ttlSweepIntervalMs: 0 });
+    await pool.agents.create('default', { name: 'support' });
+    const accepting = pool.runs.start('default', 'support', { input: 'hello' });
+    const closing = pool.close(); // while start() is still awaiting the registry
+    const run = await (await accepting).result;
+    assert.equal(run.status, 'interrupted');
+    assert.equal(run.error?.code, 'RUN_INTERRUPTED');
+    await closing;
+    await assert.rejects(pool.runs.start('default', 'support', { input: 'late' }), (err: unknown) =>
+      isAgentPoolError(err, 'POOL_CLOSED'),
+    );
+  });
+
   it('rejects bad options naming the field, and fails further use after close', async () => {
     await assert.rejects(
       createAgentPool({ store: 'memory', pool: { maxActive: 0 } }),

@@ -100,6 +100,9 @@ export class RunManager {
   readonly #observer: RunObserver;
   /** Runs not yet terminal; bounded by concurrent requests. */
   readonly #live = new Map<string, LiveRun>();
+  /** start() calls still being accepted, so closing waits for them too. */
+  #accepting = 0;
+  #closed = false;
   /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
   readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
 
@@ -127,6 +130,16 @@ export class RunManager {
    * `RATE_LIMITED`, `BUDGET_EXHAUSTED`), or `THREAD_BUSY` under the `reject` strategy.
    */
   async start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
+    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
+    this.#accepting++;
+    try {
+      return await this.#start(project, agentRef, options);
+    } finally {
+      this.#accepting--;
+    }
+  }
+
+  async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     rejectUnknownKeys('', options, START_FIELDS);
     const text = options.input as unknown;
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
@@ -225,6 +238,7 @@ export class RunManager {
     const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
+    if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
     const stream = new RunEventStream(id, () => clock.now());
     const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
       () => callerSignal?.removeEventListener('abort', onCallerAbort),
@@ -281,13 +295,20 @@ export class RunManager {
     return live.result;
   }
 
-  /** Interrupts every run in flight and waits for them to commit their terminal status. */
-  async interruptAll(reason: string): Promise<void> {
-    const results = [...this.#live.values()].map((live) => {
-      live.controller.abort(new AgentPoolError('RUN_INTERRUPTED', reason));
-      return live.result;
-    });
-    await Promise.all(results);
+  /**
+   * Takes no new runs (`POOL_CLOSED`), interrupts every run in flight, including those still
+   * being accepted, and waits for them to commit their terminal status.
+   */
+  async close(reason: string): Promise<void> {
+    this.#closed = true;
+    while (this.#live.size > 0 || this.#accepting > 0) {
+      const results = [...this.#live.values()].map((live) => {
+        live.controller.abort(new AgentPoolError('RUN_INTERRUPTED', reason));
+        return live.result;
+      });
+      await Promise.all(results);
+      if (results.length === 0) await new Promise((resolve) => setImmediate(resolve)); // let start() calls settle
+    }
   }
 
   /** Takes the run from accepted to terminal; `lease` and `started` are set when it started already. */
