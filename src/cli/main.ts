@@ -21,7 +21,8 @@ import {
   type ClientFlags,
 } from './commands/agents.ts';
 import { type ApplyFlags, applyCommand } from './commands/apply.ts';
-import { MULTITASK_CHOICES, type RunFlags, type RunIo, runCommand } from './commands/run.ts';
+import { MULTITASK_STRATEGIES } from '../run/multitask.ts';
+import { type RunFlags, type RunIo, runCommand } from './commands/run.ts';
 import { type StatsFlags, statsCommand } from './commands/stats.ts';
 import { CONFIG_ENV, CONFIG_FILE_KEYS, SERVER_CONFIG_DEFAULTS, type ServerFlags } from './config.ts';
 import { DEFAULT_SERVER_URL, SERVER_URL_ENV } from './http-client.ts';
@@ -229,7 +230,7 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
       new Option(
         '--multitask <strategy>',
         'when the thread is busy: reject (409), enqueue, or interrupt it',
-      ).choices(MULTITASK_CHOICES),
+      ).choices(MULTITASK_STRATEGIES),
     )
     .addOption(urlOption())
     .addHelpText('after', RUN_HELP)

@@ -54,10 +54,6 @@ export class ActivationCache {
     return this.#pinned;
   }
 
-  get policyName(): PolicyName {
-    return this.#policy.name;
-  }
-
   get(key: string): AgentInstance | undefined {
     return this.#byKey.get(key);
   }

@@ -89,8 +89,8 @@ export type TransitionObserver = (
   reason: TransitionReason,
 ) => void;
 
-/** Fixed cost of an instance beyond its spec, in bytes; measured by bench/memory.bench.ts. */
-export const INSTANCE_BASE_BYTES = 1024;
+/** Fixed cost of an instance beyond its spec, in bytes; bench/memory.bench.ts compares the estimate with a measurement. */
+const INSTANCE_BASE_BYTES = 1024;
 
 /** The live form of one agent version. */
 export class AgentInstance {

@@ -9,8 +9,8 @@ import type { AgentInstance, InstanceState } from './instance.ts';
 import type { ResolvedInstancePoolOptions } from './pool-options.ts';
 import type { Room } from './room.ts';
 
-/** A point-in-time view of the pool. */
-export interface PoolStats {
+/** A point-in-time view of the pool: its counters, and what is live now. */
+export interface PoolStats extends PoolCounters {
   policy: Record<string, number | string>;
   maxActive: number;
   maxBytes: number;
@@ -24,16 +24,7 @@ export interface PoolStats {
   waiting: number;
   byState: Record<Exclude<InstanceState, 'terminated'>, number>;
   byTier: Record<Tier, number>;
-  hits: number;
-  misses: number;
   hitRatio: number;
-  activations: number;
-  activationFailures: number;
-  /** Deactivations by cause. */
-  evictions: number;
-  idleDeactivations: number;
-  retirements: number;
-  deactivations: number;
   acquireTimeouts: number;
   activationLatencyMs: HistogramSnapshot;
   /** Time acquirers waited for room (only those that waited). */
@@ -80,6 +71,7 @@ export interface PoolCounters {
   misses: number;
   activations: number;
   activationFailures: number;
+  /** Deactivations by cause. */
   evictions: number;
   idleDeactivations: number;
   retirements: number;

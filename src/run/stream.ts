@@ -65,16 +65,6 @@ export class RunEventStream {
     this.#max = maxEvents;
   }
 
-  /** Sequence number of the last event. */
-  get lastSeq(): number {
-    return this.#seq;
-  }
-
-  /** True once the terminal event (run.finished or run.failed) was published. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /** Numbers and publishes an event; ignored after the terminal one. */
   publish(input: RunEventInput): RunEvent | undefined {
     if (this.#ended) return undefined;

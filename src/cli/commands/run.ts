@@ -3,18 +3,18 @@
  * server-sent events as they arrive: text deltas to stdout, tool calls and results as dim lines
  * to stderr, and a summary line to stderr at the end. A run that fails exits 1 with its code.
  */
+import type { MultitaskStrategy } from '../../run/multitask.ts';
 import { AgentPoolClient, ApiError } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
 import type { ClientFlags } from './agents.ts';
 
 /** What `--multitask` accepts: what the server does when the thread is busy. */
-export const MULTITASK_CHOICES = ['reject', 'enqueue', 'interrupt'] as const;
 
 /** Flags of `agentpool run`. */
 export interface RunFlags extends ClientFlags {
   thread?: string;
   newThread?: boolean;
-  multitask?: (typeof MULTITASK_CHOICES)[number];
+  multitask?: MultitaskStrategy;
 }
 
 /** The command's I/O: `write` puts text on stdout without a newline, so deltas show at once. */

@@ -24,15 +24,9 @@ export class ListNode<K> {
 
 /** A recency-ordered list: `head` is the least recently used end, `tail` the most recent. */
 export class LinkedList<K> {
-  /** A label for debugging and stats (for example 'window'). */
-  readonly label: string;
   head: ListNode<K> | null = null;
   tail: ListNode<K> | null = null;
   size = 0;
-
-  constructor(label: string) {
-    this.label = label;
-  }
 
   /** Appends a detached node at the most recently used end. */
   pushMru(node: ListNode<K>): void {

@@ -11,7 +11,7 @@ export class LruPolicy<K> implements EvictionPolicy<K> {
   readonly name = 'lru';
   private maxSize: number;
   private readonly nodes = new Map<K, ListNode<K>>();
-  private readonly list = new LinkedList<K>('lru');
+  private readonly list = new LinkedList<K>();
 
   constructor(options: PolicyOptions<K>) {
     this.maxSize = intOption('policy.capacity', options.capacity, 1);

@@ -61,9 +61,9 @@ export class TinyLfuPolicy<K> implements EvictionPolicy<K> {
   private windowShare = 1 - PERCENT_MAIN;
   private maxProtected: number;
   private readonly nodes = new Map<K, ListNode<K>>();
-  private readonly window = new LinkedList<K>('window');
-  private readonly probation = new LinkedList<K>('probation');
-  private readonly protectedList = new LinkedList<K>('protected');
+  private readonly window = new LinkedList<K>();
+  private readonly probation = new LinkedList<K>();
+  private readonly protectedList = new LinkedList<K>();
   private sketch: CountMinSketch;
   private readonly hashKey: KeyHasher<K>;
   private readonly fixedClimbPeriod: number | undefined;
