@@ -10,6 +10,7 @@ import { assertSlug, DEFAULT_PROJECT, parseAgentSpec } from '../registry/definit
 import type { AgentRegistry, ApplyResult } from '../registry/registry.ts';
 import { parseToolRef } from '../tools/catalog.ts';
 import { readStructuredFile } from './config.ts';
+import { isPlainObject } from '../core/options.ts';
 
 /** The bundled examples (`examples/agents.yaml` of the package), which `serve` applies when no file is configured. */
 export const DEFAULT_AGENTS_FILE = resolve(import.meta.dirname, '../../examples/agents.yaml');
@@ -37,10 +38,6 @@ export interface AppliedAgent {
 export interface ApplyAgentsFileOptions {
   /** Called after each agent is applied, in file order (to print progress). */
   onApplied?: (applied: AppliedAgent) => void;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function entryLabel(index: number, name: unknown): string {

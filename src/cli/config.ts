@@ -11,6 +11,7 @@ import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
 import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
 import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../models/resilience-options.ts';
+import { isPlainObject } from '../core/options.ts';
 
 /** The configuration `agentpool serve` runs with, every field resolved. */
 export interface ServerConfig {
@@ -177,10 +178,6 @@ function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key]
       if (value !== 'sqlite' && value !== 'memory') invalid(key, origin, 'one of "sqlite", "memory"', value);
       return value;
   }
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** The config file's values, checked for shape and unknown keys. */

@@ -69,6 +69,26 @@ export function boolOption(field: string, value: unknown, fallback: boolean): bo
   return value;
 }
 
+/** True for a plain JSON-like object: not null, not an array. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * An object option: `{}` when undefined, else it must be a plain object, and with `known`, hold
+ * no other keys (`field.key is not a known field`).
+ */
+export function objectOption(
+  field: string,
+  value: unknown,
+  known?: readonly string[],
+): Record<string, unknown> {
+  if (value === undefined) return {};
+  if (!isPlainObject(value)) throw validationError(field, 'must be an object');
+  if (known !== undefined) rejectUnknownKeys(`${field}.`, value, known);
+  return value;
+}
+
 /** Rejects keys of `input` that are not in `known`, naming the first one found. */
 export function rejectUnknownKeys(prefix: string, input: object, known: readonly string[]): void {
   for (const key of Object.keys(input)) {

@@ -12,7 +12,7 @@
  */
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, validationError } from '../core/errors.ts';
-import { intOption, numberOption, rejectUnknownKeys } from '../core/options.ts';
+import { intOption, isPlainObject, numberOption, rejectUnknownKeys } from '../core/options.ts';
 
 /** Every strategy a flag may use. */
 export const FLAG_STRATEGIES = ['all', 'none', 'percentage', 'allowlist', 'denylist', 'gradual'] as const;
@@ -67,10 +67,6 @@ const FIELDS: Readonly<Record<FlagStrategyName, readonly string[]>> = {
 };
 
 const FLAG_NAME = /^[a-z0-9](?:[a-z0-9._-]{0,62}[a-z0-9])?$/;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function percent(field: string, value: unknown): number {
   if (value === undefined) throw validationError(field, 'is required');

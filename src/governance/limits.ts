@@ -5,7 +5,7 @@
  * is unlimited.
  */
 import { validationError } from '../core/errors.ts';
-import { intOption, rejectUnknownKeys } from '../core/options.ts';
+import { intOption, isPlainObject, numberOption, objectOption, rejectUnknownKeys } from '../core/options.ts';
 import type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
 
 export type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
@@ -14,35 +14,17 @@ const QUOTA_FIELDS = ['maxAgents', 'maxConcurrentRuns', 'runsPerMinute', 'tokens
 const BUDGET_FIELDS = ['dailyUsd', 'monthlyUsd', 'perRunUsd'] as const;
 const MAX_USD = 1e9;
 
-function plainObject(field: string, value: unknown): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw validationError(field, 'must be an object');
-  }
-  return value as Record<string, unknown>;
-}
-
-function usd(field: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > MAX_USD) {
-    throw validationError(
-      field,
-      `must be a number of USD from 0 to ${MAX_USD}, got ${JSON.stringify(value)}`,
-    );
-  }
-  return value;
-}
-
 /**
  * Validates quotas and budgets (`{ quotas?, budgets? }`), rejecting unknown fields and bad values
  * by field name (`limits.budgets.dailyUsd must be …`). `null` for a field means unlimited and is
  * dropped, so a PATCH can clear one limit.
  */
 export function parseProjectLimits(input: unknown, field = 'limits'): ProjectLimits {
-  const record = plainObject(field, input);
-  rejectUnknownKeys(`${field}.`, record, ['quotas', 'budgets']);
+  if (!isPlainObject(input)) throw validationError(field, 'must be an object');
+  const record = objectOption(field, input, ['quotas', 'budgets']);
   const out: { quotas?: QuotaLimits; budgets?: BudgetLimits } = {};
   if (record['quotas'] !== undefined && record['quotas'] !== null) {
-    const q = plainObject(`${field}.quotas`, record['quotas']);
-    rejectUnknownKeys(`${field}.quotas.`, q, QUOTA_FIELDS);
+    const q = objectOption(`${field}.quotas`, record['quotas'], QUOTA_FIELDS);
     const quotas: Record<string, number> = {};
     for (const key of QUOTA_FIELDS) {
       if (q[key] === undefined || q[key] === null) continue;
@@ -51,12 +33,11 @@ export function parseProjectLimits(input: unknown, field = 'limits'): ProjectLim
     out.quotas = quotas;
   }
   if (record['budgets'] !== undefined && record['budgets'] !== null) {
-    const b = plainObject(`${field}.budgets`, record['budgets']);
-    rejectUnknownKeys(`${field}.budgets.`, b, BUDGET_FIELDS);
+    const b = objectOption(`${field}.budgets`, record['budgets'], BUDGET_FIELDS);
     const budgets: Record<string, number> = {};
     for (const key of BUDGET_FIELDS) {
       if (b[key] === undefined || b[key] === null) continue;
-      budgets[key] = usd(`${field}.budgets.${key}`, b[key]);
+      budgets[key] = numberOption(`${field}.budgets.${key}`, b[key], 0, 0, MAX_USD);
     }
     out.budgets = budgets;
   }

@@ -10,7 +10,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
-import { intOption, rejectUnknownKeys } from '../core/options.ts';
+import { intOption, objectOption, rejectUnknownKeys } from '../core/options.ts';
 import { DemoLanguageModel } from './demo-model.ts';
 
 /** The providers built into the catalog; custom providers are added through options. */
@@ -127,17 +127,9 @@ function url(field: string, value: unknown): string | undefined {
 }
 
 // `known` undefined: any key is allowed (header names, custom provider names).
-function section(field: string, value: unknown, known?: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw validationError(field, 'must be an object');
-  }
-  if (known !== undefined) rejectUnknownKeys(`${field}.`, value, known);
-  return value as Record<string, unknown>;
-}
 
 function headersOption(field: string, value: unknown): Record<string, string> {
-  const record = section(field, value);
+  const record = objectOption(field, value);
   for (const [k, v] of Object.entries(record)) {
     if (typeof v !== 'string') throw validationError(`${field}.${k}`, `must be a string, got ${typeof v}`);
   }
@@ -148,18 +140,22 @@ function headersOption(field: string, value: unknown): Record<string, string> {
 export function resolveModelCatalogOptions(options: ModelCatalogOptions = {}): ResolvedModelCatalogOptions {
   rejectUnknownKeys('', options, ['providers', 'custom', 'env', 'maxCachedModels']);
   const env = options.env ?? process.env;
-  const providers = section('providers', options.providers, ['openai-compatible', 'openai', 'anthropic']);
-  const compat = section('providers.openai-compatible', providers['openai-compatible'], [
+  const providers = objectOption('providers', options.providers, [
+    'openai-compatible',
+    'openai',
+    'anthropic',
+  ]);
+  const compat = objectOption('providers.openai-compatible', providers['openai-compatible'], [
     'baseURL',
     'apiKey',
     'name',
     'headers',
   ]);
-  const openai = section('providers.openai', providers['openai'], ['apiKey', 'baseURL']);
-  const anthropic = section('providers.anthropic', providers['anthropic'], ['apiKey', 'baseURL']);
+  const openai = objectOption('providers.openai', providers['openai'], ['apiKey', 'baseURL']);
+  const anthropic = objectOption('providers.anthropic', providers['anthropic'], ['apiKey', 'baseURL']);
 
   const custom = new Map<string, CustomModelFactory>();
-  for (const [name, factory] of Object.entries(section('custom', options.custom))) {
+  for (const [name, factory] of Object.entries(objectOption('custom', options.custom))) {
     if (!PROVIDER_NAME.test(name)) {
       throw validationError(
         `custom.${name}`,

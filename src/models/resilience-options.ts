@@ -4,7 +4,7 @@
  * `provider/model-id`; `models` overrides them per ref, field by field.
  */
 import { validationError } from '../core/errors.ts';
-import { enumOption, intOption, rejectUnknownKeys } from '../core/options.ts';
+import { enumOption, intOption, objectOption } from '../core/options.ts';
 import { parseModelRef } from './catalog.ts';
 
 /** When a model's circuit breaker opens, and when it tries again. */
@@ -131,15 +131,6 @@ const BUILTIN: ResolvedModelPolicy = {
 
 const POLICY_KEYS = ['timeoutMs', 'retry', 'breaker', 'bulkhead', 'rateLimit'] as const;
 
-function section(field: string, value: unknown, known: readonly string[]): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw validationError(field, 'must be an object');
-  }
-  rejectUnknownKeys(`${field}.`, value, known);
-  return value as Record<string, unknown>;
-}
-
 // The sampled breaker divides by the ratio's complement, so 0 and 1 are both meaningless.
 function ratio(field: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
@@ -154,11 +145,11 @@ function optionalLimit(field: string, value: unknown, fallback: number | undefin
 }
 
 function resolvePolicy(prefix: string, input: unknown, base: ResolvedModelPolicy): ResolvedModelPolicy {
-  const o = section(prefix, input, POLICY_KEYS);
-  const r = section(`${prefix}.retry`, o['retry'], Object.keys(base.retry));
-  const b = section(`${prefix}.breaker`, o['breaker'], Object.keys(base.breaker));
-  const h = section(`${prefix}.bulkhead`, o['bulkhead'], Object.keys(base.bulkhead));
-  const l = section(`${prefix}.rateLimit`, o['rateLimit'], Object.keys(base.rateLimit));
+  const o = objectOption(prefix, input, POLICY_KEYS);
+  const r = objectOption(`${prefix}.retry`, o['retry'], Object.keys(base.retry));
+  const b = objectOption(`${prefix}.breaker`, o['breaker'], Object.keys(base.breaker));
+  const h = objectOption(`${prefix}.bulkhead`, o['bulkhead'], Object.keys(base.bulkhead));
+  const l = objectOption(`${prefix}.rateLimit`, o['rateLimit'], Object.keys(base.rateLimit));
 
   const initialDelayMs = intOption(
     `${prefix}.retry.initialDelayMs`,
@@ -231,7 +222,7 @@ function resolvePolicy(prefix: string, input: unknown, base: ResolvedModelPolicy
 export function resolveModelResilienceOptions(
   options: ModelResilienceOptions = {},
 ): ResolvedModelResilienceOptions {
-  const top = section('resilience', options, [...POLICY_KEYS, 'models']);
+  const top = objectOption('resilience', options, [...POLICY_KEYS, 'models']);
   const { models: overrides, ...policy } = top;
   const defaults = resolvePolicy('resilience', policy, BUILTIN);
   const models = new Map<string, ResolvedModelPolicy>();

@@ -5,7 +5,7 @@
  * making versions.
  */
 import { validationError } from '../core/errors.ts';
-import { enumOption, intOption, numberOption, rejectUnknownKeys } from '../core/options.ts';
+import { enumOption, intOption, isPlainObject, numberOption, rejectUnknownKeys } from '../core/options.ts';
 import type { IndexedSpec } from '../store/ports.ts';
 
 /** How the pool treats an agent's instance: `hot` prewarmed and pinned, `warm` cached, `cold` one-shot, `auto` the pool decides (cached). */
@@ -106,10 +106,6 @@ export function assertSlug(field: string, value: unknown): string {
     );
   }
   return value;
-}
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 function parseString(field: string, value: unknown, fallback: string, max: number): string {
