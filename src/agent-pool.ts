@@ -121,6 +121,8 @@ export interface AgentPool {
   readonly clock: Clock;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
+  /** Resolves when every store answers a read; rejects with the store's error otherwise. */
+  ping(): Promise<void>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
   prewarmHot(): Promise<number>;
   /** Interrupts runs in flight, stops timers, terminates instances and closes the stores (yours too). */
@@ -259,6 +261,13 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       stores,
       clock,
       recoveredRuns,
+      async ping() {
+        await Promise.all([
+          stores.agents.getById('agt_ping'),
+          stores.runs.getThread('thr_ping'),
+          stores.projects.getProject('ping'),
+        ]);
+      },
       async prewarmHot() {
         let count = 0;
         let cursor: string | undefined;

@@ -154,7 +154,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.get('/openapi.json', { schema: { hide: true } }, () => app.swagger());
 
-  const context: RouteContext = { pool, project: resolved.project };
+  const context: RouteContext = { pool };
   registerHealthRoutes(app, context, () => draining);
   registerAgentRoutes(app, context);
   registerRolloutRoutes(app, context);

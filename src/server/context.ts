@@ -1,14 +1,12 @@
 /**
- * What every route module is given: the pool it fronts and the project requests act in. Until
- * authentication exists, every request acts in the one development project.
+ * What every route module is given: the pool it fronts. The project a request acts in is set on
+ * the request by the auth hook.
  */
 import type { AgentPool } from '../agent-pool.ts';
 
 /** The dependencies of the route modules. */
 export interface RouteContext {
   readonly pool: AgentPool;
-  /** The project every request acts in. */
-  readonly project: string;
 }
 
 declare module 'fastify' {

@@ -18,7 +18,7 @@ const statusSchema = {
 /** Registers `/healthz` and `/readyz`; `isDraining` says whether the server is shutting down. */
 export function registerHealthRoutes(
   app: FastifyInstance,
-  { pool, project }: RouteContext,
+  { pool }: RouteContext,
   isDraining: () => boolean,
 ): void {
   app.get(
@@ -39,7 +39,7 @@ export function registerHealthRoutes(
     async (request, reply) => {
       if (isDraining()) return reply.code(503).send({ status: 'draining' });
       try {
-        await Promise.all([pool.agents.count(project), pool.stores.runs.getThread('thr_readyz')]);
+        await pool.ping();
       } catch (err) {
         request.log.warn({ err }, 'readiness check failed');
         return reply.code(503).send({ status: 'unavailable', error: 'the store does not answer' });

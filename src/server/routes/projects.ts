@@ -4,7 +4,7 @@
  * A project's usage is readable by the admin and by the project's own keys.
  */
 import type { FastifyInstance } from 'fastify';
-import { AgentPoolError } from '../../core/errors.ts';
+import { projectNotFound } from '../../store/project-ports.ts';
 import { requireAdmin } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, pageQueryProperties } from '../schemas.ts';
@@ -22,7 +22,7 @@ const limitsBody = {
     budgets: { anyOf: [anyObject, { type: 'null' }] },
   },
 } as const;
-const USAGE_PATH = /^\/v1\/projects\/([^/?]+)\/usage(?:\?|$)/;
+const USAGE_ROUTE = '/v1/projects/:id/usage';
 
 interface PageQuery {
   limit?: number;
@@ -36,17 +36,10 @@ function page({ limit, cursor }: PageQuery): PageQuery {
 /** Registers `/v1/projects` and `/v1/projects/{id}/keys`. */
 export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const projects = pool.projects;
+  // Every project route is the admin's, except usage, which a project's own keys may read too.
   app.addHook('onRequest', async (request) => {
-    if (!request.url.startsWith('/v1/projects')) return;
-    // A project's own keys may read its usage; for any other project it does not exist (404).
-    const own = USAGE_PATH.exec(request.url)?.[1];
-    if (own !== undefined && decodeURIComponent(own) === request.project && request.method === 'GET') return;
-    if (own !== undefined && !request.admin) {
-      throw new AgentPoolError('PROJECT_NOT_FOUND', `project ${JSON.stringify(own)} not found`, {
-        project: own,
-      });
-    }
-    requireAdmin(request);
+    const route = request.routeOptions.url;
+    if (route?.startsWith('/v1/projects') === true && route !== USAGE_ROUTE) requireAdmin(request);
   });
 
   app.post<{
@@ -105,7 +98,7 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
   );
 
   app.get<{ Params: { id: string } }>(
-    '/v1/projects/:id/usage',
+    USAGE_ROUTE,
     {
       schema: {
         tags,
@@ -115,7 +108,11 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
     },
     async (request) => {
       const id = request.params.id;
-      if (id !== request.project) await projects.get(id); // PROJECT_NOT_FOUND for an unknown one
+      if (id !== request.project) {
+        // Another project's usage is the admin's; for anyone else it does not exist (404).
+        if (!request.admin) throw projectNotFound(id);
+        await projects.get(id); // PROJECT_NOT_FOUND for an unknown one
+      }
       return pool.governance.usage(id);
     },
   );
