@@ -103,6 +103,8 @@ export class RunManager {
   /** start() calls still being accepted, so closing waits for them too. */
   #accepting = 0;
   #closed = false;
+  /** Callers of idle(), told when the last run in flight ends. */
+  readonly #idleWaiters: (() => void)[] = [];
   /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
   readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
 
@@ -115,6 +117,12 @@ export class RunManager {
   /** Runs accepted and not yet finished. */
   get activeCount(): number {
     return this.#live.size;
+  }
+
+  /** Resolves once no run is in flight: at once when none is. */
+  idle(): Promise<void> {
+    if (this.#live.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
   /** Runs in flight, by whether they wait (thread, instance) or run. */
@@ -393,6 +401,7 @@ export class RunManager {
     const live = this.#live.get(runId);
     if (live === undefined) return;
     this.#live.delete(runId);
+    if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     this.#recent.set(runId, { project: live.project, stream: live.stream });
     if (this.#recent.size > this.#options.recentStreams) {
       const oldest = this.#recent.keys().next().value;

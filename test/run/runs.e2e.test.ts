@@ -252,6 +252,19 @@ describe('runs end to end, against an OpenAI-compatible server over HTTP', () =>
     assert.equal(f.fake.requests.length, sent, 'no model call was made');
   });
 
+  it('idle() resolves at once with no run in flight, else when the last one ends', async () => {
+    await f.pool.runs.idle();
+    f.fake.script({ delayMs: 50, then: { text: 'later' } });
+    const handle = await f.pool.runs.start(P, 'plain', { input: 'wait' });
+    let idle = false;
+    const waiting = f.pool.runs.idle().then(() => (idle = true));
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(idle, false, 'a run is still in flight');
+    await waiting;
+    assert.equal((await handle.result).status, 'succeeded');
+    assert.equal(f.pool.runs.activeCount, 0);
+  });
+
   it('runs statelessly without a thread and stores no messages', async () => {
     f.fake.script({ text: 'ok' });
     const run = await (await f.pool.runs.start(P, 'plain', { input: 'no thread' })).result;

@@ -16,8 +16,6 @@ import { loadServerConfig, type ServerConfig, type ServerFlags } from '../config
 import type { CliIo } from '../io.ts';
 import { formatApplied } from './apply.ts';
 
-/** How often draining looks at the number of runs in flight. */
-const DRAIN_POLL_MS = 25;
 /** How long closed-but-busy connections may linger after the pool closed. */
 const CONNECTION_GRACE_MS = 1000;
 
@@ -171,8 +169,12 @@ async function drain(
   // Stops accepting connections now; resolves once the requests in flight have answered.
   const closed = server.close();
   try {
-    const deadline = Date.now() + config.shutdownTimeoutMs;
-    while (pool.runs.activeCount > 0 && Date.now() < deadline) await sleep(DRAIN_POLL_MS);
+    const timeout = new AbortController();
+    await Promise.race([
+      pool.runs.idle(),
+      sleep(config.shutdownTimeoutMs, undefined, { signal: timeout.signal }).catch(() => undefined),
+    ]);
+    timeout.abort(); // the runs ended first: the timer goes
     const left = pool.runs.activeCount;
     if (left > 0) io.out(`shutdown timeout: interrupting ${left} run(s)`);
   } finally {
