@@ -8,6 +8,7 @@
  * A change can also be canaried (see rollouts.ts): while a rollout runs, the active version changes
  * only by promotion. The record and event types live in agent.ts, re-exported here.
  */
+import { retryRacedWrite } from './raced-writes.ts';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
@@ -55,8 +56,6 @@ export interface ListAgentsOptions {
   labels?: Record<string, string>;
 }
 
-const MAX_WRITE_ATTEMPTS = 5;
-
 /** Agent definitions of every project. Every method takes the project first: isolation is explicit. */
 export class AgentRegistry {
   readonly #store: AgentStore;
@@ -77,7 +76,6 @@ export class AgentRegistry {
       store: deps.store,
       bus: deps.bus,
       clock: deps.clock,
-      maxWriteAttempts: MAX_WRITE_ATTEMPTS,
     });
   }
 
@@ -158,30 +156,26 @@ export class AgentRegistry {
   update(project: string, idOrName: string, patch: unknown): Promise<{ agent: Agent; changed: boolean }> {
     return this.#writeLocked(project, idOrName, async () => {
       const { specPatch, flag } = splitRollout(patch);
-      for (let attempt = 1; ; attempt++) {
+      return retryRacedWrite(async () => {
         const current = await this.get(project, idOrName);
         const spec = patchAgentSpec(current.spec, specPatch);
-        try {
-          if (current.rollout !== null) {
-            return await this.#rollouts.updateRollingOut(current, current.rollout, spec, flag);
-          }
-          if (sameSpec(spec, current.spec)) {
-            if (flag !== undefined) {
-              throw validationError(
-                'rollout',
-                `has nothing to roll out: the patch leaves agent ${current.name} as its active version ${current.activeVersion} defines it`,
-              );
-            }
-            return { agent: current, changed: false };
-          }
-          if (flag !== undefined) {
-            return { agent: await this.#rollouts.startRollout(current, spec, flag), changed: true };
-          }
-          return { agent: await this.#addVersion(current, spec), changed: true };
-        } catch (err) {
-          if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= MAX_WRITE_ATTEMPTS) throw err;
+        if (current.rollout !== null) {
+          return this.#rollouts.updateRollingOut(current, current.rollout, spec, flag);
         }
-      }
+        if (sameSpec(spec, current.spec)) {
+          if (flag !== undefined) {
+            throw validationError(
+              'rollout',
+              `has nothing to roll out: the patch leaves agent ${current.name} as its active version ${current.activeVersion} defines it`,
+            );
+          }
+          return { agent: current, changed: false };
+        }
+        if (flag !== undefined) {
+          return { agent: await this.#rollouts.startRollout(current, spec, flag), changed: true };
+        }
+        return { agent: await this.#addVersion(current, spec), changed: true };
+      });
     });
   }
 
@@ -298,20 +292,15 @@ export class AgentRegistry {
   apply(project: string, input: unknown): Promise<{ agent: Agent; result: ApplyResult }> {
     assertSlug('project', project);
     const spec = parseAgentSpec(input);
-    return this.#writeLocked(project, spec.name, async () => {
-      for (let attempt = 1; ; attempt++) {
+    return this.#writeLocked(project, spec.name, () =>
+      retryRacedWrite(async (): Promise<{ agent: Agent; result: ApplyResult }> => {
         const current = await this.#store.getByName<AgentSpec, FlagStrategy>(project, spec.name);
-        try {
-          if (current === undefined) return { agent: await this.create(project, spec), result: 'created' };
-          if (sameSpec(spec, current.spec)) return { agent: current, result: 'unchanged' };
-          if (current.rollout !== null) throw rolloutInProgress(current, current.rollout);
-          return { agent: await this.#addVersion(current, spec), result: 'updated' };
-        } catch (err) {
-          const raced = isAgentPoolError(err, 'AGENT_EXISTS') || isAgentPoolError(err, 'VERSION_CONFLICT');
-          if (!raced || attempt >= MAX_WRITE_ATTEMPTS) throw err;
-        }
-      }
-    });
+        if (current === undefined) return { agent: await this.create(project, spec), result: 'created' };
+        if (sameSpec(spec, current.spec)) return { agent: current, result: 'unchanged' };
+        if (current.rollout !== null) throw rolloutInProgress(current, current.rollout);
+        return { agent: await this.#addVersion(current, spec), result: 'updated' };
+      }, ['AGENT_EXISTS', 'VERSION_CONFLICT']),
+    );
   }
 
   /** Records that an agent was used now (keeps ephemeral agents alive). */

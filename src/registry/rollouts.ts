@@ -8,8 +8,9 @@
  * This file owns the routing and the rollout writes; the registry calls them under its per-agent
  * lock and hands them what they need, so nothing here imports the registry.
  */
+import { retryRacedWrite } from './raced-writes.ts';
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
 import type { EventSink } from '../events/bus.ts';
 import { evaluateFlag, type FlagStrategy, parseFlagStrategy, sameFlagStrategy } from '../governance/flags.ts';
 import type { AgentStore } from '../store/ports.ts';
@@ -40,7 +41,6 @@ export interface RolloutWriterDeps {
   bus: EventSink<AgentEvent>;
   clock: Clock;
   /** How often a write that lost a race to another writer (`VERSION_CONFLICT`) is tried. */
-  maxWriteAttempts: number;
 }
 
 /** The registry's rollout writes; the caller holds the agent's write lock. */
@@ -48,13 +48,11 @@ export class RolloutWriter {
   readonly #store: AgentStore;
   readonly #bus: EventSink<AgentEvent>;
   readonly #clock: Clock;
-  readonly #maxWriteAttempts: number;
 
   constructor(deps: RolloutWriterDeps) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
-    this.#maxWriteAttempts = deps.maxWriteAttempts;
   }
 
   /** `update` of an agent with a rollout running: only the flag may change. */
@@ -105,26 +103,20 @@ export class RolloutWriter {
    * Promotes or aborts the running rollout of the agent `load` reads, retrying when another writer
    * got there first.
    */
-  async endRollout(load: () => Promise<Agent>, promote: boolean): Promise<Agent> {
-    for (let attempt = 1; ; attempt++) {
+  endRollout(load: () => Promise<Agent>, promote: boolean): Promise<Agent> {
+    return retryRacedWrite(async () => {
       const current = await load();
       const rollout = current.rollout;
       if (rollout === null) throw noRollout(current);
       const candidateVersion = rollout.candidateVersion;
       const now = this.#clock.now();
-      let agent: Agent;
-      try {
-        agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
-          current.id,
-          candidateVersion,
-          null,
-          now,
-          promote ? { activate: candidateVersion } : {},
-        );
-      } catch (err) {
-        if (!isAgentPoolError(err, 'VERSION_CONFLICT') || attempt >= this.#maxWriteAttempts) throw err;
-        continue;
-      }
+      const agent = await this.#store.setRollout<AgentSpec, FlagStrategy>(
+        current.id,
+        candidateVersion,
+        null,
+        now,
+        promote ? { activate: candidateVersion } : {},
+      );
       const about = { at: now, project: agent.project, agentId: agent.id, name: agent.name };
       if (promote) {
         this.#emit({
@@ -142,7 +134,7 @@ export class RolloutWriter {
         });
       }
       return agent;
-    }
+    });
   }
 
   #emitRollout(type: 'agent.rollout_started' | 'agent.rollout_changed', agent: Agent, now: number): void {
