@@ -354,11 +354,7 @@ export class InstancePool {
       await this.#room.reserve(project, options);
       activation.reserved = true;
       started += performance.now() - waitStart;
-      instance = this.#create(agent, key);
-      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(agent);
-      if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
-      this.#ready(instance);
-      this.#latency.observe(performance.now() - started);
+      instance = await this.#build(agent, key, started);
       this.#admit(instance, activation);
       // Leased in the same turn as admitted (admission saw it ready, so the policy may still refuse
       // it): were it left idle until the acquirer's continuation, another activation could evict
@@ -394,17 +390,11 @@ export class InstancePool {
     const agent = await this.#registry.get(project, idOrName);
     if (agent.activeVersion === version) return undefined;
     const { spec } = await this.#registry.version(project, agent.id, version);
-    const started = performance.now();
     await this.#room.reserve(project, options);
-    const waited = performance.now() - started;
     const atVersion: Agent = { ...agent, activeVersion: version, spec };
     let instance: AgentInstance | undefined;
     try {
-      instance = this.#create(atVersion, project + SEP + agent.name + SEP + version);
-      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(atVersion);
-      if (spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
-      this.#ready(instance);
-      this.#latency.observe(performance.now() - started - waited);
+      instance = await this.#build(atVersion, project + SEP + agent.name + SEP + version, performance.now());
       // Counted as live before the place is given back, so maxActive holds throughout.
       this.#oneShots.add(instance);
       instance.lease(this.#clock.now());
@@ -417,20 +407,28 @@ export class InstancePool {
     }
   }
 
-  /** A new instance, initializing. */
-  #create(agent: Agent, key: string): AgentInstance {
+  /**
+   * A new instance of `agent`, made ready: its model and tools resolved, an ephemeral agent
+   * touched (the caller holds a place in the room). `started` is when the activation began, not
+   * counting any wait for room; a failure ends the instance and is rethrown.
+   */
+  async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
     const now = this.#clock.now();
     const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
     this.#byState.created++;
     instance.transition('initializing', now, 'activate');
-    return instance;
-  }
-
-  /** Takes an initialized instance to ready, unless the pool closed meanwhile. */
-  #ready(instance: AgentInstance): void {
-    this.#assertOpen();
-    instance.transition('ready', this.#clock.now(), 'activated');
+    try {
+      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(agent);
+      if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
+      this.#assertOpen();
+      instance.transition('ready', this.#clock.now(), 'activated');
+    } catch (err) {
+      this.#fail(instance, err);
+      throw err;
+    }
     this.#counters.activations++;
+    this.#latency.observe(performance.now() - started);
+    return instance;
   }
 
   /** Ends an instance whose activation failed. */
