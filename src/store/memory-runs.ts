@@ -6,7 +6,7 @@
  * mutate stored state, and no method awaits between its checks and its writes, which is what makes
  * each call atomic under concurrent callers.
  */
-import { AgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
 import { encodeCursor, pageLimit } from './paging.ts';
 import type {
@@ -21,6 +21,10 @@ import type {
 } from './ports.ts';
 import {
   checkRun,
+  idExists,
+  runNotFound,
+  threadChanged,
+  threadNotFound,
   INTERRUPTED,
   runCursor,
   seqCursor,
@@ -49,15 +53,6 @@ function newestFirst(a: RunRecord, b: RunRecord): number {
   return b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
 }
 
-function threadNotFound(id: string): AgentPoolError {
-  return new AgentPoolError('THREAD_NOT_FOUND', `thread "${id}" not found`, { id });
-}
-
-/** The catalogue has no *_EXISTS code for threads and runs: ids are generated, so a clash is a caller bug. */
-function exists(kind: 'thread' | 'run', id: string): AgentPoolError {
-  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
-}
-
 /** A RunStore held in process memory; nothing survives the process. */
 export class MemoryRunStore implements RunStore {
   #closed = false;
@@ -67,7 +62,7 @@ export class MemoryRunStore implements RunStore {
   async createThread(thread: NewThread): Promise<ThreadRecord> {
     this.#assertOpen();
     const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
-    if (this.#threads.has(thread.id)) throw exists('thread', thread.id);
+    if (this.#threads.has(thread.id)) throw idExists('thread', thread.id);
     const stored: StoredThread = {
       id: thread.id,
       project: thread.project,
@@ -137,7 +132,7 @@ export class MemoryRunStore implements RunStore {
     this.#assertOpen();
     checkRun(run, messages);
     const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
-    if (this.#runs.has(run.id)) throw exists('run', run.id);
+    if (this.#runs.has(run.id)) throw idExists('run', run.id);
     // Copy everything before the first write, so a value that cannot be cloned writes nothing.
     const stored = structuredClone(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
@@ -181,12 +176,10 @@ export class MemoryRunStore implements RunStore {
     const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
     const current = this.#runs.get(run.id);
     if (current === undefined) {
-      throw new AgentPoolError('RUN_NOT_FOUND', `run "${run.id}" not found`, { id: run.id });
+      throw runNotFound(run.id);
     }
     if (current.threadId !== run.threadId) {
-      throw validationError('run.threadId', 'differs from the stored run; a run never changes thread', {
-        id: run.id,
-      });
+      throw threadChanged(run.id);
     }
     const stored = structuredClone(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);

@@ -2,7 +2,7 @@
  * Checks and cursors every RunStore adapter shares, so the adapters agree on what they refuse
  * and on cursor formats (the conformance suite checks both).
  */
-import { validationError } from '../core/errors.ts';
+import { AgentPoolError, validationError } from '../core/errors.ts';
 import { decodeCursor } from './paging.ts';
 import type { NewMessage, RunRecord, RunStatus, VersionStats } from './ports.ts';
 
@@ -96,4 +96,24 @@ export function summariseVersions(outcomes: Iterable<RunOutcome>): VersionStats[
         p99Ms: quantile(v.ms, 0.99),
       };
     });
+}
+
+/** A thread that does not exist (or was deleted). */
+export function threadNotFound(id: string): AgentPoolError {
+  return new AgentPoolError('THREAD_NOT_FOUND', `thread "${id}" not found`, { id });
+}
+
+/** The catalogue has no *_EXISTS code for threads and runs: ids are generated, so a clash is a caller bug. */
+export function idExists(kind: 'thread' | 'run', id: string): AgentPoolError {
+  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
+}
+
+/** commitStep of a run the store does not have. */
+export function runNotFound(id: string): AgentPoolError {
+  return new AgentPoolError('RUN_NOT_FOUND', `run "${id}" not found`, { id });
+}
+
+/** commitStep naming another thread than the stored run. */
+export function threadChanged(id: string): AgentPoolError {
+  return validationError('run.threadId', 'differs from the stored run; a run never changes thread', { id });
 }

@@ -11,7 +11,6 @@
  * the cost by the batch size without weakening what "committed" means.
  */
 import type Database from 'better-sqlite3';
-import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption, numberOption } from '../core/options.ts';
 import { GroupCommit } from './group-commit.ts';
 import { encodeCursor, keysetPage, pageLimit } from './paging.ts';
@@ -29,6 +28,10 @@ import type {
 } from './ports.ts';
 import {
   checkRun,
+  idExists,
+  runNotFound,
+  threadChanged,
+  threadNotFound,
   INTERRUPTED,
   runCursor,
   seqCursor,
@@ -176,7 +179,7 @@ export class SqliteRunStore implements RunStore {
         this.#s.insertThread.run(row);
       } catch (err) {
         if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-          throw exists('thread', thread.id);
+          throw idExists('thread', thread.id);
         throw err;
       }
       return toThread(row);
@@ -340,7 +343,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
     try {
       s.insertRun.run(row);
     } catch (err) {
-      if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw exists('run', row.id);
+      if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw idExists('run', row.id);
       throw err;
     }
     return appended;
@@ -351,11 +354,9 @@ function prepareWrites(db: Database.Database, s: Statements) {
     const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
     if (s.updateRun.run(row).changes === 0) {
       if (s.runExists.get(row.id) === undefined) {
-        throw new AgentPoolError('RUN_NOT_FOUND', `run "${row.id}" not found`, { id: row.id });
+        throw runNotFound(row.id);
       }
-      throw validationError('run.threadId', 'differs from the stored run; a run never changes thread', {
-        id: row.id,
-      });
+      throw threadChanged(row.id);
     }
     return appended;
   };
@@ -372,13 +373,4 @@ function prepareWrites(db: Database.Database, s: Statements) {
       messages.length === 0 ? commitStep(row, messages) : commitStepTx.immediate(row, messages),
     group: group.immediate,
   };
-}
-
-function threadNotFound(id: string): AgentPoolError {
-  return new AgentPoolError('THREAD_NOT_FOUND', `thread "${id}" not found`, { id });
-}
-
-/** The catalogue has no *_EXISTS code for threads and runs: ids are generated, so a clash is a caller bug. */
-function exists(kind: 'thread' | 'run', id: string): AgentPoolError {
-  return validationError('id', `"${id}" is already taken by another ${kind}`, { id, kind });
 }
