@@ -21,6 +21,15 @@ import type {
   StoredFlag,
 } from './ports.ts';
 import { bound, insertSorted, removeSorted } from './sorted-keys.ts';
+import {
+  agentExists,
+  agentNotFound,
+  candidateIsActive,
+  rolloutConflict,
+  rolloutInProgress,
+  versionConflict,
+  versionNotFound,
+} from './agent-store-shared.ts';
 
 interface StoredVersion {
   readonly spec: IndexedSpec;
@@ -76,17 +85,11 @@ export class MemoryAgentStore implements AgentStore {
     checkIndexedSpec(agent.spec);
     // No await between these checks and the writes: that is what makes concurrent creates atomic.
     if (this.#byId.has(agent.id)) {
-      throw new AgentPoolError('AGENT_EXISTS', `an agent with id "${agent.id}" already exists`, {
-        id: agent.id,
-      });
+      throw agentExists(agent, false);
     }
     const project = this.#project(agent.project);
     if (project.byName.has(agent.name)) {
-      throw new AgentPoolError(
-        'AGENT_EXISTS',
-        `agent "${agent.name}" already exists in project "${agent.project}"`,
-        { project: agent.project, name: agent.name },
-      );
+      throw agentExists(agent, true);
     }
     const spec = structuredClone(agent.spec);
     const stored: StoredAgent = {
@@ -180,13 +183,9 @@ export class MemoryAgentStore implements AgentStore {
     const stored = this.#mustGet(id);
     const latest = stored.versions.length;
     if (latest !== expectedLatest) {
-      throw new AgentPoolError(
-        'VERSION_CONFLICT',
-        `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
-        { id, expectedLatest, latestVersion: latest },
-      );
+      throw versionConflict(id, expectedLatest, latest);
     }
-    if (stored.rollout !== null) throw rolloutInProgress(stored);
+    if (stored.rollout !== null) throw rolloutInProgressOf(stored);
     // Copy before the first write, so a value that cannot be cloned writes nothing.
     const copy = structuredClone(spec);
     const flag = options.rollout === undefined ? undefined : structuredClone(options.rollout);
@@ -208,7 +207,7 @@ export class MemoryAgentStore implements AgentStore {
     this.#assertOpen();
     const stored = this.#mustGet(id);
     this.#mustHaveVersion(stored, version);
-    if (stored.rollout !== null && version !== stored.activeVersion) throw rolloutInProgress(stored);
+    if (stored.rollout !== null && version !== stored.activeVersion) throw rolloutInProgressOf(stored);
     this.#activate(stored, version, now);
     return this.#record(stored);
   }
@@ -224,12 +223,7 @@ export class MemoryAgentStore implements AgentStore {
     const stored = this.#mustGet(id);
     const running = stored.rollout?.candidateVersion ?? null;
     if (running !== expectedCandidate) {
-      const say = (c: number | null) => (c === null ? 'no rollout' : `a rollout of version ${c}`);
-      throw new AgentPoolError(
-        'VERSION_CONFLICT',
-        `agent "${id}" has ${say(running)}, not ${say(expectedCandidate)}; reload it and retry`,
-        { id, expectedCandidate, candidateVersion: running },
-      );
+      throw rolloutConflict(id, expectedCandidate, running);
     }
     const activate = options.activate;
     if (activate !== undefined) this.#mustHaveVersion(stored, activate);
@@ -237,11 +231,7 @@ export class MemoryAgentStore implements AgentStore {
     if (copy !== null) {
       this.#mustHaveVersion(stored, copy.candidateVersion);
       if (copy.candidateVersion === (activate ?? stored.activeVersion)) {
-        throw validationError(
-          'rollout.candidateVersion',
-          `is ${copy.candidateVersion}, the active version; nothing to roll out`,
-          { version: copy.candidateVersion },
-        );
+        throw candidateIsActive(copy.candidateVersion);
       }
     }
     stored.rollout = copy;
@@ -335,16 +325,13 @@ export class MemoryAgentStore implements AgentStore {
 
   #mustGet(id: string): StoredAgent {
     const stored = this.#byId.get(id);
-    if (stored === undefined) throw new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
+    if (stored === undefined) throw agentNotFound(id);
     return stored;
   }
 
   #mustHaveVersion(stored: StoredAgent, version: number): void {
     if (!Number.isInteger(version) || version < 1 || version > stored.versions.length) {
-      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${stored.id}" has no version ${version}`, {
-        id: stored.id,
-        version,
-      });
+      throw versionNotFound(stored.id, version);
     }
   }
 
@@ -406,11 +393,6 @@ export class MemoryAgentStore implements AgentStore {
   }
 }
 
-function rolloutInProgress(stored: StoredAgent): AgentPoolError {
-  const candidateVersion = stored.rollout?.candidateVersion;
-  return new AgentPoolError(
-    'ROLLOUT_IN_PROGRESS',
-    `agent "${stored.id}" is rolling out version ${candidateVersion}; promote or abort the rollout first`,
-    { id: stored.id, candidateVersion, activeVersion: stored.activeVersion },
-  );
+function rolloutInProgressOf(stored: StoredAgent): AgentPoolError {
+  return rolloutInProgress(stored.id, stored.rollout?.candidateVersion ?? 0, stored.activeVersion);
 }

@@ -4,7 +4,7 @@
  * reads stay flat from a hundred agents to millions.
  */
 import type Database from 'better-sqlite3';
-import { AgentPoolError, validationError } from '../core/errors.ts';
+import { validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
 import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
@@ -23,6 +23,15 @@ import type {
 } from './ports.ts';
 import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
+import {
+  agentExists,
+  agentNotFound,
+  candidateIsActive,
+  rolloutConflict,
+  rolloutInProgress,
+  versionConflict,
+  versionNotFound,
+} from './agent-store-shared.ts';
 
 /** Options of {@link SqliteAgentStore}. */
 export interface SqliteAgentStoreOptions {
@@ -113,14 +122,7 @@ export class SqliteAgentStore implements AgentStore {
       } catch (err) {
         const code = (err as { code?: unknown }).code;
         if (code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
-          const byName = String((err as Error).message).includes('agents.name');
-          throw new AgentPoolError(
-            'AGENT_EXISTS',
-            byName
-              ? `agent "${agent.name}" already exists in project "${agent.project}"`
-              : `an agent with id "${agent.id}" already exists`,
-            byName ? { project: agent.project, name: agent.name } : { id: agent.id },
-          );
+          throw agentExists(agent, String((err as Error).message).includes('agents.name'));
         }
         throw err;
       }
@@ -277,7 +279,7 @@ export class SqliteAgentStore implements AgentStore {
 
   async touch(id: string, at: number): Promise<void> {
     this.#conn.guard(() => {
-      if (this.#s.touch.run({ at, id }).changes === 0) throw notFound(id);
+      if (this.#s.touch.run({ at, id }).changes === 0) throw agentNotFound(id);
     });
   }
 
@@ -317,10 +319,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
   const mustGetVersion = (id: string, version: number): VersionRow => {
     const v = s.getVersion.get(id, version);
     if (v === undefined) {
-      throw new AgentPoolError('VERSION_NOT_FOUND', `agent "${id}" has no version ${version}`, {
-        id,
-        version,
-      });
+      throw versionNotFound(id, version);
     }
     return v;
   };
@@ -352,11 +351,11 @@ function prepareWrites(db: Database.Database, s: Statements) {
       }
       if (row === undefined) {
         const current = s.getById.get(id);
-        if (current === undefined) throw notFound(id);
+        if (current === undefined) throw agentNotFound(id);
         if (current.latest_version !== expectedLatest) {
           throw versionConflict(id, expectedLatest, current.latest_version);
         }
-        throw rolloutInProgress(id, current);
+        throw rolloutInProgress(id, candidateOf(current.rollout as string), current.active_version);
       }
       s.insertVersion.run(id, row.latest_version, json, now);
       if (flag === undefined) replaceLabels(row, spec.labels);
@@ -365,9 +364,10 @@ function prepareWrites(db: Database.Database, s: Statements) {
   );
   const activateVersion = db.transaction((id: string, version: number, now: number) => {
     const current = s.getById.get(id);
-    if (current === undefined) throw notFound(id);
+    if (current === undefined) throw agentNotFound(id);
     const v = mustGetVersion(id, version);
-    if (current.rollout !== null && version !== current.active_version) throw rolloutInProgress(id, current);
+    if (current.rollout !== null && version !== current.active_version)
+      throw rolloutInProgress(id, candidateOf(current.rollout as string), current.active_version);
     return activate(v, current.rollout, now);
   });
   const setRollout = db.transaction(
@@ -380,7 +380,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
       activateVersion: number | undefined,
     ) => {
       const current = s.getById.get(id);
-      if (current === undefined) throw notFound(id);
+      if (current === undefined) throw agentNotFound(id);
       const running = current.rollout === null ? null : candidateOf(current.rollout);
       if (running !== expectedCandidate) throw rolloutConflict(id, expectedCandidate, running);
       const v = activateVersion === undefined ? undefined : mustGetVersion(id, activateVersion);
@@ -402,44 +402,4 @@ function prepareWrites(db: Database.Database, s: Statements) {
 
 function candidateOf(rollout: string): number {
   return (JSON.parse(rollout) as AgentRollout).candidateVersion;
-}
-
-function notFound(id: string): AgentPoolError {
-  return new AgentPoolError('AGENT_NOT_FOUND', `agent "${id}" not found`, { id });
-}
-
-function versionConflict(id: string, expectedLatest: number, latest: number): AgentPoolError {
-  return new AgentPoolError(
-    'VERSION_CONFLICT',
-    `agent "${id}" is at version ${latest}, not ${expectedLatest}; reload it and retry`,
-    { id, expectedLatest, latestVersion: latest },
-  );
-}
-
-function rolloutInProgress(id: string, row: AgentRow): AgentPoolError {
-  const candidateVersion = candidateOf(row.rollout as string);
-  return new AgentPoolError(
-    'ROLLOUT_IN_PROGRESS',
-    `agent "${id}" is rolling out version ${candidateVersion}; promote or abort the rollout first`,
-    { id, candidateVersion, activeVersion: row.active_version },
-  );
-}
-
-function rolloutConflict(id: string, expected: number | null, running: number | null): AgentPoolError {
-  const say = (c: number | null) => (c === null ? 'no rollout' : `a rollout of version ${c}`);
-  return new AgentPoolError(
-    'VERSION_CONFLICT',
-    `agent "${id}" has ${say(running)}, not ${say(expected)}; reload it and retry`,
-    { id, expectedCandidate: expected, candidateVersion: running },
-  );
-}
-
-function candidateIsActive(version: number): AgentPoolError {
-  return validationError(
-    'rollout.candidateVersion',
-    `is ${version}, the active version; nothing to roll out`,
-    {
-      version,
-    },
-  );
 }
