@@ -13,6 +13,7 @@
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption, isPlainObject, numberOption, rejectUnknownKeys } from '../core/options.ts';
+import { hashString } from '../core/hash.ts';
 
 /** Every strategy a flag may use. */
 export const FLAG_STRATEGIES = ['all', 'none', 'percentage', 'allowlist', 'denylist', 'gradual'] as const;
@@ -175,11 +176,7 @@ export function currentPercent(flag: FlagStrategy, now: number, startedAt: numbe
  * versions: changing it would move users in and out of every running canary.
  */
 export function flagBucket(key: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < key.length; i++) {
-    h ^= key.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
+  let h = hashString(key);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -6,7 +6,7 @@
  * O(1) whether an activation has room or must wait.
  */
 import type { AgentInstance, InstanceState } from './instance.ts';
-import { hashString } from './policies/count-min-sketch.ts';
+import { hashString } from '../core/hash.ts';
 import { createPolicy } from './policies/create-policy.ts';
 import type { EvictionPolicy, PolicyName } from './policies/policy.ts';
 

@@ -24,15 +24,8 @@ function mix32(x: number): number {
   return x >>> 0;
 }
 
-/** FNV-1a 32-bit hash of a string's UTF-16 code units: a KeyHasher for string keys. */
-export function hashString(s: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
-  }
-  return h >>> 0;
-}
+/** A KeyHasher for string keys (FNV-1a). */
+export { hashString } from '../../core/hash.ts';
 
 /** A well-mixed 32-bit hash of an integer (high bits of safe integers folded in): a KeyHasher for number keys. */
 export function hashInt(n: number): number {
