@@ -230,6 +230,15 @@ export const pageQueryProperties = {
   cursor: { type: 'string', description: 'The `nextCursor` of the previous page.' },
 } as const;
 
+/** The querystring schema of a list route. */
+export const pageQuery = { type: 'object', properties: pageQueryProperties } as const;
+
+/** A list route's query, as validated; absent fields are absent, so it passes straight to the core. */
+export interface PageQuery {
+  limit?: number;
+  cursor?: string;
+}
+
 /** Error answers every route may give. */
 export const errorResponses = {
   '4xx': ref('ErrorResponse'),

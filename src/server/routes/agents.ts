@@ -12,6 +12,8 @@ import {
   agentSpecBody,
   errorResponses,
   pageOf,
+  type PageQuery,
+  pageQuery,
   pageQueryProperties,
   ref,
 } from '../schemas.ts';
@@ -23,11 +25,6 @@ export const idOrNameParams = {
   required: ['idOrName'],
   properties: { idOrName: { type: 'string', description: 'The agent id (`agt_…`) or its name.' } },
 } as const;
-
-interface PageQuery {
-  limit?: number;
-  cursor?: string;
-}
 
 /**
  * Parses `label` query values (`key=value`, repeated or comma-separated) into one filter;
@@ -195,16 +192,12 @@ export function registerAgentRoutes(app: FastifyInstance, { pool }: RouteContext
         tags,
         summary: "List an agent's versions, newest first",
         params: idOrNameParams,
-        querystring: { type: 'object', properties: pageQueryProperties },
+        querystring: pageQuery,
         response: { 200: pageOf('AgentVersion'), ...errorResponses },
       },
     },
     async (request) => {
-      const { limit, cursor } = request.query;
-      return pool.agents.versions(request.project, request.params.idOrName, {
-        ...(limit !== undefined && { limit }),
-        ...(cursor !== undefined && { cursor }),
-      });
+      return pool.agents.versions(request.project, request.params.idOrName, request.query);
     },
   );
 

@@ -7,11 +7,10 @@ import type { FastifyInstance } from 'fastify';
 import { projectNotFound } from '../../store/project-ports.ts';
 import { requireAdmin } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses, pageQueryProperties } from '../schemas.ts';
+import { errorResponses, type PageQuery, pageQuery } from '../schemas.ts';
 
 const tags = ['projects'];
 const idParams = { type: 'object', required: ['id'], properties: { id: { type: 'string' } } } as const;
-const pageQuery = { type: 'object', properties: pageQueryProperties } as const;
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const limitsBody = {
   type: 'object',
@@ -23,15 +22,6 @@ const limitsBody = {
   },
 } as const;
 const USAGE_ROUTE = '/v1/projects/:id/usage';
-
-interface PageQuery {
-  limit?: number;
-  cursor?: string;
-}
-
-function page({ limit, cursor }: PageQuery): PageQuery {
-  return { ...(limit !== undefined && { limit }), ...(cursor !== undefined && { cursor }) };
-}
 
 /** Registers `/v1/projects` and `/v1/projects/{id}/keys`. */
 export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteContext): void {
@@ -70,7 +60,7 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
   app.get<{ Querystring: PageQuery }>(
     '/v1/projects',
     { schema: { tags, summary: 'List projects (admin)', querystring: pageQuery } },
-    async (request) => projects.list(page(request.query)),
+    async (request) => projects.list(request.query),
   );
 
   app.get<{ Params: { id: string } }>(
@@ -156,7 +146,7 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
         querystring: pageQuery,
       },
     },
-    async (request) => projects.listKeys(request.params.id, page(request.query)),
+    async (request) => projects.listKeys(request.params.id, request.query),
   );
 
   app.delete<{ Params: { id: string; keyId: string } }>(

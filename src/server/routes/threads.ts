@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { CreateThreadOptions } from '../../run/threads.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses, pageOf, pageQueryProperties, ref } from '../schemas.ts';
+import { errorResponses, pageOf, type PageQuery, pageQuery, ref } from '../schemas.ts';
 
 const tags = ['threads'];
 const idParams = {
@@ -13,16 +13,6 @@ const idParams = {
   required: ['id'],
   properties: { id: { type: 'string', description: 'The thread id (`thr_…`).' } },
 } as const;
-const pageQuery = { type: 'object', properties: pageQueryProperties } as const;
-
-interface PageQuery {
-  limit?: number;
-  cursor?: string;
-}
-
-function pageOptions({ limit, cursor }: PageQuery): PageQuery {
-  return { ...(limit !== undefined && { limit }), ...(cursor !== undefined && { cursor }) };
-}
 
 /** Registers the `/v1/threads` routes. */
 export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContext): void {
@@ -101,7 +91,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContex
         response: { 200: pageOf('Message'), ...errorResponses },
       },
     },
-    async (request) => pool.threads.messages(request.project, request.params.id, pageOptions(request.query)),
+    async (request) => pool.threads.messages(request.project, request.params.id, request.query),
   );
 
   app.get<{ Params: { id: string }; Querystring: PageQuery }>(
@@ -115,6 +105,6 @@ export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContex
         response: { 200: pageOf('Run'), ...errorResponses },
       },
     },
-    async (request) => pool.threads.runs(request.project, request.params.id, pageOptions(request.query)),
+    async (request) => pool.threads.runs(request.project, request.params.id, request.query),
   );
 }
