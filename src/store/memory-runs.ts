@@ -1,8 +1,9 @@
 /**
  * The in-memory RunStore: threads, their messages and runs in process memory, for tests, examples
- * and single-process deployments that need no durability. It holds everything callers store until
- * they delete it (a thread sweep on `listExpiredThreads` is what bounds it), so it is not meant for
- * long-lived production traffic. Records are deep-copied on the way in and out, so no caller can
+ * and single-process deployments that need no durability. Like any store it holds everything
+ * callers store until they delete it: threads and their runs go with an expired thread's sweep,
+ * but stateless runs are never deleted, so memory grows with every stateless run and this store is
+ * not meant for long-lived production traffic (use SQLite). Records are deep-copied on the way in and out, so no caller can
  * mutate stored state, and no method awaits between its checks and its writes, which is what makes
  * each call atomic under concurrent callers.
  */
