@@ -158,12 +158,20 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let instances: InstancePool | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   try {
+    // A listener's exception goes to the logger when there is one; without one, to stderr as
+    // before (the bus's default), rather than into the silent default logger.
     const bus =
       options.bus ??
-      new LocalEventBus<AgentPoolEvent>({
-        onListenerError: (err, event) =>
-          logger.child({ component: 'events' }).error({ err, event: event.type }, 'an event listener threw'),
-      });
+      new LocalEventBus<AgentPoolEvent>(
+        options.logger === undefined
+          ? {}
+          : {
+              onListenerError: (err, event) =>
+                logger
+                  .child({ component: 'events' })
+                  .error({ err, event: event.type }, 'an event listener threw'),
+            },
+      );
     stopLoggingEvents = logModelEvents(bus, logger.child({ component: 'models' }));
     const poolLog = logger.child({ component: 'pool' });
     const agents = new AgentRegistry({

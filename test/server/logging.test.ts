@@ -307,6 +307,20 @@ describe('what the pool logs', () => {
     );
   });
 
+  it('writes an event listener that throws as an error line', async () => {
+    const f = await poolWithFake();
+    f.pool.events.on('breaker.closed', () => {
+      throw new Error('a listener bug');
+    });
+    f.pool.events.emit({ type: 'breaker.closed', at: 1, model: 'openai-compatible/m' });
+    const line = f.lines.find((l) => l.component === 'events');
+    assert.deepEqual(
+      [line?.level, line?.event, line?.msg],
+      ['error', 'breaker.closed', 'an event listener threw'],
+    );
+    assert.match(JSON.stringify(line?.err), /a listener bug/);
+  });
+
   it('writes a failed activation as a warn line naming the agent and the cause', async () => {
     const f = await poolWithFake({
       models: {
