@@ -137,7 +137,7 @@ export const RUN_STARTING_ROUTES: ReadonlySet<string> = new Set([
 /** Seconds a client refused while draining is told to wait before retrying (elsewhere). */
 const DRAINING_RETRY_AFTER_S = 1;
 
-/** Marks a server built by {@link buildServer} as draining: `/readyz` answers 503 from now on. */
+/** Marks a server built by {@link buildServer} as draining: `/readyz` and new runs answer 503 from now on. */
 export function markDraining(app: FastifyInstance): void {
   app.agentpool.drain();
 }
