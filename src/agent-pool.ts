@@ -6,8 +6,10 @@
  */
 import { join } from 'node:path';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
+import { type Logger, silentLogger } from './core/logger.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
+import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-events.ts';
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
@@ -88,6 +90,12 @@ export interface AgentPoolOptions {
   clock?: Clock;
   /** The event bus. @default an in-process bus */
   bus?: EventBus<AgentPoolEvent>;
+  /**
+   * Where the pool writes failed runs, breaker changes, fallbacks, failed activations, recovered
+   * runs and sweep failures (pino; child loggers per `component`). The server built over the pool
+   * logs through it too unless given its own. @default a silent logger
+   */
+  logger?: Logger;
 }
 
 /** A running agent pool. */
@@ -119,6 +127,8 @@ export interface AgentPool {
   /** The feature flags of `options.flags`. */
   readonly flags: FeatureFlags;
   readonly clock: Clock;
+  /** The logger of `options.logger` (silent by default). */
+  readonly logger: Logger;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
@@ -132,6 +142,7 @@ export interface AgentPool {
 /** Creates an agent pool. */
 export async function createAgentPool(options: AgentPoolOptions = {}): Promise<AgentPool> {
   const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger();
   const ttlSweepIntervalMs = intOption('ttlSweepIntervalMs', options.ttlSweepIntervalMs, 60_000, 0);
   const runOptions = {
     historyLimit: intOption('runs.historyLimit', options.runs?.historyLimit, 200, 1, 10_000),
@@ -145,8 +156,24 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const tools = new ToolCatalog(options.tools);
   const stores = openStores(options);
   let instances: InstancePool | undefined;
+  let stopLoggingEvents: (() => void) | undefined;
   try {
-    const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
+    // A listener's exception goes to the logger when there is one; without one, to stderr as
+    // before (the bus's default), rather than into the silent default logger.
+    const bus =
+      options.bus ??
+      new LocalEventBus<AgentPoolEvent>(
+        options.logger === undefined
+          ? {}
+          : {
+              onListenerError: (err, event) =>
+                logger
+                  .child({ component: 'events' })
+                  .error({ err, event: event.type }, 'an event listener threw'),
+            },
+      );
+    stopLoggingEvents = logModelEvents(bus, logger.child({ component: 'models' }));
+    const poolLog = logger.child({ component: 'pool' });
     const agents = new AgentRegistry({
       store: stores.agents,
       bus,
@@ -158,13 +185,20 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         registry: agents,
         bus,
         clock,
-        resolveResources: async (agent) => ({
-          models: [agent.spec.model, ...(agent.spec.fallbacks ?? [])].map((ref) => ({
-            ref,
-            model: models.resolve(ref),
-          })),
-          tools: await tools.resolve(agent.spec.tools),
-        }),
+        resolveResources: async (agent) => {
+          try {
+            return {
+              models: [agent.spec.model, ...(agent.spec.fallbacks ?? [])].map((ref) => ({
+                ref,
+                model: models.resolve(ref),
+              })),
+              tools: await tools.resolve(agent.spec.tools),
+            };
+          } catch (err) {
+            logActivationFailure(poolLog, agent, err);
+            throw err;
+          }
+        },
       },
       options.pool,
     );
@@ -216,13 +250,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         gate,
         threads,
         clock,
-        observer: metrics,
+        observer: loggingRunObserver(metrics, logger.child({ component: 'runs' })),
         history,
         governance,
       },
       runOptions,
     );
     const recoveredRuns = await stores.runs.interruptUnfinished(clock.now());
+    if (recoveredRuns > 0) {
+      logger
+        .child({ component: 'runs' })
+        .warn({ recoveredRuns }, 'runs left unfinished by the last stop (a crash?) were marked interrupted');
+    }
 
     let closed = false;
     /** The sweep in progress, so close() waits for it before closing the stores it uses. */
@@ -235,7 +274,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         if (sweep !== undefined) return; // the previous sweep is still running
         sweep = Promise.all([agents.sweepExpired((id) => pool.isActive(id)), threads.sweepExpired()])
           .then(() => undefined)
-          .catch((err: unknown) => console.error('agentpool: ttl sweep failed', err))
+          .catch((err: unknown) => poolLog.error({ err }, 'ttl sweep failed'))
           .finally(() => {
             sweep = undefined;
           });
@@ -260,6 +299,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       events: bus,
       stores,
       clock,
+      logger,
       recoveredRuns,
       async ping() {
         await Promise.all([
@@ -293,12 +333,14 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           pool.close();
           await sweep;
         } finally {
+          stopLoggingEvents?.();
           await closeStores(stores);
         }
       },
     };
   } catch (err) {
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
+    stopLoggingEvents?.();
     await closeStores(stores);
     throw err;
   }

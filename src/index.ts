@@ -4,6 +4,14 @@
 export { type AgentPool, type AgentPoolEvent, type AgentPoolOptions, createAgentPool } from './agent-pool.ts';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './core/clock.ts';
 export { AgentPoolError, ERROR_CODES, type ErrorCode, isAgentPoolError } from './core/errors.ts';
+export {
+  createLogger,
+  LOG_LEVELS,
+  type Logger,
+  type LoggerOptions,
+  type LogLevel,
+  silentLogger,
+} from './core/logger.ts';
 export type { HistogramSnapshot } from './core/metrics.ts';
 export { type BusEvent, type EventBus, LocalEventBus } from './events/bus.ts';
 export {

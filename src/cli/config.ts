@@ -12,6 +12,8 @@ import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/
 import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
 import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../models/resilience-options.ts';
 import { isPlainObject } from '../core/options.ts';
+import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
+import { type CorsOptions, originProblem, resolveCorsOptions } from '../server/cors.ts';
 
 /** The configuration `agentpool serve` runs with, every field resolved. */
 export interface ServerConfig {
@@ -38,6 +40,13 @@ export interface ServerConfig {
   prices?: NonNullable<PriceTableOptions['prices']>;
   /** Breaker, retries, timeout, bulkhead and rate limits around model calls (config file only). */
   resilience?: ModelResilienceOptions;
+  /** The least severe log level written (fatal, error, warn, info, debug, trace, silent). @default 'info' */
+  logLevel: LogLevel;
+  /**
+   * Browser origins allowed to call the API; off (no CORS headers) when absent. The variable
+   * takes a comma-separated list (`AGENTPOOL_CORS_ORIGINS=https://app.example.com,http://localhost:5173`).
+   */
+  cors?: CorsOptions;
 }
 
 /** Settings that are objects, so they come from the config file only. */
@@ -45,13 +54,14 @@ const STRUCTURED_KEYS = ['governance', 'prices', 'resilience'] as const;
 
 /** The defaults of {@link ServerConfig}. */
 export const SERVER_CONFIG_DEFAULTS: Readonly<
-  Omit<ServerConfig, 'agentsFile' | 'adminKey' | (typeof STRUCTURED_KEYS)[number]>
+  Omit<ServerConfig, 'agentsFile' | 'adminKey' | 'cors' | (typeof STRUCTURED_KEYS)[number]>
 > = Object.freeze({
   port: 8787,
   host: '127.0.0.1',
   dataDir: './data',
   store: 'sqlite',
   shutdownTimeoutMs: 10_000,
+  logLevel: 'info',
 });
 
 /** Command-line flags as commander hands them over (strings), or typed values from code. */
@@ -62,6 +72,7 @@ export interface ServerFlags {
   store?: string;
   agentsFile?: string;
   shutdownTimeoutMs?: string | number;
+  logLevel?: string;
   /** Path of the config file. */
   config?: string;
 }
@@ -93,6 +104,8 @@ export const CONFIG_FILE_KEYS: readonly (keyof ServerConfig)[] = [
   'shutdownTimeoutMs',
   'adminKey',
   ...STRUCTURED_KEYS,
+  'logLevel',
+  'cors',
 ];
 
 const FLAG_NAMES: Readonly<Partial<Record<Key, string>>> = {
@@ -102,6 +115,7 @@ const FLAG_NAMES: Readonly<Partial<Record<Key, string>>> = {
   store: '--store',
   agentsFile: '--agents-file',
   shutdownTimeoutMs: '--shutdown-timeout-ms',
+  logLevel: '--log-level',
 };
 
 /** The environment variable of each field. */
@@ -113,6 +127,8 @@ export const ENV_NAMES: Readonly<Record<Key, string>> = {
   agentsFile: 'AGENTPOOL_AGENTS_FILE',
   shutdownTimeoutMs: 'AGENTPOOL_SHUTDOWN_TIMEOUT_MS',
   adminKey: 'AGENTPOOL_ADMIN_KEY',
+  logLevel: 'AGENTPOOL_LOG_LEVEL',
+  cors: 'AGENTPOOL_CORS_ORIGINS',
 };
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -177,7 +193,44 @@ function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key]
     case 'store':
       if (value !== 'sqlite' && value !== 'memory') invalid(key, origin, 'one of "sqlite", "memory"', value);
       return value;
+    case 'logLevel':
+      if (!(LOG_LEVELS as readonly unknown[]).includes(value)) {
+        invalid(key, origin, `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, value);
+      }
+      return value as LogLevel;
+    case 'cors':
+      return corsValue(origin, value);
   }
+}
+
+/** `cors`: a comma-separated list in the variable, `{ origins: [...] }` in the config file. */
+function corsValue(origin: Origin, value: unknown): CorsOptions {
+  if (origin.source !== 'file') {
+    const origins = String(value)
+      .split(',')
+      .map((o) => o.trim())
+      .filter((o) => o !== '');
+    const wrong = origins.length === 0 || origins.some((o) => originProblem(o) !== undefined);
+    if (wrong || (origins.includes('*') && origins.length > 1)) {
+      invalid(
+        'cors',
+        origin,
+        'a comma-separated list of origins like https://app.example.com, or "*"',
+        value,
+      );
+    }
+    return { origins };
+  }
+  try {
+    resolveCorsOptions(value, 'cors');
+  } catch (err) {
+    if (!isAgentPoolError(err)) throw err;
+    throw new AgentPoolError('VALIDATION_FAILED', `${origin.label}: ${err.message}`, {
+      ...err.details,
+      source: origin.source,
+    });
+  }
+  return value as CorsOptions;
 }
 
 /** The config file's values, checked for shape and unknown keys. */
@@ -233,6 +286,7 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
 
   const agentsFile = pick('agentsFile');
   const adminKey = pick('adminKey');
+  const cors = pick('cors');
   const structured = structuredSettings(file, sources.file?.path);
   return {
     ...structured,
@@ -243,6 +297,8 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
     ...(agentsFile !== undefined && { agentsFile }),
     shutdownTimeoutMs: pick('shutdownTimeoutMs') ?? SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs,
     ...(adminKey !== undefined && { adminKey }),
+    logLevel: pick('logLevel') ?? SERVER_CONFIG_DEFAULTS.logLevel,
+    ...(cors !== undefined && { cors }),
   };
 }
 

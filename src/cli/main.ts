@@ -32,7 +32,8 @@ const CONFIG_HELP = `
 Configuration, highest precedence first:
   1. flags
   2. environment variables: AGENTPOOL_PORT, AGENTPOOL_HOST, AGENTPOOL_DATA_DIR, AGENTPOOL_STORE,
-     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY
+     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY, AGENTPOOL_LOG_LEVEL,
+     AGENTPOOL_CORS_ORIGINS (comma-separated)
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
      relative paths in it are taken from its directory; governance (default project quotas and
@@ -43,12 +44,20 @@ Every value is checked at start; an error names the flag, variable or key.`;
 
 const SERVE_HELP = `${CONFIG_HELP}
 
-Without --agents-file (or its variable or key), the bundled examples/agents.yaml is applied.
+Agents: --agents-file (or its variable or key) is applied at every start. Without one, the bundled
+examples/agents.yaml is applied only when the store holds no agent at all, so agents changed
+through the API keep their changes across restarts.
 Authentication: set AGENTPOOL_ADMIN_KEY (or adminKey in the config file; never a flag) or issue any
 project key, and every API request needs "Authorization: Bearer <key>"; without either the server
 runs open in single-project development mode.
-SIGTERM or SIGINT drains: the server stops accepting, runs in flight get up to
---shutdown-timeout-ms to finish, the rest are interrupted, and the store is closed.
+Logs: JSON lines on stdout (human-readable when stdout is a terminal): one access line per request,
+one per failed run, breaker change, fallback and recovered crash. --log-level sets the least
+severe level written (fatal, error, warn, info, debug, trace, silent; default info).
+CORS: off unless origins are set (AGENTPOOL_CORS_ORIGINS, or cors: { origins: [...] } in the
+config file); "*" allows any origin.
+SIGTERM or SIGINT drains: the server keeps serving, /readyz answers 503 and new runs get 503
+SHUTTING_DOWN; runs in flight get up to --shutdown-timeout-ms to finish, the rest are interrupted,
+then the server stops listening and the store is closed. A second signal exits at once.
 
 Example:
   $ agentpool serve --port 8787 --data-dir ./data`;
@@ -144,11 +153,15 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
     .option('--config <file>', 'YAML or JSON config file')
     .option(
       '--agents-file <file>',
-      'YAML or JSON agents file applied at start (default examples/agents.yaml)',
+      'YAML or JSON agents file applied at every start (default: the bundled examples, into an empty store only)',
     )
     .option(
       '--shutdown-timeout-ms <ms>',
       `how long shutdown waits for runs in flight (default ${SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs})`,
+    )
+    .option(
+      '--log-level <level>',
+      `least severe log level written: fatal, error, warn, info, debug, trace or silent (default ${SERVER_CONFIG_DEFAULTS.logLevel})`,
     )
     .addHelpText('after', SERVE_HELP)
     .action(async (flags: ServerFlags) => {

@@ -1,15 +1,18 @@
 /**
  * The HTTP server: a fastify instance over an {@link AgentPool}. It owns the wiring only —
  * request validation (JSON schema on every route; unknown body fields rejected), the OpenAPI 3.1
- * document and the docs UI, the one error handler, readiness and draining. Every route is a thin
- * call into the pool's facade; nothing here re-implements the core.
+ * document (with its bearer security scheme) and the docs UI, the one error handler, the access
+ * log, CORS, readiness and draining. Every route is a thin call into the pool's facade; nothing
+ * here re-implements the core.
  */
+import cors from '@fastify/cors';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Ajv } from 'ajv';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, LogController } from 'fastify';
 import type { AgentPool } from '../agent-pool.ts';
 import { AgentPoolError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
 import { intOption } from '../core/options.ts';
 import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
 import type { RouteContext } from './context.ts';
@@ -25,13 +28,18 @@ import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
+import { installAccessLog } from './access-log.ts';
+import { type CorsOptions, corsPluginOptions, type ResolvedCorsOptions, resolveCorsOptions } from './cors.ts';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
   /** Largest request body accepted, in bytes; larger ones get 413 `PAYLOAD_TOO_LARGE`. @default 1048576 (1 MiB) */
   bodyLimit?: number;
-  /** fastify's logger: `true` for pino at `info`, or pino options. @default false */
-  logger?: FastifyServerOptions['logger'];
+  /**
+   * Where the access log (one line per request) and the server's errors go, as `component: 'http'`.
+   * @default the pool's logger (`pool.logger`, silent unless `createAgentPool` was given one)
+   */
+  logger?: Logger;
   /**
    * The project every request acts in (single-project development mode, until API keys exist).
    * @default 'default'
@@ -42,23 +50,32 @@ export interface ServerOptions {
    * project key exists. @default none (development mode until a project key is issued)
    */
   adminKey?: string;
+  /**
+   * Browser origins allowed to call the API (`{ origins: ['https://app.example.com'] }`, or
+   * `['*']`). @default off: no CORS headers at all, so browsers refuse cross-origin calls
+   */
+  cors?: CorsOptions;
 }
 
 /** {@link ServerOptions} with every default applied. */
 export interface ResolvedServerOptions {
   readonly bodyLimit: number;
-  readonly logger: NonNullable<FastifyServerOptions['logger']>;
+  /** null: the pool's logger. */
+  readonly logger: Logger | null;
   readonly project: string;
   readonly adminKey: string | null;
+  /** null: CORS off. */
+  readonly cors: ResolvedCorsOptions | null;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
   return {
     bodyLimit: intOption('server.bodyLimit', options.bodyLimit, 1024 * 1024, 1),
-    logger: options.logger ?? false,
+    logger: options.logger ?? null,
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
     adminKey: adminKeyOption(options.adminKey),
+    cors: resolveCorsOptions(options.cors),
   };
 }
 
@@ -80,9 +97,12 @@ function adminKeyOption(key: unknown): string | null {
 export interface ServerControl {
   /** The project requests act in. */
   readonly project: string;
-  /** True once {@link ServerControl.drain} was called: `/readyz` answers 503. */
+  /**
+   * True once {@link ServerControl.drain} was called: `/readyz` answers 503 `draining` and new
+   * runs are refused with 503 `SHUTTING_DOWN`; every other request is still served.
+   */
   readonly draining: boolean;
-  /** Marks the server as draining (shutting down), so load balancers stop sending work. */
+  /** Marks the server as draining (shutting down), so load balancers and clients go elsewhere. */
   drain(): void;
 }
 
@@ -104,7 +124,20 @@ function validatorCompilers() {
     (httpPart === 'body' ? body : text).compile(schema);
 }
 
-/** Marks a server built by {@link buildServer} as draining: `/readyz` answers 503 from now on. */
+/**
+ * The routes that start a run, refused while draining: a run started now would be interrupted by
+ * the shutdown, while the client can retry it on another node at once.
+ */
+export const RUN_STARTING_ROUTES: ReadonlySet<string> = new Set([
+  'POST /v1/agents/:idOrName/runs',
+  'POST /v1/chat/completions',
+  'POST /v1/responses',
+]);
+
+/** Seconds a client refused while draining is told to wait before retrying (elsewhere). */
+const DRAINING_RETRY_AFTER_S = 1;
+
+/** Marks a server built by {@link buildServer} as draining: `/readyz` and new runs answer 503 from now on. */
 export function markDraining(app: FastifyInstance): void {
   app.agentpool.drain();
 }
@@ -112,7 +145,13 @@ export function markDraining(app: FastifyInstance): void {
 /** Builds (but does not start) the HTTP server over `pool`. The caller closes the pool. */
 export async function buildServer(pool: AgentPool, options?: ServerOptions): Promise<FastifyInstance> {
   const resolved = resolveServerOptions(options);
-  const app = Fastify({ bodyLimit: resolved.bodyLimit, logger: resolved.logger });
+  const app = Fastify({
+    bodyLimit: resolved.bodyLimit,
+    // Typed as fastify's base logger so the instance keeps the FastifyInstance type routes take.
+    loggerInstance: (resolved.logger ?? pool.logger).child({ component: 'http' }) as FastifyBaseLogger,
+    // Not fastify's two lines per request: the access log writes one (access-log.ts).
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.setValidatorCompiler(validatorCompilers());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
@@ -129,7 +168,22 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
     },
   };
   app.decorate('agentpool', control);
+  installAccessLog(app);
+  // Before authentication: a preflight carries no Authorization header and must still be answered.
+  if (resolved.cors !== null) await app.register(cors, corsPluginOptions(resolved.cors));
   installAuth(app, pool, { project: resolved.project, adminKey: resolved.adminKey });
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!draining) return done();
+    reply.header('connection', 'close'); // keep-alive clients reconnect, to another node
+    if (RUN_STARTING_ROUTES.has(`${request.method} ${request.routeOptions.url ?? ''}`)) {
+      return done(
+        new AgentPoolError('SHUTTING_DOWN', 'this server is shutting down and takes no new runs: retry', {
+          retryAfterSeconds: DRAINING_RETRY_AFTER_S,
+        }),
+      );
+    }
+    done();
+  });
 
   await app.register(swagger, {
     openapi: {
@@ -147,6 +201,18 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
         { name: 'ops', description: 'Health, readiness and metrics' },
       ],
+      components: {
+        securitySchemes: {
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            description:
+              'An API key of a project (`ap_…`) or the admin key. Not needed in development mode (no admin key, no project key issued).',
+          },
+        },
+      },
+      // Every operation needs the key unless it says otherwise (health and readiness say `[]`).
+      security: [{ bearerAuth: [] }],
     },
     // Components are named after the shared schemas' `$id` (Agent, Run …), not def-0, def-1 ….
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => String(json.$id ?? `def-${i}`) },

@@ -35,6 +35,7 @@ describe('server configuration', () => {
       dataDir: './data',
       store: 'sqlite',
       shutdownTimeoutMs: 10_000,
+      logLevel: 'info',
     });
     assert.deepEqual(resolveServerConfig(), { ...SERVER_CONFIG_DEFAULTS });
     assert.equal('agentsFile' in resolveServerConfig(), false);
@@ -59,6 +60,8 @@ describe('server configuration', () => {
         AGENTPOOL_STORE: 'memory',
         AGENTPOOL_AGENTS_FILE: 'agents.json',
         AGENTPOOL_SHUTDOWN_TIMEOUT_MS: '0',
+        AGENTPOOL_LOG_LEVEL: 'debug',
+        AGENTPOOL_CORS_ORIGINS: 'https://app.example.com, http://localhost:5173',
       },
     });
     assert.deepEqual(config, {
@@ -68,6 +71,8 @@ describe('server configuration', () => {
       store: 'memory',
       agentsFile: 'agents.json',
       shutdownTimeoutMs: 0,
+      logLevel: 'debug',
+      cors: { origins: ['https://app.example.com', 'http://localhost:5173'] },
     });
   });
 
@@ -139,6 +144,8 @@ describe('server configuration', () => {
       'governance',
       'prices',
       'resilience',
+      'logLevel',
+      'cors',
     ]);
   });
 
@@ -209,6 +216,72 @@ describe('server configuration', () => {
     assert.throws(
       () => resolveServerConfig({ env: { AGENTPOOL_ADMIN_KEY: 'short' } }),
       /AGENTPOOL_ADMIN_KEY must be a secret of at least 16 characters/,
+    );
+  });
+});
+
+describe('server configuration: logLevel and cors', () => {
+  it('takes the log level from --log-level, AGENTPOOL_LOG_LEVEL or logLevel in the file', () => {
+    assert.equal(
+      resolveServerConfig({ flags: { logLevel: 'warn' }, env: { AGENTPOOL_LOG_LEVEL: 'debug' } }).logLevel,
+      'warn',
+    );
+    assert.equal(resolveServerConfig({ env: { AGENTPOOL_LOG_LEVEL: 'debug' } }).logLevel, 'debug');
+    assert.equal(resolveServerConfig({ file: file({ logLevel: 'silent' }) }).logLevel, 'silent');
+  });
+
+  it('rejects an unknown log level, naming its source', () => {
+    rejects(
+      () => resolveServerConfig({ flags: { logLevel: 'verbose' } }),
+      /^--log-level must be one of "fatal", "error", "warn", "info", "debug", "trace", "silent", got "verbose"$/,
+      { field: 'logLevel', source: 'flag' },
+    );
+    rejects(
+      () => resolveServerConfig({ env: { AGENTPOOL_LOG_LEVEL: 'INFO' } }),
+      /^AGENTPOOL_LOG_LEVEL must be one of/,
+      {
+        field: 'logLevel',
+        source: 'env',
+      },
+    );
+    rejects(
+      () => resolveServerConfig({ file: file({ logLevel: 3 }) }),
+      /^logLevel in config file .* must be one of/,
+      {
+        source: 'file',
+      },
+    );
+  });
+
+  it('takes cors from the file, or from AGENTPOOL_CORS_ORIGINS over it; absent means off', () => {
+    assert.equal('cors' in resolveServerConfig(), false);
+    const origins = ['https://app.example.com'];
+    assert.deepEqual(resolveServerConfig({ file: file({ cors: { origins } }) }).cors, { origins });
+    assert.deepEqual(
+      resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: '*' }, file: file({ cors: { origins } }) }).cors,
+      { origins: ['*'] },
+    );
+    assert.equal('cors' in resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: '' } }), false);
+  });
+
+  it('rejects a bad origin, naming the variable or the file key', () => {
+    rejects(
+      () => resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: 'https://app.example.com/,x' } }),
+      /^AGENTPOOL_CORS_ORIGINS must be a comma-separated list of origins like https:\/\/app\.example\.com, or "\*"/,
+      { field: 'cors', source: 'env' },
+    );
+    rejects(
+      () => resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: '*,https://a.example' } }),
+      /comma-separated/,
+    );
+    rejects(
+      () => resolveServerConfig({ file: file({ cors: { origins: ['https://a.example', 'a.example'] } }) }),
+      /^cors in config file .*: cors\.origins\[1\] must be an origin like/,
+      { field: 'cors.origins[1]', source: 'file' },
+    );
+    rejects(
+      () => resolveServerConfig({ file: file({ cors: ['https://a.example'] }) }),
+      /cors must be an object/,
     );
   });
 });

@@ -19,9 +19,10 @@ describe('server errors, options, health and OpenAPI', () => {
   it('pins the option defaults and rejects bad values naming the field', () => {
     assert.deepEqual(resolveServerOptions(), {
       bodyLimit: 1024 * 1024,
-      logger: false,
+      logger: null,
       project: 'default',
       adminKey: null,
+      cors: null,
     });
     assert.throws(
       () => resolveServerOptions({ adminKey: 'short' }),

@@ -1,22 +1,30 @@
 /**
- * `agentpool serve`: creates the pool from the resolved configuration, applies the agents file,
- * prewarms hot agents, serves the HTTP API and says where to go next. On SIGTERM or SIGINT it
- * drains: marks itself not ready, stops accepting connections, lets runs in flight finish up to
- * `shutdownTimeoutMs`, then closes the pool (interrupting the rest and closing the store).
+ * `agentpool serve`: creates the pool from the resolved configuration with the server's logger
+ * (JSON lines on stdout, pretty on a terminal), applies the agents file (or the bundled examples
+ * into an empty store), prewarms hot agents, serves the HTTP API and says where to go next.
+ *
+ * On SIGTERM or SIGINT it drains: it keeps listening, `/readyz` answers 503 and new runs are
+ * refused with 503 `SHUTTING_DOWN` (so load balancers and clients go elsewhere) while every other
+ * request is served; once the runs in flight are done, or `shutdownTimeoutMs` passed and the rest
+ * were interrupted, it stops listening, lets the last answers go out and closes the pool.
+ *
+ * The banner stays human text for the person at the terminal; lifecycle lines (agents applied,
+ * listening, draining, stopped) also go through the logger for machines.
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { type AgentPool, createAgentPool } from '../../agent-pool.ts';
-import { DEFAULT_PROJECT } from '../../registry/definition.ts';
+import { createLogger, type Logger } from '../../core/logger.ts';
+import { DEFAULT_PROJECT, TIERS } from '../../registry/definition.ts';
 import { buildServer } from '../../server/app.ts';
 import { type AppliedAgent, applyAgentsFile, DEFAULT_AGENTS_FILE } from '../agents-file.ts';
 import { loadServerConfig, type ServerConfig, type ServerFlags } from '../config.ts';
 import type { CliIo } from '../io.ts';
 import { formatApplied } from './apply.ts';
 
-/** How long closed-but-busy connections may linger after the pool closed. */
+/** How long requests may still be answered after the listener closed, before connections are cut. */
 const CONNECTION_GRACE_MS = 1000;
 
 /** A started server: `stopped` resolves with the exit code once a signal has drained it. */
@@ -37,9 +45,16 @@ export async function serveCommand(flags: ServerFlags, io: CliIo): Promise<numbe
 
 async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer> {
   const config = loadServerConfig(flags, io.env);
+  const logger = createLogger({
+    level: config.logLevel,
+    pretty: process.stdout.isTTY === true,
+    colors: (io.env['NO_COLOR'] ?? '') === '',
+  });
+  const log = logger.child({ component: 'serve' });
   const pool = await createAgentPool({
     store: config.store,
     dataDir: config.dataDir,
+    logger,
     ...(config.governance !== undefined && { governance: config.governance }),
     ...(config.prices !== undefined && { prices: { prices: config.prices } }),
     ...(config.resilience !== undefined && { resilience: config.resilience }),
@@ -49,10 +64,16 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     if (pool.recoveredRuns > 0) {
       io.out(`recovered: ${pool.recoveredRuns} run(s) left unfinished by the last stop marked interrupted`);
     }
-    await applyStartAgents(pool, config, io);
+    await applyStartAgents(pool, config, io, log);
     const hot = await pool.prewarmHot();
-    if (hot > 0) io.out(`prewarmed ${hot} hot agent(s)`);
-    server = await buildServer(pool, config.adminKey === undefined ? {} : { adminKey: config.adminKey });
+    if (hot > 0) {
+      io.out(`prewarmed ${hot} hot agent(s)`);
+      log.info({ agents: hot }, 'prewarmed hot agents');
+    }
+    server = await buildServer(pool, {
+      ...(config.adminKey !== undefined && { adminKey: config.adminKey }),
+      ...(config.cors !== undefined && { cors: config.cors }),
+    });
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {
     try {
@@ -64,16 +85,64 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
   }
   const url = baseUrl(config);
   const authenticated = config.adminKey !== undefined || (await pool.projects.hasKeys());
+  log.info(
+    {
+      url,
+      store: config.store,
+      ...(config.store === 'sqlite' && { dataDir: resolve(config.dataDir) }),
+      authenticated,
+      cors: config.cors?.origins ?? null,
+    },
+    'agentpool is listening',
+  );
   printNextSteps(io, config, url, await exampleAgent(pool), authenticated);
-  return { config, url, stopped: onSignal(server, pool, config, io) };
+  return { config, url, stopped: onSignal(server, pool, config, io, log) };
 }
 
-/** Applies the configured agents file, or the bundled examples when none is configured. */
-async function applyStartAgents(pool: AgentPool, config: ServerConfig, io: CliIo): Promise<AppliedAgent[]> {
-  const path = config.agentsFile ?? (existsSync(DEFAULT_AGENTS_FILE) ? DEFAULT_AGENTS_FILE : undefined);
-  if (path === undefined) return [];
-  io.out(`applying ${path}`);
-  return applyAgentsFile(pool, path, { onApplied: (applied) => io.out(`  ${formatApplied(applied)}`) });
+/**
+ * Applies the configured agents file at every start (it is the declared state). Without one, the
+ * bundled examples go only into a store that holds no agent at all, in any project: applying
+ * them at every start would undo what was changed through the API.
+ */
+async function applyStartAgents(
+  pool: AgentPool,
+  config: ServerConfig,
+  io: CliIo,
+  log: Logger,
+): Promise<AppliedAgent[]> {
+  let path = config.agentsFile;
+  if (path === undefined) {
+    if (!existsSync(DEFAULT_AGENTS_FILE)) return [];
+    if (await holdsAnyAgent(pool)) {
+      io.out('the store already holds agents: the bundled examples are not applied');
+      log.info(
+        { file: DEFAULT_AGENTS_FILE },
+        'the store already holds agents: the bundled examples are not applied',
+      );
+      return [];
+    }
+    path = DEFAULT_AGENTS_FILE;
+    io.out(`the store is empty: applying the bundled examples ${path}`);
+  } else {
+    io.out(`applying ${path}`);
+  }
+  const applied = await applyAgentsFile(pool, path, {
+    onApplied: (agent) => io.out(`  ${formatApplied(agent)}`),
+  });
+  const count = (result: string) => applied.filter((a) => a.result === result).length;
+  log.info(
+    { file: path, created: count('created'), updated: count('updated'), unchanged: count('unchanged') },
+    'agents file applied',
+  );
+  return applied;
+}
+
+/** True when any project holds an agent (every agent has a tier, so one page per tier tells). */
+async function holdsAnyAgent(pool: AgentPool): Promise<boolean> {
+  for (const tier of TIERS) {
+    if ((await pool.agents.listByTier(tier, { limit: 1 })).data.length > 0) return true;
+  }
+  return false;
 }
 
 function baseUrl(config: ServerConfig): string {
@@ -101,6 +170,8 @@ function printNextSteps(
   io.out('');
   io.out(`agentpool is listening on ${url}   (store: ${where})`);
   io.out(`  API docs:  ${url}/docs`);
+  if (config.cors !== undefined)
+    io.out(`  CORS:      browsers may call from ${config.cors.origins.join(', ')}`);
   if (agent === undefined) {
     io.out('  no agents yet: add some with `agentpool apply -f agents.yaml` or PUT /v1/agents/{name}');
   } else {
@@ -109,6 +180,7 @@ function printNextSteps(
       `    curl -s ${curlUrl}/v1/agents/${agent}/runs -H 'content-type: application/json'${authenticated ? ` -H 'authorization: Bearer <key>'` : ''} -d '{"input":"what is 17*23"}'`,
     );
   }
+  io.out(`  logs:      ${config.logLevel} and above, on stdout (--log-level)`);
   io.out('  stop:      Ctrl-C (or SIGTERM) drains runs in flight, then exits');
   io.out('');
   if (authenticated) {
@@ -132,19 +204,22 @@ function onSignal(
   pool: AgentPool,
   config: ServerConfig,
   io: CliIo,
+  log: Logger,
 ): Promise<number> {
   return new Promise<number>((done) => {
     let draining = false;
     const handle = (signal: NodeJS.Signals) => {
       if (draining) {
         io.err(`${signal} again: exiting now; runs still in flight end as interrupted on the next start`);
+        log.warn({ signal }, 'second signal: exiting without draining');
         process.exit(1);
       }
       draining = true;
-      drain(server, pool, config, io, signal).then(
+      drain(server, pool, config, io, log, signal).then(
         () => done(0),
         (err: unknown) => {
           io.err(`error: shutdown failed: ${err instanceof Error ? err.message : String(err)}`);
+          log.error({ err }, 'shutdown failed');
           done(1);
         },
       );
@@ -159,30 +234,39 @@ async function drain(
   pool: AgentPool,
   config: ServerConfig,
   io: CliIo,
+  log: Logger,
   signal: NodeJS.Signals,
 ): Promise<void> {
   const inFlight = pool.runs.activeCount;
+  const timeoutMs = config.shutdownTimeoutMs;
   io.out(
-    `${signal}: shutting down; ${inFlight} run(s) in flight, waiting up to ${config.shutdownTimeoutMs} ms`,
+    `${signal}: draining; ${inFlight} run(s) in flight, waiting up to ${timeoutMs} ms ` +
+      '(still serving: /readyz answers 503, new runs 503 SHUTTING_DOWN)',
   );
-  server.agentpool.drain(); // /readyz answers 503 from now on
-  // Stops accepting connections now; resolves once the requests in flight have answered.
-  const closed = server.close();
+  log.info({ signal, runsInFlight: inFlight, timeoutMs }, 'draining');
+  server.agentpool.drain();
   try {
     const timeout = new AbortController();
     await Promise.race([
       pool.runs.idle(),
-      sleep(config.shutdownTimeoutMs, undefined, { signal: timeout.signal }).catch(() => undefined),
+      sleep(timeoutMs, undefined, { signal: timeout.signal }).catch(() => undefined),
     ]);
     timeout.abort(); // the runs ended first: the timer goes
+    // Stops listening now; resolves once the requests in flight have answered.
+    const closed = server.close();
     const left = pool.runs.activeCount;
-    if (left > 0) io.out(`shutdown timeout: interrupting ${left} run(s)`);
+    if (left > 0) {
+      io.out(`shutdown timeout: interrupting ${left} run(s)`);
+      log.warn({ runs: left, timeoutMs }, 'shutdown timeout: interrupting the runs still in flight');
+      await pool.runs.close('the server is shutting down');
+    }
+    // Interrupted runs answer their requests now; a stream that outlives the grace is cut.
+    const lingering = await Promise.race([closed.then(() => false), sleep(CONNECTION_GRACE_MS, true)]);
+    if (lingering) server.server.closeAllConnections();
+    await closed;
   } finally {
     await pool.close();
   }
-  // Interrupted runs answer their requests now; a stream that outlives that is cut.
-  const lingering = await Promise.race([closed.then(() => false), sleep(CONNECTION_GRACE_MS, true)]);
-  if (lingering) server.server.closeAllConnections();
-  await closed;
+  log.info('stopped');
   io.out('stopped');
 }

@@ -7,6 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 
 const tags = ['ops'];
+/** No key needed: probes come from load balancers and orchestrators, which hold none. */
+const OPEN: readonly Record<string, string[]>[] = [];
 const statusSchema = {
   type: 'object',
   properties: {
@@ -23,7 +25,14 @@ export function registerHealthRoutes(
 ): void {
   app.get(
     '/healthz',
-    { schema: { tags, summary: 'Liveness: the process serves HTTP', response: { 200: statusSchema } } },
+    {
+      schema: {
+        tags,
+        summary: 'Liveness: the process serves HTTP',
+        security: OPEN,
+        response: { 200: statusSchema },
+      },
+    },
     async () => ({ status: 'ok' }),
   );
 
@@ -33,6 +42,9 @@ export function registerHealthRoutes(
       schema: {
         tags,
         summary: 'Readiness: the stores answer and the server is not draining',
+        description:
+          'While the server drains (SIGTERM) it keeps listening and answers 503 `draining` here, so a load balancer takes it out of rotation while its runs finish.',
+        security: OPEN,
         response: { 200: statusSchema, 503: statusSchema },
       },
     },
