@@ -5,7 +5,7 @@
  * that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
@@ -13,7 +13,18 @@ import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
-import { toPrompt, userMessage } from './messages.ts';
+import { effectiveMaxTokens, type CallSettings } from './call-settings.ts';
+import {
+  checkToolNames,
+  type ClientTool,
+  type ClientToolResult,
+  clientToolDefinitions,
+  openToolCalls,
+  pairToolCalls,
+  type Turn,
+} from './conversation.ts';
+import { type ToolContent, toPrompt } from './messages.ts';
+import { bringsConversation, inputMessages, resolveRunRequest, type RunRequest } from './run-request.ts';
 import {
   MULTITASK_STRATEGIES,
   type GateEntrant,
@@ -28,8 +39,12 @@ import type { Threads } from './threads.ts';
 
 /** How a run is started. */
 export interface StartRunOptions {
-  /** The user's message (1 … 100,000 characters). */
-  input: string;
+  /**
+   * The user's message (1 … 100,000 characters). May be left out when `toolResults` are given: the
+   * run then continues the conversation with those results only, and its record's `input` holds
+   * them as JSON.
+   */
+  input?: string;
   /** Run on this thread (its history is the model's context); stateless when absent. */
   threadId?: string;
   /** When the thread is busy. @default 'reject' */
@@ -38,6 +53,39 @@ export interface StartRunOptions {
   metadata?: Record<string, unknown>;
   /** Cancels the run when aborted. */
   signal?: AbortSignal;
+  /**
+   * Earlier turns of the conversation, sent before the input (at most 10,000). A stateless run
+   * only sends them; a run on a thread appends them to it with the input, as the conversation's
+   * next messages. Every tool call in them must be answered before the next turn.
+   * @default []
+   */
+  history?: readonly Turn[];
+  /** System text sent after the agent's own instructions, for this run only. @default '' */
+  instructions?: string;
+  /**
+   * Functions the caller runs itself, offered to the model next to the agent's tools (a name clash
+   * is `VALIDATION_FAILED`). When a model call asks for any of them the run ends there,
+   * `succeeded` with `output: null`: the calls are its result, published as `tool.call` events
+   * with `client: true`. The caller runs them and starts the next run with `toolResults`.
+   * @default []
+   */
+  clientTools?: readonly ClientTool[];
+  /**
+   * Results of the client tool calls the conversation stopped at (those of the last assistant
+   * turn in `history`, or of the thread's last run); every open call must be answered. Sent
+   * before `input`. @default []
+   */
+  toolResults?: readonly ClientToolResult[];
+  /** Settings of the run's model calls (sampling, output cap, structured output, tool choice). @default {} */
+  settings?: CallSettings;
+  /**
+   * False keeps nothing past the run: on a thread, its history is read but nothing is appended
+   * (the run is recorded without a thread); when the run ends its record keeps only its
+   * accounting (tokens, cost, times: budgets need them) with `input` and `metadata` blanked and
+   * `output` null, and its events are not kept for replay. `handle.result` still has the output.
+   * @default true
+   */
+  store?: boolean;
 }
 
 /** A started run. */
@@ -75,11 +123,25 @@ export interface RunManagerOptions {
   recentStreams: number;
 }
 
-/** A run that holds its thread and instance: its input message, and that message as committed. */
+/** A run that holds its thread and instance: its input messages, and those messages as committed. */
 interface Started {
-  input: NewMessage;
+  inputs: NewMessage[];
   committed: MessageRecord[];
 }
+
+/** What start() worked out for the run, handed on to #drive. */
+interface Plan {
+  request: RunRequest;
+  /** The tool message content carrying the request's tool results, names filled in. */
+  results: ToolContent | undefined;
+  /** The thread history a `store: false` run reads and sends before its own messages. */
+  prefix: readonly MessageRecord[];
+  /** Whether the client tools were checked against the agent's own already (warm start). */
+  toolsChecked: boolean;
+}
+
+/** Messages read from a thread's end to find the tool calls its last run left open. */
+const OPEN_CALLS_WINDOW = 16;
 
 interface LiveRun {
   project: string;
@@ -90,8 +152,19 @@ interface LiveRun {
   result: Promise<RunRecord>;
 }
 
-const MAX_INPUT_CHARS = 100_000;
-const START_FIELDS = ['input', 'threadId', 'multitask', 'metadata', 'signal'];
+const START_FIELDS = [
+  'input',
+  'threadId',
+  'multitask',
+  'metadata',
+  'signal',
+  'history',
+  'instructions',
+  'clientTools',
+  'toolResults',
+  'settings',
+  'store',
+];
 
 /** Starts, tracks and cancels runs. */
 export class RunManager {
@@ -149,13 +222,12 @@ export class RunManager {
 
   async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     rejectUnknownKeys('', options, START_FIELDS);
-    const text = options.input as unknown;
-    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
-      throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
-    }
+    const request = resolveRunRequest(options);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
-    const threadId = options.threadId ?? null;
+    // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
+    const threadId = request.store ? (options.threadId ?? null) : null;
+    const readThread = request.store ? null : (options.threadId ?? null);
     const now = clock.now();
     const id = newId('run', now);
     const controller = new AbortController();
@@ -168,32 +240,49 @@ export class RunManager {
     let accepted: RunRecord;
     let admission: RunAdmission | undefined;
     let pinned: number | undefined;
+    let plan: Plan;
     try {
       const agent = lease?.agent ?? (await registry.get(project, agentRef));
       let spec = agent.spec;
       // A rollout sends the flag's share to its candidate version: a thread stays on one version,
       // stateless runs spread. The candidate is served by a one-shot instance of that version.
-      const version = routeVersion(agent, threadId ?? id, now);
+      const version = routeVersion(agent, threadId ?? readThread ?? id, now);
       if (version !== agent.activeVersion) {
         lease?.release();
         lease = undefined;
         pinned = version;
         spec = (await registry.version(project, agent.id, version)).spec;
       }
+      // With a live instance the agent's tools are known: a clash is refused before anything counts.
+      const liveTools = lease?.instance.resources?.tools;
+      if (liveTools !== undefined)
+        checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+      let prefix: MessageRecord[] = [];
+      if (readThread !== null) {
+        await threads.get(project, readThread);
+        prefix = startAtUserTurn(await store.recentMessages(readThread, this.#options.historyLimit));
+      }
       admission = await governance.admit({
         project,
         agentId: agent.id,
         agentQuotas: spec.limits,
         models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
-        maxTokens: spec.maxTokens,
+        // The run's own cap when it asks for less than the agent allows: reserve what it may use.
+        maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
         hasTools: spec.tools.length > 0,
         // Exact for a stateless run on a live instance; a thread's history, or tools not yet
         // resolved on a cold start, are topped up by the runner before the first call.
         promptBytes: () =>
           promptBytes(
-            toPrompt(spec.instructions, [userMessage('', text, id, now)]),
-            toolDefinitions(lease?.instance.resources?.tools ?? []),
-          ),
+            toPrompt(
+              [spec.instructions, request.instructions],
+              [...prefix, ...inputMessages(request, undefined, id, now)],
+            ),
+            [
+              ...toolDefinitions(lease?.instance.resources?.tools ?? []),
+              ...clientToolDefinitions(request.clientTools),
+            ],
+          ) + (request.toolResults.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(request.toolResults))),
       });
       if (threadId !== null) {
         await threads.get(project, threadId);
@@ -203,6 +292,15 @@ export class RunManager {
         });
         if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
       }
+      // Tool calls and results must pair up across what the thread holds and what the run brings;
+      // read only when the run brings more than a user's text, so plain runs pay nothing.
+      let openBefore = new Map<string, string>();
+      if (readThread !== null) openBefore = openToolCalls(prefix);
+      else if (threadId !== null && bringsConversation(request)) {
+        openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
+      }
+      const results = pairToolCalls(request.turns, request.toolResults, openBefore);
+      plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
       const base: RunRecord = {
         id,
         project,
@@ -211,7 +309,7 @@ export class RunManager {
         agentVersion: version,
         threadId,
         status: 'queued',
-        input: options.input,
+        input: request.recordInput,
         output: null,
         model: spec.model,
         steps: 0,
@@ -226,10 +324,10 @@ export class RunManager {
       };
       const claimedNow = threadId === null || gate.activeRun(threadId) === id;
       if (lease !== undefined && claimedNow) {
-        const input = userMessage(newId('msg', now), options.input, id, now);
+        const inputs = inputMessages(request, results, id, now);
         accepted = { ...base, status: 'running', startedAt: now };
-        const created = await store.createRun(accepted, threadId === null ? [] : [input]);
-        started = { input, committed: created.messages };
+        const created = await store.createRun(accepted, threadId === null ? [] : inputs);
+        started = { inputs, committed: created.messages };
       } else {
         lease?.release(); // never hold an instance while waiting for the thread
         lease = undefined;
@@ -248,9 +346,17 @@ export class RunManager {
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
-      () => callerSignal?.removeEventListener('abort', onCallerAbort),
-    );
+    const result = this.#drive(
+      accepted,
+      claimed,
+      entrant,
+      stream,
+      lease,
+      started,
+      admission,
+      pinned,
+      plan,
+    ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
     this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
     void result.then((run) => this.#observer.runFinished(run));
     return { id, accepted, stream, result };
@@ -330,6 +436,7 @@ export class RunManager {
     admission: RunAdmission,
     /** A rollout's candidate version the run was routed to; the active version when undefined. */
     pinned: number | undefined,
+    plan: Plan,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
@@ -345,8 +452,13 @@ export class RunManager {
           signal,
           ...(pinned !== undefined && { version: pinned }),
         });
+        if (!plan.toolsChecked) {
+          // Checked before the input is committed, so a refused run leaves the thread as it was.
+          const tools = lease.instance.resources?.tools ?? [];
+          checkToolNames(plan.request.clientTools, tools, plan.request.settings.toolChoice);
+        }
         const now = clock.now();
-        const input = userMessage(newId('msg', now), run.input, run.id, now);
+        const inputs = inputMessages(plan.request, plan.results, run.id, now);
         run = {
           ...run,
           status: 'running',
@@ -354,7 +466,7 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = { input, committed: await store.commitStep(run, threadId === null ? [] : [input]) };
+        started = { inputs, committed: await store.commitStep(run, threadId === null ? [] : inputs) };
         const live = this.#live.get(run.id); // set by start() before this first await returned
         if (live !== undefined) live.running = true;
       }
@@ -363,26 +475,50 @@ export class RunManager {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
       stream.publish({ type: 'run.started', run });
-      return await runner.execute({
-        run,
-        spec: lease.agent.spec,
-        models: resources.models,
-        tools: resources.tools,
-        history:
-          threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),
-        signal,
-        events: stream,
-        admission,
-      });
+      const { request } = plan;
+      return await this.#finish(
+        request,
+        await runner.execute({
+          run,
+          spec: lease.agent.spec,
+          models: resources.models,
+          tools: resources.tools,
+          history:
+            threadId === null
+              ? [...plan.prefix, ...started.inputs]
+              : startAtUserTurn(await this.#history(threadId, started)),
+          signal,
+          events: stream,
+          admission,
+          instructions: request.instructions,
+          clientTools: request.clientTools,
+          settings: request.settings,
+        }),
+      );
     } catch (err) {
-      return runner.fail(run, err, signal, stream);
+      return this.#finish(plan.request, await runner.fail(run, err, signal, stream));
     } finally {
       lease?.release();
       admission.release();
       if (holdsThread && threadId !== null) gate.release(threadId, entrant);
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
-      this.#retire(accepted.id);
+      this.#retire(accepted.id, plan.request.store);
     }
+  }
+
+  /**
+   * A run that keeps nothing leaves only its accounting in the store once it ended: budget
+   * windows are summed from run records when a pool starts, so its tokens and cost must stay.
+   * The caller still gets the run as it finished.
+   */
+  async #finish(request: RunRequest, run: RunRecord): Promise<RunRecord> {
+    if (request.store) return run;
+    try {
+      await this.#deps.store.commitStep({ ...run, input: '', output: null, metadata: {} }, []);
+    } catch {
+      // The store failed: the record keeps its content, like any record a failed write leaves.
+    }
+    return run;
   }
 
   /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
@@ -397,11 +533,13 @@ export class RunManager {
     return read;
   }
 
-  #retire(runId: string): void {
+  /** Forgets a finished run; its events stay replayable unless it keeps nothing (`keep` false). */
+  #retire(runId: string, keep: boolean): void {
     const live = this.#live.get(runId);
     if (live === undefined) return;
     this.#live.delete(runId);
     if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (!keep) return;
     this.#recent.set(runId, { project: live.project, stream: live.stream });
     if (this.#recent.size > this.#options.recentStreams) {
       const oldest = this.#recent.keys().next().value;
@@ -411,7 +549,7 @@ export class RunManager {
 }
 
 /** Drops leading messages until a user turn, so a truncated history never opens mid tool exchange. */
-function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage)[] {
+function startAtUserTurn(messages: MessageRecord[]): MessageRecord[] {
   const first = messages.findIndex((m) => m.role === 'user');
   return first <= 0 ? messages : messages.slice(first);
 }
