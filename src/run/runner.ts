@@ -18,7 +18,7 @@ import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
-import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
 import { callOptions, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
