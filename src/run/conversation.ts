@@ -87,8 +87,10 @@ export function parseTurns(value: unknown, field = 'history'): Turn[] {
       case 'user': {
         if (parts.length === 0) throw validationError(`${f}.content`, 'must hold at least one text part');
         const content = parts.map((p, j) => {
+          if (isPlainObject(p) && p['type'] !== 'text') {
+            throw validationError(`${f}.content[${j}].type`, 'must be "text": a user turn holds text only');
+          }
           const part = object(`${f}.content[${j}]`, p, ['type', 'text']);
-          if (part['type'] !== 'text') throw validationError(`${f}.content[${j}].type`, 'must be "text"');
           return { type: 'text' as const, text: text(`${f}.content[${j}].text`, part['text']) };
         });
         return { role: 'user', content };
