@@ -5,6 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import type {
+  LanguageModelV3,
+  LanguageModelV3CallOptions,
+  LanguageModelV3StreamPart,
+} from '@ai-sdk/provider';
+import { createAgentPool } from '../../src/agent-pool.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import type { ClientTool, Turn } from '../../src/run/conversation.ts';
 import { textOf } from '../../src/run/messages.ts';
@@ -327,6 +333,62 @@ describe('runs with a caller-kept conversation, client tools and call settings',
         );
       } finally {
         await pool2.close();
+      }
+    });
+
+    it('never hands out a client call whose arguments are not JSON: the model is told, and tries again', async () => {
+      const prompts: LanguageModelV3CallOptions['prompt'][] = [];
+      const parts: LanguageModelV3StreamPart[][] = [
+        [{ type: 'tool-call', toolCallId: 'bad', toolName: 'get_weather', input: '{"city": Par' }],
+        [{ type: 'tool-call', toolCallId: 'good', toolName: 'get_weather', input: '{"city":"Paris"}' }],
+      ];
+      const scripted: LanguageModelV3 = {
+        specificationVersion: 'v3',
+        provider: 'scripted',
+        modelId: 'x',
+        supportedUrls: {},
+        doGenerate: () => Promise.reject(new Error('streams only')),
+        doStream: (options) => {
+          prompts.push(options.prompt);
+          const step = parts.shift() ?? [];
+          const usage = { inputTokens: { total: 1 }, outputTokens: { total: 1 } } as never;
+          return Promise.resolve({
+            stream: new ReadableStream<LanguageModelV3StreamPart>({
+              start(controller) {
+                for (const part of step) controller.enqueue(part);
+                controller.enqueue({
+                  type: 'finish',
+                  finishReason: { unified: 'tool-calls', raw: undefined },
+                  usage,
+                });
+                controller.close();
+              },
+            }),
+          });
+        },
+      };
+      const own = await createAgentPool({
+        store: 'memory',
+        ttlSweepIntervalMs: 0,
+        models: { custom: { scripted: () => scripted } },
+      });
+      try {
+        await own.agents.create(P, { name: 'scripted', model: 'scripted/x' });
+        const handle = await own.runs.start(P, 'scripted', { input: 'Paris?', clientTools: [WEATHER] });
+        const events = await collect(handle.stream.events());
+        const run = await handle.result;
+        assert.equal(run.steps, 2);
+        assert.equal(run.output, null);
+        assert.deepEqual(
+          events.flatMap((e) => (e.type === 'tool.call' && e.client === true ? [e.toolCallId] : [])),
+          ['good'],
+        );
+        const told = events.find((e) => e.type === 'tool.result');
+        assert.ok(told?.type === 'tool.result' && told.toolCallId === 'bad');
+        assert.equal(told.error?.code, 'TOOL_INPUT_INVALID');
+        assert.equal(prompts[1]?.at(-1)?.role, 'tool');
+      } finally {
+        await own.close();
       }
     });
 

@@ -13,7 +13,7 @@ import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
 import type { RouteContext } from '../context.ts';
 import { clientGone, streamSse } from '../sse.ts';
-import { type ChatMessage, type ChatRequestFields, chatRun, renamed } from './chat-request.ts';
+import { type ChatMessage, type ChatRequestFields, chatRun } from './chat-request.ts';
 import {
   INFORMATIONAL_FIELDS,
   looseProperties,
@@ -33,6 +33,7 @@ import {
   metadataSchema,
   modelSchema,
   openEvents,
+  renamed,
   responses,
   seconds,
   tags,

@@ -6,7 +6,7 @@
  * Errors name the request's own fields; errors the run layer raises are renamed to them.
  */
 import type { JSONSchema7, LanguageModelV3ToolChoice } from '@ai-sdk/provider';
-import { AgentPoolError, validationError } from '../../core/errors.ts';
+import { validationError } from '../../core/errors.ts';
 import type { CallSettings, ResponseFormat } from '../../run/call-settings.ts';
 import type { ClientTool, ClientToolResult, Turn } from '../../run/conversation.ts';
 import type { AssistantContent } from '../../run/messages.ts';
@@ -145,17 +145,6 @@ export function chatRun(body: ChatRequestFields): ChatRun {
     return setting === undefined ? runField : (SETTINGS_FIELDS[setting] ?? runField);
   };
   return { options, field };
-}
-
-/** Renames the field of a run-layer validation error to the request field it came from. */
-export function renamed(err: unknown, field: (runField: string) => string): unknown {
-  if (!(err instanceof AgentPoolError) || err.code !== 'VALIDATION_FAILED') return err;
-  const from = err.details['field'];
-  if (typeof from !== 'string') return err;
-  const to = field(from);
-  if (to === from) return err;
-  const message = err.message.startsWith(from) ? `${to}${err.message.slice(from.length)}` : err.message;
-  return new AgentPoolError('VALIDATION_FAILED', message, { ...err.details, field: to }, { cause: err });
 }
 
 function rejectName(i: number, m: ChatMessage): void {

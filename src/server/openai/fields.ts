@@ -57,7 +57,9 @@ export function refuseUnneutral(
   for (const [field, rule] of Object.entries(rules)) {
     const value = body[field];
     if (!rule.neutral(value)) {
-      throw validationError(field, `is not supported with ${JSON.stringify(value)}: ${rule.why}`);
+      const shown = JSON.stringify(value) ?? String(value);
+      const clipped = shown.length > 80 ? `${shown.slice(0, 80)}…` : shown;
+      throw validationError(field, `is not supported with ${clipped}: ${rule.why}`);
     }
   }
 }

@@ -186,7 +186,10 @@ export function responsesRun(body: ResponsesRequestFields): ResponsesRun {
       if (list === 'toolResults') return `input[${resultIndex[k] ?? items.length - 1}].call_id`;
       return `input[${historyIndex[k] ?? items.length - 1}]`;
     }
-    if (runField === 'toolResults') return results.length === 0 ? `input[${items.length - 1}]` : 'input';
+    if (runField === 'toolResults') {
+      // Unanswered calls before the input name the input; results that miss some name the list.
+      return results.length === 0 && typeof body.input !== 'string' ? `input[${items.length - 1}]` : 'input';
+    }
     const setting = /^settings\.(\w+)/.exec(runField)?.[1];
     return setting === undefined ? runField : (SETTINGS_FIELDS[setting] ?? runField);
   };

@@ -15,7 +15,6 @@ import type { RunEvent } from '../../run/stream.ts';
 import type { MessageRecord, RunRecord } from '../../store/ports.ts';
 import type { RouteContext } from '../context.ts';
 import { clientGone, streamSse } from '../sse.ts';
-import { renamed } from './chat-request.ts';
 import {
   INFORMATIONAL_FIELDS,
   looseProperties,
@@ -49,6 +48,7 @@ import {
   metadataSchema,
   modelSchema,
   openEvents,
+  renamed,
   outcomeOf,
   responses,
   tags,

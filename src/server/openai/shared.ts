@@ -111,6 +111,17 @@ export function failedError(event: Extract<RunEvent, { type: 'run.failed' }>): A
 // ---------------------------------------------------------------------------------------------
 // Input
 
+/** Renames the field of a run-layer validation error to the request field it came from. */
+export function renamed(err: unknown, field: (runField: string) => string): unknown {
+  if (!(err instanceof AgentPoolError) || err.code !== 'VALIDATION_FAILED') return err;
+  const from = err.details['field'];
+  if (typeof from !== 'string') return err;
+  const to = field(from);
+  if (to === from) return err;
+  const message = err.message.startsWith(from) ? `${to}${err.message.slice(from.length)}` : err.message;
+  return new AgentPoolError('VALIDATION_FAILED', message, { ...err.details, field: to }, { cause: err });
+}
+
 /**
  * The text of an OpenAI message content: a string, or the text parts of an array (a `refusal`
  * part's text is its `refusal`). Images, audio and files are refused: agents take text only.
