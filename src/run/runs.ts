@@ -7,86 +7,30 @@
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { enumOption, rejectUnknownKeys } from '../core/options.ts';
+import { enumOption } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
-import { effectiveMaxTokens, type CallSettings } from './call-settings.ts';
-import {
-  checkToolNames,
-  type ClientTool,
-  type ClientToolResult,
-  clientToolDefinitions,
-  openToolCalls,
-  pairToolCalls,
-  type Turn,
-} from './conversation.ts';
+import { effectiveMaxTokens } from './call-settings.ts';
+import { checkToolNames, clientToolDefinitions, openToolCalls, pairToolCalls } from './conversation.ts';
 import { type ToolContent, toPrompt } from './messages.ts';
-import { bringsConversation, inputMessages, resolveRunRequest, type RunRequest } from './run-request.ts';
 import {
-  MULTITASK_STRATEGIES,
-  type GateEntrant,
-  type MultitaskStrategy,
-  type ThreadGate,
-} from './multitask.ts';
+  bringsConversation,
+  inputMessages,
+  resolveRunRequest,
+  type RunRequest,
+  type StartRunOptions,
+} from './run-request.ts';
+import { MULTITASK_STRATEGIES, type GateEntrant, type ThreadGate } from './multitask.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
 
-/** How a run is started. */
-export interface StartRunOptions {
-  /**
-   * The user's message (1 … 100,000 characters). May be left out when `toolResults` are given: the
-   * run then continues the conversation with those results only, and its record's `input` holds
-   * them as JSON.
-   */
-  input?: string;
-  /** Run on this thread (its history is the model's context); stateless when absent. */
-  threadId?: string;
-  /** When the thread is busy. @default 'reject' */
-  multitask?: MultitaskStrategy;
-  /** Free-form JSON kept on the run record. */
-  metadata?: Record<string, unknown>;
-  /** Cancels the run when aborted. */
-  signal?: AbortSignal;
-  /**
-   * Earlier turns of the conversation, sent before the input (at most 10,000). A stateless run
-   * only sends them; a run on a thread appends them to it with the input, as the conversation's
-   * next messages. Every tool call in them must be answered before the next turn.
-   * @default []
-   */
-  history?: readonly Turn[];
-  /** System text sent after the agent's own instructions, for this run only. @default '' */
-  instructions?: string;
-  /**
-   * Functions the caller runs itself, offered to the model next to the agent's tools (a name clash
-   * is `VALIDATION_FAILED`). When a model call asks for any of them the run ends there,
-   * `succeeded` with `output: null`: the calls are its result, published as `tool.call` events
-   * with `client: true`. The caller runs them and starts the next run with `toolResults`.
-   * @default []
-   */
-  clientTools?: readonly ClientTool[];
-  /**
-   * Results of the client tool calls the conversation stopped at (those of the last assistant
-   * turn in `history`, or of the thread's last run); every open call must be answered. Sent
-   * before `input`. @default []
-   */
-  toolResults?: readonly ClientToolResult[];
-  /** Settings of the run's model calls (sampling, output cap, structured output, tool choice). @default {} */
-  settings?: CallSettings;
-  /**
-   * False keeps nothing past the run: on a thread, its history is read but nothing is appended
-   * (the run is recorded without a thread); when the run ends its record keeps only its
-   * accounting (tokens, cost, times: budgets need them) with `input` and `metadata` blanked and
-   * `output` null, and its events are not kept for replay. `handle.result` still has the output.
-   * @default true
-   */
-  store?: boolean;
-}
+export type { StartRunOptions } from './run-request.ts';
 
 /** A started run. */
 export interface RunHandle {
@@ -152,20 +96,6 @@ interface LiveRun {
   result: Promise<RunRecord>;
 }
 
-const START_FIELDS = [
-  'input',
-  'threadId',
-  'multitask',
-  'metadata',
-  'signal',
-  'history',
-  'instructions',
-  'clientTools',
-  'toolResults',
-  'settings',
-  'store',
-];
-
 /** Starts, tracks and cancels runs. */
 export class RunManager {
   readonly #deps: RunManagerDeps;
@@ -221,7 +151,6 @@ export class RunManager {
   }
 
   async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
-    rejectUnknownKeys('', options, START_FIELDS);
     const request = resolveRunRequest(options);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;

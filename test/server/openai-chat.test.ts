@@ -298,6 +298,38 @@ describe('chat completions with the official openai client', () => {
     assert.equal(f.fake.requests.length, requests, 'the model was never called');
   });
 
+  it("refuses a client tool named like one of the agent's on a cold agent too, naming it", async () => {
+    await f.pool.agents.create('default', {
+      name: 'cold-adder',
+      model: 'openai/fake-model',
+      tools: ['custom:add'],
+    });
+    const requests = f.fake.requests.length;
+    for (const stream of [false, true]) {
+      const err = await (async () => {
+        const answer = await client.chat.completions.create({
+          model: 'cold-adder',
+          messages: [{ role: 'user', content: 'hi' }],
+          tools: [
+            WEATHER_TOOL,
+            { type: 'function', function: { name: 'add', parameters: { type: 'object' } } },
+          ],
+          stream,
+        });
+        if (Symbol.asyncIterator in answer)
+          for await (const _chunk of answer) assert.fail('no chunk expected');
+      })().then(
+        () => assert.fail('expected a refusal'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof BadRequestError, String(err));
+      assert.equal(err.param, 'tools[1].function.name');
+      assert.match(err.message, /tools\[1\]\.function\.name "add"/);
+      f.pool.instances.deactivate('default', 'cold-adder'); // cold again for the streamed attempt
+    }
+    assert.equal(f.fake.requests.length, requests);
+  });
+
   it('takes the neutral values of fields it cannot honour otherwise', async () => {
     f.fake.script({ text: 'fine' });
     const completion = await client.chat.completions.create({
