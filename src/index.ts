@@ -59,6 +59,8 @@ export { type Cost, type ModelPrice, PriceTable, type PriceTableOptions } from '
 export type { InstanceResources } from './pool/instance.ts';
 export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './run/multitask.ts';
 export type { RunHandle, StartRunOptions } from './run/runs.ts';
+export { type CallSettings, type ResponseFormat, resolveCallSettings } from './run/call-settings.ts';
+export type { ClientTool, ClientToolResult, Turn } from './run/conversation.ts';
 export { RunManager } from './run/runs.ts';
 export type { RunEvent } from './run/stream.ts';
 export { type CreateThreadOptions, Threads } from './run/threads.ts';

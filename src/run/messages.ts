@@ -11,12 +11,17 @@ import type {
 } from '@ai-sdk/provider';
 import type { MessageRecord, NewMessage } from '../store/ports.ts';
 
-/** Text of a user message. */
-export type UserContent = [{ type: 'text'; text: string }];
+/** Text of a user message: one text part when agentpool writes it, several when a caller's turn had them. */
+export type UserContent = { type: 'text'; text: string }[];
 /** What an assistant message holds: text and the tool calls it asked for. */
 export type AssistantContent = ({ type: 'text'; text: string } | LanguageModelV3ToolCallPart)[];
 /** Results of the tool calls of the previous assistant message. */
 export type ToolContent = LanguageModelV3ToolResultPart[];
+
+/** A tool message answering the client tool calls a conversation stopped at. */
+export function toolMessage(id: string, content: ToolContent, runId: string | null, now: number): NewMessage {
+  return { id, role: 'tool', content, runId, createdAt: now };
+}
 
 /** A new user message. */
 export function userMessage(id: string, text: string, runId: string | null, now: number): NewMessage {
@@ -24,13 +29,21 @@ export function userMessage(id: string, text: string, runId: string | null, now:
   return { id, role: 'user', content, runId, createdAt: now };
 }
 
-/** Converts stored (or pending) messages, after the system instructions, into a model prompt. */
+/** A message as the prompt needs it: stored, pending, or a caller's turn. */
+export type PromptMessage = Pick<MessageRecord | NewMessage, 'role' | 'content'>;
+
+/**
+ * Converts stored (or pending) messages, after the system instructions, into a model prompt. Each
+ * non-empty instruction text becomes its own system message, in order (the agent's first).
+ */
 export function toPrompt(
-  system: string,
-  messages: readonly (MessageRecord | NewMessage)[],
+  system: string | readonly string[],
+  messages: readonly PromptMessage[],
 ): LanguageModelV3Prompt {
   const prompt: LanguageModelV3Message[] = [];
-  if (system !== '') prompt.push({ role: 'system', content: system });
+  for (const text of typeof system === 'string' ? [system] : system) {
+    if (text !== '') prompt.push({ role: 'system', content: text });
+  }
   for (const m of messages) {
     switch (m.role) {
       case 'system':
@@ -48,6 +61,43 @@ export function toPrompt(
     }
   }
   return prompt;
+}
+
+/**
+ * Answers, in the prompt only, tool calls left without a result before the conversation moved on
+ * (a client that never sent the results of the calls a thread stopped at): providers refuse an
+ * assistant tool call that no tool message answers, and the thread must stay usable.
+ */
+export function answerOpenCalls(prompt: LanguageModelV3Prompt): LanguageModelV3Prompt {
+  const out: LanguageModelV3Message[] = [];
+  let open: LanguageModelV3ToolCallPart[] = [];
+  const close = () => {
+    if (open.length === 0) return;
+    out.push({
+      role: 'tool',
+      content: open.map((call) => ({
+        type: 'tool-result',
+        toolCallId: call.toolCallId,
+        toolName: call.toolName,
+        output: { type: 'error-text', value: 'no result: the caller did not answer this call' },
+      })),
+    });
+    open = [];
+  };
+  for (const m of prompt) {
+    if (m.role === 'tool') {
+      const answered = new Set(m.content.flatMap((p) => (p.type === 'tool-result' ? [p.toolCallId] : [])));
+      open = open.filter((call) => !answered.has(call.toolCallId));
+    } else {
+      close();
+      if (m.role === 'assistant') {
+        open = m.content.filter((p): p is LanguageModelV3ToolCallPart => p.type === 'tool-call');
+      }
+    }
+    out.push(m);
+  }
+  close();
+  return out;
 }
 
 /** The plain text of a message's content (text parts joined). */

@@ -18,9 +18,17 @@ import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
-import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
-import { type AssistantContent, type ToolContent, toPrompt } from './messages.ts';
+import { callOptions, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
+import { type ClientTool, clientToolDefinitions } from './conversation.ts';
+import {
+  answerOpenCalls,
+  type AssistantContent,
+  type PromptMessage,
+  type ToolContent,
+  toPrompt,
+} from './messages.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunEventStream } from './stream.ts';
@@ -47,12 +55,21 @@ export interface RunInput {
   /** The agent's model, then its fallbacks. */
   models: readonly ModelTarget[];
   tools: readonly Tool[];
-  /** The thread's recent messages, ending with the run's input; for a stateless run, just the input. */
-  history: readonly (MessageRecord | NewMessage)[];
+  /**
+   * The thread's recent messages, ending with the run's input; for a stateless run, the caller's
+   * earlier turns and the input.
+   */
+  history: readonly PromptMessage[];
   signal: AbortSignal;
   events: RunEventStream;
   /** The run's hold on its project's quotas and budgets: reserved before each model call, settled after. */
   admission?: RunAdmission;
+  /** System text sent after the agent's instructions. @default '' */
+  instructions?: string;
+  /** Functions the caller runs: a model call asking for any of them ends the run. @default [] */
+  clientTools?: readonly ClientTool[];
+  /** Settings of every model call. @default {} */
+  settings?: CallSettings;
 }
 
 interface StepResult {
@@ -79,8 +96,10 @@ export class Runner {
     const { spec, tools, signal, events } = input;
     const stateless = input.run.threadId === null;
     let run = input.run;
-    const prompt = toPrompt(spec.instructions, input.history);
-    const toolDefs = toolDefinitions(tools);
+    const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
+    const clientTools = input.clientTools ?? [];
+    const toolDefs = [...toolDefinitions(tools), ...clientToolDefinitions(clientTools)];
+    const clientNames = new Set(clientTools.map((t) => t.name));
 
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
@@ -96,20 +115,44 @@ export class Runner {
           throw err;
         }
         this.#observer.modelCall(result.model, (performance.now() - started) / 1000, true);
+        // Calls of the caller's functions end the run: they are its result. A call whose arguments
+        // are not JSON is not handed out; the model is told, as for the agent's own tools.
+        const clientCalls = result.toolCalls.filter(
+          (c) => clientNames.has(c.toolName) && !(c.input instanceof InvalidToolInput),
+        );
+        const stops = clientCalls.length > 0;
+        // The agent's calls of a step that stops: a thread keeps their results for the next turn;
+        // a stateless run drops them unrun, since the caller's copy of the conversation could not
+        // carry their results and the model asks again once it has the client's results.
+        const serverCalls =
+          stops && stateless ? [] : result.toolCalls.filter((c) => !clientCalls.includes(c));
         const assistant: AssistantContent = [];
         if (result.text !== '') assistant.push({ type: 'text', text: result.text });
-        assistant.push(...result.toolCalls);
+        assistant.push(...(stops && stateless ? clientCalls : result.toolCalls));
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;
         run = this.#account(run, result);
         input.admission?.settleStep(run.cost - cost, result.inputTokens + result.outputTokens);
-        if (result.toolCalls.length > 0) {
-          const toolContent = await this.#callTools(result.toolCalls, byName, step, input);
+        if (serverCalls.length > 0) {
+          const toolContent = await this.#callTools(serverCalls, byName, step, input, clientNames);
           messages.push(this.#message('tool', toolContent, run.id));
         }
-        const done = result.toolCalls.length === 0;
-        if (done)
-          run = { ...run, status: 'succeeded', output: result.text, finishedAt: this.#deps.clock.now() };
+        for (const call of clientCalls) {
+          events.publish({
+            type: 'tool.call',
+            step,
+            toolCallId: call.toolCallId,
+            toolName: call.toolName,
+            input: call.input,
+            client: true,
+          });
+        }
+        const done = stops || result.toolCalls.length === 0;
+        if (done) {
+          // A run stopped at client calls has no final answer: `output` stays null.
+          const output = stops ? null : result.text;
+          run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
+        }
         const committed = await this.#deps.store.commitStep(run, stateless ? [] : messages);
         if (run.threadId !== null) this.#deps.history?.appended(run.threadId, committed);
         events.publish({
@@ -154,13 +197,17 @@ export class Runner {
       inputTokens: 0,
       outputTokens: 0,
     };
+    const settings = input.settings ?? {};
+    const temperature = settings.temperature ?? spec.temperature;
+    const maxTokens = effectiveMaxTokens(spec.maxTokens, settings);
     const call: LanguageModelV3CallOptions = {
       prompt,
       ...(tools.length > 0 && { tools }),
-      ...(spec.temperature !== undefined && { temperature: spec.temperature }),
-      ...(spec.maxTokens !== undefined
-        ? { maxOutputTokens: spec.maxTokens }
+      ...(temperature !== undefined && { temperature }),
+      ...(maxTokens !== undefined
+        ? { maxOutputTokens: maxTokens }
         : input.admission?.budgeted === true && { maxOutputTokens: input.admission.maxOutputTokens }),
+      ...callOptions(settings, step),
       abortSignal: input.signal,
     };
     const { run } = input;
@@ -214,6 +261,8 @@ export class Runner {
     byName: Map<string, Tool>,
     step: number,
     input: RunInput,
+    /** The caller's functions: a call of one reaching here had arguments that were not JSON. */
+    clientNames: ReadonlySet<string>,
   ): Promise<ToolContent> {
     const { run, signal, events } = input;
     const ctx = {
@@ -233,17 +282,18 @@ export class Runner {
           input: call.input,
         });
         const tool = byName.get(call.toolName);
+        const known = tool !== undefined || clientNames.has(call.toolName);
         const outcome =
-          tool === undefined
-            ? {
-                ok: false as const,
-                error: {
-                  code: 'TOOL_NOT_FOUND',
-                  message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
-                },
-              }
-            : call.input instanceof InvalidToolInput
-              ? { ok: false as const, error: { code: 'TOOL_INPUT_INVALID', message: call.input.message } }
+          known && call.input instanceof InvalidToolInput
+            ? { ok: false as const, error: { code: 'TOOL_INPUT_INVALID', message: call.input.message } }
+            : tool === undefined
+              ? {
+                  ok: false as const,
+                  error: {
+                    code: 'TOOL_NOT_FOUND',
+                    message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
+                  },
+                }
               : await runTool(tool, call.input, ctx, this.#deps.toolTimeoutMs);
         const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
         if (outcome.ok) {
@@ -300,7 +350,14 @@ export class Runner {
     } catch {
       // The record stays `running` in the store; start-up recovery marks it interrupted.
     }
-    events.publish({ type: 'run.failed', run: failed, error });
+    const cause = signal.aborted ? signal.reason : err;
+    const details =
+      isAgentPoolError(cause) && Object.keys(cause.details).length > 0 ? cause.details : undefined;
+    events.publish({
+      type: 'run.failed',
+      run: failed,
+      error: details === undefined ? error : { ...error, details },
+    });
     return failed;
   }
 }

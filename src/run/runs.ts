@@ -5,40 +5,32 @@
  * that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { enumOption, rejectUnknownKeys } from '../core/options.ts';
+import { enumOption } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
-import { toPrompt, userMessage } from './messages.ts';
+import { effectiveMaxTokens } from './call-settings.ts';
+import { checkToolNames, clientToolDefinitions, openToolCalls, pairToolCalls } from './conversation.ts';
+import { type ToolContent, toPrompt } from './messages.ts';
 import {
-  MULTITASK_STRATEGIES,
-  type GateEntrant,
-  type MultitaskStrategy,
-  type ThreadGate,
-} from './multitask.ts';
+  bringsConversation,
+  inputMessages,
+  resolveRunRequest,
+  type RunRequest,
+  type StartRunOptions,
+} from './run-request.ts';
+import { MULTITASK_STRATEGIES, type GateEntrant, type ThreadGate } from './multitask.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
 
-/** How a run is started. */
-export interface StartRunOptions {
-  /** The user's message (1 … 100,000 characters). */
-  input: string;
-  /** Run on this thread (its history is the model's context); stateless when absent. */
-  threadId?: string;
-  /** When the thread is busy. @default 'reject' */
-  multitask?: MultitaskStrategy;
-  /** Free-form JSON kept on the run record. */
-  metadata?: Record<string, unknown>;
-  /** Cancels the run when aborted. */
-  signal?: AbortSignal;
-}
+export type { StartRunOptions } from './run-request.ts';
 
 /** A started run. */
 export interface RunHandle {
@@ -75,11 +67,25 @@ export interface RunManagerOptions {
   recentStreams: number;
 }
 
-/** A run that holds its thread and instance: its input message, and that message as committed. */
+/** A run that holds its thread and instance: its input messages, and those messages as committed. */
 interface Started {
-  input: NewMessage;
+  inputs: NewMessage[];
   committed: MessageRecord[];
 }
+
+/** What start() worked out for the run, handed on to #drive. */
+interface Plan {
+  request: RunRequest;
+  /** The tool message content carrying the request's tool results, names filled in. */
+  results: ToolContent | undefined;
+  /** The thread history a `store: false` run reads and sends before its own messages. */
+  prefix: readonly MessageRecord[];
+  /** Whether the client tools were checked against the agent's own already (warm start). */
+  toolsChecked: boolean;
+}
+
+/** Messages read from a thread's end to find the tool calls its last run left open. */
+const OPEN_CALLS_WINDOW = 16;
 
 interface LiveRun {
   project: string;
@@ -89,9 +95,6 @@ interface LiveRun {
   stream: RunEventStream;
   result: Promise<RunRecord>;
 }
-
-const MAX_INPUT_CHARS = 100_000;
-const START_FIELDS = ['input', 'threadId', 'multitask', 'metadata', 'signal'];
 
 /** Starts, tracks and cancels runs. */
 export class RunManager {
@@ -148,14 +151,12 @@ export class RunManager {
   }
 
   async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
-    rejectUnknownKeys('', options, START_FIELDS);
-    const text = options.input as unknown;
-    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
-      throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
-    }
+    const request = resolveRunRequest(options);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
-    const threadId = options.threadId ?? null;
+    // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
+    const threadId = request.store ? (options.threadId ?? null) : null;
+    const readThread = request.store ? null : (options.threadId ?? null);
     const now = clock.now();
     const id = newId('run', now);
     const controller = new AbortController();
@@ -168,32 +169,49 @@ export class RunManager {
     let accepted: RunRecord;
     let admission: RunAdmission | undefined;
     let pinned: number | undefined;
+    let plan: Plan;
     try {
       const agent = lease?.agent ?? (await registry.get(project, agentRef));
       let spec = agent.spec;
       // A rollout sends the flag's share to its candidate version: a thread stays on one version,
       // stateless runs spread. The candidate is served by a one-shot instance of that version.
-      const version = routeVersion(agent, threadId ?? id, now);
+      const version = routeVersion(agent, threadId ?? readThread ?? id, now);
       if (version !== agent.activeVersion) {
         lease?.release();
         lease = undefined;
         pinned = version;
         spec = (await registry.version(project, agent.id, version)).spec;
       }
+      // With a live instance the agent's tools are known: a clash is refused before anything counts.
+      const liveTools = lease?.instance.resources?.tools;
+      if (liveTools !== undefined)
+        checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+      let prefix: MessageRecord[] = [];
+      if (readThread !== null) {
+        await threads.get(project, readThread);
+        prefix = startAtUserTurn(await store.recentMessages(readThread, this.#options.historyLimit));
+      }
       admission = await governance.admit({
         project,
         agentId: agent.id,
         agentQuotas: spec.limits,
         models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
-        maxTokens: spec.maxTokens,
+        // The run's own cap when it asks for less than the agent allows: reserve what it may use.
+        maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
         hasTools: spec.tools.length > 0,
         // Exact for a stateless run on a live instance; a thread's history, or tools not yet
         // resolved on a cold start, are topped up by the runner before the first call.
         promptBytes: () =>
           promptBytes(
-            toPrompt(spec.instructions, [userMessage('', text, id, now)]),
-            toolDefinitions(lease?.instance.resources?.tools ?? []),
-          ),
+            toPrompt(
+              [spec.instructions, request.instructions],
+              [...prefix, ...inputMessages(request, undefined, id, now)],
+            ),
+            [
+              ...toolDefinitions(lease?.instance.resources?.tools ?? []),
+              ...clientToolDefinitions(request.clientTools),
+            ],
+          ) + (request.toolResults.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(request.toolResults))),
       });
       if (threadId !== null) {
         await threads.get(project, threadId);
@@ -203,6 +221,15 @@ export class RunManager {
         });
         if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
       }
+      // Tool calls and results must pair up across what the thread holds and what the run brings;
+      // read only when the run brings more than a user's text, so plain runs pay nothing.
+      let openBefore = new Map<string, string>();
+      if (readThread !== null) openBefore = openToolCalls(prefix);
+      else if (threadId !== null && bringsConversation(request)) {
+        openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
+      }
+      const results = pairToolCalls(request.turns, request.toolResults, openBefore);
+      plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
       const base: RunRecord = {
         id,
         project,
@@ -211,7 +238,7 @@ export class RunManager {
         agentVersion: version,
         threadId,
         status: 'queued',
-        input: options.input,
+        input: request.recordInput,
         output: null,
         model: spec.model,
         steps: 0,
@@ -226,10 +253,10 @@ export class RunManager {
       };
       const claimedNow = threadId === null || gate.activeRun(threadId) === id;
       if (lease !== undefined && claimedNow) {
-        const input = userMessage(newId('msg', now), options.input, id, now);
+        const inputs = inputMessages(request, results, id, now);
         accepted = { ...base, status: 'running', startedAt: now };
-        const created = await store.createRun(accepted, threadId === null ? [] : [input]);
-        started = { input, committed: created.messages };
+        const created = await store.createRun(accepted, threadId === null ? [] : inputs);
+        started = { inputs, committed: created.messages };
       } else {
         lease?.release(); // never hold an instance while waiting for the thread
         lease = undefined;
@@ -248,9 +275,17 @@ export class RunManager {
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
     const stream = new RunEventStream(id, () => clock.now());
-    const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
-      () => callerSignal?.removeEventListener('abort', onCallerAbort),
-    );
+    const result = this.#drive(
+      accepted,
+      claimed,
+      entrant,
+      stream,
+      lease,
+      started,
+      admission,
+      pinned,
+      plan,
+    ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
     this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
     void result.then((run) => this.#observer.runFinished(run));
     return { id, accepted, stream, result };
@@ -330,6 +365,7 @@ export class RunManager {
     admission: RunAdmission,
     /** A rollout's candidate version the run was routed to; the active version when undefined. */
     pinned: number | undefined,
+    plan: Plan,
   ): Promise<RunRecord> {
     const { pool, store, runner, gate, clock } = this.#deps;
     const signal = entrant.controller.signal;
@@ -345,8 +381,13 @@ export class RunManager {
           signal,
           ...(pinned !== undefined && { version: pinned }),
         });
+        if (!plan.toolsChecked) {
+          // Checked before the input is committed, so a refused run leaves the thread as it was.
+          const tools = lease.instance.resources?.tools ?? [];
+          checkToolNames(plan.request.clientTools, tools, plan.request.settings.toolChoice);
+        }
         const now = clock.now();
-        const input = userMessage(newId('msg', now), run.input, run.id, now);
+        const inputs = inputMessages(plan.request, plan.results, run.id, now);
         run = {
           ...run,
           status: 'running',
@@ -354,7 +395,7 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = { input, committed: await store.commitStep(run, threadId === null ? [] : [input]) };
+        started = { inputs, committed: await store.commitStep(run, threadId === null ? [] : inputs) };
         const live = this.#live.get(run.id); // set by start() before this first await returned
         if (live !== undefined) live.running = true;
       }
@@ -363,26 +404,50 @@ export class RunManager {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
       stream.publish({ type: 'run.started', run });
-      return await runner.execute({
-        run,
-        spec: lease.agent.spec,
-        models: resources.models,
-        tools: resources.tools,
-        history:
-          threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),
-        signal,
-        events: stream,
-        admission,
-      });
+      const { request } = plan;
+      return await this.#finish(
+        request,
+        await runner.execute({
+          run,
+          spec: lease.agent.spec,
+          models: resources.models,
+          tools: resources.tools,
+          history:
+            threadId === null
+              ? [...plan.prefix, ...started.inputs]
+              : startAtUserTurn(await this.#history(threadId, started)),
+          signal,
+          events: stream,
+          admission,
+          instructions: request.instructions,
+          clientTools: request.clientTools,
+          settings: request.settings,
+        }),
+      );
     } catch (err) {
-      return runner.fail(run, err, signal, stream);
+      return this.#finish(plan.request, await runner.fail(run, err, signal, stream));
     } finally {
       lease?.release();
       admission.release();
       if (holdsThread && threadId !== null) gate.release(threadId, entrant);
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
-      this.#retire(accepted.id);
+      this.#retire(accepted.id, plan.request.store);
     }
+  }
+
+  /**
+   * A run that keeps nothing leaves only its accounting in the store once it ended: budget
+   * windows are summed from run records when a pool starts, so its tokens and cost must stay.
+   * The caller still gets the run as it finished.
+   */
+  async #finish(request: RunRequest, run: RunRecord): Promise<RunRecord> {
+    if (request.store) return run;
+    try {
+      await this.#deps.store.commitStep({ ...run, input: '', output: null, metadata: {} }, []);
+    } catch {
+      // The store failed: the record keeps its content, like any record a failed write leaves.
+    }
+    return run;
   }
 
   /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
@@ -397,11 +462,13 @@ export class RunManager {
     return read;
   }
 
-  #retire(runId: string): void {
+  /** Forgets a finished run; its events stay replayable unless it keeps nothing (`keep` false). */
+  #retire(runId: string, keep: boolean): void {
     const live = this.#live.get(runId);
     if (live === undefined) return;
     this.#live.delete(runId);
     if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (!keep) return;
     this.#recent.set(runId, { project: live.project, stream: live.stream });
     if (this.#recent.size > this.#options.recentStreams) {
       const oldest = this.#recent.keys().next().value;
@@ -411,7 +478,7 @@ export class RunManager {
 }
 
 /** Drops leading messages until a user turn, so a truncated history never opens mid tool exchange. */
-function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage)[] {
+function startAtUserTurn(messages: MessageRecord[]): MessageRecord[] {
   const first = messages.findIndex((m) => m.role === 'user');
   return first <= 0 ? messages : messages.slice(first);
 }

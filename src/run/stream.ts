@@ -17,7 +17,15 @@ interface EventBase {
 export type RunEvent =
   | (EventBase & { type: 'run.started'; run: RunRecord })
   | (EventBase & { type: 'text.delta'; step: number; delta: string })
-  | (EventBase & { type: 'tool.call'; step: number; toolCallId: string; toolName: string; input: unknown })
+  | (EventBase & {
+      type: 'tool.call';
+      step: number;
+      toolCallId: string;
+      toolName: string;
+      input: unknown;
+      /** A call of one of the caller's functions: the run ends with it, and the caller runs it. */
+      client?: true;
+    })
   | (EventBase & {
       type: 'tool.result';
       step: number;
@@ -37,7 +45,12 @@ export type RunEvent =
       outputTokens: number;
     })
   | (EventBase & { type: 'run.finished'; run: RunRecord })
-  | (EventBase & { type: 'run.failed'; run: RunRecord; error: { code: string; message: string } });
+  | (EventBase & {
+      type: 'run.failed';
+      run: RunRecord;
+      /** `details` (not kept on the record) says more, e.g. `field` for a refused option. */
+      error: { code: string; message: string; details?: Record<string, unknown> };
+    });
 
 /** A run event before it is numbered. */
 export type RunEventInput = RunEvent extends infer E

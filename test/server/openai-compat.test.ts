@@ -69,7 +69,7 @@ describe('OpenAI-compatible endpoints (official openai client over a real socket
       const completion = await client.chat.completions.create({
         model: 'calc',
         messages: [
-          { role: 'system', content: 'ignored: the agent has its own instructions' },
+          { role: 'system', content: 'Be exact.' },
           { role: 'user', content: 'what is 2*2' },
           { role: 'assistant', content: 'an earlier answer' },
           { role: 'user', content: [{ type: 'text', text: 'what is 17*23' }] },
@@ -198,7 +198,7 @@ describe('OpenAI-compatible endpoints (official openai client over a real socket
       assert.match(err.message, /mid-answer/);
     });
 
-    it('rejects what it cannot honour: a last message that is not from the user, client tools, n > 1, unknown fields', async () => {
+    it('rejects what it cannot honour: a last message that is not from the user or a tool, n > 1, unknown fields', async () => {
       const cases: [Record<string, unknown>, string][] = [
         [
           {
@@ -208,13 +208,6 @@ describe('OpenAI-compatible endpoints (official openai client over a real socket
             ],
           },
           'messages[1].role',
-        ],
-        [
-          {
-            messages: [{ role: 'user', content: 'a' }],
-            tools: [{ type: 'function', function: { name: 'f', parameters: {} } }],
-          },
-          'tools',
         ],
         [{ messages: [{ role: 'user', content: 'a' }], n: 2 }, 'n'],
         [{ messages: [{ role: 'user', content: 'a' }], colour: 'red' }, 'colour'],
@@ -264,10 +257,10 @@ describe('OpenAI-compatible endpoints (official openai client over a real socket
       });
     });
 
-    it('takes the last user item of an input array as the input', async () => {
+    it('takes the last user item of an input array as the input, the earlier ones as history', async () => {
       const response = await client.responses.create({
         model: 'calc',
-        instructions: 'ignored',
+        instructions: 'Be exact.',
         input: [
           { role: 'user', content: 'what is 1+1' },
           { role: 'user', content: [{ type: 'input_text', text: 'what is 17*23' }] },

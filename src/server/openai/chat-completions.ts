@@ -1,89 +1,86 @@
 /**
- * `POST /v1/chat/completions` where `model` names an agent. The run's input is the last message,
- * which must be a `user` message; earlier messages are ignored (the run is stateless, and the
- * agent's own instructions replace any `system`/`developer` message). Streaming answers
- * `chat.completion.chunk` events ending with `[DONE]`.
+ * `POST /v1/chat/completions` where `model` names an agent: one stateless run per request, as
+ * stateless as OpenAI's (nothing is kept beyond the run record). The whole `messages` array
+ * reaches the model: `system`/`developer` messages are added after the agent's instructions, the
+ * other turns are its history, the last message (a user's text, or tool results) its input.
+ * Client `tools` are offered next to the agent's own; when the model calls one, the answer carries
+ * the `tool_calls` (finish `tool_calls`) and the client continues with the results. Streaming
+ * answers `chat.completion.chunk` events ending with `[DONE]`.
  */
 import type { FastifyInstance } from 'fastify';
-import { validationError } from '../../core/errors.ts';
+import type { RunHandle } from '../../run/runs.ts';
 import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
 import type { RouteContext } from '../context.ts';
 import { clientGone, streamSse } from '../sse.ts';
+import { type ChatMessage, type ChatRequestFields, chatRun } from './chat-request.ts';
 import {
+  INFORMATIONAL_FIELDS,
+  looseProperties,
+  type NeutralRule,
+  onlyUnset,
+  refuseUnneutral,
+  unsetOr,
+  unsetOrBlank,
+  unsetOrEmpty,
+} from './fields.ts';
+import {
+  type ClientCall,
   type Outcome,
-  anything,
+  failedError,
   finishReason,
   handleOpenAIError,
   metadataSchema,
   modelSchema,
   openEvents,
-  rejectIfSet,
+  renamed,
   responses,
-  runError,
   seconds,
   tags,
-  textOf,
   toOpenAIError,
   waitFor,
 } from './shared.ts';
 
-/** Accepted and ignored: sampling, limits, logprobs, formats and service hints. */
-const IGNORED_CHAT_FIELDS = [
-  'audio',
-  'frequency_penalty',
-  'logit_bias',
-  'logprobs',
-  'max_completion_tokens',
-  'max_tokens',
-  'modalities',
-  'parallel_tool_calls',
-  'prediction',
-  'presence_penalty',
-  'prompt_cache_key',
-  'prompt_cache_retention',
-  'reasoning_effort',
-  'response_format',
-  'safety_identifier',
-  'seed',
-  'service_tier',
-  'stop',
-  'store',
-  'temperature',
-  'tool_choice',
-  'top_logprobs',
-  'top_p',
-  'user',
-  'verbosity',
-  'web_search_options',
-] as const;
+/** Fields honoured only at their neutral value, and why no other value can be. */
+const NEUTRAL_FIELDS: Record<string, NeutralRule> = {
+  n: unsetOr([1], 'an agent gives one answer per request'),
+  logprobs: unsetOr([false], 'log probabilities are not returned'),
+  top_logprobs: unsetOr([0], 'log probabilities are not returned'),
+  logit_bias: unsetOrBlank('token biases are not passed to the model'),
+  parallel_tool_calls: unsetOr([true], 'the model may always call several tools at once'),
+  store: unsetOr([false], 'chat completions are not stored for retrieval; use /v1/responses'),
+  modalities: {
+    neutral: (v) => v == null || (Array.isArray(v) && v.every((m) => m === 'text')),
+    why: 'agents answer with text only',
+  },
+  audio: onlyUnset('agents answer with text only'),
+  prediction: onlyUnset('predicted outputs are not passed to the model'),
+  reasoning_effort: onlyUnset("the agent's model settings decide reasoning"),
+  verbosity: onlyUnset('verbosity is not passed to the model'),
+  web_search_options: onlyUnset('use an agent with a search tool'),
+  functions: unsetOrEmpty('use tools'),
+  function_call: unsetOr(['none', 'auto'], 'use tool_choice'),
+};
 
-interface ChatBody {
+const number = (minimum: number, maximum: number) => ({ type: ['number', 'null'], minimum, maximum });
+const tokens = { type: ['integer', 'null'], minimum: 1, maximum: 1_000_000 };
+
+interface ChatBody extends ChatRequestFields {
   model: string;
-  messages: { role: string; content?: unknown }[];
-  stream?: boolean;
+  messages: ChatMessage[];
+  stream?: boolean | null;
   stream_options?: { include_usage?: boolean } | null;
-  n?: number | null;
   metadata?: Record<string, string> | null;
-  tools?: unknown[] | null;
-  functions?: unknown[] | null;
-  function_call?: unknown;
+  [field: string]: unknown;
 }
 
-function chatInput(body: ChatBody): string {
-  rejectIfSet('tools', body.tools, "the agent's own tools are used");
-  rejectIfSet('functions', body.functions, "the agent's own tools are used");
-  rejectIfSet('function_call', body.function_call, "the agent's own tools are used");
-  if (body.n !== undefined && body.n !== null && body.n !== 1) throw validationError('n', 'must be 1');
-  const i = body.messages.length - 1;
-  const last = body.messages[i];
-  if (last?.role !== 'user') {
-    throw validationError(`messages[${i}].role`, 'must be "user": the last message is the agent\'s input');
-  }
-  return textOf(`messages[${i}].content`, last.content, ['text']);
-}
+const toolCall = ({ toolCallId, toolName, input }: ClientCall) => ({
+  id: toolCallId,
+  type: 'function' as const,
+  function: { name: toolName, arguments: JSON.stringify(input) },
+});
 
-function chatCompletion({ run, finish }: Outcome) {
+function chatCompletion({ run, finish, text, toolCalls }: Outcome) {
   return {
     id: `chatcmpl-${run.id}`,
     object: 'chat.completion',
@@ -93,9 +90,15 @@ function chatCompletion({ run, finish }: Outcome) {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: run.output ?? '', refusal: null },
+        message: {
+          role: 'assistant',
+          // OpenAI's shape: no content beside tool calls unless the model said something.
+          content: toolCalls.length > 0 && text === '' ? null : text,
+          refusal: null,
+          ...(toolCalls.length > 0 && { tool_calls: toolCalls.map(toolCall) }),
+        },
         logprobs: null,
-        finish_reason: finishReason(finish),
+        finish_reason: finishReason(finish, toolCalls.length),
       },
     ],
     usage: {
@@ -127,11 +130,15 @@ async function* chatChunks(
     });
   yield chunk({ role: 'assistant', content: '' }, null);
   let finish = 'stop';
+  let calls = 0;
   for await (const event of events) {
     if (event.type === 'text.delta' && event.delta !== '') yield chunk({ content: event.delta }, null);
-    else if (event.type === 'step.finished') finish = event.finishReason;
+    else if (event.type === 'tool.call' && event.client === true) {
+      // Each call arrives whole (the run knows it once the model call ended): one chunk per call.
+      yield chunk({ tool_calls: [{ index: calls++, ...toolCall(event) }] }, null);
+    } else if (event.type === 'step.finished') finish = event.finishReason;
     else if (event.type === 'run.finished') {
-      yield chunk({}, finishReason(finish));
+      yield chunk({}, finishReason(finish, calls));
       if (includeUsage) {
         const { inputTokens, outputTokens } = event.run;
         const usage = {
@@ -144,7 +151,7 @@ async function* chatChunks(
       yield 'data: [DONE]\n\n';
       return;
     } else if (event.type === 'run.failed') {
-      yield data(toOpenAIError(runError(event.run)).body);
+      yield data(toOpenAIError(failedError(event)).body);
       return;
     }
   }
@@ -162,7 +169,7 @@ export function registerChatCompletionRoutes(app: FastifyInstance, context: Rout
         tags,
         summary: 'OpenAI-compatible chat completion (model = agent)',
         description:
-          "`model` names the agent. The last message must be a `user` message and is the run's input; earlier messages are ignored (the run is stateless) and the agent's instructions replace any system message. Sampling and similar fields are accepted and ignored; client-side tools and `n > 1` are rejected. `stream: true` answers with `chat.completion.chunk` events and `data: [DONE]`.",
+          "`model` names the agent. Stateless: the whole `messages` array reaches the model — `system`/`developer` messages are added after the agent's instructions, earlier turns are history, and the last message (user text, or `tool` messages answering the previous answer's `tool_calls`) is the input. Content is text only. Client `tools` (functions) are offered next to the agent's own tools; a call of one ends the run and is answered as `tool_calls` with finish `tool_calls`. `tool_choice`, `response_format` (`json_object`, `json_schema`), `temperature`, `top_p`, `max_completion_tokens`/`max_tokens` (never above the agent's `maxTokens`), `stop`, `seed` and the penalties reach the model. Fields that cannot be honoured (`n > 1`, `logprobs`, audio …) are refused with 400 naming them. `stream: true` answers with `chat.completion.chunk` events and `data: [DONE]`.",
         body: {
           type: 'object',
           additionalProperties: false,
@@ -182,15 +189,69 @@ export function registerChatCompletionRoutes(app: FastifyInstance, context: Rout
             stream: { type: ['boolean', 'null'] },
             stream_options: {
               type: ['object', 'null'],
-              additionalProperties: true,
-              properties: { include_usage: { type: 'boolean' } },
+              additionalProperties: false,
+              properties: { include_usage: { type: 'boolean' }, include_obfuscation: { type: 'boolean' } },
             },
-            n: { type: ['integer', 'null'] },
             metadata: { anyOf: [metadataSchema, { type: 'null' }] },
-            tools: { type: ['array', 'null'] },
-            functions: { type: ['array', 'null'] },
-            function_call: {},
-            ...anything(IGNORED_CHAT_FIELDS),
+            tools: {
+              type: ['array', 'null'],
+              maxItems: 128,
+              items: {
+                type: 'object',
+                required: ['type'],
+                properties: {
+                  type: { type: 'string' },
+                  function: {
+                    type: 'object',
+                    required: ['name'],
+                    additionalProperties: false,
+                    properties: {
+                      name: { type: 'string' },
+                      description: { type: 'string' },
+                      parameters: { type: 'object' },
+                      strict: { type: ['boolean', 'null'] },
+                    },
+                  },
+                },
+              },
+            },
+            tool_choice: {},
+            response_format: {
+              type: ['object', 'null'],
+              required: ['type'],
+              properties: {
+                type: { type: 'string' },
+                json_schema: {
+                  type: 'object',
+                  required: ['name'],
+                  properties: {
+                    name: { type: 'string', minLength: 1 },
+                    description: { type: 'string' },
+                    schema: { type: 'object' },
+                    strict: { type: ['boolean', 'null'] },
+                  },
+                },
+              },
+            },
+            temperature: number(0, 2),
+            top_p: number(0, 1),
+            presence_penalty: number(-2, 2),
+            frequency_penalty: number(-2, 2),
+            max_tokens: tokens,
+            max_completion_tokens: tokens,
+            stop: {
+              anyOf: [
+                { type: 'string' },
+                { type: 'array', maxItems: 4, items: { type: 'string', minLength: 1 } },
+                { type: 'null' },
+              ],
+            },
+            seed: { type: ['integer', 'null'] },
+            ...looseProperties(
+              Object.keys(NEUTRAL_FIELDS),
+              'Accepted only at its neutral value (400 otherwise).',
+            ),
+            ...looseProperties(INFORMATIONAL_FIELDS, 'Accepted: it cannot change the answer.'),
           },
         },
         response: responses('A `chat.completion`'),
@@ -198,20 +259,30 @@ export function registerChatCompletionRoutes(app: FastifyInstance, context: Rout
     },
     async (request, reply) => {
       const body = request.body;
-      const input = chatInput(body);
+      refuseUnneutral(body, NEUTRAL_FIELDS);
+      const { options, field } = chatRun(body);
       const signal = clientGone(reply);
-      const handle = await pool.runs.start(request.project, body.model, {
-        input,
-        signal,
-        ...(body.metadata !== undefined && body.metadata !== null && { metadata: body.metadata }),
-      });
-      if (body.stream === true) {
-        const events = await openEvents(handle, signal);
-        const includeUsage = body.stream_options?.include_usage === true;
-        await streamSse(reply, chatChunks(handle.accepted, events, includeUsage), signal);
-        return reply;
+      let handle: RunHandle;
+      try {
+        handle = await pool.runs.start(request.project, body.model, {
+          ...options,
+          signal,
+          ...(body.metadata != null && { metadata: body.metadata }),
+        });
+      } catch (err) {
+        throw renamed(err, field);
       }
-      return reply.send(chatCompletion(await waitFor(handle, signal)));
+      try {
+        if (body.stream === true) {
+          const events = await openEvents(handle, signal);
+          const includeUsage = body.stream_options?.include_usage === true;
+          await streamSse(reply, chatChunks(handle.accepted, events, includeUsage), signal);
+          return reply;
+        }
+        return reply.send(chatCompletion(await waitFor(handle, signal)));
+      } catch (err) {
+        throw renamed(err, field);
+      }
     },
   );
 }

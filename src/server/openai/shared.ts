@@ -12,10 +12,6 @@ import { setRetryAfter, toErrorAnswer } from '../error-handler.ts';
 /** The OpenAPI tag of these routes. */
 export const tags = ['openai'];
 
-/** Schema properties that accept any value: OpenAI fields we take and ignore. */
-export const anything = (names: readonly string[]) =>
-  Object.fromEntries(names.map((name) => [name, { description: 'Accepted and ignored.' }]));
-
 /** `model`: the agent to run. */
 export const modelSchema = {
   type: 'string',
@@ -96,73 +92,116 @@ export function handleOpenAIError(err: unknown, request: FastifyRequest, reply: 
   void reply.code(status).send(body);
 }
 
-/** The error a run ended with, as an AgentPoolError (its code is kept when it is a catalogue code). */
-export function runError(run: RunRecord): AgentPoolError {
+/**
+ * The error a run ended with, as an AgentPoolError (its code is kept when it is a catalogue code);
+ * `details` from its `run.failed` event (a refused option's `field`) are kept too.
+ */
+export function runError(run: RunRecord, details: Record<string, unknown> = {}): AgentPoolError {
   const code = run.error?.code ?? 'INTERNAL_ERROR';
   const message = run.error?.message ?? `run ended ${run.status}`;
   const known: ErrorCode = Object.hasOwn(ERROR_CODES, code) ? (code as ErrorCode) : 'INTERNAL_ERROR';
-  return new AgentPoolError(known, message, { runId: run.id, status: run.status });
+  return new AgentPoolError(known, message, { ...details, runId: run.id, status: run.status });
+}
+
+/** The error of a `run.failed` event, with its details. */
+export function failedError(event: Extract<RunEvent, { type: 'run.failed' }>): AgentPoolError {
+  return runError(event.run, event.error.details);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Input
 
-/** The text of an OpenAI message content: a string, or the text parts of an array. */
+/** Renames the field of a run-layer validation error to the request field it came from. */
+export function renamed(err: unknown, field: (runField: string) => string): unknown {
+  if (!(err instanceof AgentPoolError) || err.code !== 'VALIDATION_FAILED') return err;
+  const from = err.details['field'];
+  if (typeof from !== 'string') return err;
+  const to = field(from);
+  if (to === from) return err;
+  const message = err.message.startsWith(from) ? `${to}${err.message.slice(from.length)}` : err.message;
+  return new AgentPoolError('VALIDATION_FAILED', message, { ...err.details, field: to }, { cause: err });
+}
+
+/**
+ * The text of an OpenAI message content: a string, or the text parts of an array (a `refusal`
+ * part's text is its `refusal`). Images, audio and files are refused: agents take text only.
+ */
 export function textOf(field: string, content: unknown, partTypes: readonly string[]): string {
   if (typeof content === 'string') return content;
   if (Array.isArray(content)) {
     let text = '';
     for (const [i, part] of content.entries()) {
-      const p = part as { type?: unknown; text?: unknown } | null;
-      if (
-        p === null ||
-        typeof p !== 'object' ||
-        !partTypes.includes(String(p.type)) ||
-        typeof p.text !== 'string'
-      ) {
+      const p = part as { type?: unknown; text?: unknown; refusal?: unknown } | null;
+      const type = p !== null && typeof p === 'object' ? String(p.type) : undefined;
+      const value = type === 'refusal' ? p?.refusal : p?.text;
+      if (type === undefined || !partTypes.includes(type) || typeof value !== 'string') {
+        const kind = type === undefined ? 'not a content part' : `a "${type}" part`;
         throw validationError(
           `${field}[${i}]`,
-          `must be a text part (${partTypes.join(' or ')}); other parts are not supported`,
+          `is ${kind}: only text (${partTypes.join(' or ')}) is supported, not images, audio or files`,
         );
       }
-      text += p.text;
+      text += value;
     }
     return text;
   }
   throw validationError(field, 'must be a string or an array of text parts');
 }
 
-/** Refuses a field we cannot honour, naming it. */
-export function rejectIfSet(field: string, value: unknown, why: string): void {
-  const set = Array.isArray(value)
-    ? value.length > 0
-    : value !== undefined && value !== null && value !== false;
-  if (set) throw validationError(field, `is not supported: ${why}`);
+/** A call of one of the client's functions that a run stopped at. */
+export interface ClientCall {
+  readonly toolCallId: string;
+  readonly toolName: string;
+  readonly input: unknown;
 }
 
-/** OpenAI's finish reasons for the AI SDK's unified ones. */
-export function finishReason(unified: string): 'stop' | 'length' | 'content_filter' {
+/** OpenAI's finish reason: `tool_calls` when the run stopped at client calls, else the last step's. */
+export function finishReason(
+  unified: string,
+  clientCalls: number,
+): 'stop' | 'length' | 'content_filter' | 'tool_calls' {
+  if (clientCalls > 0) return 'tool_calls';
   if (unified === 'length') return 'length';
   if (unified === 'content-filter') return 'content_filter';
   return 'stop';
 }
 
-/** A finished run and how its last step ended. */
+/** A finished run, what its last model call said, and how it ended. */
 export interface Outcome {
   run: RunRecord;
   /** The last step's finish reason (AI SDK's unified value). */
   finish: string;
+  /** The last model call's text: the answer, or what came with the client calls. */
+  text: string;
+  /** The client calls the run stopped at; empty when it answered. */
+  toolCalls: ClientCall[];
 }
 
-/** Waits for the run, noting its last step's finish reason; a failed run throws its error. */
-export async function waitFor(handle: RunHandle, signal: AbortSignal): Promise<Outcome> {
+/** Follows a run's events to its end, keeping what an answer needs; a failed run throws its error. */
+export async function outcomeOf(handle: RunHandle, events: AsyncIterable<RunEvent>): Promise<Outcome> {
   let finish = 'stop';
-  for await (const event of handle.stream.events(0, signal)) {
-    if (event.type === 'step.finished') finish = event.finishReason;
+  let step = 0;
+  let text = '';
+  const toolCalls: ClientCall[] = [];
+  for await (const event of events) {
+    if (event.type === 'text.delta') {
+      if (event.step !== step) [step, text] = [event.step, ''];
+      text += event.delta;
+    } else if (event.type === 'tool.call' && event.client === true) {
+      toolCalls.push({ toolCallId: event.toolCallId, toolName: event.toolName, input: event.input });
+    } else if (event.type === 'step.finished') {
+      finish = event.finishReason;
+      if (event.step !== step) [step, text] = [event.step, ''];
+    } else if (event.type === 'run.failed') throw failedError(event);
   }
   const run = await handle.result;
   if (run.status !== 'succeeded') throw runError(run);
-  return { run, finish };
+  return { run, finish, text: run.output ?? text, toolCalls };
+}
+
+/** Waits for the run; a failed run throws its error. */
+export function waitFor(handle: RunHandle, signal: AbortSignal): Promise<Outcome> {
+  return outcomeOf(handle, handle.stream.events(0, signal));
 }
 
 /**
@@ -178,7 +217,7 @@ export async function openEvents(handle: RunHandle, signal: AbortSignal): Promis
     head.push(next.value);
     if (next.value.type === 'run.failed') {
       await events.return(undefined);
-      throw runError(next.value.run);
+      throw failedError(next.value);
     }
     if (next.value.type !== 'run.started') break;
   }
