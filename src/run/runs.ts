@@ -5,8 +5,9 @@
  * that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { parseMetadata, parseRunInput } from '../core/input-limits.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
@@ -34,7 +35,7 @@ export interface StartRunOptions {
   threadId?: string;
   /** When the thread is busy. @default 'reject' */
   multitask?: MultitaskStrategy;
-  /** Free-form JSON kept on the run record. */
+  /** Free-form JSON kept on the run record (≤ 16 KiB, nesting ≤ 32 levels: `INPUT_LIMITS`). @default {} */
   metadata?: Record<string, unknown>;
   /** Cancels the run when aborted. */
   signal?: AbortSignal;
@@ -90,7 +91,6 @@ interface LiveRun {
   result: Promise<RunRecord>;
 }
 
-const MAX_INPUT_CHARS = 100_000;
 const START_FIELDS = ['input', 'threadId', 'multitask', 'metadata', 'signal'];
 
 /** Starts, tracks and cancels runs. */
@@ -149,10 +149,8 @@ export class RunManager {
 
   async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     rejectUnknownKeys('', options, START_FIELDS);
-    const text = options.input as unknown;
-    if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
-      throw validationError('input', `must be a string of 1 to ${MAX_INPUT_CHARS} characters`);
-    }
+    const text = parseRunInput(options.input);
+    const metadata = parseMetadata('metadata', options.metadata);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
     const threadId = options.threadId ?? null;
@@ -219,7 +217,7 @@ export class RunManager {
         outputTokens: 0,
         cost: 0,
         error: null,
-        metadata: options.metadata ?? {},
+        metadata,
         createdAt: now,
         startedAt: null,
         finishedAt: null,
