@@ -25,6 +25,13 @@ import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
+import {
+  fastifyHttpOptions,
+  type HttpLimitsOptions,
+  installHttpLimits,
+  type ResolvedHttpLimits,
+  resolveHttpLimitsOptions,
+} from './http-limits.ts';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -42,6 +49,8 @@ export interface ServerOptions {
    * project key exists. @default none (development mode until a project key is issued)
    */
   adminKey?: string;
+  /** Timeouts, connection caps and JSON depth against slow, numerous or malformed requests (docs/server.md). */
+  http?: HttpLimitsOptions;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -50,6 +59,7 @@ export interface ResolvedServerOptions {
   readonly logger: NonNullable<FastifyServerOptions['logger']>;
   readonly project: string;
   readonly adminKey: string | null;
+  readonly http: ResolvedHttpLimits;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
@@ -59,6 +69,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     logger: options.logger ?? false,
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
     adminKey: adminKeyOption(options.adminKey),
+    http: resolveHttpLimitsOptions(options.http),
   };
 }
 
@@ -112,7 +123,12 @@ export function markDraining(app: FastifyInstance): void {
 /** Builds (but does not start) the HTTP server over `pool`. The caller closes the pool. */
 export async function buildServer(pool: AgentPool, options?: ServerOptions): Promise<FastifyInstance> {
   const resolved = resolveServerOptions(options);
-  const app = Fastify({ bodyLimit: resolved.bodyLimit, logger: resolved.logger });
+  const app = Fastify({
+    bodyLimit: resolved.bodyLimit,
+    logger: resolved.logger,
+    ...fastifyHttpOptions(resolved.http),
+  });
+  installHttpLimits(app, resolved.http);
   app.setValidatorCompiler(validatorCompilers());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);
