@@ -82,7 +82,7 @@ export class Threads {
   ): Promise<Page<MessageRecord>> {
     await this.get(project, id);
     return this.#store.listMessages(id, {
-      limit: intOption('limit', options.limit, 50, 1, 1000),
+      limit: intOption('limit', options.limit, 50, 1, INPUT_LIMITS.pageSize),
       cursor: options.cursor,
     });
   }
@@ -94,7 +94,7 @@ export class Threads {
   ): Promise<Page<RunRecord>> {
     await this.get(project, id);
     return this.#store.listRuns(id, {
-      limit: intOption('limit', options.limit, 50, 1, 1000),
+      limit: intOption('limit', options.limit, 50, 1, INPUT_LIMITS.pageSize),
       cursor: options.cursor,
     });
   }
