@@ -74,6 +74,12 @@ export interface RunManagerOptions {
   historyLimit: number;
   /** Finished runs whose events stay replayable in memory. @default 1000 */
   recentStreams: number;
+  /** Approximate bytes (as JSON) of the events those finished runs hold in all. @default 67108864 (64 MiB) */
+  recentStreamsBytes: number;
+  /** Events of one run kept for replay. @default 10000 */
+  replayEvents: number;
+  /** Approximate bytes (as JSON) of one run's events kept for replay. @default 2097152 (2 MiB) */
+  replayBytes: number;
 }
 
 /** A run that holds its thread and instance: its input message, and that message as committed. */
@@ -105,8 +111,10 @@ export class RunManager {
   #closed = false;
   /** Callers of idle(), told when the last run in flight ends. */
   readonly #idleWaiters: (() => void)[] = [];
-  /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
+  /** Streams of recently finished runs, oldest first, at most `recentStreams` and `recentStreamsBytes`. */
   readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
+  /** The sum of the `bytes` of the streams in {@link #recent}; a finished stream's no longer changes. */
+  #recentBytes = 0;
 
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
@@ -245,7 +253,8 @@ export class RunManager {
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
-    const stream = new RunEventStream(id, () => clock.now());
+    const { replayEvents, replayBytes } = this.#options;
+    const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes);
     const result = this.#drive(accepted, claimed, entrant, stream, lease, started, admission, pinned).finally(
       () => callerSignal?.removeEventListener('abort', onCallerAbort),
     );
@@ -401,9 +410,12 @@ export class RunManager {
     this.#live.delete(runId);
     if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     this.#recent.set(runId, { project: live.project, stream: live.stream });
-    if (this.#recent.size > this.#options.recentStreams) {
-      const oldest = this.#recent.keys().next().value;
-      if (oldest !== undefined) this.#recent.delete(oldest);
+    this.#recentBytes += live.stream.bytes;
+    const { recentStreams, recentStreamsBytes } = this.#options;
+    for (const [oldestId, oldest] of this.#recent) {
+      if (this.#recent.size <= recentStreams && this.#recentBytes <= recentStreamsBytes) break;
+      this.#recent.delete(oldestId);
+      this.#recentBytes -= oldest.stream.bytes;
     }
   }
 }
