@@ -45,6 +45,10 @@ export const INPUT_LIMITS = Object.freeze({
   ttlSeconds: 10 * 365 * 24 * 3600,
   /** Items of one page of a listing. */
   pageSize: 1000,
+  /** An id a caller hands back (a thread's, a run's): ours are about 30 characters. */
+  idLength: 128,
+  /** Projects one feature flag or rollout lists (allowlist, denylist). */
+  flagProjects: 1000,
 } as const);
 
 /**
@@ -121,6 +125,15 @@ export function parseRunInput(value: unknown): string {
   const max = INPUT_LIMITS.runInputChars;
   if (typeof value !== 'string' || value.length === 0 || value.length > max) {
     throw validationError('input', `must be a string of 1 to ${max} characters`, { max });
+  }
+  return value;
+}
+
+/** An id a caller hands back (`thr_…`, `run_…`): a non-empty string of at most {@link INPUT_LIMITS}`.idLength` characters. */
+export function parseId(field: string, value: unknown): string {
+  const max = INPUT_LIMITS.idLength;
+  if (typeof value !== 'string' || value.length === 0 || value.length > max) {
+    throw validationError(field, `must be an id of 1 to ${max} characters`, { max });
   }
   return value;
 }

@@ -7,7 +7,7 @@
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
-import { parseMetadata, parseRunInput } from '../core/input-limits.ts';
+import { parseId, parseMetadata, parseRunInput } from '../core/input-limits.ts';
 import { enumOption, rejectUnknownKeys } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
@@ -161,7 +161,7 @@ export class RunManager {
     const metadata = parseMetadata('metadata', options.metadata);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
-    const threadId = options.threadId ?? null;
+    const threadId = options.threadId === undefined ? null : parseId('threadId', options.threadId);
     const now = clock.now();
     const id = newId('run', now);
     const controller = new AbortController();
