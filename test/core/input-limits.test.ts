@@ -31,6 +31,7 @@ describe('input limits', () => {
     assert.equal(INPUT_LIMITS.labels, 32);
     assert.equal(INPUT_LIMITS.labelValueLength, 128);
     assert.equal(INPUT_LIMITS.pageSize, 1000);
+    assert.equal(INPUT_LIMITS.idLength, 128);
     assert.ok(Object.isFrozen(INPUT_LIMITS));
   });
 
@@ -114,6 +115,10 @@ describe('input limits', () => {
       await assert.rejects(
         pool.runs.start('default', 'echo', { input: 'hi', metadata: big }),
         refusedFor('metadata', /at most 16384 bytes/),
+      );
+      await assert.rejects(
+        pool.runs.start('default', 'echo', { input: 'hi', threadId: 't'.repeat(129) }),
+        refusedFor('threadId'),
       );
       const run = await (
         await pool.runs.start('default', 'echo', { input: 'hi', metadata: { ok: true } })
