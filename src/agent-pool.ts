@@ -26,6 +26,7 @@ import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
 import { Rollouts } from './run/rollouts.ts';
 import { RunManager } from './run/runs.ts';
+import { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';
 import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
 import { MemoryRunStore } from './store/memory-runs.ts';
@@ -81,6 +82,12 @@ export interface AgentPoolOptions {
     maxQueuePerThread?: number;
     /** Finished runs whose events stay replayable in memory. @default 1000 */
     recentStreams?: number;
+    /** Approximate bytes (as JSON) of the events those finished runs hold in all; the oldest runs go first. @default 67108864 (64 MiB) */
+    recentStreamsBytes?: number;
+    /** Events of one run kept for replay (`Last-Event-ID`); the oldest go first. @default 10000 */
+    replayEvents?: number;
+    /** Approximate bytes (as JSON) of one run's events kept for replay; the oldest go first. @default 2097152 (2 MiB) */
+    replayBytes?: number;
     /** Threads whose recent messages stay cached in memory (each up to historyLimit). @default 1000 */
     cachedThreads?: number;
   };
@@ -139,6 +146,8 @@ export interface AgentPool {
   close(): Promise<void>;
 }
 
+const MIB = 1024 * 1024;
+
 /** Creates an agent pool. */
 export async function createAgentPool(options: AgentPoolOptions = {}): Promise<AgentPool> {
   const clock = options.clock ?? systemClock;
@@ -148,6 +157,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     historyLimit: intOption('runs.historyLimit', options.runs?.historyLimit, 200, 1, 10_000),
     maxQueuePerThread: intOption('runs.maxQueuePerThread', options.runs?.maxQueuePerThread, 100, 0),
     recentStreams: intOption('runs.recentStreams', options.runs?.recentStreams, 1000, 0),
+    recentStreamsBytes: intOption('runs.recentStreamsBytes', options.runs?.recentStreamsBytes, 64 * MIB, 0),
+    replayEvents: intOption('runs.replayEvents', options.runs?.replayEvents, DEFAULT_REPLAY_EVENTS, 1),
+    replayBytes: intOption('runs.replayBytes', options.runs?.replayBytes, DEFAULT_REPLAY_BYTES, 1),
     cachedThreads: intOption('runs.cachedThreads', options.runs?.cachedThreads, 1000, 0),
   };
   const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });

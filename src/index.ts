@@ -121,3 +121,7 @@ export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
 export type { AgentRollout, VersionStats } from './store/ports.ts';
 export { Projects } from './auth/projects.ts';
 export type { ProjectRecord, ProjectStore } from './store/project-ports.ts';
+export { INPUT_LIMITS, parseMetadata } from './core/input-limits.ts';
+export { roundUsd } from './core/money.ts';
+export { PAGE_MAX_BYTES } from './store/paging.ts';
+export { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { INPUT_LIMITS, parseMetadata, parseText } from '../core/input-limits.ts';
 import { intOption } from '../core/options.ts';
 import { parseProjectLimits } from '../governance/limits.ts';
 import { assertSlug } from '../registry/definition.ts';
@@ -61,8 +62,8 @@ export class Projects {
     limits?: unknown;
   }): Promise<ProjectRecord> {
     const id = assertSlug('id', input.id);
-    const name = typeof input.name === 'string' && input.name !== '' ? input.name : id;
-    const metadata = (input.metadata ?? {}) as Record<string, unknown>;
+    const name = parseText('name', input.name ?? undefined, INPUT_LIMITS.displayNameLength) || id;
+    const metadata = parseMetadata('metadata', input.metadata ?? undefined);
     const limits = input.limits === undefined ? {} : parseProjectLimits(input.limits);
     return this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
   }
@@ -113,6 +114,7 @@ export class Projects {
 
   /** Issues a key for a project; the secret is in the result and nowhere else. */
   async createKey(project: string, name = ''): Promise<CreatedApiKey> {
+    parseText('name', name, INPUT_LIMITS.displayNameLength);
     await this.get(project);
     const key = `ap_${randomBytes(20).toString('base64url')}`;
     const now = this.#clock.now();

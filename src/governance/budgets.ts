@@ -7,6 +7,7 @@
  * sum does. One boundary rule: spent ≥ limit means exhausted.
  */
 import { AgentPoolError } from '../core/errors.ts';
+import { roundUsd } from '../core/money.ts';
 import { pruneIdle } from '../core/prune.ts';
 import type { BudgetLimits } from '../store/project-ports.ts';
 
@@ -172,9 +173,9 @@ function exhausted(
       project,
       window: w.kind,
       limitUsd: limit,
-      spentUsd: w.spent,
-      reservedUsd: w.reserved,
-      neededUsd: usd,
+      spentUsd: roundUsd(w.spent),
+      reservedUsd: roundUsd(w.reserved),
+      neededUsd: roundUsd(usd),
       resetsAt: new Date(w.end).toISOString(),
       retryAfterSeconds: Math.max(1, retryAfterSeconds),
     },

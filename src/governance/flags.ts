@@ -12,6 +12,7 @@
  */
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, validationError } from '../core/errors.ts';
+import { INPUT_LIMITS } from '../core/input-limits.ts';
 import { intOption, isPlainObject, numberOption, rejectUnknownKeys } from '../core/options.ts';
 import { hashString } from '../core/hash.ts';
 
@@ -52,8 +53,8 @@ export interface FlagContext {
 
 /** Limits of a strategy's fields. */
 export const FLAG_LIMITS = {
-  projects: 1000,
-  projectLength: 64,
+  projects: INPUT_LIMITS.flagProjects,
+  projectLength: INPUT_LIMITS.nameLength,
   /** Ten years: a ramp longer than that is a typo. */
   durationMs: 10 * 365 * 24 * 3600 * 1000,
 } as const;

@@ -12,6 +12,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
+import { roundUsd } from '../core/money.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ProjectLimits, ProjectStore } from '../store/project-ports.ts';
 import { type BudgetWindow, Budgets, type SpendSource, windowBounds } from './budgets.ts';
@@ -321,7 +322,7 @@ export class RunAdmission {
       const err = new AgentPoolError(
         'BUDGET_EXHAUSTED',
         `the run's next model call could cost $${one.toFixed(6)}, more than is left of its per-run cap of $${cap}`,
-        { project, window: 'run', limitUsd: cap, spentUsd: this.#spent, neededUsd: one },
+        { project, window: 'run', limitUsd: cap, spentUsd: roundUsd(this.#spent), neededUsd: one },
       );
       this.#ctx.refused(project, err);
       throw err;
@@ -406,11 +407,12 @@ function budgetUsage(
 ): BudgetUsage {
   const spent = w?.spent ?? 0;
   const reserved = w?.reserved ?? 0;
+  // The windows sum many amounts; the report rounds them to a nano-dollar like every USD amount.
   return {
     limitUsd: limit ?? null,
-    spentUsd: spent,
-    reservedUsd: reserved,
-    remainingUsd: limit === undefined ? null : Math.max(0, limit - spent - reserved),
+    spentUsd: roundUsd(spent),
+    reservedUsd: roundUsd(reserved),
+    remainingUsd: limit === undefined ? null : roundUsd(Math.max(0, limit - spent - reserved)),
     resetsAt: new Date(w?.end ?? windowBounds(kind, now).end).toISOString(),
   };
 }

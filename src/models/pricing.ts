@@ -4,6 +4,7 @@
  * budgets and metrics. Immutable once built, so it is bounded by its configuration.
  */
 import { validationError } from '../core/errors.ts';
+import { roundUsd } from '../core/money.ts';
 import { rejectUnknownKeys } from '../core/options.ts';
 import { parseModelRef } from './catalog.ts';
 
@@ -121,14 +122,18 @@ export class PriceTable {
     return this.lookup(model)?.price;
   }
 
-  /** The cost in USD of `usage` on `model`; an unpriced model costs 0 with `known: false`. */
+  /**
+   * The cost in USD of `usage` on `model`, rounded to a nano-dollar (`roundUsd`); an unpriced
+   * model costs 0 with `known: false`.
+   */
   costOf(model: string, usage: TokenUsage): Cost {
     const hit = this.lookup(model);
     if (hit === undefined) return { usd: 0, known: false };
-    const usd =
+    const usd = roundUsd(
       (tokens(usage.inputTokens) * hit.price.inputPerMillion +
         tokens(usage.outputTokens) * hit.price.outputPerMillion) /
-      1_000_000;
+        1_000_000,
+    );
     return { usd, known: true, matched: hit.key };
   }
 

@@ -5,6 +5,7 @@
  * making versions.
  */
 import { validationError } from '../core/errors.ts';
+import { INPUT_LIMITS, parseMetadata } from '../core/input-limits.ts';
 import { enumOption, intOption, isPlainObject, numberOption, rejectUnknownKeys } from '../core/options.ts';
 import type { IndexedSpec } from '../store/ports.ts';
 
@@ -18,19 +19,19 @@ export const DEFAULT_PROJECT = 'default';
 /** The model of an agent that names none: the built-in demo model, needing no key and no network. */
 export const DEFAULT_MODEL = 'demo/assistant';
 
-/** Limits of a definition's fields. */
+/** Limits of a definition's fields: the definition's share of {@link INPUT_LIMITS}. */
 export const SPEC_LIMITS = {
-  nameLength: 64,
-  instructionsLength: 100_000,
-  maxTokens: 1_000_000,
-  maxSteps: 100,
-  tools: 128,
-  fallbacks: 8,
-  toolRefLength: 256,
-  labels: 32,
-  labelValueLength: 128,
-  metadataBytes: 16_384,
-  ttlSeconds: 10 * 365 * 24 * 3600,
+  nameLength: INPUT_LIMITS.nameLength,
+  instructionsLength: INPUT_LIMITS.instructionsLength,
+  maxTokens: INPUT_LIMITS.maxTokens,
+  maxSteps: INPUT_LIMITS.maxSteps,
+  tools: INPUT_LIMITS.tools,
+  fallbacks: INPUT_LIMITS.fallbacks,
+  toolRefLength: INPUT_LIMITS.toolRefLength,
+  labels: INPUT_LIMITS.labels,
+  labelValueLength: INPUT_LIMITS.labelValueLength,
+  metadataBytes: INPUT_LIMITS.metadataBytes,
+  ttlSeconds: INPUT_LIMITS.ttlSeconds,
 } as const;
 
 /** A complete, validated agent definition: what one version holds. */
@@ -136,7 +137,7 @@ function parseTools(value: unknown): string[] {
 }
 
 function parseModel(field: string, value: unknown, fallback: string): string {
-  const model = parseString(field, value, fallback, 200);
+  const model = parseString(field, value, fallback, INPUT_LIMITS.modelRefLength);
   if (!MODEL.test(model)) {
     throw validationError(field, `must be "provider/model-id", got ${JSON.stringify(model)}`);
   }
@@ -191,7 +192,7 @@ function parseLabels(value: unknown): Record<string, string> {
     if (key.length > SPEC_LIMITS.nameLength || !LABEL_KEY.test(key)) {
       throw validationError(
         `labels.${key}`,
-        'key must be 1-64 lowercase letters, digits, ".", "_", "/" or "-"',
+        `key must be 1-${SPEC_LIMITS.nameLength} lowercase letters, digits, ".", "_", "/" or "-"`,
       );
     }
     const v = value[key];
@@ -204,21 +205,6 @@ function parseLabels(value: unknown): Record<string, string> {
     out[key] = v;
   }
   return out;
-}
-
-function parseMetadata(value: unknown): Record<string, unknown> {
-  if (value === undefined) return {};
-  if (!isPlainObject(value)) throw validationError('metadata', 'must be a JSON object');
-  let json: string;
-  try {
-    json = canonicalJson(value);
-  } catch {
-    throw validationError('metadata', 'must be JSON-serialisable');
-  }
-  if (Buffer.byteLength(json) > SPEC_LIMITS.metadataBytes) {
-    throw validationError('metadata', `must serialise to at most ${SPEC_LIMITS.metadataBytes} bytes`);
-  }
-  return JSON.parse(json) as Record<string, unknown>;
 }
 
 /**
@@ -246,7 +232,7 @@ export function parseAgentSpec(input: unknown): AgentSpec {
     tools: parseTools(input.tools),
     tier: enumOption('tier', input.tier, TIERS, 'auto'),
     labels: parseLabels(input.labels),
-    metadata: parseMetadata(input.metadata),
+    metadata: parseMetadata('metadata', input.metadata, canonicalJson),
     ...(input.ttlSeconds !== undefined && {
       ttlSeconds: intOption('ttlSeconds', input.ttlSeconds, 1, 1, SPEC_LIMITS.ttlSeconds),
     }),

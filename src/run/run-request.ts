@@ -6,6 +6,7 @@
  */
 import { newId } from '../core/ids.ts';
 import { validationError } from '../core/errors.ts';
+import { INPUT_LIMITS } from '../core/input-limits.ts';
 import { boolOption, rejectUnknownKeys } from '../core/options.ts';
 import { SPEC_LIMITS } from '../registry/definition.ts';
 import type { NewMessage } from '../store/ports.ts';
@@ -21,8 +22,8 @@ import {
 } from './conversation.ts';
 import { type ToolContent, toolMessage, userMessage } from './messages.ts';
 
-/** The longest user input, in characters. */
-export const MAX_INPUT_CHARS = 100_000;
+/** The longest user input, in characters (one of the caps in `core/input-limits.ts`). */
+const MAX_INPUT_CHARS = INPUT_LIMITS.runInputChars;
 
 /** How a run is started. */
 export interface StartRunOptions {
@@ -36,7 +37,7 @@ export interface StartRunOptions {
   threadId?: string;
   /** When the thread is busy. @default 'reject' */
   multitask?: MultitaskStrategy;
-  /** Free-form JSON kept on the run record. */
+  /** Free-form JSON kept on the run record (≤ 16 KiB, nesting ≤ 32 levels: `INPUT_LIMITS`). @default {} */
   metadata?: Record<string, unknown>;
   /** Cancels the run when aborted. */
   signal?: AbortSignal;

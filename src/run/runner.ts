@@ -14,6 +14,7 @@ import type {
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { roundUsd } from '../core/money.ts';
 import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget } from '../models/resilient-model.ts';
@@ -314,7 +315,11 @@ export class Runner {
     );
   }
 
-  /** Adds a step's tokens and cost, priced for the model that answered it, which the record then names. */
+  /**
+   * Adds a step's tokens and cost, priced for the model that answered it, which the record then
+   * names. The sum is rounded to a nano-dollar, so a run of several steps reads `0.0135`, not
+   * `0.013499999999999998`.
+   */
   #account(run: RunRecord, step: StepResult): RunRecord {
     const usage = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
     return {
@@ -323,7 +328,7 @@ export class Runner {
       steps: run.steps + 1,
       inputTokens: run.inputTokens + step.inputTokens,
       outputTokens: run.outputTokens + step.outputTokens,
-      cost: run.cost + this.#deps.prices.costOf(step.model, usage).usd,
+      cost: roundUsd(run.cost + this.#deps.prices.costOf(step.model, usage).usd),
     };
   }
 

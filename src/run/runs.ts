@@ -7,6 +7,7 @@
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
@@ -65,6 +66,12 @@ export interface RunManagerOptions {
   historyLimit: number;
   /** Finished runs whose events stay replayable in memory. @default 1000 */
   recentStreams: number;
+  /** Approximate bytes (as JSON) of the events those finished runs hold in all. @default 67108864 (64 MiB) */
+  recentStreamsBytes: number;
+  /** Events of one run kept for replay. @default 10000 */
+  replayEvents: number;
+  /** Approximate bytes (as JSON) of one run's events kept for replay. @default 2097152 (2 MiB) */
+  replayBytes: number;
 }
 
 /** A run that holds its thread and instance: its input messages, and those messages as committed. */
@@ -108,8 +115,10 @@ export class RunManager {
   #closed = false;
   /** Callers of idle(), told when the last run in flight ends. */
   readonly #idleWaiters: (() => void)[] = [];
-  /** Streams of recently finished runs, oldest first, at most `recentStreams`. */
+  /** Streams of recently finished runs, oldest first, at most `recentStreams` and `recentStreamsBytes`. */
   readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
+  /** The sum of the `bytes` of the streams in {@link #recent}; a finished stream's no longer changes. */
+  #recentBytes = 0;
 
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
@@ -152,11 +161,13 @@ export class RunManager {
 
   async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
     const request = resolveRunRequest(options);
+    const metadata = parseMetadata('metadata', options.metadata);
     const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
+    const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
     // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
-    const threadId = request.store ? (options.threadId ?? null) : null;
-    const readThread = request.store ? null : (options.threadId ?? null);
+    const threadId = request.store ? requestedThread : null;
+    const readThread = request.store ? null : requestedThread;
     const now = clock.now();
     const id = newId('run', now);
     const controller = new AbortController();
@@ -246,7 +257,7 @@ export class RunManager {
         outputTokens: 0,
         cost: 0,
         error: null,
-        metadata: options.metadata ?? {},
+        metadata,
         createdAt: now,
         startedAt: null,
         finishedAt: null,
@@ -274,7 +285,8 @@ export class RunManager {
     callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
-    const stream = new RunEventStream(id, () => clock.now());
+    const { replayEvents, replayBytes } = this.#options;
+    const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes);
     const result = this.#drive(
       accepted,
       claimed,
@@ -470,9 +482,12 @@ export class RunManager {
     if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
     if (!keep) return;
     this.#recent.set(runId, { project: live.project, stream: live.stream });
-    if (this.#recent.size > this.#options.recentStreams) {
-      const oldest = this.#recent.keys().next().value;
-      if (oldest !== undefined) this.#recent.delete(oldest);
+    this.#recentBytes += live.stream.bytes;
+    const { recentStreams, recentStreamsBytes } = this.#options;
+    for (const [oldestId, oldest] of this.#recent) {
+      if (this.#recent.size <= recentStreams && this.#recentBytes <= recentStreamsBytes) break;
+      this.#recent.delete(oldestId);
+      this.#recentBytes -= oldest.stream.bytes;
     }
   }
 }

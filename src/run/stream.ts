@@ -2,6 +2,10 @@
  * The events of one run: each carries a per-run sequence number, is kept in a bounded replay
  * buffer, and is delivered to any number of consumers, who may join late and resume after a
  * sequence number they already saw (an SSE `Last-Event-ID`).
+ *
+ * The buffer is bounded by a number of events and by their approximate size as JSON, so a run
+ * streaming huge tool results cannot hold megabytes per follower-less run; the oldest events go
+ * first, and the newest (the terminal one, once published) always stays.
  */
 import type { RunRecord } from '../store/ports.ts';
 
@@ -59,31 +63,102 @@ export type RunEventInput = RunEvent extends infer E
     : never
   : never;
 
-/** The default size of a run's replay buffer. */
+/** The default size of a run's replay buffer, in events. */
 export const DEFAULT_REPLAY_EVENTS = 10_000;
+/** The default size of a run's replay buffer, in approximate bytes of JSON (2 MiB). */
+export const DEFAULT_REPLAY_BYTES = 2 * 1024 * 1024;
+
+/** What an event's seq, runId, at, type and punctuation take as JSON, about. */
+const EVENT_OVERHEAD_BYTES = 100;
+
+/** The length of `value` as JSON; a value that cannot be serialised counts as its overhead only. */
+function jsonLength(value: unknown): number {
+  try {
+    return JSON.stringify(value)?.length ?? 0;
+  } catch {
+    return 0;
+  }
+}
+
+function runLength(run: RunRecord): number {
+  // A run record's size is its texts; the rest is a few hundred bytes of ids and counters.
+  return 400 + run.input.length + (run.output?.length ?? 0) + jsonLength(run.metadata);
+}
+
+/**
+ * About how many bytes an event takes as JSON: exact enough to bound memory, cheap enough for
+ * every text delta (no serialisation of the common events).
+ */
+export function eventBytes(event: RunEvent): number {
+  switch (event.type) {
+    case 'text.delta':
+      return EVENT_OVERHEAD_BYTES + event.delta.length;
+    case 'step.finished':
+      return EVENT_OVERHEAD_BYTES + 80 + event.model.length + event.finishReason.length;
+    case 'tool.call':
+      return EVENT_OVERHEAD_BYTES + event.toolCallId.length + event.toolName.length + jsonLength(event.input);
+    case 'tool.result':
+      return (
+        EVENT_OVERHEAD_BYTES +
+        event.toolCallId.length +
+        event.toolName.length +
+        jsonLength(event.ok ? event.output : event.error)
+      );
+    case 'run.failed':
+      return EVENT_OVERHEAD_BYTES + runLength(event.run) + jsonLength(event.error);
+    default:
+      return EVENT_OVERHEAD_BYTES + runLength(event.run);
+  }
+}
 
 /** Events of one run, with replay. */
 export class RunEventStream {
   readonly runId: string;
   readonly #buffer: RunEvent[] = [];
+  /** {@link eventBytes} of each event in the buffer, in the same order. */
+  readonly #sizes: number[] = [];
+  #bytes = 0;
   readonly #max: number;
+  readonly #maxBytes: number;
   readonly #now: () => number;
   #seq = 0;
   #ended = false;
   #wake: (() => void)[] = [];
 
-  constructor(runId: string, now: () => number, maxEvents = DEFAULT_REPLAY_EVENTS) {
+  /**
+   * @param maxEvents events kept for replay at most
+   * @param maxBytes approximate bytes (as JSON) of the events kept for replay at most; the newest
+   *   event stays even when it alone is larger
+   */
+  constructor(
+    runId: string,
+    now: () => number,
+    maxEvents = DEFAULT_REPLAY_EVENTS,
+    maxBytes = DEFAULT_REPLAY_BYTES,
+  ) {
     this.runId = runId;
     this.#now = now;
     this.#max = maxEvents;
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Approximate bytes (as JSON) of the events held for replay. */
+  get bytes(): number {
+    return this.#bytes;
   }
 
   /** Numbers and publishes an event; ignored after the terminal one. */
   publish(input: RunEventInput): RunEvent | undefined {
     if (this.#ended) return undefined;
     const event = { ...input, seq: ++this.#seq, runId: this.runId, at: this.#now() } as RunEvent;
+    const size = eventBytes(event);
     this.#buffer.push(event);
-    if (this.#buffer.length > this.#max) this.#buffer.shift();
+    this.#sizes.push(size);
+    this.#bytes += size;
+    while (this.#buffer.length > 1 && (this.#buffer.length > this.#max || this.#bytes > this.#maxBytes)) {
+      this.#buffer.shift();
+      this.#bytes -= this.#sizes.shift() ?? 0;
+    }
     if (event.type === 'run.finished' || event.type === 'run.failed') this.#ended = true;
     for (const wake of this.#wake.splice(0)) wake();
     return event;

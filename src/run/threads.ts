@@ -3,23 +3,22 @@
  * (refused while a run holds the thread), and expire threads with a ttl.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, validationError } from '../core/errors.ts';
+import { AgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { INPUT_LIMITS, parseMetadata } from '../core/input-limits.ts';
 import { intOption, rejectUnknownKeys } from '../core/options.ts';
-import { assertSlug, canonicalJson } from '../registry/definition.ts';
+import { assertSlug } from '../registry/definition.ts';
 import type { MessageRecord, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import type { ThreadGate } from './multitask.ts';
 
 /** What a new thread may carry. */
 export interface CreateThreadOptions {
-  /** Free-form JSON (≤ 16 KiB). @default {} */
+  /** Free-form JSON (≤ 16 KiB, nesting ≤ 32 levels: `INPUT_LIMITS`). @default {} */
   metadata?: Record<string, unknown>;
   /** Delete the thread after this long without a new message. */
   ttlSeconds?: number;
 }
-
-const MAX_METADATA_BYTES = 16_384;
 
 /** The threads of every project; every method takes the project first. */
 export class Threads {
@@ -38,15 +37,11 @@ export class Threads {
   async create(project: string, options: CreateThreadOptions = {}): Promise<ThreadRecord> {
     assertSlug('project', project);
     rejectUnknownKeys('', options, ['metadata', 'ttlSeconds']);
-    const metadata = options.metadata ?? {};
-    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
-      throw validationError('metadata', 'must be a JSON object');
-    }
-    if (Buffer.byteLength(canonicalJson(metadata)) > MAX_METADATA_BYTES) {
-      throw validationError('metadata', `must serialise to at most ${MAX_METADATA_BYTES} bytes`);
-    }
+    const metadata = parseMetadata('metadata', options.metadata ?? undefined);
     const ttlSeconds =
-      options.ttlSeconds === undefined ? null : intOption('ttlSeconds', options.ttlSeconds, 1);
+      options.ttlSeconds === undefined
+        ? null
+        : intOption('ttlSeconds', options.ttlSeconds, 1, 1, INPUT_LIMITS.ttlSeconds);
     const now = this.#clock.now();
     return this.#store.createThread({ id: newId('thr', now), project, metadata, ttlSeconds, now });
   }
@@ -87,7 +82,7 @@ export class Threads {
   ): Promise<Page<MessageRecord>> {
     await this.get(project, id);
     return this.#store.listMessages(id, {
-      limit: intOption('limit', options.limit, 50, 1, 1000),
+      limit: intOption('limit', options.limit, 50, 1, INPUT_LIMITS.pageSize),
       cursor: options.cursor,
     });
   }
@@ -99,7 +94,7 @@ export class Threads {
   ): Promise<Page<RunRecord>> {
     await this.get(project, id);
     return this.#store.listRuns(id, {
-      limit: intOption('limit', options.limit, 50, 1, 1000),
+      limit: intOption('limit', options.limit, 50, 1, INPUT_LIMITS.pageSize),
       cursor: options.cursor,
     });
   }

@@ -30,6 +30,13 @@ import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
 import { installAccessLog } from './access-log.ts';
 import { type CorsOptions, corsPluginOptions, type ResolvedCorsOptions, resolveCorsOptions } from './cors.ts';
+import {
+  fastifyHttpOptions,
+  type HttpLimitsOptions,
+  installHttpLimits,
+  type ResolvedHttpLimits,
+  resolveHttpLimitsOptions,
+} from './http-limits.ts';
 
 /** Options of {@link buildServer}. */
 export interface ServerOptions {
@@ -55,6 +62,8 @@ export interface ServerOptions {
    * `['*']`). @default off: no CORS headers at all, so browsers refuse cross-origin calls
    */
   cors?: CorsOptions;
+  /** Timeouts, connection caps and JSON depth against slow, numerous or malformed requests (docs/server.md). */
+  http?: HttpLimitsOptions;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -66,6 +75,7 @@ export interface ResolvedServerOptions {
   readonly adminKey: string | null;
   /** null: CORS off. */
   readonly cors: ResolvedCorsOptions | null;
+  readonly http: ResolvedHttpLimits;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
@@ -76,6 +86,7 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
     adminKey: adminKeyOption(options.adminKey),
     cors: resolveCorsOptions(options.cors),
+    http: resolveHttpLimitsOptions(options.http),
   };
 }
 
@@ -151,7 +162,9 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
     loggerInstance: (resolved.logger ?? pool.logger).child({ component: 'http' }) as FastifyBaseLogger,
     // Not fastify's two lines per request: the access log writes one (access-log.ts).
     logController: new LogController({ disableRequestLogging: true }),
+    ...fastifyHttpOptions(resolved.http),
   });
+  installHttpLimits(app, resolved.http);
   app.setValidatorCompiler(validatorCompilers());
   app.setErrorHandler(handleError);
   app.setNotFoundHandler(handleNotFound);

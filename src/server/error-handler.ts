@@ -4,6 +4,7 @@
  * own failures (schema validation, body too large, bad JSON, unknown route) get catalogue codes;
  * anything else is a 500 `INTERNAL_ERROR` whose cause is logged, never sent.
  */
+import { STATUS_CODES } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { AgentPoolError, type ErrorDetails, isAgentPoolError } from '../core/errors.ts';
 
@@ -112,4 +113,34 @@ export function handleNotFound(request: FastifyRequest, reply: FastifyReply): Fa
     path: request.url.split('?')[0],
   });
   return reply.code(err.status).send(err.toJSON());
+}
+
+/**
+ * The raw HTTP answer to a request Node's parser gave up on before fastify saw it (the
+ * `clientError` event): the headers or the whole request took too long (408 `REQUEST_TIMEOUT`),
+ * the headers were too large (431 `HEADERS_TOO_LARGE`), or the bytes were not HTTP (400
+ * `VALIDATION_FAILED`). It always closes the connection: the rest of what the client sends cannot
+ * be trusted to start a new request.
+ */
+export function clientErrorResponse(nodeCode: string | undefined): string {
+  let err: AgentPoolError;
+  if (nodeCode === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    err = new AgentPoolError(
+      'REQUEST_TIMEOUT',
+      'the request was not received in time (headers, or the whole request with its body)',
+    );
+  } else if (nodeCode === 'HPE_HEADER_OVERFLOW') {
+    err = new AgentPoolError('HEADERS_TOO_LARGE', 'the request headers are larger than the server accepts');
+  } else {
+    err = new AgentPoolError('VALIDATION_FAILED', 'the request is not valid HTTP', {
+      in: 'request',
+      ...(nodeCode !== undefined && { reason: nodeCode }),
+    });
+  }
+  const body = JSON.stringify(err.toJSON());
+  return (
+    `HTTP/1.1 ${err.status} ${STATUS_CODES[err.status] ?? 'Error'}\r\n` +
+    `content-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `connection: close\r\n\r\n${body}`
+  );
 }

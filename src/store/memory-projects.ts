@@ -5,7 +5,7 @@
  * way in and out, and no method awaits between its checks and its writes, so each call is atomic.
  */
 import { AgentPoolError } from '../core/errors.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import {
   type ApiKeyInfo,
   type ApiKeyRecord,
@@ -108,10 +108,12 @@ export class MemoryProjectStore implements ProjectStore {
     const limit = pageLimit(query.limit);
     const from =
       query.cursor === undefined ? 0 : bound(this.#ids, decodeCursor('project', query.cursor), false);
-    const ids = this.#ids.slice(from, from + limit);
-    const data = ids.map((id) => structuredClone((this.#projects.get(id) as StoredProject).record));
-    const more = from + limit < this.#ids.length;
-    return { data, nextCursor: more ? encodeCursor('project', ids[ids.length - 1] as string) : null };
+    return boundedPage(
+      this.#ids.slice(from, from + limit + 1),
+      limit,
+      (id) => structuredClone((this.#projects.get(id) as StoredProject).record),
+      (id) => encodeCursor('project', id),
+    );
   }
 
   async deleteProject(id: string): Promise<boolean> {

@@ -9,7 +9,7 @@
  */
 import { AgentPoolError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
-import { encodeCursor, pageLimit } from './paging.ts';
+import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
   MessageRecord,
   NewMessage,
@@ -103,10 +103,12 @@ export class MemoryRunStore implements RunStore {
     const after = seqCursor(query.cursor);
     const messages = this.#threads.get(threadId)?.messages ?? [];
     // seq n is at index n - 1, so the page after seq `after` starts at index `after`.
-    const data = messages.slice(after, after + limit).map((m) => structuredClone(m));
-    const last = data[data.length - 1];
-    const more = last !== undefined && last.seq < messages.length;
-    return { data, nextCursor: more ? encodeCursor('seq', String(last.seq)) : null };
+    return boundedPage(
+      messages.slice(after, after + limit + 1),
+      limit,
+      (m) => structuredClone(m),
+      (m) => encodeCursor('seq', String(m.seq)),
+    );
   }
 
   async recentMessages(threadId: string, limit: number): Promise<MessageRecord[]> {
@@ -163,10 +165,12 @@ export class MemoryRunStore implements RunStore {
       const [createdAt, id] = before;
       runs = runs.filter((r) => r.createdAt < createdAt || (r.createdAt === createdAt && r.id < id));
     }
-    const data = runs.slice(0, limit).map((r) => structuredClone(r));
-    const last = data[data.length - 1];
-    const more = last !== undefined && runs.length > limit;
-    return { data, nextCursor: more ? encodeCursor('run', `${last.createdAt}:${last.id}`) : null };
+    return boundedPage(
+      runs.slice(0, limit + 1),
+      limit,
+      (r) => structuredClone(r),
+      (r) => encodeCursor('run', `${r.createdAt}:${r.id}`),
+    );
   }
 
   async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {

@@ -6,7 +6,7 @@
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
-import { decodeCursor, encodeCursor, pageLimit } from './paging.ts';
+import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
   AddVersionOptions,
   AgentRecord,
@@ -138,18 +138,18 @@ export class MemoryAgentStore implements AgentStore {
     const wanted = Object.entries(query.labels ?? {});
     const index = this.#projects.get(project);
     if (index === undefined) return { data: [], nextCursor: null };
-    const data: AgentRecord<S, F>[] = [];
-    let nextCursor: string | null = null;
-    for (let i = start === undefined ? 0 : bound(index.names, start, false); i < index.names.length; i++) {
-      const stored = index.byName.get(index.names[i] as string) as StoredAgent;
-      if (wanted.length > 0 && !hasLabels(this.#activeSpec(stored), wanted)) continue;
-      if (data.length === limit) {
-        nextCursor = encodeCursor('name', (data[limit - 1] as AgentRecord<S, F>).name);
-        break;
+    const matching = function* (this: MemoryAgentStore): Generator<StoredAgent> {
+      for (let i = start === undefined ? 0 : bound(index.names, start, false); i < index.names.length; i++) {
+        const stored = index.byName.get(index.names[i] as string) as StoredAgent;
+        if (wanted.length === 0 || hasLabels(this.#activeSpec(stored), wanted)) yield stored;
       }
-      data.push(this.#record(stored));
-    }
-    return { data, nextCursor };
+    };
+    return boundedPage(
+      matching.call(this),
+      limit,
+      (stored) => this.#record<S, F>(stored),
+      (stored) => encodeCursor('name', stored.name),
+    );
   }
 
   async listByTier<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
@@ -262,19 +262,23 @@ export class MemoryAgentStore implements AgentStore {
       below = Number(decodeCursor('version', query.cursor));
       if (!Number.isInteger(below)) throw validationError('cursor', 'is not a cursor of this listing');
     }
-    const data: AgentVersionRecord<S>[] = [];
-    for (let v = Math.min(below, versions.length + 1) - 1; v >= 1 && data.length < limit; v--) {
-      const stored = versions[v - 1] as StoredVersion;
-      data.push({
-        agentId: id,
-        version: v,
-        spec: structuredClone(stored.spec) as S,
-        createdAt: stored.createdAt,
-      });
-    }
-    const last = data[data.length - 1];
-    const more = last !== undefined && last.version > 1;
-    return { data, nextCursor: more ? encodeCursor('version', String(last.version)) : null };
+    const newestFirst = function* (): Generator<number> {
+      for (let v = Math.min(below, versions.length + 1) - 1; v >= 1; v--) yield v;
+    };
+    return boundedPage(
+      newestFirst(),
+      limit,
+      (v): AgentVersionRecord<S> => {
+        const stored = versions[v - 1] as StoredVersion;
+        return {
+          agentId: id,
+          version: v,
+          spec: structuredClone(stored.spec) as S,
+          createdAt: stored.createdAt,
+        };
+      },
+      (v) => encodeCursor('version', String(v)),
+    );
   }
 
   async delete(id: string): Promise<boolean> {

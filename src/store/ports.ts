@@ -62,7 +62,11 @@ export interface AgentVersionRecord<S extends IndexedSpec = IndexedSpec> {
   readonly createdAt: number;
 }
 
-/** A page of results and the cursor of the next page (null on the last page). */
+/**
+ * A page of results and the cursor of the next page (null on the last page). A page holds at most
+ * its query's `limit` items and stops early, before about `PAGE_MAX_BYTES` (1 MiB) of JSON
+ * (store/paging.ts); its cursor then continues right after the last item returned.
+ */
 export interface Page<T> {
   readonly data: T[];
   readonly nextCursor: string | null;

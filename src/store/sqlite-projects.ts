@@ -5,7 +5,7 @@
  * request is one probe of a UNIQUE index.
  */
 import { intOption } from '../core/options.ts';
-import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
+import { boundedPage, decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import {
   type ApiKeyInfo,
   type ApiKeyRecord,
@@ -111,9 +111,10 @@ export class SqliteProjectStore implements ProjectStore {
     return this.#conn.guard(() => {
       const s = this.#s;
       const rows =
-        after === undefined ? s.listProjectsFirst.all(limit + 1) : s.listProjectsAfter.all(after, limit + 1);
-      const p = keysetPage(rows, limit, (r) => encodeCursor('project', r.id));
-      return { data: p.data.map(toProject), nextCursor: p.nextCursor };
+        after === undefined
+          ? s.listProjectsFirst.iterate(limit + 1)
+          : s.listProjectsAfter.iterate(after, limit + 1);
+      return boundedPage(rows, limit, toProject, (r) => encodeCursor('project', r.id));
     });
   }
 

@@ -13,7 +13,7 @@
 import type Database from 'better-sqlite3';
 import { intOption, numberOption } from '../core/options.ts';
 import { GroupCommit } from './group-commit.ts';
-import { encodeCursor, keysetPage, pageLimit } from './paging.ts';
+import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
   MessageRecord,
   MessageRole,
@@ -204,10 +204,9 @@ export class SqliteRunStore implements RunStore {
     const limit = pageLimit(query.limit);
     const after = seqCursor(query.cursor);
     return this.#conn.guard(() => {
-      const p = keysetPage(this.#s.listMessages.all(threadId, after, limit + 1), limit, (r) =>
+      return boundedPage(this.#s.listMessages.iterate(threadId, after, limit + 1), limit, toMessage, (r) =>
         encodeCursor('seq', String(r.seq)),
       );
-      return { data: p.data.map(toMessage), nextCursor: p.nextCursor };
     });
   }
 
@@ -252,10 +251,9 @@ export class SqliteRunStore implements RunStore {
       const s = this.#s;
       const rows =
         before === undefined
-          ? s.listRunsFirst.all(threadId, limit + 1)
-          : s.listRunsAfter.all(threadId, before[0], before[1], limit + 1);
-      const p = keysetPage(rows, limit, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
-      return { data: p.data.map(toRun), nextCursor: p.nextCursor };
+          ? s.listRunsFirst.iterate(threadId, limit + 1)
+          : s.listRunsAfter.iterate(threadId, before[0], before[1], limit + 1);
+      return boundedPage(rows, limit, toRun, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
     });
   }
 

@@ -7,7 +7,7 @@ import type Database from 'better-sqlite3';
 import { validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
 import { checkIndexedSpec } from './indexed-spec.ts';
-import { decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
+import { boundedPage, decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
   AddVersionOptions,
   AgentRecord,
@@ -158,12 +158,12 @@ export class SqliteAgentStore implements AgentStore {
     const labels = Object.entries(query.labels ?? {});
     return this.#conn.guard(() => {
       const s = this.#s;
-      let rows: AgentRow[];
+      let rows: Iterable<AgentRow>;
       if (labels.length === 0) {
         rows =
           after === undefined
-            ? s.listFirst.all(project, limit + 1)
-            : s.listAfter.all(project, after, limit + 1);
+            ? s.listFirst.iterate(project, limit + 1)
+            : s.listAfter.iterate(project, after, limit + 1);
       } else {
         // The scan walks one label's index in name order and checks the others per row, so the
         // rarest label drives it. Any driver gives the same pages; this only bounds the rows read.
@@ -175,10 +175,17 @@ export class SqliteAgentStore implements AgentStore {
         const [key, value] = labels[driver] as [string, string];
         const rest = JSON.stringify(Object.fromEntries(labels.filter((_, i) => i !== driver)));
         const args = { project, key, value, rest, limit: limit + 1 };
-        rows = after === undefined ? s.listLabelsFirst.all(args) : s.listLabelsAfter.all({ ...args, after });
+        rows =
+          after === undefined
+            ? s.listLabelsFirst.iterate(args)
+            : s.listLabelsAfter.iterate({ ...args, after });
       }
-      const p = keysetPage(rows, limit, (r) => encodeCursor('name', r.name));
-      return { data: p.data.map((r) => toRecord<S, F>(r)), nextCursor: p.nextCursor };
+      return boundedPage(
+        rows,
+        limit,
+        (r) => toRecord<S, F>(r),
+        (r) => encodeCursor('name', r.name),
+      );
     });
   }
 
@@ -265,10 +272,12 @@ export class SqliteAgentStore implements AgentStore {
       if (!Number.isInteger(before)) throw validationError('cursor', 'is not a cursor of this listing');
     }
     return this.#conn.guard(() => {
-      const p = keysetPage(this.#s.listVersions.all(id, before, limit + 1), limit, (r) =>
-        encodeCursor('version', String(r.version)),
+      return boundedPage(
+        this.#s.listVersions.iterate(id, before, limit + 1),
+        limit,
+        (r) => toVersion<S>(r),
+        (r) => encodeCursor('version', String(r.version)),
       );
-      return { data: p.data.map((r) => toVersion<S>(r)), nextCursor: p.nextCursor };
     });
   }
 

@@ -13,10 +13,11 @@ import type { FakeHandler, FakeReply } from '../support/fake-openai.ts';
 import { MODEL, P, runFixture } from '../support/run-fixture.ts';
 
 /**
- * $1/1024 per token in and out: every cost, reservation and sum of them is an exact binary
- * fraction, so "nothing overspent" is checked to the last bit, with no rounding slack.
+ * $1/512 per token in and out: every cost, reservation and sum of them is an exact binary
+ * fraction with at most nine decimals, so it is also on the nano-dollar grid costs are rounded to
+ * (core/money.ts), and "nothing overspent" is checked to the last bit, with no rounding slack.
  */
-const PER_MILLION = 1_000_000 / 1024;
+const PER_MILLION = 1_000_000 / 512;
 const T0 = Date.UTC(2026, 0, 15, 12);
 
 async function fixture() {
@@ -117,7 +118,7 @@ describe('budgets under concurrency (acceptance)', () => {
   it('200 runs racing for a nearly spent daily budget: some admitted, the rest refused, not a cent overspent', async () => {
     const f = await fixture();
     try {
-      const budget = 1; // $1: 1024 tokens
+      const budget = 2; // $2: 1024 tokens
       await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: budget } } });
       await f.pool.agents.create(P, {
         name: 'brief',

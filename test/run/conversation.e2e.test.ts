@@ -533,7 +533,7 @@ describe('runs with a caller-kept conversation, client tools and call settings',
 
   describe('budgets', () => {
     it("admission and every model call reserve with the run's own output cap when it is below the agent's", async () => {
-      const perToken = 1 / 1024; // exact binary fractions: sums compare to the last bit
+      const perToken = 1 / 512; // exact binary fractions on the 1e-9 money grid: sums compare to the last bit
       const priced = await runFixture({
         ttlSweepIntervalMs: 0,
         prices: {

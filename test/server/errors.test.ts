@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { afterEach, describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { markDraining, resolveServerOptions } from '../../src/server/app.ts';
+import { resolveHttpLimitsOptions } from '../../src/server/http-limits.ts';
 import { json, serverFixture } from './support.ts';
 
 type Fixture = Awaited<ReturnType<typeof serverFixture>>;
@@ -23,6 +24,7 @@ describe('server errors, options, health and OpenAPI', () => {
       project: 'default',
       adminKey: null,
       cors: null,
+      http: resolveHttpLimitsOptions(), // pinned in http-limits.test.ts
     });
     assert.throws(
       () => resolveServerOptions({ adminKey: 'short' }),
