@@ -107,9 +107,17 @@ function defaultIo(): RunIo {
   };
 }
 
-/** Builds the `agentpool` program; `io` receives the commands' output. */
-export function buildProgram(io: RunIo = defaultIo()): Command {
+/** Where a command leaves its exit code when it is not 0 and not an error (`serve` after a failed drain). */
+export interface ExitStatus {
+  code: number;
+}
+
+/** Builds the `agentpool` program; `io` receives all its output, commander's help and errors included. */
+export function buildProgram(io: RunIo = defaultIo(), exit: ExitStatus = { code: 0 }): Command {
+  // Set before any subcommand is added: subcommands copy it when created.
+  const write = (line: (text: string) => void) => (text: string) => line(text.replace(/\n$/, ''));
   const program = new Command('agentpool')
+    .configureOutput({ writeOut: write(io.out), writeErr: write(io.err) })
     .description('A runtime that hosts LLM agents the way an actor runtime hosts actors.')
     .version(packageVersion(), '-V, --version', 'print the version of agentpool')
     .exitOverride()
@@ -147,7 +155,7 @@ Examples:
     .action(async (flags: ServerFlags) => {
       // Imported here so `apply` and `--help` do not load the HTTP server.
       const { serveCommand } = await import('./commands/serve.ts');
-      process.exitCode = await serveCommand(flags, io);
+      exit.code = await serveCommand(flags, io);
     });
 
   program
@@ -244,8 +252,9 @@ Examples:
 /** Runs the program on `argv` (as `process.argv`); resolves with the exit code. */
 export async function main(argv: readonly string[], io: RunIo = defaultIo()): Promise<number> {
   try {
-    await buildProgram(io).parseAsync([...argv]);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    const exit: ExitStatus = { code: 0 };
+    await buildProgram(io, exit).parseAsync([...argv]);
+    return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed it
     const message = err instanceof Error ? err.message : String(err);

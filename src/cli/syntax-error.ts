@@ -31,7 +31,7 @@ export function syntaxErrorPosition(err: unknown): SyntaxErrorPosition {
   if (at !== null) {
     return { reason: first.slice(0, at.index), line: Number(at[1]), column: Number(at[2]) };
   }
-  const token = /^(Unexpected token .+?), ".*$/.exec(first);
+  const token = /^(Unexpected token .+?), (?:\.\.\.)?".*$/.exec(first);
   return { reason: token?.[1] ?? first };
 }
 

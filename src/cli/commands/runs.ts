@@ -23,6 +23,8 @@ export interface RunsFollowFlags extends ClientFlags {
   after?: number;
 }
 
+/** The statuses a run ends in. */
+const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
 /** How often `follow` reconnects in a row without receiving an event before it gives up. */
 const MAX_RESUMES = 5;
 /** The pause before the n-th reconnection in a row: n × this. */
@@ -83,6 +85,21 @@ export async function runsFollowCommand(id: string, flags: RunsFollowFlags, io: 
       // The server's answer (RUN_NOT_FOUND, a failed run) is final; a broken connection is not.
       if (err instanceof ApiError) throw err;
       broke = err;
+    }
+    if (printer.lastSeq === before) {
+      // Nothing new: maybe the run ended before the events asked for (`--after` past its end, or
+      // a run no longer in the server's memory). Its record says so.
+      const run = await client.request<RunRecordView>('GET', runPath(id));
+      if (TERMINAL.has(run.status)) {
+        printer.endLine();
+        io.err(summary(run));
+        if (run.status === 'succeeded') return;
+        throw new ApiError(
+          run.error?.code ?? `RUN_${run.status.toUpperCase()}`,
+          run.error?.message ?? run.status,
+          0,
+        );
+      }
     }
     failures = printer.lastSeq > before ? 1 : failures + 1;
     if (failures > MAX_RESUMES) {
