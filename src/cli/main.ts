@@ -66,7 +66,8 @@ const APPLY_HELP = `
 Each agent is created, gets a new version when its definition changed, or is left unchanged;
 one line per agent says which:  created    default/support  v1
 The file is { agents: [ … ] } or a bare list; each entry is an agent definition plus an optional
-"project" (default "default"). A bad entry applies nothing and names the entry.
+"project" (default "default"). Bad entries apply nothing: every one is listed with its field,
+and a file that is not valid YAML or JSON shows the offending line.
 Only the agent store is opened, so this is safe next to a running server, but that server keeps
 serving an agent's live instance until it is deactivated (idle, evicted); PUT /v1/agents/{name}
 on the server applies a change at once.
@@ -84,8 +85,10 @@ Examples:
 const RUN_HELP = `
 Text streams to stdout as the model writes it; tool calls (→) and results (←) and a closing
 summary line go to stderr, so stdout can be piped. A run on a thread sees the thread's earlier
-messages; without --thread or --new-thread the run is stateless. Ctrl-C disconnects, and the
-server cancels the run. A failed run prints  error: <CODE>: <message>  and exits 1.
+messages; without --thread or --new-thread the run is stateless. While another run holds the
+thread, the server refuses (THREAD_BUSY) unless --multitask says to enqueue or interrupt. Ctrl-C
+disconnects, and the server cancels the run. A failed run prints  error: <CODE>: <message>  and
+exits 1.
 ${CLIENT_HELP}
 
 Examples:
