@@ -224,7 +224,7 @@ describe('agentpool runs follow, against a fake server', () => {
       assert.equal(code, 1);
       assert.match(
         stderr,
-        /\nerror: the event stream of run_1 ended 6 times in a row before the run finished\n$/,
+        /\nerror: the event stream of run_1 ended 6 times in a row without a new event before the run finished\n$/,
       );
       assert.deepEqual(lastEventIds, ['7', '7', '7', '7', '7', '7']);
     } finally {

@@ -25,9 +25,9 @@ export interface RunsFollowFlags extends ClientFlags {
 
 /** The statuses a run ends in. */
 const TERMINAL: ReadonlySet<string> = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
-/** How often `follow` reconnects in a row without receiving an event before it gives up. */
+/** How often `follow` reconnects in a row after a stream without a new event before it gives up. */
 const MAX_RESUMES = 5;
-/** The pause before the n-th reconnection in a row: n × this. */
+/** The pause before the n-th reconnection in a row after an empty stream: n × this. */
 const RESUME_BACKOFF_MS = 250;
 
 /** A run record as the server sends it; printed whole, with times made readable. */
@@ -101,11 +101,12 @@ export async function runsFollowCommand(id: string, flags: RunsFollowFlags, io: 
         );
       }
     }
-    failures = printer.lastSeq > before ? 1 : failures + 1;
+    // Progress resets the count (and resumes at once); empty streams back off, then give up.
+    failures = printer.lastSeq > before ? 0 : failures + 1;
     if (failures > MAX_RESUMES) {
       const why = broke instanceof Error ? `: ${broke.message}` : '';
       throw new Error(
-        `the event stream of ${id} ended ${MAX_RESUMES + 1} times in a row before the run finished${why}`,
+        `the event stream of ${id} ended ${failures} times in a row without a new event before the run finished${why}`,
         { cause: broke },
       );
     }
