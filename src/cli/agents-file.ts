@@ -40,13 +40,18 @@ export interface ApplyAgentsFileOptions {
   onApplied?: (applied: AppliedAgent) => void;
 }
 
+/** Bad entries an error lists at most (the count says how many there were). */
+const MAX_REPORTED_ENTRIES = 100;
+
 function entryLabel(index: number, name: unknown): string {
   return typeof name === 'string' ? `agents[${index}] (${JSON.stringify(name)})` : `agents[${index}]`;
 }
 
 /**
  * Checks the parsed contents of an agents file, `{ agents: [spec, …] }` or a bare list, and returns
- * its entries. Errors are `VALIDATION_FAILED` naming the file, the entry and the field.
+ * its entries. Errors are `VALIDATION_FAILED` naming the file, the entry and the field; when several
+ * entries are bad, one error lists them all, one per line, and `details.errors` holds each one's
+ * `{ message, index, name?, field? }`.
  */
 export function parseAgentsFile(path: string, contents: unknown): AgentsFileEntry[] {
   let list: unknown = contents;
@@ -68,8 +73,11 @@ export function parseAgentsFile(path: string, contents: unknown): AgentsFileEntr
       { file: path },
     );
   }
+  // Every entry is checked, so one run of `apply` reports every mistake rather than the first.
   const seen = new Map<string, number>();
-  return list.map((raw: unknown, index) => {
+  const entries: AgentsFileEntry[] = [];
+  const bad: AgentPoolError[] = [];
+  list.forEach((raw: unknown, index) => {
     const name = isPlainObject(raw) ? raw.name : undefined;
     try {
       if (!isPlainObject(raw)) throw new AgentPoolError('VALIDATION_FAILED', 'must be an object');
@@ -86,17 +94,44 @@ export function parseAgentsFile(path: string, contents: unknown): AgentsFileEntr
         );
       }
       seen.set(key, index);
-      return { index, project, name: parsed.name, spec };
+      entries.push({ index, project, name: parsed.name, spec });
     } catch (err) {
       if (!isAgentPoolError(err)) throw err;
-      throw new AgentPoolError(
-        'VALIDATION_FAILED',
-        `agents file ${path}: ${entryLabel(index, name)}: ${err.message}`,
-        { file: path, index, ...(typeof name === 'string' && { name }), ...err.details },
-        { cause: err },
+      bad.push(
+        new AgentPoolError(
+          'VALIDATION_FAILED',
+          `${entryLabel(index, name)}: ${err.message}`,
+          { index, ...(typeof name === 'string' && { name }), ...err.details },
+          { cause: err },
+        ),
       );
     }
   });
+  if (bad.length === 1) {
+    // One bad entry: its own message and details (field, index, name), with the file.
+    const [only] = bad as [AgentPoolError];
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      `agents file ${path}: ${only.message}`,
+      { file: path, ...only.details, errors: [{ message: only.message, ...only.details }] },
+      { cause: only },
+    );
+  }
+  if (bad.length > 1) {
+    const shown = bad.slice(0, MAX_REPORTED_ENTRIES);
+    const more = bad.length - shown.length;
+    throw new AgentPoolError(
+      'VALIDATION_FAILED',
+      [
+        `agents file ${path} has ${bad.length} bad entries:`,
+        ...shown.map((e) => `  ${e.message}`),
+        ...(more > 0 ? [`  … and ${more} more`] : []),
+      ].join('\n'),
+      { file: path, count: bad.length, errors: shown.map((e) => ({ message: e.message, ...e.details })) },
+      { cause: bad[0] },
+    );
+  }
+  return entries;
 }
 
 /** Reads and checks an agents file (`.json` as JSON, anything else as YAML). */

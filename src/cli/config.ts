@@ -14,6 +14,7 @@ import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../m
 import { isPlainObject } from '../core/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
 import { type CorsOptions, originProblem, resolveCorsOptions } from '../server/cors.ts';
+import { describeSyntaxError, syntaxErrorPosition } from './syntax-error.ts';
 
 /** The configuration `agentpool serve` runs with, every field resolved. */
 export interface ServerConfig {
@@ -351,14 +352,16 @@ export function readStructuredFile(path: string, what: string): unknown {
     const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
     throw new AgentPoolError('VALIDATION_FAILED', `${what} ${path} ${reason}`, { path }, { cause: err });
   }
+  const format = extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML';
   try {
-    return extname(path).toLowerCase() === '.json' ? JSON.parse(text) : parseYaml(text);
+    return format === 'JSON' ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    const detail = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    // The line and column, and the offending line itself, so the mistake is found without an editor.
+    const { line, column } = syntaxErrorPosition(err);
     throw new AgentPoolError(
       'VALIDATION_FAILED',
-      `${what} ${path} is not valid: ${detail}`,
-      { path },
+      `${what} ${path} ${describeSyntaxError(text, err, format)}`,
+      { path, ...(line !== undefined && { line, column }) },
       { cause: err },
     );
   }

@@ -1,8 +1,9 @@
 /**
- * The HTTP client of the CLI's client commands (`agents`, `run`, `stats`): JSON requests and
- * server-sent events over global `fetch` against a running `agentpool serve`. Error bodies
- * (`{ error: { code, message } }`) become `ApiError`s, and a server that cannot be reached becomes
- * one clear message instead of `fetch failed`.
+ * The HTTP client of the CLI's client commands (`agents`, `run`, `threads`, `runs`, `projects`,
+ * `keys`, `usage`, `stats`): JSON requests and server-sent events over global `fetch` against a
+ * running `agentpool serve`. Error bodies (`{ error: { code, message } }`) become `ApiError`s, a
+ * refused key says which variable to set, and a server that cannot be reached becomes one clear
+ * message instead of `fetch failed`.
  */
 
 /** Where the client commands look for the server when neither `--url` nor the variable is set. */
@@ -11,22 +12,57 @@ export const DEFAULT_SERVER_URL = 'http://127.0.0.1:8787';
 export const SERVER_URL_ENV = 'AGENTPOOL_URL';
 /** Sent as `Authorization: Bearer …` when set (servers with API keys). */
 export const API_KEY_ENV = 'AGENTPOOL_API_KEY';
+/** The header with which the admin key acts in a project (`--project`). */
+export const PROJECT_HEADER = 'agentpool-project';
+
+/** What every client command takes: the server's URL and, for the admin, the project to act in. */
+export interface ClientFlags {
+  url?: string;
+  /** Sent as the `agentpool-project` header: the project the admin key acts in. */
+  project?: string;
+}
 /** How long a plain (non-streaming) request may take. */
 const REQUEST_TIMEOUT_MS = 30_000;
 
-/** An error answer of the server, printed by `main.ts` as `error: <code>: <message>`. */
+/**
+ * An error answer of the server, printed by `main.ts` as `error: <code>: <message>`, then
+ * `hint: <hint>` when the CLI knows what to do about it.
+ */
 export class ApiError extends Error {
   readonly code: string;
+  /** The HTTP status; 0 for a run that failed after its stream started. */
   readonly status: number;
   readonly details: unknown;
+  /** What to try next, printed on a line of its own. */
+  readonly hint: string | undefined;
+  /** The server's message, without the code. */
+  readonly serverMessage: string;
 
-  constructor(code: string, message: string, status: number, details?: unknown) {
+  constructor(code: string, message: string, status: number, details?: unknown, hint?: string) {
     super(`${code}: ${message}`);
     this.name = 'ApiError';
     this.code = code;
     this.status = status;
     this.details = details;
+    this.hint = hint;
+    this.serverMessage = message;
   }
+
+  /** The same error with a hint (a command knows better than the client what the user can do). */
+  withHint(hint: string): ApiError {
+    return new ApiError(this.code, this.serverMessage, this.status, this.details, hint);
+  }
+}
+
+/** The hint for a refused request, which depends on whether a key was sent. */
+function authHint(status: number, keySent: boolean): string | undefined {
+  if (status === 401) {
+    return keySent
+      ? `${API_KEY_ENV} holds a key this server does not know (revoked, or another server's)`
+      : `set ${API_KEY_ENV} to an API key of this server (a project key, or the admin key)`;
+  }
+  if (status === 403) return `this needs the admin key: set ${API_KEY_ENV} to it`;
+  return undefined;
 }
 
 /**
@@ -105,24 +141,47 @@ export interface RequestOptions {
   query?: Record<string, string | number | readonly string[] | undefined>;
   /** Sent as JSON. */
   body?: unknown;
+  /** Extra request headers (`last-event-id` to resume an event stream). */
+  headers?: Record<string, string>;
 }
 
 /** A client of one agentpool server. */
 export class AgentPoolClient {
   readonly baseUrl: string;
   readonly #apiKey: string | undefined;
+  readonly #project: string | undefined;
 
-  constructor(baseUrl: string, options: { apiKey?: string | undefined } = {}) {
+  constructor(baseUrl: string, options: { apiKey?: string | undefined; project?: string | undefined } = {}) {
     this.baseUrl = baseUrl;
     this.#apiKey = options.apiKey === '' ? undefined : options.apiKey;
+    this.#project = options.project;
   }
 
-  /** The client the `--url` flag and the environment describe. */
-  static from(
-    flagUrl: string | undefined,
-    env: Readonly<Record<string, string | undefined>>,
-  ): AgentPoolClient {
-    return new AgentPoolClient(resolveServerUrl(flagUrl, env), { apiKey: env[API_KEY_ENV] });
+  /** The client the flags (`--url`, `--project`) and the environment describe. */
+  static from(flags: ClientFlags, env: Readonly<Record<string, string | undefined>>): AgentPoolClient {
+    return new AgentPoolClient(resolveServerUrl(flags.url, env), {
+      apiKey: env[API_KEY_ENV],
+      project: flags.project,
+    });
+  }
+
+  /**
+   * Every item of a paged listing (`{ data, nextCursor }`), following `nextCursor`; with `limit`,
+   * only the first page of at most that many. `nextCursor` is the last page's.
+   */
+  async list<T>(
+    path: string,
+    query: RequestOptions['query'] = {},
+    limit?: number,
+  ): Promise<{ data: T[]; nextCursor: string | null }> {
+    type Page = { data: T[]; nextCursor?: string | null };
+    let page = await this.request<Page>('GET', path, { query: { ...query, limit } });
+    const data = [...page.data];
+    while (limit === undefined && typeof page.nextCursor === 'string') {
+      page = await this.request<Page>('GET', path, { query: { ...query, cursor: page.nextCursor } });
+      data.push(...page.data);
+    }
+    return { data, nextCursor: page.nextCursor ?? null };
   }
 
   /** Sends one request; resolves with the JSON answer (undefined for 204). */
@@ -161,9 +220,10 @@ export class AgentPoolClient {
       if (value === undefined) continue;
       for (const v of typeof value === 'object' ? value : [value]) url.searchParams.append(key, String(v));
     }
-    const headers: Record<string, string> = { accept };
+    const headers: Record<string, string> = { ...options.headers, accept };
     if (options.body !== undefined) headers['content-type'] = 'application/json';
     if (this.#apiKey !== undefined) headers.authorization = `Bearer ${this.#apiKey}`;
+    if (this.#project !== undefined) headers[PROJECT_HEADER] = this.#project;
     let response: Response;
     try {
       response = await fetch(url, {
@@ -175,7 +235,11 @@ export class AgentPoolClient {
     } catch (err) {
       throw this.#transportError(err);
     }
-    if (!response.ok) throw await errorOf(response);
+    if (!response.ok) {
+      const error = await errorOf(response);
+      const hint = authHint(response.status, this.#apiKey !== undefined);
+      throw hint === undefined ? error : error.withHint(hint);
+    }
     return response;
   }
 

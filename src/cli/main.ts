@@ -1,16 +1,19 @@
 #!/usr/bin/env node
 /**
  * The `agentpool` command line: parses arguments with commander and hands each command to its
- * module in `commands/`. Errors print `error: <message>` and exit 1; usage errors (unknown
- * command or option, missing argument, bad flag value) exit 2.
+ * module in `commands/`. Errors print `error: <message>` (and `hint: …` when there is something
+ * to try) and exit 1; usage errors (unknown command or option, missing argument, bad flag value)
+ * exit 2.
  *
- *   node src/cli/main.ts serve [--port 8787] [--host 127.0.0.1] [--data-dir ./data] …
- *   node src/cli/main.ts apply -f examples/agents.yaml
- *   node src/cli/main.ts agents ls | agents get <name> | agents rm <name>
- *   node src/cli/main.ts run <agent> "message" [--thread ID | --new-thread]
- *   node src/cli/main.ts stats
+ *   agentpool serve [--port 8787] [--host 127.0.0.1] [--data-dir ./data] …
+ *   agentpool apply -f examples/agents.yaml
+ *   agentpool agents ls | agents get <name> | agents rm <name>
+ *   agentpool run <agent> "message" [--thread ID | --new-thread]
+ *   agentpool threads create|get|messages|rm, runs get|cancel|follow
+ *   agentpool projects ls|create|get|rm|limits, keys ls|create|revoke, usage (admin)
+ *   agentpool stats
  */
-import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { isAgentPoolError } from '../core/errors.ts';
 import {
   type AgentsGetFlags,
@@ -18,15 +21,21 @@ import {
   agentsGetCommand,
   agentsLsCommand,
   agentsRmCommand,
-  type ClientFlags,
 } from './commands/agents.ts';
 import { type ApplyFlags, applyCommand } from './commands/apply.ts';
+import { registerKeysCommand } from './commands/keys.ts';
+import { registerProjectsCommand } from './commands/projects.ts';
 import { MULTITASK_STRATEGIES } from '../run/multitask.ts';
 import { type RunFlags, type RunIo, runCommand } from './commands/run.ts';
+import { registerRunsCommand } from './commands/runs.ts';
 import { type StatsFlags, statsCommand } from './commands/stats.ts';
+import { registerThreadsCommand } from './commands/threads.ts';
+import { registerUsageCommand } from './commands/usage.ts';
 import { CONFIG_ENV, CONFIG_FILE_KEYS, SERVER_CONFIG_DEFAULTS, type ServerFlags } from './config.ts';
-import { DEFAULT_SERVER_URL, SERVER_URL_ENV } from './http-client.ts';
+import { ApiError, type ClientFlags } from './http-client.ts';
 import { processIo } from './io.ts';
+import { CLIENT_HELP, clientOptions, keyValues, positiveInt } from './options.ts';
+import { packageVersion } from './version.ts';
 
 const CONFIG_HELP = `
 Configuration, highest precedence first:
@@ -66,18 +75,14 @@ const APPLY_HELP = `
 Each agent is created, gets a new version when its definition changed, or is left unchanged;
 one line per agent says which:  created    default/support  v1
 The file is { agents: [ … ] } or a bare list; each entry is an agent definition plus an optional
-"project" (default "default"). A bad entry applies nothing and names the entry.
+"project" (default "default"). Bad entries apply nothing: every one is listed with its field,
+and a file that is not valid YAML or JSON shows the offending line.
 Only the agent store is opened, so this is safe next to a running server, but that server keeps
 serving an agent's live instance until it is deactivated (idle, evicted); PUT /v1/agents/{name}
 on the server applies a change at once.
 
 Example:
   $ agentpool apply -f examples/agents.yaml --data-dir ./data`;
-
-const CLIENT_HELP = `
-Talks to a running \`agentpool serve\` over HTTP: --url, else ${SERVER_URL_ENV}, else
-${DEFAULT_SERVER_URL}. With AGENTPOOL_API_KEY set, it is sent as a bearer token.
-Server errors print as  error: <CODE>: <message>  and exit 1.`;
 
 const AGENTS_LS_HELP = `${CLIENT_HELP}
 
@@ -89,8 +94,10 @@ Examples:
 const RUN_HELP = `
 Text streams to stdout as the model writes it; tool calls (→) and results (←) and a closing
 summary line go to stderr, so stdout can be piped. A run on a thread sees the thread's earlier
-messages; without --thread or --new-thread the run is stateless. Ctrl-C disconnects, and the
-server cancels the run. A failed run prints  error: <CODE>: <message>  and exits 1.
+messages; without --thread or --new-thread the run is stateless. While another run holds the
+thread, the server refuses (THREAD_BUSY) unless --multitask says to enqueue or interrupt. Ctrl-C
+disconnects, and the server cancels the run. A failed run prints  error: <CODE>: <message>  and
+exits 1.
 ${CLIENT_HELP}
 
 Examples:
@@ -103,30 +110,6 @@ Prints the pool's live instances against its bound, instances by state and tier,
 misses, activations with their p50/p99 latency, and deactivations by cause.
 ${CLIENT_HELP}`;
 
-/** `--url`, on every command that talks to a server. */
-function urlOption(): Option {
-  return new Option('--url <url>', `server URL (default $${SERVER_URL_ENV}, else ${DEFAULT_SERVER_URL})`);
-}
-
-function positiveInt(name: string, max: number): (value: string) => number {
-  return (value) => {
-    const n = Number(value);
-    if (!/^\d+$/.test(value) || n < 1 || n > max) {
-      throw new InvalidArgumentError(
-        `${name} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
-      );
-    }
-    return n;
-  };
-}
-
-function collectLabel(value: string, previous: string[] | undefined): string[] {
-  if (value.indexOf('=') <= 0) {
-    throw new InvalidArgumentError(`--label must be key=value, got ${JSON.stringify(value)}`);
-  }
-  return [...(previous ?? []), value];
-}
-
 /** The real process, plus raw stdout for streamed text and whether stderr takes colours. */
 function defaultIo(): RunIo {
   return {
@@ -136,12 +119,33 @@ function defaultIo(): RunIo {
   };
 }
 
-/** Builds the `agentpool` program; `io` receives the commands' output. */
-export function buildProgram(io: RunIo = defaultIo()): Command {
+/** Where a command leaves its exit code when it is not 0 and not an error (`serve` after a failed drain). */
+export interface ExitStatus {
+  code: number;
+}
+
+/** Builds the `agentpool` program; `io` receives all its output, commander's help and errors included. */
+export function buildProgram(io: RunIo = defaultIo(), exit: ExitStatus = { code: 0 }): Command {
+  // Set before any subcommand is added: subcommands copy it when created.
+  const write = (line: (text: string) => void) => (text: string) => line(text.replace(/\n$/, ''));
   const program = new Command('agentpool')
+    .configureOutput({ writeOut: write(io.out), writeErr: write(io.err) })
     .description('A runtime that hosts LLM agents the way an actor runtime hosts actors.')
+    .version(packageVersion(), '-V, --version', 'print the version of agentpool')
     .exitOverride()
-    .showHelpAfterError('(run with --help for usage)');
+    .showHelpAfterError('(run with --help for usage)')
+    .addHelpText(
+      'after',
+      `
+Every command has its own --help. Client commands (agents, run, threads, runs, stats, projects,
+keys, usage) talk to a running server: --url or AGENTPOOL_URL, a key in AGENTPOOL_API_KEY.
+Exit codes: 0 success, 1 an error (error: <CODE>: <message> on stderr), 2 a usage error.
+
+Examples:
+  $ agentpool serve
+  $ agentpool run support "what is 17*23"
+  $ agentpool runs follow run_01…`,
+    );
 
   program
     .command('serve')
@@ -167,7 +171,7 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
     .action(async (flags: ServerFlags) => {
       // Imported here so `apply` and `--help` do not load the HTTP server.
       const { serveCommand } = await import('./commands/serve.ts');
-      process.exitCode = await serveCommand(flags, io);
+      exit.code = await serveCommand(flags, io);
     });
 
   program
@@ -187,13 +191,12 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
     .description("list, show and delete a running server's agents")
     .addHelpText('after', CLIENT_HELP);
 
-  agents
-    .command('ls')
+  clientOptions(agents.command('ls'))
     .description('list agents: NAME, VERSION (active), MODEL, TIER, TOOLS')
     .option(
       '--label <key=value>',
       'only agents with this label; repeat for several (all must match)',
-      collectLabel,
+      keyValues('--label'),
     )
     .option(
       '--limit <n>',
@@ -201,35 +204,29 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
       positiveInt('--limit', 1000),
     )
     .option('--json', 'print the JSON ({ data, nextCursor }) instead of a table')
-    .addOption(urlOption())
     .addHelpText('after', AGENTS_LS_HELP)
     .action(async (flags: AgentsLsFlags) => {
       await agentsLsCommand(flags, io);
     });
 
-  agents
-    .command('get')
+  clientOptions(agents.command('get'))
     .description('show an agent with its active definition (YAML, or JSON with --json)')
     .argument('<name>', 'agent name or id')
     .option('--json', 'print the JSON instead')
-    .addOption(urlOption())
     .addHelpText('after', `${CLIENT_HELP}\n\nExample:\n  $ agentpool agents get support`)
     .action(async (name: string, flags: AgentsGetFlags) => {
       await agentsGetCommand(name, flags, io);
     });
 
-  agents
-    .command('rm')
+  clientOptions(agents.command('rm'))
     .description('delete an agent and all its versions')
     .argument('<name>', 'agent name or id')
-    .addOption(urlOption())
     .addHelpText('after', `${CLIENT_HELP}\n\nExample:\n  $ agentpool agents rm researcher`)
     .action(async (name: string, flags: ClientFlags) => {
       await agentsRmCommand(name, flags, io);
     });
 
-  program
-    .command('run')
+  clientOptions(program.command('run'))
     .description('run an agent on a message, streaming its answer to the terminal')
     .argument('<agent>', 'agent name or id')
     .argument('<message>', "the user's message")
@@ -245,21 +242,25 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
         'when the thread is busy: reject (409), enqueue, or interrupt it',
       ).choices(MULTITASK_STRATEGIES),
     )
-    .addOption(urlOption())
     .addHelpText('after', RUN_HELP)
     .action(async (agent: string, message: string, flags: RunFlags) => {
       await runCommand(agent, message, flags, io);
     });
 
-  program
-    .command('stats')
+  registerThreadsCommand(program, io);
+  registerRunsCommand(program, io);
+
+  clientOptions(program.command('stats'))
     .description("show the pool's instances, cache hits, activations and evictions")
     .option('--json', 'print the JSON (PoolStats) instead')
-    .addOption(urlOption())
     .addHelpText('after', STATS_HELP)
     .action(async (flags: StatsFlags) => {
       await statsCommand(flags, io);
     });
+
+  registerProjectsCommand(program, io);
+  registerKeysCommand(program, io);
+  registerUsageCommand(program, io);
 
   return program;
 }
@@ -267,12 +268,14 @@ export function buildProgram(io: RunIo = defaultIo()): Command {
 /** Runs the program on `argv` (as `process.argv`); resolves with the exit code. */
 export async function main(argv: readonly string[], io: RunIo = defaultIo()): Promise<number> {
   try {
-    await buildProgram(io).parseAsync([...argv]);
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+    const exit: ExitStatus = { code: 0 };
+    await buildProgram(io, exit).parseAsync([...argv]);
+    return exit.code;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2; // commander printed it
     const message = err instanceof Error ? err.message : String(err);
     io.err(`error: ${message}`);
+    if (err instanceof ApiError && err.hint !== undefined) io.err(`hint: ${err.hint}`);
     // A bad flag value is a usage error too.
     return isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.source === 'flag' ? 2 : 1;
   }

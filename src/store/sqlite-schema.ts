@@ -300,7 +300,7 @@ function migrate(db: Database.Database, path: string): void {
   run.immediate();
 }
 
-/** Every statement of the store, prepared once per connection. */
+/** Every statement of the store, prepared once per connection. @internal */
 export function prepareStatements(db: Database.Database) {
   const agent = <A extends unknown[] | object>(sql: string) => db.prepare<A, AgentRow>(sql);
   const labelled = (after: boolean) => `
@@ -375,7 +375,7 @@ export function prepareStatements(db: Database.Database) {
   };
 }
 
-/** Every statement of the run store (threads, messages, runs), prepared once per connection. */
+/** Every statement of the run store (threads, messages, runs), prepared once per connection. @internal */
 export function prepareRunStatements(db: Database.Database) {
   const run = <A extends unknown[] | object>(sql: string) => db.prepare<A, RunRow>(sql);
   const runColumns = `project = @project, agent_id = @agent_id, agent_name = @agent_name,
@@ -447,7 +447,7 @@ export function prepareRunStatements(db: Database.Database) {
   };
 }
 
-/** Every statement of the project store (projects, API keys), prepared once per connection. */
+/** Every statement of the project store (projects, API keys), prepared once per connection. @internal */
 export function prepareProjectStatements(db: Database.Database) {
   const key = <A extends unknown[] | object>(sql: string) => db.prepare<A, ApiKeyRow>(sql);
   return {

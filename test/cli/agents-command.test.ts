@@ -160,6 +160,26 @@ describe('agentpool client commands: errors', () => {
   });
 });
 
+describe('agentpool stats, against a server that sends fewer figures', () => {
+  it('prints ? for a missing figure and still exits 0 (a project key may see project-scoped stats)', async () => {
+    const fake = await fakeServer((_req, res) => sendJson(res, 200, { active: 2, maxActive: 10, hits: 5 }));
+    try {
+      const { code, stdout, stderr } = await cli(['stats', '--project', 'acme'], { AGENTPOOL_URL: fake.url });
+      assert.equal(code, 0, stderr);
+      assert.deepEqual(stdout.trimEnd().split('\n'), [
+        'active       2 / 10  (resident ?, one-shot ?, activating ?, pinned ?, waiting ?)',
+        'by state     none',
+        'by tier      none',
+        'cache        5 hits / ? misses, hit ratio -',
+        'activations  ? (? failed), p50 -, p99 -',
+        'evictions    ?  (idle ?, retired ?, deactivations ?, acquire timeouts ?)',
+      ]);
+    } finally {
+      await fake.close();
+    }
+  });
+});
+
 describe('agentpool agents ls and stats, against a fake server', () => {
   it('ls follows nextCursor to list every agent, sending the label filters', async () => {
     const agent = (name: string) => ({

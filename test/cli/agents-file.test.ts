@@ -96,6 +96,64 @@ describe('agents file', () => {
     assert.equal(await pool.agents.count('default'), 0);
   });
 
+  it('reports every bad entry in one error, one per line, and applies nothing', async () => {
+    const path = write(
+      'several.yaml',
+      [
+        'agents:',
+        '  - name: first',
+        '    temperature: 7',
+        '  - name: fine',
+        '  - just-a-string',
+        '  - name: fine',
+        '  - name: Not A Slug',
+        '',
+      ].join('\n'),
+    );
+    await assert.rejects(applyAgentsFile(pool, path), (err: unknown) => {
+      assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'));
+      assert.deepEqual(err.message.split('\n'), [
+        `agents file ${path} has 4 bad entries:`,
+        '  agents[0] ("first"): temperature must be a number from 0 to 2, got 7',
+        '  agents[2]: must be an object',
+        '  agents[3] ("fine"): repeats default/fine, already defined by agents[1]',
+        '  agents[4] ("Not A Slug"): name must be a slug of 1-64 lowercase letters, digits and hyphens, starting and ending with a letter or digit, got "Not A Slug"',
+      ]);
+      assert.equal(err.details.count, 4);
+      const errors = err.details.errors as { index: number; field?: string }[];
+      assert.deepEqual(
+        errors.map((e) => [e.index, e.field]),
+        [
+          [0, 'temperature'],
+          [2, undefined],
+          [3, undefined],
+          [4, 'name'],
+        ],
+      );
+      return true;
+    });
+    assert.equal(await pool.agents.count('default'), 0);
+  });
+
+  it('lists at most 100 bad entries and says how many more there are', () => {
+    const path = write(
+      'many.yaml',
+      Array.from({ length: 150 }, (_, i) => `- name: a${i}\n  maxSteps: 0\n`).join(''),
+    );
+    assert.throws(
+      () => readAgentsFile(path),
+      (err: unknown) => {
+        assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'));
+        const lines = err.message.split('\n');
+        assert.equal(lines[0], `agents file ${path} has 150 bad entries:`);
+        assert.equal(lines.length, 102);
+        assert.equal(lines.at(-1), '  … and 50 more');
+        assert.equal((err.details.errors as unknown[]).length, 100);
+        return true;
+      },
+    );
+  });
+
   it('rejects entries that are not objects, repeat a name or use an unknown tool kind', () => {
     const cases: [string, RegExp][] = [
       ['- name: a\n- just-a-string\n', /agents\[1\]: must be an object/],

@@ -168,7 +168,7 @@ describe('agentpool run, against a fake server', () => {
       assert.equal(stdout, 'half an ans\n');
       assert.equal(
         stderr,
-        'error: the event stream ended before the run finished; follow it with GET /v1/runs/run_1/events\n',
+        'error: the event stream ended before the run finished; follow it with `agentpool runs follow run_1 --after 2`\n',
       );
     } finally {
       await fake.close();

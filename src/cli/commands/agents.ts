@@ -2,14 +2,11 @@
  * `agentpool agents ls|get|rm`: lists, shows and deletes the agents of a running server over
  * its HTTP API (`GET /v1/agents`, `GET|DELETE /v1/agents/{name}`).
  */
-import { stringify } from 'yaml';
-import { AgentPoolClient } from '../http-client.ts';
+import { AgentPoolClient, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
+import { formatTable, printRecord } from '../output.ts';
 
-/** The server's URL, shared by every client command. */
-export interface ClientFlags {
-  url?: string;
-}
+export type { ClientFlags } from '../http-client.ts';
 
 /** Flags of `agentpool agents ls`. */
 export interface AgentsLsFlags extends ClientFlags {
@@ -39,29 +36,13 @@ interface AgentView {
   expiresAt: number | null;
 }
 
-interface Page<T> {
-  data: T[];
-  nextCursor: string | null;
-}
-
 /** Lists agents as a table (or JSON), following `nextCursor` unless `--limit` asks for one page. */
 export async function agentsLsCommand(flags: AgentsLsFlags, io: CliIo): Promise<void> {
-  const client = AgentPoolClient.from(flags.url, io.env);
+  const client = AgentPoolClient.from(flags, io.env);
   const label = flags.label !== undefined && flags.label.length > 0 ? flags.label : undefined;
-  let page = await client.request<Page<AgentView>>('GET', '/v1/agents', {
-    query: { label, limit: flags.limit },
-  });
-  const all = [...page.data];
-  if (flags.limit === undefined) {
-    while (page.nextCursor !== null && page.nextCursor !== undefined) {
-      page = await client.request<Page<AgentView>>('GET', '/v1/agents', {
-        query: { label, cursor: page.nextCursor },
-      });
-      all.push(...page.data);
-    }
-  }
+  const { data: all, nextCursor } = await client.list<AgentView>('/v1/agents', { label }, flags.limit);
   if (flags.json === true) {
-    io.out(JSON.stringify({ data: all, nextCursor: page.nextCursor ?? null }, null, 2));
+    io.out(JSON.stringify({ data: all, nextCursor }, null, 2));
     return;
   }
   if (all.length === 0) {
@@ -69,14 +50,14 @@ export async function agentsLsCommand(flags: AgentsLsFlags, io: CliIo): Promise<
     return;
   }
   for (const line of formatAgentsTable(all)) io.out(line);
-  if (flags.limit !== undefined && page.nextCursor !== null && page.nextCursor !== undefined) {
+  if (flags.limit !== undefined && nextCursor !== null) {
     io.err(`(more agents: raise --limit, or leave it out to list them all)`);
   }
 }
 
 /** The `agents ls` table: NAME / VERSION / MODEL / TIER / TOOLS, columns padded to fit. */
 export function formatAgentsTable(agents: readonly AgentView[]): string[] {
-  const rows = [
+  return formatTable([
     ['NAME', 'VERSION', 'MODEL', 'TIER', 'TOOLS'],
     ...agents.map((a) => [
       a.name,
@@ -85,22 +66,15 @@ export function formatAgentsTable(agents: readonly AgentView[]): string[] {
       a.spec.tier ?? '-',
       a.spec.tools !== undefined && a.spec.tools.length > 0 ? a.spec.tools.join(',') : '-',
     ]),
-  ];
-  const widths = rows[0]!.map((_, col) => Math.max(...rows.map((row) => row[col]!.length)));
-  return rows.map((row) =>
-    row
-      .map((cell, col) => (col === row.length - 1 ? cell : cell.padEnd(widths[col]!)))
-      .join('  ')
-      .trimEnd(),
-  );
+  ]);
 }
 
 /** Prints one agent with its active definition, as YAML (or JSON). */
 export async function agentsGetCommand(name: string, flags: AgentsGetFlags, io: CliIo): Promise<void> {
-  const client = AgentPoolClient.from(flags.url, io.env);
+  const client = AgentPoolClient.from(flags, io.env);
   const agent = await client.request<AgentView>('GET', `/v1/agents/${encodeURIComponent(name)}`);
   if (flags.json === true) {
-    io.out(JSON.stringify(agent, null, 2));
+    printRecord(io, agent, true);
     return;
   }
   const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
@@ -116,12 +90,12 @@ export async function agentsGetCommand(name: string, flags: AgentsGetFlags, io: 
     expiresAt: iso(agent.expiresAt),
     spec: agent.spec,
   };
-  io.out(stringify(view, { lineWidth: 0 }).trimEnd());
+  printRecord(io, view, false);
 }
 
 /** Deletes an agent and its versions; prints `deleted <name>`. */
 export async function agentsRmCommand(name: string, flags: ClientFlags, io: CliIo): Promise<void> {
-  const client = AgentPoolClient.from(flags.url, io.env);
+  const client = AgentPoolClient.from(flags, io.env);
   await client.request<undefined>('DELETE', `/v1/agents/${encodeURIComponent(name)}`);
   io.out(`deleted ${name}`);
 }

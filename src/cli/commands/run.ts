@@ -4,11 +4,8 @@
  * to stderr, and a summary line to stderr at the end. A run that fails exits 1 with its code.
  */
 import type { MultitaskStrategy } from '../../run/multitask.ts';
-import { AgentPoolClient, ApiError } from '../http-client.ts';
+import { AgentPoolClient, ApiError, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
-import type { ClientFlags } from './agents.ts';
-
-/** What `--multitask` accepts: what the server does when the thread is busy. */
 
 /** Flags of `agentpool run`. */
 export interface RunFlags extends ClientFlags {
@@ -26,7 +23,7 @@ export interface RunIo extends CliIo {
 }
 
 /** The parts of a run record (the `Run` schema) the command prints. */
-interface RunView {
+export interface RunView {
   id: string;
   status: string;
   threadId: string | null;
@@ -37,7 +34,7 @@ interface RunView {
 }
 
 /** The run events the command renders (see `src/run/stream.ts`). */
-type WireEvent =
+export type WireEvent =
   | { type: 'run.started'; run: RunView }
   | { type: 'text.delta'; delta: string }
   | { type: 'tool.call'; toolName: string; input: unknown }
@@ -55,14 +52,13 @@ type WireEvent =
 /** How much of a tool's input or output a line shows. */
 const MAX_TOOL_JSON = 200;
 
+/** What `--multitask` to suggest when the thread is busy. */
+const THREAD_BUSY_HINT =
+  'another run holds the thread: add --multitask enqueue to run after it (or --multitask interrupt to stop it)';
+
 /** Runs `agentpool run`; a failed run (or a stream cut short) is thrown, so it exits 1. */
 export async function runCommand(agent: string, message: string, flags: RunFlags, io: RunIo): Promise<void> {
-  const client = AgentPoolClient.from(flags.url, io.env);
-  const out = new TextOut(io);
-  const note = (line: string) => {
-    out.endLine();
-    io.err(io.colors === true ? `\x1b[2m${line}\x1b[22m` : line);
-  };
+  const client = AgentPoolClient.from(flags, io.env);
 
   let threadId = flags.thread;
   if (flags.newThread === true) {
@@ -79,41 +75,91 @@ export async function runCommand(agent: string, message: string, flags: RunFlags
       ...(flags.multitask !== undefined && { multitask: flags.multitask }),
     },
   });
-  let runId: string | undefined;
-  for await (const sse of events) {
-    const event = JSON.parse(sse.data) as WireEvent;
+  const printer = new RunEventPrinter(io);
+  try {
+    for await (const sse of events) {
+      if (printer.render(JSON.parse(sse.data) as WireEvent, sse.id)) return;
+    }
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'THREAD_BUSY') throw err.withHint(THREAD_BUSY_HINT);
+    throw err;
+  }
+  printer.endLine();
+  const runId = printer.runId;
+  const follow =
+    runId === undefined
+      ? ''
+      : `; follow it with \`agentpool runs follow ${runId}${printer.lastSeq > 0 ? ` --after ${printer.lastSeq}` : ''}\``;
+  throw new Error(`the event stream ended before the run finished${follow}`);
+}
+
+/**
+ * Renders a run's events as `run` and `runs follow` print them: text to stdout as it streams,
+ * tool calls and results as (dim) stderr lines, a summary line at the end; a failed run is thrown
+ * as its error code.
+ */
+export class RunEventPrinter {
+  readonly #io: RunIo;
+  readonly #out: TextOut;
+  /** The run's id, once `run.started` (or the end) said it. */
+  runId: string | undefined;
+  /** The sequence number of the last event rendered (0 before any): where to resume. */
+  lastSeq = 0;
+
+  constructor(io: RunIo) {
+    this.#io = io;
+    this.#out = new TextOut(io);
+  }
+
+  /**
+   * Renders one event; true when it ended a run that succeeded. Throws the run's error when it
+   * failed. `id` is the SSE id, the event's sequence number.
+   */
+  render(event: WireEvent, id?: string): boolean {
+    const seq = Number(id);
+    if (Number.isSafeInteger(seq) && seq > 0) this.lastSeq = seq;
     switch (event.type) {
       case 'run.started':
-        runId = event.run.id;
-        break;
+        this.runId = event.run.id;
+        return false;
       case 'text.delta':
-        out.write(event.delta);
-        break;
+        this.#out.write(event.delta);
+        return false;
       case 'tool.call':
-        note(`→ ${event.toolName}(${clip(JSON.stringify(event.input) ?? '')})`);
-        break;
+        this.note(`→ ${event.toolName}(${clip(JSON.stringify(event.input) ?? '')})`);
+        return false;
       case 'tool.result':
-        note(
+        this.note(
           event.ok
             ? `← ${clip(JSON.stringify(event.output) ?? 'undefined')}`
             : `← ${event.toolName} failed: ${event.error?.code ?? 'ERROR'}: ${event.error?.message ?? ''}`,
         );
-        break;
+        return false;
       case 'run.finished':
-        out.endLine();
-        io.err(summary(event.run));
-        return;
+        this.runId = event.run.id;
+        this.#out.endLine();
+        this.#io.err(summary(event.run));
+        return true;
       case 'run.failed':
-        out.endLine();
-        io.err(summary(event.run));
+        this.runId = event.run.id;
+        this.#out.endLine();
+        this.#io.err(summary(event.run));
         throw new ApiError(event.error.code, event.error.message, 0);
       default:
-        break; // step.finished and events this client does not know yet
+        return false; // step.finished and events this client does not know yet
     }
   }
-  out.endLine();
-  const follow = runId === undefined ? '' : `; follow it with GET /v1/runs/${runId}/events`;
-  throw new Error(`the event stream ended before the run finished${follow}`);
+
+  /** A line on stderr, dimmed on a terminal, after ending any open line of streamed text. */
+  note(line: string): void {
+    this.#out.endLine();
+    this.#io.err(this.#io.colors === true ? `\x1b[2m${line}\x1b[22m` : line);
+  }
+
+  /** Ends an open line of streamed text. */
+  endLine(): void {
+    this.#out.endLine();
+  }
 }
 
 /** `run <id> succeeded in 2 steps, 52 in / 13 out tokens, thread thr_…`. */

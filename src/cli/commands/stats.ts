@@ -4,9 +4,8 @@
  * and their latency, and deactivations by cause.
  */
 import type { PoolStats } from '../../pool/pool.ts';
-import { AgentPoolClient } from '../http-client.ts';
+import { AgentPoolClient, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
-import type { ClientFlags } from './agents.ts';
 
 /** Flags of `agentpool stats`. */
 export interface StatsFlags extends ClientFlags {
@@ -23,7 +22,7 @@ type WireStats = Partial<Omit<PoolStats, 'activationLatencyMs'>> & {
 
 /** Prints the pool's stats as a few labelled lines (or the raw JSON). */
 export async function statsCommand(flags: StatsFlags, io: CliIo): Promise<void> {
-  const client = AgentPoolClient.from(flags.url, io.env);
+  const client = AgentPoolClient.from(flags, io.env);
   const stats = await client.request<WireStats>('GET', '/v1/pool/stats');
   if (flags.json === true) {
     io.out(JSON.stringify(stats, null, 2));
