@@ -77,7 +77,12 @@ export const OTHER_AGENTS = '(other)';
 
 /** Zero counts. */
 export function zeroCounts(): RunCounts {
-  return { runs: { succeeded: 0, failed: 0, cancelled: 0, interrupted: 0 }, inputTokens: 0, outputTokens: 0, costUsd: 0 };
+  return {
+    runs: { succeeded: 0, failed: 0, cancelled: 0, interrupted: 0 },
+    inputTokens: 0,
+    outputTokens: 0,
+    costUsd: 0,
+  };
 }
 
 function add(to: RunCounts, run: FinishedRun, status: CountedStatus): void {
@@ -181,6 +186,11 @@ export class AgentActivity {
   agent(project: string, name: string): AgentRunFigures | undefined {
     const entry = this.#byProject.get(project)?.get(name);
     return entry && copyFigures(entry.figures);
+  }
+
+  /** How many of a project's agents have figures. */
+  tracked(project: string): number {
+    return this.#byProject.get(project)?.size ?? 0;
   }
 
   /** A project's tracked agents, most runs first, at most `limit`; and how many it has tracked. */

@@ -59,9 +59,12 @@ export function agentSeriesMetrics(snapshot: () => AgentSnapshot): CollectedMetr
         { labels: { direction: 'output' }, value: t.outputTokens },
       ];
     }),
-    family('agentpool_cost_usd_total', 'Cost of finished runs in USD, from the price table (exact).', 'counter', () => [
-      { labels: {}, value: snapshot().totals.costUsd },
-    ]),
+    family(
+      'agentpool_cost_usd_total',
+      'Cost of finished runs in USD, from the price table (exact).',
+      'counter',
+      () => [{ labels: {}, value: snapshot().totals.costUsd }],
+    ),
     family(
       'agentpool_agent_runs_total',
       'Finished runs by agent (project/name) and status, for the most active agents (metrics.maxAgentSeries); the rest are summed in agent="(other)".',

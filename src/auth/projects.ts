@@ -110,7 +110,13 @@ export class Projects {
     const found = await this.#store.getProject(id);
     if (found !== undefined) return found;
     try {
-      return await this.#store.createProject({ id, name: id, metadata: {}, limits: {}, now: this.#clock.now() });
+      return await this.#store.createProject({
+        id,
+        name: id,
+        metadata: {},
+        limits: {},
+        now: this.#clock.now(),
+      });
     } catch (err) {
       if (!isAgentPoolError(err, 'PROJECT_EXISTS')) throw err;
       return this.get(id);
@@ -187,9 +193,13 @@ export class Projects {
    */
   async delete(id: string, options: { cascade?: boolean } = {}): Promise<DeletedProject> {
     if (id === DEFAULT_PROJECT) {
-      throw validationError('id', `"${DEFAULT_PROJECT}" cannot be deleted: it is the project of development mode`, {
-        project: id,
-      });
+      throw validationError(
+        'id',
+        `"${DEFAULT_PROJECT}" cannot be deleted: it is the project of development mode`,
+        {
+          project: id,
+        },
+      );
     }
     const inFlight = this.#deleting.get(id);
     if (inFlight !== undefined) return inFlight;

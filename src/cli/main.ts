@@ -32,7 +32,8 @@ const CONFIG_HELP = `
 Configuration, highest precedence first:
   1. flags
   2. environment variables: AGENTPOOL_PORT, AGENTPOOL_HOST, AGENTPOOL_DATA_DIR, AGENTPOOL_STORE,
-     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY
+     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY,
+     AGENTPOOL_METRICS_TOKEN
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
      relative paths in it are taken from its directory; governance (default project quotas and
@@ -46,7 +47,8 @@ const SERVE_HELP = `${CONFIG_HELP}
 Without --agents-file (or its variable or key), the bundled examples/agents.yaml is applied.
 Authentication: set AGENTPOOL_ADMIN_KEY (or adminKey in the config file; never a flag) or issue any
 project key, and every API request needs "Authorization: Bearer <key>"; without either the server
-runs open in single-project development mode.
+runs open in single-project development mode. /metrics then needs the admin key or the token in
+AGENTPOOL_METRICS_TOKEN (or metricsToken in the config file), which opens nothing else.
 SIGTERM or SIGINT drains: the server stops accepting, runs in flight get up to
 --shutdown-timeout-ms to finish, the rest are interrupted, and the store is closed.
 

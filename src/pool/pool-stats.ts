@@ -85,7 +85,9 @@ export class ProjectCounterMap {
 
   /** The project's counters if it was counted, else zeros (and nothing is stored). */
   peek(project: string): ProjectCounters {
-    return { ...(this.#byProject.get(project) ?? { hits: 0, misses: 0, activations: 0, activationFailures: 0 }) };
+    return {
+      ...(this.#byProject.get(project) ?? { hits: 0, misses: 0, activations: 0, activationFailures: 0 }),
+    };
   }
 
   /** Forgets a project's figures (it was deleted). */

@@ -42,6 +42,12 @@ export interface ServerOptions {
    * project key exists. @default none (development mode until a project key is issued)
    */
   adminKey?: string;
+  /**
+   * A token (≥ 16 characters) that reads `/metrics` and nothing else, for Prometheus
+   * (`authorization: { credentials: … }`). Once authentication is on, `/metrics` needs it or the
+   * admin key; in development mode `/metrics` stays open. @default none
+   */
+  metricsToken?: string;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -50,6 +56,7 @@ export interface ResolvedServerOptions {
   readonly logger: NonNullable<FastifyServerOptions['logger']>;
   readonly project: string;
   readonly adminKey: string | null;
+  readonly metricsToken: string | null;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
@@ -58,20 +65,17 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit: intOption('server.bodyLimit', options.bodyLimit, 1024 * 1024, 1),
     logger: options.logger ?? false,
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
-    adminKey: adminKeyOption(options.adminKey),
+    adminKey: secretOption('server.adminKey', options.adminKey),
+    metricsToken: secretOption('server.metricsToken', options.metricsToken),
   };
 }
 
-function adminKeyOption(key: unknown): string | null {
+function secretOption(field: string, key: unknown): string | null {
   if (key === undefined) return null;
   if (typeof key !== 'string' || key.length < 16) {
-    throw new AgentPoolError(
-      'VALIDATION_FAILED',
-      'server.adminKey must be a string of at least 16 characters',
-      {
-        field: 'server.adminKey',
-      },
-    );
+    throw new AgentPoolError('VALIDATION_FAILED', `${field} must be a string of at least 16 characters`, {
+      field,
+    });
   }
   return key;
 }
@@ -129,7 +133,11 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
     },
   };
   app.decorate('agentpool', control);
-  installAuth(app, pool, { project: resolved.project, adminKey: resolved.adminKey });
+  installAuth(app, pool, {
+    project: resolved.project,
+    adminKey: resolved.adminKey,
+    metricsToken: resolved.metricsToken,
+  });
 
   await app.register(swagger, {
     openapi: {

@@ -361,7 +361,10 @@ export interface RunStore {
    * null and add up the counts. An adapter without an index on a thread's project examines at
    * most `limit` (1..1000) threads of any project per step, so a step may count none and go on.
    */
-  countProjectThreads(project: string, query: ProjectWalk): Promise<{ count: number; nextCursor: string | null }>;
+  countProjectThreads(
+    project: string,
+    query: ProjectWalk,
+  ): Promise<{ count: number; nextCursor: string | null }>;
   /**
    * One bounded step of deleting the project's threads with their messages and runs, in one short
    * transaction (at most `limit` threads, 1..1000, examined or deleted): call again with

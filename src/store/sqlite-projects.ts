@@ -75,7 +75,9 @@ export class SqliteProjectStore implements ProjectStore {
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'project store');
     this.#s = this.#conn.prepare(prepareProjectStatements);
     // Served by api_keys_project_created; a project has a handful of keys.
-    this.#deleteKeys = this.#conn.prepare((db) => db.prepare<[string]>('DELETE FROM api_keys WHERE project = ?'));
+    this.#deleteKeys = this.#conn.prepare((db) =>
+      db.prepare<[string]>('DELETE FROM api_keys WHERE project = ?'),
+    );
   }
 
   /** The file this store writes to. */

@@ -52,7 +52,10 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     await applyStartAgents(pool, config, io);
     const hot = await pool.prewarmHot();
     if (hot > 0) io.out(`prewarmed ${hot} hot agent(s)`);
-    server = await buildServer(pool, config.adminKey === undefined ? {} : { adminKey: config.adminKey });
+    server = await buildServer(pool, {
+      ...(config.adminKey !== undefined && { adminKey: config.adminKey }),
+      ...(config.metricsToken !== undefined && { metricsToken: config.metricsToken }),
+    });
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {
     try {
