@@ -7,7 +7,9 @@
  *
  * The view holds the most active agents lately: each agent's recent runs are counted and halved
  * every `epochRuns` runs (lazily, per entry), and an agent outside the view takes the place of the
- * least active member only when it has run more lately (so a one-off run never churns a series).
+ * least active member only when it has run more lately, and more than once (so agents that each
+ * run now and then never churn series: a short-lived series costs Prometheus as much as a lasting
+ * one).
  * A series counts from when its agent entered the view; when an agent leaves it, what it counted
  * since the last scrape moves to `(other)`. So between two scrapes, the increases of all agent
  * series add up to the increase of the exact totals, and `rate()` over them stays right: no run is
@@ -246,6 +248,9 @@ export class AgentActivity {
       this.#enterView(entry);
       return;
     }
+    // One run lately never displaces anyone: with many agents that each run now and then, the view
+    // would otherwise churn, and every new series costs Prometheus as much as a lasting one.
+    if (entry.recent < 2) return;
     // Activity only grows within an epoch, so a floor found earlier in it still bounds the minimum.
     if (this.#floorEpoch === epoch && this.#floor >= entry.recent) return;
     let victim: Entry | undefined;

@@ -300,6 +300,8 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
 
   /** The exposition text and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
+    // A new scrape reads afresh, even when work since the last one never left the microtask queue.
+    this.#snapshot = undefined;
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
