@@ -1,7 +1,8 @@
 /**
  * Per-agent run figures, bounded twice. The **book** keeps each agent's figures since the pool
  * started (runs by status, tokens, cost) for the stats API, for at most `maxTrackedAgents`
- * agents: the least recently run is forgotten beyond it. The **view** picks at most
+ * agents: beyond it one that has not run lately is forgotten (CLOCK, a second chance for each
+ * agent that ran since the hand last passed, so counting a run never reorders anything). The **view** picks at most
  * `maxAgentSeries` of them to get their own Prometheus series; every other run counts in one
  * `(other)` series, so a scrape costs O(maxAgentSeries) however many agents ever ran.
  *
@@ -59,8 +60,11 @@ interface Series {
 }
 
 interface Entry {
+  /** `project/name`: the label of its series. */
   readonly key: string;
   readonly figures: AgentRunFigures;
+  /** Ran since the eviction hand last passed it. */
+  referenced: boolean;
   /** Runs lately: halved once per epoch gone by since `epoch`. */
   recent: number;
   epoch: number;
@@ -118,10 +122,10 @@ export class AgentActivity {
   readonly #maxSeries: number;
   readonly #maxTracked: number;
   readonly #epochRuns: number;
-  /** Every tracked agent, least recently run first (a run moves its entry to the end). */
-  readonly #book = new Map<string, Entry>();
-  /** The same entries per project, so a project's figures are listed without a full scan. */
+  /** Every tracked agent by project and name: two lookups of strings the run already holds. */
   readonly #byProject = new Map<string, Map<string, Entry>>();
+  /** The same entries in the order the eviction hand visits them. */
+  readonly #order = new Set<Entry>();
   /** Entries with a series; at most `maxSeries`. */
   readonly #view = new Set<Entry>();
   readonly #other: RunCounts = zeroCounts();
@@ -143,14 +147,9 @@ export class AgentActivity {
     if (!isCounted(status)) return;
     const epoch = Math.floor(++this.#runs / this.#epochRuns);
     add(this.#totals, run, status);
-    const key = `${run.project}/${run.agentName}`;
-    let entry = this.#book.get(key);
-    if (entry === undefined) {
-      entry = this.#track(key, run.project, run.agentName, epoch);
-    } else {
-      this.#book.delete(key); // to the end: most recently run
-      this.#book.set(key, entry);
-    }
+    let entry = this.#byProject.get(run.project)?.get(run.agentName);
+    if (entry === undefined) entry = this.#track(run.project, run.agentName, epoch);
+    else entry.referenced = true;
     entry.recent = this.#recent(entry, epoch) + 1;
     entry.epoch = epoch;
     add(entry.figures, run, status);
@@ -209,36 +208,48 @@ export class AgentActivity {
     if (entries === undefined) return;
     for (const entry of entries.values()) {
       this.#leaveView(entry);
-      this.#book.delete(entry.key);
+      this.#order.delete(entry);
     }
     this.#byProject.delete(project);
   }
 
-  #track(key: string, project: string, name: string, epoch: number): Entry {
-    if (this.#book.size >= this.#maxTracked) this.#forgetLeastRecent();
+  #track(project: string, name: string, epoch: number): Entry {
+    if (this.#order.size >= this.#maxTracked) this.#forgetOne();
     const entry: Entry = {
-      key,
+      key: `${project}/${name}`,
       figures: { project, name, ...zeroCounts(), lastRunAt: 0 },
+      referenced: false,
       recent: 0,
       epoch,
       series: undefined,
     };
-    this.#book.set(key, entry);
+    this.#order.add(entry);
     let entries = this.#byProject.get(project);
     if (entries === undefined) this.#byProject.set(project, (entries = new Map()));
     entries.set(name, entry);
     return entry;
   }
 
-  /** Drops the least recently run agent from the book (and from the view, when it has a series). */
-  #forgetLeastRecent(): void {
-    const oldest = this.#book.values().next().value;
-    if (oldest === undefined) return;
-    this.#leaveView(oldest);
-    this.#book.delete(oldest.key);
-    const entries = this.#byProject.get(oldest.figures.project);
-    entries?.delete(oldest.figures.name);
-    if (entries?.size === 0) this.#byProject.delete(oldest.figures.project);
+  /**
+   * Drops one agent that has not run since the hand last passed (and its series): the hand clears
+   * the mark of each agent that did and moves it to the back, so it stops within one round.
+   */
+  #forgetOne(): void {
+    for (;;) {
+      const first: Entry | undefined = this.#order.values().next().value;
+      if (first === undefined) return;
+      this.#order.delete(first);
+      if (first.referenced) {
+        first.referenced = false;
+        this.#order.add(first);
+        continue;
+      }
+      this.#leaveView(first);
+      const entries = this.#byProject.get(first.figures.project);
+      entries?.delete(first.figures.name);
+      if (entries?.size === 0) this.#byProject.delete(first.figures.project);
+      return;
+    }
   }
 
   /** Gives `entry` a series when there is room, or when it ran more lately than the view's least active member. */

@@ -109,5 +109,19 @@ export {
 export { type Rollout, routeVersion } from './registry/registry.ts';
 export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
 export type { AgentRollout, VersionStats } from './store/ports.ts';
-export { Projects } from './auth/projects.ts';
+export {
+  type DeletedProject,
+  type ProjectContents,
+  type ProjectDataDeps,
+  Projects,
+} from './auth/projects.ts';
 export type { ProjectRecord, ProjectStore } from './store/project-ports.ts';
+export type { ProjectThreadsDeleted, ProjectWalk } from './store/ports.ts';
+export {
+  type MetricsOptions,
+  PoolMetrics,
+  resolveMetricsOptions,
+  type ResolvedMetricsOptions,
+} from './metrics.ts';
+export { AgentActivity, type AgentRunFigures, type RunCounts } from './agent-activity.ts';
+export type { ProjectPoolStats } from './pool/pool.ts';

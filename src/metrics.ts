@@ -37,7 +37,7 @@ export interface MetricsOptions {
   maxAgentSeries?: number;
   /**
    * Agents whose run figures since start are kept for the stats API (`GET /v1/pool/stats/agents`);
-   * beyond it the least recently run agent is forgotten. At least `maxAgentSeries`. @default 100000
+   * beyond it an agent that has not run lately is forgotten. At least `maxAgentSeries`. @default 100000
    */
   maxTrackedAgents?: number;
 }

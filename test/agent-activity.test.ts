@@ -133,7 +133,7 @@ describe('agent activity (bounded per-agent figures)', () => {
     assert.equal(activity.project('p', 1).agents.length, 1, 'limit');
   });
 
-  it('forgets the least recently run agent beyond maxTrackedAgents', () => {
+  it('forgets an agent that has not run lately beyond maxTrackedAgents', () => {
     const activity = new AgentActivity({ maxAgentSeries: 1, maxTrackedAgents: 3 });
     for (const name of ['a', 'b', 'c']) activity.record(run('p', name));
     activity.record(run('p', 'a')); // a is recent again

@@ -118,7 +118,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
         tags,
         summary: "Run figures of a project's agents since the server started",
         description:
-          "Per agent: runs by terminal status, input and output tokens, cost in USD, the last run. Most runs first; `agent` picks one by name. `/metrics` has series for the most active agents only; these figures cover every agent that ran (up to `metrics.maxTrackedAgents`, the least recently run forgotten beyond it). `tracked`: how many of the project's agents have figures.",
+          "Per agent: runs by terminal status, input and output tokens, cost in USD, the last run. Most runs first; `agent` picks one by name. `/metrics` has series for the most active agents only; these figures cover every agent that ran (up to `metrics.maxTrackedAgents`, beyond it an agent that has not run lately is forgotten). `tracked`: how many of the project's agents have figures.",
         querystring: {
           type: 'object',
           additionalProperties: false,
