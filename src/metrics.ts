@@ -10,12 +10,22 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { AgentActivity } from './agent-activity.ts';
 import { type AgentSnapshot, agentSeriesMetrics } from './agent-series-metrics.ts';
 import type { HistogramSnapshot } from './core/metrics.ts';
-import { intOption } from './core/options.ts';
+import {
+  type MetricsOptions,
+  type ResolvedMetricsOptions,
+  resolveMetricsOptions,
+} from './metrics-options.ts';
 import type { GovernanceObserver, ProjectGovernanceSample } from './governance/governance.ts';
 import type { BreakerState, ModelGuardStats, ModelObserver } from './models/resilient-model.ts';
 import type { PoolStats } from './pool/pool.ts';
 import type { RunObserver } from './run/observer.ts';
 import type { RunRecord } from './store/ports.ts';
+
+export {
+  type MetricsOptions,
+  type ResolvedMetricsOptions,
+  resolveMetricsOptions,
+} from './metrics-options.ts';
 
 /** Where scraped figures come from. */
 export interface MetricsSources {
@@ -25,40 +35,6 @@ export interface MetricsSources {
   governance: () => ProjectGovernanceSample[];
   /** The resilience guard of each model used. */
   models: () => ModelGuardStats[];
-}
-
-/** Options of a pool's metrics (`AgentPoolOptions.metrics`). */
-export interface MetricsOptions {
-  /**
-   * Agents with Prometheus series of their own (`agentpool_agent_*{agent}`), chosen by how much
-   * they ran lately; every other agent's runs are summed in `agent="(other)"`. 0 keeps only
-   * `(other)`. 0..10000. @default 100
-   */
-  maxAgentSeries?: number;
-  /**
-   * Agents whose run figures since start are kept for the stats API (`GET /v1/pool/stats/agents`);
-   * beyond it an agent that has not run lately is forgotten. At least `maxAgentSeries`. @default 100000
-   */
-  maxTrackedAgents?: number;
-}
-
-/** {@link MetricsOptions} with every default applied. */
-export interface ResolvedMetricsOptions {
-  readonly maxAgentSeries: number;
-  readonly maxTrackedAgents: number;
-}
-
-/** Applies the defaults of {@link MetricsOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
-export function resolveMetricsOptions(options: MetricsOptions = {}): ResolvedMetricsOptions {
-  const maxAgentSeries = intOption('metrics.maxAgentSeries', options.maxAgentSeries, 100, 0, 10_000);
-  const maxTrackedAgents = intOption(
-    'metrics.maxTrackedAgents',
-    options.maxTrackedAgents,
-    Math.max(100_000, maxAgentSeries),
-    Math.max(1, maxAgentSeries),
-    10_000_000,
-  );
-  return { maxAgentSeries, maxTrackedAgents };
 }
 
 /** Breaker states as gauge values: 0 closed, 1 half-open, 2 open, 3 isolated. */
