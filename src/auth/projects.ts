@@ -201,10 +201,13 @@ export class Projects {
         },
       );
     }
-    const inFlight = this.#deleting.get(id);
-    if (inFlight !== undefined) return inFlight;
+    const joined = this.#deleting.get(id);
+    if (joined !== undefined) return joined;
     await this.get(id);
-    const deletion = this.#delete(id, options.cascade === true);
+    const inFlight = this.#deleting.get(id); // another request got there while this one read
+    if (inFlight !== undefined) return inFlight;
+    // Starts on the next microtask, once registered: from then on the project is gone for exists().
+    const deletion = Promise.resolve().then(() => this.#delete(id, options.cascade === true));
     this.#deleting.set(id, deletion);
     this.#deletions++;
     this.#existence.delete(id);
@@ -218,7 +221,6 @@ export class Projects {
   }
 
   async #delete(id: string, cascade: boolean): Promise<DeletedProject> {
-    await Promise.resolve(); // registered as deleting before any work starts
     if (!cascade) {
       const contents = await countProjectContents(id, this.#data);
       if (contents.agents + contents.threads + contents.runs > 0) throw projectNotEmpty(id, contents);

@@ -167,6 +167,20 @@ describe('DELETE /v1/projects/{id}', () => {
     assert.equal(await f.pool.stores.runs.getRun(handle.id), undefined, 'its record went with the project');
   });
 
+  it('joins a second deletion of the same project to the first: both answer the same counts', async () => {
+    const key = await c.project('alpha');
+    await fill(c, key);
+    const [first, second] = await Promise.all([
+      c.admin.delete('/v1/projects/alpha?cascade=true'),
+      c.admin.delete('/v1/projects/alpha?cascade=true'),
+    ]);
+    assert.equal(first.statusCode, 200, first.body);
+    assert.equal(second.statusCode, 200, second.body);
+    assert.deepEqual(json<Deleted>(second), json<Deleted>(first));
+    assert.equal(json<Deleted>(first).deleted.agents, 2);
+    assert.equal((await c.admin.delete('/v1/projects/alpha')).statusCode, 404, 'and then it is gone');
+  });
+
   it('refuses to delete the default project (400 naming the field), and answers 404 for an unknown one', async () => {
     const res = await c.admin.delete('/v1/projects/default?cascade=true');
     assert.equal(res.statusCode, 400, res.body);
