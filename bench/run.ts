@@ -15,7 +15,7 @@ import { type BenchResult, RESULTS_DIR } from './harness.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Every benchmark, in report order. */
-const BENCHES = ['acquire', 'run-overhead', 'hit-ratio', 'memory', 'http', 'resilience'] as const;
+const BENCHES = ['acquire', 'run-overhead', 'hit-ratio', 'memory', 'http', 'resilience', 'metrics'] as const;
 
 const args = process.argv.slice(2);
 const reportOnly = args.includes('--report');

@@ -13,7 +13,7 @@ import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
-import { PoolMetrics } from './metrics.ts';
+import { type MetricsOptions, PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { ModelResilienceOptions } from './models/resilience-options.ts';
@@ -37,6 +37,7 @@ import { MemoryProjectStore } from './store/memory-projects.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { SqliteProjectStore } from './store/sqlite-projects.ts';
 import { Projects } from './auth/projects.ts';
+import { DEFAULT_PROJECT } from './registry/definition.ts';
 import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
 
 /** The stores of a pool; `projects` defaults to memory for adapters given without one. */
@@ -75,6 +76,8 @@ export interface AgentPoolOptions {
   governance?: GovernanceOptions;
   /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
   flags?: Record<string, FlagDefinition>;
+  /** How many agents get Prometheus series of their own, and how many keep figures for the stats API. */
+  metrics?: MetricsOptions;
   runs?: {
     /** Thread messages sent to the model at most. @default 200 */
     historyLimit?: number;
@@ -215,12 +218,15 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.pool,
     );
     instances = pool;
-    const metrics: PoolMetrics = new PoolMetrics({
-      poolStats: () => pool.stats(),
-      runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
-      governance: () => governance.samples(),
-      models: () => guards.stats(),
-    });
+    const metrics: PoolMetrics = new PoolMetrics(
+      {
+        poolStats: () => pool.stats(),
+        runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
+        governance: () => governance.samples(),
+        models: () => guards.stats(),
+      },
+      options.metrics,
+    );
     const gate = new ThreadGate(runOptions.maxQueuePerThread);
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
@@ -230,6 +236,22 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       store: stores.projects,
       clock,
       onLimitsChanged: (project) => governance.invalidate(project),
+      data: {
+        agents: stores.agents,
+        runs: stores.runs,
+        // Read when a project is deleted, long after runManager is set.
+        stop: async (project): Promise<void> => {
+          await runManager.endProject(project, 'the project is being deleted');
+          pool.retireProject(project);
+        },
+        // Retires again: an instance activated while the data was going must not outlive it.
+        forget: (project) => {
+          pool.retireProject(project);
+          pool.forgetProject(project);
+          metrics.forgetProject(project);
+          governance.invalidate(project);
+        },
+      },
     });
     const governance = new Governance(
       {
@@ -274,6 +296,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         .child({ component: 'runs' })
         .warn({ recoveredRuns }, 'runs left unfinished by the last stop (a crash?) were marked interrupted');
     }
+    // The default project is a record like any other: listed, with limits and usage.
+    await projects.ensure(DEFAULT_PROJECT);
 
     let closed = false;
     /** The sweep in progress, so close() waits for it before closing the stores it uses. */

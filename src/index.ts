@@ -119,9 +119,23 @@ export {
 export { type Rollout, routeVersion } from './registry/registry.ts';
 export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
 export type { AgentRollout, VersionStats } from './store/ports.ts';
-export { Projects } from './auth/projects.ts';
+export {
+  type DeletedProject,
+  type ProjectContents,
+  type ProjectDataDeps,
+  Projects,
+} from './auth/projects.ts';
 export type { ProjectRecord, ProjectStore } from './store/project-ports.ts';
 export { INPUT_LIMITS, parseMetadata } from './core/input-limits.ts';
 export { roundUsd } from './core/money.ts';
 export { PAGE_MAX_BYTES } from './store/paging.ts';
 export { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';
+export type { ProjectThreadsDeleted, ProjectWalk } from './store/ports.ts';
+export {
+  type MetricsOptions,
+  PoolMetrics,
+  resolveMetricsOptions,
+  type ResolvedMetricsOptions,
+} from './metrics.ts';
+export { AgentActivity, type AgentRunFigures, type RunCounts } from './agent-activity.ts';
+export type { ProjectPoolStats } from './pool/pool.ts';

@@ -2,16 +2,30 @@
  * Prometheus metrics of one agent pool, in a registry of its own (two pools in one process keep
  * their figures apart). Pool figures are read from `stats()` when scraped, so the warm path pays
  * nothing for them; run figures arrive through the run layer's observer. Every name starts with
- * `agentpool_`. Per-agent series are labelled `project/name`: mind their number when a pool
- * hosts very many agents that all run.
+ * `agentpool_`. Per-agent series are bounded (agent-activity.ts): the most active
+ * `maxAgentSeries` agents get their own, the rest share `agent="(other)"`, and the totals are
+ * exact; so a scrape costs the same with a hundred agents or a million.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AgentActivity } from './agent-activity.ts';
+import { type AgentSnapshot, agentSeriesMetrics } from './agent-series-metrics.ts';
 import type { HistogramSnapshot } from './core/metrics.ts';
+import {
+  type MetricsOptions,
+  type ResolvedMetricsOptions,
+  resolveMetricsOptions,
+} from './metrics-options.ts';
 import type { GovernanceObserver, ProjectGovernanceSample } from './governance/governance.ts';
 import type { BreakerState, ModelGuardStats, ModelObserver } from './models/resilient-model.ts';
 import type { PoolStats } from './pool/pool.ts';
 import type { RunObserver } from './run/observer.ts';
 import type { RunRecord } from './store/ports.ts';
+
+export {
+  type MetricsOptions,
+  type ResolvedMetricsOptions,
+  resolveMetricsOptions,
+} from './metrics-options.ts';
 
 /** Where scraped figures come from. */
 export interface MetricsSources {
@@ -36,11 +50,11 @@ const SECONDS_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 /** The pool's metrics: a prom-client registry and the run observer that feeds it. */
 export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserver {
   readonly registry = new Registry();
-  readonly #runs: Counter<'agent' | 'status'>;
+  readonly options: ResolvedMetricsOptions;
+  /** Per-agent run figures: the bounded series of `/metrics` and the figures of the stats API. */
+  readonly agents: AgentActivity;
   readonly #runSeconds: Histogram<'status'>;
   readonly #modelSeconds: Histogram<'model' | 'outcome'>;
-  readonly #tokens: Counter<'agent' | 'direction'>;
-  readonly #cost: Counter<'agent'>;
   readonly #threadBusy: Counter;
   readonly #refusals: Counter<'project' | 'code'>;
   #snapshot: Snapshot | undefined;
@@ -49,10 +63,15 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   readonly #throttled: Counter<'model' | 'limit'>;
   readonly #rejected: Counter<'model' | 'code'>;
 
-  constructor(sources: MetricsSources) {
+  constructor(sources: MetricsSources, options?: MetricsOptions) {
+    this.options = resolveMetricsOptions(options);
+    this.agents = new AgentActivity(this.options);
     const registers = [this.registry];
     // One snapshot of each source per scrape, shared by the series that read it.
     const poolStats = () => this.#read(sources).pool;
+    for (const metric of agentSeriesMetrics(() => this.#read(sources).agents)) {
+      this.registry.registerMetric(metric as never);
+    }
     const governance = () => this.#read(sources).governance;
     const models = () => this.#read(sources).models;
 
@@ -234,12 +253,6 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       labelNames: ['project', 'code'],
       registers,
     });
-    this.#runs = new Counter({
-      name: 'agentpool_runs_total',
-      help: 'Finished runs by agent and terminal status.',
-      labelNames: ['agent', 'status'],
-      registers,
-    });
     this.#runSeconds = new Histogram({
       name: 'agentpool_run_duration_seconds',
       help: 'From acceptance to terminal status.',
@@ -254,18 +267,6 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       buckets: SECONDS_BUCKETS,
       registers,
     });
-    this.#tokens = new Counter({
-      name: 'agentpool_tokens_total',
-      help: 'Tokens of finished runs by agent and direction.',
-      labelNames: ['agent', 'direction'],
-      registers,
-    });
-    this.#cost = new Counter({
-      name: 'agentpool_cost_usd_total',
-      help: 'Cost of finished runs in USD, from the price table.',
-      labelNames: ['agent'],
-      registers,
-    });
     this.#threadBusy = new Counter({
       name: 'agentpool_thread_busy_rejections_total',
       help: 'Runs refused because their thread was busy.',
@@ -275,13 +276,18 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
 
   /** The exposition text and its content type. */
   async scrape(): Promise<{ contentType: string; body: string }> {
+    // A new scrape reads afresh, even when work since the last one never left the microtask queue.
+    this.#snapshot = undefined;
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 
   /** The sources read once per scrape (however it is started): the snapshot lasts one turn of the event loop. */
   #read(sources: MetricsSources): Snapshot {
     if (this.#snapshot === undefined) {
-      this.#snapshot = snapshotOf(sources);
+      this.#snapshot = {
+        ...snapshotOf(sources),
+        agents: { totals: this.agents.totals(), series: this.agents.scrape() },
+      };
       setImmediate(() => (this.#snapshot = undefined));
     }
     return this.#snapshot;
@@ -292,15 +298,16 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   }
 
   runFinished(run: RunRecord): void {
-    const agent = `${run.project}/${run.agentName}`;
-    this.#runs.inc({ agent, status: run.status });
+    this.agents.record(run);
     this.#runSeconds.observe(
       { status: run.status },
       ((run.finishedAt ?? run.createdAt) - run.createdAt) / 1000,
     );
-    if (run.inputTokens > 0) this.#tokens.inc({ agent, direction: 'input' }, run.inputTokens);
-    if (run.outputTokens > 0) this.#tokens.inc({ agent, direction: 'output' }, run.outputTokens);
-    if (run.cost > 0) this.#cost.inc({ agent }, run.cost);
+  }
+
+  /** Forgets a deleted project's per-agent figures and series (the totals keep what it ran). */
+  forgetProject(project: string): void {
+    this.agents.forgetProject(project);
   }
 
   threadBusy(): void {
@@ -336,9 +343,10 @@ interface Snapshot {
   pool: PoolStats;
   governance: ProjectGovernanceSample[];
   models: ModelGuardStats[];
+  agents: AgentSnapshot;
 }
 
-function snapshotOf(sources: MetricsSources): Snapshot {
+function snapshotOf(sources: MetricsSources): Omit<Snapshot, 'agents'> {
   return { pool: sources.poolStats(), governance: sources.governance(), models: sources.models() };
 }
 

@@ -1,30 +1,48 @@
 /**
  * Projects (tenants) and their API keys. A key is shown once, when it is created; only its
  * SHA-256 is stored, so a stolen store file holds no usable key. Keys are 160 random bits, so a
- * plain hash suffices (slow password hashes are for guessable secrets).
+ * plain hash suffices (slow password hashes are for guessable secrets). The default project is a
+ * record like any other (created at start when missing); whether a project exists is cached for a
+ * few seconds, since authentication asks it of requests that name one.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { INPUT_LIMITS, parseMetadata, parseText } from '../core/input-limits.ts';
 import { intOption } from '../core/options.ts';
 import { parseProjectLimits } from '../governance/limits.ts';
-import { assertSlug } from '../registry/definition.ts';
+import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
 import {
   type ApiKeyInfo,
   type ProjectLimits,
   type ProjectRecord,
   type ProjectStore,
+  projectExists,
   projectNotFound,
 } from '../store/project-ports.ts';
 import type { Page } from '../store/ports.ts';
+import {
+  countProjectContents,
+  type DeletedProject,
+  type ProjectDataDeps,
+  projectNotEmpty,
+  purgeProject,
+} from './project-deletion.ts';
+
+export type { DeletedProject, ProjectContents, ProjectDataDeps } from './project-deletion.ts';
 
 /** How long the number of keys in use is trusted before it is counted again. */
 const KEY_COUNT_TTL_MS = 5_000;
 
 /** How often a key's `lastUsedAt` is written at most; each write is a store commit. */
 const TOUCH_EVERY_MS = 60_000;
+
+/** How long "project x exists (or not)" is trusted before the store is asked again. */
+const EXISTS_TTL_MS = 5_000;
+
+/** Projects whose existence is cached at most; beyond it the oldest answer is dropped. */
+const MAX_CACHED_EXISTENCE = 10_000;
 
 /** A key as created: the secret, shown this once, and its stored description. */
 export interface CreatedApiKey {
@@ -47,10 +65,24 @@ export class Projects {
    */
   #activeKeys: { count: number; at: number } | undefined;
   readonly #onLimitsChanged: (project: string) => void;
+  readonly #data: ProjectDataDeps;
+  /** Recent answers of {@link exists}, bounded. */
+  readonly #existence = new Map<string, { exists: boolean; at: number }>();
+  /** Bumped by every deletion, so an existence read that raced one is not cached. */
+  #deletions = 0;
+  /** Deletions in progress, joined by a second request for the same project; bounded by admin requests. */
+  readonly #deleting = new Map<string, Promise<DeletedProject>>();
 
-  constructor(deps: { store: ProjectStore; clock: Clock; onLimitsChanged?: (project: string) => void }) {
+  constructor(deps: {
+    store: ProjectStore;
+    clock: Clock;
+    /** The project's agents, threads and runs, and the hooks that stop and forget a deleted project. */
+    data: ProjectDataDeps;
+    onLimitsChanged?: (project: string) => void;
+  }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
+    this.#data = deps.data;
     this.#onLimitsChanged = deps.onLimitsChanged ?? (() => undefined);
   }
 
@@ -65,7 +97,53 @@ export class Projects {
     const name = parseText('name', input.name ?? undefined, INPUT_LIMITS.displayNameLength) || id;
     const metadata = parseMetadata('metadata', input.metadata ?? undefined);
     const limits = input.limits === undefined ? {} : parseProjectLimits(input.limits);
-    return this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
+    if (this.#deleting.has(id)) throw projectExists(id); // the old one is still being deleted
+    const created = await this.#store.createProject({ id, name, metadata, limits, now: this.#clock.now() });
+    this.#existence.delete(id);
+    return created;
+  }
+
+  /**
+   * Creates the project when it does not exist yet, and returns it either way. Several processes
+   * on one store may do this at once: one creates it, the others read it.
+   */
+  async ensure(id: string): Promise<ProjectRecord> {
+    const found = await this.#store.getProject(id);
+    if (found !== undefined) return found;
+    try {
+      return await this.#store.createProject({
+        id,
+        name: id,
+        metadata: {},
+        limits: {},
+        now: this.#clock.now(),
+      });
+    } catch (err) {
+      if (!isAgentPoolError(err, 'PROJECT_EXISTS')) throw err;
+      return this.get(id);
+    }
+  }
+
+  /**
+   * Whether a project exists, asked of the store at most every few seconds per project: a project
+   * deleted in this process is forgotten at once, one created or deleted by another process is seen
+   * within seconds. A project being deleted no longer exists.
+   */
+  async exists(id: string): Promise<boolean> {
+    if (this.#deleting.has(id)) return false;
+    const now = this.#clock.now();
+    const cached = this.#existence.get(id);
+    if (cached !== undefined && now - cached.at < EXISTS_TTL_MS) return cached.exists;
+    const deletions = this.#deletions;
+    const exists = (await this.#store.getProject(id)) !== undefined;
+    if (deletions === this.#deletions && !this.#deleting.has(id)) {
+      if (this.#existence.size >= MAX_CACHED_EXISTENCE) {
+        const oldest = this.#existence.keys().next().value;
+        if (oldest !== undefined) this.#existence.delete(oldest);
+      }
+      this.#existence.set(id, { exists, at: now });
+    }
+    return exists && !this.#deleting.has(id);
   }
 
   /** A project; `PROJECT_NOT_FOUND` otherwise. */
@@ -106,10 +184,49 @@ export class Projects {
     });
   }
 
-  /** Deletes a project's record and keys (its agents, threads and runs stay, unreachable by key). */
-  async delete(id: string): Promise<void> {
-    if (!(await this.#store.deleteProject(id))) await this.get(id);
-    this.#activeKeys = undefined;
+  /**
+   * Deletes a project. While it holds agents, threads or runs it is refused with
+   * `PROJECT_NOT_EMPTY` (the counts in `details`), unless `cascade`: then its runs in flight are
+   * cancelled, its instances retired, and its keys, runs, threads, messages and agents deleted in
+   * bounded steps before the record. The default project cannot be deleted (`VALIDATION_FAILED`);
+   * an unknown one is `PROJECT_NOT_FOUND`. From the start, the project no longer exists for
+   * {@link exists} and its keys no longer authenticate.
+   */
+  async delete(id: string, options: { cascade?: boolean } = {}): Promise<DeletedProject> {
+    if (id === DEFAULT_PROJECT) {
+      throw validationError(
+        'id',
+        `"${DEFAULT_PROJECT}" cannot be deleted: it is the project of development mode`,
+        {
+          project: id,
+        },
+      );
+    }
+    const joined = this.#deleting.get(id);
+    if (joined !== undefined) return joined;
+    await this.get(id);
+    const inFlight = this.#deleting.get(id); // another request got there while this one read
+    if (inFlight !== undefined) return inFlight;
+    // Starts on the next microtask, once registered: from then on the project is gone for exists().
+    const deletion = Promise.resolve().then(() => this.#delete(id, options.cascade === true));
+    this.#deleting.set(id, deletion);
+    this.#deletions++;
+    this.#existence.delete(id);
+    try {
+      return await deletion;
+    } finally {
+      this.#deleting.delete(id);
+      this.#existence.delete(id);
+      this.#activeKeys = undefined;
+    }
+  }
+
+  async #delete(id: string, cascade: boolean): Promise<DeletedProject> {
+    if (!cascade) {
+      const contents = await countProjectContents(id, this.#data);
+      if (contents.agents + contents.threads + contents.runs > 0) throw projectNotEmpty(id, contents);
+    }
+    return purgeProject(id, this.#store, this.#data);
   }
 
   /** Issues a key for a project; the secret is in the result and nowhere else. */
@@ -164,7 +281,7 @@ export class Projects {
   /** The project a key belongs to, or undefined for an unknown or revoked key. */
   async authenticate(key: string): Promise<string | undefined> {
     const record = await this.#store.findKeyByHash(hashApiKey(key));
-    if (record === undefined) return undefined;
+    if (record === undefined || this.#deleting.has(record.project)) return undefined;
     const now = this.#clock.now();
     if (record.lastUsedAt === null || now - record.lastUsedAt >= TOUCH_EVERY_MS) {
       void this.#store.touchKey(record.id, now).catch(() => undefined); // best effort, bookkeeping only

@@ -35,6 +35,11 @@ export interface ServerConfig {
    * on. From `AGENTPOOL_ADMIN_KEY` or the config file only, never a flag (flags show in `ps`).
    */
   adminKey?: string;
+  /**
+   * The token Prometheus reads `/metrics` with (≥ 16 characters; it opens nothing else). From
+   * `AGENTPOOL_METRICS_TOKEN` or the config file only, never a flag.
+   */
+  metricsToken?: string;
   /** Default quotas and budgets of projects (config file only). */
   governance?: GovernanceOptions;
   /** Model prices per million tokens over the built-in table, for costs and budgets (config file only). */
@@ -55,7 +60,7 @@ const STRUCTURED_KEYS = ['governance', 'prices', 'resilience'] as const;
 
 /** The defaults of {@link ServerConfig}. */
 export const SERVER_CONFIG_DEFAULTS: Readonly<
-  Omit<ServerConfig, 'agentsFile' | 'adminKey' | 'cors' | (typeof STRUCTURED_KEYS)[number]>
+  Omit<ServerConfig, 'agentsFile' | 'adminKey' | 'metricsToken' | 'cors' | (typeof STRUCTURED_KEYS)[number]>
 > = Object.freeze({
   port: 8787,
   host: '127.0.0.1',
@@ -104,6 +109,7 @@ export const CONFIG_FILE_KEYS: readonly (keyof ServerConfig)[] = [
   'agentsFile',
   'shutdownTimeoutMs',
   'adminKey',
+  'metricsToken',
   ...STRUCTURED_KEYS,
   'logLevel',
   'cors',
@@ -130,6 +136,7 @@ export const ENV_NAMES: Readonly<Record<Key, string>> = {
   adminKey: 'AGENTPOOL_ADMIN_KEY',
   logLevel: 'AGENTPOOL_LOG_LEVEL',
   cors: 'AGENTPOOL_CORS_ORIGINS',
+  metricsToken: 'AGENTPOOL_METRICS_TOKEN',
 };
 
 /** The environment variable naming the config file (the `--config` flag wins over it). */
@@ -183,7 +190,8 @@ function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key]
       return intValue(key, origin, value, 0, 3_600_000);
     case 'host':
       return stringValue(key, origin, value);
-    case 'adminKey': {
+    case 'adminKey':
+    case 'metricsToken': {
       const key16 = stringValue(key, origin, value);
       if (key16.length < 16) invalid(key, origin, 'a secret of at least 16 characters', '(too short)');
       return key16;
@@ -288,6 +296,7 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
   const agentsFile = pick('agentsFile');
   const adminKey = pick('adminKey');
   const cors = pick('cors');
+  const metricsToken = pick('metricsToken');
   const structured = structuredSettings(file, sources.file?.path);
   return {
     ...structured,
@@ -300,6 +309,7 @@ export function resolveServerConfig(sources: ServerConfigSources = {}): ServerCo
     ...(adminKey !== undefined && { adminKey }),
     logLevel: pick('logLevel') ?? SERVER_CONFIG_DEFAULTS.logLevel,
     ...(cors !== undefined && { cors }),
+    ...(metricsToken !== undefined && { metricsToken }),
   };
 }
 

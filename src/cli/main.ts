@@ -41,8 +41,8 @@ const CONFIG_HELP = `
 Configuration, highest precedence first:
   1. flags
   2. environment variables: AGENTPOOL_PORT, AGENTPOOL_HOST, AGENTPOOL_DATA_DIR, AGENTPOOL_STORE,
-     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY, AGENTPOOL_LOG_LEVEL,
-     AGENTPOOL_CORS_ORIGINS (comma-separated)
+     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY, AGENTPOOL_METRICS_TOKEN,
+     AGENTPOOL_LOG_LEVEL, AGENTPOOL_CORS_ORIGINS (comma-separated)
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
      relative paths in it are taken from its directory; governance (default project quotas and
@@ -58,7 +58,8 @@ examples/agents.yaml is applied only when the store holds no agent at all, so ag
 through the API keep their changes across restarts.
 Authentication: set AGENTPOOL_ADMIN_KEY (or adminKey in the config file; never a flag) or issue any
 project key, and every API request needs "Authorization: Bearer <key>"; without either the server
-runs open in single-project development mode.
+runs open in single-project development mode. /metrics then needs the admin key or the token in
+AGENTPOOL_METRICS_TOKEN (or metricsToken in the config file), which opens nothing else.
 Logs: JSON lines on stdout (human-readable when stdout is a terminal): one access line per request,
 one per failed run, breaker change, fallback and recovered crash. --log-level sets the least
 severe level written (fatal, error, warn, info, debug, trace, silent; default info).

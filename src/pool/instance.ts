@@ -114,6 +114,11 @@ export class AgentInstance {
   retireOnRelease = false;
   /** Pause instead of returning to ready when the last lease is released. */
   pauseOnRelease = false;
+  /**
+   * Its project's pool figures, where the pool also counts a warm hit on this instance: looked
+   * up once at activation, so the warm path pays no per-project lookup.
+   */
+  projectCounters: { hits: number } | undefined = undefined;
   #status: InstanceStatus;
   readonly #observe: TransitionObserver;
 

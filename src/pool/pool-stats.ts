@@ -31,6 +31,120 @@ export interface PoolStats extends PoolCounters {
   acquireWaitMs: HistogramSnapshot;
 }
 
+/**
+ * What a project sees of the pool: its own live instances and cache figures since start, and
+ * nothing that tells another tenant's load (no pool capacity, bytes or waiting acquirers).
+ */
+export interface ProjectPoolStats extends ProjectCounters {
+  project: string;
+  /** The project's live instances: resident + one-shot + activating. */
+  active: number;
+  resident: number;
+  oneShot: number;
+  activating: number;
+  pinned: number;
+  byState: Record<Exclude<InstanceState, 'terminated'>, number>;
+  byTier: Record<Tier, number>;
+  hitRatio: number;
+}
+
+/** A project's share of the pool's running counts. */
+export interface ProjectCounters {
+  hits: number;
+  misses: number;
+  activations: number;
+  activationFailures: number;
+}
+
+/**
+ * Running counts per project, bounded: beyond `max` projects the one that was first counted is
+ * forgotten (its figures start again from zero if it comes back). Looking a project up is one
+ * Map read, what the warm path can afford.
+ */
+export class ProjectCounterMap {
+  readonly #max: number;
+  readonly #byProject = new Map<string, ProjectCounters>();
+
+  constructor(max: number) {
+    this.#max = max;
+  }
+
+  /** The project's counters, created at zero. */
+  of(project: string): ProjectCounters {
+    let counters = this.#byProject.get(project);
+    if (counters === undefined) {
+      if (this.#byProject.size >= this.#max) {
+        const first = this.#byProject.keys().next().value;
+        if (first !== undefined) this.#byProject.delete(first);
+      }
+      counters = { hits: 0, misses: 0, activations: 0, activationFailures: 0 };
+      this.#byProject.set(project, counters);
+    }
+    return counters;
+  }
+
+  /** The project's counters if it was counted, else zeros (and nothing is stored). */
+  peek(project: string): ProjectCounters {
+    return {
+      ...(this.#byProject.get(project) ?? { hits: 0, misses: 0, activations: 0, activationFailures: 0 }),
+    };
+  }
+
+  /** Forgets a project's figures (it was deleted). */
+  forget(project: string): void {
+    this.#byProject.delete(project);
+  }
+}
+
+/** A project's view of the pool from its live instances and its counters. */
+export function buildProjectPoolStats(
+  project: string,
+  s: Pick<PoolStatsSources, 'cache' | 'oneShots'>,
+  activating: number,
+  counters: ProjectCounters,
+): ProjectPoolStats {
+  const byState: Record<Exclude<InstanceState, 'terminated'>, number> = {
+    created: 0,
+    initializing: 0,
+    ready: 0,
+    busy: 0,
+    paused: 0,
+    error: 0,
+  };
+  const byTier: Record<Tier, number> = { hot: 0, warm: 0, cold: 0, auto: 0 };
+  let resident = 0;
+  let oneShot = 0;
+  let pinned = 0;
+  const count = (i: AgentInstance) => {
+    if (i.state !== 'terminated') byState[i.state]++;
+    byTier[i.tier]++;
+    if (i.pinned) pinned++;
+  };
+  for (const i of s.cache.values()) {
+    if (i.agent.project !== project) continue;
+    resident++;
+    count(i);
+  }
+  for (const i of s.oneShots) {
+    if (i.agent.project !== project) continue;
+    oneShot++;
+    count(i);
+  }
+  const { hits, misses } = counters;
+  return {
+    project,
+    active: resident + oneShot + activating,
+    resident,
+    oneShot,
+    activating,
+    pinned,
+    byState,
+    byTier,
+    ...counters,
+    hitRatio: hits + misses === 0 ? 0 : hits / (hits + misses),
+  };
+}
+
 /** A one-line view of a live instance. */
 export interface InstanceInfo {
   instanceId: string;

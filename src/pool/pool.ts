@@ -29,15 +29,18 @@ import {
 } from './pool-options.ts';
 import {
   buildPoolStats,
+  buildProjectPoolStats,
   describeInstance,
   type InstanceInfo,
   newPoolCounters,
+  ProjectCounterMap,
+  type ProjectPoolStats,
   type PoolStats,
 } from './pool-stats.ts';
 import { Room } from './room.ts';
 
 export type { InstanceEvent, PoolBus } from './pool-events.ts';
-export type { InstanceInfo, PoolStats } from './pool-stats.ts';
+export type { InstanceInfo, PoolStats, ProjectPoolStats } from './pool-stats.ts';
 
 /** What the pool is built from. */
 export interface InstancePoolDeps {
@@ -77,6 +80,9 @@ interface Activation {
 
 const SEP = '\u0000';
 
+/** Projects whose cache figures are kept at most (a project's are about 100 bytes). */
+const MAX_PROJECT_COUNTERS = 100_000;
+
 /** Live agent instances, bounded, activated on demand. */
 export class InstancePool {
   readonly options: ResolvedInstancePoolOptions;
@@ -94,6 +100,8 @@ export class InstancePool {
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
   readonly #counters = newPoolCounters();
+  /** The same figures per project, for a project's own view of the pool. */
+  readonly #projectCounters = new ProjectCounterMap(MAX_PROJECT_COUNTERS);
   readonly #unsubscribe: () => void;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
@@ -136,6 +144,7 @@ export class InstancePool {
         if (lease !== undefined) return lease;
       }
       this.#counters.misses++;
+      this.#projectCounters.of(project).misses++;
       let leased: AgentInstance | undefined;
       const instance = await this.#flights.run(project + SEP + idOrName, async () => {
         const activated = await this.#activate(project, idOrName, options);
@@ -243,6 +252,43 @@ export class InstancePool {
     return swept;
   }
 
+  /**
+   * What one project sees of the pool: its live instances by state and tier, and its hits,
+   * misses and activations since start; nothing about other projects or the pool's capacity.
+   */
+  projectStats(project: string): ProjectPoolStats {
+    let activating = 0;
+    for (const a of this.#activations) if (a.project === project && a.reserved) activating++;
+    return buildProjectPoolStats(
+      project,
+      { cache: this.#cache, oneShots: this.#oneShots },
+      activating,
+      this.#projectCounters.peek(project),
+    );
+  }
+
+  /**
+   * Takes every live instance of a project out of service (a busy one leaves at its last release)
+   * and keeps activations in flight for it from being cached: the project is being deleted.
+   * Returns how many resident instances were retired.
+   */
+  retireProject(project: string): number {
+    for (const a of this.#activations) if (a.project === project) a.stale = true;
+    let retired = 0;
+    for (const instance of [...this.#cache.values()]) {
+      if (instance.agent.project !== project) continue;
+      this.#counters.deactivations++;
+      this.#retire(instance, 'deactivated');
+      retired++;
+    }
+    return retired;
+  }
+
+  /** Forgets a deleted project's figures, so a project created again with its id starts at zero. */
+  forgetProject(project: string): void {
+    this.#projectCounters.forget(project);
+  }
+
   stats(): PoolStats {
     return buildPoolStats({
       options: this.options,
@@ -318,6 +364,7 @@ export class InstancePool {
     if (state === 'paused' || instance.pauseOnRelease) throw pausedError(instance.agent);
     if (state !== 'ready' && state !== 'busy') return undefined;
     this.#counters.hits++;
+    if (instance.projectCounters !== undefined) instance.projectCounters.hits++;
     this.#cache.hit(instance);
     instance.lease(this.#clock.now());
     return new Lease(instance, this.#releaseFn);
@@ -427,6 +474,9 @@ export class InstancePool {
       throw err;
     }
     this.#counters.activations++;
+    const counters = this.#projectCounters.of(agent.project);
+    counters.activations++;
+    instance.projectCounters = counters;
     this.#latency.observe(performance.now() - started);
     return instance;
   }
@@ -435,6 +485,7 @@ export class InstancePool {
   #fail(instance: AgentInstance, err: unknown): void {
     if (instance.state === 'terminated') return;
     this.#counters.activationFailures++;
+    this.#projectCounters.of(instance.agent.project).activationFailures++;
     instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
     instance.terminate(this.#clock.now(), 'failed');
   }

@@ -137,11 +137,39 @@ export class RunManager {
     return new Promise((resolve) => this.#idleWaiters.push(resolve));
   }
 
-  /** Runs in flight, by whether they wait (thread, instance) or run. */
-  inFlight(): { queued: number; running: number } {
+  /** Runs in flight, by whether they wait (thread, instance) or run; of one project when given. */
+  inFlight(project?: string): { queued: number; running: number } {
+    let queued = 0;
     let running = 0;
-    for (const live of this.#live.values()) if (live.running) running++;
-    return { queued: this.#live.size - running, running };
+    for (const live of this.#live.values()) {
+      if (project !== undefined && live.project !== project) continue;
+      if (live.running) running++;
+      else queued++;
+    }
+    return { queued, running };
+  }
+
+  /**
+   * Ends a project's runs because the project is being deleted: cancels those in flight (each
+   * commits its `cancelled` record), waits for them, and forgets the events of its finished runs
+   * kept for replay. Returns how many runs it cancelled. Runs the caller still lets in are not
+   * stopped: refuse them first.
+   */
+  async endProject(project: string, reason: string): Promise<number> {
+    let cancelled = 0;
+    for (;;) {
+      const results: Promise<RunRecord>[] = [];
+      for (const live of this.#live.values()) {
+        if (live.project !== project) continue;
+        live.controller.abort(new AgentPoolError('RUN_CANCELLED', reason));
+        results.push(live.result);
+      }
+      if (results.length === 0) break;
+      cancelled += results.length;
+      await Promise.all(results);
+    }
+    for (const [runId, recent] of this.#recent) if (recent.project === project) this.#recent.delete(runId);
+    return cancelled;
   }
 
   /**

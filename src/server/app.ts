@@ -64,6 +64,12 @@ export interface ServerOptions {
   cors?: CorsOptions;
   /** Timeouts, connection caps and JSON depth against slow, numerous or malformed requests (docs/server.md). */
   http?: HttpLimitsOptions;
+  /**
+   * A token (≥ 16 characters) that reads `/metrics` and nothing else, for Prometheus
+   * (`authorization: { credentials: … }`). Once authentication is on, `/metrics` needs it or the
+   * admin key; in development mode `/metrics` stays open. @default none
+   */
+  metricsToken?: string;
 }
 
 /** {@link ServerOptions} with every default applied. */
@@ -76,6 +82,7 @@ export interface ResolvedServerOptions {
   /** null: CORS off. */
   readonly cors: ResolvedCorsOptions | null;
   readonly http: ResolvedHttpLimits;
+  readonly metricsToken: string | null;
 }
 
 /** Applies the defaults of {@link ServerOptions}; `VALIDATION_FAILED` naming the field for a bad value. */
@@ -84,22 +91,19 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     bodyLimit: intOption('server.bodyLimit', options.bodyLimit, 1024 * 1024, 1),
     logger: options.logger ?? null,
     project: assertSlug('server.project', options.project ?? DEFAULT_PROJECT),
-    adminKey: adminKeyOption(options.adminKey),
+    adminKey: secretOption('server.adminKey', options.adminKey),
+    metricsToken: secretOption('server.metricsToken', options.metricsToken),
     cors: resolveCorsOptions(options.cors),
     http: resolveHttpLimitsOptions(options.http),
   };
 }
 
-function adminKeyOption(key: unknown): string | null {
+function secretOption(field: string, key: unknown): string | null {
   if (key === undefined) return null;
   if (typeof key !== 'string' || key.length < 16) {
-    throw new AgentPoolError(
-      'VALIDATION_FAILED',
-      'server.adminKey must be a string of at least 16 characters',
-      {
-        field: 'server.adminKey',
-      },
-    );
+    throw new AgentPoolError('VALIDATION_FAILED', `${field} must be a string of at least 16 characters`, {
+      field,
+    });
   }
   return key;
 }
@@ -184,7 +188,11 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   installAccessLog(app);
   // Before authentication: a preflight carries no Authorization header and must still be answered.
   if (resolved.cors !== null) await app.register(cors, corsPluginOptions(resolved.cors));
-  installAuth(app, pool, { project: resolved.project, adminKey: resolved.adminKey });
+  installAuth(app, pool, {
+    project: resolved.project,
+    adminKey: resolved.adminKey,
+    metricsToken: resolved.metricsToken,
+  });
   app.addHook('onRequest', (request, reply, done) => {
     if (!draining) return done();
     reply.header('connection', 'close'); // keep-alive clients reconnect, to another node

@@ -2,17 +2,22 @@
  * Authentication: which project a request acts in. With no admin key and no API key issued, the
  * server runs in a single-project development mode (every request acts in the default project,
  * and the server says so at start). Once either exists, every API request needs
- * `Authorization: Bearer <key>`: a project key acts in its project; the admin key manages
- * projects and keys, and may act in any project named by the `agentpool-project` header.
- * Health, readiness, metrics and the API docs stay open.
+ * `Authorization: Bearer <key>`: a project key acts in its project (naming another one in the
+ * `agentpool-project` header is 403); the admin key manages projects and keys, and may act in any
+ * existing project named by that header (an unknown one is 404, so a typo creates nothing).
+ * `/metrics` tells every tenant's figures, so it needs the admin key or the metrics token, which
+ * opens nothing else. Health, readiness and the API docs stay open.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { AgentPool } from '../agent-pool.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { assertSlug } from '../registry/definition.ts';
+import { projectNotFound } from '../store/project-ports.ts';
 
-const OPEN_PATHS = ['/healthz', '/readyz', '/metrics', '/openapi.json'];
+const OPEN_PATHS = ['/healthz', '/readyz', '/openapi.json'];
+const METRICS_PATH = '/metrics';
+const PROJECT_HEADER = 'agentpool-project';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -21,8 +26,20 @@ declare module 'fastify' {
   }
 }
 
-function isOpen(url: string): boolean {
-  const path = url.split('?', 1)[0] ?? '';
+/** The credentials the server knows besides project keys. */
+export interface AuthOptions {
+  /** The project requests act in without a key (development mode) or with the admin key and no header. */
+  project: string;
+  adminKey: string | null;
+  /** Reads `/metrics` and nothing else. */
+  metricsToken: string | null;
+}
+
+function pathOf(url: string): string {
+  return url.split('?', 1)[0] ?? '';
+}
+
+function isOpen(path: string): boolean {
   return OPEN_PATHS.includes(path) || path === '/docs' || path.startsWith('/docs/');
 }
 
@@ -33,43 +50,67 @@ function bearer(request: FastifyRequest): string | undefined {
   return match?.[1];
 }
 
-function sameSecret(a: string, b: string): boolean {
+function sameSecret(a: string, b: string | null): boolean {
+  if (b === null) return false;
   const x = Buffer.from(a);
   const y = Buffer.from(b);
   return x.length === y.length && timingSafeEqual(x, y);
 }
 
+/** The project the `agentpool-project` header names, if any. */
+function namedProject(request: FastifyRequest): string | undefined {
+  const named = request.headers[PROJECT_HEADER];
+  return typeof named === 'string' ? assertSlug(PROJECT_HEADER, named) : undefined;
+}
+
 /** Sets `request.project` and `request.admin` on every request, refusing what is not authenticated. */
-export function installAuth(
-  app: FastifyInstance,
-  pool: AgentPool,
-  options: { project: string; adminKey: string | null },
-): void {
+export function installAuth(app: FastifyInstance, pool: AgentPool, options: AuthOptions): void {
   app.decorateRequest('project', '');
   app.decorateRequest('admin', false);
   app.addHook('onRequest', async (request) => {
     request.project = options.project;
+    const path = pathOf(request.url);
     const on = options.adminKey !== null || (await pool.projects.hasKeys());
-    if (!on || isOpen(request.url)) {
+    if (!on || isOpen(path)) {
       request.admin = !on;
       return;
     }
     const key = bearer(request);
+    if (path === METRICS_PATH) {
+      if (key !== undefined && (sameSecret(key, options.adminKey) || sameSecret(key, options.metricsToken))) {
+        return;
+      }
+      throw new AgentPoolError(
+        'UNAUTHENTICATED',
+        '/metrics needs the admin key or the metrics token: send Authorization: Bearer <token>',
+      );
+    }
     if (key === undefined) {
       throw new AgentPoolError(
         'UNAUTHENTICATED',
         'this server needs an API key: send Authorization: Bearer <key>',
       );
     }
-    if (options.adminKey !== null && sameSecret(key, options.adminKey)) {
+    if (sameSecret(key, options.adminKey)) {
       request.admin = true;
-      const named = request.headers['agentpool-project'];
-      if (typeof named === 'string') request.project = assertSlug('agentpool-project', named);
+      const named = namedProject(request);
+      if (named !== undefined) {
+        if (!(await pool.projects.exists(named))) throw projectNotFound(named);
+        request.project = named;
+      }
       return;
     }
     const project = await pool.projects.authenticate(key);
     if (project === undefined)
       throw new AgentPoolError('UNAUTHENTICATED', 'the API key is unknown or revoked');
+    const named = namedProject(request);
+    if (named !== undefined && named !== project) {
+      throw new AgentPoolError(
+        'FORBIDDEN',
+        `this key acts in project ${JSON.stringify(project)} only, and ${PROJECT_HEADER} names ${JSON.stringify(named)}`,
+        { project, named },
+      );
+    }
     request.project = project;
   });
 }

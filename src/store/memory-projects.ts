@@ -129,6 +129,19 @@ export class MemoryProjectStore implements ProjectStore {
     return true;
   }
 
+  async deleteKeys(project: string): Promise<number> {
+    this.#assertOpen();
+    const keys = this.#projects.get(project)?.keys;
+    if (keys === undefined) return 0;
+    const n = keys.size;
+    for (const key of keys.values()) {
+      this.#keys.delete(key.id);
+      this.#byHash.delete(key.keyHash);
+    }
+    keys.clear();
+    return n;
+  }
+
   async createKey(key: NewApiKey): Promise<ApiKeyInfo> {
     this.#assertOpen();
     checkNewApiKey(key);

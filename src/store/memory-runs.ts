@@ -9,12 +9,14 @@
  */
 import { AgentPoolError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
-import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
+import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
   MessageRecord,
   NewMessage,
   NewThread,
   Page,
+  ProjectThreadsDeleted,
+  ProjectWalk,
   RunRecord,
   RunStore,
   ThreadRecord,
@@ -232,6 +234,62 @@ export class MemoryRunStore implements RunStore {
     return n;
   }
 
+  async countProjectRuns(project: string): Promise<number> {
+    this.#assertOpen();
+    let n = 0;
+    for (const run of this.#runs.values()) if (run.project === project) n++;
+    return n;
+  }
+
+  async deleteProjectRuns(project: string, limit: number): Promise<number> {
+    this.#assertOpen();
+    const max = pageLimit(limit);
+    let n = 0;
+    for (const [id, run] of this.#runs) {
+      if (n === max) break;
+      if (run.project !== project) continue;
+      this.#runs.delete(id);
+      if (run.threadId !== null) this.#threads.get(run.threadId)?.runIds.delete(id);
+      n++;
+    }
+    return n;
+  }
+
+  // Full scans, like costSince: this adapter is for small data sets. Each step finds the project's
+  // threads directly, so one counting step suffices and a deleting step goes on while some remain.
+  async countProjectThreads(
+    project: string,
+    query: ProjectWalk,
+  ): Promise<{ count: number; nextCursor: string | null }> {
+    this.#assertOpen();
+    walkStep(query);
+    let count = 0;
+    for (const thread of this.#threads.values()) if (thread.project === project) count++;
+    return { count, nextCursor: null };
+  }
+
+  async deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted> {
+    this.#assertOpen();
+    const max = walkStep(query);
+    let threads = 0;
+    let messages = 0;
+    let runs = 0;
+    let more = false;
+    for (const [id, thread] of this.#threads) {
+      if (thread.project !== project) continue;
+      if (threads === max) {
+        more = true;
+        break;
+      }
+      for (const runId of thread.runIds) this.#runs.delete(runId);
+      runs += thread.runIds.size;
+      messages += thread.messages.length;
+      this.#threads.delete(id);
+      threads++;
+    }
+    return { threads, messages, runs, nextCursor: more ? encodeCursor('walk', 'more') : null };
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     this.#threads.clear();
@@ -289,4 +347,10 @@ export class MemoryRunStore implements RunStore {
       updatedAt: stored.updatedAt,
     };
   }
+}
+
+/** Checks a walk step's limit and cursor as every adapter does; returns the limit. */
+function walkStep(query: ProjectWalk): number {
+  if (query.cursor !== undefined) decodeCursor('walk', query.cursor);
+  return pageLimit(query.limit);
 }

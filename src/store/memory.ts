@@ -285,13 +285,36 @@ export class MemoryAgentStore implements AgentStore {
     this.#assertOpen();
     const stored = this.#byId.get(id);
     if (stored === undefined) return false;
+    this.#remove(stored);
+    return true;
+  }
+
+  async deleteProjectAgents(project: string, limit: number): Promise<number> {
+    this.#assertOpen();
+    const max = pageLimit(limit);
+    const index = this.#projects.get(project);
+    if (index === undefined) return 0;
+    // The batch is the first names: one splice, not one shifting removal per agent.
+    const batch = index.names.splice(0, max);
+    for (const name of batch) {
+      const stored = index.byName.get(name) as StoredAgent;
+      index.byName.delete(name);
+      this.#byId.delete(stored.id);
+      this.#unindexTier(this.#activeSpec(stored).tier, stored.id);
+    }
+    if (index.names.length === 0) this.#projects.delete(project);
+    return batch.length;
+  }
+
+  /** Takes an agent out of every index; its versions go with it. */
+  #remove(stored: StoredAgent): void {
+    const id = stored.id;
     this.#byId.delete(id);
     const project = this.#projects.get(stored.project) as ProjectIndex;
     project.byName.delete(stored.name);
     removeSorted(project.names, stored.name);
     if (project.names.length === 0) this.#projects.delete(stored.project);
     this.#unindexTier(this.#activeSpec(stored).tier, id);
-    return true;
   }
 
   async touch(id: string, at: number): Promise<void> {

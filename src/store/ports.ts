@@ -191,6 +191,12 @@ export interface AgentStore {
     now: number,
     limit: number,
   ): Promise<AgentRecord<S, F>[]>;
+  /**
+   * Deletes up to `limit` (1..1000) agents of a project, with their versions, labels and rollouts,
+   * in one short transaction; returns how many, 0 once the project has none. Deleting a project
+   * calls it until 0, so no single write holds the store for long.
+   */
+  deleteProjectAgents(project: string, limit: number): Promise<number>;
   /** Releases connections and file handles; further calls fail. */
   close(): Promise<void>;
 }
@@ -347,5 +353,44 @@ export interface RunStore {
   versionStats(project: string, agentId: string, since: number): Promise<VersionStats[]>;
   /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */
   interruptUnfinished(now: number): Promise<number>;
+  /** How many runs the project holds, stateless and on threads. */
+  countProjectRuns(project: string): Promise<number>;
+  /**
+   * Deletes up to `limit` (1..1000) of the project's runs, stateless or on threads, in one short
+   * transaction; returns how many, 0 once the project has none.
+   */
+  deleteProjectRuns(project: string, limit: number): Promise<number>;
+  /**
+   * One bounded step of counting the project's threads: call again with `nextCursor` until it is
+   * null and add up the counts. An adapter without an index on a thread's project examines at
+   * most `limit` (1..1000) threads of any project per step, so a step may count none and go on.
+   */
+  countProjectThreads(
+    project: string,
+    query: ProjectWalk,
+  ): Promise<{ count: number; nextCursor: string | null }>;
+  /**
+   * One bounded step of deleting the project's threads with their messages and runs, in one short
+   * transaction (at most `limit` threads, 1..1000, examined or deleted): call again with
+   * `nextCursor` until it is null; the project then holds no thread that existed at the first step.
+   */
+  deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted>;
   close(): Promise<void>;
+}
+
+/** A step of a walk over one project's threads (RunStore.countProjectThreads, deleteProjectThreads). */
+export interface ProjectWalk {
+  /** 1..1000. */
+  readonly limit: number;
+  /** The previous step's `nextCursor`; absent on the first step. */
+  readonly cursor?: string | undefined;
+}
+
+/** What one step of {@link RunStore.deleteProjectThreads} deleted, and where the next step goes on. */
+export interface ProjectThreadsDeleted {
+  readonly threads: number;
+  readonly messages: number;
+  /** Runs that were still on the deleted threads. */
+  readonly runs: number;
+  readonly nextCursor: string | null;
 }

@@ -95,6 +95,11 @@ export interface ProjectStore {
   setLimits(id: string, limits: ProjectLimits): Promise<ProjectRecord | undefined>;
   /** Deletes a project and all its keys; false when it did not exist. */
   deleteProject(id: string): Promise<boolean>;
+  /**
+   * Deletes every key of a project, revoked ones included, and returns how many: the first step
+   * of deleting a project, so that nobody acts in it while its data goes.
+   */
+  deleteKeys(project: string): Promise<number>;
   /** Stores a key of an existing project. */
   createKey(key: NewApiKey): Promise<ApiKeyInfo>;
   /** The key with this hash, unless it was revoked (or its project deleted): what authentication asks. */

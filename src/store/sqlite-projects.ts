@@ -4,6 +4,7 @@
  * CASCADE), so none needs an explicit transaction; the hash lookup authentication does on each
  * request is one probe of a UNIQUE index.
  */
+import type Database from 'better-sqlite3';
 import { intOption } from '../core/options.ts';
 import { boundedPage, decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import {
@@ -67,11 +68,16 @@ function toInfo(row: ApiKeyRow): ApiKeyInfo {
 export class SqliteProjectStore implements ProjectStore {
   readonly #conn: SqliteConnection;
   readonly #s: ReturnType<typeof prepareProjectStatements>;
+  readonly #deleteKeys: Database.Statement<[string]>;
 
   constructor(options: SqliteProjectStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'project store');
     this.#s = this.#conn.prepare(prepareProjectStatements);
+    // Served by api_keys_project_created; a project has a handful of keys.
+    this.#deleteKeys = this.#conn.prepare((db) =>
+      db.prepare<[string]>('DELETE FROM api_keys WHERE project = ?'),
+    );
   }
 
   /** The file this store writes to. */
@@ -127,6 +133,10 @@ export class SqliteProjectStore implements ProjectStore {
 
   async deleteProject(id: string): Promise<boolean> {
     return this.#conn.guard(() => this.#s.deleteProject.run(id).changes > 0);
+  }
+
+  async deleteKeys(project: string): Promise<number> {
+    return this.#conn.guard(() => this.#deleteKeys.run(project).changes);
   }
 
   async createKey(key: NewApiKey): Promise<ApiKeyInfo> {

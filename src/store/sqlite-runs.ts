@@ -20,6 +20,8 @@ import type {
   NewMessage,
   NewThread,
   Page,
+  ProjectThreadsDeleted,
+  ProjectWalk,
   RunRecord,
   RunStatus,
   RunStore,
@@ -39,6 +41,7 @@ import {
   summariseVersions,
   VERSION_STATS_MAX_RUNS,
 } from './run-store-shared.ts';
+import { prepareProjectRunDeletion } from './sqlite-project-data.ts';
 import { type MessageRow, prepareRunStatements, type RunRow, type ThreadRow } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
@@ -145,13 +148,14 @@ export class SqliteRunStore implements RunStore {
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
   readonly #group: GroupCommit;
+  readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
-    [this.#s, this.#w] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
-      return [s, prepareWrites(db, s)] as const;
+      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;
     });
     this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
   }
@@ -289,6 +293,25 @@ export class SqliteRunStore implements RunStore {
 
   async interruptUnfinished(now: number): Promise<number> {
     return this.#conn.guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
+  }
+
+  async countProjectRuns(project: string): Promise<number> {
+    return this.#conn.guard(() => this.#projectData.countRuns(project));
+  }
+
+  async deleteProjectRuns(project: string, limit: number): Promise<number> {
+    return this.#conn.guard(() => this.#projectData.deleteRuns(project, limit));
+  }
+
+  async countProjectThreads(
+    project: string,
+    query: ProjectWalk,
+  ): Promise<{ count: number; nextCursor: string | null }> {
+    return this.#conn.guard(() => this.#projectData.countThreads(project, query));
+  }
+
+  async deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted> {
+    return this.#conn.guard(() => this.#projectData.deleteThreads(project, query));
   }
 
   async close(): Promise<void> {

@@ -21,6 +21,7 @@ import type {
   SetRolloutOptions,
   StoredFlag,
 } from './ports.ts';
+import { prepareProjectAgentDeletion } from './sqlite-project-data.ts';
 import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 import {
@@ -80,13 +81,14 @@ export class SqliteAgentStore implements AgentStore {
   readonly #conn: SqliteConnection;
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
+  readonly #deleteProjectBatch: ReturnType<typeof prepareProjectAgentDeletion>;
 
   constructor(options: SqliteAgentStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'agent store');
-    [this.#s, this.#w] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#deleteProjectBatch] = this.#conn.prepare((db) => {
       const s = prepareStatements(db);
-      return [s, prepareWrites(db, s)] as const;
+      return [s, prepareWrites(db, s), prepareProjectAgentDeletion(db)] as const;
     });
   }
 
@@ -284,6 +286,10 @@ export class SqliteAgentStore implements AgentStore {
   async delete(id: string): Promise<boolean> {
     // Versions and labels go with the agent through ON DELETE CASCADE.
     return this.#conn.guard(() => this.#s.deleteAgent.run(id).changes > 0);
+  }
+
+  async deleteProjectAgents(project: string, limit: number): Promise<number> {
+    return this.#conn.guard(() => this.#deleteProjectBatch(project, limit));
   }
 
   async touch(id: string, at: number): Promise<void> {

@@ -141,6 +141,7 @@ describe('server configuration', () => {
       'agentsFile',
       'shutdownTimeoutMs',
       'adminKey',
+      'metricsToken',
       'governance',
       'prices',
       'resilience',
@@ -216,6 +217,25 @@ describe('server configuration', () => {
     assert.throws(
       () => resolveServerConfig({ env: { AGENTPOOL_ADMIN_KEY: 'short' } }),
       /AGENTPOOL_ADMIN_KEY must be a secret of at least 16 characters/,
+    );
+  });
+
+  it('takes the metrics token from AGENTPOOL_METRICS_TOKEN or the file, never from a flag, and refuses a short one', () => {
+    const token = 'a-long-enough-metrics-token';
+    assert.equal(resolveServerConfig({ env: { AGENTPOOL_METRICS_TOKEN: token } }).metricsToken, token);
+    assert.equal(
+      resolveServerConfig({ file: { path: '/x.yaml', values: { metricsToken: token } } }).metricsToken,
+      token,
+    );
+    assert.equal(resolveServerConfig({ flags: { metricsToken: token } as never }).metricsToken, undefined);
+    assert.equal(resolveServerConfig({}).metricsToken, undefined);
+    assert.throws(
+      () => resolveServerConfig({ env: { AGENTPOOL_METRICS_TOKEN: 'short' } }),
+      /AGENTPOOL_METRICS_TOKEN must be a secret of at least 16 characters/,
+    );
+    assert.throws(
+      () => resolveServerConfig({ file: { path: '/x.yaml', values: { metricsToken: 'short' } } }),
+      /metricsToken in config file \/x\.yaml must be a secret of at least 16 characters/,
     );
   });
 });

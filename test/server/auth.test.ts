@@ -38,13 +38,17 @@ describe('authentication', () => {
     assert.equal(keyed.statusCode, 200);
   });
 
-  it('with an admin key: 401 without a key or with a wrong one, health and metrics stay open', async () => {
+  it('with an admin key: 401 without a key or with a wrong one, health stays open, metrics do not', async () => {
     s = await server(ADMIN);
     assert.equal((await s.app.inject({ url: '/v1/agents' })).statusCode, 401);
     const wrong = await s.app.inject({ url: '/v1/agents', headers: { authorization: 'Bearer nope' } });
     assert.equal(code(wrong), 'UNAUTHENTICATED');
     assert.equal((await s.app.inject({ url: '/healthz' })).statusCode, 200);
-    assert.equal((await s.app.inject({ url: '/metrics' })).statusCode, 200);
+    assert.equal(
+      (await s.app.inject({ url: '/metrics' })).statusCode,
+      401,
+      'every tenant’s figures are private',
+    );
   });
 
   it('the admin key manages projects and keys; a project key may not; a revoked key stops working', async () => {

@@ -25,10 +25,15 @@ describe('server errors, options, health and OpenAPI', () => {
       adminKey: null,
       cors: null,
       http: resolveHttpLimitsOptions(), // pinned in http-limits.test.ts
+      metricsToken: null,
     });
     assert.throws(
       () => resolveServerOptions({ adminKey: 'short' }),
       (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details['field'] === 'server.adminKey',
+    );
+    assert.throws(
+      () => resolveServerOptions({ metricsToken: 'short' }),
+      (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details['field'] === 'server.metricsToken',
     );
     assert.throws(
       () => resolveServerOptions({ bodyLimit: 0 }),
@@ -182,6 +187,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/runs/{id}/events',
       'POST /v1/runs/{id}/cancel',
       'GET /v1/pool/stats',
+      'GET /v1/pool/stats/agents',
       'GET /v1/pool/instances',
       'GET /v1/pool/instances/{agent}',
       'POST /v1/pool/instances/{agent}/{action}',

@@ -374,7 +374,7 @@ describe('governance over HTTP', () => {
     assert.equal(run.status, 'succeeded');
     assert.equal((await startRun({ input: 'again' })).statusCode, 429);
     assert.equal((await startRun({ input: 'and again' })).statusCode, 429);
-    const res = await s.app.inject({ url: '/metrics' });
+    const res = await s.app.inject({ url: '/metrics', headers: admin });
     assert.equal(res.statusCode, 200);
     const text = res.body;
     assert.equal(sample(text, 'agentpool_governance_refusals_total{project="alpha",code="RATE_LIMITED"}'), 2);

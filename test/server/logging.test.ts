@@ -111,6 +111,7 @@ describe('the access log', () => {
 
   it('writes one line per request: method, route pattern, url, status, duration, project, request id; never the key', async () => {
     const s = await server('info', { adminKey: ADMIN });
+    await s.pool.projects.create({ id: 'acme' }); // the admin may act only in a project that exists
     const auth = { authorization: `Bearer ${ADMIN}`, 'agentpool-project': 'acme' };
     const put = await s.app.inject({
       method: 'PUT',

@@ -33,12 +33,18 @@ describe('GET /metrics', () => {
     assert.equal((await run({ input: 'what is 17*23' })).statusCode, 200);
     await run({ input: 'hello' });
     const text = await scrape();
-    assert.equal(sample(text, 'agentpool_runs_total{agent="default/support",status="succeeded"}'), 2);
+    assert.equal(sample(text, 'agentpool_runs_total{status="succeeded"}'), 2);
+    assert.equal(sample(text, 'agentpool_agent_runs_total{agent="default/support",status="succeeded"}'), 2);
     assert.equal(
       sample(text, 'agentpool_model_call_duration_seconds_count{model="demo/assistant",outcome="ok"}'),
       3,
     );
-    assert.ok((sample(text, 'agentpool_tokens_total{agent="default/support",direction="input"}') ?? 0) > 0);
+    const input = sample(text, 'agentpool_tokens_total{direction="input"}') ?? 0;
+    assert.ok(input > 0);
+    assert.equal(
+      sample(text, 'agentpool_agent_tokens_total{agent="default/support",direction="input"}'),
+      input,
+    );
     assert.equal(sample(text, 'agentpool_activations_total'), 1);
     assert.equal(sample(text, 'agentpool_cache_misses_total'), 1);
     assert.equal(sample(text, 'agentpool_instances{state="ready"}'), 1);

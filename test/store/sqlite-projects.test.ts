@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { Projects } from '../../src/auth/projects.ts';
 import { ManualClock } from '../../src/core/clock.ts';
+import { MemoryAgentStore } from '../../src/store/memory.ts';
+import { MemoryRunStore } from '../../src/store/memory-runs.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteProjectStore } from '../../src/store/sqlite-projects.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
@@ -136,7 +138,8 @@ describe('SqliteProjectStore on a file', () => {
     const store = new SqliteProjectStore({ path });
     let secret: string;
     try {
-      const projects = new Projects({ store, clock: new ManualClock(T0) });
+      const data = { agents: new MemoryAgentStore(), runs: new MemoryRunStore() };
+      const projects = new Projects({ store, clock: new ManualClock(T0), data });
       await projects.create({ id: 'p1' });
       secret = (await projects.createKey('p1', 'ci')).key;
       assert.equal(await projects.authenticate(secret), 'p1');

@@ -73,6 +73,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     server = await buildServer(pool, {
       ...(config.adminKey !== undefined && { adminKey: config.adminKey }),
       ...(config.cors !== undefined && { cors: config.cors }),
+      ...(config.metricsToken !== undefined && { metricsToken: config.metricsToken }),
     });
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {

@@ -1,5 +1,7 @@
 /**
- * `GET /metrics`: the pool's Prometheus metrics in the text exposition format.
+ * `GET /metrics`: the pool's Prometheus metrics in the text exposition format. They tell every
+ * tenant's figures, so once authentication is on the auth hook lets only the admin key and the
+ * metrics token through.
  */
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
@@ -13,7 +15,7 @@ export function registerMetricsRoutes(app: FastifyInstance, { pool }: RouteConte
         tags: ['ops'],
         summary: 'Prometheus metrics',
         description:
-          'Instances by state and tier, activations, evictions, cache hit ratio, acquire waiting and timeouts, runs by agent and status, run and model-call latency, tokens, cost, thread-busy refusals, runs in flight. Every name starts with `agentpool_`.',
+          'Instances by state and tier, activations, evictions, cache hit ratio, acquire waiting and timeouts, runs by status, run and model-call latency, tokens, cost, thread-busy refusals, runs in flight, and per agent for the most active agents (`metrics.maxAgentSeries`; the rest in `agent="(other)"`). Every name starts with `agentpool_`. Once authentication is on, send `Authorization: Bearer <admin key or metrics token>`.',
         response: { 200: { type: 'string' } },
       },
     },

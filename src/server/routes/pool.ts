@@ -1,13 +1,18 @@
 /**
  * Pool routes: what is live and how the activation cache is doing, and operator actions on one
  * agent's instance (activate = prewarm, deactivate, pause, resume). Each handler is one call to
- * the pool; an agent without a live instance answers 404 `INSTANCE_NOT_FOUND`.
+ * the pool; an agent without a live instance answers 404 `INSTANCE_NOT_FOUND`. Statistics are
+ * scoped: the admin (and development mode) sees the whole pool, a project key only its project's
+ * figures, never what tells another tenant's load.
  */
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { AgentPool } from '../../agent-pool.ts';
 import { AgentPoolError } from '../../core/errors.ts';
 import type { InstanceInfo } from '../../pool/pool.ts';
+import { assertSlug } from '../../registry/definition.ts';
+import { projectNotFound } from '../../store/project-ports.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, PAGE_LIMIT } from '../schemas.ts';
 
 const tags = ['pool'];
 const agentParams = {
@@ -41,22 +46,105 @@ function notLive(agent: string): AgentPoolError {
   });
 }
 
+const projectQuery = {
+  type: 'string',
+  description: 'The admin (or development mode) reads this project; a project key may only name its own.',
+} as const;
+
+/** One project's figures: what its own key may see. */
+function projectStats(pool: AgentPool, project: string) {
+  return {
+    scope: 'project' as const,
+    ...pool.instances.projectStats(project),
+    runs: pool.runs.inFlight(project),
+    // Breaker states are shared facts about providers; calls in flight per model would tell others' load.
+    models: pool.guards.stats().map((m) => ({ model: m.model, breaker: m.breaker })),
+  };
+}
+
+/**
+ * The project a stats request reads: `?project=` for the admin (it must exist), the key's own
+ * project otherwise (naming another is 403 `FORBIDDEN`); undefined when the admin asks for the pool.
+ */
+async function statsProject(
+  pool: AgentPool,
+  request: FastifyRequest,
+  asked: string | undefined,
+  whole: boolean,
+): Promise<string | undefined> {
+  if (!request.admin) {
+    if (asked !== undefined && asked !== request.project) {
+      throw new AgentPoolError(
+        'FORBIDDEN',
+        `this key reads the figures of project ${JSON.stringify(request.project)} only`,
+        { project: request.project, named: asked },
+      );
+    }
+    return request.project;
+  }
+  if (asked === undefined) return whole ? undefined : request.project;
+  const project = assertSlug('project', asked);
+  if (!(await pool.projects.exists(project))) throw projectNotFound(project);
+  return project;
+}
+
 /** Registers the `/v1/pool` routes. */
 export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const instances = pool.instances;
 
-  app.get(
+  app.get<{ Querystring: { project?: string } }>(
     '/v1/pool/stats',
     {
       schema: {
         tags,
-        summary: 'Pool statistics',
+        summary: 'Pool statistics (the whole pool for the admin, its own figures for a project key)',
         description:
-          'Live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, and per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls.',
+          'For the admin (or in development mode): `scope: "pool"`, live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, runs in flight, and per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls. For a project key, or the admin with `?project=`: `scope: "project"`, that project\'s live instances by state and tier, its hits, misses and activations since start, its runs in flight, and each model\'s breaker state only.',
+        querystring: { type: 'object', additionalProperties: false, properties: { project: projectQuery } },
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
       },
     },
-    async () => ({ ...instances.stats(), models: pool.guards.stats() }),
+    async (request) => {
+      const project = await statsProject(pool, request, request.query.project, true);
+      if (project !== undefined) return projectStats(pool, project);
+      return { scope: 'pool', ...instances.stats(), runs: pool.runs.inFlight(), models: pool.guards.stats() };
+    },
+  );
+
+  app.get<{ Querystring: { project?: string; agent?: string; limit?: number } }>(
+    '/v1/pool/stats/agents',
+    {
+      schema: {
+        tags,
+        summary: "Run figures of a project's agents since the server started",
+        description:
+          "Per agent: runs by terminal status, input and output tokens, cost in USD, the last run. Most runs first; `agent` picks one by name. `/metrics` has series for the most active agents only; these figures cover every agent that ran (up to `metrics.maxTrackedAgents`, beyond it an agent that has not run lately is forgotten). `tracked`: how many of the project's agents have figures.",
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            project: projectQuery,
+            agent: { type: 'string', description: 'Only this agent (by name).' },
+            limit: { type: 'integer', ...PAGE_LIMIT, default: 50 },
+          },
+        },
+        response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
+      },
+    },
+    async (request) => {
+      const project = (await statsProject(pool, request, request.query.project, false)) as string;
+      const { agent, limit = 50 } = request.query;
+      if (agent !== undefined) {
+        const figures = pool.metrics.agents.agent(project, agent);
+        return {
+          project,
+          tracked: pool.metrics.agents.tracked(project),
+          data: figures === undefined ? [] : [figures],
+        };
+      }
+      const { agents, tracked } = pool.metrics.agents.project(project, limit);
+      return { project, tracked, data: agents };
+    },
   );
 
   app.get(

@@ -1,7 +1,8 @@
 /**
  * Project and API-key management (admin key only): create, list, read and delete projects, set
  * their quotas and budgets; issue (the secret is in the answer, once), list and revoke keys.
- * A project's usage is readable by the admin and by the project's own keys.
+ * A project's usage is readable by the admin and by the project's own keys. Deleting a project
+ * that holds data is refused unless `?cascade=true`, which deletes its data too.
  */
 import type { FastifyInstance } from 'fastify';
 import { projectNotFound } from '../../store/project-ports.ts';
@@ -107,13 +108,42 @@ export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteConte
     },
   );
 
-  app.delete<{ Params: { id: string } }>(
+  app.delete<{ Params: { id: string }; Querystring: { cascade?: boolean } }>(
     '/v1/projects/:id',
-    { schema: { tags, summary: 'Delete a project and its keys (admin)', params: idParams } },
-    async (request, reply) => {
-      await projects.delete(request.params.id);
-      return reply.code(204).send();
+    {
+      schema: {
+        tags,
+        summary: 'Delete a project (admin)',
+        description:
+          'Refused with 409 `PROJECT_NOT_EMPTY` (its agents, threads and runs counted in `details`) while the project holds any. With `cascade=true` its runs in flight are cancelled, its live instances retired, and its keys, runs, threads, messages and agents deleted in short batches, then the project. Answers what was deleted. `default` cannot be deleted.',
+        params: idParams,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { cascade: { type: 'boolean', default: false } },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              project: { type: 'string' },
+              deleted: {
+                type: 'object',
+                properties: {
+                  agents: { type: 'integer' },
+                  threads: { type: 'integer' },
+                  messages: { type: 'integer' },
+                  runs: { type: 'integer' },
+                  keys: { type: 'integer' },
+                },
+              },
+            },
+          },
+          ...errorResponses,
+        },
+      },
     },
+    async (request) => projects.delete(request.params.id, { cascade: request.query.cascade === true }),
   );
 
   app.post<{ Params: { id: string }; Body: { name?: string } | undefined }>(
