@@ -18,7 +18,12 @@ import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
-import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
+import {
+  type AgentEvent,
+  AgentRegistry,
+  type AgentRegistryOptions,
+  type ReferenceCheck,
+} from './registry/registry.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
@@ -68,6 +73,8 @@ export interface AgentPoolOptions {
   prices?: PriceTableOptions;
   /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
   tools?: ToolCatalogOptions;
+  /** Agent definitions: how often agents' `lastUsedAt` is written. */
+  agents?: AgentRegistryOptions;
   /** Default quotas and budgets of projects, and how budgets are reserved. */
   governance?: GovernanceOptions;
   /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
@@ -147,12 +154,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let instances: InstancePool | undefined;
   try {
     const bus = options.bus ?? new LocalEventBus<AgentPoolEvent>();
-    const agents = new AgentRegistry({
-      store: stores.agents,
-      bus,
-      clock,
-      admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
-    });
+    const agents = new AgentRegistry(
+      {
+        store: stores.agents,
+        bus,
+        clock,
+        admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
+        checkReferences: referenceCheck(models, tools),
+      },
+      options.agents,
+    );
+    // Where the store's change feed stands now: later changes by other processes are announced.
+    await agents.checkForChanges();
     const pool = new InstancePool(
       {
         registry: agents,
@@ -292,6 +305,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           await runManager.close('the pool is closing');
           pool.close();
           await sweep;
+          await agents.close(); // writes the last uses the pool handed over as it closed
         } finally {
           await closeStores(stores);
         }
@@ -302,6 +316,20 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     await closeStores(stores);
     throw err;
   }
+}
+
+/**
+ * The check a pool's registry runs on every definition it writes: the model and each fallback must
+ * name a provider `models` knows, and each tool reference a tool `tools` can resolve (see
+ * `ModelCatalog.check` and `ToolCatalog.check`). It needs no pool, so `agentpool apply -f` checks
+ * an agents file the way the server would.
+ */
+export function referenceCheck(models: ModelCatalog, tools: ToolCatalog): ReferenceCheck {
+  return async (spec) => {
+    models.check(spec.model, 'model');
+    spec.fallbacks?.forEach((ref, i) => models.check(ref, `fallbacks[${i}]`));
+    for (const [i, ref] of spec.tools.entries()) await tools.check(ref, `tools[${i}]`);
+  };
 }
 
 function openStores(options: AgentPoolOptions): Required<Stores> {
