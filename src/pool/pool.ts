@@ -137,9 +137,6 @@ export class InstancePool {
    * `POOL_CLOSED`.
    */
   async acquire(project: string, idOrName: string, options: AcquireOptions = {}): Promise<Lease> {
-    // Another process may have changed the agent: announced changes retire stale instances first.
-    const checking = this.#registry.checkForChanges();
-    if (checking !== undefined) await checking;
     if (options.version !== undefined) {
       const lease = await this.#acquireVersion(project, idOrName, options.version, options);
       if (lease !== undefined) return lease;

@@ -55,6 +55,8 @@ export class AgentUsage {
   readonly #collectors = new Set<UseCollector>();
   #timer: TimerHandle | undefined;
   #writing: Promise<void> | undefined;
+  /** Set at the start of close(): the last flush still takes uses, but nothing is scheduled. */
+  #closing = false;
   #closed = false;
 
   constructor(store: AgentStore, clock: Clock, options: AgentUsageOptions = {}) {
@@ -126,7 +128,8 @@ export class AgentUsage {
 
   /** Stops the timer and writes what is pending; later uses are ignored. */
   async close(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closing) return;
+    this.#closing = true;
     this.#timer?.cancel();
     this.#timer = undefined;
     try {
@@ -138,7 +141,7 @@ export class AgentUsage {
   }
 
   #schedule(): void {
-    if (this.#timer !== undefined || this.#closed) return;
+    if (this.#timer !== undefined || this.#closing) return;
     this.#timer = this.#clock.setTimeout(() => {
       this.#timer = undefined;
       this.flush()

@@ -253,9 +253,9 @@ export interface AgentChangeFeed {
   /** The cursor of the latest change: a watcher starts here. */
   head(): Promise<string>;
   /**
-   * Cheap and synchronous, for the start of every run: false when no other writer can have changed
-   * a definition after `cursor` (SQLite: `PRAGMA data_version` did not move, or the revision
-   * counter still equals the cursor); true when one may have.
+   * Cheap and synchronous, for the start of every run: false when no writer changed a definition
+   * after `cursor` (SQLite: the revision counter still equals it; PostgreSQL could keep a flag set
+   * by LISTEN/NOTIFY); true when one may have.
    */
   maybeChangedSince(cursor: string): boolean;
   /** The changes after `cursor`, oldest first, at most `limit` (1..1000). */

@@ -414,9 +414,6 @@ export function prepareStatements(db: Database.Database) {
       .pluck(),
     head: db.prepare<[], number>('SELECT head FROM agent_revision WHERE id = 1').pluck(),
     prunedThrough: db.prepare<[], number>('SELECT pruned_through FROM agent_revision WHERE id = 1').pluck(),
-    // Moves only when another connection (another process, or this process's run and project
-    // stores) committed: a cheap first test before the revision is read.
-    dataVersion: db.prepare<[], number>('PRAGMA data_version').pluck(),
     changesSince: db.prepare<{ after: number; writer: number; limit: number }, ChangeRow>(`
       SELECT revision, id, project, name, active_version, latest_version, rollout, 0 AS deleted
         FROM agents WHERE revision > @after AND revision > 0 AND writer <> @writer
