@@ -16,6 +16,7 @@ import { type AgentEvent, AgentRegistry } from '../../src/registry/registry.ts';
 import { MemoryAgentStore } from '../../src/store/memory.ts';
 import { ToolCatalog } from '../../src/tools/catalog.ts';
 import { defineTool } from '../../src/tools/tool.ts';
+import { json, serverFixture } from '../server/support.ts';
 
 const P = 'acme';
 const FIXTURES = join(import.meta.dirname, '../tools/fixtures');
@@ -189,5 +190,37 @@ describe('references checked when a definition is written', () => {
     );
     await assert.rejects(registry.validate({ name: 'a', maxSteps: 0 }), invalid('maxSteps', /maxSteps/));
     assert.equal(await store.count(P), 0);
+  });
+});
+
+describe('references checked over HTTP', () => {
+  it('answers 400 VALIDATION_FAILED naming the field on POST, PUT and PATCH, and writes nothing', async () => {
+    const f = await serverFixture();
+    try {
+      const send = (method: 'POST' | 'PUT' | 'PATCH', url: string, payload: Record<string, unknown>) =>
+        f.app.inject({ method, url, payload });
+      const cases = [
+        [await send('POST', '/v1/agents', { name: 'a', tools: ['builtin:nosuch'] }), 'tools[0]'],
+        [await send('PUT', '/v1/agents/a', { model: 'foo/bar' }), 'model'],
+      ] as const;
+      for (const [res, field] of cases) {
+        assert.equal(res.statusCode, 400, res.body);
+        const body = json<{ error: { code: string; message: string; details: { field: string } } }>(res);
+        assert.equal(body.error.code, 'VALIDATION_FAILED');
+        assert.equal(body.error.details.field, field);
+      }
+      assert.equal(await f.pool.agents.find('default', 'a'), undefined);
+
+      await send('POST', '/v1/agents', { name: 'b' });
+      const patched = await send('PATCH', '/v1/agents/b', { fallbacks: ['slow/x', 'nope/y'] });
+      assert.equal(patched.statusCode, 400, patched.body);
+      assert.equal(
+        json<{ error: { details: { field: string } } }>(patched).error.details.field,
+        'fallbacks[1]',
+      );
+      assert.equal((await f.pool.agents.get('default', 'b')).latestVersion, 1);
+    } finally {
+      await f.close();
+    }
   });
 });
