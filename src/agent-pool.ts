@@ -18,12 +18,8 @@ import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
-import {
-  type AgentEvent,
-  AgentRegistry,
-  type AgentRegistryOptions,
-  type ReferenceCheck,
-} from './registry/registry.ts';
+import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
+import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
@@ -316,20 +312,6 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     await closeStores(stores);
     throw err;
   }
-}
-
-/**
- * The check a pool's registry runs on every definition it writes: the model and each fallback must
- * name a provider `models` knows, and each tool reference a tool `tools` can resolve (see
- * `ModelCatalog.check` and `ToolCatalog.check`). It needs no pool, so `agentpool apply -f` checks
- * an agents file the way the server would.
- */
-export function referenceCheck(models: ModelCatalog, tools: ToolCatalog): ReferenceCheck {
-  return async (spec) => {
-    models.check(spec.model, 'model');
-    spec.fallbacks?.forEach((ref, i) => models.check(ref, `fallbacks[${i}]`));
-    for (const [i, ref] of spec.tools.entries()) await tools.check(ref, `tools[${i}]`);
-  };
 }
 
 function openStores(options: AgentPoolOptions): Required<Stores> {

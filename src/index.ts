@@ -1,13 +1,8 @@
 /**
  * The public API of agentpool. Everything a library user needs is exported here by name.
  */
-export {
-  type AgentPool,
-  type AgentPoolEvent,
-  type AgentPoolOptions,
-  createAgentPool,
-  referenceCheck,
-} from './agent-pool.ts';
+export { type AgentPool, type AgentPoolEvent, type AgentPoolOptions, createAgentPool } from './agent-pool.ts';
+export { referenceCheck } from './reference-check.ts';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './core/clock.ts';
 export { AgentPoolError, ERROR_CODES, type ErrorCode, isAgentPoolError } from './core/errors.ts';
 export type { HistogramSnapshot } from './core/metrics.ts';

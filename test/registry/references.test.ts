@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { referenceCheck } from '../../src/agent-pool.ts';
+import { referenceCheck } from '../../src/reference-check.ts';
 import { ManualClock } from '../../src/core/clock.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { LocalEventBus } from '../../src/events/bus.ts';

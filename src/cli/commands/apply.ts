@@ -8,7 +8,6 @@
  * change feed).
  */
 import { join } from 'node:path';
-import { referenceCheck } from '../../agent-pool.ts';
 import { systemClock } from '../../core/clock.ts';
 import { LocalEventBus } from '../../events/bus.ts';
 import { type AgentEvent, AgentRegistry } from '../../registry/registry.ts';
@@ -16,6 +15,7 @@ import { MemoryAgentStore } from '../../store/memory.ts';
 import type { AgentStore } from '../../store/ports.ts';
 import { SqliteAgentStore } from '../../store/sqlite.ts';
 import { ModelCatalog } from '../../models/catalog.ts';
+import { referenceCheck } from '../../reference-check.ts';
 import { ToolCatalog } from '../../tools/catalog.ts';
 import { type AppliedAgent, applyAgentsFile } from '../agents-file.ts';
 import { loadServerConfig, type ServerFlags } from '../config.ts';
