@@ -95,6 +95,10 @@ export class AgentUsage {
     this.#schedule();
     return () => {
       this.#collectors.delete(collect);
+      if (this.#collectors.size === 0 && this.#pending.size === 0) {
+        this.#timer?.cancel();
+        this.#timer = undefined;
+      }
     };
   }
 
