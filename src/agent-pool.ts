@@ -20,7 +20,8 @@ import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
-import { type AgentEvent, AgentRegistry } from './registry/registry.ts';
+import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
+import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
@@ -72,6 +73,8 @@ export interface AgentPoolOptions {
   prices?: PriceTableOptions;
   /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
   tools?: ToolCatalogOptions;
+  /** Agent definitions: how often agents' `lastUsedAt` is written. */
+  agents?: AgentRegistryOptions;
   /** Default quotas and budgets of projects, and how budgets are reserved. */
   governance?: GovernanceOptions;
   /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
@@ -189,12 +192,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       );
     stopLoggingEvents = logModelEvents(bus, logger.child({ component: 'models' }));
     const poolLog = logger.child({ component: 'pool' });
-    const agents = new AgentRegistry({
-      store: stores.agents,
-      bus,
-      clock,
-      admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
-    });
+    const agents = new AgentRegistry(
+      {
+        store: stores.agents,
+        bus,
+        clock,
+        admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
+        checkReferences: referenceCheck(models, tools),
+      },
+      options.agents,
+    );
+    // Where the store's change feed stands now: later changes by other processes are announced.
+    await agents.checkForChanges();
     const pool = new InstancePool(
       {
         registry: agents,
@@ -368,6 +377,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           await runManager.close('the pool is closing');
           pool.close();
           await sweep;
+          await agents.close(); // writes the last uses the pool handed over as it closed
         } finally {
           stopLoggingEvents?.();
           await closeStores(stores);

@@ -2,6 +2,7 @@
  * The public API of agentpool. Everything a library user needs is exported here by name.
  */
 export { type AgentPool, type AgentPoolEvent, type AgentPoolOptions, createAgentPool } from './agent-pool.ts';
+export { referenceCheck } from './reference-check.ts';
 export { type Clock, ManualClock, systemClock, type TimerHandle } from './core/clock.ts';
 export { AgentPoolError, ERROR_CODES, type ErrorCode, isAgentPoolError } from './core/errors.ts';
 export {
@@ -46,12 +47,25 @@ export {
   type Agent,
   type AgentEvent,
   AgentRegistry,
+  type AgentRegistryOptions,
+  type AgentUsageOptions,
   type AgentVersion,
   type ApplyResult,
   type ListAgentsOptions,
+  type ReferenceCheck,
 } from './registry/registry.ts';
 export { MemoryAgentStore } from './store/memory.ts';
-export type { AgentRecord, AgentStore, AgentVersionRecord, IndexedSpec, Page } from './store/ports.ts';
+export type {
+  AgentChange,
+  AgentChangeFeed,
+  AgentChangePage,
+  AgentRecord,
+  AgentStore,
+  AgentUse,
+  AgentVersionRecord,
+  IndexedSpec,
+  Page,
+} from './store/ports.ts';
 export { SqliteAgentStore } from './store/sqlite.ts';
 export { ModelCatalog, type ModelCatalogOptions, type ModelProvidersConfig } from './models/catalog.ts';
 export { DemoLanguageModel } from './models/demo-model.ts';

@@ -1,8 +1,8 @@
 /**
  * Agents files: a YAML or JSON list of agent definitions applied declaratively (`agentpool apply
- * -f`, and `agentpool serve` at start). Every entry is checked before anything is written, so a
- * bad entry applies nothing; a failure while writing stops at that entry and says which agents
- * were applied before it.
+ * -f`, and `agentpool serve` at start). Every entry is checked before anything is written (its
+ * fields, then what it refers to: tools and model providers), so a bad entry applies nothing; a
+ * failure while writing stops at that entry and says which agents were applied before it.
  */
 import { resolve } from 'node:path';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
@@ -141,15 +141,30 @@ export function readAgentsFile(path: string): AgentsFileEntry[] {
 
 /**
  * Applies every agent of the file in order (`registry.apply`: created, updated or unchanged) and
- * returns what each did. A failure stops at that entry; its error names the file and the entry, and
- * `details.applied` lists the agents applied before it.
+ * returns what each did. Every entry's references are checked first (`registry.validate`), so an
+ * unknown tool or model provider anywhere in the file applies nothing. A failure while writing
+ * stops at that entry; its error names the file and the entry, and `details.applied` lists the
+ * agents applied before it.
  */
 export async function applyAgentsFile(
-  pool: { readonly agents: Pick<AgentRegistry, 'apply'> },
+  pool: { readonly agents: Pick<AgentRegistry, 'apply' | 'validate'> },
   path: string,
   options: ApplyAgentsFileOptions = {},
 ): Promise<AppliedAgent[]> {
   const entries = readAgentsFile(path);
+  for (const entry of entries) {
+    try {
+      await pool.agents.validate(entry.spec);
+    } catch (err) {
+      if (!isAgentPoolError(err)) throw err;
+      throw new AgentPoolError(
+        err.code,
+        `agents file ${path}: ${entryLabel(entry.index, entry.name)}: ${err.message} (nothing was applied)`,
+        { file: path, index: entry.index, name: entry.name, ...err.details },
+        { cause: err },
+      );
+    }
+  }
   const applied: AppliedAgent[] = [];
   for (const entry of entries) {
     try {

@@ -76,11 +76,12 @@ const APPLY_HELP = `
 Each agent is created, gets a new version when its definition changed, or is left unchanged;
 one line per agent says which:  created    default/support  v1
 The file is { agents: [ … ] } or a bare list; each entry is an agent definition plus an optional
-"project" (default "default"). Bad entries apply nothing: every one is listed with its field,
+"project" (default "default"). Bad entries apply nothing: every one is listed with its field (an
+unknown tool or model provider too: module paths resolve against the working directory, providers
+are those \`agentpool serve\` knows from the same environment; a missing API key is not an error),
 and a file that is not valid YAML or JSON shows the offending line.
-Only the agent store is opened, so this is safe next to a running server, but that server keeps
-serving an agent's live instance until it is deactivated (idle, evicted); PUT /v1/agents/{name}
-on the server applies a change at once.
+Only the agent store is opened, so this is safe next to a running server on the same data
+directory, which serves the new versions from its next run.
 
 Example:
   $ agentpool apply -f examples/agents.yaml --data-dir ./data`;

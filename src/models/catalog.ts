@@ -231,6 +231,24 @@ export class ModelCatalog {
     return [...new Set<string>([...BUILTIN_PROVIDERS, ...this.options.custom.keys()])];
   }
 
+  /**
+   * Checks, without building anything, that `ref` is `provider/model-id` with a provider this
+   * catalog knows; `VALIDATION_FAILED` naming `field` otherwise. What an agent definition is checked
+   * with when it is written. A provider missing its API key or base URL passes: the configuration
+   * may come later, and `resolve()` reports it (`PROVIDER_NOT_CONFIGURED`) when an instance activates.
+   */
+  check(ref: string, field = 'model'): void {
+    const { provider } = parseModelRef(ref, field);
+    const known = this.providers();
+    if (!known.includes(provider)) {
+      throw validationError(
+        field,
+        `names an unknown model provider "${provider}" in ${JSON.stringify(ref)} (known providers: ${known.join(', ')})`,
+        { model: ref, provider, knownProviders: known },
+      );
+    }
+  }
+
   /** How many resolved models are cached (never more than `maxCachedModels`). */
   get size(): number {
     return this.#models.size;

@@ -30,12 +30,12 @@ export type InstanceEvent = BusEvent & {
 };
 
 /** The registry events after which an agent's instance may no longer match its record. */
-export type AgentChange = Exclude<AgentEvent, { type: 'agent.created' }>;
+export type AgentChange = Exclude<AgentEvent, { type: 'agent.created' | 'agent.changes_lost' }>;
 
 /** Subscribes `listener` to every {@link AgentChange}; returns the function that unsubscribes it. */
 export function onAgentChanges(bus: PoolBus, listener: (e: AgentChange) => void): () => void {
   const onAgentChanged = (e: AgentEvent) => {
-    if (e.type !== 'agent.created') listener(e);
+    if (e.type !== 'agent.created' && e.type !== 'agent.changes_lost') listener(e);
   };
   const offs = [
     bus.on('agent.updated', onAgentChanged),
@@ -46,6 +46,8 @@ export function onAgentChanges(bus: PoolBus, listener: (e: AgentChange) => void)
     bus.on('agent.rollout_started', onAgentChanged),
     bus.on('agent.rollout_changed', onAgentChanged),
     bus.on('agent.rollout_aborted', onAgentChanged),
+    // Another process changed it on the same store (see registry/changes.ts).
+    bus.on('agent.changed', onAgentChanged),
   ];
   return () => {
     for (const off of offs) off();

@@ -103,6 +103,10 @@ export class InstancePool {
   /** The same figures per project, for a project's own view of the pool. */
   readonly #projectCounters = new ProjectCounterMap(MAX_PROJECT_COUNTERS);
   readonly #unsubscribe: () => void;
+  /** Removes the pool from the registry's sources of `lastUsedAt`. */
+  readonly #stopCollectingUses: () => void;
+  /** When uses were last handed to the registry: instances used since have news for it. */
+  #usesCollectedAt: number;
   #sweepTimer: TimerHandle | undefined;
   #closed = false;
 
@@ -121,7 +125,16 @@ export class InstancePool {
         return victim !== undefined;
       },
     });
-    this.#unsubscribe = onAgentChanges(deps.bus, (e) => this.#onAgentChanged(e));
+    const offChanges = onAgentChanges(deps.bus, (e) => this.#onAgentChanged(e));
+    const offLost = deps.bus.on('agent.changes_lost', () => this.#onChangesLost());
+    this.#unsubscribe = () => {
+      offChanges();
+      offLost();
+    };
+    // lastUsedAt costs the acquire path nothing: instances already keep it, the registry asks for
+    // it once per flush interval, and ending instances hand theirs over (see #observe).
+    this.#usesCollectedAt = this.#clock.now();
+    this.#stopCollectingUses = deps.registry.usage.addCollector((note) => this.#collectUses(note));
     this.#scheduleSweep();
   }
 
@@ -311,6 +324,7 @@ export class InstancePool {
       this.#room.rejectAll(closedError());
     } finally {
       for (const instance of [...this.#cache.values()]) this.#retire(instance, 'closed');
+      this.#stopCollectingUses(); // after the retirements, which hand their last uses over
     }
   }
 
@@ -340,6 +354,9 @@ export class InstancePool {
   ) => {
     this.#byState[from]--;
     if (to !== 'terminated') this.#byState[to]++;
+    else if (instance.uses > 0 && instance.lastUsedAt >= this.#usesCollectedAt) {
+      this.#registry.usage.note(instance.agent.id, instance.lastUsedAt);
+    }
     this.#cache.stateChanged(instance, from, to);
     if (this.#bus.hasListeners('instance.state_changed')) {
       this.#bus.emit(instanceStateChanged(instance, from, to, reason, this.#clock.now()));
@@ -546,10 +563,33 @@ export class InstancePool {
     const versioned =
       e.type === 'agent.updated' || e.type === 'agent.rolled_back' || e.type === 'agent.rollout_promoted';
     if (versioned && instance.agent.activeVersion === e.version) return;
+    this.#retireChanged(instance, e.type !== 'agent.deleted');
+  }
+
+  /** The store lost track of other processes' changes: no resident can be trusted to be current. */
+  #onChangesLost(): void {
+    for (const a of this.#activations) a.stale = true;
+    for (const instance of [...this.#cache.values()]) this.#retireChanged(instance, true);
+  }
+
+  #retireChanged(instance: AgentInstance, rewarm: boolean): void {
     const wasPinned = instance.pinned;
     this.#retire(instance, 'retired');
-    if (wasPinned && e.type !== 'agent.deleted' && !this.#closed) {
-      this.prewarm(e.project, e.agentId).catch(() => undefined); // a hot agent stays warm on its new version
+    if (wasPinned && rewarm && !this.#closed) {
+      const { project, id } = instance.agent;
+      this.prewarm(project, id).catch(() => undefined); // a hot agent stays warm on its new version
+    }
+  }
+
+  /** Hands the registry the last use of every live instance used since the previous collection. */
+  #collectUses(note: (agentId: string, at: number) => void): void {
+    const since = this.#usesCollectedAt;
+    this.#usesCollectedAt = this.#clock.now();
+    for (const instance of this.#cache.values()) {
+      if (instance.uses > 0 && instance.lastUsedAt >= since) note(instance.agent.id, instance.lastUsedAt);
+    }
+    for (const instance of this.#oneShots) {
+      if (instance.uses > 0 && instance.lastUsedAt >= since) note(instance.agent.id, instance.lastUsedAt);
     }
   }
 

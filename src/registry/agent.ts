@@ -59,4 +59,27 @@ export type AgentEvent =
       name: string;
       activeVersion: number;
       candidateVersion: number;
+    })
+  | (BusEvent & {
+      /**
+       * Another process changed the agent on the same store (a new or re-activated version, a
+       * rollout started, changed or ended). The store reports the state after the change, not the
+       * change: several changes between two looks arrive as one, so the pool retires the instance.
+       */
+      type: 'agent.changed';
+      project: string;
+      agentId: string;
+      name: string;
+      activeVersion: number;
+      latestVersion: number;
+      rollout: Rollout | null;
+    })
+  | (BusEvent & {
+      /**
+       * The store no longer holds every change other processes made since this registry last looked
+       * (its bounded history of deletions was pruned past that point): whatever was derived from
+       * the agents' earlier state (live instances) must be dropped. `after` is the cursor it had.
+       */
+      type: 'agent.changes_lost';
+      after: string;
     });

@@ -7,8 +7,15 @@
  *
  * A change can also be canaried (see rollouts.ts): while a rollout runs, the active version changes
  * only by promotion. The record and event types live in agent.ts, re-exported here.
+ *
+ * Writes check what a definition refers to (tools, models) through a hook the composition root
+ * gives, so a broken reference is refused when written, not found at the first run. Changes other
+ * processes make to the same store are announced like this registry's own (changes.ts), and agents'
+ * `lastUsedAt` is recorded in coalesced writes (usage.ts).
  */
+import { ChangeWatcher } from './changes.ts';
 import { retryRacedWrite } from './raced-writes.ts';
+import { AgentUsage, type AgentUsageOptions } from './usage.ts';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
@@ -30,6 +37,16 @@ import { noRollout, RolloutWriter, rolloutInProgress, splitRollout } from './rol
 
 export type { Agent, AgentEvent, AgentVersion, Rollout } from './agent.ts';
 export { routeVersion } from './rollouts.ts';
+export type { AgentUsageOptions } from './usage.ts';
+
+/**
+ * Checks that what a complete definition refers to exists (tools, model providers); rejects with
+ * `VALIDATION_FAILED` naming the field (`tools[2]`, `model`, `fallbacks[0]`).
+ */
+export type ReferenceCheck = (spec: AgentSpec) => Promise<void>;
+
+/** Options of the registry. */
+export type AgentRegistryOptions = AgentUsageOptions;
 
 /** What `apply` did. */
 export type ApplyResult = 'created' | 'updated' | 'unchanged';
@@ -45,6 +62,12 @@ export interface AgentRegistryDeps {
    * @default admits every create
    */
   admitAgent?: (project: string) => Promise<void>;
+  /**
+   * Asked before every write of a new definition (create, update, apply, a rollout's candidate);
+   * not on reads, so agents stored with references that no longer resolve still load.
+   * @default checks nothing
+   */
+  checkReferences?: ReferenceCheck;
 }
 
 /** Options of {@link AgentRegistry.list}. */
@@ -65,13 +88,22 @@ export class AgentRegistry {
   readonly #writing = new KeyedMutex<string>();
   readonly #admitting = new KeyedMutex<string>();
   readonly #admitAgent: ((project: string) => Promise<void>) | undefined;
+  readonly #checkReferences: ReferenceCheck | undefined;
   readonly #rollouts: RolloutWriter;
+  readonly #changes: ChangeWatcher | undefined;
+  /** Agents' last use, written in coalesced batches. */
+  readonly usage: AgentUsage;
 
-  constructor(deps: AgentRegistryDeps) {
+  constructor(deps: AgentRegistryDeps, options: AgentRegistryOptions = {}) {
     this.#store = deps.store;
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#admitAgent = deps.admitAgent;
+    this.#checkReferences = deps.checkReferences;
+    this.usage = new AgentUsage(deps.store, deps.clock, options);
+    const feed = deps.store.changeFeed;
+    this.#changes =
+      feed === undefined ? undefined : new ChangeWatcher(feed, deps.bus, () => deps.clock.now());
     this.#rollouts = new RolloutWriter({
       store: deps.store,
       bus: deps.bus,
@@ -79,10 +111,35 @@ export class AgentRegistry {
     });
   }
 
+  /**
+   * Checks a definition as a write would, without writing: its fields (`parseAgentSpec`) and what
+   * it refers to. Returns the complete spec; `VALIDATION_FAILED` naming the field otherwise.
+   */
+  async validate(input: unknown): Promise<AgentSpec> {
+    const spec = parseAgentSpec(input);
+    await this.#checkReferences?.(spec);
+    return spec;
+  }
+
+  /**
+   * Announces the definition changes other processes made to the store since the last call
+   * (`agent.created`, `agent.changed`, `agent.deleted`), so the pool stops serving stale versions.
+   * Undefined, synchronously, when nothing can have changed (the usual case, about a microsecond)
+   * or when the store has no other writers (memory). The first call only notes where the store is.
+   */
+  checkForChanges(): Promise<void> | undefined {
+    return this.#changes?.check();
+  }
+
+  /** Writes the pending `lastUsedAt` of agents and stops recording them. */
+  close(): Promise<void> {
+    return this.usage.close();
+  }
+
   /** Creates an agent; `AGENT_EXISTS` when the name is taken in the project, or the admission's refusal. */
   async create(project: string, input: unknown): Promise<Agent> {
     assertSlug('project', project);
-    const spec = parseAgentSpec(input);
+    const spec = await this.validate(input);
     const admit = this.#admitAgent;
     if (admit === undefined) return this.#create(project, spec);
     return this.#admitting.run(project, async () => {
@@ -171,6 +228,7 @@ export class AgentRegistry {
           }
           return { agent: current, changed: false };
         }
+        await this.#checkReferences?.(spec);
         if (flag !== undefined) {
           return { agent: await this.#rollouts.startRollout(current, spec, flag), changed: true };
         }
@@ -298,6 +356,7 @@ export class AgentRegistry {
         if (current === undefined) return { agent: await this.create(project, spec), result: 'created' };
         if (sameSpec(spec, current.spec)) return { agent: current, result: 'unchanged' };
         if (current.rollout !== null) throw rolloutInProgress(current, current.rollout);
+        await this.#checkReferences?.(spec);
         return { agent: await this.#addVersion(current, spec), result: 'updated' };
       }, ['AGENT_EXISTS', 'VERSION_CONFLICT']),
     );

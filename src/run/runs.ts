@@ -200,6 +200,9 @@ export class RunManager {
     const id = newId('run', now);
     const controller = new AbortController();
     const entrant: GateEntrant = { runId: id, controller };
+    // A definition another process changed retires its stale instance before the warm path looks.
+    const checking = registry.checkForChanges();
+    if (checking !== undefined) await checking;
     // The warm path: a live instance serves the agent now, so no registry read and, when the
     // thread is free too, one transaction records the run as running with the user's message.
     let lease = pool.tryAcquire(project, agentRef);

@@ -12,6 +12,7 @@ import type {
   AgentRecord,
   AgentRollout,
   AgentStore,
+  AgentUse,
   AgentVersionRecord,
   IndexedSpec,
   ListAgentsQuery,
@@ -322,6 +323,16 @@ export class MemoryAgentStore implements AgentStore {
     const stored = this.#mustGet(id);
     stored.lastUsedAt = at;
     stored.expiresAt = expiresAt(this.#activeSpec(stored), at);
+  }
+
+  async recordUse(uses: readonly AgentUse[]): Promise<void> {
+    this.#assertOpen();
+    for (const { id, at } of uses) {
+      const stored = this.#byId.get(id);
+      if (stored === undefined || at <= stored.lastUsedAt) continue;
+      stored.lastUsedAt = at;
+      stored.expiresAt = expiresAt(this.#activeSpec(stored), at);
+    }
   }
 
   async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(

@@ -186,6 +186,13 @@ export interface AgentStore {
   delete(id: string): Promise<boolean>;
   /** Records use; for agents with a ttl this pushes `expiresAt` to `at + ttlSeconds`. */
   touch(id: string, at: number): Promise<void>;
+  /**
+   * Records many uses in one write (the registry's coalesced `lastUsedAt`): each agent's
+   * `lastUsedAt` moves to `at` unless it is already later (it never moves back), and an agent with
+   * a ttl expires `ttlSeconds` after it. Unknown ids are skipped (the agent was deleted meanwhile).
+   * Not a definition change: no version, `updatedAt` or change-feed entry.
+   */
+  recordUse(uses: readonly AgentUse[]): Promise<void>;
   /** Agents with a ttl whose `expiresAt` ≤ now, oldest first. */
   listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     now: number,
@@ -199,6 +206,70 @@ export interface AgentStore {
   deleteProjectAgents(project: string, limit: number): Promise<number>;
   /** Releases connections and file handles; further calls fail. */
   close(): Promise<void>;
+  /**
+   * Changes other writers made to this store's definitions: present when other processes may write
+   * to the same database (SQLite file, PostgreSQL), absent when only this store instance can (memory).
+   */
+  readonly changeFeed?: AgentChangeFeed | undefined;
+}
+
+/** One use of an agent, for {@link AgentStore.recordUse}. */
+export interface AgentUse {
+  readonly id: string;
+  /** When it was used, epoch ms. */
+  readonly at: number;
+}
+
+/**
+ * A definition change made through another store instance (another process on the same database),
+ * described by the agent's state after it, not by what changed: several changes between two reads
+ * arrive as one.
+ */
+export type AgentChange<F extends StoredFlag = StoredFlag> =
+  | {
+      /** Created or changed (a version added or activated, a rollout started, changed or ended). */
+      readonly type: 'written';
+      readonly id: string;
+      readonly project: string;
+      readonly name: string;
+      readonly activeVersion: number;
+      readonly latestVersion: number;
+      readonly rollout: AgentRollout<F> | null;
+    }
+  | { readonly type: 'deleted'; readonly id: string; readonly project: string; readonly name: string };
+
+/** A page of {@link AgentChangeFeed.changesSince}. */
+export interface AgentChangePage<F extends StoredFlag = StoredFlag> {
+  /** Oldest first. */
+  readonly changes: AgentChange<F>[];
+  /** Where the next read continues: after the last change returned, or the head when none follow. */
+  readonly cursor: string;
+  /** True when the page was full and more changes may follow at `cursor`. */
+  readonly more: boolean;
+  /**
+   * False when the store no longer holds the whole history after the cursor asked for (it keeps a
+   * bounded history of deletions): deletions may be missing, and a watcher should forget what it
+   * derived from the agents' old state.
+   */
+  readonly complete: boolean;
+}
+
+/**
+ * The definition changes other writers made, in the order they committed, so that a process serves
+ * the version another one (`agentpool apply -f`, another node) activated. Writes made through this
+ * store instance are not reported: its registry announced them already.
+ */
+export interface AgentChangeFeed {
+  /** The cursor of the latest change: a watcher starts here. */
+  head(): Promise<string>;
+  /**
+   * Cheap and synchronous, for the start of every run: false when no writer changed a definition
+   * after `cursor` (SQLite: the revision counter still equals it; PostgreSQL could keep a flag set
+   * by LISTEN/NOTIFY); true when one may have.
+   */
+  maybeChangedSince(cursor: string): boolean;
+  /** The changes after `cursor`, oldest first, at most `limit` (1..1000). */
+  changesSince<F extends StoredFlag = StoredFlag>(cursor: string, limit: number): Promise<AgentChangePage<F>>;
 }
 
 // ── threads, messages and runs ─────────────────────────────────────────────

@@ -1,7 +1,8 @@
 /**
- * Deleting one project's data from the SQLite stores in bounded steps: each call is one short
+ * Deleting one project's runs and threads from the SQLite run store in bounded steps (its agents
+ * go through the agent store's own delete, which leaves tombstones for the change feed): each call is one short
  * IMMEDIATE transaction, so other tenants' writes wait at most one step, never the whole
- * deletion. Agents and runs are found through their `(project, …)` indexes. Threads have no
+ * deletion. Runs are found through their `(project, …)` index. Threads have no
  * project index (schema v6), so their steps walk the primary key in id order, at most `limit`
  * rows each, carrying the position in an opaque cursor: a walk over the whole table costs one
  * read of each thread, however the project's threads are spread.
@@ -15,16 +16,6 @@ interface WalkRow {
   id: string;
   project: string;
   message_count: number;
-}
-
-/** The agent store's statement: a batch of a project's agents (versions and labels cascade). */
-export function prepareProjectAgentDeletion(
-  db: Database.Database,
-): (project: string, limit: number) => number {
-  const deleteBatch = db.prepare<[string, number]>(
-    'DELETE FROM agents WHERE id IN (SELECT id FROM agents WHERE project = ? LIMIT ?)',
-  );
-  return (project, limit) => deleteBatch.run(project, pageLimit(limit)).changes;
 }
 
 /** The run store's statements and steps over one project's runs and threads. */

@@ -137,6 +137,33 @@ const MIGRATIONS: readonly string[] = [
   DROP INDEX runs_thread_created;
   CREATE INDEX runs_thread_created ON runs (thread_id, created_at, id) WHERE thread_id IS NOT NULL;
   `,
+  `
+  -- The change feed of definitions, so a process sees what another one (agentpool apply -f, a
+  -- second server) wrote to the same file. Every definition write (create, new version, activation,
+  -- rollout, delete) takes the next revision from agent_revision in its transaction and stamps the
+  -- agent row, or a tombstone for a delete, with it and with its store instance (writer), so a
+  -- watcher reads "revision > cursor" as one index range scan, usually empty, and skips its own.
+  -- Rows written before this migration keep revision 0 and writer 0: nobody is waiting for them.
+  ALTER TABLE agents ADD COLUMN revision INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE agents ADD COLUMN writer INTEGER NOT NULL DEFAULT 0;
+  -- Partial: agents not written since the upgrade cost nothing (queries repeat "revision > 0").
+  CREATE INDEX agents_revision ON agents (revision) WHERE revision > 0;
+  -- One row: the latest revision, and the revision up to which deletions were pruned.
+  CREATE TABLE agent_revision (
+    id             INTEGER PRIMARY KEY CHECK (id = 1),
+    head           INTEGER NOT NULL,
+    pruned_through INTEGER NOT NULL
+  );
+  INSERT INTO agent_revision (id, head, pruned_through) VALUES (1, 0, 0);
+  -- Deleted agents, kept for a bounded number of revisions (the store's changeHistory).
+  CREATE TABLE agent_tombstones (
+    revision INTEGER PRIMARY KEY,
+    agent_id TEXT NOT NULL,
+    project  TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    writer   INTEGER NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -158,6 +185,22 @@ export interface AgentRow {
   expires_at: number | null;
   /** JSON of the rollout, or null. */
   rollout: string | null;
+  /** The change-feed revision of the last definition write (0: before the feed existed). */
+  revision: number;
+  /** The store instance that made that write (0: unknown). */
+  writer: number;
+}
+
+/** A row of the change feed: an agent row's identity and state, or a tombstone (`deleted` 1). */
+export interface ChangeRow {
+  revision: number;
+  id: string;
+  project: string;
+  name: string;
+  active_version: number | null;
+  latest_version: number | null;
+  rollout: string | null;
+  deleted: 0 | 1;
 }
 
 /** A row of `agent_versions`. */
@@ -300,6 +343,9 @@ function migrate(db: Database.Database, path: string): void {
   run.immediate();
 }
 
+/** A definition write's change-feed stamp: its revision and its writer. */
+type Stamp = [revision: number, writer: number];
+
 /** Every statement of the store, prepared once per connection. @internal */
 export function prepareStatements(db: Database.Database) {
   const agent = <A extends unknown[] | object>(sql: string) => db.prepare<A, AgentRow>(sql);
@@ -314,9 +360,9 @@ export function prepareStatements(db: Database.Database) {
   return {
     insertAgent: db.prepare<[AgentRow]>(`
       INSERT INTO agents (id, project, name, active_version, latest_version, spec, tier, ttl_seconds,
-                          created_at, updated_at, last_used_at, expires_at, rollout)
+                          created_at, updated_at, last_used_at, expires_at, rollout, revision, writer)
       VALUES (@id, @project, @name, @active_version, @latest_version, @spec, @tier, @ttl_seconds,
-              @created_at, @updated_at, @last_used_at, @expires_at, @rollout)`),
+              @created_at, @updated_at, @last_used_at, @expires_at, @rollout, @revision, @writer)`),
     insertVersion: db.prepare<[string, number, string, number]>(
       'INSERT INTO agent_versions (agent_id, version, spec, created_at) VALUES (?, ?, ?, ?)',
     ),
@@ -344,19 +390,43 @@ export function prepareStatements(db: Database.Database) {
     ),
     count: db.prepare<[string], number>('SELECT count(*) FROM agents WHERE project = ?').pluck(),
     // The WHERE clauses are the optimistic checks: no row back means absent, stale, or rolling out.
-    bumpVersion: agent<[string, string, number | null, number, number | null, string, number]>(`
+    // Every definition write stamps the row with its revision and writer (`Stamp`, the last two
+    // parameters before the WHERE's), for the change feed.
+    bumpVersion: agent<[string, string, number | null, number, number | null, ...Stamp, string, number]>(`
       UPDATE agents SET active_version = latest_version + 1, latest_version = latest_version + 1,
-        spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?
+        spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?, revision = ?, writer = ?
       WHERE id = ? AND latest_version = ? AND rollout IS NULL RETURNING *`),
-    addCandidate: agent<[string, number, string, number]>(`
-      UPDATE agents SET latest_version = latest_version + 1, rollout = ?, updated_at = ?
+    addCandidate: agent<[string, number, ...Stamp, string, number]>(`
+      UPDATE agents SET latest_version = latest_version + 1, rollout = ?, updated_at = ?, revision = ?, writer = ?
       WHERE id = ? AND latest_version = ? AND rollout IS NULL RETURNING *`),
-    setActive: agent<[number, string, string, number | null, number, number | null, string | null, string]>(`
+    setActive: agent<
+      [number, string, string, number | null, number, number | null, string | null, ...Stamp, string]
+    >(`
       UPDATE agents SET active_version = ?, spec = ?, tier = ?, ttl_seconds = ?, updated_at = ?, expires_at = ?,
-        rollout = ?
+        rollout = ?, revision = ?, writer = ?
       WHERE id = ? RETURNING *`),
-    setRollout: agent<[string | null, number, string]>(
-      'UPDATE agents SET rollout = ?, updated_at = ? WHERE id = ? RETURNING *',
+    setRollout: agent<[string | null, number, ...Stamp, string]>(
+      'UPDATE agents SET rollout = ?, updated_at = ?, revision = ?, writer = ? WHERE id = ? RETURNING *',
+    ),
+    // The change feed (see the migration that added it).
+    nextRevision: db
+      .prepare<[], number>('UPDATE agent_revision SET head = head + 1 WHERE id = 1 RETURNING head')
+      .pluck(),
+    head: db.prepare<[], number>('SELECT head FROM agent_revision WHERE id = 1').pluck(),
+    prunedThrough: db.prepare<[], number>('SELECT pruned_through FROM agent_revision WHERE id = 1').pluck(),
+    changesSince: db.prepare<{ after: number; writer: number; limit: number }, ChangeRow>(`
+      SELECT revision, id, project, name, active_version, latest_version, rollout, 0 AS deleted
+        FROM agents WHERE revision > @after AND revision > 0 AND writer <> @writer
+      UNION ALL
+      SELECT revision, agent_id, project, name, NULL, NULL, NULL, 1
+        FROM agent_tombstones WHERE revision > @after AND writer <> @writer
+      ORDER BY revision LIMIT @limit`),
+    insertTombstone: db.prepare<[number, string, string, string, number]>(
+      'INSERT INTO agent_tombstones (revision, agent_id, project, name, writer) VALUES (?, ?, ?, ?, ?)',
+    ),
+    pruneTombstones: db.prepare<[number]>('DELETE FROM agent_tombstones WHERE revision <= ?'),
+    setPrunedThrough: db.prepare<[number]>(
+      'UPDATE agent_revision SET pruned_through = MAX(pruned_through, ?) WHERE id = 1',
     ),
     getVersion: db.prepare<[string, number], VersionRow>(
       'SELECT * FROM agent_versions WHERE agent_id = ? AND version = ?',
@@ -364,11 +434,18 @@ export function prepareStatements(db: Database.Database) {
     listVersions: db.prepare<[string, number, number], VersionRow>(
       'SELECT * FROM agent_versions WHERE agent_id = ? AND version < ? ORDER BY version DESC LIMIT ?',
     ),
-    deleteAgent: db.prepare<[string]>('DELETE FROM agents WHERE id = ?'),
+    deleteAgent: db.prepare<[string], { project: string; name: string }>(
+      'DELETE FROM agents WHERE id = ? RETURNING project, name',
+    ),
     touch: db.prepare<{ at: number; id: string }>(`
       UPDATE agents SET last_used_at = @at,
         expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE @at + ttl_seconds * 1000 END
       WHERE id = @id`),
+    // Only a later use moves it: uses are recorded late and out of order (coalesced per interval).
+    recordUse: db.prepare<{ at: number; id: string }>(`
+      UPDATE agents SET last_used_at = @at,
+        expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE @at + ttl_seconds * 1000 END
+      WHERE id = @id AND last_used_at < @at`),
     listExpired: agent<[number, number]>(
       'SELECT * FROM agents WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, id LIMIT ?',
     ),

@@ -3,6 +3,7 @@
  * and tracked by `PRAGMA user_version`, every statement prepared once, keyset pagination only, so
  * reads stay flat from a hundred agents to millions.
  */
+import { randomInt } from 'node:crypto';
 import type Database from 'better-sqlite3';
 import { validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
@@ -10,9 +11,11 @@ import { checkIndexedSpec } from './indexed-spec.ts';
 import { boundedPage, decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
   AddVersionOptions,
+  AgentChangeFeed,
   AgentRecord,
   AgentRollout,
   AgentStore,
+  AgentUse,
   AgentVersionRecord,
   IndexedSpec,
   ListAgentsQuery,
@@ -21,8 +24,8 @@ import type {
   SetRolloutOptions,
   StoredFlag,
 } from './ports.ts';
-import { prepareProjectAgentDeletion } from './sqlite-project-data.ts';
 import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
+import { SqliteChangeFeed } from './sqlite-change-feed.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 import {
   agentExists,
@@ -43,6 +46,13 @@ export interface SqliteAgentStoreOptions {
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
+  /**
+   * How many definition writes back a deletion stays in the change feed, for the pools of other
+   * processes on the same file to retire the deleted agent's instance. A pool that has not looked
+   * for longer forgets every instance it holds (see AgentChangePage.complete).
+   * @default 100000
+   */
+  readonly changeHistory?: number | undefined;
 }
 
 function ttlOf(spec: IndexedSpec): number | null {
@@ -67,6 +77,9 @@ function toRecord<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
   };
 }
 
+/** Uses per transaction in recordUse: bounds how long one write holds the lock. */
+const USES_PER_WRITE = 1000;
+
 function toVersion<S extends IndexedSpec>(row: VersionRow): AgentVersionRecord<S> {
   return {
     agentId: row.agent_id,
@@ -81,15 +94,21 @@ export class SqliteAgentStore implements AgentStore {
   readonly #conn: SqliteConnection;
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
-  readonly #deleteProjectBatch: ReturnType<typeof prepareProjectAgentDeletion>;
+  /** Definition changes made through other store instances on this file. */
+  readonly changeFeed: AgentChangeFeed;
 
   constructor(options: SqliteAgentStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
+    const changeHistory = intOption('changeHistory', options.changeHistory, 100_000, 1);
+    // This instance's mark on the rows it writes, so its own feed skips them; random, so that
+    // processes (and several stores in one process) need no coordination to tell themselves apart.
+    const writer = randomInt(1, 2 ** 47);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'agent store');
-    [this.#s, this.#w, this.#deleteProjectBatch] = this.#conn.prepare((db) => {
+    [this.#s, this.#w] = this.#conn.prepare((db) => {
       const s = prepareStatements(db);
-      return [s, prepareWrites(db, s), prepareProjectAgentDeletion(db)] as const;
+      return [s, prepareWrites(db, s, writer, changeHistory)] as const;
     });
+    this.changeFeed = new SqliteChangeFeed(this.#conn, this.#s, writer);
   }
 
   /** The file this store writes to. */
@@ -118,6 +137,8 @@ export class SqliteAgentStore implements AgentStore {
         last_used_at: agent.now,
         expires_at: ttl === null ? null : agent.now + ttl * 1000,
         rollout: null,
+        revision: 0, // set by the write
+        writer: 0,
       };
       try {
         this.#w.create(row, agent.spec.labels);
@@ -284,17 +305,23 @@ export class SqliteAgentStore implements AgentStore {
   }
 
   async delete(id: string): Promise<boolean> {
-    // Versions and labels go with the agent through ON DELETE CASCADE.
-    return this.#conn.guard(() => this.#s.deleteAgent.run(id).changes > 0);
+    return this.#conn.guard(() => this.#w.delete(id));
   }
 
   async deleteProjectAgents(project: string, limit: number): Promise<number> {
-    return this.#conn.guard(() => this.#deleteProjectBatch(project, limit));
+    return this.#conn.guard(() => this.#w.deleteProject(project, pageLimit(limit)));
   }
 
   async touch(id: string, at: number): Promise<void> {
     this.#conn.guard(() => {
       if (this.#s.touch.run({ at, id }).changes === 0) throw agentNotFound(id);
+    });
+  }
+
+  async recordUse(uses: readonly AgentUse[]): Promise<void> {
+    this.#conn.guard(() => {
+      for (let i = 0; i < uses.length; i += USES_PER_WRITE)
+        this.#w.recordUse(uses.slice(i, i + USES_PER_WRITE));
     });
   }
 
@@ -317,7 +344,7 @@ type Statements = ReturnType<typeof prepareStatements>;
  * The writes that must be atomic. They run as IMMEDIATE transactions: the write lock is taken up
  * front, so two processes on one file queue on busy_timeout instead of failing to upgrade a read lock.
  */
-function prepareWrites(db: Database.Database, s: Statements) {
+function prepareWrites(db: Database.Database, s: Statements, writer: number, changeHistory: number) {
   const writeLabels = (id: string, project: string, name: string, labels: IndexedSpec['labels']) => {
     for (const [key, value] of Object.entries(labels)) s.insertLabel.run(id, project, name, key, value);
   };
@@ -325,7 +352,10 @@ function prepareWrites(db: Database.Database, s: Statements) {
     s.deleteLabels.run(row.id);
     writeLabels(row.id, row.project, row.name, labels);
   };
+  /** The next revision of the change feed: one per definition write, in commit order. */
+  const stamp = (): [number, number] => [s.nextRevision.get() as number, writer];
   const create = db.transaction((row: AgentRow, labels: IndexedSpec['labels']): void => {
+    [row.revision, row.writer] = stamp();
     s.insertAgent.run(row);
     s.insertVersion.run(row.id, 1, row.spec, row.created_at);
     writeLabels(row.id, row.project, row.name, labels);
@@ -343,7 +373,17 @@ function prepareWrites(db: Database.Database, s: Statements) {
     const spec = JSON.parse(v.spec) as IndexedSpec;
     const ttl = ttlOf(spec);
     const expiresAt = ttl === null ? null : now + ttl * 1000;
-    const row = s.setActive.get(v.version, v.spec, spec.tier, ttl, now, expiresAt, rollout, v.agent_id);
+    const row = s.setActive.get(
+      v.version,
+      v.spec,
+      spec.tier,
+      ttl,
+      now,
+      expiresAt,
+      rollout,
+      ...stamp(),
+      v.agent_id,
+    );
     replaceLabels(row as AgentRow, spec.labels);
     return row as AgentRow;
   };
@@ -354,7 +394,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
       if (flag === undefined) {
         const ttl = ttlOf(spec);
         const expiresAt = ttl === null ? null : now + ttl * 1000;
-        row = s.bumpVersion.get(json, spec.tier, ttl, now, expiresAt, id, expectedLatest);
+        row = s.bumpVersion.get(json, spec.tier, ttl, now, expiresAt, ...stamp(), id, expectedLatest);
       } else {
         const rollout: AgentRollout = {
           candidateVersion: expectedLatest + 1,
@@ -362,7 +402,7 @@ function prepareWrites(db: Database.Database, s: Statements) {
           startedAt: now,
           flagStartedAt: now,
         };
-        row = s.addCandidate.get(JSON.stringify(rollout), now, id, expectedLatest);
+        row = s.addCandidate.get(JSON.stringify(rollout), now, ...stamp(), id, expectedLatest);
       }
       if (row === undefined) {
         const current = s.getById.get(id);
@@ -404,14 +444,45 @@ function prepareWrites(db: Database.Database, s: Statements) {
         if (candidate === (activateVersion ?? current.active_version)) throw candidateIsActive(candidate);
       }
       if (v !== undefined && v.version !== current.active_version) return activate(v, rollout, now);
-      return s.setRollout.get(rollout, now, id) as AgentRow;
+      return s.setRollout.get(rollout, now, ...stamp(), id) as AgentRow;
     },
   );
+  // Versions and labels go with the agent through ON DELETE CASCADE; a tombstone tells the
+  // change feed, and tombstones older than changeHistory revisions are dropped.
+  const removeOne = (id: string): boolean => {
+    const gone = s.deleteAgent.get(id);
+    if (gone === undefined) return false;
+    const [revision] = stamp();
+    s.insertTombstone.run(revision, id, gone.project, gone.name, writer);
+    const horizon = revision - changeHistory;
+    if (horizon > 0) {
+      s.pruneTombstones.run(horizon);
+      s.setPrunedThrough.run(horizon);
+    }
+    return true;
+  };
+  const remove = db.transaction(removeOne);
+  // A project's agents go a batch at a time, each with its tombstone like a single delete, so other
+  // processes' pools retire them too.
+  const projectBatch = db
+    .prepare<[string, number], string>('SELECT id FROM agents WHERE project = ? LIMIT ?')
+    .pluck();
+  const removeProjectBatch = db.transaction((project: string, limit: number): number => {
+    let deleted = 0;
+    for (const id of projectBatch.all(project, limit)) if (removeOne(id)) deleted++;
+    return deleted;
+  });
+  const recordUse = db.transaction((uses: readonly AgentUse[]) => {
+    for (const use of uses) s.recordUse.run(use);
+  });
   return {
     create: create.immediate,
     addVersion: addVersion.immediate,
     activateVersion: activateVersion.immediate,
     setRollout: setRollout.immediate,
+    delete: remove.immediate,
+    deleteProject: removeProjectBatch.immediate,
+    recordUse: recordUse.immediate,
   };
 }
 

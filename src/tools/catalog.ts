@@ -4,6 +4,8 @@
  * tools, and the module loader with its cache, so resolving a reference is a map lookup after the
  * first time and a broken reference fails the activation with a message naming it.
  */
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
@@ -179,6 +181,79 @@ export class ToolCatalog {
     return tools;
   }
 
+  /**
+   * Checks, when a definition is written, that a tool reference names a tool that exists, without
+   * loading anything; `VALIDATION_FAILED` naming `field` (`tools[2]`) and listing what is known
+   * otherwise. Builtin and registered (`custom:`) tools must exist; a module's file must exist
+   * inside the base directory. A module is not imported here (that runs its code, at activation),
+   * so `module:<path>#<name>` naming a tool the module lacks is still reported at activation.
+   */
+  async check(ref: string, field = 'tools'): Promise<void> {
+    let parsed: ToolRef;
+    try {
+      parsed = parseToolRef(ref);
+    } catch (err) {
+      throw refError(field, ref, err);
+    }
+    switch (parsed.kind) {
+      case 'builtin':
+        if (!this.#builtins.has(parsed.name)) {
+          throw validationError(
+            field,
+            `names no builtin tool ${JSON.stringify(parsed.name)} (${this.#known()})`,
+            {
+              ref,
+              builtins: [...this.#builtins.keys()],
+            },
+          );
+        }
+        return;
+      case 'custom':
+        if (!this.#custom.has(parsed.name)) {
+          throw validationError(
+            field,
+            `names no registered tool ${JSON.stringify(parsed.name)} (${this.#known()})`,
+            { ref, registered: [...this.#custom.keys()] },
+          );
+        }
+        return;
+      case 'module': {
+        let path: string;
+        try {
+          path = this.modules.resolvePath(parsed.path);
+          if (!(await stat(path)).isFile()) throw new Error('not a file');
+        } catch (err) {
+          if (isAgentPoolError(err)) throw refError(field, ref, err);
+          throw validationError(
+            field,
+            `names the tool module ${JSON.stringify(parsed.path)}, but ${resolve(this.options.baseDir, parsed.path)} is not a file (module paths are resolved against ${this.options.baseDir})`,
+            { ref, baseDir: this.options.baseDir },
+          );
+        }
+        return;
+      }
+      default: {
+        // A new kind of reference (mcp:, naming a configured MCP server's tool) adds its case above;
+        // until it does, this fails to compile.
+        const unchecked: never = parsed;
+        throw validationError(
+          field,
+          `has a tool kind this catalog cannot check: ${JSON.stringify(unchecked)}`,
+        );
+      }
+    }
+  }
+
+  /** What a reference may name, for messages. */
+  #known(): string {
+    const custom = [...this.#custom.keys()];
+    return (
+      `builtin tools: ${[...this.#builtins.keys()].join(', ')}; ` +
+      `registered tools (custom:<name>): ${custom.length === 0 ? 'none' : custom.join(', ')}; ` +
+      `or module:<path> for a tool module`
+    );
+  }
+
   /** Runs one call of a resolved tool (see {@link runTool}); never throws. */
   run(
     tool: Tool,
@@ -230,6 +305,15 @@ export class ToolCatalog {
     }
     return bound;
   }
+}
+
+/** A reference the catalog cannot resolve, as a validation error of the definition field holding it. */
+function refError(field: string, ref: string, err: unknown): AgentPoolError {
+  const message = err instanceof Error ? err.message : String(err);
+  // parseToolRef's messages start with the reference already.
+  const prefix = `tool reference ${JSON.stringify(ref)}: `;
+  const reason = message.startsWith(prefix) ? message.slice(prefix.length) : message;
+  return validationError(field, `${JSON.stringify(ref)} cannot be used: ${reason}`, { ref });
 }
 
 function describeFailure(ref: string, err: unknown): AgentPoolError {

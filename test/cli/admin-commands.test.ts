@@ -50,6 +50,7 @@ describe('agentpool projects, keys and usage, against a server with an admin key
       [
         ['ID', 'NAME'],
         ['acme', 'Acme Corp'],
+        ['default', 'default'], // the default project is a record, created at start
         ['globex', 'globex'],
       ],
     );
@@ -198,7 +199,7 @@ describe('agentpool projects, keys and usage, against a server with an admin key
     await runCli(['projects', 'create', 'doomed'], as(ADMIN));
     assert.deepEqual(await runCli(['projects', 'rm', 'doomed'], as(ADMIN)), {
       code: 0,
-      stdout: 'deleted doomed\n',
+      stdout: 'deleted doomed (agents 0, threads 0, messages 0, runs 0, keys 0)\n',
       stderr: '',
     });
     const again = await runCli(['projects', 'rm', 'doomed'], as(ADMIN));

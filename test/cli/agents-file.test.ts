@@ -182,6 +182,7 @@ describe('agents file', () => {
     const path = write('agents.yaml', '- name: one\n- name: two\n- name: three\n');
     const refusing = {
       agents: {
+        validate: (spec: unknown) => pool.agents.validate(spec),
         apply: (project: string, spec: unknown) =>
           (spec as { name: string }).name === 'two'
             ? Promise.reject(new Error('disk full'))
@@ -199,6 +200,35 @@ describe('agents file', () => {
     });
     assert.ok(await pool.agents.find('default', 'one'));
     assert.equal(await pool.agents.find('default', 'three'), undefined);
+  });
+
+  it('applies nothing when an entry refers to an unknown tool or model provider, naming the entry and field', async () => {
+    const cases: [string, string, RegExp][] = [
+      [
+        '- name: one\n- name: two\n  tools: [builtin:calculator, builtin:nosuch]\n',
+        'tools[1]',
+        /agents\[1\] \("two"\): tools\[1\] names no builtin tool "nosuch" \(builtin tools: .*calculator.*\(nothing was applied\)$/,
+      ],
+      [
+        '- name: one\n- name: two\n  model: foo/bar\n',
+        'model',
+        /agents\[1\] \("two"\): model names an unknown model provider "foo" in "foo\/bar" \(known providers: demo, .*\(nothing was applied\)$/,
+      ],
+    ];
+    for (const [text, field, message] of cases) {
+      await assert.rejects(applyAgentsFile(pool, write('bad-ref.yaml', text)), (err: unknown) => {
+        assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'), String(err));
+        assert.equal(err.details.field, field);
+        assert.equal(err.details.index, 1);
+        assert.match(err.message, message);
+        return true;
+      });
+      assert.equal(
+        await pool.agents.find('default', 'one'),
+        undefined,
+        'the valid entry before it is not applied',
+      );
+    }
   });
 
   it('applies the bundled examples: support, researcher and a hot triage agent', async () => {

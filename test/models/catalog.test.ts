@@ -164,6 +164,35 @@ describe('model catalog', () => {
     );
   });
 
+  it('check() passes a known provider, configured or not, and builds nothing', () => {
+    const catalog = new ModelCatalog({ env: {}, custom: { mock: () => assert.fail('not built') } });
+    for (const ref of ['demo/x', 'openai/gpt-4o', 'anthropic/claude', 'openai-compatible/llama', 'mock/m']) {
+      catalog.check(ref, 'model');
+    }
+    assert.equal(catalog.size, 0);
+  });
+
+  it('check() refuses an unknown provider or a malformed ref with VALIDATION_FAILED naming the field', () => {
+    const catalog = new ModelCatalog({ env: {} });
+    assert.throws(
+      () => catalog.check('foo/bar', 'fallbacks[2]'),
+      (err: unknown) => {
+        assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'));
+        assert.equal(err.details.field, 'fallbacks[2]');
+        assert.deepEqual(err.details.knownProviders, ['demo', 'openai-compatible', 'openai', 'anthropic']);
+        assert.equal(
+          err.message,
+          'fallbacks[2] names an unknown model provider "foo" in "foo/bar" (known providers: demo, openai-compatible, openai, anthropic)',
+        );
+        return true;
+      },
+    );
+    assert.throws(
+      () => catalog.check('no-slash'),
+      (err: unknown) => isAgentPoolError(err, 'VALIDATION_FAILED') && err.details.field === 'model',
+    );
+  });
+
   it('fails an unconfigured provider at once with PROVIDER_NOT_CONFIGURED naming the option and env var', () => {
     // An empty injected env: a key in this process's own environment must not leak in.
     const catalog = new ModelCatalog({ env: {} });

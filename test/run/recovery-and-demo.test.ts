@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { createAgentPool } from '../../src/agent-pool.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { tempDir } from '../support/temp-dir.ts';
+
+const FIXTURES = join(import.meta.dirname, '../tools/fixtures');
 
 describe('runs with the built-in demo model (no key, no network)', () => {
   it('calls the calculator for "what is 17*23" and answers 391', async () => {
@@ -23,14 +26,19 @@ describe('runs with the built-in demo model (no key, no network)', () => {
     }
   });
 
-  it('fails the run at activation with TOOL_NOT_FOUND when a tool reference does not resolve', async () => {
-    const pool = await createAgentPool({ store: 'memory' });
+  it('refuses a missing tool module at create, and fails the run at activation when a module lacks the named tool', async () => {
+    const pool = await createAgentPool({ store: 'memory', tools: { baseDir: FIXTURES } });
     try {
-      await pool.agents.create('default', { name: 'broken', tools: ['module:./nope.ts#missing'] });
+      await assert.rejects(
+        pool.agents.create('default', { name: 'broken', tools: ['module:./nope.ts#missing'] }),
+        (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details.field === 'tools[0]',
+      );
+      // The file exists, so the write passes; whether it exports the tool is known once it is imported.
+      await pool.agents.create('default', { name: 'broken', tools: ['module:./named.ts#missing'] });
       const run = await (await pool.runs.start('default', 'broken', { input: 'hi' })).result;
       assert.equal(run.status, 'failed');
       assert.equal(run.error?.code, 'TOOL_NOT_FOUND');
-      assert.match(run.error?.message ?? '', /nope\.ts/);
+      assert.match(run.error?.message ?? '', /named\.ts has no tool named "missing"/);
       await assert.rejects(pool.instances.acquire('default', 'broken'), (e) =>
         isAgentPoolError(e, 'TOOL_NOT_FOUND'),
       );

@@ -621,6 +621,56 @@ export function agentStoreConformance(
       });
     });
 
+    describe('recordUse', () => {
+      it("moves each agent's lastUsedAt in one call, and a ttl agent's expiry with it", async () => {
+        const a = await make('a');
+        const t = await make('t', spec({ ttlSeconds: 60 }));
+        await store.recordUse([
+          { id: a.id, at: T0 + 5000 },
+          { id: t.id, at: T0 + 7000 },
+        ]);
+        const [ra, rt] = [await store.getById(a.id), await store.getById(t.id)];
+        assert.equal(ra?.lastUsedAt, T0 + 5000);
+        assert.equal(ra?.expiresAt, null);
+        assert.equal(rt?.lastUsedAt, T0 + 7000);
+        assert.equal(rt?.expiresAt, T0 + 67_000);
+      });
+
+      it('never moves lastUsedAt back: uses arrive late and out of order', async () => {
+        const a = await make('a', spec({ ttlSeconds: 60 }));
+        await store.recordUse([{ id: a.id, at: T0 + 9000 }]);
+        await store.recordUse([{ id: a.id, at: T0 + 4000 }]);
+        const after = await store.getById(a.id);
+        assert.equal(after?.lastUsedAt, T0 + 9000);
+        assert.equal(after?.expiresAt, T0 + 69_000);
+      });
+
+      it('skips unknown ids (deleted meanwhile) and records the others', async () => {
+        const a = await make('a');
+        await store.recordUse([
+          { id: 'agt_gone', at: T0 + 1 },
+          { id: a.id, at: T0 + 2 },
+        ]);
+        assert.equal((await store.getById(a.id))?.lastUsedAt, T0 + 2);
+        assert.equal(await store.getById('agt_gone'), undefined);
+      });
+
+      it('is not a definition change: no version, no updatedAt, and an empty call is harmless', async () => {
+        const a = await make('a');
+        await store.recordUse([]);
+        await store.recordUse([{ id: a.id, at: T0 + 3000 }]);
+        const after = await store.getById(a.id);
+        assert.deepEqual({ ...after, lastUsedAt: a.lastUsedAt }, a);
+      });
+
+      it('records more uses than one write takes', async () => {
+        const agents = await Promise.all(Array.from({ length: 1200 }, (_, i) => make(`n${i}`)));
+        await store.recordUse(agents.map((a, i) => ({ id: a.id, at: T0 + 1 + i })));
+        assert.equal((await store.getById(agents[0]?.id ?? ''))?.lastUsedAt, T0 + 1);
+        assert.equal((await store.getById(agents[1199]?.id ?? ''))?.lastUsedAt, T0 + 1200);
+      });
+    });
+
     describe('concurrency and lifecycle', () => {
       it('of 100 concurrent creates of one name, exactly one fulfils and the rest are AGENT_EXISTS', async () => {
         const results = await Promise.allSettled(

@@ -45,6 +45,9 @@ const UNDO: Readonly<Record<number, string>> = {
   4: 'DROP INDEX runs_project_created;', // projects.limits went with the projects table
   5: 'ALTER TABLE agents DROP COLUMN rollout;',
   6: 'DROP INDEX runs_thread_created; CREATE INDEX runs_thread_created ON runs (thread_id, created_at, id);',
+  7:
+    'DROP TABLE agent_tombstones; DROP TABLE agent_revision; DROP INDEX agents_revision; ' +
+    'ALTER TABLE agents DROP COLUMN writer; ALTER TABLE agents DROP COLUMN revision;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */

@@ -99,6 +99,65 @@ describe('tool references', () => {
   });
 });
 
+describe('tool catalog check (a reference, when a definition is written)', () => {
+  const invalid = (field: string, text: RegExp) => (err: unknown) => {
+    assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'), String(err));
+    assert.equal(err.details.field, field);
+    assert.match(err.message, text);
+    return true;
+  };
+
+  it('passes builtin (bare or prefixed), registered and module references, importing nothing', async () => {
+    const c = catalog();
+    for (const ref of [
+      'calculator',
+      'builtin:fetch_url',
+      'custom:refund',
+      'module:./named.ts',
+      'module:throws.ts#x',
+    ]) {
+      await c.check(ref, 'tools[0]');
+    }
+    assert.equal(c.modules.size, 0, 'no module was loaded (throws.ts would throw when imported)');
+  });
+
+  it('names the field and lists what exists for an unknown builtin or registered tool', async () => {
+    const c = catalog();
+    await assert.rejects(
+      c.check('builtin:nosuch', 'tools[3]'),
+      invalid(
+        'tools[3]',
+        /^tools\[3\] names no builtin tool "nosuch" \(builtin tools: .*fetch_url.*; registered tools \(custom:<name>\): lookup_order, refund; or module:<path>/,
+      ),
+    );
+    await assert.rejects(c.check('custom:nope'), invalid('tools', /names no registered tool "nope"/));
+  });
+
+  it('refuses a module file that does not exist, resolves outside the base directory, or is not a module', async () => {
+    const c = catalog();
+    await assert.rejects(
+      c.check('module:./gone.ts'),
+      invalid('tools', /gone\.ts is not a file \(module paths are resolved against .*fixtures\)/),
+    );
+    await assert.rejects(c.check('module:./'), invalid('tools', /must be a \.js, .* file/));
+    await assert.rejects(
+      c.check('module:../catalog.test.ts'),
+      invalid('tools', /outside the tool base directory/),
+    );
+    // allowed outside when the catalog allows it
+    await catalog({ allowOutsideBaseDir: true }).check('module:../catalog.test.ts');
+  });
+
+  it('refuses kinds the catalog cannot resolve yet (mcp:) and malformed references', async () => {
+    const c = catalog();
+    await assert.rejects(
+      c.check('mcp:files/read'),
+      invalid('tools', /"mcp:files\/read" cannot be used: tool kind "mcp" is not supported yet/),
+    );
+    await assert.rejects(c.check('custom:'), invalid('tools', /needs a tool name after "custom:"/));
+  });
+});
+
 describe('tool catalog', () => {
   it('resolves builtin, custom and module references in reference order', async () => {
     const tools = await catalog().resolve([

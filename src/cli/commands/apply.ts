@@ -1,7 +1,11 @@
 /**
  * `agentpool apply -f <file>`: applies an agents file to the store directly, without a server,
  * and prints what happened to each agent. Only the agent store is opened: building a whole pool
- * would mark the runs of a server running on the same data directory as interrupted.
+ * would mark the runs of a server running on the same data directory as interrupted. References
+ * are checked as `agentpool serve` checks them: model providers known to a catalog configured from
+ * the same environment, tool modules resolved against the working directory. A server running on
+ * the same data directory serves the new versions from its next run (it follows the store's
+ * change feed).
  */
 import { join } from 'node:path';
 import { systemClock } from '../../core/clock.ts';
@@ -10,6 +14,9 @@ import { type AgentEvent, AgentRegistry } from '../../registry/registry.ts';
 import { MemoryAgentStore } from '../../store/memory.ts';
 import type { AgentStore } from '../../store/ports.ts';
 import { SqliteAgentStore } from '../../store/sqlite.ts';
+import { ModelCatalog } from '../../models/catalog.ts';
+import { referenceCheck } from '../../reference-check.ts';
+import { ToolCatalog } from '../../tools/catalog.ts';
 import { type AppliedAgent, applyAgentsFile } from '../agents-file.ts';
 import { loadServerConfig, type ServerFlags } from '../config.ts';
 import type { CliIo } from '../io.ts';
@@ -34,6 +41,8 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     },
     io.env,
   );
+  // Built before the store is opened: a bad provider setting in the environment fails first.
+  const checkReferences = referenceCheck(new ModelCatalog({ env: io.env }), new ToolCatalog());
   let store: AgentStore;
   if (config.store === 'memory') {
     io.err('warning: --store memory keeps nothing: the agents are gone when this command exits');
@@ -42,7 +51,12 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     store = new SqliteAgentStore({ path: join(config.dataDir, 'agentpool.db') });
   }
   try {
-    const agents = new AgentRegistry({ store, bus: new LocalEventBus<AgentEvent>(), clock: systemClock });
+    const agents = new AgentRegistry({
+      store,
+      bus: new LocalEventBus<AgentEvent>(),
+      clock: systemClock,
+      checkReferences,
+    });
     await applyAgentsFile({ agents }, flags.file, { onApplied: (applied) => io.out(formatApplied(applied)) });
   } finally {
     await store.close();
