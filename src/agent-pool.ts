@@ -219,6 +219,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         observer: metrics,
         history,
         governance,
+        resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
       },
       runOptions,
     );

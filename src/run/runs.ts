@@ -12,7 +12,9 @@ import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
-import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { AgentSpec } from '../registry/definition.ts';
+import type { MessageRecord, NewMessage, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type { Tool } from '../tools/tool.ts';
 import { toPrompt, userMessage } from './messages.ts';
 import {
   MULTITASK_STRATEGIES,
@@ -25,6 +27,7 @@ import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
+import { unansweredNote } from './unanswered-note.ts';
 
 /** How a run is started. */
 export interface StartRunOptions {
@@ -65,6 +68,11 @@ export interface RunManagerDeps {
   history: ThreadHistoryCache;
   /** Admits runs by quotas and budgets. */
   governance: Governance;
+  /**
+   * The tools of an agent's references, for the size of their definitions when a budgeted run
+   * is admitted on a cold start (no live instance knows them yet). @default counts none
+   */
+  resolveTools?: (refs: readonly string[]) => Promise<readonly Tool[]>;
 }
 
 /** Limits of the run manager. */
@@ -180,6 +188,18 @@ export class RunManager {
         pinned = version;
         spec = (await registry.version(project, agent.id, version)).spec;
       }
+      let thread: ThreadRecord | undefined;
+      if (threadId !== null) {
+        thread = await threads.get(project, threadId);
+        // A `reject` run holds its thread before admission, so the history admission measures is
+        // the one its first call sends; the others cannot claim before they are admitted (an
+        // `interrupt` would stop the running run for a run that may yet be refused).
+        if (strategy === 'reject') {
+          claimed = this.#claim(threadId, entrant, strategy);
+          await claimed; // THREAD_BUSY before anything is written
+        }
+      }
+      const firstCall = { spec, input: text, runId: id, now, thread, lease };
       admission = await governance.admit({
         project,
         agentId: agent.id,
@@ -187,22 +207,9 @@ export class RunManager {
         models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
         maxTokens: spec.maxTokens,
         hasTools: spec.tools.length > 0,
-        // Exact for a stateless run on a live instance; a thread's history, or tools not yet
-        // resolved on a cold start, are topped up by the runner before the first call.
-        promptBytes: () =>
-          promptBytes(
-            toPrompt(spec.instructions, [userMessage('', text, id, now)]),
-            toolDefinitions(lease?.instance.resources?.tools ?? []),
-          ),
+        promptBytes: () => this.#firstCallBytes(firstCall),
       });
-      if (threadId !== null) {
-        await threads.get(project, threadId);
-        claimed = gate.claim(threadId, entrant, strategy);
-        claimed.catch((err: unknown) => {
-          if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
-        });
-        if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
-      }
+      if (threadId !== null && strategy !== 'reject') claimed = this.#claim(threadId, entrant, strategy);
       const base: RunRecord = {
         id,
         project,
@@ -347,14 +354,15 @@ export class RunManager {
         });
         const now = clock.now();
         const input = userMessage(newId('msg', now), run.input, run.id, now);
-        run = {
+        const running: RunRecord = {
           ...run,
           status: 'running',
           startedAt: now,
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = { input, committed: await store.commitStep(run, threadId === null ? [] : [input]) };
+        started = { input, committed: await store.commitStep(running, threadId === null ? [] : [input]) };
+        run = running; // the input is committed: a failure from here on answers it with a note
         const live = this.#live.get(run.id); // set by start() before this first await returned
         if (live !== undefined) live.running = true;
       }
@@ -368,8 +376,7 @@ export class RunManager {
         spec: lease.agent.spec,
         models: resources.models,
         tools: resources.tools,
-        history:
-          threadId === null ? [started.input] : startAtUserTurn(await this.#history(threadId, started)),
+        history: threadId === null ? [started.input] : promptHistory(await this.#history(threadId, started)),
         signal,
         events: stream,
         admission,
@@ -383,6 +390,59 @@ export class RunManager {
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       this.#retire(accepted.id);
     }
+  }
+
+  /** Claims the thread for the run; a THREAD_BUSY refusal is counted. */
+  #claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<void> {
+    const claimed = this.#deps.gate.claim(threadId, entrant, strategy);
+    claimed.catch((err: unknown) => {
+      if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
+    });
+    return claimed;
+  }
+
+  /**
+   * UTF-8 bytes the run's first model call will send, for its budget reservation at admission:
+   * the thread's recent history as the runner will send it, the input, the tool definitions. The
+   * history is read through the cache and left there for the run, so a cold thread costs the one
+   * store read the run makes anyway. A cold start resolves the tools' definitions from the
+   * catalog (the activation will resolve the same); a reference that fails to resolve is counted
+   * as nothing here and fails the activation.
+   */
+  async #firstCallBytes(call: {
+    spec: AgentSpec;
+    input: string;
+    runId: string;
+    now: number;
+    thread: ThreadRecord | undefined;
+    lease: Lease | undefined;
+  }): Promise<number> {
+    const { spec, thread } = call;
+    const input = userMessage('', call.input, call.runId, call.now);
+    let messages: readonly (MessageRecord | NewMessage)[] = [input];
+    if (thread !== undefined) {
+      const recent = await this.#recentOf(thread);
+      const kept = this.#options.historyLimit - 1; // the input is the last of historyLimit messages
+      messages = promptHistory([...recent.slice(Math.max(0, recent.length - kept)), input]);
+    }
+    let tools: readonly Tool[] | undefined = call.lease?.instance.resources?.tools;
+    if (tools === undefined && spec.tools.length > 0 && this.#deps.resolveTools !== undefined) {
+      tools = await this.#deps.resolveTools(spec.tools).catch(() => undefined);
+    }
+    return promptBytes(toPrompt(spec.instructions, messages), toolDefinitions(tools ?? []));
+  }
+
+  /** A thread's recent messages (at most `historyLimit`), through the cache, which keeps them. */
+  async #recentOf(thread: ThreadRecord): Promise<MessageRecord[]> {
+    const cache = this.#deps.history;
+    const cached = cache.get(thread.id, thread.messageCount);
+    if (cached !== undefined) return cached;
+    const read =
+      thread.messageCount === 0
+        ? []
+        : await this.#deps.store.recentMessages(thread.id, this.#options.historyLimit);
+    cache.set(thread.id, read);
+    return read;
   }
 
   /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
@@ -410,8 +470,23 @@ export class RunManager {
   }
 }
 
-/** Drops leading messages until a user turn, so a truncated history never opens mid tool exchange. */
-function startAtUserTurn(messages: MessageRecord[]): (MessageRecord | NewMessage)[] {
+/**
+ * A thread's messages as the model is sent them: from the first user turn, so a truncated history
+ * never opens mid tool exchange; and a user turn left without an answer (its run was stopped by a
+ * crash, before it could write the note a failed run leaves) followed by a note saying so, so the
+ * model never sees two user turns in a row.
+ */
+function promptHistory(
+  messages: readonly (MessageRecord | NewMessage)[],
+): readonly (MessageRecord | NewMessage)[] {
   const first = messages.findIndex((m) => m.role === 'user');
-  return first <= 0 ? messages : messages.slice(first);
+  const from = first <= 0 ? messages : messages.slice(first);
+  const unanswered = (i: number): boolean => from[i]?.role === 'user' && from[i + 1]?.role === 'user';
+  if (!from.some((_m, i) => unanswered(i))) return from;
+  const out: (MessageRecord | NewMessage)[] = [];
+  from.forEach((m, i) => {
+    out.push(m);
+    if (unanswered(i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
+  });
+  return out;
 }
