@@ -3,6 +3,7 @@
  * buffer, and is delivered to any number of consumers, who may join late and resume after a
  * sequence number they already saw (an SSE `Last-Event-ID`).
  */
+import type { UsageExceededCap } from '../models/model-events.ts';
 import type { RunRecord } from '../store/ports.ts';
 
 /** Fields every run event has. */
@@ -35,6 +36,8 @@ export type RunEvent =
       finishReason: string;
       inputTokens: number;
       outputTokens: number;
+      /** Set when the provider reported more than the call's cap; the step was charged the cap. */
+      usageExceededCap?: UsageExceededCap;
     })
   | (EventBase & { type: 'run.finished'; run: RunRecord })
   | (EventBase & { type: 'run.failed'; run: RunRecord; error: { code: string; message: string } });

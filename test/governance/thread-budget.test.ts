@@ -116,4 +116,54 @@ describe('budgets and thread runs', () => {
       await f.close();
     }
   });
+
+  it('a thread run the budget stops mid-run leaves the thread a valid conversation for the next run', async () => {
+    const f = await fixture();
+    try {
+      const adder = {
+        name: 'adder',
+        model: MODEL,
+        instructions: 'Use the tool.',
+        tools: ['custom:add'],
+        maxTokens: 16,
+      };
+      // What the first call may cost at worst: admission reserves two of them for an agent with tools.
+      await f.pool.projects.create({ id: 'probe', limits: { budgets: { dailyUsd: 1_000 } } });
+      await f.pool.agents.create('probe', adder);
+      let reserved = 0;
+      f.fake.script(async () => {
+        reserved = (await f.pool.governance.usage('probe')).budgets.daily.reservedUsd;
+        return { text: 'No tool needed.' };
+      });
+      const probeThread = await f.pool.threads.create('probe');
+      await (
+        await f.pool.runs.start('probe', 'adder', { input: 'add 1 and 2', threadId: probeThread.id })
+      ).result;
+      const worst1 = reserved / 2;
+
+      // The first call fits the day's budget exactly; the second sends more, so it never can.
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: worst1 } } });
+      await f.pool.agents.create(P, adder);
+      const thread = await f.pool.threads.create(P);
+      f.fake.script({ toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }] });
+      const stopped = await (
+        await f.pool.runs.start(P, 'adder', { input: 'add 1 and 2', threadId: thread.id })
+      ).result;
+      assert.equal(stopped.error?.code, 'RUN_EXCEEDS_BUDGET');
+      assert.deepEqual(await roles(f, thread.id), ['user', 'assistant', 'tool', 'assistant']);
+
+      await f.pool.projects.updateLimits(P, { budgets: { dailyUsd: 1_000 } });
+      f.fake.script({ text: 'It is 3.' });
+      const next = await (await f.pool.runs.start(P, 'adder', { input: 'so?', threadId: thread.id })).result;
+      assert.equal(next.status, 'succeeded');
+      const sent = f.fake.requests.at(-1)?.messages.map((m) => m.role);
+      assert.deepEqual(sent, ['system', 'user', 'assistant', 'tool', 'assistant', 'user']);
+      assert.match(
+        String(f.fake.requests.at(-1)?.messages[4]?.content),
+        /no answer: the run ended with RUN_EXCEEDS_BUDGET/,
+      );
+    } finally {
+      await f.close();
+    }
+  });
 });

@@ -37,6 +37,7 @@ function setup(options: ModelResilienceOptions = {}, clock: Clock = systemClock)
     rejected: (m, code) => seen.push(`rejected ${m} ${code}`),
     breakerChanged: (m, state) => seen.push(`breaker ${m} ${state}`),
     fallback: (from, to) => seen.push(`fallback ${from} ${to}`),
+    usageExceededCap: (m) => seen.push(`usage exceeded cap ${m}`),
   };
   const guards = new ModelGuards(options, { clock, bus, observer });
   const statsOf = (ref: string) => guards.stats().find((s) => s.model === ref);
