@@ -80,7 +80,7 @@ export class ModelGuards {
       attempted.push(target.ref);
       const guard = this.#guard(target.ref);
       try {
-        const stream = await untilAborted(guard.open(target.model, call), signal, (late) => {
+        const stream = await untilAborted(guard.open(target.model, call, context.project), signal, (late) => {
           late.cancel(signal?.reason).catch(() => undefined);
         });
         return { ref: target.ref, stream };
