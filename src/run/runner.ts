@@ -4,7 +4,9 @@
  * (`doStream`) rather than through `generateText`, so every step is ours to commit: a finished
  * step stores its messages and the run record in one transaction, and stream events carry each
  * text delta, tool call and result as it happens. A tool that throws becomes a tool-error result
- * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error.
+ * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error
+ * (on a thread, with a note answering its user turn, unanswered-note.ts). A step is charged at
+ * most its cap, whatever the provider reports.
  */
 import type {
   LanguageModelV3CallOptions,
