@@ -353,4 +353,27 @@ describe('budgets under concurrency (acceptance)', () => {
       await f.close();
     }
   });
+
+  it('every run of an agent with tools admitted on a cold start gets to make its first model call', async () => {
+    // No live instance knows the tool definitions when the first runs are admitted: admission
+    // sizes them from the tool catalog, so the first call needs nothing more than was reserved.
+    const f = await fixture();
+    try {
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 4 } } });
+      await f.pool.agents.create(P, ADDER);
+      f.fake.script(...Array.from({ length: 200 }, () => toolRound));
+      const { admitted, refusals } = await startMany(f, P, 'adder', 100);
+      const results = await Promise.all(admitted.map((h) => h.result));
+      assert.ok(refusals.length > 0, 'the budget refused some runs');
+      const starved = results.filter((r) => r.error !== null && r.steps === 0);
+      assert.deepEqual(
+        starved.map((r) => r.error?.code),
+        [],
+        'no admitted run failed before its first model call',
+      );
+      assert.ok(sum(results) <= 4);
+    } finally {
+      await f.close();
+    }
+  });
 });
