@@ -82,17 +82,24 @@ export class FairBulkhead {
   }
 
   /**
+   * The release of a slot taken at once, when one is free (then nobody waits: a freed slot is
+   * handed to the next waiter directly); undefined otherwise. The happy path, without a promise.
+   */
+  tryAcquire(): Release | undefined {
+    if (this.#inFlight >= this.options.maxConcurrent) return undefined;
+    this.#inFlight++;
+    return this.#release();
+  }
+
+  /**
    * Resolves with the release of a slot once the caller holds one: at once when a slot is free
    * and nobody waits, else in its key's turn. Rejects with {@link BulkheadRejectedError} when the
    * caller finds (or later loses) no place in the queue, or with the signal's reason when it aborts.
    */
   acquire(key: string, signal?: AbortSignal): Promise<Release> {
     if (signal?.aborted === true) return Promise.reject(signal.reason);
-    // Nobody waits whenever a slot is free: a freed slot is handed to the next waiter directly.
-    if (this.#inFlight < this.options.maxConcurrent) {
-      this.#inFlight++;
-      return Promise.resolve(this.#release());
-    }
+    const now = this.tryAcquire();
+    if (now !== undefined) return Promise.resolve(now);
     const { maxQueue, maxQueuePerKey } = this.options;
     const waiting = this.#queues.get(key)?.length ?? 0;
     if (waiting >= maxQueuePerKey) {
@@ -133,8 +140,11 @@ export class FairBulkhead {
     }
     const [key, queue] = next.value;
     const waiter = queue.shift() as Waiter;
-    this.#queues.delete(key);
-    if (queue.length > 0) this.#queues.set(key, queue); // its turn is over: to the back
+    if (queue.length === 0) this.#queues.delete(key);
+    else if (this.#queues.size > 1) {
+      this.#queues.delete(key); // its turn is over: to the back
+      this.#queues.set(key, queue);
+    }
     this.#queued--;
     this.#unlisten(waiter);
     waiter.resolve(this.#release());

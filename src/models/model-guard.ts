@@ -135,15 +135,18 @@ export class ModelGuard {
     this.calls++;
     const signal = call.abortSignal;
     const ready = Promise.withResolvers<ReadableStream<Part>>();
-    void this.#bulkhead
-      .acquire(project, signal)
-      .then((release) => this.#hold(model, call, release, ready))
-      .catch((err: unknown) => {
-        if (signal?.aborted) return ready.reject(signal.reason);
-        this.failures++;
-        if (err instanceof BulkheadRejectedError) err = this.#refuse(this.#busy(err));
-        ready.reject(err);
-      });
+    // A free slot is taken without waiting for a promise: the happy path of every model call.
+    const free = signal?.aborted === true ? undefined : this.#bulkhead.tryAcquire();
+    const held =
+      free !== undefined
+        ? this.#hold(model, call, free, ready)
+        : this.#bulkhead.acquire(project, signal).then((release) => this.#hold(model, call, release, ready));
+    void held.catch((err: unknown) => {
+      if (signal?.aborted) return ready.reject(signal.reason);
+      this.failures++;
+      if (err instanceof BulkheadRejectedError) err = this.#refuse(this.#busy(err));
+      ready.reject(err);
+    });
     return ready.promise;
   }
 
