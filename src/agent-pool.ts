@@ -296,6 +296,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         observer: loggingRunObserver(metrics, logger.child({ component: 'runs' })),
         history,
         governance,
+        resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
       },
       runOptions,
     );

@@ -105,6 +105,7 @@ export {
   type ModelGuardStats,
   ModelGuards,
   type ModelTarget,
+  type UsageExceededCap,
 } from './models/resilient-model.ts';
 export {
   type BreakerOptions,

@@ -62,6 +62,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   readonly #fallbacks: Counter<'from' | 'to'>;
   readonly #throttled: Counter<'model' | 'limit'>;
   readonly #rejected: Counter<'model' | 'code'>;
+  readonly #usageExceededCap: Counter<'model'>;
 
   constructor(sources: MetricsSources, options?: MetricsOptions) {
     this.options = resolveMetricsOptions(options);
@@ -247,6 +248,12 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       labelNames: ['model', 'code'],
       registers,
     });
+    this.#usageExceededCap = new Counter({
+      name: 'agentpool_model_usage_exceeded_cap_total',
+      help: 'Model calls whose provider reported more than the call was allowed (output tokens over maxOutputTokens, or a cost over its reservation); charged at the cap.',
+      labelNames: ['model'],
+      registers,
+    });
     this.#refusals = new Counter({
       name: 'agentpool_governance_refusals_total',
       help: 'Runs and agents refused by quotas and budgets, by project and code.',
@@ -335,6 +342,10 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
 
   fallback(from: string, to: string): void {
     this.#fallbacks.inc({ from, to });
+  }
+
+  usageExceededCap(model: string): void {
+    this.#usageExceededCap.inc({ model });
   }
 }
 

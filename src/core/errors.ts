@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   HEADERS_TOO_LARGE: 431,
   QUOTA_EXCEEDED: 429,
   BUDGET_EXHAUSTED: 429,
+  // Not 429: no wait makes a call whose worst case alone is more than a whole budget fit.
+  RUN_EXCEEDS_BUDGET: 422,
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOOL_NOT_FOUND: 422,

@@ -1,14 +1,19 @@
 /**
  * Governance: every run is admitted by its project's quotas and budgets before anything is
  * recorded, and settles what it really cost as it goes. Refusals are `QUOTA_EXCEEDED`,
- * `RATE_LIMITED` or `BUDGET_EXHAUSTED` (429 with Retry-After), never a 500.
+ * `RATE_LIMITED` or `BUDGET_EXHAUSTED` (429 with Retry-After), never a 500, and
+ * `RUN_EXCEEDS_BUDGET` (422, no Retry-After) for a run no wait could make fit.
  *
  * Budgets hold with concurrency because money is reserved before it can be spent: admission
- * reserves the worst case of the first model call, and before every model call the run tops its
- * reservation up to that call's worst case — prompt bytes as input tokens (a byte-level tokenizer
- * never makes more tokens than bytes) plus the output cap, priced at the dearest model the call
- * may fall back to. After the call the reservation is settled to the actual cost. Reservation and
- * settlement are synchronous, so 200 runs racing for the last cents cannot overspend.
+ * reserves the worst case of the run's first model call as it will really be sent (the thread's
+ * history, the input and the tool definitions; the run manager measures it), and before every
+ * model call the run tops its reservation up to that call's worst case — prompt bytes as input
+ * tokens (a byte-level tokenizer never makes more tokens than bytes) plus the output cap, priced
+ * at the dearest model the call may fall back to. For an agent with tools admission reserves two
+ * such calls when they fit in the whole limit, since a call that asks for a tool needs a
+ * follow-up. After a call the reservation is settled to its cost, at most its worst case; the rest
+ * stays with the run for its next call. Reservation and settlement are synchronous, so 200 runs
+ * racing for the last cents cannot overspend. The per-call side lives in run-admission.ts.
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
@@ -23,6 +28,9 @@ import {
   type ResolvedGovernanceOptions,
 } from './limits.ts';
 import { QuotaCounters } from './quotas.ts';
+import { type AdmissionContext, RunAdmission } from './run-admission.ts';
+
+export { RunAdmission } from './run-admission.ts';
 
 /** Per-agent overrides of the project's run quotas (from the agent's definition). */
 export interface AgentQuotas {
@@ -40,13 +48,15 @@ export interface AdmitRequest {
   /** The agent's output cap per model call, if it sets one. */
   readonly maxTokens?: number | undefined;
   /**
-   * UTF-8 bytes the first model call is known to send (messages and tool definitions as JSON);
-   * called only when a budget applies. The runner tops up before the call if it sends more.
+   * UTF-8 bytes the first model call will send (messages and tool definitions as JSON): for a
+   * thread run, its history too. Called only when a budget applies, after the quotas admitted the
+   * run. The runner tops up before the call if it sends more (the thread grew meanwhile).
    */
-  readonly promptBytes: () => number;
+  readonly promptBytes: () => number | Promise<number>;
   /**
    * True when the agent has tools: a call that asks for a tool always needs a follow-up call, so
-   * admission reserves two calls' worst case and an admitted run can finish its tool round.
+   * admission reserves two calls' worst case (when two fit in the whole limit) and an admitted run
+   * can finish its tool round.
    */
   readonly hasTools?: boolean | undefined;
 }
@@ -151,8 +161,9 @@ export class Governance {
   }
 
   /**
-   * Admits a run or throws `QUOTA_EXCEEDED`, `RATE_LIMITED` or `BUDGET_EXHAUSTED`. The returned
-   * admission holds a run place and the first call's reservation until {@link RunAdmission.release}.
+   * Admits a run or throws `QUOTA_EXCEEDED`, `RATE_LIMITED`, `BUDGET_EXHAUSTED` or
+   * `RUN_EXCEEDS_BUDGET`. The returned admission holds a run place and the first call's
+   * reservation until {@link RunAdmission.release}.
    */
   async admit(request: AdmitRequest): Promise<RunAdmission> {
     const { project } = request;
@@ -176,7 +187,7 @@ export class Governance {
     const admission = new RunAdmission(this.#ctx, request, limits, budgeted, now);
     if (!budgeted) return admission;
     try {
-      await admission.reserveStep(request.promptBytes(), request.hasTools === true ? 2 : 1);
+      await admission.reserveStep(await request.promptBytes(), request.hasTools === true ? 2 : 1);
     } catch (err) {
       admission.withdraw();
       throw err;
@@ -252,143 +263,6 @@ export class Governance {
 
   #refused(project: string, err: unknown): void {
     if (err instanceof AgentPoolError) this.#deps.observer?.refused(project, err.code);
-  }
-}
-
-/** What an admission works with: the pool's counters, accounts and prices. */
-interface AdmissionContext {
-  readonly quotas: QuotaCounters;
-  readonly budgets: Budgets;
-  readonly prices: PriceTable;
-  readonly clock: Clock;
-  readonly defaultMaxTokens: number;
-  refused(project: string, err: unknown): void;
-}
-
-/**
- * One admitted run's hold on its project: a run place, and money reserved for its next model call. The runner calls {@link reserveStep} before each model call and
- * {@link settleStep} after it; the run manager calls {@link release} when the run ends.
- */
-export class RunAdmission {
-  /** True when a budget or per-run cap applies, so model calls must reserve their worst case. */
-  readonly budgeted: boolean;
-  /** The output cap per model call when a budget applies: the agent's, else the governance default. */
-  readonly maxOutputTokens: number;
-  readonly #ctx: AdmissionContext;
-  readonly #request: AdmitRequest;
-  readonly #limits: ProjectLimits;
-  readonly #createdAt: number;
-  /** Reservations not yet settled, with the windows each was taken in. */
-  #holds: { windows: BudgetWindow[]; usd: number }[] = [];
-  #spent = 0;
-  #released = false;
-
-  constructor(
-    ctx: AdmissionContext,
-    request: AdmitRequest,
-    limits: ProjectLimits,
-    budgeted: boolean,
-    now: number,
-  ) {
-    this.#ctx = ctx;
-    this.#request = request;
-    this.#limits = limits;
-    this.budgeted = budgeted;
-    this.maxOutputTokens = request.maxTokens ?? ctx.defaultMaxTokens;
-    this.#createdAt = now;
-  }
-
-  /** The most a model call sending `promptBytes` can cost, on the dearest model it may reach. */
-  worstCase(promptBytes: number): number {
-    const prices = this.#ctx.prices;
-    let max = 0;
-    for (const model of this.#request.models) {
-      const usd = prices.costOf(model, { inputTokens: promptBytes, outputTokens: this.maxOutputTokens }).usd;
-      if (usd > max) max = usd;
-    }
-    return max;
-  }
-
-  /**
-   * Tops the reservation up to the worst case of `calls` model calls sending `promptBytes`, or
-   * throws `BUDGET_EXHAUSTED` (a window or the per-run cap cannot cover it). No-op when not budgeted.
-   */
-  async reserveStep(promptBytes: number, calls = 1): Promise<void> {
-    if (!this.budgeted || this.#released) return;
-    const { project } = this.#request;
-    const one = this.worstCase(promptBytes);
-    const cap = this.#limits.budgets?.perRunUsd;
-    if (cap !== undefined && this.#spent + one > cap) {
-      const err = new AgentPoolError(
-        'BUDGET_EXHAUSTED',
-        `the run's next model call could cost $${one.toFixed(6)}, more than is left of its per-run cap of $${cap}`,
-        { project, window: 'run', limitUsd: cap, spentUsd: roundUsd(this.#spent), neededUsd: one },
-      );
-      this.#ctx.refused(project, err);
-      throw err;
-    }
-    // Calls reserved ahead never take the run past its cap.
-    const target = cap === undefined ? one * calls : Math.min(one * calls, cap - this.#spent);
-    // Nothing more to reserve while a reservation covers the call; with nothing reserved (even for
-    // a free model) the windows are still asked, so an exhausted budget refuses every call.
-    const reserved = this.#reserved();
-    const extra = Math.max(0, target - reserved);
-    if (extra === 0 && reserved > 0) return;
-    const budgets = this.#ctx.budgets;
-    await budgets.prepare(project, this.#ctx.clock.now());
-    try {
-      const windows = budgets.reserve(project, this.#limits.budgets ?? {}, extra, this.#ctx.clock.now());
-      this.#holds.push({ windows, usd: extra });
-    } catch (err) {
-      this.#ctx.refused(project, err);
-      throw err;
-    }
-  }
-
-  /**
-   * Settles the model call just made: its real cost moves from reserved to spent, and its tokens
-   * are counted. What the worst case left over stays reserved by the run for its next call, so a
-   * run that was admitted is not starved by runs admitted after it.
-   */
-  settleStep(usd: number, tokens: number): void {
-    const budgets = this.#ctx.budgets;
-    let left = usd;
-    for (const hold of this.#holds) {
-      const take = Math.min(hold.usd, left);
-      budgets.unreserve(hold.windows, take);
-      hold.usd -= take;
-      left -= take;
-    }
-    this.#holds = this.#holds.filter((h) => h.usd > 0);
-    this.#spent += usd;
-    budgets.charge(this.#request.project, usd, this.#createdAt);
-    this.#ctx.quotas.addTokens(this.#request.project, tokens, this.#ctx.clock.now());
-  }
-
-  /** What the run holds now: the sum of its unsettled reservations. */
-  #reserved(): number {
-    let usd = 0;
-    for (const hold of this.#holds) usd += hold.usd;
-    return usd;
-  }
-
-  /**
-   * For a run refused after admission (its thread is missing or busy): gives everything back as
-   * {@link release} does, and takes it out of the per-minute counts, as if never admitted.
-   */
-  withdraw(): void {
-    if (this.#released) return;
-    this.release();
-    this.#ctx.quotas.uncount(this.#request.project, this.#request.agentId, this.#createdAt);
-  }
-
-  /** Gives back the run place and whatever is still reserved; safe to call twice. */
-  release(): void {
-    if (this.#released) return;
-    this.#released = true;
-    for (const hold of this.#holds) this.#ctx.budgets.unreserve(hold.windows, hold.usd);
-    this.#holds = [];
-    this.#ctx.quotas.release(this.#request.project, this.#request.agentId);
   }
 }
 

@@ -5,6 +5,24 @@
 /** The circuit of one model: `closed` lets calls through, `open` fails them fast, `half-open` lets one trial call through. */
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
+/**
+ * A provider reported more than a call was allowed: output tokens beyond the call's
+ * `maxOutputTokens`, or a cost above the worst case reserved for it. The run was charged
+ * `chargedUsd`, the cost at the cap, never more than the reservation.
+ */
+export interface UsageExceededCap {
+  /** The model that answered. */
+  model: string;
+  /** The call's `maxOutputTokens`; null when it sent none (only its reservation capped it). */
+  capTokens: number | null;
+  reportedInputTokens: number;
+  reportedOutputTokens: number;
+  /** The price of the reported tokens. */
+  reportedUsd: number;
+  /** What the run and its budget were charged. */
+  chargedUsd: number;
+}
+
 /** Events of the model layer. */
 export type ModelEvent =
   | { type: 'breaker.opened'; at: number; model: string; reason: { code: string; message: string } }
@@ -19,7 +37,14 @@ export type ModelEvent =
       project: string;
       agent: string;
       runId: string;
-    };
+    }
+  | ({
+      type: 'model.usage_exceeded_cap';
+      at: number;
+      project: string;
+      agent: string;
+      runId: string;
+    } & UsageExceededCap);
 
 /** Told of what the guards do, for metrics. */
 export interface ModelObserver {
@@ -32,6 +57,8 @@ export interface ModelObserver {
   breakerChanged(model: string, state: BreakerState): void;
   /** A call failed over from one model to the next of its route. */
   fallback(from: string, to: string): void;
+  /** A provider reported more usage than the call's cap (see {@link UsageExceededCap}). */
+  usageExceededCap(model: string): void;
 }
 
 /** What the guard of one ref has seen since it was created. */

@@ -1,7 +1,8 @@
 /**
- * The guard of one `provider/model-id` ("ref"), composed from cockatiel and shared by every caller
- * of it. It wraps a call from the outside in:
- *   bulkhead (a call holds its slot until its stream ends)
+ * The guard of one `provider/model-id` ("ref"), composed from cockatiel and our fair bulkhead and
+ * shared by every caller of it. It wraps a call from the outside in:
+ *   bulkhead (a call holds its slot until its stream ends; the queue takes projects in turn,
+ *   fair-bulkhead.ts)
  *   → retries (exponential backoff with jitter; Retry-After / retry-after-ms honoured)
  *   → provider rate limits (requests and tokens per minute, on the injected clock)
  *   → circuit breaker → per-attempt timeout → one attempt: `doStream` until the first content part,
@@ -15,7 +16,6 @@ import {
   type LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
 import {
-  type BulkheadPolicy,
   type CircuitBreakerPolicy,
   CircuitState,
   ConsecutiveBreaker,
@@ -25,11 +25,9 @@ import {
   type RetryPolicy,
   SamplingBreaker,
   TaskCancelledError,
-  bulkhead,
   circuitBreaker,
   handleWhen,
   isBrokenCircuitError,
-  isBulkheadRejectedError,
   isTaskCancelledError,
   retry,
 } from 'cockatiel';
@@ -37,6 +35,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { SlidingWindow } from '../core/sliding-window.ts';
 import type { EventSink } from '../events/bus.ts';
+import { BulkheadRejectedError, FairBulkhead, type Release } from './fair-bulkhead.ts';
 import type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
 import {
   describeFailure,
@@ -85,7 +84,7 @@ export class ModelGuard {
   readonly policy: ResolvedModelPolicy;
   readonly #deps: Required<ModelGuardsDeps>;
   readonly #breaker: CircuitBreakerPolicy;
-  readonly #bulkhead: BulkheadPolicy;
+  readonly #bulkhead: FairBulkhead;
   readonly #retry: RetryPolicy;
   readonly #requests: SlidingWindow | undefined;
   readonly #tokens: SlidingWindow | undefined;
@@ -109,7 +108,8 @@ export class ModelGuard {
       breaker: b.strategy === 'consecutive' ? new ConsecutiveBreaker(b.threshold) : sampledBreaker(b),
     });
     this.#breaker.onStateChange((state) => this.#breakerChanged(state));
-    this.#bulkhead = bulkhead(policy.bulkhead.maxConcurrent, policy.bulkhead.maxQueue);
+    const { maxConcurrent, maxQueue, maxQueuePerProject } = policy.bulkhead;
+    this.#bulkhead = new FairBulkhead({ maxConcurrent, maxQueue, maxQueuePerKey: maxQueuePerProject });
     this.#retry = retry(
       handleWhen((err) => isRetryable(err) && (this.#retryAfterOf(err) ?? 0) <= r.maxRetryAfterMs),
       { maxAttempts: r.maxAttempts - 1, backoff: backoff(r, (err) => this.#retryAfterOf(err)) },
@@ -123,55 +123,88 @@ export class ModelGuard {
     this.#tokens = tpm === undefined ? undefined : new SlidingWindow(tpm);
   }
 
-  /** One call: resolves with the stream once the model sent its first content part. */
-  open(model: LanguageModelV3, call: LanguageModelV3CallOptions): Promise<ReadableStream<Part>> {
+  /**
+   * One call of `project`: resolves with the stream once the model sent its first content part.
+   * The call waits for a bulkhead slot in its project's turn.
+   */
+  open(
+    model: LanguageModelV3,
+    call: LanguageModelV3CallOptions,
+    project: string,
+  ): Promise<ReadableStream<Part>> {
     this.calls++;
     const signal = call.abortSignal;
     const ready = Promise.withResolvers<ReadableStream<Part>>();
-    void this.#bulkhead
-      .execute(async () => {
-        // cockatiel's retry waits out its backoff even when cancelled; the slot must not.
-        const opened = await untilAborted(
-          this.#retry.execute(({ attempt }) => this.#attempt(model, call, attempt + 1), signal),
-          signal,
-          (late) => void late.reader.cancel().catch(() => undefined),
-        );
-        // The slot is held until the stream ends (or the call is cancelled, read or not): a
-        // streaming call keeps the provider busy.
-        const ended = Promise.withResolvers<void>();
-        const onAbort = (): void => ended.resolve();
-        signal?.addEventListener('abort', onAbort, { once: true });
-        ready.resolve(this.#relay(opened, ended.resolve));
-        try {
-          await ended.promise;
-        } finally {
-          signal?.removeEventListener('abort', onAbort);
-        }
-      }, signal)
-      .catch((err: unknown) => {
-        if (signal?.aborted) return ready.reject(signal.reason);
-        this.failures++;
-        if (isBulkheadRejectedError(err)) {
-          const { maxConcurrent, maxQueue } = this.policy.bulkhead;
-          err = this.#refuse(
-            new AgentPoolError(
-              'MODEL_BUSY',
-              `${this.ref} is busy: ${maxConcurrent} calls in flight and ${maxQueue} waiting`,
-              { model: this.ref },
-            ),
-          );
-        }
-        ready.reject(err);
-      });
+    // A free slot is taken without waiting for a promise: the happy path of every model call.
+    const free = signal?.aborted === true ? undefined : this.#bulkhead.tryAcquire();
+    const held =
+      free !== undefined
+        ? this.#hold(model, call, free, ready)
+        : this.#bulkhead.acquire(project, signal).then((release) => this.#hold(model, call, release, ready));
+    void held.catch((err: unknown) => {
+      if (signal?.aborted) return ready.reject(signal.reason);
+      this.failures++;
+      if (err instanceof BulkheadRejectedError) err = this.#refuse(this.#busy(err));
+      ready.reject(err);
+    });
     return ready.promise;
+  }
+
+  /**
+   * Makes the call with a bulkhead slot, and holds the slot until the stream ends (or the call is
+   * cancelled, read or not): a streaming call keeps the provider busy.
+   */
+  async #hold(
+    model: LanguageModelV3,
+    call: LanguageModelV3CallOptions,
+    release: Release,
+    ready: PromiseWithResolvers<ReadableStream<Part>>,
+  ): Promise<void> {
+    const signal = call.abortSignal;
+    try {
+      // cockatiel's retry waits out its backoff even when cancelled; the slot must not.
+      const opened = await untilAborted(
+        this.#retry.execute(({ attempt }) => this.#attempt(model, call, attempt + 1), signal),
+        signal,
+        (late) => void late.reader.cancel().catch(() => undefined),
+      );
+      const ended = Promise.withResolvers<void>();
+      const onAbort = (): void => ended.resolve();
+      signal?.addEventListener('abort', onAbort, { once: true });
+      ready.resolve(this.#relay(opened, ended.resolve));
+      try {
+        await ended.promise;
+      } finally {
+        signal?.removeEventListener('abort', onAbort);
+      }
+    } finally {
+      release();
+    }
+  }
+
+  /** MODEL_BUSY for a call the bulkhead refused, saying which bound refused it. */
+  #busy(err: BulkheadRejectedError): AgentPoolError {
+    const { maxConcurrent, maxQueue, maxQueuePerProject } = this.policy.bulkhead;
+    const project = err.key;
+    const why =
+      err.reason === 'key-full'
+        ? `project ${project} already has ${maxQueuePerProject} calls waiting (maxQueuePerProject)`
+        : err.reason === 'displaced'
+          ? `its place in the full queue went to a project with fewer calls waiting`
+          : `${maxConcurrent} calls in flight and ${maxQueue} waiting`;
+    return new AgentPoolError('MODEL_BUSY', `${this.ref} is busy: ${why}`, {
+      model: this.ref,
+      project,
+      reason: err.reason,
+    });
   }
 
   stats(): ModelGuardStats {
     return {
       model: this.ref,
       breaker: STATES[this.#breaker.state],
-      inFlight: this.policy.bulkhead.maxConcurrent - this.#bulkhead.executionSlots,
-      queued: this.policy.bulkhead.maxQueue - this.#bulkhead.queueSlots,
+      inFlight: this.#bulkhead.inFlight,
+      queued: this.#bulkhead.queued,
       calls: this.calls,
       failures: this.failures,
       retries: this.retries,

@@ -39,12 +39,21 @@ export interface RetryOptions {
   maxRetryAfterMs?: number;
 }
 
-/** Concurrency limit of one model: calls beyond it wait in a bounded queue, then are refused. */
+/**
+ * Concurrency limit of one model, shared by every project: calls beyond it wait in a bounded
+ * queue that serves the projects with waiting calls in turn, then are refused with MODEL_BUSY.
+ */
 export interface BulkheadOptions {
   /** Calls streaming at once (a call holds its slot until its stream ends). @default 64 */
   maxConcurrent?: number;
-  /** Calls waiting for a slot; one more fails at once with MODEL_BUSY. @default 256 */
+  /**
+   * Calls waiting for a slot, all projects together; one more fails at once with MODEL_BUSY,
+   * unless its project waits less than another (that one's newest call gives up its place).
+   * @default 256
+   */
   maxQueue?: number;
+  /** Calls of one project waiting for a slot; at most `maxQueue`. @default maxQueue */
+  maxQueuePerProject?: number;
 }
 
 /** The provider's limits for one model, enforced locally and shared by every caller of the ref. */
@@ -88,7 +97,7 @@ export interface ResolvedBreakerOptions {
 /** {@link RetryOptions} with every default applied. */
 export type ResolvedRetryOptions = Readonly<Required<RetryOptions>>;
 
-/** {@link BulkheadOptions} with every default applied. */
+/** {@link BulkheadOptions} with every default applied (`maxQueuePerProject` ≤ `maxQueue`). */
 export type ResolvedBulkheadOptions = Readonly<Required<BulkheadOptions>>;
 
 /** {@link RateLimitOptions}; `undefined` is unlimited. */
@@ -125,7 +134,7 @@ const BUILTIN: ResolvedModelPolicy = {
     windowMs: 30_000,
     halfOpenAfterMs: 10_000,
   },
-  bulkhead: { maxConcurrent: 64, maxQueue: 256 },
+  bulkhead: { maxConcurrent: 64, maxQueue: 256, maxQueuePerProject: 256 },
   rateLimit: { requestsPerMinute: undefined, tokensPerMinute: undefined },
 };
 
@@ -195,14 +204,7 @@ function resolvePolicy(prefix: string, input: unknown, base: ResolvedModelPolicy
         base.breaker.halfOpenAfterMs,
       ),
     },
-    bulkhead: {
-      maxConcurrent: intOption(
-        `${prefix}.bulkhead.maxConcurrent`,
-        h['maxConcurrent'],
-        base.bulkhead.maxConcurrent,
-      ),
-      maxQueue: intOption(`${prefix}.bulkhead.maxQueue`, h['maxQueue'], base.bulkhead.maxQueue, 0),
-    },
+    bulkhead: resolveBulkhead(prefix, h, base.bulkhead),
     rateLimit: {
       requestsPerMinute: optionalLimit(
         `${prefix}.rateLimit.requestsPerMinute`,
@@ -215,6 +217,37 @@ function resolvePolicy(prefix: string, input: unknown, base: ResolvedModelPolicy
         base.rateLimit.tokensPerMinute,
       ),
     },
+  };
+}
+
+/**
+ * The bulkhead of a policy over its base. `maxQueuePerProject` follows `maxQueue` unless set:
+ * where the base's equals its `maxQueue` (no bound of its own), a `maxQueue` changed here carries
+ * it along; a bound set on the base stays, never above this level's `maxQueue`.
+ */
+function resolveBulkhead(
+  prefix: string,
+  h: Record<string, unknown>,
+  base: ResolvedBulkheadOptions,
+): ResolvedBulkheadOptions {
+  const maxQueue = intOption(`${prefix}.bulkhead.maxQueue`, h['maxQueue'], base.maxQueue, 0);
+  const inherited = base.maxQueuePerProject === base.maxQueue ? maxQueue : base.maxQueuePerProject;
+  const perProject = intOption(
+    `${prefix}.bulkhead.maxQueuePerProject`,
+    h['maxQueuePerProject'],
+    Math.min(inherited, maxQueue),
+    0,
+  );
+  if (perProject > maxQueue) {
+    throw validationError(
+      `${prefix}.bulkhead.maxQueuePerProject`,
+      `must be at most bulkhead.maxQueue (${maxQueue}), got ${perProject}`,
+    );
+  }
+  return {
+    maxConcurrent: intOption(`${prefix}.bulkhead.maxConcurrent`, h['maxConcurrent'], base.maxConcurrent),
+    maxQueue,
+    maxQueuePerProject: perProject,
   };
 }
 

@@ -10,7 +10,7 @@ import type {
   LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
 import { type AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
-import type { ModelGuardStats, ModelObserver } from './model-events.ts';
+import type { ModelGuardStats, ModelObserver, UsageExceededCap } from './model-events.ts';
 import { ModelGuard, type ModelGuardsDeps, untilAborted } from './model-guard.ts';
 import { canFallBack } from './provider-errors.ts';
 import {
@@ -19,7 +19,13 @@ import {
   resolveModelResilienceOptions,
 } from './resilience-options.ts';
 
-export type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
+export type {
+  BreakerState,
+  ModelEvent,
+  ModelGuardStats,
+  ModelObserver,
+  UsageExceededCap,
+} from './model-events.ts';
 export type { ModelGuardsDeps } from './model-guard.ts';
 
 /** One model of a route: its ref (the guard it goes through) and the provider model. */
@@ -43,6 +49,7 @@ const IGNORE: ModelObserver = {
   rejected: () => undefined,
   breakerChanged: () => undefined,
   fallback: () => undefined,
+  usageExceededCap: () => undefined,
 };
 
 /** Circuit breakers, retries, timeouts, bulkheads and provider limits of every model, and fallbacks between them. */
@@ -73,7 +80,7 @@ export class ModelGuards {
       attempted.push(target.ref);
       const guard = this.#guard(target.ref);
       try {
-        const stream = await untilAborted(guard.open(target.model, call), signal, (late) => {
+        const stream = await untilAborted(guard.open(target.model, call, context.project), signal, (late) => {
           late.cancel(signal?.reason).catch(() => undefined);
         });
         return { ref: target.ref, stream };
@@ -99,6 +106,15 @@ export class ModelGuards {
       }
     }
     throw last as AgentPoolError;
+  }
+
+  /**
+   * Reports a call whose provider said it used more than the call's cap (the caller charged the
+   * cap): `model.usage_exceeded_cap` on the bus, and the metric.
+   */
+  usageExceededCap(report: ModelCallContext & UsageExceededCap): void {
+    this.#deps.bus.emit({ type: 'model.usage_exceeded_cap', at: this.#deps.clock.now(), ...report });
+    this.#deps.observer.usageExceededCap(report.model);
   }
 
   /** Breaker state etc. of every ref used so far (bounded: at most 10,000 refs kept; the least recently used beyond that are dropped). */

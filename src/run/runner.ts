@@ -4,7 +4,9 @@
  * (`doStream`) rather than through `generateText`, so every step is ours to commit: a finished
  * step stores its messages and the run record in one transaction, and stream events carry each
  * text delta, tool call and result as it happens. A tool that throws becomes a tool-error result
- * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error.
+ * the model sees; a failing model call, a cancel or `maxSteps` end the run with a coded error
+ * (on a thread, with a note answering its user turn, unanswered-note.ts). A step is charged at
+ * most its cap, whatever the provider reports.
  */
 import type {
   LanguageModelV3CallOptions,
@@ -17,7 +19,7 @@ import { newId } from '../core/ids.ts';
 import { roundUsd } from '../core/money.ts';
 import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
-import type { ModelGuards, ModelTarget } from '../models/resilient-model.ts';
+import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord, RunStore } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
@@ -33,6 +35,7 @@ import {
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunEventStream } from './stream.ts';
+import { unansweredNote } from './unanswered-note.ts';
 
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
@@ -105,8 +108,11 @@ export class Runner {
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
       for (let step = 1; step <= spec.maxSteps; step++) {
-        if (input.admission?.budgeted === true)
-          await input.admission.reserveStep(promptBytes(prompt, toolDefs));
+        // The most this call may be charged: its worst case, reserved before it is made.
+        const worstUsd =
+          input.admission?.budgeted === true
+            ? await input.admission.reserveStep(promptBytes(prompt, toolDefs))
+            : undefined;
         const started = performance.now();
         let result: StepResult;
         try {
@@ -132,8 +138,23 @@ export class Runner {
         assistant.push(...(stops && stateless ? clientCalls : result.toolCalls));
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;
-        run = this.#account(run, result);
+        const counted = this.#account(
+          run,
+          result,
+          outputCap(spec, input.settings ?? {}, input.admission),
+          worstUsd,
+        );
+        run = counted.run;
         input.admission?.settleStep(run.cost - cost, result.inputTokens + result.outputTokens);
+        const exceeded = counted.exceeded;
+        if (exceeded !== undefined) {
+          this.#deps.guards.usageExceededCap({
+            project: run.project,
+            agent: run.agentName,
+            runId: run.id,
+            ...exceeded,
+          });
+        }
         if (serverCalls.length > 0) {
           const toolContent = await this.#callTools(serverCalls, byName, step, input, clientNames);
           messages.push(this.#message('tool', toolContent, run.id));
@@ -163,6 +184,7 @@ export class Runner {
           finishReason: result.finishReason,
           inputTokens: result.inputTokens,
           outputTokens: result.outputTokens,
+          ...(exceeded !== undefined && { usageExceededCap: exceeded }),
         });
         if (done) {
           events.publish({ type: 'run.finished', run });
@@ -200,14 +222,12 @@ export class Runner {
     };
     const settings = input.settings ?? {};
     const temperature = settings.temperature ?? spec.temperature;
-    const maxTokens = effectiveMaxTokens(spec.maxTokens, settings);
+    const maxOutputTokens = outputCap(spec, settings, input.admission);
     const call: LanguageModelV3CallOptions = {
       prompt,
       ...(tools.length > 0 && { tools }),
       ...(temperature !== undefined && { temperature }),
-      ...(maxTokens !== undefined
-        ? { maxOutputTokens: maxTokens }
-        : input.admission?.budgeted === true && { maxOutputTokens: input.admission.maxOutputTokens }),
+      ...(maxOutputTokens !== undefined && { maxOutputTokens }),
       ...callOptions(settings, step),
       abortSignal: input.signal,
     };
@@ -317,19 +337,51 @@ export class Runner {
 
   /**
    * Adds a step's tokens and cost, priced for the model that answered it, which the record then
-   * names. The sum is rounded to a nano-dollar, so a run of several steps reads `0.0135`, not
-   * `0.013499999999999998`.
+   * names. The tokens are what the provider reported; the cost is at most the call's cap: output
+   * beyond `capTokens` is not counted, nor more than `worstUsd`, the worst case reserved for the
+   * call. So a provider that reports more than it was allowed to produce cannot spend a budget
+   * past its limit, and the record's cost stays what the budget was charged (a restart reads the
+   * budget back from the records). Such a step is described in `exceeded`, and the run's
+   * `metadata.usageExceededCap` sums them. The cost is rounded to a nano-dollar, so a run of
+   * several steps reads `0.0135`, not `0.013499999999999998`.
    */
-  #account(run: RunRecord, step: StepResult): RunRecord {
-    const usage = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
-    return {
+  #account(
+    run: RunRecord,
+    step: StepResult,
+    capTokens: number | undefined,
+    worstUsd: number | undefined,
+  ): { run: RunRecord; exceeded?: UsageExceededCap } {
+    const prices = this.#deps.prices;
+    const reported = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
+    const reportedUsd = prices.costOf(step.model, reported).usd;
+    const overCap = capTokens !== undefined && step.outputTokens > capTokens;
+    let usd = overCap ? prices.costOf(step.model, { ...reported, outputTokens: capTokens }).usd : reportedUsd;
+    if (worstUsd !== undefined && usd > worstUsd) usd = worstUsd;
+    const next: RunRecord = {
       ...run,
       model: step.model,
       steps: run.steps + 1,
       inputTokens: run.inputTokens + step.inputTokens,
       outputTokens: run.outputTokens + step.outputTokens,
-      cost: roundUsd(run.cost + this.#deps.prices.costOf(step.model, usage).usd),
+      cost: roundUsd(run.cost + usd),
     };
+    if (!overCap && usd === reportedUsd) return { run: next };
+    const exceeded: UsageExceededCap = {
+      model: step.model,
+      capTokens: capTokens ?? null,
+      reportedInputTokens: step.inputTokens,
+      reportedOutputTokens: step.outputTokens,
+      reportedUsd,
+      chargedUsd: usd,
+    };
+    const sum = run.metadata['usageExceededCap'] as ExceededSum | undefined;
+    const total: ExceededSum = {
+      calls: (sum?.calls ?? 0) + 1,
+      reportedOutputTokens: (sum?.reportedOutputTokens ?? 0) + step.outputTokens,
+      reportedUsd: (sum?.reportedUsd ?? 0) + reportedUsd,
+      chargedUsd: (sum?.chargedUsd ?? 0) + usd,
+    };
+    return { run: { ...next, metadata: { ...next.metadata, usageExceededCap: total } }, exceeded };
   }
 
   #message(role: 'assistant' | 'tool', content: AssistantContent | ToolContent, runId: string): NewMessage {
@@ -349,9 +401,18 @@ export class Runner {
         : error.code === 'RUN_CANCELLED'
           ? 'cancelled'
           : 'failed';
-    const failed: RunRecord = { ...run, status, error, finishedAt: this.#deps.clock.now() };
+    const now = this.#deps.clock.now();
+    const failed: RunRecord = { ...run, status, error, finishedAt: now };
+    // A thread run whose input was committed (it started) answers it with a note, in the same
+    // commit, so the thread stays a valid conversation for the next run.
+    const note =
+      run.threadId !== null && run.startedAt !== null
+        ? [unansweredNote(newId('msg', now), run.id, error.code, now)]
+        : [];
     try {
-      await this.#deps.store.commitStep(failed, []);
+      const committed = await this.#deps.store.commitStep(failed, note);
+      if (run.threadId !== null && committed.length > 0)
+        this.#deps.history?.appended(run.threadId, committed);
     } catch {
       // The record stays `running` in the store; start-up recovery marks it interrupted.
     }
@@ -365,6 +426,29 @@ export class Runner {
     });
     return failed;
   }
+}
+
+/** What {@link Runner} sums in a run's `metadata.usageExceededCap`. */
+interface ExceededSum {
+  calls: number;
+  reportedOutputTokens: number;
+  reportedUsd: number;
+  chargedUsd: number;
+}
+
+/**
+ * The output cap of a model call: the agent's `maxTokens` or the run's own smaller one, or under a
+ * budget the governance default (sent to the provider, so the worst case reserved holds); none otherwise.
+ */
+function outputCap(
+  spec: AgentSpec,
+  settings: CallSettings,
+  admission: RunAdmission | undefined,
+): number | undefined {
+  return (
+    effectiveMaxTokens(spec.maxTokens, settings) ??
+    (admission?.budgeted === true ? admission.maxOutputTokens : undefined)
+  );
 }
 
 /** The tools as the model is told of them. */

@@ -13,7 +13,9 @@ import type { Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
-import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { AgentSpec } from '../registry/definition.ts';
+import type { MessageRecord, NewMessage, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type { Tool } from '../tools/tool.ts';
 import { effectiveMaxTokens } from './call-settings.ts';
 import { checkToolNames, clientToolDefinitions, openToolCalls, pairToolCalls } from './conversation.ts';
 import { type ToolContent, toPrompt } from './messages.ts';
@@ -24,12 +26,18 @@ import {
   type RunRequest,
   type StartRunOptions,
 } from './run-request.ts';
-import { MULTITASK_STRATEGIES, type GateEntrant, type ThreadGate } from './multitask.ts';
+import {
+  MULTITASK_STRATEGIES,
+  type GateEntrant,
+  type MultitaskStrategy,
+  type ThreadGate,
+} from './multitask.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
+import { unansweredNote } from './unanswered-note.ts';
 
 export type { StartRunOptions } from './run-request.ts';
 
@@ -58,6 +66,11 @@ export interface RunManagerDeps {
   history: ThreadHistoryCache;
   /** Admits runs by quotas and budgets. */
   governance: Governance;
+  /**
+   * The tools of an agent's references, for the size of their definitions when a budgeted run
+   * is admitted on a cold start (no live instance knows them yet). @default counts none
+   */
+  resolveTools?: (refs: readonly string[]) => Promise<readonly Tool[]>;
 }
 
 /** Limits of the run manager. */
@@ -86,7 +99,7 @@ interface Plan {
   /** The tool message content carrying the request's tool results, names filled in. */
   results: ToolContent | undefined;
   /** The thread history a `store: false` run reads and sends before its own messages. */
-  prefix: readonly MessageRecord[];
+  prefix: readonly (MessageRecord | NewMessage)[];
   /** Whether the client tools were checked against the agent's own already (warm start). */
   toolsChecked: boolean;
 }
@@ -228,11 +241,23 @@ export class RunManager {
       const liveTools = lease?.instance.resources?.tools;
       if (liveTools !== undefined)
         checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
-      let prefix: MessageRecord[] = [];
+      let prefix: readonly (MessageRecord | NewMessage)[] = [];
       if (readThread !== null) {
         await threads.get(project, readThread);
-        prefix = startAtUserTurn(await store.recentMessages(readThread, this.#options.historyLimit));
+        prefix = promptHistory(await store.recentMessages(readThread, this.#options.historyLimit));
       }
+      let thread: ThreadRecord | undefined;
+      if (threadId !== null) {
+        thread = await threads.get(project, threadId);
+        // A `reject` run holds its thread before admission, so the history admission measures is
+        // the one its first call sends; the others cannot claim before they are admitted (an
+        // `interrupt` would stop the running run for a run that may yet be refused).
+        if (strategy === 'reject') {
+          claimed = this.#claim(threadId, entrant, strategy);
+          await claimed; // THREAD_BUSY before anything is written
+        }
+      }
+      const firstCall = { spec, request, runId: id, now, thread, prefix, lease };
       admission = await governance.admit({
         project,
         agentId: agent.id,
@@ -241,28 +266,9 @@ export class RunManager {
         // The run's own cap when it asks for less than the agent allows: reserve what it may use.
         maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
         hasTools: spec.tools.length > 0,
-        // Exact for a stateless run on a live instance; a thread's history, or tools not yet
-        // resolved on a cold start, are topped up by the runner before the first call.
-        promptBytes: () =>
-          promptBytes(
-            toPrompt(
-              [spec.instructions, request.instructions],
-              [...prefix, ...inputMessages(request, undefined, id, now)],
-            ),
-            [
-              ...toolDefinitions(lease?.instance.resources?.tools ?? []),
-              ...clientToolDefinitions(request.clientTools),
-            ],
-          ) + (request.toolResults.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(request.toolResults))),
+        promptBytes: () => this.#firstCallBytes(firstCall),
       });
-      if (threadId !== null) {
-        await threads.get(project, threadId);
-        claimed = gate.claim(threadId, entrant, strategy);
-        claimed.catch((err: unknown) => {
-          if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
-        });
-        if (strategy === 'reject') await claimed; // THREAD_BUSY before anything is written
-      }
+      if (threadId !== null && strategy !== 'reject') claimed = this.#claim(threadId, entrant, strategy);
       // Tool calls and results must pair up across what the thread holds and what the run brings;
       // read only when the run brings more than a user's text, so plain runs pay nothing.
       let openBefore = new Map<string, string>();
@@ -431,14 +437,15 @@ export class RunManager {
         }
         const now = clock.now();
         const inputs = inputMessages(plan.request, plan.results, run.id, now);
-        run = {
+        const running: RunRecord = {
           ...run,
           status: 'running',
           startedAt: now,
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = { inputs, committed: await store.commitStep(run, threadId === null ? [] : inputs) };
+        started = { inputs, committed: await store.commitStep(running, threadId === null ? [] : inputs) };
+        run = running; // the input is committed: a failure from here on answers it with a note
         const live = this.#live.get(run.id); // set by start() before this first await returned
         if (live !== undefined) live.running = true;
       }
@@ -458,7 +465,7 @@ export class RunManager {
           history:
             threadId === null
               ? [...plan.prefix, ...started.inputs]
-              : startAtUserTurn(await this.#history(threadId, started)),
+              : promptHistory(await this.#history(threadId, started)),
           signal,
           events: stream,
           admission,
@@ -493,6 +500,67 @@ export class RunManager {
     return run;
   }
 
+  /** Claims the thread for the run; a THREAD_BUSY refusal is counted. */
+  #claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<void> {
+    const claimed = this.#deps.gate.claim(threadId, entrant, strategy);
+    claimed.catch((err: unknown) => {
+      if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
+    });
+    return claimed;
+  }
+
+  /**
+   * UTF-8 bytes the run's first model call will send, for its budget reservation at admission:
+   * the thread's recent history as the runner will send it, the input, the tool definitions. The
+   * history is read through the cache and left there for the run, so a cold thread costs the one
+   * store read the run makes anyway. A cold start resolves the tools' definitions from the
+   * catalog (the activation will resolve the same); a reference that fails to resolve is counted
+   * as nothing here and fails the activation.
+   */
+  async #firstCallBytes(call: {
+    spec: AgentSpec;
+    request: RunRequest;
+    runId: string;
+    now: number;
+    thread: ThreadRecord | undefined;
+    /** A run that keeps nothing: the history it read from its thread. */
+    prefix: readonly (MessageRecord | NewMessage)[];
+    lease: Lease | undefined;
+  }): Promise<number> {
+    const { spec, thread, request } = call;
+    const inputs = inputMessages(request, undefined, call.runId, call.now);
+    let messages: readonly (MessageRecord | NewMessage)[] = [...call.prefix, ...inputs];
+    if (thread !== undefined) {
+      const recent = await this.#recentOf(thread);
+      // The inputs are the last of the historyLimit messages the first call sends.
+      const kept = Math.max(0, this.#options.historyLimit - inputs.length);
+      messages = promptHistory([...recent.slice(Math.max(0, recent.length - kept)), ...inputs]);
+    }
+    let tools: readonly Tool[] | undefined = call.lease?.instance.resources?.tools;
+    if (tools === undefined && spec.tools.length > 0 && this.#deps.resolveTools !== undefined) {
+      tools = await this.#deps.resolveTools(spec.tools).catch(() => undefined);
+    }
+    return (
+      promptBytes(toPrompt([spec.instructions, request.instructions], messages), [
+        ...toolDefinitions(tools ?? []),
+        ...clientToolDefinitions(request.clientTools),
+      ]) + (request.toolResults.length === 0 ? 0 : Buffer.byteLength(JSON.stringify(request.toolResults)))
+    );
+  }
+
+  /** A thread's recent messages (at most `historyLimit`), through the cache, which keeps them. */
+  async #recentOf(thread: ThreadRecord): Promise<MessageRecord[]> {
+    const cache = this.#deps.history;
+    const cached = cache.get(thread.id, thread.messageCount);
+    if (cached !== undefined) return cached;
+    const read =
+      thread.messageCount === 0
+        ? []
+        : await this.#deps.store.recentMessages(thread.id, this.#options.historyLimit);
+    cache.set(thread.id, read);
+    return read;
+  }
+
   /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
   async #history(threadId: string, started: Started): Promise<MessageRecord[]> {
     const cache = this.#deps.history;
@@ -523,8 +591,23 @@ export class RunManager {
   }
 }
 
-/** Drops leading messages until a user turn, so a truncated history never opens mid tool exchange. */
-function startAtUserTurn(messages: MessageRecord[]): MessageRecord[] {
+/**
+ * A thread's messages as the model is sent them: from the first user turn, so a truncated history
+ * never opens mid tool exchange; and a user turn left without an answer (its run was stopped by a
+ * crash, before it could write the note a failed run leaves) followed by a note saying so, so the
+ * model never sees two user turns in a row.
+ */
+function promptHistory(
+  messages: readonly (MessageRecord | NewMessage)[],
+): readonly (MessageRecord | NewMessage)[] {
   const first = messages.findIndex((m) => m.role === 'user');
-  return first <= 0 ? messages : messages.slice(first);
+  const from = first <= 0 ? messages : messages.slice(first);
+  const unanswered = (i: number): boolean => from[i]?.role === 'user' && from[i + 1]?.role === 'user';
+  if (!from.some((_m, i) => unanswered(i))) return from;
+  const out: (MessageRecord | NewMessage)[] = [];
+  from.forEach((m, i) => {
+    out.push(m);
+    if (unanswered(i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
+  });
+  return out;
 }

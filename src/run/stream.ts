@@ -7,6 +7,7 @@
  * streaming huge tool results cannot hold megabytes per follower-less run; the oldest events go
  * first, and the newest (the terminal one, once published) always stays.
  */
+import type { UsageExceededCap } from '../models/model-events.ts';
 import type { RunRecord } from '../store/ports.ts';
 
 /** Fields every run event has. */
@@ -47,6 +48,8 @@ export type RunEvent =
       finishReason: string;
       inputTokens: number;
       outputTokens: number;
+      /** Set when the provider reported more than the call's cap; the step was charged the cap. */
+      usageExceededCap?: UsageExceededCap;
     })
   | (EventBase & { type: 'run.finished'; run: RunRecord })
   | (EventBase & {

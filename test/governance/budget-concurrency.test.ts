@@ -9,7 +9,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { type AgentPoolError, isAgentPoolError } from '../../src/core/errors.ts';
 import type { RunHandle } from '../../src/run/runs.ts';
 import type { RunRecord } from '../../src/store/ports.ts';
-import type { FakeHandler, FakeReply } from '../support/fake-openai.ts';
+import type { FakeChatRequest, FakeHandler, FakeReply } from '../support/fake-openai.ts';
 import { MODEL, P, runFixture } from '../support/run-fixture.ts';
 
 /**
@@ -83,18 +83,19 @@ const ADDER = {
 };
 
 /**
- * Runs the adder once in a project with room to spare, reading governance while each model call
- * is in flight: what step 1 reserves (its worst case), what it cost, and what step 2 reserves.
- * Prompts hold no ids, so the same agent and input reserve the same in any project.
+ * Runs the adder once in a project with room to spare, billed near the worst case, reading
+ * governance while each model call is in flight: what the first step's call may cost at worst
+ * (admission reserves two such calls for an agent with tools) and what it cost. Prompts hold no
+ * ids, so the same agent and input reserve and cost the same in any project.
  */
-async function measureAdder(f: Fixture): Promise<{ worst1: number; cost1: number; worst2: number }> {
+async function measureAdder(f: Fixture): Promise<{ worst1: number; cost1: number }> {
   await f.pool.projects.create({ id: 'probe', limits: { budgets: { dailyUsd: 1_000 } } });
   await f.pool.agents.create('probe', ADDER);
   const seen: { reservedUsd: number; spentUsd: number }[] = [];
-  const measure = (reply: FakeReply) => async () => {
+  const measure = (reply: FakeReply) => async (req: FakeChatRequest) => {
     const { reservedUsd, spentUsd } = (await f.pool.governance.usage('probe')).budgets.daily;
     seen.push({ reservedUsd, spentUsd });
-    return reply;
+    return billed(reply)(req);
   };
   f.fake.script(
     measure({ toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }] }),
@@ -106,12 +107,12 @@ async function measureAdder(f: Fixture): Promise<{ worst1: number; cost1: number
   const [step1, step2] = seen;
   assert.ok(step1 !== undefined && step2 !== undefined);
   assert.equal(step1.spentUsd, 0);
-  assert.ok(
-    step2.spentUsd > 0 && step2.spentUsd < step1.reservedUsd,
-    'a step costs less than its worst case',
-  );
-  assert.ok(step2.reservedUsd > step1.reservedUsd, 'the second prompt is longer');
-  return { worst1: step1.reservedUsd, cost1: step2.spentUsd, worst2: step2.reservedUsd };
+  const worst1 = step1.reservedUsd / 2;
+  const cost1 = step2.spentUsd;
+  assert.ok(cost1 > 0 && cost1 < worst1, 'a step costs less than its worst case');
+  // Billed near its worst case, the first call leaves less than the second needs: it topped up.
+  assert.ok(step2.reservedUsd > 2 * worst1 - cost1, 'the second call reserved more');
+  return { worst1, cost1 };
 }
 
 describe('budgets under concurrency (acceptance)', () => {
@@ -179,15 +180,15 @@ describe('budgets under concurrency (acceptance)', () => {
   it('a run whose later step cannot reserve its worst case fails with BUDGET_EXHAUSTED before calling the model again', async () => {
     const f = await fixture();
     try {
-      const { worst1, cost1, worst2 } = await measureAdder(f);
-      assert.ok(cost1 + worst2 > worst1, 'the second step needs more than the first left over');
-
-      // A budget that holds exactly the first step's worst case: the first call fits, the second cannot.
-      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: worst1 } } });
+      const { worst1, cost1 } = await measureAdder(f);
+      // Room for the two calls' worst case admission reserves for an agent with tools; billed
+      // near its worst case, the first call leaves too little for the second, which sends more.
+      const budget = 2 * worst1;
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: budget } } });
       await f.pool.agents.create(P, ADDER);
       const requestsBefore = f.fake.requests.length;
       const addsBefore = f.calls.add;
-      f.fake.script({ toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }] });
+      f.fake.script(toolRound);
       const run = await (await f.pool.runs.start(P, 'adder', { input: 'add 1 and 2' })).result;
 
       assert.equal(run.status, 'failed');
@@ -200,7 +201,33 @@ describe('budgets under concurrency (acceptance)', () => {
       assert.deepEqual(await f.pool.runs.get(P, run.id), run, 'the failure is committed');
       const daily = (await f.pool.governance.usage(P)).budgets.daily;
       assert.equal(daily.spentUsd, cost1);
-      assert.ok(daily.spentUsd <= worst1, 'nothing overspent');
+      assert.ok(daily.spentUsd <= budget, 'nothing overspent');
+      assert.equal(daily.reservedUsd, 0);
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('a run whose later call alone could cost more than the whole budget fails with RUN_EXCEEDS_BUDGET before making it', async () => {
+    const f = await fixture();
+    try {
+      const { worst1, cost1 } = await measureAdder(f);
+      // The first call's worst case fills the budget exactly; the second sends more, so its
+      // worst case alone is more than the whole day's budget: no wait could make it fit.
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: worst1 } } });
+      await f.pool.agents.create(P, ADDER);
+      const requestsBefore = f.fake.requests.length;
+      f.fake.script(toolRound);
+      const run = await (await f.pool.runs.start(P, 'adder', { input: 'add 1 and 2' })).result;
+
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.code, 'RUN_EXCEEDS_BUDGET');
+      assert.match(run.error?.message ?? '', /maxTokens of 16 output tokens.*whole daily budget/);
+      assert.equal(run.steps, 1);
+      assert.equal(f.fake.requests.length, requestsBefore + 1, 'the second model call was never made');
+      assert.equal(run.cost, cost1);
+      const daily = (await f.pool.governance.usage(P)).budgets.daily;
+      assert.equal(daily.spentUsd, cost1);
       assert.equal(daily.reservedUsd, 0);
     } finally {
       await f.close();
@@ -211,16 +238,17 @@ describe('budgets under concurrency (acceptance)', () => {
     const f = await fixture();
     try {
       const { worst1, cost1 } = await measureAdder(f);
-      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 1_000, perRunUsd: worst1 } } });
+      const cap = 2 * worst1; // both calls' worst case fit; not the first's cost and the second's worst case
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 1_000, perRunUsd: cap } } });
       await f.pool.agents.create(P, ADDER);
       const requestsBefore = f.fake.requests.length;
       for (let i = 0; i < 2; i++) {
-        f.fake.script({ toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }] });
+        f.fake.script(toolRound);
         const run = await (await f.pool.runs.start(P, 'adder', { input: 'add 1 and 2' })).result;
         assert.equal(run.error?.code, 'BUDGET_EXHAUSTED', `run ${i}`);
         assert.match(run.error?.message ?? '', /per-run cap/);
         assert.equal(run.steps, 1, 'each run has a cap of its own: the second gets as far as the first');
-        assert.ok(run.cost <= worst1);
+        assert.ok(run.cost <= cap);
       }
       assert.equal(f.fake.requests.length, requestsBefore + 2);
       const daily = (await f.pool.governance.usage(P)).budgets.daily;
@@ -279,9 +307,8 @@ describe('budgets under concurrency (acceptance)', () => {
     try {
       await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 4 } } });
       await f.pool.agents.create(P, ADDER);
-      // Live, so admission knows the tool definitions the first call sends (a cold start does
-      // not, and the runner tops up what they add before the call).
-      await f.pool.instances.prewarm(P, 'adder');
+      // A cold start: admission sizes the tool definitions from the catalog, so what it reserves
+      // covers the first call whole.
       // The fake's own token counts (about a quarter of the characters), far below the worst case.
       const plain: FakeHandler = (req) =>
         req.messages.some((m) => m.role === 'tool')
@@ -323,6 +350,29 @@ describe('budgets under concurrency (acceptance)', () => {
         `${starved.length} of ${results.length} admitted runs failed with BUDGET_EXHAUSTED before any ` +
           `model call; ${results.filter((r) => r.status === 'succeeded').length} succeeded`,
       );
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('every run of an agent with tools admitted on a cold start gets to make its first model call', async () => {
+    // No live instance knows the tool definitions when the first runs are admitted: admission
+    // sizes them from the tool catalog, so the first call needs nothing more than was reserved.
+    const f = await fixture();
+    try {
+      await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 4 } } });
+      await f.pool.agents.create(P, ADDER);
+      f.fake.script(...Array.from({ length: 200 }, () => toolRound));
+      const { admitted, refusals } = await startMany(f, P, 'adder', 100);
+      const results = await Promise.all(admitted.map((h) => h.result));
+      assert.ok(refusals.length > 0, 'the budget refused some runs');
+      const starved = results.filter((r) => r.error !== null && r.steps === 0);
+      assert.deepEqual(
+        starved.map((r) => r.error?.code),
+        [],
+        'no admitted run failed before its first model call',
+      );
+      assert.ok(sum(results) <= 4);
     } finally {
       await f.close();
     }

@@ -112,7 +112,7 @@ async function refused(
   });
   assert.ok(isAgentPoolError(caught), `expected an AgentPoolError, got ${String(caught)}`);
   assert.equal(caught.code, code, caught.message);
-  assert.equal(caught.status, 429);
+  assert.equal(caught.status, code === 'RUN_EXCEEDS_BUDGET' ? 422 : 429);
   for (const [key, value] of Object.entries(details)) {
     assert.deepEqual(caught.details[key], value, `details.${key} of ${JSON.stringify(caught.details)}`);
   }
@@ -330,15 +330,18 @@ describe('governance: runs per minute', () => {
   it('a run refused by its budget takes no place in the runs-per-minute window', async () => {
     const f = fixture();
     await f.project({ quotas: { runsPerMinute: 1 }, budgets: { dailyUsd: 5 } });
-    // The $10 worst case does not fit $5: refused, nothing recorded, so no run happened.
-    await refused(f.governance.admit(request()), 'BUDGET_EXHAUSTED');
+    await f.spent(1, T0 - 1);
+    // A $10 worst case never fits $5; a $5 one does not fit the $4 left today. Refused, nothing
+    // recorded, so no run happened.
+    await refused(f.governance.admit(request()), 'RUN_EXCEEDS_BUDGET');
+    await refused(f.governance.admit(request({ maxTokens: 1 })), 'BUDGET_EXHAUSTED');
     assert.equal(
       (await f.governance.usage(P)).quotas.runsPerMinute.used,
       0,
       'a run the budget refused is not a run of the last minute',
     );
-    // A $5 run fits and is the first run of this minute.
-    (await f.governance.admit(request({ maxTokens: 1 }))).release();
+    // A $4 run fits and is the first run of this minute.
+    (await f.governance.admit(request({ maxTokens: 1, promptBytes: () => 3 }))).release();
   });
 });
 
@@ -410,8 +413,9 @@ describe('governance: budgets', () => {
     const f = fixture();
     await f.project({ budgets: { dailyUsd: 9 } });
     (await f.governance.admit(request({ models: [CHEAP] }))).release(); // $5
-    await refused(f.governance.admit(request({ models: [CHEAP, DEAR] })), 'BUDGET_EXHAUSTED', {
+    await refused(f.governance.admit(request({ models: [CHEAP, DEAR] })), 'RUN_EXCEEDS_BUDGET', {
       neededUsd: 10,
+      model: DEAR,
     });
   });
 
@@ -532,13 +536,85 @@ describe('governance: budgets', () => {
     assert.deepEqual(f.refusals, [`${P}:BUDGET_EXHAUSTED`]);
   });
 
-  it('refuses at admission a run whose first call alone exceeds the per-run cap, and gives its place back', async () => {
+  it('refuses at admission a run whose first call alone exceeds the per-run cap with RUN_EXCEEDS_BUDGET, and gives its place back', async () => {
     const f = fixture();
     await f.project({ quotas: { maxConcurrentRuns: 1 }, budgets: { perRunUsd: 9.99 } });
-    await refused(f.governance.admit(request()), 'BUDGET_EXHAUSTED', { window: 'run', limitUsd: 9.99 });
+    const err = await refused(f.governance.admit(request()), 'RUN_EXCEEDS_BUDGET', {
+      window: 'run',
+      limitUsd: 9.99,
+      neededUsd: 10,
+    });
+    assert.match(err.message, /more than the whole per-run cap \(perRunUsd\) of \$9\.99/);
+    assert.equal(err.details['retryAfterSeconds'], undefined);
     assert.equal((await f.governance.usage(P)).quotas.maxConcurrentRuns.used, 0);
     (await f.governance.admit(request({ maxTokens: 5 }))).release(); // $9 fits
-    assert.deepEqual(f.refusals, [`${P}:BUDGET_EXHAUSTED`], 'one refusal is reported once');
+    assert.deepEqual(f.refusals, [`${P}:RUN_EXCEEDS_BUDGET`], 'one refusal is reported once');
+  });
+
+  it('refuses a run whose one call could cost more than the whole daily or monthly budget with RUN_EXCEEDS_BUDGET: 422, no Retry-After, naming maxTokens, the worst case and the budget', async () => {
+    const f = fixture();
+    await f.project({ budgets: { dailyUsd: 9, monthlyUsd: 100 } });
+    await f.spent(5, T0 - 1);
+    const err = await refused(f.governance.admit(request()), 'RUN_EXCEEDS_BUDGET', {
+      project: P,
+      window: 'daily',
+      limitUsd: 9,
+      neededUsd: 10,
+      maxTokens: 6,
+      maxTokensFrom: 'agent',
+      promptBytes: 4,
+      model: DEAR,
+    });
+    assert.equal(err.details['retryAfterSeconds'], undefined, 'waiting cannot help: no Retry-After');
+    assert.equal(
+      err.message,
+      'a model call of this agent could cost up to $10.000000 (its maxTokens of 6 output tokens plus 4 bytes ' +
+        'of prompt, priced at test/dear), more than the whole daily budget of $9 of project acme: waiting ' +
+        "cannot help; lower the agent's maxTokens (or the prompt) or raise the limit",
+    );
+    await f.project({ budgets: { monthlyUsd: 9 } }, 'monthly');
+    await refused(f.governance.admit(request({ project: 'monthly' })), 'RUN_EXCEEDS_BUDGET', {
+      window: 'monthly',
+      limitUsd: 9,
+    });
+    // A call that fits the whole budget but not the $4 left of it today is merely exhausted.
+    await refused(f.governance.admit(request({ maxTokens: 1 })), 'BUDGET_EXHAUSTED', {
+      window: 'daily',
+      retryAfterSeconds: 12 * 3600,
+    });
+    assert.deepEqual(f.refusals, [
+      `${P}:RUN_EXCEEDS_BUDGET`,
+      'monthly:RUN_EXCEEDS_BUDGET',
+      `${P}:BUDGET_EXHAUSTED`,
+    ]);
+  });
+
+  it('says when the cap that does not fit is the governance default, since the agent sets no maxTokens', async () => {
+    const f = fixture({ defaultMaxTokens: 100 });
+    await f.project({ budgets: { dailyUsd: 50 } });
+    const err = await refused(f.governance.admit(request({ maxTokens: undefined })), 'RUN_EXCEEDS_BUDGET', {
+      maxTokens: 100,
+      maxTokensFrom: 'default',
+      neededUsd: 104,
+    });
+    assert.match(
+      err.message,
+      /the default cap of 100 output tokens \(governance\.defaultMaxTokens; the agent sets no maxTokens\)/,
+    );
+  });
+
+  it('admits an agent with tools on one call when two calls could never fit the whole budget, and two when they can', async () => {
+    const f = fixture();
+    await f.project({ budgets: { dailyUsd: 15 } });
+    const reserved = async () => (await f.governance.usage(P)).budgets.daily.reservedUsd;
+    const one = await f.governance.admit(request({ hasTools: true })); // $10 each: $20 never fits $15
+    assert.equal(await reserved(), 15, 'as much of the second call as the budget can ever hold');
+    one.release();
+    const two = await f.governance.admit(request({ hasTools: true, maxTokens: 2 })); // $6 each
+    assert.equal(await reserved(), 12);
+    assert.equal(await two.reserveStep(4), 6, "reserveStep answers the call's worst case");
+    assert.equal(await reserved(), 12, 'already covered');
+    two.release();
   });
 
   it('rolls the daily window over at UTC midnight; Retry-After points to it', async () => {

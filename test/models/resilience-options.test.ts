@@ -31,7 +31,7 @@ describe('model resilience options', () => {
         windowMs: 30_000,
         halfOpenAfterMs: 10_000,
       },
-      bulkhead: { maxConcurrent: 64, maxQueue: 256 },
+      bulkhead: { maxConcurrent: 64, maxQueue: 256, maxQueuePerProject: 256 },
       rateLimit: { requestsPerMinute: undefined, tokensPerMinute: undefined },
     });
     assert.equal(o.models.size, 0);
@@ -60,6 +60,25 @@ describe('model resilience options', () => {
     assert.equal(o.policyFor('anthropic/claude-sonnet-4-5').retry.maxAttempts, 5);
   });
 
+  it("lets the per-project queue bound follow maxQueue unless it is set, never above the level's maxQueue", () => {
+    const o = resolveModelResilienceOptions({
+      bulkhead: { maxQueue: 1000 },
+      models: {
+        'openai/a': { bulkhead: { maxQueue: 40 } },
+        'openai/b': { bulkhead: { maxQueuePerProject: 10 } },
+      },
+    });
+    assert.deepEqual(o.defaults.bulkhead, { maxConcurrent: 64, maxQueue: 1000, maxQueuePerProject: 1000 });
+    assert.equal(o.policyFor('openai/a').bulkhead.maxQueuePerProject, 40);
+    assert.equal(o.policyFor('openai/b').bulkhead.maxQueuePerProject, 10);
+    const bounded = resolveModelResilienceOptions({
+      bulkhead: { maxQueuePerProject: 100 },
+      models: { 'openai/a': { bulkhead: { maxQueue: 500 } }, 'openai/b': { bulkhead: { maxQueue: 50 } } },
+    });
+    assert.equal(bounded.policyFor('openai/a').bulkhead.maxQueuePerProject, 100, 'a bound set stays');
+    assert.equal(bounded.policyFor('openai/b').bulkhead.maxQueuePerProject, 50, 'never above maxQueue');
+  });
+
   it('rejects bad values, naming the field', () => {
     rejects({ timeoutMs: 0 }, 'resilience.timeoutMs');
     rejects({ timeoutMs: '5s' }, 'resilience.timeoutMs');
@@ -77,6 +96,9 @@ describe('model resilience options', () => {
     rejects({ breaker: { halfOpenAfterMs: 0 } }, 'resilience.breaker.halfOpenAfterMs');
     rejects({ bulkhead: { maxConcurrent: 0 } }, 'resilience.bulkhead.maxConcurrent');
     rejects({ bulkhead: { maxQueue: -1 } }, 'resilience.bulkhead.maxQueue');
+    rejects({ bulkhead: { maxQueuePerProject: -1 } }, 'resilience.bulkhead.maxQueuePerProject');
+    rejects({ bulkhead: { maxQueuePerProject: 300 } }, 'resilience.bulkhead.maxQueuePerProject');
+    rejects({ bulkhead: { maxQueue: 10, maxQueuePerProject: 11 } }, 'resilience.bulkhead.maxQueuePerProject');
     rejects({ rateLimit: { requestsPerMinute: 0 } }, 'resilience.rateLimit.requestsPerMinute');
     rejects({ rateLimit: { tokensPerMinute: 1.5 } }, 'resilience.rateLimit.tokensPerMinute');
     rejects({ retry: 3 }, 'resilience.retry');

@@ -18,7 +18,12 @@ import {
   type ModelObserver,
   type ModelTarget,
 } from '../../src/models/resilient-model.ts';
-import { type FakeOpenAI, type FakeReply, startFakeOpenAI } from '../support/fake-openai.ts';
+import {
+  type FakeChatRequest,
+  type FakeOpenAI,
+  type FakeReply,
+  startFakeOpenAI,
+} from '../support/fake-openai.ts';
 
 const PRIMARY = 'openai-compatible/fake-model';
 const BACKUP = 'openai-compatible/backup-model';
@@ -37,6 +42,7 @@ function setup(options: ModelResilienceOptions = {}, clock: Clock = systemClock)
     rejected: (m, code) => seen.push(`rejected ${m} ${code}`),
     breakerChanged: (m, state) => seen.push(`breaker ${m} ${state}`),
     fallback: (from, to) => seen.push(`fallback ${from} ${to}`),
+    usageExceededCap: (m) => seen.push(`usage exceeded cap ${m}`),
   };
   const guards = new ModelGuards(options, { clock, bus, observer });
   const statsOf = (ref: string) => guards.stats().find((s) => s.model === ref);
@@ -332,6 +338,72 @@ describe('model guards: bulkhead', () => {
     assert.equal(await textOf(first.stream), 'Echo: one');
     assert.equal(await textOf((await second).stream), 'Echo: two');
     assert.equal(statsOf(PRIMARY)?.inFlight, 0);
+  });
+});
+
+describe('model guards: a bulkhead fair across projects', () => {
+  /** A slow provider: each request waits until the test lets it answer, in arrival order. */
+  function slowProvider(n: number) {
+    const waiting: (() => void)[] = [];
+    fake.script(
+      ...Array.from({ length: n }, () => async (req: FakeChatRequest): Promise<FakeReply> => {
+        await new Promise<void>((resolve) => waiting.push(resolve));
+        return { text: `answered ${String(req.messages.at(-1)?.content)}` };
+      }),
+    );
+    return {
+      /** Answers the oldest request once it has arrived. */
+      async answerNext(): Promise<void> {
+        while (waiting.length === 0) await sleep(1);
+        waiting.shift()?.();
+      },
+    };
+  }
+  /** Who sent each request the provider received, in arrival order. */
+  const arrivals = () => fake.requests.map((r) => String(r.messages.at(-1)?.content));
+
+  it("serves another project's single call after one call of the project that queued 200 on a slow model", async () => {
+    const { guards, statsOf } = setup({ bulkhead: { maxConcurrent: 1, maxQueue: 1000 } });
+    const provider = slowProvider(1000);
+    const noisy = new AbortController();
+    const flood = Array.from({ length: 200 }, (_, i) =>
+      guards
+        .stream([target(fake)], ask(`noisy ${i}`, { abortSignal: noisy.signal }), context)
+        .then((r) => textOf(r.stream))
+        .catch(() => 'cancelled'),
+    );
+    const quiet = guards
+      .stream([target(fake)], ask('quiet'), { ...context, project: 'quiet' })
+      .then((r) => textOf(r.stream));
+    assert.deepEqual([statsOf(PRIMARY)?.inFlight, statsOf(PRIMARY)?.queued], [1, 200]);
+    while (!arrivals().includes('quiet')) await provider.answerNext();
+    assert.deepEqual(arrivals(), ['noisy 0', 'noisy 1', 'quiet'], 'one round: one call of the other project');
+    await provider.answerNext();
+    assert.equal(await quiet, 'answered quiet');
+    noisy.abort(new Error('enough')); // the rest of the flood gives up, queued or in flight
+    const outcomes = await Promise.all(flood);
+    assert.deepEqual(outcomes.slice(0, 2), ['answered noisy 0', 'answered noisy 1']);
+    assert.deepEqual(new Set(outcomes.slice(2)), new Set(['cancelled']));
+    assert.deepEqual([statsOf(PRIMARY)?.inFlight, statsOf(PRIMARY)?.queued], [0, 0]);
+  });
+
+  it('refuses a project beyond maxQueuePerProject with MODEL_BUSY while another project still queues', async () => {
+    const { guards, statsOf } = setup({
+      bulkhead: { maxConcurrent: 1, maxQueue: 10, maxQueuePerProject: 2 },
+    });
+    const provider = slowProvider(10);
+    const read = (call: ReturnType<typeof guards.stream>) => call.then((r) => textOf(r.stream));
+    const calls = [0, 1, 2].map((i) => read(guards.stream([target(fake)], ask(`a ${i}`), context)));
+    await assert.rejects(
+      guards.stream([target(fake)], ask('a 3'), context),
+      fails('MODEL_BUSY', { model: PRIMARY, project: 'acme', reason: 'key-full' }),
+    );
+    const other = read(guards.stream([target(fake)], ask('b'), { ...context, project: 'other' }));
+    assert.equal(statsOf(PRIMARY)?.queued, 3);
+    for (let i = 0; i < 4; i++) await provider.answerNext();
+    const texts = await Promise.all([...calls, other]);
+    assert.deepEqual(texts, ['answered a 0', 'answered a 1', 'answered a 2', 'answered b']);
+    assert.deepEqual(arrivals(), ['a 0', 'a 1', 'b', 'a 2']);
   });
 });
 

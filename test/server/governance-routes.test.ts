@@ -322,9 +322,31 @@ describe('governance over HTTP', () => {
       assert.equal((await startRun({ input: 'third', threadId })).statusCode, 200);
     });
 
-    it('BUDGET_EXHAUSTED: 429 with a Retry-After to the next UTC midnight, and nothing recorded', async () => {
-      // 'hello' and 16 output tokens cost at most 21/1024 dollars: more than one cent.
+    it('RUN_EXCEEDS_BUDGET: 422 without Retry-After when one model call could cost more than the whole budget, and nothing recorded', async () => {
+      // 'hello' (62 bytes of prompt) and 16 output tokens cost at most 78/1024 dollars: more than
+      // one cent, every day.
       await patchLimits('alpha', { budgets: { dailyUsd: 0.01 } });
+      const threadId = await newThread();
+      const res = await startRun({ input: 'hello', threadId, stream: true });
+      assert.equal(res.statusCode, 422, res.body);
+      assert.equal(res.headers['retry-after'], undefined, 'waiting cannot help');
+      const { error } = json<ErrorBody>(res);
+      assert.equal(error.code, 'RUN_EXCEEDS_BUDGET');
+      assert.equal(error.details['window'], 'daily');
+      assert.equal(error.details['maxTokens'], 16);
+      assert.match(error.message, /maxTokens of 16 output tokens/);
+      assert.deepEqual(await recorded(threadId), { runs: 0, messages: 0 });
+      const daily = json<UsageBody>(await usage('alpha', alpha)).budgets.daily;
+      assert.equal(daily.reservedUsd, 0);
+    });
+
+    it('BUDGET_EXHAUSTED: 429 with a Retry-After to the next UTC midnight, and nothing recorded', async () => {
+      const earlier = json<RunBody>(await startRun({ input: 'x'.repeat(2000) }));
+      assert.equal(earlier.status, 'succeeded');
+      // 'hello' and 16 output tokens cost at most 78/1024 dollars, which fits $0.1, but the day
+      // already spent more than that.
+      assert.ok(earlier.cost > 0.1, `spent $${earlier.cost}`);
+      await patchLimits('alpha', { budgets: { dailyUsd: 0.1 } });
       const threadId = await newThread();
       const res = await startRun({ input: 'hello', threadId, stream: true });
       assert.equal(res.statusCode, 429, res.body);
@@ -335,7 +357,7 @@ describe('governance over HTTP', () => {
       assert.equal(error.details['resetsAt'], '2026-01-16T00:00:00.000Z');
       assert.deepEqual(await recorded(threadId), { runs: 0, messages: 0 });
       const daily = json<UsageBody>(await usage('alpha', alpha)).budgets.daily;
-      assert.equal(daily.spentUsd, 0);
+      assert.equal(daily.spentUsd, earlier.cost);
       assert.equal(daily.reservedUsd, 0);
     });
 

@@ -34,7 +34,9 @@ describe('money in answers', () => {
     before(async () => {
       f = await runFixture({
         ttlSweepIntervalMs: 0,
-        prices: { prices: { [MODEL]: { inputPerMillion: 1, outputPerMillion: 0 } } },
+        // $100 per million input tokens: 45 tokens cost 0.0045, 90 cost 0.009 (token counts a prompt
+        // of this size can really have, so no call is charged at its cap).
+        prices: { prices: { [MODEL]: { inputPerMillion: 100, outputPerMillion: 0 } } },
       });
       app = await buildServer(f.pool, { project: P });
       await f.pool.projects.create({ id: P, limits: { budgets: { dailyUsd: 10 } } });
@@ -49,9 +51,9 @@ describe('money in answers', () => {
       f.fake.script(
         {
           toolCalls: [{ name: 'add', arguments: { a: 1, b: 2 } }],
-          usage: { prompt_tokens: 4500, completion_tokens: 1 },
+          usage: { prompt_tokens: 45, completion_tokens: 1 },
         },
-        { text: 'The sum is 3.', usage: { prompt_tokens: 9000, completion_tokens: 1 } },
+        { text: 'The sum is 3.', usage: { prompt_tokens: 90, completion_tokens: 1 } },
       );
       const res = await app.inject({
         method: 'POST',
