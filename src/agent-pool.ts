@@ -258,7 +258,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           pool.retireProject(project);
           pool.forgetProject(project);
           metrics.forgetProject(project);
-          governance.invalidate(project);
+          governance.forget(project);
         },
       },
     });

@@ -130,6 +130,14 @@ export class Budgets {
     return this.#accounts.keys();
   }
 
+  /**
+   * Drops a deleted project's windows: its runs are gone from the store, so a project created
+   * again with its id reads its spend afresh (nothing) instead of inheriting the old one.
+   */
+  forget(project: string): void {
+    this.#accounts.delete(project);
+  }
+
   async #load(project: string, account: ProjectAccount, now: number): Promise<void> {
     for (const kind of ['daily', 'monthly'] as const) {
       if (current(account[kind], now)) continue;

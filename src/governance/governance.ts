@@ -160,6 +160,13 @@ export class Governance {
     this.#limits.delete(project);
   }
 
+  /** Forgets everything kept of a deleted project (limits, counters, budget windows). */
+  forget(project: string): void {
+    this.invalidate(project);
+    this.#quotas.forget(project);
+    this.#budgets.forget(project);
+  }
+
   /**
    * Admits a run or throws `QUOTA_EXCEEDED`, `RATE_LIMITED`, `BUDGET_EXHAUSTED` or
    * `RUN_EXCEEDS_BUDGET`. The returned admission holds a run place and the first call's

@@ -94,6 +94,11 @@ export class QuotaCounters {
     return this.#projects.keys();
   }
 
+  /** Drops a deleted project's counters (its runs have ended), so a project created again with its id starts at zero. */
+  forget(project: string): void {
+    this.#projects.delete(project);
+  }
+
   #counter(map: Map<string, Counter>, key: string, now: number): Counter {
     let counter = map.get(key);
     if (counter === undefined) {

@@ -2,10 +2,9 @@
  * Deleting one project's runs and threads from the SQLite run store in bounded steps (its agents
  * go through the agent store's own delete, which leaves tombstones for the change feed): each call is one short
  * IMMEDIATE transaction, so other tenants' writes wait at most one step, never the whole
- * deletion. Runs are found through their `(project, …)` index. Threads have no
- * project index (schema v6), so their steps walk the primary key in id order, at most `limit`
- * rows each, carrying the position in an opaque cursor: a walk over the whole table costs one
- * read of each thread, however the project's threads are spread.
+ * deletion. Runs and threads are found through their `(project, …)` indexes; thread steps walk
+ * the project's threads in id order, at most `limit` each, carrying the position in an opaque
+ * cursor.
  */
 import type Database from 'better-sqlite3';
 import { validationError } from '../core/errors.ts';
@@ -14,7 +13,6 @@ import type { ProjectThreadsDeleted, ProjectWalk } from './ports.ts';
 
 interface WalkRow {
   id: string;
-  project: string;
   message_count: number;
 }
 
@@ -24,16 +22,16 @@ export function prepareProjectRunDeletion(db: Database.Database) {
   const deleteRuns = db.prepare<[string, number]>(
     'DELETE FROM runs WHERE rowid IN (SELECT rowid FROM runs WHERE project = ? LIMIT ?)',
   );
-  const walk = db.prepare<[string, number], WalkRow>(
-    'SELECT id, project, message_count FROM threads WHERE id > ? ORDER BY id LIMIT ?',
+  const walk = db.prepare<[string, string, number], WalkRow>(
+    'SELECT id, message_count FROM threads WHERE project = ? AND id > ? ORDER BY id LIMIT ?',
   );
   const runsOnThread = db.prepare<[string], number>('SELECT count(*) FROM runs WHERE thread_id = ?').pluck();
   // Messages and runs go with the thread through ON DELETE CASCADE.
   const deleteThread = db.prepare<[string]>('DELETE FROM threads WHERE id = ?');
 
-  const step = (query: ProjectWalk): { rows: WalkRow[]; nextCursor: string | null } => {
+  const step = (project: string, query: ProjectWalk): { rows: WalkRow[]; nextCursor: string | null } => {
     const limit = pageLimit(query.limit);
-    const rows = walk.all(threadCursor(query.cursor), limit);
+    const rows = walk.all(project, threadCursor(query.cursor), limit);
     const last = rows[rows.length - 1];
     return {
       rows,
@@ -41,12 +39,11 @@ export function prepareProjectRunDeletion(db: Database.Database) {
     };
   };
   const deleteThreads = db.transaction((project: string, query: ProjectWalk): ProjectThreadsDeleted => {
-    const { rows, nextCursor } = step(query);
+    const { rows, nextCursor } = step(project, query);
     let threads = 0;
     let messages = 0;
     let runs = 0;
     for (const row of rows) {
-      if (row.project !== project) continue;
       runs += runsOnThread.get(row.id) ?? 0;
       messages += row.message_count; // the highest seq, and seqs have no gaps
       threads += deleteThread.run(row.id).changes;
@@ -58,8 +55,8 @@ export function prepareProjectRunDeletion(db: Database.Database) {
     countRuns: (project: string): number => countRuns.get(project) ?? 0,
     deleteRuns: (project: string, limit: number): number => deleteRuns.run(project, pageLimit(limit)).changes,
     countThreads: (project: string, query: ProjectWalk): { count: number; nextCursor: string | null } => {
-      const { rows, nextCursor } = step(query);
-      return { count: rows.filter((r) => r.project === project).length, nextCursor };
+      const { rows, nextCursor } = step(project, query);
+      return { count: rows.length, nextCursor };
     },
     deleteThreads: (project: string, query: ProjectWalk): ProjectThreadsDeleted =>
       deleteThreads.immediate(project, query),

@@ -164,6 +164,12 @@ const MIGRATIONS: readonly string[] = [
     writer   INTEGER NOT NULL
   );
   `,
+  `
+  -- A project's threads, for deleting a project: each step of the walk is an index range scan
+  -- over that project's threads alone, not over every tenant's. Thread ids grow with time, so a
+  -- new thread's entry lands on the index's last page of its project.
+  CREATE INDEX threads_project ON threads (project, id);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */

@@ -812,6 +812,31 @@ describe('governance: usage and samples', () => {
   });
 });
 
+describe('governance: a deleted project', () => {
+  it('forgets its counters and budget windows, so the id created again starts from nothing', async () => {
+    const f = fixture();
+    await f.project({ quotas: { runsPerMinute: 50 }, budgets: { dailyUsd: 100 } });
+    await f.spent(7, T0 - 1000);
+    const a = await f.governance.admit(request());
+    a.settleStep(4, 40);
+    a.release();
+    const before = await f.governance.usage(P);
+    assert.equal(before.budgets.daily.spentUsd, 11);
+    assert.equal(before.quotas.runsPerMinute.used, 1);
+
+    // The project's runs go with it from the store; the process forgets what it kept in memory.
+    await f.runs.deleteProjectRuns(P, 1000);
+    await f.projects.deleteProject(P);
+    f.governance.forget(P);
+    await f.project({ budgets: { dailyUsd: 100 } });
+
+    const after = await f.governance.usage(P);
+    assert.equal(after.budgets.daily.spentUsd, 0, 'the old spend is not inherited');
+    assert.equal(after.quotas.runsPerMinute.used, 0);
+    assert.equal(after.quotas.tokensPerMinute.used, 0);
+  });
+});
+
 describe('governance: agents (maxAgents)', () => {
   it('refuses a new agent once the project holds maxAgents, and asks nothing without a limit', async () => {
     const f = fixture();

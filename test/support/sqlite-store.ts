@@ -48,6 +48,7 @@ const UNDO: Readonly<Record<number, string>> = {
   7:
     'DROP TABLE agent_tombstones; DROP TABLE agent_revision; DROP INDEX agents_revision; ' +
     'ALTER TABLE agents DROP COLUMN writer; ALTER TABLE agents DROP COLUMN revision;',
+  8: 'DROP INDEX threads_project;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */
