@@ -10,21 +10,12 @@ import type { ResolvedInstancePoolOptions } from './pool-options.ts';
 import type { Room } from './room.ts';
 
 /** A point-in-time view of the pool: its counters, and what is live now. */
-export interface PoolStats extends PoolCounters {
+export interface PoolStats extends PoolCounters, InstanceCounts {
   policy: Record<string, number | string>;
   maxActive: number;
   maxBytes: number;
-  /** Live instances: resident + one-shot + activating. */
-  active: number;
-  resident: number;
-  oneShot: number;
-  activating: number;
-  pinned: number;
   bytes: number;
   waiting: number;
-  byState: Record<Exclude<InstanceState, 'terminated'>, number>;
-  byTier: Record<Tier, number>;
-  hitRatio: number;
   acquireTimeouts: number;
   activationLatencyMs: HistogramSnapshot;
   /** Time acquirers waited for room (only those that waited). */
@@ -35,9 +26,13 @@ export interface PoolStats extends PoolCounters {
  * What a project sees of the pool: its own live instances and cache figures since start, and
  * nothing that tells another tenant's load (no pool capacity, bytes or waiting acquirers).
  */
-export interface ProjectPoolStats extends ProjectCounters {
+export interface ProjectPoolStats extends ProjectCounters, InstanceCounts {
   project: string;
-  /** The project's live instances: resident + one-shot + activating. */
+}
+
+/** Live instances counted (of the pool, or of one project) and the cache hit ratio. */
+export interface InstanceCounts {
+  /** Live instances: resident + one-shot + activating. */
   active: number;
   resident: number;
   oneShot: number;
@@ -45,6 +40,7 @@ export interface ProjectPoolStats extends ProjectCounters {
   pinned: number;
   byState: Record<Exclude<InstanceState, 'terminated'>, number>;
   byTier: Record<Tier, number>;
+  /** Warm hits / (hits + misses). */
   hitRatio: number;
 }
 

@@ -10,7 +10,7 @@ import { AgentPoolClient, ApiError, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
 import { CLIENT_HELP, clientOptions, nonNegativeInt } from '../options.ts';
 import { iso, printRecord } from '../output.ts';
-import { RunEventPrinter, type RunIo, summary, type WireEvent } from './run.ts';
+import { RunEventPrinter, type RunIo, type RunView, summary, type WireEvent } from './run.ts';
 
 /** Flags of `agentpool runs get` and `runs cancel`. */
 export interface RunsGetFlags extends ClientFlags {
@@ -31,15 +31,7 @@ const MAX_RESUMES = 5;
 const RESUME_BACKOFF_MS = 250;
 
 /** A run record as the server sends it; printed whole, with times made readable. */
-type RunRecordView = Record<string, unknown> & {
-  id: string;
-  status: string;
-  threadId: string | null;
-  steps: number;
-  inputTokens: number;
-  outputTokens: number;
-  error: { code: string; message: string } | null;
-};
+type RunRecordView = Record<string, unknown> & RunView;
 
 const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
 

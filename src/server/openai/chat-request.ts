@@ -10,8 +10,7 @@ import { validationError } from '../../core/errors.ts';
 import type { CallSettings, ResponseFormat } from '../../run/call-settings.ts';
 import type { ClientTool, ClientToolResult, Turn } from '../../run/conversation.ts';
 import type { AssistantContent } from '../../run/messages.ts';
-import type { StartRunOptions } from '../../run/runs.ts';
-import { textOf } from './shared.ts';
+import { type RequestRun, textOf } from './shared.ts';
 
 /** A chat message as the route's schema lets it through. */
 export interface ChatMessage {
@@ -49,15 +48,8 @@ export interface ChatRequestFields {
   frequency_penalty?: number | null;
 }
 
-/** The run options of a chat request, and how to name the request field behind a run-layer field. */
-export interface ChatRun {
-  readonly options: Pick<
-    StartRunOptions,
-    'input' | 'history' | 'instructions' | 'clientTools' | 'toolResults' | 'settings'
-  >;
-  /** The request field a run-layer error field (`history[2]…`, `clientTools[0].name` …) came from. */
-  readonly field: (runField: string) => string;
-}
+/** The run options of a chat request. */
+export type ChatRun = RequestRun;
 
 const SETTINGS_FIELDS: Record<string, string> = {
   temperature: 'temperature',

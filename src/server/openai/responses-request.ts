@@ -10,9 +10,8 @@ import { validationError } from '../../core/errors.ts';
 import type { CallSettings, ResponseFormat } from '../../run/call-settings.ts';
 import type { ClientTool, ClientToolResult, Turn } from '../../run/conversation.ts';
 import type { AssistantContent } from '../../run/messages.ts';
-import type { StartRunOptions } from '../../run/runs.ts';
 import { parseArguments, toolChoice } from './chat-request.ts';
-import { textOf } from './shared.ts';
+import { type RequestRun, textOf } from './shared.ts';
 
 /** An input item as the route's schema lets it through. */
 export type InputItem = Record<string, unknown>;
@@ -47,14 +46,8 @@ export interface ResponsesRequestFields {
   max_output_tokens?: number | null;
 }
 
-/** The run options of a responses request, and how to name the request field behind a run-layer field. */
-export interface ResponsesRun {
-  readonly options: Pick<
-    StartRunOptions,
-    'input' | 'history' | 'instructions' | 'clientTools' | 'toolResults' | 'settings'
-  >;
-  readonly field: (runField: string) => string;
-}
+/** The run options of a responses request. */
+export type ResponsesRun = RequestRun;
 
 const SETTINGS_FIELDS: Record<string, string> = {
   temperature: 'temperature',

@@ -4,7 +4,7 @@
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AgentPoolError, ERROR_CODES, type ErrorCode, validationError } from '../../core/errors.ts';
-import type { RunHandle } from '../../run/runs.ts';
+import type { RunHandle, StartRunOptions } from '../../run/runs.ts';
 import type { RunEvent } from '../../run/stream.ts';
 import type { RunRecord } from '../../store/ports.ts';
 import { setRetryAfter, toErrorAnswer } from '../error-handler.ts';
@@ -225,6 +225,16 @@ export async function openEvents(handle: RunHandle, signal: AbortSignal): Promis
     yield* head;
     yield* events;
   })();
+}
+
+/** The run options an OpenAI request becomes, and how to name the request field behind a run-layer field. */
+export interface RequestRun {
+  readonly options: Pick<
+    StartRunOptions,
+    'input' | 'history' | 'instructions' | 'clientTools' | 'toolResults' | 'settings'
+  >;
+  /** The request field a run-layer error field (`history[2]…`, `clientTools[0].name` …) came from. */
+  readonly field: (runField: string) => string;
 }
 
 /** Epoch seconds, as OpenAI reports times. */
