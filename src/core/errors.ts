@@ -28,6 +28,8 @@ export const ERROR_CODES = {
   THREAD_BUSY: 409,
   RUN_NOT_ACTIVE: 409,
   ROLLOUT_IN_PROGRESS: 409,
+  // A write by a run whose thread lease another run now holds (a stale fencing token).
+  LEASE_LOST: 409,
   PAYLOAD_TOO_LARGE: 413,
   REQUEST_TIMEOUT: 408,
   HEADERS_TOO_LARGE: 431,
@@ -52,6 +54,9 @@ export const ERROR_CODES = {
   POOL_CLOSED: 503,
   SHUTTING_DOWN: 503,
   MODEL_UNAVAILABLE: 503,
+  // A shared dependency cannot be reached: PostgreSQL, and Redis in cluster mode.
+  STORE_UNAVAILABLE: 503,
+  COORDINATION_UNAVAILABLE: 503,
   MODEL_BUSY: 503,
   TOOL_TIMEOUT: 504,
   MODEL_TIMEOUT: 504,
