@@ -194,6 +194,10 @@ export function relabel(
             : `${found.label} (${shown})`;
     }
   }
+  // A field the file lacks (a required one, or one checked against another) is still the file's.
+  if (name === undefined && shown !== undefined && filePath !== undefined) {
+    name = `${shown} in config file ${filePath}`;
+  }
   const message =
     name !== undefined && rest !== undefined
       ? `${name}${rest}`

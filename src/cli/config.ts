@@ -282,7 +282,7 @@ export function explainServerConfig(sources: ServerConfigSources = {}): Explaine
     sources.file === undefined
       ? {}
       : fileValues(sources.file, (path, setting) => {
-          origins.set(formatPath(path), fileOrigin(path));
+          origins.set(formatPath(path), { source: 'file', label: `config file ${filePath}` });
           if (setting.isPath === true && path.length > 1) pathSettings.push(path);
         });
 
@@ -304,7 +304,7 @@ export function explainServerConfig(sources: ServerConfigSources = {}): Explaine
     const picked = given(setting);
     if (picked !== undefined) {
       serve[key] = parseField(key, picked.origin, picked.value);
-      origins.set(key, picked.origin);
+      origins.set(key, { source: picked.origin.source, label: picked.origin.label });
     } else if (file[key] !== undefined) {
       serve[key] = parseField(key, fileOrigin([key]), file[key]);
     }
@@ -315,14 +315,16 @@ export function explainServerConfig(sources: ServerConfigSources = {}): Explaine
   for (const [key, value] of Object.entries(file))
     if (isFamilyKey(key)) families[key] = structuredClone(value);
   for (const path of pathSettings) {
-    setAt(families, path, resolve(fileDir as string, String(getAt(families, path))));
+    const value = getAt(families, path);
+    // Anything but a path is left for the family to refuse, naming it.
+    if (typeof value === 'string' && value !== '') setAt(families, path, resolve(fileDir as string, value));
   }
   for (const setting of SETTINGS) {
     const key = setting.path[0] as string;
     if (!isFamilyKey(key)) continue;
     const picked = given(setting);
     if (picked === undefined) continue;
-    origins.set(formatPath(setting.path), picked.origin);
+    origins.set(formatPath(setting.path), { source: picked.origin.source, label: picked.origin.label });
     if (setting.path.length === 1) families[key] = fromText(setting, String(picked.value));
     // The family reads this variable itself: dropping the file's value lets the variable win.
     else if (setting.readByFamily === true) setAt(families, setting.path, undefined);
