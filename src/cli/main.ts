@@ -95,8 +95,9 @@ Each agent is created, gets a new version when its definition changed, or is lef
 one line per agent says which:  created    default/support  v1
 The file is { agents: [ … ] } or a bare list; each entry is an agent definition plus an optional
 "project" (default "default"). Bad entries apply nothing: every one is listed with its field (an
-unknown tool or model provider too: module paths resolve against the working directory, providers
-are those \`agentpool serve\` knows from the same environment; a missing API key is not an error),
+unknown tool or model provider too, checked as \`agentpool serve\` checks them from the same
+environment and --config: module paths resolve against tools.baseDir (else the working directory),
+providers include the named ones of models.providers; a missing API key is not an error),
 and a file that is not valid YAML or JSON shows the offending line.
 Only the agent store is opened, so this is safe next to a running server on the same data
 directory, which serves the new versions from its next run.

@@ -179,6 +179,7 @@ export const SETTINGS: readonly Setting[] = [
   m(['models', 'providers', 'openai', 'apiKey'], 'OpenAI API key', {
     env: 'OPENAI_API_KEY',
     secret: true,
+    defaultText: 'none',
     readByFamily: true,
   }),
   m(['models', 'providers', 'openai', 'apiKeyEnv'], 'the variable the OpenAI key is read from, instead'),
@@ -189,6 +190,7 @@ export const SETTINGS: readonly Setting[] = [
   m(['models', 'providers', 'anthropic', 'apiKey'], 'Anthropic API key', {
     env: 'ANTHROPIC_API_KEY',
     secret: true,
+    defaultText: 'none',
     readByFamily: true,
   }),
   m(
@@ -211,6 +213,7 @@ export const SETTINGS: readonly Setting[] = [
   m(['models', 'providers', 'openai-compatible', 'apiKey'], 'its API key (local servers often need none)', {
     env: 'AGENTPOOL_OPENAI_COMPATIBLE_API_KEY',
     secret: true,
+    defaultText: 'none',
     readByFamily: true,
   }),
   m(['models', 'providers', 'openai-compatible', 'apiKeyEnv'], 'the variable its key is read from, instead'),
