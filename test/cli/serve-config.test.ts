@@ -199,6 +199,7 @@ describe('agentpool serve and apply from a config file', () => {
       config,
       [
         'store: memory',
+        'bodyLimit: 4096',
         'agentsFile: agents.yaml',
         'pool:',
         '  maxActive: 3',
@@ -211,6 +212,7 @@ describe('agentpool serve and apply from a config file', () => {
         '  providers:',
         `    vllm: { kind: openai-compatible, baseURL: "${vllm.url}", apiKeyEnv: VLLM_KEY }`,
         `    ollama: { baseURL: "${ollama.url}" }`,
+        '    lmstudio: { baseURL: "http://127.0.0.1:9/v1", apiKeyEnv: LMSTUDIO_KEY }',
         'prices:',
         '  "vllm/*": { inputPerMillion: 1000, outputPerMillion: 1000 }',
         '',
@@ -236,9 +238,25 @@ describe('agentpool serve and apply from a config file', () => {
 
     // The banner names the providers configured, where they send requests and whose key; never the key.
     assert.ok(
-      child.stdout().includes(`  models:    demo, vllm → ${vllm.url} (VLLM_KEY), ollama → ${ollama.url}\n`),
+      child
+        .stdout()
+        .includes(
+          `  models:    demo, vllm → ${vllm.url} (VLLM_KEY), ollama → ${ollama.url}, lmstudio → http://127.0.0.1:9/v1 (LMSTUDIO_KEY is not set)\n`,
+        ),
       child.stdout(),
     );
+    assert.match(
+      child.stdout(),
+      /"provider":"lmstudio","env":"LMSTUDIO_KEY".*"msg":"the variable a model provider reads its key from is not set/,
+    );
+
+    // bodyLimit reaches the HTTP server.
+    const tooBig = await fetch(`${base}/v1/agents/small/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ input: 'x'.repeat(5000) }),
+    });
+    assert.equal(tooBig.status, 413);
     assert.match(child.stdout(), /created {4}default\/big {2}v1/);
 
     const stats = (await (await fetch(`${base}/v1/pool/stats`)).json()) as {

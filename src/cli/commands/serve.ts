@@ -114,6 +114,15 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
   }
   const url = baseUrl(config);
   const authenticated = config.adminKey !== undefined || (await pool.projects.hasKeys());
+  const providers = pool.models.describeProviders();
+  for (const p of providers) {
+    if (keyMissing(p)) {
+      log.warn(
+        { provider: p.name, env: p.keyEnv },
+        'the variable a model provider reads its key from is not set: its models fail until it is',
+      );
+    }
+  }
   log.info(
     {
       url,
@@ -121,11 +130,11 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
       ...(config.store === 'sqlite' && { dataDir: resolve(config.dataDir) }),
       authenticated,
       cors: config.cors?.origins ?? null,
-      providers: pool.models.describeProviders().map((p) => p.name),
+      providers: providers.map((p) => p.name),
     },
     'agentpool is listening',
   );
-  printNextSteps(io, config, url, await exampleAgent(pool), authenticated, pool.models.describeProviders());
+  printNextSteps(io, config, url, await exampleAgent(pool), authenticated, providers);
   return { config, url, stopped: onSignal(server, pool, config, io, log) };
 }
 
@@ -239,8 +248,16 @@ function describeProvider(p: ProviderSummary): string {
     p.kind === 'openai' || p.kind === 'anthropic' || p.baseURL === undefined ? '' : ` → ${p.baseURL}`;
   let key = '';
   if (p.keySet === true) key = p.keyEnv === undefined ? ' (key in config file)' : ` (${p.keyEnv})`;
-  else if (p.keyEnv !== undefined && p.name !== 'openai-compatible') key = ` (${p.keyEnv} is not set)`;
+  else if (keyMissing(p)) key = ` (${p.keyEnv} is not set)`;
   return `${p.name}${where}${key}`;
+}
+
+/**
+ * A provider told to read its key from a variable that is not set (`apiKeyEnv`). The built-in
+ * openai-compatible provider's usual variable is optional: local servers often take no key.
+ */
+function keyMissing(p: ProviderSummary): boolean {
+  return p.keySet === false && p.keyEnv !== undefined && p.name !== 'openai-compatible';
 }
 
 /** Resolves with the exit code after the first SIGTERM/SIGINT has drained the server. */
