@@ -14,7 +14,7 @@ import { dirname, resolve } from 'node:path';
 import { AgentPoolError } from '../core/errors.ts';
 import { isPlainObject } from '../core/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
-import { FAMILIES, type FamilySettings, isFamilyKey, relabel } from './config-families.ts';
+import { FAMILIES, FAMILY_KEYS, type FamilySettings, isFamilyKey, relabel } from './config-families.ts';
 import {
   CONFIG_ENV,
   CONFIG_FILE_KEYS,
@@ -252,6 +252,7 @@ function setAt(target: Record<string, unknown>, path: readonly string[], value: 
   let node = target;
   for (const key of path.slice(0, -1)) {
     const next = node[key];
+    if (value === undefined && !isPlainObject(next)) return; // nothing there to delete
     node[key] = isPlainObject(next) ? next : {};
     node = node[key] as Record<string, unknown>;
   }
@@ -330,11 +331,12 @@ export function explainServerConfig(sources: ServerConfigSources = {}): Explaine
     else if (setting.readByFamily === true) setAt(families, setting.path, undefined);
     else setAt(families, setting.path, fromText(setting, String(picked.value)));
   }
-  for (const [key, value] of Object.entries(families)) {
+  // Every family, given or not: the model catalog also checks the provider variables it reads.
+  for (const key of FAMILY_KEYS) {
     try {
-      FAMILIES[key as keyof FamilySettings].resolve(value, env);
+      FAMILIES[key].resolve(families[key], env);
     } catch (err) {
-      throw relabel(err, key as keyof FamilySettings, origins, filePath);
+      throw relabel(err, key, origins, filePath);
     }
   }
 
