@@ -27,7 +27,7 @@ import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
 import { Rollouts } from './run/rollouts.ts';
 import { RunManager } from './run/runs.ts';
-import { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';
+import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
 import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
 import { MemoryRunStore } from './store/memory-runs.ts';
@@ -81,22 +81,8 @@ export interface AgentPoolOptions {
   flags?: Record<string, FlagDefinition>;
   /** How many agents get Prometheus series of their own, and how many keep figures for the stats API. */
   metrics?: MetricsOptions;
-  runs?: {
-    /** Thread messages sent to the model at most. @default 200 */
-    historyLimit?: number;
-    /** Runs waiting on one thread at most (enqueue/interrupt). @default 100 */
-    maxQueuePerThread?: number;
-    /** Finished runs whose events stay replayable in memory. @default 1000 */
-    recentStreams?: number;
-    /** Approximate bytes (as JSON) of the events those finished runs hold in all; the oldest runs go first. @default 67108864 (64 MiB) */
-    recentStreamsBytes?: number;
-    /** Events of one run kept for replay (`Last-Event-ID`); the oldest go first. @default 10000 */
-    replayEvents?: number;
-    /** Approximate bytes (as JSON) of one run's events kept for replay; the oldest go first. @default 2097152 (2 MiB) */
-    replayBytes?: number;
-    /** Threads whose recent messages stay cached in memory (each up to historyLimit). @default 1000 */
-    cachedThreads?: number;
-  };
+  /** Bounds of runs, thread history and the replay buffers of run events (`run/run-options.ts`). */
+  runs?: RunOptions;
   /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
   /** Time source. @default the system clock */
@@ -152,22 +138,20 @@ export interface AgentPool {
   close(): Promise<void>;
 }
 
-const MIB = 1024 * 1024;
+/** How often ephemeral agents and threads past their ttl are deleted, by default (ms). */
+export const DEFAULT_TTL_SWEEP_INTERVAL_MS = 60_000;
 
 /** Creates an agent pool. */
 export async function createAgentPool(options: AgentPoolOptions = {}): Promise<AgentPool> {
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger();
-  const ttlSweepIntervalMs = intOption('ttlSweepIntervalMs', options.ttlSweepIntervalMs, 60_000, 0);
-  const runOptions = {
-    historyLimit: intOption('runs.historyLimit', options.runs?.historyLimit, 200, 1, 10_000),
-    maxQueuePerThread: intOption('runs.maxQueuePerThread', options.runs?.maxQueuePerThread, 100, 0),
-    recentStreams: intOption('runs.recentStreams', options.runs?.recentStreams, 1000, 0),
-    recentStreamsBytes: intOption('runs.recentStreamsBytes', options.runs?.recentStreamsBytes, 64 * MIB, 0),
-    replayEvents: intOption('runs.replayEvents', options.runs?.replayEvents, DEFAULT_REPLAY_EVENTS, 1),
-    replayBytes: intOption('runs.replayBytes', options.runs?.replayBytes, DEFAULT_REPLAY_BYTES, 1),
-    cachedThreads: intOption('runs.cachedThreads', options.runs?.cachedThreads, 1000, 0),
-  };
+  const ttlSweepIntervalMs = intOption(
+    'ttlSweepIntervalMs',
+    options.ttlSweepIntervalMs,
+    DEFAULT_TTL_SWEEP_INTERVAL_MS,
+    0,
+  );
+  const runOptions = resolveRunOptions(options.runs);
   const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);

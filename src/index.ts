@@ -67,12 +67,18 @@ export type {
   Page,
 } from './store/ports.ts';
 export { SqliteAgentStore } from './store/sqlite.ts';
-export { ModelCatalog, type ModelCatalogOptions, type ModelProvidersConfig } from './models/catalog.ts';
+export {
+  ModelCatalog,
+  type ModelCatalogOptions,
+  type ModelProvidersConfig,
+  type NamedProviderConfig,
+} from './models/catalog.ts';
 export { DemoLanguageModel } from './models/demo-model.ts';
 export { type Cost, type ModelPrice, PriceTable, type PriceTableOptions } from './models/pricing.ts';
 export type { InstanceResources } from './pool/instance.ts';
 export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './run/multitask.ts';
 export type { RunHandle, StartRunOptions } from './run/runs.ts';
+export { type ResolvedRunOptions, type RunOptions, resolveRunOptions } from './run/run-options.ts';
 export { type CallSettings, type ResponseFormat, resolveCallSettings } from './run/call-settings.ts';
 export type { ClientTool, ClientToolResult, Turn } from './run/conversation.ts';
 export { RunManager } from './run/runs.ts';

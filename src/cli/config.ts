@@ -1,23 +1,37 @@
 /**
- * The server's configuration in one step: `resolveServerConfig()` merges command-line flags,
- * `AGENTPOOL_*` environment variables and a config file (YAML or JSON) over the defaults, in that
- * order of precedence, and rejects a bad value with a message naming the field and where it came
- * from (`AGENTPOOL_PORT must be an integer from 1 to 65535, got "abc"`).
+ * The server's configuration in one step: `explainServerConfig()` merges command-line flags,
+ * environment variables and a config file (YAML or JSON) over the defaults, in that order of
+ * precedence, key by key, and rejects a bad value with a message naming the field and where it
+ * came from (`AGENTPOOL_PORT must be an integer from 1 to 65535, got "abc"`,
+ * `pool.maxActive in config file ./agentpool.yaml must be a positive integer, got -3`). It also
+ * says where each value came from, for `agentpool serve --print-config`.
+ *
+ * The settings of `serve` itself are checked here; the option families (`pool`, `tools`, `models`,
+ * …) are passed whole to the module that owns them and checked by its own `resolve…Options()`
+ * (`config-families.ts`). Which keys exist, and their variables and flags, is `settings.ts`.
  */
-import { readFileSync } from 'node:fs';
-import { dirname, extname, resolve } from 'node:path';
-import { parse as parseYaml } from 'yaml';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
-import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
-import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
-import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../models/resilience-options.ts';
+import { dirname, resolve } from 'node:path';
+import { AgentPoolError } from '../core/errors.ts';
 import { isPlainObject } from '../core/options.ts';
 import { LOG_LEVELS, type LogLevel } from '../core/logger.ts';
-import { type CorsOptions, originProblem, resolveCorsOptions } from '../server/cors.ts';
-import { describeSyntaxError, syntaxErrorPosition } from './syntax-error.ts';
+import { FAMILIES, FAMILY_KEYS, type FamilySettings, isFamilyKey, relabel } from './config-families.ts';
+import {
+  CONFIG_ENV,
+  CONFIG_FILE_KEYS,
+  formatPath,
+  SERVE_DEFAULTS,
+  type Setting,
+  settingAt,
+  SETTINGS,
+} from './settings.ts';
+import { readStructuredFile } from './structured-file.ts';
 
-/** The configuration `agentpool serve` runs with, every field resolved. */
-export interface ServerConfig {
+export { CONFIG_ENV, CONFIG_FILE_KEYS } from './settings.ts';
+export { readStructuredFile } from './structured-file.ts';
+export type { FamilySettings, ModelSettings, ToolSettings } from './config-families.ts';
+
+/** The configuration `agentpool serve` runs with: its own settings resolved, the families as given. */
+export interface ServerConfig extends FamilySettings {
   /** TCP port to listen on, 1..65535. @default 8787 */
   port: number;
   /** Interface to listen on; `0.0.0.0` exposes the server beyond this machine. @default '127.0.0.1' */
@@ -40,35 +54,26 @@ export interface ServerConfig {
    * `AGENTPOOL_METRICS_TOKEN` or the config file only, never a flag.
    */
   metricsToken?: string;
-  /** Default quotas and budgets of projects (config file only). */
-  governance?: GovernanceOptions;
-  /** Model prices per million tokens over the built-in table, for costs and budgets (config file only). */
-  prices?: NonNullable<PriceTableOptions['prices']>;
-  /** Breaker, retries, timeout, bulkhead and rate limits around model calls (config file only). */
-  resilience?: ModelResilienceOptions;
   /** The least severe log level written (fatal, error, warn, info, debug, trace, silent). @default 'info' */
   logLevel: LogLevel;
-  /**
-   * Browser origins allowed to call the API; off (no CORS headers) when absent. The variable
-   * takes a comma-separated list (`AGENTPOOL_CORS_ORIGINS=https://app.example.com,http://localhost:5173`).
-   */
-  cors?: CorsOptions;
 }
 
-/** Settings that are objects, so they come from the config file only. */
-const STRUCTURED_KEYS = ['governance', 'prices', 'resilience'] as const;
+/** The settings of `serve` itself, checked here (the families check theirs). */
+type ServeKey =
+  | 'port'
+  | 'host'
+  | 'dataDir'
+  | 'store'
+  | 'agentsFile'
+  | 'shutdownTimeoutMs'
+  | 'adminKey'
+  | 'metricsToken'
+  | 'logLevel';
 
-/** The defaults of {@link ServerConfig}. */
+/** The defaults of {@link ServerConfig}'s own settings (the families' are their modules'). */
 export const SERVER_CONFIG_DEFAULTS: Readonly<
-  Omit<ServerConfig, 'agentsFile' | 'adminKey' | 'metricsToken' | 'cors' | (typeof STRUCTURED_KEYS)[number]>
-> = Object.freeze({
-  port: 8787,
-  host: '127.0.0.1',
-  dataDir: './data',
-  store: 'sqlite',
-  shutdownTimeoutMs: 10_000,
-  logLevel: 'info',
-});
+  Pick<ServerConfig, Exclude<ServeKey, 'agentsFile' | 'adminKey' | 'metricsToken'>>
+> = SERVE_DEFAULTS;
 
 /** Command-line flags as commander hands them over (strings), or typed values from code. */
 export interface ServerFlags {
@@ -97,70 +102,42 @@ export interface ServerConfigSources {
   file?: ConfigFile;
 }
 
-type Key = Exclude<keyof ServerConfig, (typeof STRUCTURED_KEYS)[number]>;
-type Source = 'flag' | 'env' | 'file';
+/** Where a value came from. */
+export interface SettingOrigin {
+  source: 'flag' | 'env' | 'file';
+  /** `--port`, `AGENTPOOL_PORT` or `config file ./agentpool.yaml`. */
+  label: string;
+}
 
-/** The keys a config file may hold. */
-export const CONFIG_FILE_KEYS: readonly (keyof ServerConfig)[] = [
-  'port',
-  'host',
-  'dataDir',
-  'store',
-  'agentsFile',
-  'shutdownTimeoutMs',
-  'adminKey',
-  'metricsToken',
-  ...STRUCTURED_KEYS,
-  'logLevel',
-  'cors',
-];
+/** A configuration and where each value given came from (keys as `formatPath` writes them). */
+export interface ExplainedServerConfig {
+  config: ServerConfig;
+  /** The origin of every value given by a flag, a variable or the config file; the rest are defaults. */
+  origins: ReadonlyMap<string, SettingOrigin>;
+  /** The config file read, if any. */
+  configFile?: string;
+}
 
-const FLAG_NAMES: Readonly<Partial<Record<Key, string>>> = {
-  port: '--port',
-  host: '--host',
-  dataDir: '--data-dir',
-  store: '--store',
-  agentsFile: '--agents-file',
-  shutdownTimeoutMs: '--shutdown-timeout-ms',
-  logLevel: '--log-level',
-};
-
-/** The environment variable of each field. */
-export const ENV_NAMES: Readonly<Record<Key, string>> = {
-  port: 'AGENTPOOL_PORT',
-  host: 'AGENTPOOL_HOST',
-  dataDir: 'AGENTPOOL_DATA_DIR',
-  store: 'AGENTPOOL_STORE',
-  agentsFile: 'AGENTPOOL_AGENTS_FILE',
-  shutdownTimeoutMs: 'AGENTPOOL_SHUTDOWN_TIMEOUT_MS',
-  adminKey: 'AGENTPOOL_ADMIN_KEY',
-  logLevel: 'AGENTPOOL_LOG_LEVEL',
-  cors: 'AGENTPOOL_CORS_ORIGINS',
-  metricsToken: 'AGENTPOOL_METRICS_TOKEN',
-};
-
-/** The environment variable naming the config file (the `--config` flag wins over it). */
-export const CONFIG_ENV = 'AGENTPOOL_CONFIG';
+type Env = Readonly<Record<string, string | undefined>>;
 
 /** Where a value came from, as messages name it. */
-interface Origin {
-  source: Source;
-  /** `--port`, `AGENTPOOL_PORT` or `port in config file ./agentpool.yaml`. */
-  label: string;
+interface Origin extends SettingOrigin {
+  /** The name in messages: `--port`, `AGENTPOOL_PORT` or `port in config file ./agentpool.yaml`. */
+  name: string;
   /** Base for relative paths in a config file: its directory. */
   baseDir?: string;
 }
 
-function invalid(key: Key, origin: Origin, expected: string, value: unknown): never {
+function invalid(key: ServeKey, origin: Origin, expected: string, value: unknown): never {
   const got = JSON.stringify(value) ?? String(value);
-  throw new AgentPoolError('VALIDATION_FAILED', `${origin.label} must be ${expected}, got ${got}`, {
+  throw new AgentPoolError('VALIDATION_FAILED', `${origin.name} must be ${expected}, got ${got}`, {
     field: key,
     source: origin.source,
     value: got,
   });
 }
 
-function intValue(key: Key, origin: Origin, value: unknown, min: number, max: number): number {
+function intValue(key: ServeKey, origin: Origin, value: unknown, min: number, max: number): number {
   const n =
     typeof value === 'string' && /^\d+$/.test(value.trim()) && origin.source !== 'file'
       ? Number(value.trim())
@@ -171,18 +148,18 @@ function intValue(key: Key, origin: Origin, value: unknown, min: number, max: nu
   return n;
 }
 
-function stringValue(key: Key, origin: Origin, value: unknown): string {
+function stringValue(key: ServeKey, origin: Origin, value: unknown): string {
   if (typeof value !== 'string' || value.trim() === '') invalid(key, origin, 'a non-empty string', value);
   return value;
 }
 
-function pathValue(key: Key, origin: Origin, value: unknown): string {
+function pathValue(key: ServeKey, origin: Origin, value: unknown): string {
   const path = stringValue(key, origin, value);
   return origin.baseDir === undefined ? path : resolve(origin.baseDir, path);
 }
 
-/** Checks one raw value for its field. */
-function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key] {
+/** Checks one raw value of a setting of `serve` itself. */
+function parseField(key: ServeKey, origin: Origin, value: unknown): ServerConfig[ServeKey] {
   switch (key) {
     case 'port':
       return intValue(key, origin, value, 1, 65_535);
@@ -207,43 +184,30 @@ function parseField(key: Key, origin: Origin, value: unknown): ServerConfig[Key]
         invalid(key, origin, `one of ${LOG_LEVELS.map((l) => `"${l}"`).join(', ')}`, value);
       }
       return value as LogLevel;
-    case 'cors':
-      return corsValue(origin, value);
   }
 }
 
-/** `cors`: a comma-separated list in the variable, `{ origins: [...] }` in the config file. */
-function corsValue(origin: Origin, value: unknown): CorsOptions {
-  if (origin.source !== 'file') {
-    const origins = String(value)
-      .split(',')
-      .map((o) => o.trim())
-      .filter((o) => o !== '');
-    const wrong = origins.length === 0 || origins.some((o) => originProblem(o) !== undefined);
-    if (wrong || (origins.includes('*') && origins.length > 1)) {
-      invalid(
-        'cors',
-        origin,
-        'a comma-separated list of origins like https://app.example.com, or "*"',
-        value,
-      );
-    }
-    return { origins };
+/** A flag's or variable's text as the value its setting takes. */
+function fromText(setting: Setting, text: string): unknown {
+  switch (setting.text ?? 'string') {
+    case 'int':
+      // Anything else stays text, and the family refuses it with the range it expects.
+      return /^-?\d+$/.test(text.trim()) ? Number(text.trim()) : text;
+    case 'list':
+      return text
+        .split(',')
+        .map((item) => item.trim())
+        .filter((item) => item !== '');
+    default:
+      return text;
   }
-  try {
-    resolveCorsOptions(value, 'cors');
-  } catch (err) {
-    if (!isAgentPoolError(err)) throw err;
-    throw new AgentPoolError('VALIDATION_FAILED', `${origin.label}: ${err.message}`, {
-      ...err.details,
-      source: origin.source,
-    });
-  }
-  return value as CorsOptions;
 }
 
-/** The config file's values, checked for shape and unknown keys. */
-function fileValues(file: ConfigFile): Record<string, unknown> {
+/** The config file's contents, checked for shape and unknown keys at every level. */
+function fileValues(
+  file: ConfigFile,
+  visit: (path: string[], setting: Setting) => void,
+): Record<string, unknown> {
   if (file.values === null || file.values === undefined) return {}; // an empty file
   if (!isPlainObject(file.values)) {
     throw new AgentPoolError(
@@ -252,142 +216,170 @@ function fileValues(file: ConfigFile): Record<string, unknown> {
       { source: 'file', path: file.path },
     );
   }
-  for (const key of Object.keys(file.values)) {
-    if (!(CONFIG_FILE_KEYS as readonly string[]).includes(key)) {
+  const walk = (value: unknown, path: string[]): void => {
+    const node = settingAt(path);
+    if (node.kind === 'setting') return visit(path, node.setting);
+    const shown = formatPath(path);
+    if (node.kind === 'unknown') {
+      const parent = settingAt(path.slice(0, -1));
+      const known = parent.kind === 'group' ? parent.keys.join(', ') : '';
+      const where = path.length === 1 ? 'known' : `known under ${formatPath(path.slice(0, -1))}`;
       throw new AgentPoolError(
         'VALIDATION_FAILED',
-        `config file ${file.path} has an unknown key ${JSON.stringify(key)} (known: ${CONFIG_FILE_KEYS.join(', ')})`,
-        { field: key, source: 'file', path: file.path },
+        `config file ${file.path} has an unknown key ${JSON.stringify(shown)} (${where}: ${known})`,
+        { field: shown, source: 'file', path: file.path },
       );
     }
-  }
+    if (!isPlainObject(value)) {
+      throw new AgentPoolError(
+        'VALIDATION_FAILED',
+        `${shown} in config file ${file.path} must be an object of settings (${node.keys.join(', ')})`,
+        { field: shown, source: 'file', path: file.path },
+      );
+    }
+    for (const [key, child] of Object.entries(value)) walk(child, [...path, key]);
+  };
+  walk(file.values, []);
   return file.values;
+}
+
+function getAt(value: unknown, path: readonly string[]): unknown {
+  return path.reduce<unknown>((v, key) => (isPlainObject(v) ? v[key] : undefined), value);
+}
+
+/** Sets (or with `undefined`, deletes) the value at `path` of an object made of plain objects. */
+function setAt(target: Record<string, unknown>, path: readonly string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (value === undefined && !isPlainObject(next)) return; // nothing there to delete
+    node[key] = isPlainObject(next) ? next : {};
+    node = node[key] as Record<string, unknown>;
+  }
+  const last = path.at(-1) as string;
+  if (value === undefined) delete node[last];
+  else node[last] = value;
 }
 
 /**
  * Merges flags over environment variables over the config file over the defaults, validating
- * every value given. Relative paths in a config file are taken from the file's directory; those
- * of flags and variables from the working directory.
+ * every value given, and records where each came from. Relative paths in a config file are taken
+ * from the file's directory; those of flags and variables from the working directory.
  */
-export function resolveServerConfig(sources: ServerConfigSources = {}): ServerConfig {
-  const flags = sources.flags ?? {};
-  const env = sources.env ?? {};
-  const file = sources.file === undefined ? {} : fileValues(sources.file);
+export function explainServerConfig(sources: ServerConfigSources = {}): ExplainedServerConfig {
+  const flags = (sources.flags ?? {}) as Record<string, unknown>;
+  const env: Env = sources.env ?? {};
+  const origins = new Map<string, SettingOrigin>();
+  const filePath = sources.file?.path;
   const fileDir = sources.file === undefined ? undefined : dirname(resolve(sources.file.path));
+  const fileOrigin = (path: readonly string[]): Origin => ({
+    source: 'file',
+    label: `config file ${filePath}`,
+    name: `${formatPath(path)} in config file ${filePath}`,
+    ...(fileDir !== undefined && { baseDir: fileDir }),
+  });
+  const pathSettings: string[][] = [];
+  const file =
+    sources.file === undefined
+      ? {}
+      : fileValues(sources.file, (path, setting) => {
+          origins.set(formatPath(path), { source: 'file', label: `config file ${filePath}` });
+          if (setting.isPath === true && path.length > 1) pathSettings.push(path);
+        });
 
-  const pick = <K extends Key>(key: K): ServerConfig[K] | undefined => {
-    const flagName = FLAG_NAMES[key];
-    const flag = flagName === undefined ? undefined : (flags as Record<string, unknown>)[key];
-    if (flag !== undefined && flagName !== undefined) {
-      return parseField(key, { source: 'flag', label: flagName }, flag) as ServerConfig[K];
+  /** The flag or variable of a setting that is set, flag first. */
+  const given = (setting: Setting): { origin: Origin; value: unknown } | undefined => {
+    const flagKey = setting.path.length === 1 ? setting.path[0] : undefined;
+    if (setting.flag !== undefined && flagKey !== undefined && flags[flagKey] !== undefined) {
+      return { origin: { source: 'flag', label: setting.flag, name: setting.flag }, value: flags[flagKey] };
     }
-    const variable = env[ENV_NAMES[key]];
-    if (variable !== undefined && variable !== '') {
-      return parseField(key, { source: 'env', label: ENV_NAMES[key] }, variable) as ServerConfig[K];
-    }
-    if (file[key] !== undefined && sources.file !== undefined) {
-      const origin: Origin = { source: 'file', label: `${key} in config file ${sources.file.path}` };
-      if (fileDir !== undefined) origin.baseDir = fileDir;
-      return parseField(key, origin, file[key]) as ServerConfig[K];
-    }
-    return undefined;
+    const text = setting.env === undefined ? undefined : env[setting.env];
+    if (setting.env === undefined || text === undefined || text === '') return undefined;
+    return { origin: { source: 'env', label: setting.env, name: setting.env }, value: text };
   };
 
-  const agentsFile = pick('agentsFile');
-  const adminKey = pick('adminKey');
-  const cors = pick('cors');
-  const metricsToken = pick('metricsToken');
-  const structured = structuredSettings(file, sources.file?.path);
-  return {
-    ...structured,
-    port: pick('port') ?? SERVER_CONFIG_DEFAULTS.port,
-    host: pick('host') ?? SERVER_CONFIG_DEFAULTS.host,
-    dataDir: pick('dataDir') ?? SERVER_CONFIG_DEFAULTS.dataDir,
-    store: pick('store') ?? SERVER_CONFIG_DEFAULTS.store,
-    ...(agentsFile !== undefined && { agentsFile }),
-    shutdownTimeoutMs: pick('shutdownTimeoutMs') ?? SERVER_CONFIG_DEFAULTS.shutdownTimeoutMs,
-    ...(adminKey !== undefined && { adminKey }),
-    logLevel: pick('logLevel') ?? SERVER_CONFIG_DEFAULTS.logLevel,
-    ...(cors !== undefined && { cors }),
-    ...(metricsToken !== undefined && { metricsToken }),
-  };
-}
+  // The settings of serve itself.
+  const serve: Partial<Record<ServeKey, unknown>> = {};
+  for (const key of Object.keys(SERVE_SETTINGS) as ServeKey[]) {
+    const setting = SERVE_SETTINGS[key];
+    const picked = given(setting);
+    if (picked !== undefined) {
+      serve[key] = parseField(key, picked.origin, picked.value);
+      origins.set(key, { source: picked.origin.source, label: picked.origin.label });
+    } else if (file[key] !== undefined) {
+      serve[key] = parseField(key, fileOrigin([key]), file[key]);
+    }
+  }
 
-/** Validates the object settings of a config file now, so a bad one stops `serve` before it starts. */
-function structuredSettings(
-  file: Record<string, unknown>,
-  path: string | undefined,
-): Pick<ServerConfig, (typeof STRUCTURED_KEYS)[number]> {
-  const out: Pick<ServerConfig, (typeof STRUCTURED_KEYS)[number]> = {};
-  const check = (key: string, validate: () => void) => {
+  // The families: the file's object with variables and flags over it, checked by its owner.
+  const families: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(file))
+    if (isFamilyKey(key)) families[key] = structuredClone(value);
+  for (const path of pathSettings) {
+    const value = getAt(families, path);
+    // Anything but a path is left for the family to refuse, naming it.
+    if (typeof value === 'string' && value !== '') setAt(families, path, resolve(fileDir as string, value));
+  }
+  for (const setting of SETTINGS) {
+    const key = setting.path[0] as string;
+    if (!isFamilyKey(key)) continue;
+    const picked = given(setting);
+    if (picked === undefined) continue;
+    origins.set(formatPath(setting.path), { source: picked.origin.source, label: picked.origin.label });
+    if (setting.path.length === 1) families[key] = fromText(setting, String(picked.value));
+    // The family reads this variable itself: dropping the file's value lets the variable win.
+    else if (setting.readByFamily === true) setAt(families, setting.path, undefined);
+    else setAt(families, setting.path, fromText(setting, String(picked.value)));
+  }
+  // Every family, given or not: the model catalog also checks the provider variables it reads.
+  for (const key of FAMILY_KEYS) {
     try {
-      validate();
+      FAMILIES[key].resolve(families[key], env);
     } catch (err) {
-      if (!isAgentPoolError(err)) throw err;
-      throw new AgentPoolError('VALIDATION_FAILED', `config file ${path}: ${err.message}`, {
-        ...err.details,
-        source: 'file',
-        path,
-        key,
-      });
+      throw relabel(err, key, origins, filePath);
     }
-  };
-  if (file['governance'] !== undefined) {
-    const governance = file['governance'] as GovernanceOptions;
-    check('governance', () => resolveGovernanceOptions(governance));
-    out.governance = governance;
   }
-  if (file['prices'] !== undefined) {
-    const prices = file['prices'] as NonNullable<PriceTableOptions['prices']>;
-    check('prices', () => new PriceTable({ prices }));
-    out.prices = prices;
-  }
-  if (file['resilience'] !== undefined) {
-    const resilience = file['resilience'] as ModelResilienceOptions;
-    check('resilience', () => resolveModelResilienceOptions(resilience));
-    out.resilience = resilience;
-  }
-  return out;
+
+  const config = {
+    ...families,
+    port: serve.port ?? SERVE_DEFAULTS.port,
+    host: serve.host ?? SERVE_DEFAULTS.host,
+    dataDir: serve.dataDir ?? SERVE_DEFAULTS.dataDir,
+    store: serve.store ?? SERVE_DEFAULTS.store,
+    ...(serve.agentsFile !== undefined && { agentsFile: serve.agentsFile }),
+    shutdownTimeoutMs: serve.shutdownTimeoutMs ?? SERVE_DEFAULTS.shutdownTimeoutMs,
+    ...(serve.adminKey !== undefined && { adminKey: serve.adminKey }),
+    ...(serve.metricsToken !== undefined && { metricsToken: serve.metricsToken }),
+    logLevel: serve.logLevel ?? SERVE_DEFAULTS.logLevel,
+  } as ServerConfig;
+  return { config, origins, ...(filePath !== undefined && { configFile: filePath }) };
 }
 
-/**
- * Reads a YAML or JSON file (`.json` parses as JSON, anything else as YAML, which JSON also is);
- * `what` names it in messages ("config file", "agents file").
- */
-export function readStructuredFile(path: string, what: string): unknown {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8');
-  } catch (err) {
-    const reason = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'does not exist' : 'cannot be read';
-    throw new AgentPoolError('VALIDATION_FAILED', `${what} ${path} ${reason}`, { path }, { cause: err });
-  }
-  const format = extname(path).toLowerCase() === '.json' ? 'JSON' : 'YAML';
-  try {
-    return format === 'JSON' ? JSON.parse(text) : parseYaml(text);
-  } catch (err) {
-    // The line and column, and the offending line itself, so the mistake is found without an editor.
-    const { line, column } = syntaxErrorPosition(err);
-    throw new AgentPoolError(
-      'VALIDATION_FAILED',
-      `${what} ${path} ${describeSyntaxError(text, err, format)}`,
-      { path, ...(line !== undefined && { line, column }) },
-      { cause: err },
-    );
-  }
+/** The settings of serve itself, by key. */
+const SERVE_SETTINGS = Object.fromEntries(
+  SETTINGS.filter((setting) => setting.path.length === 1 && !isFamilyKey(setting.path[0] as string)).map(
+    (setting) => [setting.path[0], setting],
+  ),
+) as Record<ServeKey, Setting>;
+
+/** Like {@link explainServerConfig}, the configuration alone. */
+export function resolveServerConfig(sources: ServerConfigSources = {}): ServerConfig {
+  return explainServerConfig(sources).config;
 }
 
 /**
  * Resolves the configuration the way `agentpool serve` does: reads the config file named by
- * `--config` or `AGENTPOOL_CONFIG` when there is one, then calls {@link resolveServerConfig}.
+ * `--config` or `AGENTPOOL_CONFIG` when there is one, then calls {@link explainServerConfig}.
  */
-export function loadServerConfig(
-  flags: ServerFlags,
-  env: Readonly<Record<string, string | undefined>> = process.env,
-): ServerConfig {
+export function loadExplainedServerConfig(flags: ServerFlags, env: Env = process.env): ExplainedServerConfig {
   const envConfig = env[CONFIG_ENV];
   const path = flags.config ?? (envConfig !== undefined && envConfig !== '' ? envConfig : undefined);
-  if (path === undefined) return resolveServerConfig({ flags, env });
+  if (path === undefined) return explainServerConfig({ flags, env });
   const what = flags.config !== undefined ? 'config file (--config)' : `config file (${CONFIG_ENV})`;
-  return resolveServerConfig({ flags, env, file: { path, values: readStructuredFile(path, what) } });
+  return explainServerConfig({ flags, env, file: { path, values: readStructuredFile(path, what) } });
+}
+
+/** Like {@link loadExplainedServerConfig}, the configuration alone. */
+export function loadServerConfig(flags: ServerFlags, env: Env = process.env): ServerConfig {
+  return loadExplainedServerConfig(flags, env).config;
 }

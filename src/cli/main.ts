@@ -31,25 +31,37 @@ import { registerRunsCommand } from './commands/runs.ts';
 import { type StatsFlags, statsCommand } from './commands/stats.ts';
 import { registerThreadsCommand } from './commands/threads.ts';
 import { registerUsageCommand } from './commands/usage.ts';
-import { CONFIG_ENV, CONFIG_FILE_KEYS, SERVER_CONFIG_DEFAULTS, type ServerFlags } from './config.ts';
+import type { ServeFlags } from './commands/serve.ts';
+import {
+  CONFIG_ENV,
+  CONFIG_FILE_KEYS,
+  formatPath,
+  SERVE_DEFAULTS as SERVER_CONFIG_DEFAULTS,
+  SETTINGS_WITH_ENV,
+} from './settings.ts';
 import { ApiError, type ClientFlags } from './http-client.ts';
 import { processIo } from './io.ts';
 import { CLIENT_HELP, clientOptions, keyValues, positiveInt } from './options.ts';
 import { packageVersion } from './version.ts';
 
+const ENV_HELP = SETTINGS_WITH_ENV.map(
+  (setting) => `  ${(setting.env as string).padEnd(38)} ${formatPath(setting.path)}`,
+).join('\n');
+
 const CONFIG_HELP = `
-Configuration, highest precedence first:
+Configuration, highest precedence first, key by key:
   1. flags
-  2. environment variables: AGENTPOOL_PORT, AGENTPOOL_HOST, AGENTPOOL_DATA_DIR, AGENTPOOL_STORE,
-     AGENTPOOL_AGENTS_FILE, AGENTPOOL_SHUTDOWN_TIMEOUT_MS, AGENTPOOL_ADMIN_KEY, AGENTPOOL_METRICS_TOKEN,
-     AGENTPOOL_LOG_LEVEL, AGENTPOOL_CORS_ORIGINS (comma-separated)
+  2. environment variables (below)
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
-     relative paths in it are taken from its directory; governance (default project quotas and
-     budgets), prices and resilience (model breaker, retries, timeouts, rate limits) are objects
-     set only there (see docs/governance.md and docs/models-and-tools.md)
+     pool, runs, tools, models, resilience, prices, governance, flags, metrics, agents, http and
+     cors are objects; relative paths in the file are taken from its directory
   4. the defaults
-Every value is checked at start; an error names the flag, variable or key.`;
+Every value is checked at start; an error names the flag, variable or key. docs/configuration.md
+lists every key, variable and default; \`agentpool serve --print-config\` shows the values in force.
+
+Environment variables (each sets the key beside it):
+${ENV_HELP}`;
 
 const SERVE_HELP = `${CONFIG_HELP}
 
@@ -69,16 +81,23 @@ SIGTERM or SIGINT drains: the server keeps serving, /readyz answers 503 and new 
 SHUTTING_DOWN; runs in flight get up to --shutdown-timeout-ms to finish, the rest are interrupted,
 then the server stops listening and the store is closed. A second signal exits at once.
 
-Example:
-  $ agentpool serve --port 8787 --data-dir ./data`;
+Models: demo always; openai, anthropic and openai-compatible from their variables or models.providers
+in the config file; more OpenAI-compatible servers (vLLM, Ollama, LM Studio, LiteLLM) as
+models.providers.<name> { baseURL, apiKeyEnv }, used as <name>/<model-id>. The start banner names
+the providers configured, never a key.
+
+Examples:
+  $ agentpool serve --port 8787 --data-dir ./data
+  $ agentpool serve --config agentpool.yaml --print-config`;
 
 const APPLY_HELP = `
 Each agent is created, gets a new version when its definition changed, or is left unchanged;
 one line per agent says which:  created    default/support  v1
 The file is { agents: [ … ] } or a bare list; each entry is an agent definition plus an optional
 "project" (default "default"). Bad entries apply nothing: every one is listed with its field (an
-unknown tool or model provider too: module paths resolve against the working directory, providers
-are those \`agentpool serve\` knows from the same environment; a missing API key is not an error),
+unknown tool or model provider too, checked as \`agentpool serve\` checks them from the same
+environment and --config: module paths resolve against tools.baseDir (else the working directory),
+providers include the named ones of models.providers; a missing API key is not an error),
 and a file that is not valid YAML or JSON shows the offending line.
 Only the agent store is opened, so this is safe next to a running server on the same data
 directory, which serves the new versions from its next run.
@@ -169,8 +188,16 @@ Examples:
       '--log-level <level>',
       `least severe log level written: fatal, error, warn, info, debug, trace or silent (default ${SERVER_CONFIG_DEFAULTS.logLevel})`,
     )
+    .option(
+      '--print-config',
+      'print every setting in force and where its value came from (flag, variable, config file, default), then exit',
+    )
+    .option('--json', 'with --print-config: print it as JSON')
     .addHelpText('after', SERVE_HELP)
-    .action(async (flags: ServerFlags) => {
+    .action(async (flags: ServeFlags, command: Command) => {
+      if (flags.json === true && flags.printConfig !== true) {
+        command.error('error: --json goes with --print-config', { exitCode: 2 });
+      }
       // Imported here so `apply` and `--help` do not load the HTTP server.
       const { serveCommand } = await import('./commands/serve.ts');
       exit.code = await serveCommand(flags, io);
@@ -182,7 +209,10 @@ Examples:
     .requiredOption('-f, --file <file>', 'YAML or JSON agents file')
     .option('--data-dir <dir>', `directory of the SQLite file (default ${SERVER_CONFIG_DEFAULTS.dataDir})`)
     .option('--store <kind>', 'sqlite or memory (default sqlite)')
-    .option('--config <file>', 'YAML or JSON config file (its dataDir and store are used)')
+    .option(
+      '--config <file>',
+      'YAML or JSON config file (its dataDir, store, models and tools are used, as serve uses them)',
+    )
     .addHelpText('after', `${APPLY_HELP}\n${CONFIG_HELP}`)
     .action(async (flags: ApplyFlags) => {
       await applyCommand(flags, io);

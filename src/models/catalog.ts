@@ -10,11 +10,32 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
-import { intOption, objectOption, rejectUnknownKeys } from '../core/options.ts';
+import {
+  BUILTIN_PROVIDERS,
+  type CustomModelFactory,
+  type ModelCatalogOptions,
+  type ResolvedModelCatalogOptions,
+  type ResolvedOpenAICompatibleConfig,
+  resolveModelCatalogOptions,
+} from './catalog-options.ts';
 import { DemoLanguageModel } from './demo-model.ts';
 
-/** The providers built into the catalog; custom providers are added through options. */
-export const BUILTIN_PROVIDERS = ['demo', 'openai-compatible', 'openai', 'anthropic'] as const;
+export {
+  type AnthropicProviderConfig,
+  BUILTIN_PROVIDERS,
+  type CustomModelFactory,
+  type ModelCatalogOptions,
+  type ModelProvidersConfig,
+  NAMED_PROVIDER_KINDS,
+  type NamedProviderConfig,
+  type OpenAICompatibleProviderConfig,
+  type OpenAIProviderConfig,
+  type ResolvedKey,
+  type ResolvedModelCatalogOptions,
+  type ResolvedNamedProviderConfig,
+  type ResolvedOpenAICompatibleConfig,
+  resolveModelCatalogOptions,
+} from './catalog-options.ts';
 
 /** A `provider/model-id` reference split into its parts. */
 export interface ModelRef {
@@ -22,81 +43,8 @@ export interface ModelRef {
   readonly modelId: string;
 }
 
-/** Builds a model for a custom provider from the part after `provider/`. */
-export type CustomModelFactory = (modelId: string) => LanguageModelV3;
-
-/** Connection settings for any server speaking the OpenAI chat-completions protocol. */
-export interface OpenAICompatibleProviderConfig {
-  /** Base URL ending before `/chat/completions`, e.g. `http://localhost:11434/v1`. @default env AGENTPOOL_OPENAI_COMPATIBLE_BASE_URL */
-  baseURL?: string;
-  /** Sent as `Authorization: Bearer …`; local servers often need none. @default env AGENTPOOL_OPENAI_COMPATIBLE_API_KEY */
-  apiKey?: string;
-  /** Provider name reported by the models (`<name>.chat`). @default 'openai-compatible' */
-  name?: string;
-  /** Extra headers sent with every request. @default {} */
-  headers?: Record<string, string>;
-}
-
-/** Settings of the OpenAI provider (chat-completions API). */
-export interface OpenAIProviderConfig {
-  /** @default env OPENAI_API_KEY */
-  apiKey?: string;
-  /** @default env OPENAI_BASE_URL, else 'https://api.openai.com/v1' */
-  baseURL?: string;
-}
-
-/** Settings of the Anthropic provider (messages API). */
-export interface AnthropicProviderConfig {
-  /** @default env ANTHROPIC_API_KEY */
-  apiKey?: string;
-  /** @default env ANTHROPIC_BASE_URL, else 'https://api.anthropic.com/v1' */
-  baseURL?: string;
-}
-
-/** Per-provider configuration; any field left out falls back to its environment variable. */
-export interface ModelProvidersConfig {
-  'openai-compatible'?: OpenAICompatibleProviderConfig;
-  openai?: OpenAIProviderConfig;
-  anthropic?: AnthropicProviderConfig;
-}
-
-/** Options of the model catalog. */
-export interface ModelCatalogOptions {
-  /** Provider settings; fields left out fall back to environment variables. @default {} */
-  providers?: ModelProvidersConfig;
-  /**
-   * Extra providers by name, e.g. in-process mocks for tests. A custom provider named like a
-   * built-in one replaces it, so `openai/gpt-4o` can be served by a mock and still be priced.
-   * @default {}
-   */
-  custom?: Record<string, CustomModelFactory>;
-  /** Where environment fallbacks are read from, once, at construction. @default process.env */
-  env?: Readonly<Record<string, string | undefined>>;
-  /** Most resolved models kept; the least recently resolved is dropped beyond it. @default 10000 */
-  maxCachedModels?: number;
-}
-
-/** The catalog options with every default and environment fallback applied. */
-export interface ResolvedModelCatalogOptions {
-  readonly providers: {
-    readonly 'openai-compatible': {
-      readonly baseURL: string | undefined;
-      readonly apiKey: string | undefined;
-      readonly name: string;
-      readonly headers: Readonly<Record<string, string>>;
-    };
-    readonly openai: { readonly apiKey: string | undefined; readonly baseURL: string };
-    readonly anthropic: { readonly apiKey: string | undefined; readonly baseURL: string };
-  };
-  readonly custom: ReadonlyMap<string, CustomModelFactory>;
-  readonly maxCachedModels: number;
-}
-
-const PROVIDER_NAME = /^[a-z0-9][a-z0-9._-]*$/;
 const MODEL_REF = /^([a-z0-9][a-z0-9._-]*)\/(\S+)$/;
 const MAX_REF_LENGTH = 200;
-const OPENAI_DEFAULT_URL = 'https://api.openai.com/v1';
-const ANTHROPIC_DEFAULT_URL = 'https://api.anthropic.com/v1';
 
 /** Splits and validates `provider/model-id` (the model id may itself contain `/`). */
 export function parseModelRef(ref: unknown, field = 'model'): ModelRef {
@@ -111,98 +59,6 @@ export function parseModelRef(ref: unknown, field = 'model'): ModelRef {
   return { provider: match[1] as string, modelId: match[2] as string };
 }
 
-// Empty strings count as unset: `FOO= node app.ts` should behave like no FOO at all.
-function str(field: string, value: unknown): string | undefined {
-  if (value === undefined || value === '') return undefined;
-  if (typeof value !== 'string') throw validationError(field, `must be a string, got ${typeof value}`);
-  return value;
-}
-
-function url(field: string, value: unknown): string | undefined {
-  const s = str(field, value);
-  if (s !== undefined && !URL.canParse(s)) {
-    throw validationError(field, `must be an absolute URL, got ${JSON.stringify(s)}`);
-  }
-  return s;
-}
-
-// `known` undefined: any key is allowed (header names, custom provider names).
-
-function headersOption(field: string, value: unknown): Record<string, string> {
-  const record = objectOption(field, value);
-  for (const [k, v] of Object.entries(record)) {
-    if (typeof v !== 'string') throw validationError(`${field}.${k}`, `must be a string, got ${typeof v}`);
-  }
-  return { ...(record as Record<string, string>) };
-}
-
-/** Applies defaults and environment fallbacks (read once, here) and rejects bad values by field name. */
-export function resolveModelCatalogOptions(options: ModelCatalogOptions = {}): ResolvedModelCatalogOptions {
-  rejectUnknownKeys('', options, ['providers', 'custom', 'env', 'maxCachedModels']);
-  const env = options.env ?? process.env;
-  const providers = objectOption('providers', options.providers, [
-    'openai-compatible',
-    'openai',
-    'anthropic',
-  ]);
-  const compat = objectOption('providers.openai-compatible', providers['openai-compatible'], [
-    'baseURL',
-    'apiKey',
-    'name',
-    'headers',
-  ]);
-  const openai = objectOption('providers.openai', providers['openai'], ['apiKey', 'baseURL']);
-  const anthropic = objectOption('providers.anthropic', providers['anthropic'], ['apiKey', 'baseURL']);
-
-  const custom = new Map<string, CustomModelFactory>();
-  for (const [name, factory] of Object.entries(objectOption('custom', options.custom))) {
-    if (!PROVIDER_NAME.test(name)) {
-      throw validationError(
-        `custom.${name}`,
-        'must be a provider name of lower-case letters, digits, ".", "_" or "-"',
-      );
-    }
-    if (typeof factory !== 'function')
-      throw validationError(`custom.${name}`, 'must be a function (modelId) => model');
-    custom.set(name, factory as CustomModelFactory);
-  }
-
-  return {
-    providers: {
-      'openai-compatible': {
-        baseURL:
-          url('providers.openai-compatible.baseURL', compat['baseURL']) ??
-          url('env.AGENTPOOL_OPENAI_COMPATIBLE_BASE_URL', env['AGENTPOOL_OPENAI_COMPATIBLE_BASE_URL']),
-        apiKey:
-          str('providers.openai-compatible.apiKey', compat['apiKey']) ??
-          str('env.AGENTPOOL_OPENAI_COMPATIBLE_API_KEY', env['AGENTPOOL_OPENAI_COMPATIBLE_API_KEY']),
-        name: str('providers.openai-compatible.name', compat['name']) ?? 'openai-compatible',
-        headers: headersOption('providers.openai-compatible.headers', compat['headers']),
-      },
-      openai: {
-        apiKey:
-          str('providers.openai.apiKey', openai['apiKey']) ??
-          str('env.OPENAI_API_KEY', env['OPENAI_API_KEY']),
-        baseURL:
-          url('providers.openai.baseURL', openai['baseURL']) ??
-          url('env.OPENAI_BASE_URL', env['OPENAI_BASE_URL']) ??
-          OPENAI_DEFAULT_URL,
-      },
-      anthropic: {
-        apiKey:
-          str('providers.anthropic.apiKey', anthropic['apiKey']) ??
-          str('env.ANTHROPIC_API_KEY', env['ANTHROPIC_API_KEY']),
-        baseURL:
-          url('providers.anthropic.baseURL', anthropic['baseURL']) ??
-          url('env.ANTHROPIC_BASE_URL', env['ANTHROPIC_BASE_URL']) ??
-          ANTHROPIC_DEFAULT_URL,
-      },
-    },
-    custom,
-    maxCachedModels: intOption('maxCachedModels', options.maxCachedModels, 10_000),
-  };
-}
-
 function notConfigured(provider: string, option: string, envVar: string): AgentPoolError {
   return new AgentPoolError(
     'PROVIDER_NOT_CONFIGURED',
@@ -212,13 +68,25 @@ function notConfigured(provider: string, option: string, envVar: string): AgentP
   );
 }
 
+/** A provider `describeProviders()` lists: where it sends requests and where its key comes from. */
+export interface ProviderSummary {
+  readonly name: string;
+  readonly kind: 'demo' | 'openai' | 'anthropic' | 'openai-compatible' | 'custom';
+  readonly baseURL?: string;
+  /** Whether a key is set (never the key). */
+  readonly keySet?: boolean;
+  /** The variable the key is read from, when it comes from one. */
+  readonly keyEnv?: string;
+}
+
 /** Resolves `provider/model-id` references to AI SDK models, caching clients and models. */
 export class ModelCatalog {
   /** The options in force, with defaults and environment fallbacks applied. */
   readonly options: ResolvedModelCatalogOptions;
   // Insertion order doubles as recency order: a hit is re-inserted, the first key is the oldest.
   readonly #models = new Map<string, LanguageModelV3>();
-  #compat: ReturnType<typeof createOpenAICompatible> | undefined;
+  /** OpenAI-compatible clients by provider name (the built-in one and each named one): as many as configured. */
+  readonly #compat = new Map<string, ReturnType<typeof createOpenAICompatible>>();
   #openai: ReturnType<typeof createOpenAI> | undefined;
   #anthropic: ReturnType<typeof createAnthropic> | undefined;
 
@@ -226,9 +94,41 @@ export class ModelCatalog {
     this.options = resolveModelCatalogOptions(options);
   }
 
-  /** Every provider name `resolve()` accepts: built-in ones, then custom ones. */
+  /** Every provider name `resolve()` accepts: built-in ones, then named ones, then custom ones. */
   providers(): string[] {
-    return [...new Set<string>([...BUILTIN_PROVIDERS, ...this.options.custom.keys()])];
+    return [
+      ...new Set<string>([...BUILTIN_PROVIDERS, ...this.options.named.keys(), ...this.options.custom.keys()]),
+    ];
+  }
+
+  /**
+   * The providers that can serve a model now (`demo`, those with their key or base URL, named and
+   * custom ones), with where each sends requests and where its key comes from, never the key: what
+   * `agentpool serve` prints at start.
+   */
+  describeProviders(): ProviderSummary[] {
+    const p = this.options.providers;
+    const out: ProviderSummary[] = [];
+    const add = (summary: ProviderSummary) => {
+      if (!this.options.custom.has(summary.name)) out.push(summary);
+    };
+    const key = (k: { apiKey: string | undefined; apiKeyEnv: string | undefined }) => ({
+      keySet: k.apiKey !== undefined,
+      ...(k.apiKeyEnv !== undefined && { keyEnv: k.apiKeyEnv }),
+    });
+    add({ name: 'demo', kind: 'demo' });
+    if (p.openai.apiKey !== undefined)
+      add({ name: 'openai', kind: 'openai', baseURL: p.openai.baseURL, ...key(p.openai) });
+    if (p.anthropic.apiKey !== undefined) {
+      add({ name: 'anthropic', kind: 'anthropic', baseURL: p.anthropic.baseURL, ...key(p.anthropic) });
+    }
+    const compat = p['openai-compatible'];
+    if (compat.baseURL !== undefined) {
+      add({ name: 'openai-compatible', kind: 'openai-compatible', baseURL: compat.baseURL, ...key(compat) });
+    }
+    for (const [name, c] of this.options.named) add({ name, kind: c.kind, baseURL: c.baseURL, ...key(c) });
+    for (const name of this.options.custom.keys()) out.push({ name, kind: 'custom' });
+    return out;
   }
 
   /**
@@ -274,7 +174,8 @@ export class ModelCatalog {
   /** Drops every cached model and provider client; later resolves build fresh ones. */
   clear(): void {
     this.#models.clear();
-    this.#compat = this.#openai = this.#anthropic = undefined;
+    this.#compat.clear();
+    this.#openai = this.#anthropic = undefined;
   }
 
   #create({ provider, modelId }: ModelRef, ref: string): LanguageModelV3 {
@@ -293,20 +194,12 @@ export class ModelCatalog {
             'AGENTPOOL_OPENAI_COMPATIBLE_BASE_URL',
           );
         }
-        this.#compat ??= createOpenAICompatible({
-          baseURL: c.baseURL,
-          name: c.name,
-          headers: { ...c.headers },
-          // Without it, streamed responses carry no token counts and budgets could not be charged.
-          includeUsage: true,
-          ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}),
-        });
-        return this.#compat.chatModel(modelId);
+        return this.#compatModel(provider, c, c.baseURL, modelId);
       }
       case 'openai': {
         const c = p.openai;
         if (c.apiKey === undefined)
-          throw notConfigured(provider, 'providers.openai.apiKey', 'OPENAI_API_KEY');
+          throw notConfigured(provider, 'providers.openai.apiKey', c.apiKeyEnv ?? 'OPENAI_API_KEY');
         // Key and base URL are always passed explicitly: the SDK would otherwise read process.env
         // itself, bypassing the injected `env`. `.chat()` uses chat completions (not the Responses
         // API), so any OpenAI-compatible server works behind `OPENAI_BASE_URL` too.
@@ -316,17 +209,57 @@ export class ModelCatalog {
       case 'anthropic': {
         const c = p.anthropic;
         if (c.apiKey === undefined)
-          throw notConfigured(provider, 'providers.anthropic.apiKey', 'ANTHROPIC_API_KEY');
+          throw notConfigured(provider, 'providers.anthropic.apiKey', c.apiKeyEnv ?? 'ANTHROPIC_API_KEY');
         this.#anthropic ??= createAnthropic({ apiKey: c.apiKey, baseURL: c.baseURL });
         return this.#anthropic(modelId);
       }
-      default:
+      default: {
+        const named = this.options.named.get(provider);
+        if (named !== undefined) {
+          // A key named by apiKeyEnv that is not set is a mistake, not a keyless local server.
+          if (named.apiKeyEnv !== undefined && named.apiKey === undefined) {
+            throw new AgentPoolError(
+              'PROVIDER_NOT_CONFIGURED',
+              `model provider "${provider}" is not configured: its key is read from the ${named.apiKeyEnv} ` +
+                'environment variable (providers.' +
+                provider +
+                '.apiKeyEnv), which is not set',
+              { provider, option: `providers.${provider}.apiKeyEnv`, env: named.apiKeyEnv },
+            );
+          }
+          return this.#compatModel(provider, named, named.baseURL, modelId);
+        }
         throw new AgentPoolError(
           'MODEL_NOT_FOUND',
           `unknown model provider "${provider}" in "${ref}" (known providers: ${this.providers().join(', ')})`,
           { model: ref, provider, knownProviders: this.providers() },
         );
+      }
     }
+  }
+
+  /** A chat model of an OpenAI-compatible server, its client built once per provider name. */
+  #compatModel(
+    provider: string,
+    c: ResolvedOpenAICompatibleConfig,
+    baseURL: string,
+    modelId: string,
+  ): LanguageModelV3 {
+    let client = this.#compat.get(provider);
+    if (client === undefined) {
+      client = createOpenAICompatible({
+        baseURL,
+        name: c.name,
+        headers: { ...c.headers },
+        // Without it, streamed responses carry no token counts and budgets could not be charged.
+        includeUsage: true,
+        // json_schema response formats reach the server as json_schema (not json_object) unless off.
+        supportsStructuredOutputs: c.structuredOutputs,
+        ...(c.apiKey !== undefined ? { apiKey: c.apiKey } : {}),
+      });
+      this.#compat.set(provider, client);
+    }
+    return client.chatModel(modelId);
   }
 
   #custom(provider: string, modelId: string, ref: string, factory: CustomModelFactory): LanguageModelV3 {

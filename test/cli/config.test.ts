@@ -140,13 +140,23 @@ describe('server configuration', () => {
       'store',
       'agentsFile',
       'shutdownTimeoutMs',
+      'logLevel',
       'adminKey',
       'metricsToken',
-      'governance',
-      'prices',
-      'resilience',
-      'logLevel',
+      'bodyLimit',
       'cors',
+      'http',
+      'pool',
+      'runs',
+      'ttlSweepIntervalMs',
+      'tools',
+      'models',
+      'resilience',
+      'prices',
+      'governance',
+      'flags',
+      'metrics',
+      'agents',
     ]);
   });
 
@@ -160,12 +170,12 @@ describe('server configuration', () => {
     assert.deepEqual(config.resilience, resilience);
     rejects(
       () => resolveServerConfig({ file: file({ resilience: { retry: { maxAttempts: 0 } } }) }),
-      /config file \/etc\/agentpool\/agentpool\.yaml: resilience\.retry\.maxAttempts must be/,
-      { source: 'file', key: 'resilience' },
+      /^resilience\.retry\.maxAttempts in config file \/etc\/agentpool\/agentpool\.yaml must be a positive integer, got 0$/,
+      { field: 'resilience.retry.maxAttempts', source: 'file', key: 'resilience' },
     );
     rejects(
       () => resolveServerConfig({ file: file({ governance: { defaults: { budgets: { dailyUsd: -1 } } } }) }),
-      /config file \/etc\/agentpool\/agentpool\.yaml: governance\.defaults\.budgets\.dailyUsd must be/,
+      /^governance\.defaults\.budgets\.dailyUsd in config file \/etc\/agentpool\/agentpool\.yaml must be/,
       { field: 'governance.defaults.budgets.dailyUsd', source: 'file', key: 'governance' },
     );
     rejects(
@@ -173,7 +183,7 @@ describe('server configuration', () => {
         resolveServerConfig({
           file: file({ prices: { 'no-slash': { inputPerMillion: 1, outputPerMillion: 1 } } }),
         }),
-      /config file \/etc\/agentpool\/agentpool\.yaml: prices/,
+      /^prices\.no-slash in config file \/etc\/agentpool\/agentpool\.yaml must be "provider\/model-id"/,
       { source: 'file', key: 'prices' },
     );
   });
@@ -287,21 +297,21 @@ describe('server configuration: logLevel and cors', () => {
   it('rejects a bad origin, naming the variable or the file key', () => {
     rejects(
       () => resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: 'https://app.example.com/,x' } }),
-      /^AGENTPOOL_CORS_ORIGINS must be a comma-separated list of origins like https:\/\/app\.example\.com, or "\*"/,
-      { field: 'cors', source: 'env' },
+      /^AGENTPOOL_CORS_ORIGINS \(cors\.origins\[0\]\) must be written as browsers send it: "https:\/\/app\.example\.com", got "https:\/\/app\.example\.com\/"$/,
+      { field: 'cors.origins[0]', source: 'env' },
     );
     rejects(
       () => resolveServerConfig({ env: { AGENTPOOL_CORS_ORIGINS: '*,https://a.example' } }),
-      /comma-separated/,
+      /^AGENTPOOL_CORS_ORIGINS: "\*" allows every origin, list it alone$/,
     );
     rejects(
       () => resolveServerConfig({ file: file({ cors: { origins: ['https://a.example', 'a.example'] } }) }),
-      /^cors in config file .*: cors\.origins\[1\] must be an origin like/,
+      /^cors\.origins\[1\] in config file \/etc\/agentpool\/agentpool\.yaml must be an origin like/,
       { field: 'cors.origins[1]', source: 'file' },
     );
     rejects(
       () => resolveServerConfig({ file: file({ cors: ['https://a.example'] }) }),
-      /cors must be an object/,
+      /^cors in config file \/etc\/agentpool\/agentpool\.yaml must be an object of settings \(origins\)$/,
     );
   });
 });

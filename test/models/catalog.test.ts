@@ -3,11 +3,14 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   APICallError,
+  type JSONSchema7,
   type LanguageModelV3,
   type LanguageModelV3CallOptions,
   type LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
+import { createAgentPool } from '../../src/agent-pool.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
+import { buildServer } from '../../src/server/app.ts';
 import { ModelCatalog, parseModelRef, resolveModelCatalogOptions } from '../../src/models/catalog.ts';
 import { DemoLanguageModel } from '../../src/models/demo-model.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
@@ -43,10 +46,22 @@ describe('model catalog options', () => {
     const o = resolveModelCatalogOptions({ env: {} });
     assert.equal(o.maxCachedModels, 10_000);
     assert.deepEqual(o.providers, {
-      'openai-compatible': { baseURL: undefined, apiKey: undefined, name: 'openai-compatible', headers: {} },
-      openai: { apiKey: undefined, baseURL: 'https://api.openai.com/v1' },
-      anthropic: { apiKey: undefined, baseURL: 'https://api.anthropic.com/v1' },
+      'openai-compatible': {
+        baseURL: undefined,
+        apiKey: undefined,
+        apiKeyEnv: 'AGENTPOOL_OPENAI_COMPATIBLE_API_KEY',
+        name: 'openai-compatible',
+        headers: {},
+        structuredOutputs: true,
+      },
+      openai: { apiKey: undefined, apiKeyEnv: 'OPENAI_API_KEY', baseURL: 'https://api.openai.com/v1' },
+      anthropic: {
+        apiKey: undefined,
+        apiKeyEnv: 'ANTHROPIC_API_KEY',
+        baseURL: 'https://api.anthropic.com/v1',
+      },
     });
+    assert.equal(o.named.size, 0);
     assert.equal(o.custom.size, 0);
   });
 
@@ -63,8 +78,16 @@ describe('model catalog options', () => {
     });
     assert.equal(o.providers['openai-compatible'].baseURL, 'http://localhost:11434/v1');
     assert.equal(o.providers['openai-compatible'].apiKey, 'compat-key');
-    assert.deepEqual(o.providers.openai, { apiKey: 'sk-openai', baseURL: 'http://proxy.local/v1' });
-    assert.deepEqual(o.providers.anthropic, { apiKey: 'sk-ant', baseURL: 'http://anthropic.local/v1' });
+    assert.deepEqual(o.providers.openai, {
+      apiKey: 'sk-openai',
+      apiKeyEnv: 'OPENAI_API_KEY',
+      baseURL: 'http://proxy.local/v1',
+    });
+    assert.deepEqual(o.providers.anthropic, {
+      apiKey: 'sk-ant',
+      apiKeyEnv: 'ANTHROPIC_API_KEY',
+      baseURL: 'http://anthropic.local/v1',
+    });
   });
 
   it('prefers options over the environment, and ignores empty variables', () => {
@@ -374,5 +397,197 @@ describe('model catalog against a fake OpenAI-compatible server', () => {
     const finish = parts.at(-1);
     assert.ok(finish?.type === 'finish');
     assert.ok((finish.usage.outputTokens.total ?? 0) > 0);
+  });
+});
+
+describe('named OpenAI-compatible providers', () => {
+  let vllm: FakeOpenAI;
+  let ollama: FakeOpenAI;
+  before(async () => {
+    vllm = await startFakeOpenAI();
+    ollama = await startFakeOpenAI();
+  });
+  after(async () => {
+    await vllm.close();
+    await ollama.close();
+  });
+
+  it('serves <name>/<model-id> from each named server, with its own key and headers', async () => {
+    const catalog = new ModelCatalog({
+      env: { VLLM_KEY: 'vllm-secret' },
+      providers: {
+        vllm: { kind: 'openai-compatible', baseURL: vllm.url, apiKeyEnv: 'VLLM_KEY' },
+        ollama: { baseURL: ollama.url, headers: { 'x-team': 'search' } },
+      },
+    });
+    vllm.script({ text: 'from vllm' });
+    ollama.script({ text: 'from ollama' });
+    const a = await catalog.resolve('vllm/meta-llama/Llama-3.1-8B').doGenerate(ask('hi'));
+    const b = await catalog.resolve('ollama/qwen3:8b').doGenerate(ask('hi'));
+    assert.deepEqual(a.content, [{ type: 'text', text: 'from vllm' }]);
+    assert.deepEqual(b.content, [{ type: 'text', text: 'from ollama' }]);
+    assert.equal(vllm.requests.at(-1)?.model, 'meta-llama/Llama-3.1-8B');
+    assert.equal(vllm.headers.at(-1)?.authorization, 'Bearer vllm-secret');
+    assert.equal(ollama.requests.at(-1)?.model, 'qwen3:8b');
+    assert.equal(ollama.headers.at(-1)?.authorization, undefined, 'no key configured, none sent');
+    assert.equal(ollama.headers.at(-1)?.['x-team'], 'search');
+    assert.equal(catalog.resolve('vllm/meta-llama/Llama-3.1-8B').provider, 'vllm.chat');
+  });
+
+  it('lists named providers, so definitions naming them pass the check at write', () => {
+    const catalog = new ModelCatalog({ env: {}, providers: { vllm: { baseURL: 'http://gpu-1:8000/v1' } } });
+    assert.deepEqual(catalog.providers(), ['demo', 'openai-compatible', 'openai', 'anthropic', 'vllm']);
+    catalog.check('vllm/llama', 'model');
+    assert.throws(
+      () => catalog.check('vlm/llama'),
+      code('VALIDATION_FAILED', 'known providers: demo', 'vllm'),
+    );
+  });
+
+  it('refuses a named provider without a baseURL, with an unknown field, a built-in name or two key sources', () => {
+    const bad = (providers: unknown, ...mentions: string[]) =>
+      assert.throws(
+        () => resolveModelCatalogOptions({ env: {}, providers: providers as never }),
+        code('VALIDATION_FAILED', ...mentions),
+      );
+    bad({ vllm: {} }, 'providers.vllm.baseURL is required');
+    bad({ vllm: { baseURL: 'nope' } }, 'providers.vllm.baseURL must be an absolute URL');
+    bad({ vllm: { baseURL: 'http://x/v1', apiBase: 'x' } }, 'providers.vllm.apiBase is not a known field');
+    bad(
+      { vllm: { baseURL: 'http://x/v1', kind: 'anthropic' } },
+      'providers.vllm.kind must be one of "openai-compatible"',
+    );
+    bad({ demo: { baseURL: 'http://x/v1' } }, 'providers.demo is a built-in provider');
+    bad({ 'My Server': { baseURL: 'http://x/v1' } }, 'providers.My Server must be a provider name');
+    bad(
+      { vllm: { baseURL: 'http://x/v1', apiKey: 'k', apiKeyEnv: 'K' } },
+      'providers.vllm.apiKeyEnv cannot be given with apiKey',
+    );
+    bad(
+      { vllm: { baseURL: 'http://x/v1', apiKeyEnv: 'not a name' } },
+      'providers.vllm.apiKeyEnv must be an environment variable name',
+    );
+    bad(
+      { vllm: { baseURL: 'http://x/v1', structuredOutputs: 'yes' } },
+      'providers.vllm.structuredOutputs must be a boolean',
+    );
+    bad({ vllm: 'http://x/v1' }, 'providers.vllm must be an object');
+  });
+
+  it('reads a key from the variable apiKeyEnv names; unset, the provider fails activation naming it', () => {
+    const o = resolveModelCatalogOptions({
+      env: { OPENAI_API_KEY: 'usual', PROD_OPENAI_KEY: 'prod' },
+      providers: { openai: { apiKeyEnv: 'PROD_OPENAI_KEY' } },
+    });
+    assert.equal(o.providers.openai.apiKey, 'prod');
+    assert.equal(o.providers.openai.apiKeyEnv, 'PROD_OPENAI_KEY');
+    const catalog = new ModelCatalog({
+      env: {},
+      providers: { vllm: { baseURL: vllm.url, apiKeyEnv: 'VLLM_KEY' } },
+    });
+    assert.throws(
+      () => catalog.resolve('vllm/x'),
+      code('PROVIDER_NOT_CONFIGURED', 'VLLM_KEY', 'providers.vllm.apiKeyEnv'),
+    );
+  });
+
+  it('describes the configured providers and where their keys come from, never a key', () => {
+    const catalog = new ModelCatalog({
+      env: { OPENAI_API_KEY: 'sk-secret-openai', VLLM_KEY: 'sk-secret-vllm' },
+      providers: {
+        vllm: { baseURL: 'http://gpu-1:8000/v1', apiKeyEnv: 'VLLM_KEY' },
+        local: { baseURL: 'http://localhost:11434/v1' },
+      },
+      custom: { mock: stub },
+    });
+    const described = catalog.describeProviders();
+    assert.deepEqual(described, [
+      { name: 'demo', kind: 'demo' },
+      {
+        name: 'openai',
+        kind: 'openai',
+        baseURL: 'https://api.openai.com/v1',
+        keySet: true,
+        keyEnv: 'OPENAI_API_KEY',
+      },
+      {
+        name: 'vllm',
+        kind: 'openai-compatible',
+        baseURL: 'http://gpu-1:8000/v1',
+        keySet: true,
+        keyEnv: 'VLLM_KEY',
+      },
+      { name: 'local', kind: 'openai-compatible', baseURL: 'http://localhost:11434/v1', keySet: false },
+      { name: 'mock', kind: 'custom' },
+    ]);
+    assert.ok(!JSON.stringify(described).includes('sk-secret'));
+  });
+
+  const person: JSONSchema7 = {
+    type: 'object',
+    properties: { name: { type: 'string' }, age: { type: 'integer' } },
+    required: ['name', 'age'],
+    additionalProperties: false,
+  };
+
+  it('sends a json_schema response format as json_schema, or as json_object when structuredOutputs is off', async () => {
+    const catalog = new ModelCatalog({
+      env: {},
+      providers: {
+        vllm: { baseURL: vllm.url },
+        plain: { baseURL: vllm.url, structuredOutputs: false },
+        'openai-compatible': { baseURL: vllm.url },
+      },
+    });
+    const format = { type: 'json' as const, name: 'person', schema: person };
+    for (const provider of ['vllm', 'openai-compatible']) {
+      vllm.script({ text: '{"name":"Ada","age":36}' });
+      await catalog.resolve(`${provider}/m`).doGenerate(ask('who?', { responseFormat: format }));
+      assert.deepEqual(
+        vllm.requests.at(-1)?.response_format,
+        { type: 'json_schema', json_schema: { schema: person, strict: true, name: 'person' } },
+        provider,
+      );
+    }
+    vllm.script({ text: '{"name":"Ada","age":36}' });
+    await catalog.resolve('plain/m').doGenerate(ask('who?', { responseFormat: format }));
+    assert.deepEqual(vllm.requests.at(-1)?.response_format, { type: 'json_object' });
+  });
+
+  it('carries a json_schema response_format of /v1/chat/completions intact to the named server of an agent', async () => {
+    const pool = await createAgentPool({
+      store: 'memory',
+      ttlSweepIntervalMs: 0,
+      models: { env: {}, providers: { vllm: { baseURL: vllm.url } } },
+    });
+    const app = await buildServer(pool);
+    try {
+      await pool.agents.create('default', { name: 'extractor', model: 'vllm/qwen2.5-7b' });
+      vllm.script({ text: '{"name":"Ada","age":36}' });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/v1/chat/completions',
+        payload: {
+          model: 'extractor',
+          messages: [{ role: 'user', content: 'Ada is 36.' }],
+          response_format: {
+            type: 'json_schema',
+            json_schema: { name: 'person', description: 'A person', schema: person },
+          },
+        },
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      const sent = vllm.requests.at(-1);
+      assert.equal(sent?.model, 'qwen2.5-7b');
+      assert.deepEqual(sent?.response_format, {
+        type: 'json_schema',
+        json_schema: { schema: person, strict: true, name: 'person', description: 'A person' },
+      });
+      const body = JSON.parse(res.body) as { choices: Array<{ message: { content: string } }> };
+      assert.deepEqual(JSON.parse(body.choices[0]?.message.content ?? ''), { name: 'Ada', age: 36 });
+    } finally {
+      await app.close();
+      await pool.close();
+    }
   });
 });

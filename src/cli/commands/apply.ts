@@ -3,7 +3,8 @@
  * and prints what happened to each agent. Only the agent store is opened: building a whole pool
  * would mark the runs of a server running on the same data directory as interrupted. References
  * are checked as `agentpool serve` checks them: model providers known to a catalog configured from
- * the same environment, tool modules resolved against the working directory. A server running on
+ * the same config file and environment (named providers included), tool modules resolved against
+ * the same base directory (`tools.baseDir`, else the working directory). A server running on
  * the same data directory serves the new versions from its next run (it follows the store's
  * change feed).
  */
@@ -42,7 +43,10 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     io.env,
   );
   // Built before the store is opened: a bad provider setting in the environment fails first.
-  const checkReferences = referenceCheck(new ModelCatalog({ env: io.env }), new ToolCatalog());
+  const checkReferences = referenceCheck(
+    new ModelCatalog({ ...config.models, env: io.env }),
+    new ToolCatalog(config.tools),
+  );
   let store: AgentStore;
   if (config.store === 'memory') {
     io.err('warning: --store memory keeps nothing: the agents are gone when this command exits');

@@ -20,8 +20,10 @@ import { createLogger, type Logger } from '../../core/logger.ts';
 import { DEFAULT_PROJECT, TIERS } from '../../registry/definition.ts';
 import { buildServer } from '../../server/app.ts';
 import { type AppliedAgent, applyAgentsFile, DEFAULT_AGENTS_FILE } from '../agents-file.ts';
-import { loadServerConfig, type ServerConfig, type ServerFlags } from '../config.ts';
+import { loadExplainedServerConfig, type ServerConfig, type ServerFlags } from '../config.ts';
+import { effectiveSettingsJson, formatEffectiveSettings } from '../effective-config.ts';
 import type { CliIo } from '../io.ts';
+import type { ProviderSummary } from '../../models/catalog.ts';
 import { formatApplied } from './apply.ts';
 
 /** How long requests may still be answered after the listener closed, before connections are cut. */
@@ -34,17 +36,32 @@ interface RunningServer {
   stopped: Promise<number>;
 }
 
+/** Flags of `agentpool serve`: the configuration's, and what to do with it. */
+export interface ServeFlags extends ServerFlags {
+  /** Print the effective configuration and exit, without opening the store or listening. */
+  printConfig?: boolean;
+  /** With `printConfig`: as JSON. */
+  json?: boolean;
+}
+
 /**
  * Runs `agentpool serve` until SIGTERM or SIGINT; resolves with the exit code after draining.
  * A second signal while draining exits at once (runs left in flight are interrupted on restart).
+ * With `--print-config`, prints the configuration in force and resolves with 0 at once.
  */
-export async function serveCommand(flags: ServerFlags, io: CliIo): Promise<number> {
+export async function serveCommand(flags: ServeFlags, io: CliIo): Promise<number> {
+  if (flags.printConfig === true) {
+    const explained = loadExplainedServerConfig(flags, io.env);
+    if (flags.json === true) io.out(effectiveSettingsJson(explained, io.env));
+    else for (const line of formatEffectiveSettings(explained, io.env)) io.out(line);
+    return 0;
+  }
   const running = await startServer(flags, io);
   return running.stopped;
 }
 
 async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer> {
-  const config = loadServerConfig(flags, io.env);
+  const { config } = loadExplainedServerConfig(flags, io.env);
   const logger = createLogger({
     level: config.logLevel,
     pretty: process.stdout.isTTY === true,
@@ -55,9 +72,18 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     store: config.store,
     dataDir: config.dataDir,
     logger,
+    // Provider variables are read from the same environment the configuration was.
+    models: { ...config.models, env: io.env },
+    ...(config.pool !== undefined && { pool: config.pool }),
+    ...(config.runs !== undefined && { runs: config.runs }),
+    ...(config.tools !== undefined && { tools: config.tools }),
     ...(config.governance !== undefined && { governance: config.governance }),
     ...(config.prices !== undefined && { prices: { prices: config.prices } }),
     ...(config.resilience !== undefined && { resilience: config.resilience }),
+    ...(config.flags !== undefined && { flags: config.flags }),
+    ...(config.metrics !== undefined && { metrics: config.metrics }),
+    ...(config.agents !== undefined && { agents: config.agents }),
+    ...(config.ttlSweepIntervalMs !== undefined && { ttlSweepIntervalMs: config.ttlSweepIntervalMs }),
   });
   let server: FastifyInstance | undefined;
   try {
@@ -74,6 +100,8 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
       ...(config.adminKey !== undefined && { adminKey: config.adminKey }),
       ...(config.cors !== undefined && { cors: config.cors }),
       ...(config.metricsToken !== undefined && { metricsToken: config.metricsToken }),
+      ...(config.bodyLimit !== undefined && { bodyLimit: config.bodyLimit }),
+      ...(config.http !== undefined && { http: config.http }),
     });
     await server.listen({ port: config.port, host: config.host });
   } catch (err) {
@@ -86,6 +114,15 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
   }
   const url = baseUrl(config);
   const authenticated = config.adminKey !== undefined || (await pool.projects.hasKeys());
+  const providers = pool.models.describeProviders();
+  for (const p of providers) {
+    if (keyMissing(p)) {
+      log.warn(
+        { provider: p.name, env: p.keyEnv },
+        'the variable a model provider reads its key from is not set: its models fail until it is',
+      );
+    }
+  }
   log.info(
     {
       url,
@@ -93,10 +130,11 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
       ...(config.store === 'sqlite' && { dataDir: resolve(config.dataDir) }),
       authenticated,
       cors: config.cors?.origins ?? null,
+      providers: providers.map((p) => p.name),
     },
     'agentpool is listening',
   );
-  printNextSteps(io, config, url, await exampleAgent(pool), authenticated);
+  printNextSteps(io, config, url, await exampleAgent(pool), authenticated, providers);
   return { config, url, stopped: onSignal(server, pool, config, io, log) };
 }
 
@@ -164,6 +202,7 @@ function printNextSteps(
   url: string,
   agent: string | undefined,
   authenticated: boolean,
+  providers: readonly ProviderSummary[],
 ): void {
   const where =
     config.store === 'sqlite' ? `sqlite in ${resolve(config.dataDir)}` : 'memory (nothing is kept)';
@@ -171,6 +210,7 @@ function printNextSteps(
   io.out('');
   io.out(`agentpool is listening on ${url}   (store: ${where})`);
   io.out(`  API docs:  ${url}/docs`);
+  io.out(`  models:    ${providers.map(describeProvider).join(', ')}`);
   if (config.cors !== undefined)
     io.out(`  CORS:      browsers may call from ${config.cors.origins.join(', ')}`);
   if (agent === undefined) {
@@ -197,6 +237,27 @@ function printNextSteps(
   if (exposed) io.err(`!!! --host ${config.host} exposes this beyond the local machine.`);
   io.err('!!! Set AGENTPOOL_ADMIN_KEY (or adminKey in the config file) to require API keys.');
   io.err('');
+}
+
+/**
+ * One provider for the banner: `openai (OPENAI_API_KEY)`, `vllm → http://gpu-1:8000/v1`. Where its
+ * key comes from, never the key; a key named by a variable that is not set is called out.
+ */
+function describeProvider(p: ProviderSummary): string {
+  const where =
+    p.kind === 'openai' || p.kind === 'anthropic' || p.baseURL === undefined ? '' : ` → ${p.baseURL}`;
+  let key = '';
+  if (p.keySet === true) key = p.keyEnv === undefined ? ' (key in config file)' : ` (${p.keyEnv})`;
+  else if (keyMissing(p)) key = ` (${p.keyEnv} is not set)`;
+  return `${p.name}${where}${key}`;
+}
+
+/**
+ * A provider told to read its key from a variable that is not set (`apiKeyEnv`). The built-in
+ * openai-compatible provider's usual variable is optional: local servers often take no key.
+ */
+function keyMissing(p: ProviderSummary): boolean {
+  return p.keySet === false && p.keyEnv !== undefined && p.name !== 'openai-compatible';
 }
 
 /** Resolves with the exit code after the first SIGTERM/SIGINT has drained the server. */

@@ -1,0 +1,405 @@
+/**
+ * Every operator setting of `agentpool serve`, in one table: its key in the config file, its
+ * environment variable and flag when it has them, and what it means. The configuration
+ * (`config.ts`) reads flags and variables through it and refuses config-file keys it does not list;
+ * `--print-config` lists its rows; `serve --help` lists its variables; `docs/configuration.md` is
+ * checked against it by a test. Defaults are not written here: each comes from the option family
+ * that owns the setting (`resolveInstancePoolOptions()` and the others), so they cannot drift.
+ *
+ * Keys are paths of segments; a segment in angle brackets (`<name>`, `<provider/model-id>`) stands
+ * for any key of a map the operator names (a provider, a model, a flag).
+ */
+
+/** How a flag's or variable's text becomes a value. */
+export type SettingText = 'string' | 'int' | 'list';
+
+/** One setting. */
+export interface Setting {
+  /** Its place in the config file: `['pool', 'maxActive']`. */
+  readonly path: readonly string[];
+  /** One line: what it does. */
+  readonly meaning: string;
+  /** The environment variable that sets it (over the config file). */
+  readonly env?: string;
+  /** The flag of `agentpool serve` that sets it (over the variable). */
+  readonly flag?: string;
+  /** How the variable's text is read: `int`, `list` (comma-separated) or `string`. @default 'string' */
+  readonly text?: SettingText;
+  /** A path: relative ones in the config file are taken from the file's directory. */
+  readonly isPath?: boolean;
+  /** Shown as set or unset, never its value. `values`: an object whose values are hidden, not its keys. */
+  readonly secret?: true | 'values';
+  /**
+   * The variable is read by the option family itself (the model catalog reads `OPENAI_API_KEY`):
+   * when it is set, the config file's value is dropped so the variable wins, as for any setting.
+   */
+  readonly readByFamily?: boolean;
+  /** The default in words, where it is not one fixed value (`the working directory`). */
+  readonly defaultText?: string;
+}
+
+const s = (key: string, meaning: string, more: Omit<Setting, 'path' | 'meaning'> = {}): Setting => ({
+  path: key.split('.'),
+  meaning,
+  ...more,
+});
+
+/** A setting under a map: `models.providers.<name>.baseURL` with `<name>` as one segment. */
+const m = (
+  path: readonly string[],
+  meaning: string,
+  more: Omit<Setting, 'path' | 'meaning'> = {},
+): Setting => ({
+  path,
+  meaning,
+  ...more,
+});
+
+const PROVIDER = '<name>';
+const MODEL = '<provider/model-id>';
+
+/** Every setting, in the order `--print-config` and the docs list them. */
+export const SETTINGS: readonly Setting[] = [
+  // agentpool serve
+  s('port', 'TCP port to listen on (1..65535)', { env: 'AGENTPOOL_PORT', flag: '--port', text: 'int' }),
+  s('host', 'interface to listen on; 0.0.0.0 exposes the server beyond this machine', {
+    env: 'AGENTPOOL_HOST',
+    flag: '--host',
+  }),
+  s('dataDir', 'directory of the SQLite file (agentpool.db)', {
+    env: 'AGENTPOOL_DATA_DIR',
+    flag: '--data-dir',
+    isPath: true,
+  }),
+  s('store', 'where agents, threads and runs live: sqlite or memory', {
+    env: 'AGENTPOOL_STORE',
+    flag: '--store',
+  }),
+  s('agentsFile', 'YAML or JSON agents file applied at every start', {
+    env: 'AGENTPOOL_AGENTS_FILE',
+    flag: '--agents-file',
+    isPath: true,
+    defaultText: 'none: the bundled examples, into an empty store only',
+  }),
+  s('shutdownTimeoutMs', 'how long shutdown waits for runs in flight before interrupting them (ms)', {
+    env: 'AGENTPOOL_SHUTDOWN_TIMEOUT_MS',
+    flag: '--shutdown-timeout-ms',
+    text: 'int',
+  }),
+  s('logLevel', 'least severe log level written: fatal, error, warn, info, debug, trace, silent', {
+    env: 'AGENTPOOL_LOG_LEVEL',
+    flag: '--log-level',
+  }),
+  s('adminKey', 'admin key (≥ 16 characters): manages projects and keys, turns authentication on', {
+    env: 'AGENTPOOL_ADMIN_KEY',
+    secret: true,
+    defaultText: 'none: development mode until a key exists',
+  }),
+  s('metricsToken', 'token (≥ 16 characters) that reads /metrics and nothing else', {
+    env: 'AGENTPOOL_METRICS_TOKEN',
+    secret: true,
+    defaultText: 'none',
+  }),
+  // the HTTP server
+  s('bodyLimit', 'largest request body accepted, in bytes (413 beyond)', {
+    env: 'AGENTPOOL_BODY_LIMIT',
+    text: 'int',
+  }),
+  s('cors.origins', 'browser origins allowed to call the API ("*": any); the variable is comma-separated', {
+    env: 'AGENTPOOL_CORS_ORIGINS',
+    text: 'list',
+    defaultText: 'none: CORS off',
+  }),
+  s('http.requestTimeoutMs', 'longest time to receive one whole request, headers and body (ms; 408 beyond)'),
+  s('http.headersTimeoutMs', "longest time to receive a request's headers (ms); at most requestTimeoutMs"),
+  s('http.keepAliveTimeoutMs', 'how long an idle keep-alive connection stays open (ms)'),
+  s('http.maxConnections', 'open connections at most (0: no limit)'),
+  s(
+    'http.maxConnectionsPerIp',
+    'open connections per client address at most (0: no limit); raise it behind a proxy',
+    {
+      env: 'AGENTPOOL_MAX_CONNECTIONS_PER_IP',
+      text: 'int',
+    },
+  ),
+  s('http.maxJsonDepth', 'how deep a JSON body may nest'),
+  // the pool of instances
+  s('pool.maxActive', 'live instances at most (resident, one-shot and activating)', {
+    env: 'AGENTPOOL_MAX_ACTIVE',
+    text: 'int',
+  }),
+  s('pool.maxBytes', 'estimated bytes of resident instances at most', {
+    env: 'AGENTPOOL_MAX_BYTES',
+    text: 'int',
+  }),
+  s('pool.policy', 'eviction policy: tinylfu or lru', { env: 'AGENTPOOL_POOL_POLICY' }),
+  s('pool.acquireTimeoutMs', 'how long an acquire waits for room when every instance is busy (ms)', {
+    env: 'AGENTPOOL_ACQUIRE_TIMEOUT_MS',
+    text: 'int',
+  }),
+  s('pool.maxWaiting', 'acquirers waiting at once; beyond, POOL_SATURATED'),
+  s('pool.maxIdleMs', 'a ready instance unused this long is deactivated (ms; 0: never)', {
+    env: 'AGENTPOOL_MAX_IDLE_MS',
+    text: 'int',
+  }),
+  s('pool.idleSweepIntervalMs', 'how often idle instances are looked for (ms)', {
+    defaultText: 'maxIdleMs / 4, within 1000 … 60000',
+  }),
+  // runs and threads
+  s('runs.historyLimit', 'thread messages sent to the model at most'),
+  s('runs.maxQueuePerThread', 'runs waiting on one thread at most (enqueue, interrupt)'),
+  s('runs.recentStreams', 'finished runs whose events stay replayable in memory'),
+  s('runs.recentStreamsBytes', 'approximate bytes of the events those finished runs hold in all'),
+  s('runs.replayEvents', 'events of one run kept for replay (Last-Event-ID)'),
+  s('runs.replayBytes', "approximate bytes of one run's events kept for replay"),
+  s('runs.cachedThreads', 'threads whose recent messages stay cached in memory'),
+  s('ttlSweepIntervalMs', 'how often ephemeral agents and threads past their ttl are deleted (ms; 0: never)'),
+  // tools
+  s('tools.baseDir', 'directory module: tool paths are resolved against', {
+    env: 'AGENTPOOL_TOOLS_BASE_DIR',
+    isPath: true,
+    defaultText: 'the working directory',
+  }),
+  s('tools.allowOutsideBaseDir', 'whether module: paths may resolve outside baseDir'),
+  s('tools.maxModules', 'tool modules kept loaded'),
+  s('tools.defaultTimeoutMs', 'timeout of one tool call (ms)'),
+  s(
+    'tools.builtins.fetchAllowlist',
+    'hosts fetch_url may reach (api.example.com, *.example.com); the variable is comma-separated',
+    {
+      env: 'AGENTPOOL_FETCH_ALLOWLIST',
+      text: 'list',
+    },
+  ),
+  s('tools.builtins.fetchTimeoutMs', 'how long one fetch_url call may take (ms)'),
+  s('tools.builtins.fetchMaxBytes', 'response bytes fetch_url keeps'),
+  s('tools.builtins.fetchMaxRedirects', 'redirects fetch_url follows, each checked against the allowlist'),
+  // model providers
+  s('models.maxCachedModels', 'resolved models kept (least recently resolved dropped)'),
+  m(['models', 'providers', 'openai', 'apiKey'], 'OpenAI API key', {
+    env: 'OPENAI_API_KEY',
+    secret: true,
+    defaultText: 'none',
+    readByFamily: true,
+  }),
+  m(['models', 'providers', 'openai', 'apiKeyEnv'], 'the variable the OpenAI key is read from, instead'),
+  m(['models', 'providers', 'openai', 'baseURL'], 'OpenAI API base URL', {
+    env: 'OPENAI_BASE_URL',
+    readByFamily: true,
+  }),
+  m(['models', 'providers', 'anthropic', 'apiKey'], 'Anthropic API key', {
+    env: 'ANTHROPIC_API_KEY',
+    secret: true,
+    defaultText: 'none',
+    readByFamily: true,
+  }),
+  m(
+    ['models', 'providers', 'anthropic', 'apiKeyEnv'],
+    'the variable the Anthropic key is read from, instead',
+  ),
+  m(['models', 'providers', 'anthropic', 'baseURL'], 'Anthropic API base URL', {
+    env: 'ANTHROPIC_BASE_URL',
+    readByFamily: true,
+  }),
+  m(
+    ['models', 'providers', 'openai-compatible', 'baseURL'],
+    'base URL of the openai-compatible/… server (…/v1)',
+    {
+      env: 'AGENTPOOL_OPENAI_COMPATIBLE_BASE_URL',
+      readByFamily: true,
+      defaultText: 'none: not configured',
+    },
+  ),
+  m(['models', 'providers', 'openai-compatible', 'apiKey'], 'its API key (local servers often need none)', {
+    env: 'AGENTPOOL_OPENAI_COMPATIBLE_API_KEY',
+    secret: true,
+    defaultText: 'none',
+    readByFamily: true,
+  }),
+  m(['models', 'providers', 'openai-compatible', 'apiKeyEnv'], 'the variable its key is read from, instead'),
+  m(['models', 'providers', 'openai-compatible', 'name'], 'provider name its models report'),
+  m(['models', 'providers', 'openai-compatible', 'headers'], 'extra headers sent with every request', {
+    secret: 'values',
+  }),
+  m(
+    ['models', 'providers', 'openai-compatible', 'structuredOutputs'],
+    'send json_schema response formats as json_schema (false: json_object)',
+  ),
+  m(['models', 'providers', PROVIDER, 'kind'], 'one more server, used as <name>/<model-id>: what it speaks', {
+    defaultText: '"openai-compatible"',
+  }),
+  m(['models', 'providers', PROVIDER, 'baseURL'], 'its base URL (…/v1); required', {
+    defaultText: 'required',
+  }),
+  m(['models', 'providers', PROVIDER, 'apiKey'], 'its API key', { secret: true, defaultText: 'none' }),
+  m(
+    ['models', 'providers', PROVIDER, 'apiKeyEnv'],
+    'the variable its key is read from (keeps it out of the file)',
+    {
+      defaultText: 'none',
+    },
+  ),
+  m(['models', 'providers', PROVIDER, 'headers'], 'extra headers sent with every request', {
+    secret: 'values',
+    defaultText: '{}',
+  }),
+  m(
+    ['models', 'providers', PROVIDER, 'structuredOutputs'],
+    'send json_schema response formats as json_schema (false: json_object)',
+    {
+      defaultText: 'true',
+    },
+  ),
+  // resilience around model calls
+  s('resilience.timeoutMs', 'per attempt, until the first streamed part arrives (ms)', {
+    env: 'AGENTPOOL_MODEL_TIMEOUT_MS',
+    text: 'int',
+  }),
+  s('resilience.retry.maxAttempts', 'attempts in all, the first included (1: no retries)'),
+  s('resilience.retry.initialDelayMs', 'backoff before the first retry (ms), doubling with jitter'),
+  s('resilience.retry.maxDelayMs', 'longest backoff between attempts (ms)'),
+  s('resilience.retry.maxRetryAfterMs', 'a longer Retry-After is not waited for (ms)'),
+  s('resilience.breaker.strategy', 'consecutive or sampled'),
+  s('resilience.breaker.threshold', 'consecutive failures that open the breaker'),
+  s('resilience.breaker.failureRatio', 'sampled: share of failed calls (0..1) that opens it'),
+  s('resilience.breaker.minimumCalls', 'sampled: calls in the window before the ratio counts'),
+  s('resilience.breaker.windowMs', 'sampled: the window calls are counted over (ms)'),
+  s('resilience.breaker.halfOpenAfterMs', 'how long it stays open before one trial call (ms)'),
+  s('resilience.bulkhead.maxConcurrent', 'calls to one model in flight at once'),
+  s('resilience.bulkhead.maxQueue', 'calls waiting for a slot, all projects'),
+  s('resilience.bulkhead.maxQueuePerProject', 'calls of one project waiting for a slot', {
+    defaultText: 'maxQueue',
+  }),
+  s('resilience.rateLimit.requestsPerMinute', 'requests per minute to one provider model', {
+    defaultText: 'unlimited',
+  }),
+  s('resilience.rateLimit.tokensPerMinute', 'tokens per minute to one provider model', {
+    defaultText: 'unlimited',
+  }),
+  m(['resilience', 'models', MODEL], 'overrides of the fields above for one model, field by field', {
+    defaultText: 'none',
+  }),
+  // prices
+  m(
+    ['prices', MODEL],
+    'USD per million tokens { inputPerMillion, outputPerMillion }; provider/* prices a whole provider',
+    {
+      defaultText: 'the built-in table',
+    },
+  ),
+  // governance
+  s('governance.defaults.quotas.maxAgents', 'agents per project', { defaultText: 'unlimited' }),
+  s('governance.defaults.quotas.maxConcurrentRuns', 'runs in flight per project', {
+    defaultText: 'unlimited',
+  }),
+  s('governance.defaults.quotas.runsPerMinute', 'runs started per minute per project', {
+    defaultText: 'unlimited',
+  }),
+  s('governance.defaults.quotas.tokensPerMinute', 'model tokens per minute per project', {
+    defaultText: 'unlimited',
+  }),
+  s('governance.defaults.budgets.dailyUsd', 'USD per project per UTC day', { defaultText: 'unlimited' }),
+  s('governance.defaults.budgets.monthlyUsd', 'USD per project per UTC month', { defaultText: 'unlimited' }),
+  s('governance.defaults.budgets.perRunUsd', 'USD per run', { defaultText: 'unlimited' }),
+  s(
+    'governance.defaultMaxTokens',
+    'output tokens a budgeted call may produce when its agent sets no maxTokens',
+  ),
+  s('governance.limitsCacheMs', "how long a project's limits are cached (ms)"),
+  // flags, metrics, definitions
+  m(['flags', '<name>'], 'a feature flag: { strategy, … } (docs/governance.md)', { defaultText: 'none' }),
+  s(
+    'metrics.maxAgentSeries',
+    'agents with Prometheus series of their own; the rest are summed in agent="(other)"',
+  ),
+  s('metrics.maxTrackedAgents', 'agents whose figures the stats API keeps'),
+  s('agents.lastUsedFlushIntervalMs', "how often agents' lastUsedAt is written (ms)"),
+  s('agents.maxPendingUses', 'agents whose last use is held in memory before a write'),
+];
+
+/** A placeholder segment (`<name>`) matches any key. */
+export function isPlaceholder(segment: string): boolean {
+  return segment.startsWith('<') && segment.endsWith('>');
+}
+
+/** The keys a config file may hold at its top level, in table order. */
+export const CONFIG_FILE_KEYS: readonly string[] = [
+  ...new Set(SETTINGS.map((setting) => setting.path[0] as string)),
+];
+
+/** Settings whose key matches `path` from its start (fixed segments before placeholders). */
+function matching(path: readonly string[]): Setting[] {
+  let candidates = [...SETTINGS];
+  path.forEach((segment, i) => {
+    const longer = candidates.filter((c) => c.path.length > i);
+    const fixed = longer.filter((c) => c.path[i] === segment);
+    candidates = fixed.length > 0 ? fixed : longer.filter((c) => isPlaceholder(c.path[i] as string));
+  });
+  return candidates;
+}
+
+/** What the config file may hold at `path`: a setting (a value), a group of settings (an object), or nothing. */
+export type SettingNode =
+  { kind: 'setting'; setting: Setting } | { kind: 'group'; keys: readonly string[] } | { kind: 'unknown' };
+
+/** Looks `path` up in the table. */
+export function settingAt(path: readonly string[]): SettingNode {
+  const found = matching(path);
+  const exact = found.find((setting) => setting.path.length === path.length);
+  if (exact !== undefined) return { kind: 'setting', setting: exact };
+  if (found.length === 0) return { kind: 'unknown' };
+  return { kind: 'group', keys: [...new Set(found.map((setting) => setting.path[path.length] as string))] };
+}
+
+/** A path as messages and `--print-config` show it: `pool.maxActive`, `resilience.models["openai/gpt-4o"]`. */
+export function formatPath(path: readonly (string | number)[]): string {
+  return path
+    .map((segment, i) => {
+      if (typeof segment === 'number') return `[${segment}]`;
+      if (/^[A-Za-z_$<][\w$<>-]*$/.test(segment) || isPlaceholder(segment))
+        return i === 0 ? segment : `.${segment}`;
+      return `[${JSON.stringify(segment)}]`;
+    })
+    .join('');
+}
+
+/** Splits a field as option families name it (`prices["openai/x"].inputPerMillion`, `cors.origins[1]`). */
+export function parsePath(field: string): (string | number)[] {
+  const out: (string | number)[] = [];
+  const re = /\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]|\.?([^.[\]]+)/g;
+  for (const match of field.matchAll(re)) {
+    if (match[1] !== undefined) out.push(Number(match[1]));
+    else if (match[2] !== undefined) out.push(JSON.parse(`"${match[2]}"`) as string);
+    else if (match[3] !== undefined) out.push(match[3]);
+  }
+  return out;
+}
+
+/** The settings a flag or an environment variable sets. */
+export const SETTINGS_WITH_ENV: readonly Setting[] = SETTINGS.filter((setting) => setting.env !== undefined);
+
+/** The environment variable naming the config file (the `--config` flag wins over it). */
+export const CONFIG_ENV = 'AGENTPOOL_CONFIG';
+
+/** The defaults of the settings of `agentpool serve` itself (the families own theirs). */
+export const SERVE_DEFAULTS = Object.freeze({
+  port: 8787,
+  host: '127.0.0.1',
+  dataDir: './data',
+  store: 'sqlite' as 'sqlite' | 'memory',
+  shutdownTimeoutMs: 10_000,
+  logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
+});
+
+/**
+ * Whether `key` under `parent` is a key the table names itself (`openai` under
+ * `models.providers`), rather than one a placeholder stands for (`vllm`).
+ */
+export function isFixedKey(parent: readonly string[], key: string): boolean {
+  return SETTINGS.some(
+    (setting) =>
+      setting.path.length > parent.length &&
+      setting.path[parent.length] === key &&
+      parent.every((segment, i) => setting.path[i] === segment || isPlaceholder(setting.path[i] as string)),
+  );
+}
