@@ -11,8 +11,9 @@
  * least active member only when it has run more lately, and more than once (so agents that each
  * run now and then never churn series: a short-lived series costs Prometheus as much as a lasting
  * one).
- * A series counts from when its agent entered the view; when an agent leaves it, what it counted
- * since the last scrape moves to `(other)`. So between two scrapes, the increases of all agent
+ * A series counts from when its agent entered the view (going on from what the last scrape
+ * exported under its label, if it had one then); when an agent leaves it, what it counted since
+ * the last scrape moves to `(other)`. So between two scrapes, the increases of all agent
  * series add up to the increase of the exact totals, and `rate()` over them stays right: no run is
  * lost or counted twice, and no series jumps.
  */
@@ -129,6 +130,12 @@ export class AgentActivity {
   /** Entries with a series; at most `maxSeries`. */
   readonly #view = new Set<Entry>();
   readonly #other: RunCounts = zeroCounts();
+  /**
+   * What the last scrape exported of each agent series, by label (at most `maxAgentSeries`): a
+   * series that enters the view again (evicted and back, or its project deleted and made again)
+   * goes on from there, so its label never moves backwards or forwards by runs counted elsewhere.
+   */
+  #exported = new Map<string, RunCounts>();
   readonly #totals: RunCounts = zeroCounts();
   #runs = 0;
   /** A lower bound of the view's least recent activity in this epoch; -1 when unknown. */
@@ -169,11 +176,14 @@ export class AgentActivity {
    */
   scrape(): AgentSeriesSample[] {
     const out: AgentSeriesSample[] = [];
+    const exported = new Map<string, RunCounts>();
     for (const entry of this.#view) {
       const series = entry.series as Series;
       copyInto(series.scraped, series.counts);
       out.push({ agent: series.label, counts: series.counts });
+      exported.set(series.label, series.scraped);
     }
+    this.#exported = exported;
     if (this.#runs > 0) out.push({ agent: OTHER_AGENTS, counts: this.#other });
     return out;
   }
@@ -281,7 +291,14 @@ export class AgentActivity {
   }
 
   #enterView(entry: Entry): void {
-    entry.series = { label: entry.key, counts: zeroCounts(), scraped: zeroCounts() };
+    const counts = zeroCounts();
+    const scraped = zeroCounts();
+    const last = this.#exported.get(entry.key);
+    if (last !== undefined) {
+      copyInto(counts, last);
+      copyInto(scraped, last);
+    }
+    entry.series = { label: entry.key, counts, scraped };
     this.#view.add(entry);
     this.#floor = -1; // the newcomer may be the new minimum
   }

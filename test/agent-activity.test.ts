@@ -169,6 +169,22 @@ describe('agent activity (bounded per-agent figures)', () => {
     );
   });
 
+  it('a series that comes back (its project deleted and made again) goes on from what the last scrape exported', () => {
+    const activity = new AgentActivity({ maxAgentSeries: 5, maxTrackedAgents: 10 });
+    activity.record(run('p', 'a'));
+    const before = remember(activity.scrape());
+    const totalsBefore = flat(activity.totals());
+    activity.forgetProject('p');
+    activity.record(run('p', 'a', { inputTokens: 0 }));
+    const after = remember(activity.scrape());
+    assert.equal(after.get('p/a')?.[0], 2, 'the label never moves backwards');
+    assert.deepEqual(
+      increases(before, after),
+      flat(activity.totals()).map((t, i) => t - (totalsBefore[i] as number)),
+      'the new run is counted once',
+    );
+  });
+
   it('with maxAgentSeries 0 keeps only (other)', () => {
     const activity = new AgentActivity({ maxAgentSeries: 0, maxTrackedAgents: 10 });
     activity.record(run('p', 'a'));
