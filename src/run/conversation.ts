@@ -208,6 +208,7 @@ export function checkToolNames(
   agentTools: readonly { readonly name: string }[],
   toolChoice: LanguageModelV3ToolChoice | undefined,
 ): void {
+  if (clientTools.length === 0 && toolChoice?.type !== 'tool') return; // nothing can clash
   const own = new Set(agentTools.map((t) => t.name));
   clientTools.forEach((tool, i) => {
     if (own.has(tool.name)) {
@@ -274,6 +275,8 @@ export function pairToolCalls(
   results: readonly ClientToolResult[],
   openBefore: ReadonlyMap<string, string>,
 ): ToolContent | undefined {
+  // A plain run (a user's text, nothing left open) has nothing to pair.
+  if (turns.length === 0 && results.length === 0 && openBefore.size === 0) return undefined;
   let open = new Map(openBefore);
   // Calls made by a given turn must be answered; those a thread left open may be let go.
   let mustAnswer = false;

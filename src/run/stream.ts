@@ -85,7 +85,13 @@ function jsonLength(value: unknown): number {
 
 function runLength(run: RunRecord): number {
   // A run record's size is its texts; the rest is a few hundred bytes of ids and counters.
-  return 400 + run.input.length + (run.output?.length ?? 0) + jsonLength(run.metadata);
+  return 400 + run.input.length + (run.output?.length ?? 0) + metadataLength(run.metadata);
+}
+
+/** `jsonLength` of a run's metadata, without serialising the usual empty object. */
+function metadataLength(metadata: RunRecord['metadata']): number {
+  for (const _key in metadata) return jsonLength(metadata);
+  return 2;
 }
 
 /**
