@@ -183,11 +183,6 @@ export class Governance {
     return this.#ledger.flush();
   }
 
-  /** Flushes and stops the ledger (its renewals, for a shared one); holds not released expire there. */
-  close(): Promise<void> {
-    return this.#ledger.close();
-  }
-
   /**
    * Admits a run or throws `QUOTA_EXCEEDED`, `RATE_LIMITED`, `BUDGET_EXHAUSTED` or
    * `RUN_EXCEEDS_BUDGET`. The returned admission holds a run place and the first call's
