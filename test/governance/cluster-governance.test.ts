@@ -255,6 +255,36 @@ describe('governance across a cluster of three pools', () => {
     }
   });
 
+  it('a node that closes gives its runs’ places and reservations back at once, and stops renewing', async () => {
+    const c = await cluster();
+    try {
+      await c.a.pool.projects.create({
+        id: P,
+        limits: { quotas: { maxConcurrentRuns: 2 }, budgets: { dailyUsd: 100 } },
+      });
+      await c.a.pool.agents.create(P, BRIEF);
+      const g = gate();
+      c.fake.script(g.handler, g.handler);
+      const onB = await c.b.pool.runs.start(P, 'brief', { input: 'b1' });
+      await c.c.pool.runs.start(P, 'brief', { input: 'c1' });
+      await until(() => g.waiting() === 2, 'two model calls');
+      const held = (await c.a.pool.governance.usage(P)).budgets.daily.reservedUsd;
+      assert.ok(held > 0);
+      const timers = c.clock.pendingTimers;
+      await c.b.pool.close(); // interrupts its run, which gives everything back before the ledger stops
+      assert.equal((await onB.result).error?.code, 'RUN_INTERRUPTED');
+      assert.ok(c.clock.pendingTimers < timers, 'its timers, the renewal among them, were cancelled');
+      const usage = await c.a.pool.governance.usage(P);
+      assert.equal(usage.quotas.maxConcurrentRuns.used, 1, 'no ttl to wait for');
+      assert.equal(usage.budgets.daily.reservedUsd, held / 2);
+      const onA = await c.a.pool.runs.start(P, 'brief', { input: 'a1' });
+      g.open();
+      assert.equal((await onA.result).status, 'succeeded');
+    } finally {
+      await c.close();
+    }
+  });
+
   it("a provider's requests per minute hold across the three nodes", async () => {
     const c = await cluster({
       resilience: { models: { [MODEL]: { rateLimit: { requestsPerMinute: 3 }, retry: { maxAttempts: 1 } } } },
