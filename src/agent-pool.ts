@@ -5,6 +5,8 @@
  * returned object, so two pools can live in one process.
  */
 import { join } from 'node:path';
+import type { GovernanceLedger } from './coordination/governance-ledger.ts';
+import type { RateLimiter } from './coordination/rate-limiter.ts';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { type Logger, silentLogger } from './core/logger.ts';
 import { enumOption, intOption } from './core/options.ts';
@@ -77,6 +79,16 @@ export interface AgentPoolOptions {
   agents?: AgentRegistryOptions;
   /** Default quotas and budgets of projects, and how budgets are reserved. */
   governance?: GovernanceOptions;
+  /**
+   * State shared by the pools of a cluster: the governance ledger (runs in flight, per-minute
+   * counts, budget windows) and the provider rate limiter, e.g. `RedisGovernanceLedger` and
+   * `RedisRateLimiter` on one Redis. The pool closes them when it closes (not their connection).
+   * @default this process only
+   */
+  coordination?: {
+    ledger?: GovernanceLedger;
+    rateLimiter?: RateLimiter;
+  };
   /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
   flags?: Record<string, FlagDefinition>;
   /** How many agents get Prometheus series of their own, and how many keep figures for the stats API. */
@@ -254,11 +266,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         countAgents: (project) => agents.count(project),
         observer: metrics,
+        ...(options.coordination?.ledger !== undefined && { ledger: options.coordination.ledger }),
       },
       options.governance,
     );
     const threads = new Threads({ store: stores.runs, clock, gate, history });
-    const guards = new ModelGuards(options.resilience, { clock, bus, observer: metrics });
+    const guards = new ModelGuards(options.resilience, {
+      clock,
+      bus,
+      observer: metrics,
+      ...(options.coordination?.rateLimiter !== undefined && {
+        rateLimiter: options.coordination.rateLimiter,
+      }),
+    });
     const runner = new Runner({
       store: stores.runs,
       guards,
@@ -365,16 +385,29 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           await agents.close(); // writes the last uses the pool handed over as it closed
         } finally {
           stopLoggingEvents?.();
-          await closeStores(stores);
+          try {
+            // After the runs ended: what they gave back reaches a shared ledger before it stops.
+            await closeCoordination(options);
+          } finally {
+            await closeStores(stores);
+          }
         }
       },
     };
   } catch (err) {
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     stopLoggingEvents?.();
+    await closeCoordination(options).catch(() => undefined); // the error that matters is err
     await closeStores(stores);
     throw err;
   }
+}
+
+/** Stops what `options.coordination` handed the pool (renewals, deliveries), both even if one fails. */
+async function closeCoordination(options: AgentPoolOptions): Promise<void> {
+  const { ledger, rateLimiter } = options.coordination ?? {};
+  const results = await Promise.allSettled([ledger?.close(), rateLimiter?.close()]);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
 function openStores(options: AgentPoolOptions): Required<Stores> {

@@ -130,6 +130,32 @@ export {
   type ProjectLimits,
   type QuotaLimits,
 } from './governance/limits.ts';
+export { LocalGovernanceLedger } from './governance/local-ledger.ts';
+export type {
+  AdmissionQuotas,
+  GovernanceLedger,
+  HeldWindows,
+  LedgerSample,
+  ProjectWindows,
+  QuotaUse,
+  RunHold,
+  SpendSource,
+  WindowState,
+} from './coordination/governance-ledger.ts';
+export {
+  RedisGovernanceLedger,
+  type RedisGovernanceLedgerDeps,
+  type RedisGovernanceLedgerOptions,
+  resolveRedisGovernanceLedgerOptions,
+} from './coordination/redis/governance-ledger.ts';
+export type { ModelRateLimit, RateLimiter, RateLimits, RateRefusal } from './coordination/rate-limiter.ts';
+export { LocalRateLimiter } from './coordination/local-rate-limiter.ts';
+export { RedisRateLimiter, type RedisRateLimiterDeps } from './coordination/redis/rate-limiter.ts';
+export {
+  connectRedis,
+  type RedisConnectionOptions,
+  resolveRedisConnection,
+} from './coordination/redis/connection.ts';
 export {
   evaluateFlag,
   FeatureFlags,

@@ -6,21 +6,17 @@
  * reserve more than is left. A run's cost counts in the window it was created in, as the store's
  * sum does. One boundary rule: spent ≥ limit means exhausted.
  */
+import { type SpendSource, windowBounds, type WindowState } from '../coordination/governance-ledger.ts';
+import { budgetRefusal, overBudget } from '../coordination/governance-refusals.ts';
 import { AgentPoolError } from '../core/errors.ts';
-import { roundUsd } from '../core/money.ts';
 import { pruneIdle } from '../core/prune.ts';
 import type { BudgetLimits } from '../store/project-ports.ts';
 
-/** The two budget windows. */
-export type BudgetWindowKind = 'daily' | 'monthly';
+export type { BudgetWindowKind, SpendSource } from '../coordination/governance-ledger.ts';
+export { windowBounds } from '../coordination/governance-ledger.ts';
 
 /** One window's account. Replaced, not reset, when the window rolls over. */
-export interface BudgetWindow {
-  readonly kind: BudgetWindowKind;
-  /** Epoch ms of its first instant (UTC midnight, or the 1st of the month). */
-  readonly start: number;
-  /** Epoch ms of the next window's start. */
-  readonly end: number;
+export interface BudgetWindow extends WindowState {
   spent: number;
   reserved: number;
 }
@@ -31,44 +27,24 @@ interface ProjectAccount {
   loading?: Promise<void>;
 }
 
-/** Where spending is read from when a window is first used. */
-export interface SpendSource {
-  costSince(project: string, since: number): Promise<number>;
-}
-
 /** Most projects whose windows are kept; the least recently used beyond it are read again when needed. */
 const MAX_PROJECTS = 100_000;
 
-/** The window of `kind` containing `now`. */
-export function windowBounds(kind: BudgetWindowKind, now: number): { start: number; end: number } {
-  const d = new Date(now);
-  const y = d.getUTCFullYear();
-  const m = d.getUTCMonth();
-  if (kind === 'monthly') return { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1) };
-  const day = d.getUTCDate();
-  return { start: Date.UTC(y, m, day), end: Date.UTC(y, m, day + 1) };
-}
-
 /** Spend accounts of every project that has a budget. */
 export class Budgets {
-  readonly #source: SpendSource;
   readonly #accounts = new Map<string, ProjectAccount>();
-
-  constructor(source: SpendSource) {
-    this.#source = source;
-  }
 
   /**
    * Makes the project's windows at `now` current, reading them from the store when they are not;
    * undefined (no await needed) when they already are.
    */
-  prepare(project: string, now: number): Promise<void> | undefined {
+  prepare(project: string, now: number, source: SpendSource): Promise<void> | undefined {
     const account = this.#accounts.get(project);
     if (account !== undefined && current(account.daily, now) && current(account.monthly, now)) return;
     if (account?.loading !== undefined) return account.loading;
     const target = account ?? {};
     if (account === undefined) this.#remember(project, target);
-    const loading = this.#load(project, target, now).finally(() => {
+    const loading = this.#load(project, target, now, source).finally(() => {
       delete target.loading;
     });
     target.loading = loading;
@@ -93,8 +69,7 @@ export class Budgets {
       }
       windows.push(w);
       if (limit === undefined) continue;
-      const committed = w.spent + w.reserved;
-      if (committed >= limit || committed + usd > limit) throw exhausted(project, w, limit, usd, now);
+      if (overBudget(w, limit, usd)) throw budgetRefusal(project, w, limit, usd, now);
     }
     for (const w of windows) w.reserved += usd;
     return windows;
@@ -138,11 +113,11 @@ export class Budgets {
     this.#accounts.delete(project);
   }
 
-  async #load(project: string, account: ProjectAccount, now: number): Promise<void> {
+  async #load(project: string, account: ProjectAccount, now: number, source: SpendSource): Promise<void> {
     for (const kind of ['daily', 'monthly'] as const) {
       if (current(account[kind], now)) continue;
       const { start, end } = windowBounds(kind, now);
-      const spent = await this.#source.costSince(project, start);
+      const spent = await source.costSince(project, start);
       // Another load may have replaced it while this one read; keep the newer.
       if (!current(account[kind], now)) account[kind] = { kind, start, end, spent, reserved: 0 };
     }
@@ -161,35 +136,4 @@ export class Budgets {
 
 function current(w: BudgetWindow | undefined, now: number): w is BudgetWindow {
   return w !== undefined && now >= w.start && now < w.end;
-}
-
-function exhausted(
-  project: string,
-  w: BudgetWindow,
-  limit: number,
-  usd: number,
-  now: number,
-): AgentPoolError {
-  // Spent alone blocks until the window ends; in-flight reservations free up as runs finish.
-  const untilReset = w.spent >= limit || w.spent + usd > limit;
-  const retryAfterSeconds = untilReset ? Math.ceil((w.end - now) / 1000) : 1;
-  return new AgentPoolError(
-    'BUDGET_EXHAUSTED',
-    `the ${w.kind} budget of project ${project} ($${limit}) is exhausted: $${round(w.spent)} spent, ` +
-      `$${round(w.reserved)} reserved by runs in flight, $${round(usd)} needed`,
-    {
-      project,
-      window: w.kind,
-      limitUsd: limit,
-      spentUsd: roundUsd(w.spent),
-      reservedUsd: roundUsd(w.reserved),
-      neededUsd: roundUsd(usd),
-      resetsAt: new Date(w.end).toISOString(),
-      retryAfterSeconds: Math.max(1, retryAfterSeconds),
-    },
-  );
-}
-
-function round(usd: number): string {
-  return usd.toFixed(6).replace(/\.?0+$/, '');
 }

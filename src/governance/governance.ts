@@ -12,22 +12,30 @@
  * at the dearest model the call may fall back to. For an agent with tools admission reserves two
  * such calls when they fit in the whole limit, since a call that asks for a tool needs a
  * follow-up. After a call the reservation is settled to its cost, at most its worst case; the rest
- * stays with the run for its next call. Reservation and settlement are synchronous, so 200 runs
- * racing for the last cents cannot overspend. The per-call side lives in run-admission.ts.
+ * stays with the run for its next call. Each check-and-take is atomic in the governance ledger
+ * (synchronous in one process, one script in Redis for a cluster), so 200 runs racing for the last
+ * cents cannot overspend. The per-call side lives in run-admission.ts; the state in the ledger
+ * (coordination/governance-ledger.ts: local-ledger.ts here, or the Redis adapter).
  */
+import {
+  type GovernanceLedger,
+  type RunHold,
+  type SpendSource,
+  windowBounds,
+  type WindowState,
+} from '../coordination/governance-ledger.ts';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { roundUsd } from '../core/money.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ProjectLimits, ProjectStore } from '../store/project-ports.ts';
-import { type BudgetWindow, Budgets, type SpendSource, windowBounds } from './budgets.ts';
 import {
   type GovernanceOptions,
   mergeLimits,
   resolveGovernanceOptions,
   type ResolvedGovernanceOptions,
 } from './limits.ts';
-import { QuotaCounters } from './quotas.ts';
+import { LocalGovernanceLedger } from './local-ledger.ts';
 import { type AdmissionContext, RunAdmission } from './run-admission.ts';
 
 export { RunAdmission } from './run-admission.ts';
@@ -75,6 +83,11 @@ export interface GovernanceDeps {
   /** Agents the project holds, for `maxAgents`. */
   countAgents(project: string): Promise<number>;
   observer?: GovernanceObserver;
+  /**
+   * Where runs in flight, per-minute counts and budget windows are kept: a shared ledger (Redis)
+   * counts them once for every pool of a cluster. @default this process only (LocalGovernanceLedger)
+   */
+  ledger?: GovernanceLedger;
 }
 
 /** One limit and its use; `limit` null means unlimited. */
@@ -124,18 +137,17 @@ const MAX_CACHED_LIMITS = 100_000;
 export class Governance {
   readonly options: ResolvedGovernanceOptions;
   readonly #deps: GovernanceDeps;
-  readonly #quotas = new QuotaCounters();
-  readonly #budgets: Budgets;
+  readonly #ledger: GovernanceLedger;
   readonly #limits = new Map<string, { limits: ProjectLimits; expires: number }>();
   readonly #ctx: AdmissionContext;
 
   constructor(deps: GovernanceDeps, options?: GovernanceOptions) {
     this.options = resolveGovernanceOptions(options);
     this.#deps = deps;
-    this.#budgets = new Budgets(deps.runs);
+    this.#ledger = deps.ledger ?? new LocalGovernanceLedger();
     this.#ctx = {
-      quotas: this.#quotas,
-      budgets: this.#budgets,
+      ledger: this.#ledger,
+      spend: deps.runs,
       prices: deps.prices,
       clock: deps.clock,
       defaultMaxTokens: this.options.defaultMaxTokens,
@@ -163,8 +175,12 @@ export class Governance {
   /** Forgets everything kept of a deleted project (limits, counters, budget windows). */
   forget(project: string): void {
     this.invalidate(project);
-    this.#quotas.forget(project);
-    this.#budgets.forget(project);
+    this.#ledger.forget(project);
+  }
+
+  /** Resolves once what runs gave back or settled so far reached the ledger (a shared one applies it later). */
+  flush(): Promise<void> {
+    return this.#ledger.flush();
   }
 
   /**
@@ -178,20 +194,21 @@ export class Governance {
     const budgets = limits.budgets ?? {};
     const budgeted =
       budgets.dailyUsd !== undefined || budgets.monthlyUsd !== undefined || budgets.perRunUsd !== undefined;
-    if (budgeted) await this.#budgets.prepare(project, this.#deps.clock.now());
+    if (budgeted) {
+      const preparing = this.#ledger.prepare(project, this.#deps.clock.now(), this.#deps.runs);
+      if (preparing !== undefined) await preparing;
+    }
     const now = this.#deps.clock.now();
+    let hold: RunHold;
     try {
-      this.#quotas.take(
-        project,
-        request.agentId,
-        { project: limits.quotas ?? {}, agent: definedQuotas(request.agentQuotas) },
-        now,
-      );
+      const quotas = { project: limits.quotas ?? {}, agent: definedQuotas(request.agentQuotas) };
+      const taking = this.#ledger.take(project, request.agentId, quotas, now);
+      hold = taking instanceof Promise ? await taking : taking;
     } catch (err) {
       this.#refused(project, err);
       throw err;
     }
-    const admission = new RunAdmission(this.#ctx, request, limits, budgeted, now);
+    const admission = new RunAdmission(this.#ctx, request, hold, limits, budgeted, now);
     if (!budgeted) return admission;
     try {
       await admission.reserveStep(await request.promptBytes(), request.hasTools === true ? 2 : 1);
@@ -220,12 +237,14 @@ export class Governance {
   /** The project's limits and its use of them now. */
   async usage(project: string): Promise<ProjectUsage> {
     const limits = await this.limits(project);
-    await this.#budgets.prepare(project, this.#deps.clock.now());
+    await this.#ledger.prepare(project, this.#deps.clock.now(), this.#deps.runs);
     const now = this.#deps.clock.now();
     const quotas = limits.quotas ?? {};
     const budgets = limits.budgets ?? {};
-    const used = this.#quotas.usage(project, now);
-    const windows = this.#budgets.windows(project);
+    const [used, windows] = await Promise.all([
+      this.#ledger.usage(project, now),
+      this.#ledger.windows(project, now, this.#deps.runs),
+    ]);
     const quota = (limit: number | undefined, n: number): QuotaUsage => ({ limit: limit ?? null, used: n });
     return {
       project,
@@ -246,22 +265,21 @@ export class Governance {
   /** Runs in flight and loaded budget windows per project, read by `/metrics` at scrape time. */
   samples(): ProjectGovernanceSample[] {
     const now = this.#deps.clock.now();
-    const projects = new Set([...this.#quotas.projects(), ...this.#budgets.projects()]);
-    return [...projects].map((project) => {
+    return this.#ledger.samples(now).map((seen) => {
+      const { project } = seen;
       const limits = this.#limits.get(project)?.limits.budgets ?? {};
-      const windows = this.#budgets.windows(project);
-      const sample = (w: BudgetWindow | undefined, limit: number | undefined) =>
+      const sample = (w: WindowState | undefined, limit: number | undefined) =>
         w === undefined || now >= w.end
           ? undefined
           : {
               spent: w.spent,
               remaining: limit === undefined ? null : Math.max(0, limit - w.spent - w.reserved),
             };
-      const daily = sample(windows.daily, limits.dailyUsd);
-      const monthly = sample(windows.monthly, limits.monthlyUsd);
+      const daily = sample(seen.daily, limits.dailyUsd);
+      const monthly = sample(seen.monthly, limits.monthlyUsd);
       return {
         project,
-        running: this.#quotas.usage(project, now).running,
+        running: seen.running,
         ...(daily && { daily }),
         ...(monthly && { monthly }),
       };
@@ -281,7 +299,7 @@ function definedQuotas(q: AgentQuotas | undefined): { maxConcurrentRuns?: number
 }
 
 function budgetUsage(
-  w: BudgetWindow | undefined,
+  w: WindowState | undefined,
   limit: number | undefined,
   kind: 'daily' | 'monthly',
   now: number,

@@ -4,15 +4,15 @@
  * the last place. Counters of idle agents are dropped once there are many, so memory follows the
  * agents that are running or ran in the last minute, not every agent ever seen.
  */
-import { AgentPoolError } from '../core/errors.ts';
+import type { AdmissionQuotas, QuotaUse } from '../coordination/governance-ledger.ts';
+import {
+  concurrencyRefusal as concurrency,
+  rateRefusal as rateLimited,
+} from '../coordination/governance-refusals.ts';
 import { pruneIdle } from '../core/prune.ts';
 import { SlidingWindow } from '../core/sliding-window.ts';
 
-/** The limits that apply to one admission, already merged (project, then agent overrides). */
-export interface AdmissionQuotas {
-  readonly project: { maxConcurrentRuns?: number; runsPerMinute?: number; tokensPerMinute?: number };
-  readonly agent: { maxConcurrentRuns?: number; runsPerMinute?: number };
-}
+export type { AdmissionQuotas } from '../coordination/governance-ledger.ts';
 
 interface Counter {
   running: number;
@@ -83,7 +83,7 @@ export class QuotaCounters {
   }
 
   /** What a project uses now: runs in flight, runs and tokens in the last minute. */
-  usage(project: string, now: number): { running: number; runsLastMinute: number; tokensLastMinute: number } {
+  usage(project: string, now: number): QuotaUse {
     const p = this.#projects.get(project);
     if (p === undefined) return { running: 0, runsLastMinute: 0, tokensLastMinute: 0 };
     return { running: p.running, runsLastMinute: p.runs.total(now), tokensLastMinute: p.tokens.total(now) };
@@ -113,26 +113,4 @@ export class QuotaCounters {
     }
     return counter;
   }
-}
-
-function concurrency(scope: 'project' | 'agent', limit: number): AgentPoolError {
-  return new AgentPoolError(
-    'QUOTA_EXCEEDED',
-    `the ${scope} already has ${limit} run${limit === 1 ? '' : 's'} in flight (maxConcurrentRuns)`,
-    { scope, quota: 'maxConcurrentRuns', limit, retryAfterSeconds: 1 },
-  );
-}
-
-function rateLimited(
-  scope: 'project' | 'agent',
-  quota: 'runsPerMinute' | 'tokensPerMinute',
-  limit: number,
-  waitMs: number,
-): AgentPoolError {
-  return new AgentPoolError('RATE_LIMITED', `the ${scope} reached its ${quota} quota of ${limit}`, {
-    scope,
-    quota,
-    limit,
-    retryAfterSeconds: Math.max(1, Math.ceil(waitMs / 1000)),
-  });
 }

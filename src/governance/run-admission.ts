@@ -10,18 +10,22 @@
  * what is left now cannot cover the call, `RUN_EXCEEDS_BUDGET` (422, no Retry-After) when the
  * call's worst case alone is more than a whole limit, so no reset or finished run makes it fit.
  */
+import type {
+  GovernanceLedger,
+  HeldWindows,
+  RunHold,
+  SpendSource,
+} from '../coordination/governance-ledger.ts';
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { roundUsd } from '../core/money.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { BudgetLimits, ProjectLimits } from '../store/project-ports.ts';
-import type { BudgetWindow, Budgets } from './budgets.ts';
-import type { QuotaCounters } from './quotas.ts';
 
-/** What an admission works with: the pool's counters, accounts and prices. */
+/** What an admission works with: the pool's ledger (counters and accounts), spend source and prices. */
 export interface AdmissionContext {
-  readonly quotas: QuotaCounters;
-  readonly budgets: Budgets;
+  readonly ledger: GovernanceLedger;
+  readonly spend: SpendSource;
   readonly prices: PriceTable;
   readonly clock: Clock;
   readonly defaultMaxTokens: number;
@@ -46,22 +50,26 @@ export class RunAdmission {
   readonly maxOutputTokens: number;
   readonly #ctx: AdmissionContext;
   readonly #run: AdmittedRun;
+  /** The run's place in the ledger, which its reservations are made for. */
+  readonly #hold: RunHold;
   readonly #limits: ProjectLimits;
   readonly #createdAt: number;
   /** Reservations not yet settled, with the windows each was taken in. */
-  #holds: { windows: BudgetWindow[]; usd: number }[] = [];
+  #holds: { windows: HeldWindows; usd: number }[] = [];
   #spent = 0;
   #released = false;
 
   constructor(
     ctx: AdmissionContext,
     run: AdmittedRun,
+    hold: RunHold,
     limits: ProjectLimits,
     budgeted: boolean,
     now: number,
   ) {
     this.#ctx = ctx;
     this.#run = run;
+    this.#hold = hold;
     this.#limits = limits;
     this.budgeted = budgeted;
     this.maxOutputTokens = run.maxTokens ?? ctx.defaultMaxTokens;
@@ -108,11 +116,15 @@ export class RunAdmission {
     const reserved = this.#reserved();
     const extra = Math.max(0, target - reserved);
     if (extra === 0 && reserved > 0) return one;
-    const budgets = this.#ctx.budgets;
-    await budgets.prepare(project, this.#ctx.clock.now());
+    const { ledger, spend, clock } = this.#ctx;
+    const preparing = ledger.prepare(project, clock.now(), spend);
+    if (preparing !== undefined) await preparing;
     try {
-      const windows = budgets.reserve(project, limits, extra, this.#ctx.clock.now());
-      this.#holds.push({ windows, usd: extra });
+      const reserving = ledger.reserve(this.#hold, limits, extra, clock.now(), spend);
+      const windows = reserving instanceof Promise ? await reserving : reserving;
+      // Released while a shared ledger answered (the run ended): give it straight back.
+      if (this.#released) ledger.unreserve(this.#hold, windows, extra);
+      else this.#holds.push({ windows, usd: extra });
     } catch (err) {
       this.#ctx.refused(project, err);
       throw err;
@@ -127,18 +139,20 @@ export class RunAdmission {
    * call's worst case (see {@link reserveStep}), whatever the provider reported.
    */
   settleStep(usd: number, tokens: number): void {
-    const budgets = this.#ctx.budgets;
+    const { ledger } = this.#ctx;
+    // Charged before the reservation is given back: a shared ledger applies them in this order,
+    // so between the two a window shows the cost twice (never a moment with it nowhere).
+    ledger.charge(this.#run.project, usd, this.#createdAt);
     let left = usd;
     for (const hold of this.#holds) {
       const take = Math.min(hold.usd, left);
-      budgets.unreserve(hold.windows, take);
+      ledger.unreserve(this.#hold, hold.windows, take);
       hold.usd -= take;
       left -= take;
     }
     this.#holds = this.#holds.filter((h) => h.usd > 0);
     this.#spent += usd;
-    budgets.charge(this.#run.project, usd, this.#createdAt);
-    this.#ctx.quotas.addTokens(this.#run.project, tokens, this.#ctx.clock.now());
+    ledger.addTokens(this.#run.project, tokens, this.#ctx.clock.now());
   }
 
   /**
@@ -148,16 +162,17 @@ export class RunAdmission {
   withdraw(): void {
     if (this.#released) return;
     this.release();
-    this.#ctx.quotas.uncount(this.#run.project, this.#run.agentId, this.#createdAt);
+    this.#ctx.ledger.uncount(this.#hold, this.#createdAt);
   }
 
   /** Gives back the run place and whatever is still reserved; safe to call twice. */
   release(): void {
     if (this.#released) return;
     this.#released = true;
-    for (const hold of this.#holds) this.#ctx.budgets.unreserve(hold.windows, hold.usd);
+    const { ledger } = this.#ctx;
+    for (const hold of this.#holds) ledger.unreserve(this.#hold, hold.windows, hold.usd);
     this.#holds = [];
-    this.#ctx.quotas.release(this.#run.project, this.#run.agentId);
+    ledger.release(this.#hold);
   }
 
   /** What the run holds now: the sum of its unsettled reservations. */

@@ -4,7 +4,8 @@
  *   bulkhead (a call holds its slot until its stream ends; the queue takes projects in turn,
  *   fair-bulkhead.ts)
  *   → retries (exponential backoff with jitter; Retry-After / retry-after-ms honoured)
- *   → provider rate limits (requests and tokens per minute, on the injected clock)
+ *   → provider rate limits (requests and tokens per minute, on the injected clock; counted in this
+ *   process or, for a cluster, in Redis: coordination/rate-limiter.ts)
  *   → circuit breaker → per-attempt timeout → one attempt: `doStream` until the first content part,
  * then replays what the attempt read ahead of the rest of the stream. This file owns the guard's
  * counters, its breaker events and the types it shares with `ModelGuards` (resilient-model.ts).
@@ -31,9 +32,9 @@ import {
   isTaskCancelledError,
   retry,
 } from 'cockatiel';
+import type { ModelRateLimit, RateLimiter, RateRefusal } from '../coordination/rate-limiter.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
-import { SlidingWindow } from '../core/sliding-window.ts';
 import type { EventSink } from '../events/bus.ts';
 import { BulkheadRejectedError, FairBulkhead, type Release } from './fair-bulkhead.ts';
 import type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
@@ -59,6 +60,11 @@ export interface ModelGuardsDeps {
   bus: EventSink<ModelEvent>;
   /** @default ignores everything */
   observer?: ModelObserver;
+  /**
+   * Where provider requests and tokens per minute are counted: a shared limiter (Redis) counts
+   * every node's calls. @default this process only (LocalRateLimiter)
+   */
+  rateLimiter?: RateLimiter;
 }
 
 /** Parts a provider sends before any content: an attempt is not over until something else arrives. */
@@ -86,8 +92,8 @@ export class ModelGuard {
   readonly #breaker: CircuitBreakerPolicy;
   readonly #bulkhead: FairBulkhead;
   readonly #retry: RetryPolicy;
-  readonly #requests: SlidingWindow | undefined;
-  readonly #tokens: SlidingWindow | undefined;
+  /** The provider's requests and tokens per minute; undefined when the policy sets neither. */
+  readonly #limit: ModelRateLimit | undefined;
   /** The provider's Retry-After of a classified failure, in ms. */
   readonly #retryAfter = new WeakMap<AgentPoolError, number>();
   #openedAt = 0;
@@ -118,9 +124,8 @@ export class ModelGuard {
       this.retries++;
       deps.observer.retried(ref);
     });
-    const { requestsPerMinute: rpm, tokensPerMinute: tpm } = rateLimit;
-    this.#requests = rpm === undefined ? undefined : new SlidingWindow(rpm);
-    this.#tokens = tpm === undefined ? undefined : new SlidingWindow(tpm);
+    const limited = rateLimit.requestsPerMinute !== undefined || rateLimit.tokensPerMinute !== undefined;
+    this.#limit = limited ? deps.rateLimiter.forModel(ref, rateLimit) : undefined;
   }
 
   /**
@@ -218,16 +223,27 @@ export class ModelGuard {
     call.abortSignal?.throwIfAborted();
     // Refusals happen before the breaker: they say nothing of the model's health, and must not
     // take (and so close) a half-open breaker's one trial call.
-    this.#admit(this.#deps.clock.now());
-    if (this.#breaker.state === CircuitState.HalfOpen) throw this.#unavailable();
+    const now = this.#deps.clock.now();
+    const limit = this.#limit;
+    if (limit !== undefined) {
+      const taking = limit.take(now);
+      const refusal = taking instanceof Promise ? await taking : taking;
+      if (refusal !== undefined) throw this.#throttle(refusal);
+    }
+    // The request was counted when it was allowed; one the breaker stops is never sent.
+    let sent = false;
     try {
-      return await this.#breaker.execute(() =>
-        this.#firstPart(model, call, attempt).catch((err: unknown) => {
+      if (this.#breaker.state === CircuitState.HalfOpen) throw this.#unavailable();
+      return await this.#breaker.execute(() => {
+        sent = true;
+        return this.#firstPart(model, call, attempt).catch((err: unknown) => {
           throw this.#failure(err, call.abortSignal, attempt);
-        }),
-      );
+        });
+      });
     } catch (err) {
       throw isBrokenCircuitError(err) ? this.#unavailable() : err;
+    } finally {
+      if (!sent) limit?.refund(now);
     }
   }
 
@@ -242,7 +258,6 @@ export class ModelGuard {
     call: LanguageModelV3CallOptions,
     attempt: number,
   ): Promise<Opened> {
-    this.#requests?.add(this.#deps.clock.now());
     const ctrl = new AbortController();
     const outer = call.abortSignal;
     const forward = (): void => ctrl.abort(outer?.reason);
@@ -317,7 +332,7 @@ export class ModelGuard {
             }
             if (part.type === 'finish') {
               const tokens = (part.usage.inputTokens.total ?? 0) + (part.usage.outputTokens.total ?? 0);
-              this.#tokens?.add(this.#deps.clock.now(), tokens);
+              this.#limit?.addTokens(tokens, this.#deps.clock.now());
             }
             controller.enqueue(part);
           } catch (err) {
@@ -335,25 +350,18 @@ export class ModelGuard {
     );
   }
 
-  /** Refuses an attempt when a provider limit of this ref is reached. */
-  #admit(now: number): void {
-    const limits = [
-      ['tokens', this.#tokens],
-      ['requests', this.#requests],
-    ] as const;
-    for (const [limit, window] of limits) {
-      if (window === undefined || !window.exhausted(now)) continue;
-      this.throttled++;
-      this.#deps.observer.throttled(this.ref, limit);
-      const retryAfterSeconds = Math.max(1, Math.ceil(window.waitMs(now) / 1000));
-      throw this.#refuse(
-        new AgentPoolError(
-          'RATE_LIMITED',
-          `${this.ref} reached its provider limit of ${window.limit} ${limit} per minute; retry in ${retryAfterSeconds}s`,
-          { model: this.ref, scope: 'provider', limit, retryAfterSeconds },
-        ),
-      );
-    }
+  /** RATE_LIMITED for an attempt a provider limit of this ref refused. */
+  #throttle({ limit, perMinute, waitMs }: RateRefusal): AgentPoolError {
+    this.throttled++;
+    this.#deps.observer.throttled(this.ref, limit);
+    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
+    return this.#refuse(
+      new AgentPoolError(
+        'RATE_LIMITED',
+        `${this.ref} reached its provider limit of ${perMinute} ${limit} per minute; retry in ${retryAfterSeconds}s`,
+        { model: this.ref, scope: 'provider', limit, retryAfterSeconds },
+      ),
+    );
   }
 
   #unavailable(): AgentPoolError {

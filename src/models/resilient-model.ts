@@ -9,6 +9,7 @@ import type {
   LanguageModelV3CallOptions,
   LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
+import { LocalRateLimiter } from '../coordination/local-rate-limiter.ts';
 import { type AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import type { ModelGuardStats, ModelObserver, UsageExceededCap } from './model-events.ts';
 import { ModelGuard, type ModelGuardsDeps, untilAborted } from './model-guard.ts';
@@ -62,7 +63,11 @@ export class ModelGuards {
 
   constructor(options: ModelResilienceOptions | undefined, deps: ModelGuardsDeps) {
     this.options = resolveModelResilienceOptions(options);
-    this.#deps = { ...deps, observer: deps.observer ?? IGNORE };
+    this.#deps = {
+      ...deps,
+      observer: deps.observer ?? IGNORE,
+      rateLimiter: deps.rateLimiter ?? new LocalRateLimiter(),
+    };
   }
 
   /** Streams one model call through `route` (primary first, then fallbacks): the answering ref and a stream that starts with the first part that model sent. */
