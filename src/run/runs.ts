@@ -482,6 +482,11 @@ export class RunManager {
       if (holdsThread && threadId !== null) gate.release(threadId, entrant);
       else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
       this.#retire(accepted.id, plan.request.store);
+      // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
+      // for them; its caller does wait, so a client that starts its next run on the answer of this
+      // one finds this one's place free on every node. Never fails: an unreachable Redis gets them
+      // later, and the holds expire anyway.
+      await this.#deps.governance.flush();
     }
   }
 
