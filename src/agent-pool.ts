@@ -9,7 +9,8 @@ import type { GovernanceLedger } from './coordination/governance-ledger.ts';
 import type { RateLimiter } from './coordination/rate-limiter.ts';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { type Logger, silentLogger } from './core/logger.ts';
-import { enumOption, intOption } from './core/options.ts';
+import { validationError } from './core/errors.ts';
+import { enumOption, intOption, objectOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
 import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-events.ts';
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
@@ -39,6 +40,12 @@ import { SqliteRunStore } from './store/sqlite-runs.ts';
 import { MemoryProjectStore } from './store/memory-projects.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { SqliteProjectStore } from './store/sqlite-projects.ts';
+import { openPostgresStores } from './store/postgres/open.ts';
+import {
+  type PostgresStoreOptions,
+  redactDatabaseUrl,
+  resolvePostgresOptions,
+} from './store/postgres/options.ts';
 import { Projects } from './auth/projects.ts';
 import { DEFAULT_PROJECT } from './registry/definition.ts';
 import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
@@ -56,12 +63,20 @@ export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
   /**
-   * Where definitions, threads and runs live: the embedded SQLite file, process memory, or your
-   * own adapters. @default 'sqlite'
+   * Where definitions, threads and runs live: the embedded SQLite file, process memory, a
+   * PostgreSQL database (`databaseUrl`; what several nodes share), or your own adapters.
+   * @default 'sqlite'
    */
-  store?: 'sqlite' | 'memory' | Stores;
+  store?: 'sqlite' | 'memory' | 'postgres' | Stores;
   /** Directory of the SQLite file (`agentpool.db`). @default './data' */
   dataDir?: string;
+  /**
+   * The PostgreSQL database of `store: 'postgres'` (required with it, refused without it):
+   * `postgres://user:password@host:5432/database`.
+   */
+  databaseUrl?: string;
+  /** With `store: 'postgres'`: its schema, connection-pool bounds and timeouts. @default {} */
+  postgres?: PostgresPoolOptions;
   /** Bounds and ageing of live instances. */
   pool?: InstancePoolOptions;
   /** Model providers (base URLs, keys; environment variables fill the gaps). */
@@ -168,7 +183,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
-  const stores = openStores(options);
+  const stores = await openStores(options, logger);
   let instances: InstancePool | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   try {
@@ -410,10 +425,51 @@ async function closeCoordination(options: AgentPoolOptions): Promise<void> {
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
-function openStores(options: AgentPoolOptions): Required<Stores> {
+/** Tuning of the PostgreSQL stores; the URL is `databaseUrl`, the node id the cluster's. */
+export type PostgresPoolOptions = Omit<PostgresStoreOptions, 'databaseUrl' | 'nodeId'>;
+
+const POSTGRES_FIELDS = [
+  'schema',
+  'maxConnections',
+  'connectTimeoutMs',
+  'acquireTimeoutMs',
+  'statementTimeoutMs',
+  'idleTimeoutMs',
+  'changeHistory',
+] as const satisfies readonly (keyof PostgresPoolOptions)[];
+
+async function openStores(options: AgentPoolOptions, logger: Logger): Promise<Required<Stores>> {
   const store = options.store ?? 'sqlite';
   if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
-  const kind = enumOption('store', store, ['sqlite', 'memory'] as const, 'sqlite');
+  const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
+  if (kind === 'postgres') {
+    if (options.databaseUrl === undefined) {
+      throw validationError(
+        'databaseUrl',
+        "is required with store 'postgres' (postgres://user@host:5432/database)",
+      );
+    }
+    const tuning = objectOption('postgres', options.postgres, POSTGRES_FIELDS) as PostgresPoolOptions;
+    resolvePostgresOptions({ ...tuning, databaseUrl: options.databaseUrl }, 'postgres.'); // fields named as given
+    const opened = await openPostgresStores({ ...tuning, databaseUrl: options.databaseUrl });
+    const { schema } = opened.database.options;
+    logger.child({ component: 'store' }).info(
+      {
+        store: 'postgres',
+        databaseUrl: redactDatabaseUrl(options.databaseUrl),
+        schema,
+        schemaVersion: opened.database.migration.to,
+        migratedFrom: opened.database.migration.from,
+      },
+      'stores on PostgreSQL',
+    );
+    return { agents: opened.agents, runs: opened.runs, projects: opened.projects };
+  }
+  for (const field of ['databaseUrl', 'postgres'] as const) {
+    if (options[field] !== undefined) {
+      throw validationError(field, `is only used with store 'postgres', not '${kind}'`);
+    }
+  }
   if (kind === 'memory') {
     return { agents: new MemoryAgentStore(), runs: new MemoryRunStore(), projects: new MemoryProjectStore() };
   }

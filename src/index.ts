@@ -177,7 +177,24 @@ export { INPUT_LIMITS, parseMetadata } from './core/input-limits.ts';
 export { roundUsd } from './core/money.ts';
 export { PAGE_MAX_BYTES } from './store/paging.ts';
 export { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';
-export type { ProjectThreadsDeleted, ProjectWalk } from './store/ports.ts';
+export type { InterruptOptions, ProjectThreadsDeleted, ProjectWalk } from './store/ports.ts';
+export type { MemoryRunStoreOptions } from './store/memory-runs.ts';
+export type { PostgresPoolOptions, Stores } from './agent-pool.ts';
+export { PostgresAgentStore } from './store/postgres/agent-store.ts';
+export { PostgresRunStore } from './store/postgres/run-store.ts';
+export { PostgresProjectStore } from './store/postgres/project-store.ts';
+export {
+  POSTGRES_QUERY_CHANNEL,
+  PostgresDatabase,
+  type PostgresQueryMessage,
+} from './store/postgres/database.ts';
+export { POSTGRES_SCHEMA_VERSION } from './store/postgres/migrations.ts';
+export { openPostgresStores, type PostgresStores } from './store/postgres/open.ts';
+export {
+  type PostgresStoreOptions,
+  redactDatabaseUrl,
+  resolvePostgresOptions,
+} from './store/postgres/options.ts';
 export {
   type MetricsOptions,
   PoolMetrics,

@@ -11,6 +11,7 @@ import { AgentPoolError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
 import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
+  InterruptOptions,
   MessageRecord,
   NewMessage,
   NewThread,
@@ -24,11 +25,15 @@ import type {
 } from './ports.ts';
 import {
   checkRun,
+  fenceOf,
   idExists,
+  interruptedOutcome,
+  interruptNode,
+  leaseLost,
+  nodeIdOption,
   runNotFound,
   threadChanged,
   threadNotFound,
-  INTERRUPTED,
   runCursor,
   seqCursor,
   sinceOption,
@@ -49,6 +54,20 @@ interface StoredThread {
   readonly messages: MessageRecord[];
   /** Ids of the thread's runs, so deleting the thread deletes them too. */
   readonly runIds: Set<string>;
+  /** The newest lease token that wrote to the thread (see Fencing on RunStore); 0 at creation. */
+  fence: number;
+}
+
+/** A run as stored: the record and the node that last wrote it. */
+interface StoredRun {
+  readonly record: RunRecord;
+  readonly node: string | null;
+}
+
+/** Options of {@link MemoryRunStore}. */
+export interface MemoryRunStoreOptions {
+  /** Stamped on the runs this store creates and commits (see Nodes on RunStore). @default null */
+  readonly nodeId?: string | undefined;
 }
 
 /** Newest first: createdAt descending, then id descending, the order of SQLite's keyset. */
@@ -60,7 +79,12 @@ function newestFirst(a: RunRecord, b: RunRecord): number {
 export class MemoryRunStore implements RunStore {
   #closed = false;
   readonly #threads = new Map<string, StoredThread>();
-  readonly #runs = new Map<string, RunRecord>();
+  readonly #runs = new Map<string, StoredRun>();
+  readonly #node: string | null;
+
+  constructor(options: MemoryRunStoreOptions = {}) {
+    this.#node = nodeIdOption(options.nodeId);
+  }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
     this.#assertOpen();
@@ -76,6 +100,7 @@ export class MemoryRunStore implements RunStore {
       updatedAt: thread.now,
       messages: [],
       runIds: new Set(),
+      fence: 0,
     };
     this.#threads.set(stored.id, stored);
     return this.#thread(stored);
@@ -133,15 +158,19 @@ export class MemoryRunStore implements RunStore {
   async createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
+    fence?: number,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
     this.#assertOpen();
     checkRun(run, messages);
+    const token = fenceOf(run, fence);
     const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
     if (this.#runs.has(run.id)) throw idExists('run', run.id);
+    if (thread !== undefined) checkFence(thread, token);
     // Copy everything before the first write, so a value that cannot be cloned writes nothing.
     const stored = structuredClone(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
-    this.#runs.set(stored.id, stored);
+    if (thread !== undefined && token !== undefined) thread.fence = token;
+    this.#runs.set(stored.id, { record: stored, node: this.#node });
     thread?.runIds.add(stored.id);
     return { run: structuredClone(stored), messages: appended };
   }
@@ -149,7 +178,7 @@ export class MemoryRunStore implements RunStore {
   async getRun(id: string): Promise<RunRecord | undefined> {
     this.#assertOpen();
     const stored = this.#runs.get(id);
-    return stored && structuredClone(stored);
+    return stored && structuredClone(stored.record);
   }
 
   async listRuns(
@@ -162,7 +191,7 @@ export class MemoryRunStore implements RunStore {
     const thread = this.#threads.get(threadId);
     if (thread === undefined) return { data: [], nextCursor: null };
     // Sorting per page is O(k log k) in the thread's runs: fine for what this adapter is for.
-    let runs = [...thread.runIds].map((id) => this.#runs.get(id) as RunRecord).sort(newestFirst);
+    let runs = [...thread.runIds].map((id) => (this.#runs.get(id) as StoredRun).record).sort(newestFirst);
     if (before !== undefined) {
       const [createdAt, id] = before;
       runs = runs.filter((r) => r.createdAt < createdAt || (r.createdAt === createdAt && r.id < id));
@@ -175,29 +204,36 @@ export class MemoryRunStore implements RunStore {
     );
   }
 
-  async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {
+  async commitStep(
+    run: RunRecord,
+    messages: readonly NewMessage[],
+    fence?: number,
+  ): Promise<MessageRecord[]> {
     this.#assertOpen();
     checkRun(run, messages);
+    const token = fenceOf(run, fence);
     // The thread first: deleting a thread deletes its runs, so a missing run on a missing thread
     // is reported as the thread's absence, the cause a caller can act on.
     const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
+    if (thread !== undefined) checkFence(thread, token);
     const current = this.#runs.get(run.id);
     if (current === undefined) {
       throw runNotFound(run.id);
     }
-    if (current.threadId !== run.threadId) {
+    if (current.record.threadId !== run.threadId) {
       throw threadChanged(run.id);
     }
     const stored = structuredClone(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
-    this.#runs.set(stored.id, stored);
+    if (thread !== undefined && token !== undefined) thread.fence = token;
+    this.#runs.set(stored.id, { record: stored, node: this.#node ?? current.node });
     return appended;
   }
 
   async costSince(project: string, since: number): Promise<number> {
     this.#assertOpen();
     let sum = 0;
-    for (const run of this.#runs.values())
+    for (const { record: run } of this.#runs.values())
       if (run.project === project && run.createdAt >= since) sum += run.cost;
     return sum;
   }
@@ -207,7 +243,7 @@ export class MemoryRunStore implements RunStore {
     sinceOption(since);
     // A full scan, like costSince: this adapter is for small data sets.
     const runs: RunRecord[] = [];
-    for (const run of this.#runs.values()) {
+    for (const { record: run } of this.#runs.values()) {
       if (run.project === project && run.agentId === agentId && run.createdAt >= since) {
         if (TERMINAL_STATUSES.includes(run.status)) runs.push(run);
       }
@@ -223,12 +259,17 @@ export class MemoryRunStore implements RunStore {
     );
   }
 
-  async interruptUnfinished(now: number): Promise<number> {
+  async interruptUnfinished(now: number, options?: InterruptOptions): Promise<number> {
     this.#assertOpen();
+    const node = interruptNode(options);
+    const error = interruptedOutcome(node);
     let n = 0;
-    for (const [id, run] of this.#runs) {
+    for (const [id, stored] of this.#runs) {
+      const run = stored.record;
       if (run.status !== 'queued' && run.status !== 'running') continue;
-      this.#runs.set(id, { ...run, status: 'interrupted', finishedAt: now, error: { ...INTERRUPTED } });
+      if (node !== undefined && stored.node !== node) continue;
+      const record: RunRecord = { ...run, status: 'interrupted', finishedAt: now, error: { ...error } };
+      this.#runs.set(id, { record, node: stored.node });
       n++;
     }
     return n;
@@ -237,7 +278,7 @@ export class MemoryRunStore implements RunStore {
   async countProjectRuns(project: string): Promise<number> {
     this.#assertOpen();
     let n = 0;
-    for (const run of this.#runs.values()) if (run.project === project) n++;
+    for (const { record: run } of this.#runs.values()) if (run.project === project) n++;
     return n;
   }
 
@@ -245,7 +286,7 @@ export class MemoryRunStore implements RunStore {
     this.#assertOpen();
     const max = pageLimit(limit);
     let n = 0;
-    for (const [id, run] of this.#runs) {
+    for (const [id, { record: run }] of this.#runs) {
       if (n === max) break;
       if (run.project !== project) continue;
       this.#runs.delete(id);
@@ -347,6 +388,11 @@ export class MemoryRunStore implements RunStore {
       updatedAt: stored.updatedAt,
     };
   }
+}
+
+/** LEASE_LOST when `token` is older than the thread's fence; nothing is checked without a token. */
+function checkFence(thread: StoredThread, token: number | undefined): void {
+  if (token !== undefined && thread.fence > token) throw leaseLost(thread.id, token, thread.fence);
 }
 
 /** Checks a walk step's limit and cursor as every adapter does; returns the limit. */

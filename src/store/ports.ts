@@ -375,7 +375,22 @@ export interface VersionStats {
 /**
  * Threads, their messages, and runs, kept together so that a finished step commits its messages
  * and its run record atomically. Errors: `THREAD_NOT_FOUND` / `RUN_NOT_FOUND` from writes that
- * name a missing thread or run; `VALIDATION_FAILED` for a bad cursor or limit (1..1000).
+ * name a missing thread or run; `VALIDATION_FAILED` for a bad cursor or limit (1..1000);
+ * `LEASE_LOST` from a write whose fencing token is stale.
+ *
+ * **Fencing.** Each thread keeps a fence (an integer, 0 when the thread is created; not part of
+ * {@link ThreadRecord}). A write of a thread run may carry `fence`, the token of the thread lease
+ * its run holds (coordination/: strictly increasing per thread across the cluster). The store
+ * accepts it only when the thread's fence is ≤ `fence`, raising the thread's fence to `fence` in the
+ * same transaction; otherwise it refuses with `LEASE_LOST` and writes nothing. So a run whose lease
+ * expired (its node paused, cut off) cannot write into a thread another run now holds: the check
+ * is made by the store that holds the data, not by the client. Writes without `fence` are not
+ * checked (a single node, where the in-process gate is the only writer). Stateless runs have no
+ * thread to fence: a `fence` given with one is ignored.
+ *
+ * **Nodes.** An adapter constructed with a `nodeId` stamps it on every run it creates or commits
+ * (null without one); `interruptUnfinished(now, { node })` then ends only that node's runs. The
+ * node is not part of {@link RunRecord}: it says where a run executes, for recovery, not what it is.
  */
 export interface RunStore {
   createThread(thread: NewThread): Promise<ThreadRecord>;
@@ -394,11 +409,13 @@ export interface RunStore {
 
   /**
    * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run
-   * without a thread takes no messages.
+   * without a thread takes no messages. With `fence` (see Fencing above) a stale token fails with
+   * `LEASE_LOST`, writing nothing.
    */
   createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
+    fence?: number,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** A thread's runs, newest first. */
@@ -408,9 +425,10 @@ export interface RunStore {
    * step is either wholly stored or not at all. Appending moves the thread's `updatedAt` (to the
    * last message's `createdAt`, never backwards) and its expiry. A run never changes thread, and a
    * stateless run takes no messages (`VALIDATION_FAILED`); when the run's thread was deleted the
-   * error is `THREAD_NOT_FOUND`. Reads of an unknown thread return empty results.
+   * error is `THREAD_NOT_FOUND`. Reads of an unknown thread return empty results. With `fence`
+   * (see Fencing above) a stale token fails with `LEASE_LOST`, writing nothing.
    */
-  commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]>;
+  commitStep(run: RunRecord, messages: readonly NewMessage[], fence?: number): Promise<MessageRecord[]>;
   /**
    * The summed `cost` of the project's runs created at or after `since`: what a budget window has
    * spent, read when a pool starts using that window.
@@ -422,8 +440,12 @@ export interface RunStore {
    * an operator compares before promoting or aborting a rollout.
    */
   versionStats(project: string, agentId: string, since: number): Promise<VersionStats[]>;
-  /** Marks every `queued` or `running` run `interrupted` (crash recovery at start-up); returns how many. */
-  interruptUnfinished(now: number): Promise<number>;
+  /**
+   * Marks `queued` and `running` runs `interrupted` (crash recovery); returns how many. Every such
+   * run without `options.node` (a single node's start-up), only those last stamped by that node
+   * with it (a cluster's sweep of a dead node; the error then names the node).
+   */
+  interruptUnfinished(now: number, options?: InterruptOptions): Promise<number>;
   /** How many runs the project holds, stateless and on threads. */
   countProjectRuns(project: string): Promise<number>;
   /**
@@ -447,6 +469,12 @@ export interface RunStore {
    */
   deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted>;
   close(): Promise<void>;
+}
+
+/** Options of {@link RunStore.interruptUnfinished}. */
+export interface InterruptOptions {
+  /** Only the runs this node created or last committed. @default every node's */
+  readonly node?: string | undefined;
 }
 
 /** A step of a walk over one project's threads (RunStore.countProjectThreads, deleteProjectThreads). */

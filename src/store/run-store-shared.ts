@@ -3,8 +3,9 @@
  * and on cursor formats (the conformance suite checks both).
  */
 import { AgentPoolError, validationError } from '../core/errors.ts';
+import { INPUT_LIMITS } from '../core/input-limits.ts';
 import { decodeCursor } from './paging.ts';
-import type { NewMessage, RunRecord, RunStatus, VersionStats } from './ports.ts';
+import type { InterruptOptions, NewMessage, RunRecord, RunStatus, VersionStats } from './ports.ts';
 
 /** The `seq` a message-listing cursor continues after (0 without a cursor). */
 export function seqCursor(cursor: string | undefined): number {
@@ -37,6 +38,52 @@ export const INTERRUPTED = {
   code: 'RUN_INTERRUPTED',
   message: 'the process stopped while the run was in flight',
 } as const;
+
+/** What `interruptUnfinished` writes: the process's outcome, or one naming the dead node. */
+export function interruptedOutcome(node: string | undefined): { code: string; message: string } {
+  if (node === undefined) return { ...INTERRUPTED };
+  return { code: INTERRUPTED.code, message: `node "${node}" stopped while the run was in flight` };
+}
+
+/** Checks `interruptUnfinished`'s options; returns the node, or undefined for every node. */
+export function interruptNode(options: InterruptOptions | undefined): string | undefined {
+  const node = options?.node;
+  if (node === undefined) return undefined;
+  if (typeof node !== 'string' || node === '' || node.length > INPUT_LIMITS.idLength) {
+    throw validationError('node', `must be a node id (1 to ${INPUT_LIMITS.idLength} characters)`);
+  }
+  return node;
+}
+
+/** Checks a store's `nodeId` option; returns it, or null when absent. */
+export function nodeIdOption(nodeId: unknown): string | null {
+  if (nodeId === undefined || nodeId === null) return null;
+  if (typeof nodeId !== 'string' || nodeId === '' || nodeId.length > INPUT_LIMITS.idLength) {
+    throw validationError('nodeId', `must be a string of 1 to ${INPUT_LIMITS.idLength} characters`);
+  }
+  return nodeId;
+}
+
+/**
+ * The fencing token of a thread run's write: undefined (no check) when absent or when the run has
+ * no thread; else it must be a non-negative safe integer.
+ */
+export function fenceOf(run: RunRecord, fence: number | undefined): number | undefined {
+  if (fence === undefined) return undefined;
+  if (typeof fence !== 'number' || !Number.isSafeInteger(fence) || fence < 0) {
+    throw validationError('fence', `must be a non-negative integer (a lease token), got ${String(fence)}`);
+  }
+  return run.threadId === null ? undefined : fence;
+}
+
+/** A write whose fencing token is older than the thread's: another run holds the thread now. */
+export function leaseLost(threadId: string, fence: number, current: number): AgentPoolError {
+  return new AgentPoolError(
+    'LEASE_LOST',
+    `thread "${threadId}" is held by a newer lease (fence ${current}) than this write's (${fence}); nothing was written`,
+    { threadId, fence, currentFence: current },
+  );
+}
 
 /** The most recent runs `RunStore.versionStats` reads: a bound on its cost, not a time window. */
 export const VERSION_STATS_MAX_RUNS = 10_000;

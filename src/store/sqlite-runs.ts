@@ -15,6 +15,7 @@ import { intOption, numberOption } from '../core/options.ts';
 import { GroupCommit } from './group-commit.ts';
 import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
+  InterruptOptions,
   MessageRecord,
   MessageRole,
   NewMessage,
@@ -30,11 +31,15 @@ import type {
 } from './ports.ts';
 import {
   checkRun,
+  fenceOf,
   idExists,
+  interruptedOutcome,
+  interruptNode,
+  leaseLost,
+  nodeIdOption,
   runNotFound,
   threadChanged,
   threadNotFound,
-  INTERRUPTED,
   runCursor,
   seqCursor,
   sinceOption,
@@ -54,9 +59,9 @@ export interface SqliteRunStoreOptions {
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
+  /** Stamped on the runs this store creates and commits (see Nodes on RunStore). @default null */
+  readonly nodeId?: string | undefined;
 }
-
-const INTERRUPTED_JSON = JSON.stringify(INTERRUPTED);
 
 function toThread(row: ThreadRow): ThreadRecord {
   return {
@@ -107,7 +112,7 @@ function toRun(row: RunRow): RunRecord {
   };
 }
 
-function runRow(run: RunRecord): RunRow {
+function runRow(run: RunRecord, node: string | null): RunRow {
   return {
     id: run.id,
     project: run.project,
@@ -128,6 +133,7 @@ function runRow(run: RunRecord): RunRow {
     created_at: run.createdAt,
     started_at: run.startedAt,
     finished_at: run.finishedAt,
+    node_id: node,
   };
 }
 
@@ -149,9 +155,11 @@ export class SqliteRunStore implements RunStore {
   readonly #w: ReturnType<typeof prepareWrites>;
   readonly #group: GroupCommit;
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
+  readonly #node: string | null;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
+    this.#node = nodeIdOption(options.nodeId);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
     [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
@@ -228,12 +236,14 @@ export class SqliteRunStore implements RunStore {
   async createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
+    fence?: number,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
     checkRun(run, messages);
-    const row = runRow(run);
+    const token = fenceOf(run, fence) ?? null;
+    const row = runRow(run, this.#node);
     const rows = pending(messages);
     return this.#write(() => {
-      const appended = this.#w.createRun(row, rows).map(toMessage);
+      const appended = this.#w.createRun(row, rows, token).map(toMessage);
       return { run: toRun(row), messages: appended };
     });
   }
@@ -261,11 +271,16 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  async commitStep(run: RunRecord, messages: readonly NewMessage[]): Promise<MessageRecord[]> {
+  async commitStep(
+    run: RunRecord,
+    messages: readonly NewMessage[],
+    fence?: number,
+  ): Promise<MessageRecord[]> {
     checkRun(run, messages);
-    const row = runRow(run);
+    const token = fenceOf(run, fence) ?? null;
+    const row = runRow(run, this.#node);
     const rows = pending(messages);
-    return this.#write(() => this.#w.commitStep(row, rows).map(toMessage));
+    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage));
   }
 
   async costSince(project: string, since: number): Promise<number> {
@@ -291,8 +306,14 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  async interruptUnfinished(now: number): Promise<number> {
-    return this.#conn.guard(() => this.#s.interruptUnfinished.run(now, INTERRUPTED_JSON).changes);
+  async interruptUnfinished(now: number, options?: InterruptOptions): Promise<number> {
+    const node = interruptNode(options);
+    const error = JSON.stringify(interruptedOutcome(node));
+    return this.#conn.guard(() =>
+      node === undefined
+        ? this.#s.interruptUnfinished.run(now, error).changes
+        : this.#s.interruptNodeUnfinished.run(now, error, node).changes,
+    );
   }
 
   async countProjectRuns(project: string): Promise<number> {
@@ -334,15 +355,30 @@ type Statements = ReturnType<typeof prepareRunStatements>;
  * Any throw inside rolls the whole transaction back, which is what makes failures write nothing.
  */
 function prepareWrites(db: Database.Database, s: Statements) {
-  /** Appends to a thread that must exist; with no messages it only checks that. */
-  const append = (threadId: string, messages: readonly PendingMessage[]): MessageRow[] => {
+  /** Why a write to the thread matched no row: it is gone, or its fence is newer than `fence`. */
+  const refused = (threadId: string, fence: number | null) => {
+    const current = s.threadFence.get(threadId);
+    if (current === undefined || fence === null) return threadNotFound(threadId);
+    return leaseLost(threadId, fence, current);
+  };
+  /**
+   * Appends to a thread that must exist; with no messages it only checks that. With a fence
+   * (else null) the thread's fence is checked and raised in the same statement as the append.
+   */
+  const append = (
+    threadId: string,
+    messages: readonly PendingMessage[],
+    fence: number | null,
+  ): MessageRow[] => {
     if (messages.length === 0) {
-      if (s.threadExists.get(threadId) === undefined) throw threadNotFound(threadId);
+      if (fence !== null) {
+        if (s.fenceThread.run({ id: threadId, fence }).changes === 0) throw refused(threadId, fence);
+      } else if (s.threadExists.get(threadId) === undefined) throw threadNotFound(threadId);
       return [];
     }
     const at = (messages[messages.length - 1] as PendingMessage).message.createdAt;
-    const count = s.reserveSeqs.get({ id: threadId, n: messages.length, at });
-    if (count === undefined) throw threadNotFound(threadId);
+    const count = s.reserveSeqs.get({ id: threadId, n: messages.length, at, fence });
+    if (count === undefined) throw refused(threadId, fence);
     let seq = count - messages.length;
     return messages.map(({ message, content }) => {
       const row: MessageRow = {
@@ -358,9 +394,13 @@ function prepareWrites(db: Database.Database, s: Statements) {
       return row;
     });
   };
-  const createRun = (row: RunRow, messages: readonly PendingMessage[]): MessageRow[] => {
+  const createRun = (
+    row: RunRow,
+    messages: readonly PendingMessage[],
+    fence: number | null,
+  ): MessageRow[] => {
     // The thread first, so a missing thread reads THREAD_NOT_FOUND, not a foreign-key failure.
-    const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
+    const appended = row.thread_id === null ? [] : append(row.thread_id, messages, fence);
     try {
       s.insertRun.run(row);
     } catch (err) {
@@ -369,10 +409,14 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     return appended;
   };
-  const commitStep = (row: RunRow, messages: readonly PendingMessage[]): MessageRow[] => {
+  const commitStep = (
+    row: RunRow,
+    messages: readonly PendingMessage[],
+    fence: number | null,
+  ): MessageRow[] => {
     // The thread first: deleting a thread deletes its runs, so a missing run on a missing thread
     // is reported as the thread's absence, the cause a caller can act on.
-    const appended = row.thread_id === null ? [] : append(row.thread_id, messages);
+    const appended = row.thread_id === null ? [] : append(row.thread_id, messages, fence);
     if (s.updateRun.run(row).changes === 0) {
       if (s.runExists.get(row.id) === undefined) {
         throw runNotFound(row.id);
@@ -381,17 +425,22 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     return appended;
   };
-  // Inside `group` a write that appends messages runs as a savepoint, so one failing write rolls
-  // back alone. Without messages a write changes one row with one statement, which SQLite already
-  // undoes alone when it fails; a savepoint per write was most of the cost of a stateless run.
+  // Inside `group` a write that appends messages (or raises a fence) runs as a savepoint, so one
+  // failing write rolls back alone. Otherwise a write changes one row with one statement, which
+  // SQLite already undoes alone when it fails; a savepoint per write was most of the cost of a
+  // stateless run.
   const createRunTx = db.transaction(createRun);
   const commitStepTx = db.transaction(commitStep);
   const group = db.transaction((writes: () => void) => writes());
+  const single = (messages: readonly PendingMessage[], fence: number | null) =>
+    messages.length === 0 && fence === null;
   return {
-    createRun: (row: RunRow, messages: readonly PendingMessage[]) =>
-      messages.length === 0 ? createRun(row, messages) : createRunTx.immediate(row, messages),
-    commitStep: (row: RunRow, messages: readonly PendingMessage[]) =>
-      messages.length === 0 ? commitStep(row, messages) : commitStepTx.immediate(row, messages),
+    createRun: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
+      single(messages, fence) ? createRun(row, messages, fence) : createRunTx.immediate(row, messages, fence),
+    commitStep: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
+      single(messages, fence)
+        ? commitStep(row, messages, fence)
+        : commitStepTx.immediate(row, messages, fence),
     group: group.immediate,
   };
 }

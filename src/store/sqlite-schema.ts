@@ -170,6 +170,14 @@ const MIGRATIONS: readonly string[] = [
   -- new thread's entry lands on the index's last page of its project.
   CREATE INDEX threads_project ON threads (project, id);
   `,
+  `
+  -- Fencing (RunStore, "Fencing"): the newest thread-lease token that wrote to the thread. A write
+  -- carrying an older token is refused in the transaction that would have written it.
+  ALTER TABLE threads ADD COLUMN fence INTEGER NOT NULL DEFAULT 0;
+  -- The node that created or last committed the run (null on a single node), so a cluster ends
+  -- only a dead node's runs. Read through runs_unfinished: only in-flight runs are examined.
+  ALTER TABLE runs ADD COLUMN node_id TEXT;
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -227,6 +235,8 @@ export interface ThreadRow {
   message_count: number;
   created_at: number;
   updated_at: number;
+  /** The thread's fencing token; absent from rows this code inserts (the column defaults to 0). */
+  fence?: number;
 }
 
 /** A row of `messages`. */
@@ -261,6 +271,8 @@ export interface RunRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** The node that created or last committed it; null on a single node. */
+  node_id: string | null;
 }
 
 /** What `versionStats` reads of a run. */
@@ -467,11 +479,13 @@ export function prepareRunStatements(db: Database.Database) {
     error = @error, metadata = @metadata, created_at = @created_at, started_at = @started_at,
     finished_at = @finished_at`;
   // SET reads the old row, so both MAX() see the previous updated_at; MAX keeps it monotonic when
-  // a caller's clock steps back. No row back means the thread is gone.
+  // a caller's clock steps back. With a fence (else null) the write also checks and raises the
+  // thread's fence. No row back means the thread is gone or the fence is stale.
   const reserveSeqs = `
     UPDATE threads SET message_count = message_count + @n, updated_at = MAX(updated_at, @at),
-      expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE MAX(updated_at, @at) + ttl_seconds * 1000 END
-    WHERE id = @id RETURNING message_count`;
+      expires_at = CASE WHEN ttl_seconds IS NULL THEN NULL ELSE MAX(updated_at, @at) + ttl_seconds * 1000 END,
+      fence = COALESCE(@fence, fence)
+    WHERE id = @id AND (@fence IS NULL OR fence <= @fence) RETURNING message_count`;
   return {
     insertThread: db.prepare<[ThreadRow]>(`
       INSERT INTO threads (id, project, metadata, ttl_seconds, expires_at, message_count, created_at, updated_at)
@@ -481,7 +495,14 @@ export function prepareRunStatements(db: Database.Database) {
     // Messages and runs go with the thread through ON DELETE CASCADE.
     deleteThread: db.prepare<[string]>('DELETE FROM threads WHERE id = ?'),
     // Reserves seqs (count - n + 1 .. count) and moves the expiry in one statement.
-    reserveSeqs: db.prepare<{ id: string; n: number; at: number }, number>(reserveSeqs).pluck(),
+    reserveSeqs: db
+      .prepare<{ id: string; n: number; at: number; fence: number | null }, number>(reserveSeqs)
+      .pluck(),
+    // A fenced write without messages: checks and raises the fence alone.
+    fenceThread: db.prepare<{ id: string; fence: number }>(
+      'UPDATE threads SET fence = @fence WHERE id = @id AND fence <= @fence',
+    ),
+    threadFence: db.prepare<[string], number>('SELECT fence FROM threads WHERE id = ?').pluck(),
     insertMessage: db.prepare<[MessageRow]>(`
       INSERT INTO messages (thread_id, seq, id, role, content, run_id, created_at)
       VALUES (@thread_id, @seq, @id, @role, @content, @run_id, @created_at)`),
@@ -497,13 +518,15 @@ export function prepareRunStatements(db: Database.Database) {
     insertRun: db.prepare<[RunRow]>(`
       INSERT INTO runs (id, project, agent_id, agent_name, agent_version, thread_id, status, input, output,
                         model, steps, input_tokens, output_tokens, cost, error, metadata, created_at,
-                        started_at, finished_at)
+                        started_at, finished_at, node_id)
       VALUES (@id, @project, @agent_id, @agent_name, @agent_version, @thread_id, @status, @input, @output,
               @model, @steps, @input_tokens, @output_tokens, @cost, @error, @metadata, @created_at,
-              @started_at, @finished_at)`),
+              @started_at, @finished_at, @node_id)`),
     // A run never changes thread: the WHERE makes a record naming another thread match nothing.
+    // A store without a node id leaves the run's node as it was.
     updateRun: db.prepare<[RunRow]>(
-      `UPDATE runs SET ${runColumns} WHERE id = @id AND thread_id IS @thread_id`,
+      `UPDATE runs SET ${runColumns}, node_id = COALESCE(@node_id, node_id)
+       WHERE id = @id AND thread_id IS @thread_id`,
     ),
     runExists: db.prepare<[string], number>('SELECT 1 FROM runs WHERE id = ?').pluck(),
     getRun: run<[string]>('SELECT * FROM runs WHERE id = ?'),
@@ -527,6 +550,9 @@ export function prepareRunStatements(db: Database.Database) {
     interruptUnfinished: db.prepare<[number, string]>(`
       UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
       WHERE status IN ('queued', 'running')`),
+    interruptNodeUnfinished: db.prepare<[number, string, string]>(`
+      UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
+      WHERE status IN ('queued', 'running') AND node_id = ?`),
   };
 }
 

@@ -2,7 +2,7 @@
 import { MemoryRunStore } from '../../src/store/memory-runs.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
 
-runStoreConformance('MemoryRunStore', async () => {
-  const store = new MemoryRunStore();
+runStoreConformance('MemoryRunStore', async (options) => {
+  const store = new MemoryRunStore(options);
   return { store, cleanup: () => store.close() };
 });

@@ -5,17 +5,20 @@
  * following cursors yields every record exactly once, in order.
  */
 import assert from 'node:assert/strict';
+import diagnostics from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { MemoryAgentStore } from '../../src/store/memory.ts';
 import { MemoryProjectStore } from '../../src/store/memory-projects.ts';
 import { MemoryRunStore } from '../../src/store/memory-runs.ts';
 import { boundedPage, PAGE_MAX_BYTES } from '../../src/store/paging.ts';
+import { POSTGRES_QUERY_CHANNEL, type PostgresQueryMessage } from '../../src/store/postgres/database.ts';
 import type { AgentStore, Page, RunStore } from '../../src/store/ports.ts';
 import type { ProjectStore } from '../../src/store/project-ports.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteProjectStore } from '../../src/store/sqlite-projects.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { runRecord } from '../support/run-record.ts';
+import { postgresStores } from '../support/postgres-stores.ts';
 import { storeOnTempFile } from '../support/sqlite-store.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
@@ -60,7 +63,35 @@ const adapters: {
     agents: () => storeOnTempFile((path) => new SqliteAgentStore({ path })),
     projects: () => storeOnTempFile((path) => new SqliteProjectStore({ path })),
   },
+  {
+    name: 'postgres',
+    runs: async () => {
+      const { stores, cleanup } = await postgresStores();
+      return { store: stores.runs, cleanup };
+    },
+    agents: async () => {
+      const { stores, cleanup } = await postgresStores();
+      return { store: stores.agents, cleanup };
+    },
+    projects: async () => {
+      const { stores, cleanup } = await postgresStores();
+      return { store: stores.projects, cleanup };
+    },
+  },
 ];
+
+/** Rows PostgreSQL sent for each statement while `fn` ran (node:diagnostics_channel). */
+async function rowsSent(fn: () => Promise<unknown>): Promise<number[]> {
+  const counts: number[] = [];
+  const listener = (message: unknown) => counts.push((message as PostgresQueryMessage).rowCount ?? 0);
+  diagnostics.subscribe(POSTGRES_QUERY_CHANNEL, listener);
+  try {
+    await fn();
+  } finally {
+    diagnostics.unsubscribe(POSTGRES_QUERY_CHANNEL, listener);
+  }
+  return counts;
+}
 
 describe('pages bounded by bytes', () => {
   it('takes the first item even when it alone passes the budget, so paging always makes progress', () => {
@@ -93,6 +124,30 @@ describe('pages bounded by bytes', () => {
       ),
       { data: ['b', 'c'], nextCursor: 'c' },
     );
+  });
+
+  it('postgres: rows past the budget stay on the server, so a page of big records moves about a megabyte', async () => {
+    const { stores, cleanup } = await postgresStores();
+    try {
+      await stores.runs.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+      for (let i = 0; i < 30; i++) {
+        const id = `run_${String(i).padStart(2, '0')}`;
+        await stores.runs.createRun(
+          runRecord({ id, threadId: 'thr_1', output: BIG, createdAt: T0 + i, startedAt: T0 + i }),
+          [],
+        );
+      }
+      let page: Page<unknown> | undefined;
+      const sent = await rowsSent(async () => {
+        page = await stores.runs.listRuns('thr_1', { limit: 1000 });
+      });
+      assert.equal(sent.length, 1, 'one statement');
+      const taken = page?.data.length ?? 0;
+      assert.ok(taken >= 9 && taken <= 10, `${taken} runs of ~100 KB in a page`);
+      assert.equal(sent[0], taken + 1, 'the page and the one row that says more follow, not all 30');
+    } finally {
+      await cleanup();
+    }
   });
 
   for (const adapter of adapters) {

@@ -57,10 +57,15 @@ async function allPages<T>(list: (cursor: string | undefined) => Promise<Page<T>
   return pages;
 }
 
+/** What a conformance factory may be asked to build: a store stamping runs with a node id. */
+export interface RunStoreFactoryOptions {
+  readonly nodeId?: string;
+}
+
 /** Registers the RunStore specification against the adapter that `factory` builds. */
 export function runStoreConformance(
   name: string,
-  factory: () => Promise<{ store: RunStore; cleanup(): Promise<void> }>,
+  factory: (options?: RunStoreFactoryOptions) => Promise<{ store: RunStore; cleanup(): Promise<void> }>,
 ): void {
   describe(name, () => {
     let store: RunStore;
@@ -478,6 +483,188 @@ export function runStoreConformance(
         assert.deepEqual(all, range(100));
         assert.equal((await store.getThread('thr_1'))?.messageCount, 100);
         assert.deepEqual(seqs((await store.listMessages('thr_1', { limit: 1000 })).data), all);
+      });
+    });
+
+    describe('fencing', () => {
+      const leaseLost = async (
+        promise: Promise<unknown>,
+        threadId: string,
+        fence: number,
+        current: number,
+      ) => {
+        await assert.rejects(promise, (err: unknown) => {
+          assert.ok(isAgentPoolError(err, 'LEASE_LOST'), `expected LEASE_LOST, got ${String(err)}`);
+          assert.equal(err.status, 409);
+          assert.deepEqual(err.details, { threadId, fence, currentFence: current });
+          return true;
+        });
+      };
+
+      it('accepts any token on a new thread (fence 0) and raises the fence to each accepted one', async () => {
+        await thread();
+        await store.createRun(runRecord(), [msg('m1')], 3);
+        await leaseLost(store.commitStep(runRecord({ steps: 1 }), [msg('m2')], 2), 'thr_1', 2, 3);
+        assert.deepEqual(seqs(await store.commitStep(runRecord({ steps: 1 }), [msg('m2')], 3)), [2]);
+        assert.deepEqual(seqs(await store.commitStep(runRecord({ steps: 2 }), [msg('m3')], 5)), [3]);
+        await leaseLost(store.commitStep(runRecord({ steps: 3 }), [msg('m4')], 4), 'thr_1', 4, 5);
+        assert.deepEqual(ids(await store.recentMessages('thr_1', 10)), ['m1', 'm2', 'm3']);
+        assert.equal((await store.getRun('run_1'))?.steps, 2);
+      });
+
+      it('a stale commitStep writes nothing: no message, no record change, no thread change', async () => {
+        await thread('thr_1', 60);
+        await store.createRun(runRecord({ id: 'run_old' }), [msg('m1')], 1);
+        await store.createRun(runRecord({ id: 'run_new' }), [msg('m2', T0 + 5)], 2);
+        const before = await store.getThread('thr_1');
+        const stale = runRecord({ id: 'run_old', status: 'succeeded', output: 'late', steps: 1 });
+        await leaseLost(store.commitStep(stale, [msg('m3', T0 + 9000)], 1), 'thr_1', 1, 2);
+        await leaseLost(store.commitStep(stale, [], 1), 'thr_1', 1, 2);
+        assert.deepEqual(await store.getThread('thr_1'), before);
+        assert.deepEqual(ids(await store.recentMessages('thr_1', 10)), ['m1', 'm2']);
+        assert.deepEqual(await store.getRun('run_old'), runRecord({ id: 'run_old' }));
+      });
+
+      it('a stale createRun writes nothing: no run, no message', async () => {
+        await thread();
+        await store.createRun(runRecord({ id: 'run_a' }), [msg('m1')], 7);
+        await leaseLost(store.createRun(runRecord({ id: 'run_b' }), [msg('m2')], 6), 'thr_1', 6, 7);
+        await leaseLost(store.createRun(runRecord({ id: 'run_c' }), [], 6), 'thr_1', 6, 7);
+        assert.equal(await store.getRun('run_b'), undefined);
+        assert.equal(await store.getRun('run_c'), undefined);
+        assert.equal((await store.getThread('thr_1'))?.messageCount, 1);
+        assert.deepEqual(ids((await store.listRuns('thr_1', { limit: 10 })).data), ['run_a']);
+      });
+
+      it('checks and raises the fence on writes without messages too', async () => {
+        await thread();
+        await store.createRun(runRecord(), [], 1);
+        await store.commitStep(runRecord({ steps: 1 }), [], 4);
+        await leaseLost(store.commitStep(runRecord({ steps: 2 }), [msg('m1')], 3), 'thr_1', 3, 4);
+        assert.equal((await store.getRun('run_1'))?.steps, 1);
+        assert.equal((await store.getThread('thr_1'))?.messageCount, 0);
+      });
+
+      it('does not check writes without a fence (a single node), nor lower the fence with them', async () => {
+        await thread();
+        await store.createRun(runRecord(), [msg('m1')], 9);
+        await store.commitStep(runRecord({ steps: 1 }), [msg('m2')]);
+        await store.createRun(runRecord({ id: 'run_2' }), [msg('m3')]);
+        assert.equal((await store.getThread('thr_1'))?.messageCount, 3);
+        await leaseLost(store.commitStep(runRecord({ steps: 2 }), [msg('m4')], 8), 'thr_1', 8, 9);
+      });
+
+      it('keeps each thread its own fence', async () => {
+        await thread('thr_1');
+        await thread('thr_2');
+        await store.createRun(runRecord({ id: 'run_1' }), [msg('m1')], 10);
+        await store.createRun(runRecord({ id: 'run_2', threadId: 'thr_2' }), [msg('m2')], 1);
+        await store.commitStep(runRecord({ id: 'run_2', threadId: 'thr_2', steps: 1 }), [msg('m3')], 1);
+        assert.equal((await store.getThread('thr_2'))?.messageCount, 2);
+      });
+
+      it('reports a missing thread as THREAD_NOT_FOUND, fenced or not', async () => {
+        await rejectsWith(
+          store.createRun(runRecord({ threadId: 'thr_missing' }), [msg('m1')], 1),
+          'THREAD_NOT_FOUND',
+        );
+        await rejectsWith(store.createRun(runRecord({ threadId: 'thr_missing' }), [], 1), 'THREAD_NOT_FOUND');
+        await thread();
+        await store.createRun(runRecord(), [], 1);
+        await store.deleteThread('thr_1');
+        await rejectsWith(store.commitStep(runRecord({ steps: 1 }), [], 2), 'THREAD_NOT_FOUND');
+        await rejectsWith(store.commitStep(runRecord({ steps: 1 }), [msg('m1')], 2), 'THREAD_NOT_FOUND');
+      });
+
+      it('ignores the fence of a stateless run, which has no thread to fence', async () => {
+        const run = runRecord({ id: 'run_s', threadId: null });
+        await store.createRun(run, [], 5);
+        await store.commitStep({ ...run, steps: 1 }, [], 0);
+        assert.equal((await store.getRun('run_s'))?.steps, 1);
+      });
+
+      it('rejects a fence that is not a non-negative integer with VALIDATION_FAILED naming fence', async () => {
+        await thread();
+        for (const bad of [-1, 1.5, Number.NaN, 2 ** 60, '3' as unknown as number]) {
+          await assert.rejects(store.createRun(runRecord(), [msg('m1')], bad), (err: unknown) => {
+            assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'));
+            assert.equal(err.details.field, 'fence');
+            return true;
+          });
+        }
+        assert.equal(await store.getRun('run_1'), undefined);
+        await store.createRun(runRecord(), [msg('m1')], 0);
+        await invalid(store.commitStep(runRecord({ steps: 1 }), [msg('m2')], -2));
+        assert.equal((await store.getThread('thr_1'))?.messageCount, 1);
+      });
+
+      it('of concurrent writes carrying tokens 1..20, none older than an accepted one is taken after it', async () => {
+        await thread();
+        await store.createRun(runRecord(), [], 0);
+        const tokens = Array.from({ length: 20 }, (_, i) => ((i * 7) % 20) + 1);
+        const outcomes = await Promise.allSettled(
+          tokens.map((t) => store.commitStep(runRecord({ steps: t }), [msg(`m${t}`)], t)),
+        );
+        const accepted: number[] = [];
+        outcomes.forEach((o, i) => {
+          if (o.status === 'fulfilled') accepted.push(tokens[i] as number);
+          else assert.ok(isAgentPoolError(o.reason, 'LEASE_LOST'), String(o.reason));
+        });
+        const stored = (await store.listMessages('thr_1', { limit: 100 })).data.map((m) =>
+          Number(String(m.id).slice(1)),
+        );
+        assert.deepEqual(
+          stored,
+          accepted.slice().sort((a, b) => a - b),
+          'taken in rising token order',
+        );
+        assert.ok(stored.includes(20), 'the newest token is always taken');
+        assert.equal((await store.getRun('run_1'))?.steps, stored.at(-1));
+      });
+    });
+
+    describe('nodes', () => {
+      it('interruptUnfinished with a node ends only the runs that node wrote, naming the node', async () => {
+        const node = await factory({ nodeId: 'node_a' });
+        try {
+          const a = node.store;
+          await a.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+          await a.createRun(runRecord({ id: 'run_t' }), [msg('m1')]);
+          await a.createRun(runRecord({ id: 'run_s', threadId: null, status: 'queued' }), []);
+          await a.createRun(runRecord({ id: 'run_done', threadId: null, status: 'succeeded' }), []);
+          assert.equal(await a.interruptUnfinished(T0 + 1, { node: 'node_b' }), 0);
+          assert.equal((await a.getRun('run_t'))?.status, 'running');
+          assert.equal(await a.interruptUnfinished(T0 + 2, { node: 'node_a' }), 2);
+          for (const id of ['run_t', 'run_s']) {
+            const run = await a.getRun(id);
+            assert.equal(run?.status, 'interrupted');
+            assert.equal(run?.finishedAt, T0 + 2);
+            assert.deepEqual(run?.error, {
+              code: 'RUN_INTERRUPTED',
+              message: 'node "node_a" stopped while the run was in flight',
+            });
+          }
+          assert.equal((await a.getRun('run_done'))?.status, 'succeeded');
+        } finally {
+          await node.cleanup();
+        }
+      });
+
+      it('a store without a node id stamps none: a node sweep leaves its runs, a full sweep ends them', async () => {
+        await store.createRun(runRecord({ id: 'run_s', threadId: null }), []);
+        assert.equal(await store.interruptUnfinished(T0, { node: 'node_a' }), 0);
+        assert.equal(await store.interruptUnfinished(T0), 1);
+        assert.deepEqual((await store.getRun('run_s'))?.error, INTERRUPTED);
+      });
+
+      it('rejects a node that is not a non-empty string with VALIDATION_FAILED naming node', async () => {
+        for (const node of ['', 7 as unknown as string]) {
+          await assert.rejects(store.interruptUnfinished(T0, { node }), (err: unknown) => {
+            assert.ok(isAgentPoolError(err, 'VALIDATION_FAILED'));
+            assert.equal(err.details.field, 'node');
+            return true;
+          });
+        }
       });
     });
 

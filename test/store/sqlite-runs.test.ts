@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import { isAgentPoolError } from '../../src/core/errors.ts';
 import type { RunRecord } from '../../src/store/ports.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
@@ -18,7 +19,9 @@ import { runRecord } from '../support/run-record.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 
-runStoreConformance('SqliteRunStore', () => storeOnTempFile((path) => new SqliteRunStore({ path })));
+runStoreConformance('SqliteRunStore', (options) =>
+  storeOnTempFile((path) => new SqliteRunStore({ path, ...options })),
+);
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
   return runRecord({
@@ -155,6 +158,47 @@ describe('SqliteRunStore on a file', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('stamps runs with the node that last wrote them: a node sweep ends only its own', async () => {
+    const a = new SqliteRunStore({ path, nodeId: 'node_a' });
+    const b = new SqliteRunStore({ path, nodeId: 'node_b' });
+    try {
+      await a.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+      await a.createRun(run({ id: 'run_a' }), []);
+      await a.createRun(run({ id: 'run_moved' }), []);
+      await b.createRun(run({ id: 'run_b' }), []);
+      // A run taken over by another node (a resumed background run) becomes that node's.
+      await b.commitStep(run({ id: 'run_moved', steps: 1 }), [userMessage('m1')]);
+      assert.equal(await b.interruptUnfinished(T0 + 1, { node: 'node_a' }), 1);
+      assert.equal((await b.getRun('run_a'))?.status, 'interrupted');
+      assert.equal((await b.getRun('run_moved'))?.status, 'running');
+      assert.equal(await a.interruptUnfinished(T0 + 2, { node: 'node_b' }), 2);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+  });
+
+  it('upgrades a file at schema version 8: its threads get fence 0 and its runs no node', async () => {
+    const first = new SqliteRunStore({ path });
+    await first.createThread({ id: 'thr_1', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+    await first.createRun(run(), [userMessage('m1')]);
+    await first.close();
+    rollBackSchema(path, 8); // what a version-8 agentpool wrote: no fence, no node
+
+    const second = new SqliteRunStore({ path, nodeId: 'node_a' });
+    try {
+      assert.equal(userVersion(path), SQLITE_SCHEMA_VERSION);
+      assert.equal(await second.interruptUnfinished(T0 + 1, { node: 'node_a' }), 0);
+      await second.commitStep(run({ steps: 1 }), [userMessage('m2')], 1);
+      await assert.rejects(second.commitStep(run({ steps: 2 }), [userMessage('m3')], 0), (err: unknown) =>
+        isAgentPoolError(err, 'LEASE_LOST'),
+      );
+      assert.equal(await second.interruptUnfinished(T0 + 2, { node: 'node_a' }), 1);
+    } finally {
+      await second.close();
     }
   });
 

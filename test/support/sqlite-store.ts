@@ -49,6 +49,7 @@ const UNDO: Readonly<Record<number, string>> = {
     'DROP TABLE agent_tombstones; DROP TABLE agent_revision; DROP INDEX agents_revision; ' +
     'ALTER TABLE agents DROP COLUMN writer; ALTER TABLE agents DROP COLUMN revision;',
   8: 'DROP INDEX threads_project;',
+  9: 'ALTER TABLE runs DROP COLUMN node_id; ALTER TABLE threads DROP COLUMN fence;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */

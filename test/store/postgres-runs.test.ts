@@ -1,0 +1,8 @@
+/** Runs the RunStore conformance suite against the PostgreSQL adapter, each test on its own schema. */
+import { runStoreConformance } from './run-store.conformance.ts';
+import { postgresStores } from '../support/postgres-stores.ts';
+
+runStoreConformance('PostgresRunStore', async (options) => {
+  const { stores, cleanup } = await postgresStores(options);
+  return { store: stores.runs, cleanup };
+});
