@@ -38,8 +38,18 @@ export interface ServerConfig extends FamilySettings {
   host: string;
   /** Directory of the SQLite file (`agentpool.db`). @default './data' */
   dataDir: string;
-  /** Where definitions, threads and runs live. @default 'sqlite' */
-  store: 'sqlite' | 'memory';
+  /** Where definitions, threads and runs live; `postgres` is what the nodes of a cluster share. @default 'sqlite' */
+  store: 'sqlite' | 'memory' | 'postgres';
+  /** The PostgreSQL database of store `postgres` (required with it). */
+  databaseUrl?: string;
+  /** The Redis the nodes of a cluster share (store `postgres` only); a single node without it. */
+  redisUrl?: string;
+  /** Prefix of every Redis key and channel. @default 'agentpool:' */
+  redisPrefix?: string;
+  /** This node's id in the cluster. @default node_ and random hex */
+  nodeId?: string;
+  /** The URL this node is reached at, as `GET /v1/cluster` lists it. @default http://host:port */
+  nodeAddress?: string;
   /** A YAML or JSON agents file applied at start; none when absent. */
   agentsFile?: string;
   /** How long shutdown waits for runs in flight before interrupting them, in ms. @default 10000 */
@@ -64,6 +74,11 @@ type ServeKey =
   | 'host'
   | 'dataDir'
   | 'store'
+  | 'databaseUrl'
+  | 'redisUrl'
+  | 'redisPrefix'
+  | 'nodeId'
+  | 'nodeAddress'
   | 'agentsFile'
   | 'shutdownTimeoutMs'
   | 'adminKey'
@@ -72,7 +87,20 @@ type ServeKey =
 
 /** The defaults of {@link ServerConfig}'s own settings (the families' are their modules'). */
 export const SERVER_CONFIG_DEFAULTS: Readonly<
-  Pick<ServerConfig, Exclude<ServeKey, 'agentsFile' | 'adminKey' | 'metricsToken'>>
+  Pick<
+    ServerConfig,
+    Exclude<
+      ServeKey,
+      | 'agentsFile'
+      | 'adminKey'
+      | 'metricsToken'
+      | 'databaseUrl'
+      | 'redisUrl'
+      | 'redisPrefix'
+      | 'nodeId'
+      | 'nodeAddress'
+    >
+  >
 > = SERVE_DEFAULTS;
 
 /** Command-line flags as commander hands them over (strings), or typed values from code. */
@@ -81,6 +109,10 @@ export interface ServerFlags {
   host?: string;
   dataDir?: string;
   store?: string;
+  databaseUrl?: string;
+  redisUrl?: string;
+  redisPrefix?: string;
+  nodeId?: string;
   agentsFile?: string;
   shutdownTimeoutMs?: string | number;
   logLevel?: string;
@@ -166,6 +198,12 @@ function parseField(key: ServeKey, origin: Origin, value: unknown): ServerConfig
     case 'shutdownTimeoutMs':
       return intValue(key, origin, value, 0, 3_600_000);
     case 'host':
+    case 'databaseUrl':
+    case 'redisUrl':
+    case 'redisPrefix':
+    case 'nodeId':
+    case 'nodeAddress':
+      // The pool checks what each must look like, naming the field (databaseUrl, redisPrefix, …).
       return stringValue(key, origin, value);
     case 'adminKey':
     case 'metricsToken': {
@@ -177,7 +215,9 @@ function parseField(key: ServeKey, origin: Origin, value: unknown): ServerConfig
     case 'agentsFile':
       return pathValue(key, origin, value);
     case 'store':
-      if (value !== 'sqlite' && value !== 'memory') invalid(key, origin, 'one of "sqlite", "memory"', value);
+      if (value !== 'sqlite' && value !== 'memory' && value !== 'postgres') {
+        invalid(key, origin, 'one of "sqlite", "memory", "postgres"', value);
+      }
       return value;
     case 'logLevel':
       if (!(LOG_LEVELS as readonly unknown[]).includes(value)) {
@@ -346,6 +386,11 @@ export function explainServerConfig(sources: ServerConfigSources = {}): Explaine
     host: serve.host ?? SERVE_DEFAULTS.host,
     dataDir: serve.dataDir ?? SERVE_DEFAULTS.dataDir,
     store: serve.store ?? SERVE_DEFAULTS.store,
+    ...(serve.databaseUrl !== undefined && { databaseUrl: serve.databaseUrl }),
+    ...(serve.redisUrl !== undefined && { redisUrl: serve.redisUrl }),
+    ...(serve.redisPrefix !== undefined && { redisPrefix: serve.redisPrefix }),
+    ...(serve.nodeId !== undefined && { nodeId: serve.nodeId }),
+    ...(serve.nodeAddress !== undefined && { nodeAddress: serve.nodeAddress }),
     ...(serve.agentsFile !== undefined && { agentsFile: serve.agentsFile }),
     shutdownTimeoutMs: serve.shutdownTimeoutMs ?? SERVE_DEFAULTS.shutdownTimeoutMs,
     ...(serve.adminKey !== undefined && { adminKey: serve.adminKey }),

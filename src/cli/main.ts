@@ -174,7 +174,14 @@ Examples:
     .option('--port <port>', `TCP port (default ${SERVER_CONFIG_DEFAULTS.port})`)
     .option('--host <host>', `interface to listen on (default ${SERVER_CONFIG_DEFAULTS.host})`)
     .option('--data-dir <dir>', `directory of the SQLite file (default ${SERVER_CONFIG_DEFAULTS.dataDir})`)
-    .option('--store <kind>', 'where agents, threads and runs live: sqlite or memory (default sqlite)')
+    .option(
+      '--store <kind>',
+      'where agents, threads and runs live: sqlite, memory or postgres (default sqlite)',
+    )
+    .option('--database-url <url>', 'PostgreSQL of --store postgres (postgres://user@host:5432/database)')
+    .option('--redis-url <url>', 'Redis shared by the nodes of a cluster (redis://host:6379[/db])')
+    .option('--redis-prefix <prefix>', 'prefix of every Redis key and channel (default agentpool:)')
+    .option('--node-id <id>', "this node's id in the cluster (default: node_ and random hex)")
     .option('--config <file>', 'YAML or JSON config file')
     .option(
       '--agents-file <file>',
@@ -208,10 +215,11 @@ Examples:
     .description('apply an agents file to the store (create, update or leave each agent), no server needed')
     .requiredOption('-f, --file <file>', 'YAML or JSON agents file')
     .option('--data-dir <dir>', `directory of the SQLite file (default ${SERVER_CONFIG_DEFAULTS.dataDir})`)
-    .option('--store <kind>', 'sqlite or memory (default sqlite)')
+    .option('--store <kind>', 'sqlite, memory or postgres (default sqlite)')
+    .option('--database-url <url>', 'PostgreSQL of --store postgres (postgres://user@host:5432/database)')
     .option(
       '--config <file>',
-      'YAML or JSON config file (its dataDir, store, models and tools are used, as serve uses them)',
+      'YAML or JSON config file (its dataDir, store, databaseUrl, models and tools are used, as serve uses them)',
     )
     .addHelpText('after', `${APPLY_HELP}\n${CONFIG_HELP}`)
     .action(async (flags: ApplyFlags) => {

@@ -71,9 +71,35 @@ export const SETTINGS: readonly Setting[] = [
     flag: '--data-dir',
     isPath: true,
   }),
-  s('store', 'where agents, threads and runs live: sqlite or memory', {
+  s('store', 'where agents, threads and runs live: sqlite, memory or postgres (what a cluster shares)', {
     env: 'AGENTPOOL_STORE',
     flag: '--store',
+  }),
+  s('databaseUrl', 'PostgreSQL of store postgres: postgres://user:password@host:5432/database', {
+    env: 'AGENTPOOL_DATABASE_URL',
+    flag: '--database-url',
+    secret: true,
+    defaultText: 'none (required with store postgres)',
+  }),
+  s('redisUrl', 'Redis shared by the nodes of a cluster (store postgres): redis://host:6379[/db]', {
+    env: 'AGENTPOOL_REDIS_URL',
+    flag: '--redis-url',
+    secret: true,
+    defaultText: 'none: a single node',
+  }),
+  s('redisPrefix', 'prefix of every Redis key and channel, so two clusters can share one Redis', {
+    env: 'AGENTPOOL_REDIS_PREFIX',
+    flag: '--redis-prefix',
+    defaultText: '"agentpool:"',
+  }),
+  s('nodeId', "this node's id in the cluster (letters, digits, - and _)", {
+    env: 'AGENTPOOL_NODE_ID',
+    flag: '--node-id',
+    defaultText: 'node_ and random hex, new at each start',
+  }),
+  s('nodeAddress', 'the URL other nodes and operators reach this node at, listed by GET /v1/cluster', {
+    env: 'AGENTPOOL_NODE_ADDRESS',
+    defaultText: 'http://<host>:<port> (the machine name when host is 0.0.0.0)',
   }),
   s('agentsFile', 'YAML or JSON agents file applied at every start', {
     env: 'AGENTPOOL_AGENTS_FILE',
@@ -386,7 +412,7 @@ export const SERVE_DEFAULTS = Object.freeze({
   port: 8787,
   host: '127.0.0.1',
   dataDir: './data',
-  store: 'sqlite' as 'sqlite' | 'memory',
+  store: 'sqlite' as 'sqlite' | 'memory' | 'postgres',
   shutdownTimeoutMs: 10_000,
   logLevel: 'info' as 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent',
 });

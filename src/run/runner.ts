@@ -74,6 +74,8 @@ export interface RunInput {
   clientTools?: readonly ClientTool[];
   /** Settings of every model call. @default {} */
   settings?: CallSettings;
+  /** The fencing token of the run's thread lease, carried by every commit (cluster; store/ports.ts). */
+  fence?: number;
 }
 
 interface StepResult {
@@ -107,7 +109,8 @@ export class Runner {
 
     const byName = new Map(tools.map((t) => [t.name, t]));
     try {
-      for (let step = 1; step <= spec.maxSteps; step++) {
+      // A run resumed after its node died goes on after its last committed step.
+      for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
         // The most this call may be charged: its worst case, reserved before it is made.
         const worstUsd =
           input.admission?.budgeted === true
@@ -175,7 +178,7 @@ export class Runner {
           const output = stops ? null : result.text;
           run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
         }
-        const committed = await this.#deps.store.commitStep(run, stateless ? [] : messages);
+        const committed = await this.#deps.store.commitStep(run, stateless ? [] : messages, input.fence);
         if (run.threadId !== null) this.#deps.history?.appended(run.threadId, committed);
         events.publish({
           type: 'step.finished',
@@ -201,7 +204,7 @@ export class Runner {
         },
       );
     } catch (err) {
-      return this.fail(run, err, signal, events);
+      return this.fail(run, err, signal, events, input.fence);
     }
   }
 
@@ -294,7 +297,7 @@ export class Runner {
       threadId: run.threadId,
     };
     return Promise.all(
-      calls.map(async (call): Promise<ToolContent[number]> => {
+      calls.map(async (call, callIndex): Promise<ToolContent[number]> => {
         events.publish({
           type: 'tool.call',
           step,
@@ -315,7 +318,12 @@ export class Runner {
                     message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
                   },
                 }
-              : await runTool(tool, call.input, ctx, this.#deps.toolTimeoutMs);
+              : await runTool(
+                  tool,
+                  call.input,
+                  { ...ctx, idempotencyKey: `${run.id}:${step}:${callIndex}` },
+                  this.#deps.toolTimeoutMs,
+                );
         const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
         if (outcome.ok) {
           events.publish({ type: 'tool.result', step, ...ids, ok: true, output: outcome.output });
@@ -393,7 +401,14 @@ export class Runner {
    * Ends a run that could not finish: the error (the abort reason when cancelled or interrupted)
    * decides the status, the terminal record is committed, then `run.failed` is published.
    */
-  async fail(run: RunRecord, err: unknown, signal: AbortSignal, events: RunEventStream): Promise<RunRecord> {
+  async fail(
+    run: RunRecord,
+    err: unknown,
+    signal: AbortSignal,
+    events: RunEventStream,
+    /** The thread lease's fencing token (cluster). */
+    fence?: number,
+  ): Promise<RunRecord> {
     const error = describeError(signal.aborted ? signal.reason : err, signal.aborted);
     const status =
       error.code === 'RUN_INTERRUPTED'
@@ -410,7 +425,7 @@ export class Runner {
         ? [unansweredNote(newId('msg', now), run.id, error.code, now)]
         : [];
     try {
-      const committed = await this.#deps.store.commitStep(failed, note);
+      const committed = await this.#deps.store.commitStep(failed, note, fence);
       if (run.threadId !== null && committed.length > 0)
         this.#deps.history?.appended(run.threadId, committed);
     } catch {

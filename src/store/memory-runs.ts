@@ -263,11 +263,13 @@ export class MemoryRunStore implements RunStore {
     this.#assertOpen();
     const node = interruptNode(options);
     const error = interruptedOutcome(node);
+    const except = new Set(node === undefined ? [] : (options?.except ?? []));
     let n = 0;
     for (const [id, stored] of this.#runs) {
       const run = stored.record;
       if (run.status !== 'queued' && run.status !== 'running') continue;
       if (node !== undefined && stored.node !== node) continue;
+      if (except.has(id)) continue;
       const record: RunRecord = { ...run, status: 'interrupted', finishedAt: now, error: { ...error } };
       this.#runs.set(id, { record, node: stored.node });
       n++;

@@ -475,6 +475,8 @@ export interface RunStore {
 export interface InterruptOptions {
   /** Only the runs this node created or last committed. @default every node's */
   readonly node?: string | undefined;
+  /** Runs left as they are: a dead node's background runs, which another node resumes. @default none */
+  readonly except?: readonly string[] | undefined;
 }
 
 /** A step of a walk over one project's threads (RunStore.countProjectThreads, deleteProjectThreads). */

@@ -312,7 +312,8 @@ export class SqliteRunStore implements RunStore {
     return this.#conn.guard(() =>
       node === undefined
         ? this.#s.interruptUnfinished.run(now, error).changes
-        : this.#s.interruptNodeUnfinished.run(now, error, node).changes,
+        : this.#s.interruptNodeUnfinished.run(now, error, node, JSON.stringify(options?.except ?? []))
+            .changes,
     );
   }
 

@@ -550,9 +550,10 @@ export function prepareRunStatements(db: Database.Database) {
     interruptUnfinished: db.prepare<[number, string]>(`
       UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
       WHERE status IN ('queued', 'running')`),
-    interruptNodeUnfinished: db.prepare<[number, string, string]>(`
+    interruptNodeUnfinished: db.prepare<[number, string, string, string]>(`
       UPDATE runs SET status = 'interrupted', finished_at = ?, error = ?
-      WHERE status IN ('queued', 'running') AND node_id = ?`),
+      WHERE status IN ('queued', 'running') AND node_id = ?
+        AND id NOT IN (SELECT value FROM json_each(?))`),
   };
 }
 

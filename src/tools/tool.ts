@@ -18,6 +18,12 @@ export interface ToolContext {
   readonly agent: string;
   readonly runId: string;
   readonly threadId: string | null;
+  /**
+   * `runId:step:callIndex`: the same for a call made again, as when a run resumes on another node
+   * after its node died before committing the step. A tool with side effects can pass it on (an
+   * `Idempotency-Key` header, a unique column) so the effect happens once.
+   */
+  readonly idempotencyKey: string;
 }
 
 /** A zod schema (classic or mini). */

@@ -107,7 +107,7 @@ describe('server configuration', () => {
     );
     rejects(
       () => resolveServerConfig({ flags: { store: 'redis' } }),
-      /^--store must be one of "sqlite", "memory", got "redis"$/,
+      /^--store must be one of "sqlite", "memory", "postgres", got "redis"$/,
       { field: 'store' },
     );
     rejects(
@@ -138,6 +138,11 @@ describe('server configuration', () => {
       'host',
       'dataDir',
       'store',
+      'databaseUrl',
+      'redisUrl',
+      'redisPrefix',
+      'nodeId',
+      'nodeAddress',
       'agentsFile',
       'shutdownTimeoutMs',
       'logLevel',

@@ -650,6 +650,22 @@ export function runStoreConformance(
         }
       });
 
+      it('interruptUnfinished with a node leaves the runs named in except (background runs resumed elsewhere)', async () => {
+        const node = await factory({ nodeId: 'node_a' });
+        try {
+          const a = node.store;
+          await a.createRun(runRecord({ id: 'run_bg', threadId: null }), []);
+          await a.createRun(runRecord({ id: 'run_wait', threadId: null }), []);
+          assert.equal(await a.interruptUnfinished(T0 + 1, { node: 'node_a', except: ['run_bg'] }), 1);
+          assert.equal((await a.getRun('run_bg'))?.status, 'running');
+          assert.equal((await a.getRun('run_wait'))?.status, 'interrupted');
+          assert.equal(await a.interruptUnfinished(T0 + 2, { node: 'node_a', except: [] }), 1);
+          assert.equal((await a.getRun('run_bg'))?.status, 'interrupted');
+        } finally {
+          await node.cleanup();
+        }
+      });
+
       it('a store without a node id stamps none: a node sweep leaves its runs, a full sweep ends them', async () => {
         await store.createRun(runRecord({ id: 'run_s', threadId: null }), []);
         assert.equal(await store.interruptUnfinished(T0, { node: 'node_a' }), 0);

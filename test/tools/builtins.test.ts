@@ -19,6 +19,7 @@ const ctx: ToolContext = {
   agent: 'support',
   runId: 'run_1',
   threadId: null,
+  idempotencyKey: 'run_test:1:0',
 };
 
 function output(result: ToolResult): unknown {

@@ -182,6 +182,7 @@ describe('tool catalog', () => {
       agent: 'a',
       runId: 'r',
       threadId: null,
+      idempotencyKey: 'run_test:1:0',
     };
     assert.deepEqual(await c.run(add, { a: 2, b: 3 }, ctx), { ok: true, output: { sum: 5 } });
     assert.deepEqual(await c.run(lookupTool, { id: 'o1' }, ctx), {
@@ -298,6 +299,7 @@ describe('tool catalog', () => {
       agent: 'a',
       runId: 'r',
       threadId: null,
+      idempotencyKey: 'run_test:1:0',
     };
     const pending = c.run(tool, {}, ctx);
     clock.advance(250);

@@ -15,6 +15,8 @@ import { type AgentEvent, AgentRegistry } from '../../registry/registry.ts';
 import { MemoryAgentStore } from '../../store/memory.ts';
 import type { AgentStore } from '../../store/ports.ts';
 import { SqliteAgentStore } from '../../store/sqlite.ts';
+import { openPostgresStores } from '../../store/postgres/open.ts';
+import { validationError } from '../../core/errors.ts';
 import { ModelCatalog } from '../../models/catalog.ts';
 import { referenceCheck } from '../../reference-check.ts';
 import { ToolCatalog } from '../../tools/catalog.ts';
@@ -23,7 +25,7 @@ import { loadServerConfig, type ServerFlags } from '../config.ts';
 import type { CliIo } from '../io.ts';
 
 /** Flags of `agentpool apply`. */
-export interface ApplyFlags extends Pick<ServerFlags, 'dataDir' | 'store' | 'config'> {
+export interface ApplyFlags extends Pick<ServerFlags, 'dataDir' | 'store' | 'databaseUrl' | 'config'> {
   file: string;
 }
 
@@ -38,6 +40,7 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     {
       ...(flags.dataDir !== undefined && { dataDir: flags.dataDir }),
       ...(flags.store !== undefined && { store: flags.store }),
+      ...(flags.databaseUrl !== undefined && { databaseUrl: flags.databaseUrl }),
       ...(flags.config !== undefined && { config: flags.config }),
     },
     io.env,
@@ -51,6 +54,14 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
   if (config.store === 'memory') {
     io.err('warning: --store memory keeps nothing: the agents are gone when this command exits');
     store = new MemoryAgentStore();
+  } else if (config.store === 'postgres') {
+    if (config.databaseUrl === undefined) {
+      throw validationError('databaseUrl', 'is required with --store postgres (--database-url or AGENTPOOL_DATABASE_URL)');
+    }
+    // The nodes of a running cluster hear of the changes through the database's change feed.
+    const opened = await openPostgresStores({ databaseUrl: config.databaseUrl });
+    await Promise.all([opened.runs.close(), opened.projects.close()]);
+    store = opened.agents;
   } else {
     store = new SqliteAgentStore({ path: join(config.dataDir, 'agentpool.db') });
   }

@@ -223,8 +223,8 @@ export class PostgresRunStore implements RunStore {
     const node = interruptNode(options) ?? null;
     const result = await this.#conn.result(
       `UPDATE runs SET status = 'interrupted', finished_at = $1, error = $2
-       WHERE status IN ('queued', 'running') AND ($3::text IS NULL OR node_id = $3)`,
-      [now, JSON.stringify(interruptedOutcome(node ?? undefined)), node],
+       WHERE status IN ('queued', 'running') AND ($3::text IS NULL OR (node_id = $3 AND id <> ALL($4)))`,
+      [now, JSON.stringify(interruptedOutcome(node ?? undefined)), node, options?.except ?? []],
     );
     return result.rowCount ?? 0;
   }
