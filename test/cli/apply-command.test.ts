@@ -119,13 +119,19 @@ describe('agentpool apply', () => {
 
     const badStore = await cli(['apply', '-f', file, '--store', 'redis']);
     assert.equal(badStore.code, 2);
-    assert.match(badStore.stderr, /^error: --store must be one of "sqlite", "memory", "postgres", got "redis"\n$/);
+    assert.match(
+      badStore.stderr,
+      /^error: --store must be one of "sqlite", "memory", "postgres", got "redis"\n$/,
+    );
   });
 
   it('exits 1 naming the variable when AGENTPOOL_STORE is bad', async () => {
     const result = await cli(['apply', '-f', file, '--data-dir', dataDir], { AGENTPOOL_STORE: 'disk' });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: AGENTPOOL_STORE must be one of "sqlite", "memory", "postgres", got "disk"\n$/);
+    assert.match(
+      result.stderr,
+      /^error: AGENTPOOL_STORE must be one of "sqlite", "memory", "postgres", got "disk"\n$/,
+    );
   });
 
   it('prints help for the command and exits 0', async () => {

@@ -18,7 +18,14 @@ const code = (c: string, text?: RegExp) => (err: unknown) =>
   isAgentPoolError(err) && err.code === c && (text === undefined || text.test(err.message));
 
 function context(signal = new AbortController().signal): ToolContext {
-  return { signal, project: 'acme', agent: 'support', runId: 'run_1', threadId: 'thr_1', idempotencyKey: 'run_1:1:0' };
+  return {
+    signal,
+    project: 'acme',
+    agent: 'support',
+    runId: 'run_1',
+    threadId: 'thr_1',
+    idempotencyKey: 'run_1:1:0',
+  };
 }
 
 const weather = defineTool({

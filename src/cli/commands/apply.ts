@@ -56,7 +56,10 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     store = new MemoryAgentStore();
   } else if (config.store === 'postgres') {
     if (config.databaseUrl === undefined) {
-      throw validationError('databaseUrl', 'is required with --store postgres (--database-url or AGENTPOOL_DATABASE_URL)');
+      throw validationError(
+        'databaseUrl',
+        'is required with --store postgres (--database-url or AGENTPOOL_DATABASE_URL)',
+      );
     }
     // The nodes of a running cluster hear of the changes through the database's change feed.
     const opened = await openPostgresStores({ databaseUrl: config.databaseUrl });
