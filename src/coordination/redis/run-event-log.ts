@@ -123,6 +123,8 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
    */
   #queue: E[] = [];
   #head = 0;
+  /** Events of the round under way. */
+  #sending = 0;
   /** The round of writes under way; resolves true when nothing was left for lack of Redis. */
   #round: Promise<boolean> | undefined;
   #immediate: NodeJS.Immediate | undefined;
@@ -139,7 +141,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
   readonly #onSubscriberReady = () => void this.#subscribe(true);
   readonly #subscribed: Promise<void>;
   readonly #onRedisReady = () => {
-    if (this.pending > 0) void this.#start();
+    if (this.#queued > 0) void this.#start();
   };
   #closed = false;
 
@@ -166,8 +168,13 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     return this.#subscribed;
   }
 
-  /** Events waiting to be written (appended during an outage, or in the current tick). */
+  /** Events appended and not written yet (in the current tick, being sent, or kept through an outage). */
   get pending(): number {
+    return this.#queued + this.#sending;
+  }
+
+  /** Events waiting for the next round. */
+  get #queued(): number {
     return this.#queue.length - this.#head;
   }
 
@@ -177,7 +184,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
       return;
     }
     this.#queue.push(event);
-    if (this.pending > this.options.maxPending) this.#drop(this.pending - this.options.maxPending);
+    if (this.#queued > this.options.maxPending) this.#drop(this.#queued - this.options.maxPending);
     // During an outage the retry timer sends; otherwise the events of this tick leave together.
     if (this.#round === undefined && this.#immediate === undefined && this.#retry === undefined) {
       this.#immediate = setImmediate(() => {
@@ -196,7 +203,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
 
   async flush(): Promise<void> {
     for (;;) {
-      const round = this.#round ?? (this.pending > 0 ? this.#start() : undefined);
+      const round = this.#round ?? (this.#queued > 0 ? this.#start() : undefined);
       if (round === undefined || !(await round)) return;
     }
   }
@@ -210,8 +217,8 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     this.#closed = true;
     try {
       await this.flush();
-      if (this.pending > 0) {
-        this.#log.error({ events: this.pending }, 'run events Redis never received were given up');
+      if (this.#queued > 0) {
+        this.#log.error({ events: this.#queued }, 'run events Redis never received were given up');
         this.#take();
       }
     } finally {
@@ -268,7 +275,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     });
     this.#round = round;
     void round.then((delivered) => {
-      if (this.#closed || this.pending === 0) return;
+      if (this.#closed || this.#queued === 0) return;
       if (delivered) void this.#start();
       else this.#retry = setTimeout(() => void this.#start(), this.options.pollMs).unref();
     });
@@ -278,6 +285,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
   /** Writes everything pending; false when some of it stays pending because Redis is unreachable. */
   async #send(): Promise<boolean> {
     const batch = this.#take();
+    this.#sending = batch.length;
     const byRun = new Map<string, E[]>();
     for (const event of batch) {
       const events = byRun.get(event.runId);
@@ -289,13 +297,16 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     await Promise.all(
       Array.from(byRun, async ([runId, events]) => {
         for (let i = 0; i < events.length; i += BATCH_EVENTS) {
+          const chunk = events.slice(i, i + BATCH_EVENTS);
           try {
-            await this.#write(runId, events.slice(i, i + BATCH_EVENTS));
+            await this.#write(runId, chunk);
+            this.#sending -= chunk.length;
           } catch (err) {
             const error = redisFailure(err, 'run events');
             if (!isAgentPoolError(error, 'COORDINATION_UNAVAILABLE')) {
               // Redis answered and refused: sending them again would fail the same way.
               this.#log.error({ err: error, runId }, 'Redis refused run events: dropped');
+              this.#sending -= chunk.length;
               continue;
             }
             failure = error;
@@ -305,6 +316,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
         }
       }),
     );
+    this.#sending = 0;
     if (failure === undefined) {
       if (this.#unreachable) {
         this.#unreachable = false;
@@ -322,7 +334,7 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     }
     // Kept events are older than any appended since; each run's stay in seq order.
     this.#queue = kept.flat().concat(this.#take());
-    if (this.pending > this.options.maxPending) this.#drop(this.pending - this.options.maxPending);
+    if (this.#queued > this.options.maxPending) this.#drop(this.#queued - this.options.maxPending);
     return false;
   }
 
