@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import { systemClock } from '../../src/core/clock.ts';
+import { type Clock, systemClock } from '../../src/core/clock.ts';
 import type { NodeInfo, NodeStats } from '../../src/coordination/membership.ts';
 import { connectRedis, resolveRedisConnection } from '../../src/coordination/redis/connection.ts';
 import {
@@ -51,10 +51,10 @@ async function cluster(options: RedisMembershipOptions = FAST) {
     prefix,
     admin,
     /** Opens a node (through `proxy` when given) and joins it. */
-    async node(id: string, proxy?: TcpProxy): Promise<TestNode> {
+    async node(id: string, proxy?: TcpProxy, clock: Clock = systemClock): Promise<TestNode> {
       const nodeUrl = proxy === undefined ? url : `redis://127.0.0.1:${proxy.port}`;
       const redis = await connectRedis(resolveRedisConnection({ url: nodeUrl, prefix }), id);
-      const membership = new RedisMembership({ redis, prefix, nodeId: id, clock: systemClock }, options);
+      const membership = new RedisMembership({ redis, prefix, nodeId: id, clock }, options);
       const node: TestNode = {
         id,
         membership,
@@ -179,6 +179,28 @@ describe('Redis membership', () => {
       );
       assert.equal(await c.admin.zscore(`${c.prefix}nodes:beats`, 'node-a'), null, 'forgotten');
       assert.equal(await c.admin.hexists(`${c.prefix}nodes`, 'node-a'), 0, 'forgotten');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it("heartbeats are stamped by Redis's clock: a node whose clock is an hour off neither looks dead nor sweeps", async () => {
+    const c = await cluster();
+    try {
+      const ahead: Clock = { now: () => Date.now() + 3_600_000, setTimeout: systemClock.setTimeout };
+      const behind: Clock = { now: () => Date.now() - 3_600_000, setTimeout: systemClock.setTimeout };
+      const a = await c.node('node-a', undefined, ahead);
+      const b = await c.node('node-b', undefined, behind);
+      c.watch(a);
+      c.watch(b);
+      await sleep(FAST.deadAfterMs + FAST.sweepIntervalMs * 3);
+      assert.deepEqual(c.swept(), []);
+      const time = await c.admin.time();
+      const redisNow = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+      for (const n of await a.membership.nodes()) {
+        assert.ok(Math.abs(redisNow - n.heartbeatAt) <= FAST.heartbeatMs * 3, `${n.id} stamped by Redis`);
+      }
+      assert.equal((await b.membership.nodes()).length, 2);
     } finally {
       await c.close();
     }
