@@ -7,7 +7,9 @@
  * - `nodes` (hash): node id → JSON of address, startedAt and the stats of its last heartbeat;
  * - `nodes:beats` (sorted set): node id → heartbeatAt, the time of its last heartbeat;
  * - `nodes:tick` (string): the last time any node ran a membership script;
- * - `nodes:sweep:{id}` (string, PX): the lock of a dead node's sweep, holding the sweeper's token.
+ * - `nodes:sweep:{id}` (string, PX): the lock of a dead node's sweep, holding the sweeper's token;
+ *   it lives `max(3 × sweepIntervalMs, 1 s)` and is renewed at every check while the sweep runs, so
+ *   a sweeper that dies mid-sweep is replaced (a sweep must therefore be idempotent).
  *
  * Time. Heartbeats are stamped, and compared, with Redis's clock (`TIME` inside the scripts), never
  * a node's: the clocks of nodes differ, and a node whose clock runs ahead must not make another look
@@ -39,7 +41,11 @@ import { LuaScript } from './lua-script.ts';
 export interface RedisMembershipOptions {
   /** How often a node heartbeats. @default 2000 */
   heartbeatMs?: number;
-  /** How long after its last heartbeat a node is dead; more than heartbeatMs. @default 10000 */
+  /**
+   * How long after its last heartbeat a node is dead; more than heartbeatMs, and in production
+   * well more than heartbeatMs plus the client's reconnect backoff (up to 2 s), so that nodes coming
+   * back at slightly different times after a Redis outage are not swept. @default 10000
+   */
   deadAfterMs?: number;
   /** How often every node checks for dead nodes. @default 2000 */
   sweepIntervalMs?: number;
