@@ -66,6 +66,8 @@ export class LocalThreadLeases implements ThreadLeases {
 
   claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<number | undefined> {
     if (this.#closed) return Promise.reject(nodeClosing());
+    const signal = entrant.controller.signal;
+    if (signal.aborted) return Promise.reject(signal.reason as unknown);
     // The gate grants a free thread synchronously, so `holds()` is true as soon as this returns.
     const granted = this.#gate.claim(threadId, entrant, strategy);
     this.#busy.add(threadId);
