@@ -7,6 +7,14 @@
 import { join } from 'node:path';
 import type { GovernanceLedger } from './coordination/governance-ledger.ts';
 import type { RateLimiter } from './coordination/rate-limiter.ts';
+import { clusterView, startClusterDuties } from './cluster-duties.ts';
+import {
+  type ClusterOptions,
+  type ClusterView,
+  type Coordination,
+  openCoordination,
+  resolveClusterBasics,
+} from './coordination/cluster.ts';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { type Logger, silentLogger } from './core/logger.ts';
 import { validationError } from './core/errors.ts';
@@ -26,9 +34,9 @@ import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
-import { ThreadGate } from './run/multitask.ts';
 import { Runner } from './run/runner.ts';
 import { Rollouts } from './run/rollouts.ts';
+import type { RunEvent } from './run/stream.ts';
 import { RunManager } from './run/runs.ts';
 import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
 import { Threads } from './run/threads.ts';
@@ -77,6 +85,17 @@ export interface AgentPoolOptions {
   databaseUrl?: string;
   /** With `store: 'postgres'`: its schema, connection-pool bounds and timeouts. @default {} */
   postgres?: PostgresPoolOptions;
+  /**
+   * The Redis the nodes of a cluster share (`redis://host:6379`, a database number may follow:
+   * `redis://host:6379/5`). Only with `store: 'postgres'`: quotas, budgets and provider rate
+   * limits, thread leases, run events, background runs and heartbeats go through it (cluster.md).
+   * Without it a node runs alone. @default none
+   */
+  redisUrl?: string;
+  /** Prefix of every Redis key and channel, so two clusters can share one Redis. @default 'agentpool:' */
+  redisPrefix?: string;
+  /** This node: its id and address, and the tuning of what it shares with the cluster. @default {} */
+  cluster?: ClusterOptions;
   /** Bounds and ageing of live instances. */
   pool?: InstancePoolOptions;
   /** Model providers (base URLs, keys; environment variables fill the gaps). */
@@ -155,6 +174,8 @@ export interface AgentPool {
   readonly clock: Clock;
   /** The logger of `options.logger` (silent by default). */
   readonly logger: Logger;
+  /** This node: its mode (alone or in a cluster), id, the cluster's nodes, its dependencies. */
+  readonly cluster: ClusterView;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
@@ -183,10 +204,25 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
-  const stores = await openStores(options, logger);
+  const { nodeId } = resolveClusterBasics(options.cluster);
+  checkRedisStore(options);
+  const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
   let stopLoggingEvents: (() => void) | undefined;
+  let coordination: Coordination<RunEvent> | undefined;
+  const stopCluster: (() => void)[] = [];
   try {
+    coordination = await openCoordination<RunEvent>({
+      redisUrl: options.redisUrl,
+      redisPrefix: options.redisPrefix,
+      cluster: { ...options.cluster, nodeId },
+      maxQueuePerThread: runOptions.maxQueuePerThread,
+      clock,
+      logger,
+    });
+    const shared = coordination;
+    const ledger = options.coordination?.ledger ?? shared.ledger;
+    const rateLimiter = options.coordination?.rateLimiter ?? shared.rateLimiter;
     // A listener's exception goes to the logger when there is one; without one, to stderr as
     // before (the bus's default), rather than into the silent default logger.
     const bus =
@@ -247,7 +283,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.metrics,
     );
-    const gate = new ThreadGate(runOptions.maxQueuePerThread);
+    const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
       maxMessages: runOptions.historyLimit,
@@ -281,18 +317,16 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         countAgents: (project) => agents.count(project),
         observer: metrics,
-        ...(options.coordination?.ledger !== undefined && { ledger: options.coordination.ledger }),
+        ...(ledger !== undefined && { ledger }),
       },
       options.governance,
     );
-    const threads = new Threads({ store: stores.runs, clock, gate, history });
+    const threads = new Threads({ store: stores.runs, clock, leases, history });
     const guards = new ModelGuards(options.resilience, {
       clock,
       bus,
       observer: metrics,
-      ...(options.coordination?.rateLimiter !== undefined && {
-        rateLimiter: options.coordination.rateLimiter,
-      }),
+      ...(rateLimiter !== undefined && { rateLimiter }),
     });
     const runner = new Runner({
       store: stores.runs,
@@ -309,8 +343,11 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         pool,
         store: stores.runs,
         runner,
-        gate,
+        leases,
         threads,
+        ...(shared.eventLog !== undefined && { eventLog: shared.eventLog }),
+        ...(shared.queue !== undefined && { queue: shared.queue }),
+        ...(shared.relay !== undefined && { relay: shared.relay }),
         clock,
         observer: loggingRunObserver(metrics, logger.child({ component: 'runs' })),
         history,
@@ -319,7 +356,12 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       runOptions,
     );
-    const recoveredRuns = await stores.runs.interruptUnfinished(clock.now());
+    // A cluster node ends only its own runs left by a crash (a node restarted with the same id);
+    // those of nodes that died are swept by the live ones. A node alone ends them all.
+    const recoveredRuns = await stores.runs.interruptUnfinished(
+      clock.now(),
+      shared.mode === 'cluster' ? { node: nodeId, except: (await shared.queue?.pendingRunIds()) ?? [] } : {},
+    );
     if (recoveredRuns > 0) {
       logger
         .child({ component: 'runs' })
@@ -346,6 +388,27 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       }, ttlSweepIntervalMs);
     };
     scheduleTtlSweep();
+    stopCluster.push(
+      ...startClusterDuties({
+        coordination: shared,
+        agents,
+        runs: runManager,
+        runStore: stores.runs,
+        pool,
+        bus,
+        clock,
+        log: logger.child({ component: 'cluster', node: nodeId }),
+        address: options.cluster?.address ?? null,
+        watchChanges: stores.agents.changeFeed !== undefined && options.store === 'postgres',
+      }),
+    );
+    const ping = async (): Promise<void> => {
+      await Promise.all([
+        stores.agents.getById('agt_ping'),
+        stores.runs.getThread('thr_ping'),
+        stores.projects.getProject('ping'),
+      ]);
+    };
 
     return {
       agents,
@@ -366,13 +429,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       clock,
       logger,
       recoveredRuns,
-      async ping() {
-        await Promise.all([
-          stores.agents.getById('agt_ping'),
-          stores.runs.getThread('thr_ping'),
-          stores.projects.getProject('ping'),
-        ]);
-      },
+      cluster: clusterView(shared, storeName(options), ping),
+      ping,
       async prewarmHot() {
         let count = 0;
         let cursor: string | undefined;
@@ -394,6 +452,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         closed = true;
         try {
           ttlTimer?.cancel();
+          for (const stop of stopCluster) stop();
           await runManager.close('the pool is closing');
           pool.close();
           await sweep;
@@ -403,6 +462,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           try {
             // After the runs ended: what they gave back reaches a shared ledger before it stops.
             await closeCoordination(options);
+            await shared.close();
           } finally {
             await closeStores(stores);
           }
@@ -412,7 +472,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   } catch (err) {
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     stopLoggingEvents?.();
+    for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err
+    await coordination?.close().catch(() => undefined);
     await closeStores(stores);
     throw err;
   }
@@ -438,7 +500,11 @@ const POSTGRES_FIELDS = [
   'changeHistory',
 ] as const satisfies readonly (keyof PostgresPoolOptions)[];
 
-async function openStores(options: AgentPoolOptions, logger: Logger): Promise<Required<Stores>> {
+async function openStores(
+  options: AgentPoolOptions,
+  logger: Logger,
+  nodeId: string,
+): Promise<Required<Stores>> {
   const store = options.store ?? 'sqlite';
   if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
@@ -451,7 +517,7 @@ async function openStores(options: AgentPoolOptions, logger: Logger): Promise<Re
     }
     const tuning = objectOption('postgres', options.postgres, POSTGRES_FIELDS) as PostgresPoolOptions;
     resolvePostgresOptions({ ...tuning, databaseUrl: options.databaseUrl }, 'postgres.'); // fields named as given
-    const opened = await openPostgresStores({ ...tuning, databaseUrl: options.databaseUrl });
+    const opened = await openPostgresStores({ ...tuning, databaseUrl: options.databaseUrl, nodeId });
     const { schema } = opened.database.options;
     logger.child({ component: 'store' }).info(
       {
@@ -484,6 +550,21 @@ async function openStores(options: AgentPoolOptions, logger: Logger): Promise<Re
     void agents.close();
     throw err;
   }
+}
+
+/** The store as readiness names it. */
+function storeName(options: AgentPoolOptions): string {
+  return typeof options.store === 'object' ? 'store' : (options.store ?? 'sqlite');
+}
+
+/** A cluster shares PostgreSQL: Redis next to SQLite or memory would promise what one file cannot. */
+function checkRedisStore(options: AgentPoolOptions): void {
+  if (options.redisUrl === undefined || typeof options.store === 'object' || options.store === 'postgres')
+    return;
+  throw validationError(
+    'redisUrl',
+    `is only used with store 'postgres', not '${options.store ?? 'sqlite'}': the nodes of a cluster share PostgreSQL and Redis`,
+  );
 }
 
 /** Closes every store, each even when another fails; the first failure is rethrown. */

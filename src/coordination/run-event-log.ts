@@ -46,6 +46,11 @@ export interface RunEventLog<E extends LoggedRunEvent = LoggedRunEvent> {
    */
   read(runId: string, afterSeq: number, signal?: AbortSignal): Promise<AsyncIterable<E> | undefined>;
   /**
+   * The seq of the run's last event held (0 when none): a run resumed on another node numbers its
+   * events on from there. Rejects with COORDINATION_UNAVAILABLE when Redis cannot be reached.
+   */
+  lastSeq(runId: string): Promise<number>;
+  /**
    * Resolves once every event appended before the call reached Redis, or was given up for now:
    * dropped, or kept for a later retry because Redis cannot be reached (it never waits out an
    * outage, so a node stopping during one is not held up).

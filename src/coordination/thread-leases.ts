@@ -23,6 +23,10 @@ export interface ThreadLeases {
   claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<number | undefined>;
   /** True when this node knows `runId` holds the thread now (synchronous; the warm path's check). */
   holds(threadId: string, runId: string): boolean;
+  /** Whether claims answer fencing tokens (a cluster): a run's writes must then wait for its token. */
+  readonly fenced: boolean;
+  /** The run holding the thread now, on any node; undefined when it is free. */
+  holder(threadId: string): Promise<string | undefined>;
   /** Gives the thread up (next waiter, any node, gets it). Never throws; a cluster adapter
    *  whose release cannot reach Redis leaves the lease to expire. Idempotent. */
   release(threadId: string, entrant: GateEntrant): void;
@@ -92,6 +96,12 @@ export class LocalThreadLeases implements ThreadLeases {
 
   holds(threadId: string, runId: string): boolean {
     return this.#gate.activeRun(threadId) === runId;
+  }
+
+  readonly fenced = false;
+
+  holder(threadId: string): Promise<string | undefined> {
+    return Promise.resolve(this.#gate.activeRun(threadId));
   }
 
   release(threadId: string, entrant: GateEntrant): void {

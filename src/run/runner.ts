@@ -514,7 +514,8 @@ function modelError(err: unknown, signal: AbortSignal): unknown {
   );
 }
 
-function describeError(err: unknown, aborted: boolean): { code: string; message: string } {
+/** A run's error as its record keeps it. */
+export function describeError(err: unknown, aborted: boolean): { code: string; message: string } {
   if (isAgentPoolError(err)) return { code: err.code, message: err.message };
   if (aborted) return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
   return { code: 'INTERNAL_ERROR', message: err instanceof Error ? err.message : String(err) };

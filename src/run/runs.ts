@@ -26,15 +26,14 @@ import {
   type RunRequest,
   type StartRunOptions,
 } from './run-request.ts';
-import {
-  MULTITASK_STRATEGIES,
-  type GateEntrant,
-  type MultitaskStrategy,
-  type ThreadGate,
-} from './multitask.ts';
+import { MULTITASK_STRATEGIES, type GateEntrant, type MultitaskStrategy } from './multitask.ts';
+import type { EventRelay } from '../coordination/cluster.ts';
+import type { RunEventLog } from '../coordination/run-event-log.ts';
+import type { BackgroundJob, RunQueue } from '../coordination/run-queue.ts';
+import type { ThreadLeases } from '../coordination/thread-leases.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
-import { promptBytes, type Runner, toolDefinitions } from './runner.ts';
+import { describeError, promptBytes, type Runner, toolDefinitions } from './runner.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
 import { unansweredNote } from './unanswered-note.ts';
@@ -57,8 +56,18 @@ export interface RunManagerDeps {
   pool: InstancePool;
   store: RunStore;
   runner: Runner;
-  gate: ThreadGate;
+  /** One run per thread: in this process, or across a cluster (with fencing tokens). */
+  leases: ThreadLeases;
   threads: Threads;
+  /** A cluster's run events, so a stream resumes on any node. @default none: this node's memory only */
+  eventLog?: RunEventLog<RunEvent>;
+  /**
+   * A cluster's queue of background runs, which any node takes from. @default none: a background
+   * run starts at once on the node that accepted it
+   */
+  queue?: RunQueue;
+  /** Tells the other nodes of a cluster to cancel a run one of them holds. @default none */
+  relay?: EventRelay | undefined;
   clock: Clock;
   /** Told of finished runs and THREAD_BUSY refusals. @default ignores */
   observer?: RunObserver;
@@ -104,6 +113,35 @@ interface Plan {
   toolsChecked: boolean;
 }
 
+/** How long a cancel waits for the node holding the run to end it (ms). */
+const CANCEL_WAIT_MS = 10_000;
+
+/** The event that asks the node holding a run to cancel it. */
+interface RunCancel {
+  readonly type: 'run.cancel';
+  readonly at: number;
+  readonly runId: string;
+}
+
+function isTerminal(status: RunRecord['status']): boolean {
+  return status !== 'queued' && status !== 'running';
+}
+
+function cancelled(): AgentPoolError {
+  return new AgentPoolError('RUN_CANCELLED', 'the run was cancelled');
+}
+
+function describeCancel(): { code: string; message: string } {
+  return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
+}
+
+function notActive(run: RunRecord): AgentPoolError {
+  return new AgentPoolError('RUN_NOT_ACTIVE', `run ${run.id} already ended (${run.status})`, {
+    runId: run.id,
+    status: run.status,
+  });
+}
+
 /** Messages read from a thread's end to find the tool calls its last run left open. */
 const OPEN_CALLS_WINDOW = 16;
 
@@ -133,10 +171,18 @@ export class RunManager {
   /** The sum of the `bytes` of the streams in {@link #recent}; a finished stream's no longer changes. */
   #recentBytes = 0;
 
+  /** Stops listening for cancels from other nodes. */
+  readonly #stopRelay: () => void;
+
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
     this.#options = options;
     this.#observer = deps.observer ?? IGNORE_RUNS;
+    this.#stopRelay =
+      deps.relay?.onRemote((event) => {
+        if (event.type === 'run.cancel')
+          this.#live.get((event as RunCancel).runId)?.controller.abort(cancelled());
+      }) ?? (() => undefined);
   }
 
   /** Runs accepted and not yet finished. */
@@ -200,17 +246,30 @@ export class RunManager {
     }
   }
 
-  async #start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
+  /**
+   * `existing`: a background run taken from the queue, already recorded (`queued`), or started on
+   * a node that died (it goes on after its last committed step, its input already on the thread).
+   */
+  async #start(
+    project: string,
+    agentRef: string,
+    options: StartRunOptions,
+    existing?: RunRecord,
+  ): Promise<RunHandle> {
     const request = resolveRunRequest(options);
     const metadata = parseMetadata('metadata', options.metadata);
-    const strategy = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-    const { registry, threads, gate, store, clock, pool, governance } = this.#deps;
+    const resuming = existing !== undefined && existing.startedAt !== null;
+    // A resumed run waits for its thread: the dead node's lease expires, or a run ahead ends.
+    const strategy = resuming
+      ? 'enqueue'
+      : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
+    const { registry, threads, leases, store, clock, pool, governance } = this.#deps;
     const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
     // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
     const threadId = request.store ? requestedThread : null;
     const readThread = request.store ? null : requestedThread;
     const now = clock.now();
-    const id = newId('run', now);
+    const id = existing?.id ?? newId('run', now);
     const controller = new AbortController();
     const entrant: GateEntrant = { runId: id, controller };
     // A definition another process changed retires its stale instance before the warm path looks.
@@ -218,8 +277,13 @@ export class RunManager {
     if (checking !== undefined) await checking;
     // The warm path: a live instance serves the agent now, so no registry read and, when the
     // thread is free too, one transaction records the run as running with the user's message.
-    let lease = pool.tryAcquire(project, agentRef);
-    let claimed: Promise<void> = Promise.resolve();
+    let lease = resuming ? undefined : pool.tryAcquire(project, agentRef);
+    let claimed: Promise<number | undefined> = Promise.resolve(undefined);
+    /** The thread lease's fencing token, once the run holds its thread here. */
+    let fence: number | undefined;
+    const log = this.#deps.eventLog;
+    /** The seq of the last event a resumed run's first node logged. */
+    let resumedSeq = 0;
     let started: Started | undefined;
     let accepted: RunRecord;
     let admission: RunAdmission | undefined;
@@ -254,7 +318,7 @@ export class RunManager {
         // `interrupt` would stop the running run for a run that may yet be refused).
         if (strategy === 'reject') {
           claimed = this.#claim(threadId, entrant, strategy);
-          await claimed; // THREAD_BUSY before anything is written
+          fence = await claimed; // THREAD_BUSY before anything is written
         }
       }
       const firstCall = { spec, request, runId: id, now, thread, prefix, lease };
@@ -295,26 +359,36 @@ export class RunManager {
         cost: 0,
         error: null,
         metadata,
-        createdAt: now,
+        createdAt: existing?.createdAt ?? now,
         startedAt: null,
         finishedAt: null,
       };
-      const claimedNow = threadId === null || gate.activeRun(threadId) === id;
-      if (lease !== undefined && claimedNow) {
+      // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
+      const claimedNow =
+        threadId === null || strategy === 'reject' || (!leases.fenced && leases.holds(threadId, id));
+      if (resuming) {
+        if (log !== undefined) resumedSeq = await log.lastSeq(id);
+        accepted = { ...existing, status: 'running' };
+        started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
+      } else if (lease !== undefined && claimedNow) {
         const inputs = inputMessages(request, results, id, now);
         accepted = { ...base, status: 'running', startedAt: now };
-        const created = await store.createRun(accepted, threadId === null ? [] : inputs);
-        started = { inputs, committed: created.messages };
+        const messages = threadId === null ? [] : inputs;
+        const committed =
+          existing === undefined
+            ? (await store.createRun(accepted, messages, fence)).messages
+            : await store.commitStep(accepted, messages, fence);
+        started = { inputs, committed };
       } else {
         lease?.release(); // never hold an instance while waiting for the thread
         lease = undefined;
-        accepted = base;
-        await store.createRun(accepted, []);
+        accepted = existing ?? base;
+        if (existing === undefined) await store.createRun(accepted, []);
       }
     } catch (err) {
       lease?.release();
       admission?.withdraw(); // refused before it was recorded: it counts for nothing
-      if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
+      if (threadId !== null) claimed.then(() => leases.release(threadId, entrant)).catch(() => undefined);
       throw err;
     }
     const callerSignal = options.signal;
@@ -323,7 +397,11 @@ export class RunManager {
     if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
     const { replayEvents, replayBytes } = this.#options;
-    const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes);
+    const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes, {
+      sink: log === undefined ? undefined : (event) => log.append(event),
+      // A resumed run's events go on after those its first node logged.
+      afterSeq: resumedSeq,
+    });
     const result = this.#drive(
       accepted,
       claimed,
@@ -362,6 +440,9 @@ export class RunManager {
     const live = this.#live.get(runId) ?? this.#recent.get(runId);
     if (live !== undefined && live.project === project) return live.stream.events(afterSeq, signal);
     const run = await this.get(project, runId);
+    // Another node runs it, or ran it: its events are in the cluster's log while they are kept.
+    const logged = await this.#deps.eventLog?.read(runId, afterSeq, signal);
+    if (logged !== undefined) return logged;
     const stream = new RunEventStream(runId, () => run.finishedAt ?? run.createdAt);
     if (run.status === 'succeeded') stream.publish({ type: 'run.finished', run });
     else
@@ -373,18 +454,169 @@ export class RunManager {
     return stream.events(0, signal);
   }
 
-  /** Cancels a queued or running run and returns its terminal record; `RUN_NOT_ACTIVE` when it already ended. */
+  /**
+   * Cancels a queued or running run, on this node or another of its cluster, and returns its
+   * terminal record; `RUN_NOT_ACTIVE` when it already ended.
+   */
   async cancel(project: string, runId: string): Promise<RunRecord> {
     const live = this.#live.get(runId);
-    if (live === undefined || live.project !== project) {
-      const run = await this.get(project, runId);
-      throw new AgentPoolError('RUN_NOT_ACTIVE', `run ${runId} already ended (${run.status})`, {
-        runId,
-        status: run.status,
-      });
+    if (live !== undefined && live.project === project) {
+      live.controller.abort(cancelled());
+      return live.result;
     }
-    live.controller.abort(new AgentPoolError('RUN_CANCELLED', 'the run was cancelled'));
-    return live.result;
+    const run = await this.get(project, runId);
+    const { relay, eventLog, store, clock } = this.#deps;
+    if (isTerminal(run.status) || relay === undefined) throw notActive(run);
+    // The node holding it cancels it when told; a background run no node has taken yet is
+    // cancelled in the store, and the node that takes it finds it ended.
+    relay.publish({ type: 'run.cancel', at: clock.now(), runId } as RunCancel);
+    const ended = await this.#terminal(runId, eventLog, CANCEL_WAIT_MS);
+    if (ended !== undefined) return ended;
+    const now = await store.getRun(runId);
+    if (now === undefined) throw notActive(run);
+    if (isTerminal(now.status)) return now;
+    if (now.status !== 'queued') {
+      throw new AgentPoolError(
+        'RUN_NOT_ACTIVE',
+        `run ${runId} did not end within ${CANCEL_WAIT_MS} ms of being cancelled`,
+        {
+          runId,
+          status: now.status,
+        },
+      );
+    }
+    const record: RunRecord = {
+      ...now,
+      status: 'cancelled',
+      finishedAt: clock.now(),
+      error: describeCancel(),
+    };
+    await store.commitStep(record, []);
+    return record;
+  }
+
+  /** The run's terminal record once its events end (within `waitMs`); undefined otherwise. */
+  async #terminal(
+    runId: string,
+    log: RunEventLog<RunEvent> | undefined,
+    waitMs: number,
+  ): Promise<RunRecord | undefined> {
+    const signal = AbortSignal.timeout(waitMs);
+    const deadline = Date.now() + waitMs;
+    if (log !== undefined) {
+      try {
+        const events = await log.read(runId, 0, signal);
+        if (events !== undefined) {
+          for await (const event of events) {
+            if (event.type === 'run.finished' || event.type === 'run.failed') return event.run;
+          }
+        }
+      } catch {
+        // Redis cannot tell: the store can.
+      }
+    }
+    while (Date.now() < deadline) {
+      const run = await this.#deps.store.getRun(runId);
+      if (run !== undefined && isTerminal(run.status)) return run;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return undefined;
+  }
+
+  /**
+   * Accepts a background run. In a cluster it is recorded `queued` and put on the queue, which any
+   * node takes from (admission happens there: a refusal ends it `failed` with the refusal's code);
+   * a run without a thread gets a new thread of its own, so that its finished steps are kept and
+   * it can resume on another node if the one running it dies. A node alone starts it at once.
+   */
+  async startBackground(project: string, agentRef: string, options: StartRunOptions): Promise<RunRecord> {
+    const queue = this.#deps.queue;
+    if (queue === undefined) return (await this.start(project, agentRef, options)).accepted;
+    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
+    const request = resolveRunRequest(options);
+    const metadata = parseMetadata('metadata', options.metadata);
+    const multitask = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
+    const { registry, threads, store, clock } = this.#deps;
+    const agent = await registry.get(project, agentRef);
+    const threadId =
+      options.threadId === undefined
+        ? (await threads.create(project, {})).id
+        : (await threads.get(project, parseId('threadId', options.threadId))).id;
+    const now = clock.now();
+    const run: RunRecord = {
+      id: newId('run', now),
+      project,
+      agentId: agent.id,
+      agentName: agent.name,
+      agentVersion: agent.activeVersion,
+      threadId,
+      status: 'queued',
+      input: request.recordInput,
+      output: null,
+      model: agent.spec.model,
+      steps: 0,
+      inputTokens: 0,
+      outputTokens: 0,
+      cost: 0,
+      error: null,
+      metadata,
+      createdAt: now,
+      startedAt: null,
+      finishedAt: null,
+    };
+    await store.createRun(run, []);
+    const job: BackgroundJob = {
+      runId: run.id,
+      project,
+      request: { agent: agent.id, input: options.input, threadId, multitask, metadata },
+    };
+    try {
+      await queue.add(job);
+    } catch (err) {
+      const failed: RunRecord = {
+        ...run,
+        status: 'failed',
+        finishedAt: clock.now(),
+        error: describeError(err, false),
+      };
+      await store.commitStep(failed, []).catch(() => undefined);
+      throw err;
+    }
+    return run;
+  }
+
+  /**
+   * Runs a background run the queue handed this node, and resolves when it ended: from the start
+   * when no node started it, after its last committed step when the node that ran it died.
+   * A run already ended (cancelled while queued, or finished by a node that died
+   * before telling the queue) is left as it is.
+   */
+  async runBackground(job: BackgroundJob): Promise<void> {
+    const { store, clock } = this.#deps;
+    const run = await store.getRun(job.runId);
+    if (run === undefined || isTerminal(run.status)) return;
+    this.#accepting++;
+    let handle: RunHandle;
+    try {
+      if (this.#closed) return; // the job goes back to the queue for another node
+      const { agent, input, threadId, multitask, metadata } = job.request;
+      const options = { input, threadId, multitask, metadata } as StartRunOptions;
+      handle = await this.#start(job.project, agent, options, run);
+    } catch (err) {
+      // Refused where it was to run (a quota, a budget, its thread busy, its agent gone).
+      const failed: RunRecord = {
+        ...run,
+        status: 'failed',
+        finishedAt: clock.now(),
+        error: describeError(err, false),
+      };
+      await store.commitStep(failed, []);
+      this.#observer.runFinished(failed);
+      return;
+    } finally {
+      this.#accepting--;
+    }
+    await handle.result;
   }
 
   /**
@@ -393,6 +625,7 @@ export class RunManager {
    */
   async close(reason: string): Promise<void> {
     this.#closed = true;
+    this.#stopRelay();
     while (this.#live.size > 0 || this.#accepting > 0) {
       const results = [...this.#live.values()].map((live) => {
         live.controller.abort(new AgentPoolError('RUN_INTERRUPTED', reason));
@@ -406,7 +639,8 @@ export class RunManager {
   /** Takes the run from accepted to terminal; `lease` and `started` are set when it started already. */
   async #drive(
     accepted: RunRecord,
-    claimed: Promise<void>,
+    /** Resolves with the thread lease's fencing token once the run holds its thread. */
+    claimed: Promise<number | undefined>,
     entrant: GateEntrant,
     stream: RunEventStream,
     lease: Lease | undefined,
@@ -416,16 +650,17 @@ export class RunManager {
     pinned: number | undefined,
     plan: Plan,
   ): Promise<RunRecord> {
-    const { pool, store, runner, gate, clock } = this.#deps;
+    const { pool, store, runner, leases, clock } = this.#deps;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
     let holdsThread = false;
     let run = accepted;
+    let fence: number | undefined;
     try {
-      await claimed;
+      fence = await claimed;
       holdsThread = threadId !== null;
       signal.throwIfAborted();
-      if (lease === undefined || started === undefined) {
+      if (lease === undefined) {
         lease = await pool.acquire(run.project, run.agentId, {
           signal,
           ...(pinned !== undefined && { version: pinned }),
@@ -435,6 +670,8 @@ export class RunManager {
           const tools = lease.instance.resources?.tools ?? [];
           checkToolNames(plan.request.clientTools, tools, plan.request.settings.toolChoice);
         }
+      }
+      if (started === undefined) {
         const now = clock.now();
         const inputs = inputMessages(plan.request, plan.results, run.id, now);
         const running: RunRecord = {
@@ -444,11 +681,14 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = { inputs, committed: await store.commitStep(running, threadId === null ? [] : inputs) };
+        started = {
+          inputs,
+          committed: await store.commitStep(running, threadId === null ? [] : inputs, fence),
+        };
         run = running; // the input is committed: a failure from here on answers it with a note
-        const live = this.#live.get(run.id); // set by start() before this first await returned
-        if (live !== undefined) live.running = true;
       }
+      const live = this.#live.get(run.id); // set by start() before this first await returned
+      if (live !== undefined) live.running = true;
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
@@ -472,15 +712,18 @@ export class RunManager {
           instructions: request.instructions,
           clientTools: request.clientTools,
           settings: request.settings,
+          ...(fence !== undefined && { fence }),
         }),
+        fence,
       );
     } catch (err) {
-      return this.#finish(plan.request, await runner.fail(run, err, signal, stream));
+      return this.#finish(plan.request, await runner.fail(run, err, signal, stream, fence), fence);
     } finally {
       lease?.release();
       admission.release();
-      if (holdsThread && threadId !== null) gate.release(threadId, entrant);
-      else if (threadId !== null) claimed.then(() => gate.release(threadId, entrant)).catch(() => undefined);
+      if (holdsThread && threadId !== null) leases.release(threadId, entrant);
+      else if (threadId !== null)
+        claimed.then(() => leases.release(threadId, entrant)).catch(() => undefined);
       this.#retire(accepted.id, plan.request.store);
       // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
       // for them; its caller does wait, so a client that starts its next run on the answer of this
@@ -495,10 +738,10 @@ export class RunManager {
    * windows are summed from run records when a pool starts, so its tokens and cost must stay.
    * The caller still gets the run as it finished.
    */
-  async #finish(request: RunRequest, run: RunRecord): Promise<RunRecord> {
+  async #finish(request: RunRequest, run: RunRecord, fence: number | undefined): Promise<RunRecord> {
     if (request.store) return run;
     try {
-      await this.#deps.store.commitStep({ ...run, input: '', output: null, metadata: {} }, []);
+      await this.#deps.store.commitStep({ ...run, input: '', output: null, metadata: {} }, [], fence);
     } catch {
       // The store failed: the record keeps its content, like any record a failed write leaves.
     }
@@ -506,8 +749,8 @@ export class RunManager {
   }
 
   /** Claims the thread for the run; a THREAD_BUSY refusal is counted. */
-  #claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<void> {
-    const claimed = this.#deps.gate.claim(threadId, entrant, strategy);
+  #claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<number | undefined> {
+    const claimed = this.#deps.leases.claim(threadId, entrant, strategy);
     claimed.catch((err: unknown) => {
       if (isAgentPoolError(err, 'THREAD_BUSY')) this.#observer.threadBusy();
     });

@@ -130,25 +130,32 @@ export class RunEventStream {
   readonly #max: number;
   readonly #maxBytes: number;
   readonly #now: () => number;
-  #seq = 0;
+  #seq: number;
   #ended = false;
   #wake: (() => void)[] = [];
+  readonly #sink: ((event: RunEvent) => void) | undefined;
 
   /**
    * @param maxEvents events kept for replay at most
    * @param maxBytes approximate bytes (as JSON) of the events kept for replay at most; the newest
    *   event stays even when it alone is larger
+   * @param more `sink`: told of every event as it is published (a cluster's event log, so a
+   *   stream resumes on another node); `afterSeq`: the seq the first event follows (a run resumed
+   *   on another node goes on numbering where its events stopped)
    */
   constructor(
     runId: string,
     now: () => number,
     maxEvents = DEFAULT_REPLAY_EVENTS,
     maxBytes = DEFAULT_REPLAY_BYTES,
+    more: { sink?: ((event: RunEvent) => void) | undefined; afterSeq?: number } = {},
   ) {
     this.runId = runId;
     this.#now = now;
     this.#max = maxEvents;
     this.#maxBytes = maxBytes;
+    this.#sink = more.sink;
+    this.#seq = more.afterSeq ?? 0;
   }
 
   /** Approximate bytes (as JSON) of the events held for replay. */
@@ -169,6 +176,7 @@ export class RunEventStream {
       this.#bytes -= this.#sizes.shift() ?? 0;
     }
     if (event.type === 'run.finished' || event.type === 'run.failed') this.#ended = true;
+    this.#sink?.(event);
     for (const wake of this.#wake.splice(0)) wake();
     return event;
   }

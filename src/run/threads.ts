@@ -10,7 +10,7 @@ import { intOption, rejectUnknownKeys } from '../core/options.ts';
 import { assertSlug } from '../registry/definition.ts';
 import type { MessageRecord, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
-import type { ThreadGate } from './multitask.ts';
+import type { ThreadLeases } from '../coordination/thread-leases.ts';
 
 /** What a new thread may carry. */
 export interface CreateThreadOptions {
@@ -24,13 +24,13 @@ export interface CreateThreadOptions {
 export class Threads {
   readonly #store: RunStore;
   readonly #clock: Clock;
-  readonly #gate: ThreadGate;
+  readonly #leases: ThreadLeases;
   readonly #history: ThreadHistoryCache;
 
-  constructor(deps: { store: RunStore; clock: Clock; gate: ThreadGate; history: ThreadHistoryCache }) {
+  constructor(deps: { store: RunStore; clock: Clock; leases: ThreadLeases; history: ThreadHistoryCache }) {
     this.#store = deps.store;
     this.#clock = deps.clock;
-    this.#gate = deps.gate;
+    this.#leases = deps.leases;
     this.#history = deps.history;
   }
 
@@ -60,7 +60,7 @@ export class Threads {
   /** Deletes a thread, its messages and its runs; `THREAD_BUSY` while a run holds it. */
   async delete(project: string, id: string): Promise<void> {
     await this.get(project, id);
-    const active = this.#gate.activeRun(id);
+    const active = await this.#leases.holder(id);
     if (active !== undefined) {
       throw new AgentPoolError(
         'THREAD_BUSY',
@@ -103,7 +103,7 @@ export class Threads {
   async sweepExpired(limit = 1000): Promise<number> {
     let deleted = 0;
     for (const thread of await this.#store.listExpiredThreads(this.#clock.now(), limit)) {
-      if (this.#gate.isBusy(thread.id)) continue;
+      if ((await this.#leases.holder(thread.id)) !== undefined) continue;
       if (await this.#store.deleteThread(thread.id)) deleted++;
       this.#history.delete(thread.id);
     }

@@ -18,6 +18,7 @@ import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
 import type { RouteContext } from './context.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
+import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
@@ -248,6 +249,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
+  registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);
   registerProjectRoutes(app, context);

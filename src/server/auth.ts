@@ -116,8 +116,8 @@ export function installAuth(app: FastifyInstance, pool: AgentPool, options: Auth
 }
 
 /** Refuses a request that is not made with the admin key (or in development mode). */
-export function requireAdmin(request: FastifyRequest): void {
+export function requireAdmin(request: FastifyRequest, what = 'managing projects and keys'): void {
   if (!request.admin) {
-    throw new AgentPoolError('FORBIDDEN', 'managing projects and keys needs the admin key');
+    throw new AgentPoolError('FORBIDDEN', `${what} needs the admin key`);
   }
 }

@@ -148,6 +148,7 @@ describe('Redis run event log', () => {
       assert.deepEqual(await collect(await b.read(RUN, 0)), events);
       assert.deepEqual(seqs(await collect(await b.read(RUN, 4))), [5, 6]);
       assert.deepEqual(seqs(await collect(await b.read(RUN, 5))), [6]);
+      assert.equal(await b.lastSeq(RUN), 6, 'a run resumed on b numbers on from 6');
     });
   });
 
@@ -204,6 +205,7 @@ describe('Redis run event log', () => {
   it('answers undefined for a run it holds nothing of', async () => {
     await cluster({}, async (_a, b) => {
       assert.equal(await b.read('run_unknown', 0), undefined);
+      assert.equal(await b.lastSeq('run_unknown'), 0);
     });
   });
 

@@ -12,7 +12,7 @@ import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import { type BackgroundJob, LocalRunQueue, type RunQueue } from '../../src/coordination/run-queue.ts';
+import type { BackgroundJob, RunQueue } from '../../src/coordination/run-queue.ts';
 import { connectRedis, resolveRedisConnection } from '../../src/coordination/redis/connection.ts';
 import {
   BullRunQueue,
@@ -42,7 +42,11 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   return { promise, resolve };
 }
 
-const job = (n: number | string): BackgroundJob => ({ runId: `run_${n}`, project: 'acme' });
+const job = (n: number | string): BackgroundJob => ({
+  runId: `run_${n}`,
+  project: 'acme',
+  request: { agent: 'agt_1', input: `hello ${n}`, threadId: 'thr_1', multitask: 'enqueue', metadata: {} },
+});
 
 /** Queues on one cluster: `node()` opens another node's queue; `adder` is the first. */
 interface Harness {
@@ -92,7 +96,7 @@ function runQueueBehaviour(name: string, open: () => Promise<Harness>) {
         worker.start(async (j, attempt) => void seen.push([j, attempt]), 2);
         await h.adder.add(job(1));
         await until('the job ran', () => seen.length === 1);
-        assert.deepEqual(seen, [[{ runId: 'run_1', project: 'acme' }, 1]]);
+        assert.deepEqual(seen, [[job(1), 1]]);
         await until('it is done', async () => (await h.adder.counts()).active === 0);
         assert.deepEqual(await h.adder.counts(), { waiting: 0, active: 0 });
       } finally {
@@ -139,9 +143,15 @@ function runQueueBehaviour(name: string, open: () => Promise<Harness>) {
         }, 2);
         await until('two are active', async () => (await h.adder.counts()).active === 2);
         assert.deepEqual(await h.adder.counts(), { waiting: 4, active: 2 });
+        assert.deepEqual(
+          (await h.adder.pendingRunIds()).sort(),
+          [0, 1, 2, 3, 4, 5].map((i) => `run_${i}`),
+          'waiting and active jobs are pending',
+        );
         gate.resolve();
         await until('all ran', () => done === 6);
         assert.equal(most, 2);
+        await until('none pending', async () => (await h.adder.pendingRunIds()).length === 0);
       } finally {
         await h.close();
       }
@@ -189,31 +199,9 @@ function runQueueBehaviour(name: string, open: () => Promise<Harness>) {
   });
 }
 
-runQueueBehaviour('local', async () => {
-  const queue = new LocalRunQueue();
-  return { adder: queue, node: async () => queue, close: () => queue.close(true) };
-});
-
 runQueueBehaviour('BullMQ', async () => {
   const c = await bullCluster();
   return { adder: await c.node(), node: () => c.node(), close: () => c.close() };
-});
-
-describe('local run queue', () => {
-  it('runs jobs first in first out and refuses more than maxWaiting', async () => {
-    const queue = new LocalRunQueue({ maxWaiting: 3 });
-    try {
-      for (let i = 0; i < 3; i++) await queue.add(job(i));
-      await assert.rejects(queue.add(job(3)), (err) => isAgentPoolError(err, 'POOL_SATURATED'));
-      const order: string[] = [];
-      queue.start(async (j) => void order.push(j.runId), 1);
-      await until('all ran', () => order.length === 3);
-      assert.deepEqual(order, ['run_0', 'run_1', 'run_2']);
-    } finally {
-      await queue.close(false);
-    }
-    await assert.rejects(queue.add(job(9)), (err) => isAgentPoolError(err, 'SHUTTING_DOWN'));
-  });
 });
 
 describe('BullMQ run queue across nodes', () => {

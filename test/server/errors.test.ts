@@ -205,6 +205,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/projects/{id}/keys',
       'GET /v1/projects/{id}/usage',
       'DELETE /v1/projects/{id}/keys/{keyId}',
+      'GET /v1/cluster',
     ];
     assert.deepEqual([...routes].sort(), [...expected].sort());
     for (const name of ['Agent', 'AgentVersion', 'Thread', 'Message', 'Run', 'ErrorResponse']) {

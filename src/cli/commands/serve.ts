@@ -12,6 +12,7 @@
  * listening, draining, stopped) also go through the logger for machines.
  */
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
@@ -25,6 +26,7 @@ import { effectiveSettingsJson, formatEffectiveSettings } from '../effective-con
 import type { CliIo } from '../io.ts';
 import type { ProviderSummary } from '../../models/catalog.ts';
 import { formatApplied } from './apply.ts';
+import { redactDatabaseUrl } from '../../store/postgres/options.ts';
 
 /** How long requests may still be answered after the listener closed, before connections are cut. */
 const CONNECTION_GRACE_MS = 1000;
@@ -71,6 +73,13 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
   const pool = await createAgentPool({
     store: config.store,
     dataDir: config.dataDir,
+    ...(config.databaseUrl !== undefined && { databaseUrl: config.databaseUrl }),
+    ...(config.redisUrl !== undefined && { redisUrl: config.redisUrl }),
+    ...(config.redisPrefix !== undefined && { redisPrefix: config.redisPrefix }),
+    cluster: {
+      ...(config.nodeId !== undefined && { nodeId: config.nodeId }),
+      address: config.nodeAddress ?? nodeAddress(config),
+    },
     logger,
     // Provider variables are read from the same environment the configuration was.
     models: { ...config.models, env: io.env },
@@ -126,6 +135,8 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
   log.info(
     {
       url,
+      mode: pool.cluster.mode,
+      node: pool.cluster.nodeId,
       store: config.store,
       ...(config.store === 'sqlite' && { dataDir: resolve(config.dataDir) }),
       authenticated,
@@ -134,7 +145,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     },
     'agentpool is listening',
   );
-  printNextSteps(io, config, url, await exampleAgent(pool), authenticated, providers);
+  printNextSteps(io, pool, config, url, await exampleAgent(pool), authenticated, providers);
   return { config, url, stopped: onSignal(server, pool, config, io, log) };
 }
 
@@ -198,6 +209,7 @@ async function exampleAgent(pool: AgentPool): Promise<string | undefined> {
 
 function printNextSteps(
   io: CliIo,
+  pool: AgentPool,
   config: ServerConfig,
   url: string,
   agent: string | undefined,
@@ -205,10 +217,15 @@ function printNextSteps(
   providers: readonly ProviderSummary[],
 ): void {
   const where =
-    config.store === 'sqlite' ? `sqlite in ${resolve(config.dataDir)}` : 'memory (nothing is kept)';
+    config.store === 'sqlite'
+      ? `sqlite in ${resolve(config.dataDir)}`
+      : config.store === 'postgres'
+        ? `postgres ${redactDatabaseUrl(config.databaseUrl ?? '')}`
+        : 'memory (nothing is kept)';
   const curlUrl = url.replace(/^http:\/\//, '');
   io.out('');
   io.out(`agentpool is listening on ${url}   (store: ${where})`);
+  io.out(`  mode:      ${describeMode(pool, config)}`);
   io.out(`  API docs:  ${url}/docs`);
   io.out(`  models:    ${providers.map(describeProvider).join(', ')}`);
   if (config.cors !== undefined)
@@ -331,4 +348,20 @@ async function drain(
   }
   log.info('stopped');
   io.out('stopped');
+}
+
+/** The node's mode in words, for the banner: alone, alone on a shared database, or in a cluster. */
+function describeMode(pool: AgentPool, config: ServerConfig): string {
+  const { mode, nodeId, redis } = pool.cluster;
+  if (mode === 'cluster') return `cluster node ${nodeId} (PostgreSQL + Redis ${redis ?? ''})`;
+  if (config.store === 'postgres') {
+    return `single node ${nodeId} on PostgreSQL (no Redis: a second node needs --redis-url)`;
+  }
+  return 'single node';
+}
+
+/** The address other nodes and operators reach this one at, for GET /v1/cluster. */
+function nodeAddress(config: ServerConfig): string {
+  const host = config.host === '0.0.0.0' || config.host === '::' ? hostname() : config.host;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${config.port}`;
 }

@@ -201,6 +201,17 @@ export class RedisRunEventLog<E extends LoggedRunEvent = LoggedRunEvent> impleme
     return this.#follow(runId, key, first, afterSeq, signal);
   }
 
+  async lastSeq(runId: string): Promise<number> {
+    let last: [string, string[]][];
+    try {
+      last = await this.#redis.xrevrange(this.#key(runId), '+', '-', 'COUNT', 1);
+    } catch (err) {
+      throw redisFailure(err, 'a read of run events');
+    }
+    const id = last[0]?.[0];
+    return id === undefined ? 0 : Number(id.split('-')[0]);
+  }
+
   async flush(): Promise<void> {
     for (;;) {
       const round = this.#round ?? (this.#queued > 0 ? this.#start() : undefined);

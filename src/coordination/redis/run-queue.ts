@@ -102,7 +102,7 @@ export class BullRunQueue implements RunQueue {
     checkBackgroundJob(job);
     if (this.#closed) throw new AgentPoolError('SHUTTING_DOWN', 'the run queue is closed');
     try {
-      await this.#queue.add('run', { runId: job.runId, project: job.project }, { jobId: job.runId });
+      await this.#queue.add('run', job, { jobId: job.runId });
     } catch (err) {
       throw redisFailure(err, 'adding a background run');
     }
@@ -131,7 +131,7 @@ export class BullRunQueue implements RunQueue {
         if (attempt > 1)
           this.#log.warn({ runId, project, attempt }, 'a background run is taken again: its node died');
         try {
-          await handler({ runId, project }, attempt);
+          await handler(job.data, attempt);
         } catch (err) {
           this.#log.error({ err, runId, project }, 'a background run handler failed');
           throw err;
@@ -163,6 +163,15 @@ export class BullRunQueue implements RunQueue {
       }
     });
     this.#worker = worker;
+  }
+
+  async pendingRunIds(): Promise<string[]> {
+    try {
+      const jobs = await this.#queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'paused']);
+      return jobs.flatMap((job) => (job?.id === undefined ? [] : [job.id]));
+    } catch (err) {
+      throw redisFailure(err, 'listing background runs');
+    }
   }
 
   async counts(): Promise<{ waiting: number; active: number }> {

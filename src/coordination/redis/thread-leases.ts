@@ -22,6 +22,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Clock, TimerHandle } from '../../core/clock.ts';
+import { coordinationUnavailable } from './connection.ts';
 import { AgentPoolError } from '../../core/errors.ts';
 import { type Logger, silentLogger } from '../../core/logger.ts';
 import { intOption, rejectUnknownKeys } from '../../core/options.ts';
@@ -343,6 +344,17 @@ export class RedisThreadLeases implements ThreadLeases {
 
   holds(threadId: string, runId: string): boolean {
     return this.#held.get(threadId)?.entrant.runId === runId;
+  }
+
+  readonly fenced = true;
+
+  async holder(threadId: string): Promise<string | undefined> {
+    try {
+      const run = await this.#redis.hget(`${this.#prefix}thread:${threadId}:lease`, 'run');
+      return run ?? undefined;
+    } catch (err) {
+      throw coordinationUnavailable(err);
+    }
   }
 
   release(threadId: string, entrant: GateEntrant): void {

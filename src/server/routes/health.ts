@@ -14,6 +14,15 @@ const statusSchema = {
   properties: {
     status: { type: 'string', enum: ['ok', 'draining', 'unavailable'] },
     error: { type: 'string' },
+    /** The dependencies that do not answer, by name (`postgres`, `sqlite`, `redis`, …). */
+    down: { type: 'array', items: { type: 'string' } },
+    dependencies: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: { name: { type: 'string' }, ok: { type: 'boolean' }, error: { type: 'string' } },
+      },
+    },
   },
 } as const;
 
@@ -41,22 +50,27 @@ export function registerHealthRoutes(
     {
       schema: {
         tags,
-        summary: 'Readiness: the stores answer and the server is not draining',
+        summary: 'Readiness: the store (and Redis, in a cluster) answer and the server is not draining',
         description:
-          'While the server drains (SIGTERM) it keeps listening and answers 503 `draining` here, so a load balancer takes it out of rotation while its runs finish.',
+          'While the server drains (SIGTERM) it keeps listening and answers 503 `draining` here, so a load balancer takes it out of rotation while its runs finish. When a dependency does not answer: 503 `unavailable`, `down` naming it (`postgres`, `sqlite`, `redis`) and `dependencies` saying why; the node serves again by itself once it answers.',
         security: OPEN,
         response: { 200: statusSchema, 503: statusSchema },
       },
     },
     async (request, reply) => {
       if (isDraining()) return reply.code(503).send({ status: 'draining' });
-      try {
-        await pool.ping();
-      } catch (err) {
-        request.log.warn({ err }, 'readiness check failed');
-        return reply.code(503).send({ status: 'unavailable', error: 'the store does not answer' });
+      const dependencies = await pool.cluster.dependencies();
+      const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
+      if (down.length > 0) {
+        request.log.warn({ dependencies }, 'readiness check failed');
+        return reply.code(503).send({
+          status: 'unavailable',
+          error: `${down.join(' and ')} ${down.length === 1 ? 'does' : 'do'} not answer`,
+          down,
+          dependencies,
+        });
       }
-      return { status: 'ok' };
+      return { status: 'ok', dependencies };
     },
   );
 }

@@ -44,7 +44,7 @@ export function registerRunRoutes(app: FastifyInstance, { pool }: RouteContext):
         tags,
         summary: 'Run an agent',
         description:
-          'Wait mode (default): 200 with the terminal run. `background: true`: 202 with the accepted run; poll `GET /v1/runs/{id}`. `stream: true`: server-sent events. A wait or stream run is cancelled when the client disconnects; a background run is not.',
+          'Wait mode (default): 200 with the terminal run. `background: true`: 202 with the accepted run; poll `GET /v1/runs/{id}` (in a cluster it goes through a queue any node takes from, and a run without `threadId` gets a thread of its own so that it can resume on another node). `stream: true`: server-sent events. A wait or stream run is cancelled when the client disconnects; a background run is not.',
         params: {
           type: 'object',
           required: ['idOrName'],
@@ -81,17 +81,18 @@ export function registerRunRoutes(app: FastifyInstance, { pool }: RouteContext):
       if (stream === true && background === true) {
         throw validationError('background', 'cannot be combined with stream');
       }
-      const signal = background === true ? undefined : clientGone(reply);
-      const handle = await pool.runs.start(request.project, request.params.idOrName, {
+      const options = {
         input,
         ...(threadId !== undefined && { threadId }),
         ...(multitask !== undefined && { multitask }),
         ...(metadata !== undefined && { metadata }),
-        ...(signal !== undefined && { signal }),
-      });
+      };
       if (background === true) {
-        return reply.code(202).header('location', `/v1/runs/${handle.id}`).send(handle.accepted);
+        const accepted = await pool.runs.startBackground(request.project, request.params.idOrName, options);
+        return reply.code(202).header('location', `/v1/runs/${accepted.id}`).send(accepted);
       }
+      const signal = clientGone(reply);
+      const handle = await pool.runs.start(request.project, request.params.idOrName, { ...options, signal });
       if (stream === true && signal !== undefined) {
         await sendSse(reply, handle.stream.events(0, signal), signal);
         return reply;

@@ -1,0 +1,317 @@
+/**
+ * What a node shares with the other nodes of its cluster, opened in one place. A node runs in one
+ * of three modes, which it says at start:
+ * - `single` on SQLite or memory: one process, everything in it;
+ * - `single` on PostgreSQL without Redis: one node on a shared database (valid, but a second node
+ *   would double every limit: more than one node needs Redis);
+ * - `cluster`: PostgreSQL and Redis. Quotas, budgets and provider rate limits are counted in Redis
+ *   (Lua), threads are held through leases with fencing tokens, run events are kept in Redis so a
+ *   stream resumes on any node, background runs go through a BullMQ queue any node takes from,
+ *   nodes heartbeat, and the runs of a node that died are swept by another.
+ *
+ * The node opens two Redis connections (commands; pub/sub shared by the thread leases, the event
+ * log and the event bus), BullMQ two of its own.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Clock } from '../core/clock.ts';
+import { rejectUnknownKeys, intOption } from '../core/options.ts';
+import { validationError } from '../core/errors.ts';
+import type { Logger } from '../core/logger.ts';
+import {
+  connectRedis,
+  coordinationUnavailable,
+  redactRedisUrl,
+  resolveRedisConnection,
+} from './redis/connection.ts';
+import type { GovernanceLedger } from './governance-ledger.ts';
+import type { RateLimiter } from './rate-limiter.ts';
+import { RedisGovernanceLedger, type RedisGovernanceLedgerOptions } from './redis/governance-ledger.ts';
+import { RedisRateLimiter } from './redis/rate-limiter.ts';
+import { LocalThreadLeases, type ThreadLeases } from './thread-leases.ts';
+import { ThreadGate } from '../run/multitask.ts';
+import { RedisThreadLeases, type RedisThreadLeasesOptions } from './redis/thread-leases.ts';
+import type { LoggedRunEvent, RunEventLog } from './run-event-log.ts';
+import { RedisRunEventLog, type RedisRunEventLogOptions } from './redis/run-event-log.ts';
+import { LocalMembership, type Membership, type NodeInfo } from './membership.ts';
+import { RedisMembership, type RedisMembershipOptions } from './redis/membership.ts';
+import type { RunQueue } from './run-queue.ts';
+import { BullRunQueue, type BullRunQueueOptions } from './redis/run-queue.ts';
+import { RedisEventBus } from './redis/event-bus.ts';
+import { LocalEventBus, type BusEvent } from '../events/bus.ts';
+
+/** Tuning of a node of a cluster (`createAgentPool({ cluster })`); every field has a default. */
+export interface ClusterOptions {
+  /** This node's id, as `GET /v1/cluster` and the runs it writes name it. @default node_ and 12 hex digits */
+  nodeId?: string;
+  /** The URL the node is reached at, listed by `GET /v1/cluster`. @default null */
+  address?: string | null;
+  /** How long a Redis command may take before it fails with 503 COORDINATION_UNAVAILABLE (ms). @default 2000 */
+  redisCommandTimeoutMs?: number;
+  /** Background runs this node executes at once (the rest wait in the queue for any node). @default 8 */
+  backgroundConcurrency?: number;
+  /** How often the node reads the store's change feed when nothing told it of a change (ms). @default 1000 */
+  changePollMs?: number;
+  /** Quotas and budgets in Redis: how long a dead node's holds outlive it. */
+  ledger?: RedisGovernanceLedgerOptions;
+  /** Thread leases: their ttl, renewal and how often waiters look. */
+  threadLeases?: RedisThreadLeasesOptions;
+  /** Run events kept in Redis for streams that resume on another node: how many, how long. */
+  eventLog?: RedisRunEventLogOptions;
+  /** Heartbeats, and when a silent node is taken for dead. */
+  membership?: RedisMembershipOptions;
+  /** The background-run queue (BullMQ): lock and stall detection. */
+  queue?: BullRunQueueOptions;
+}
+
+const CLUSTER_FIELDS = [
+  'nodeId',
+  'address',
+  'redisCommandTimeoutMs',
+  'backgroundConcurrency',
+  'changePollMs',
+  'ledger',
+  'threadLeases',
+  'eventLog',
+  'membership',
+  'queue',
+] as const;
+
+/** The mode a node runs in. */
+export type NodeMode = 'single' | 'cluster';
+
+/** What a node shares with its cluster (or keeps to itself when it runs alone). */
+export interface Coordination<E extends LoggedRunEvent = LoggedRunEvent> {
+  readonly mode: NodeMode;
+  readonly nodeId: string;
+  /** The Redis URL with its password hidden, when there is one. */
+  readonly redis: string | null;
+  readonly ledger: GovernanceLedger | undefined;
+  readonly rateLimiter: RateLimiter | undefined;
+  readonly threadLeases: ThreadLeases;
+  /** Run events in Redis; undefined on a single node (its memory holds them). */
+  readonly eventLog: RunEventLog<E> | undefined;
+  readonly membership: Membership;
+  /** The queue of background runs; undefined on a single node (it starts them at once). */
+  readonly queue: RunQueue | undefined;
+  readonly backgroundConcurrency: number;
+  readonly changePollMs: number;
+  /**
+   * Relays events between the nodes: what `publish` is given reaches the `onRemote` listeners of
+   * every other node; `onResubscribed` fires after a reconnect, when messages may have been lost.
+   * Undefined on a single node.
+   */
+  readonly relay: EventRelay | undefined;
+  /** Resolves when Redis answers (at once on a single node); COORDINATION_UNAVAILABLE otherwise. */
+  ping(): Promise<void>;
+  /** Stops timers and subscriptions and closes the connections it opened. */
+  close(): Promise<void>;
+}
+
+/** Whether one dependency of the node answers. */
+export interface DependencyState {
+  /** `postgres`, `sqlite`, `memory`, `store` (adapters given in code) or `redis`. */
+  readonly name: string;
+  readonly ok: boolean;
+  /** Why it does not answer. */
+  readonly error?: string;
+}
+
+/** This node and its cluster, as `pool.cluster` shows them. */
+export interface ClusterView {
+  readonly mode: NodeMode;
+  readonly nodeId: string;
+  /** The Redis URL with its password hidden; null on a single node. */
+  readonly redis: string | null;
+  /** The nodes whose heartbeat is current (this one alone on a single node). */
+  nodes(): Promise<NodeInfo[]>;
+  /** Each dependency (the store; Redis in a cluster) and whether it answers now. */
+  dependencies(): Promise<DependencyState[]>;
+}
+
+/** A cluster-wide channel of small events between nodes. */
+export interface EventRelay {
+  publish(event: BusEvent): void;
+  onRemote(listener: (event: BusEvent) => void): () => void;
+  onResubscribed(listener: () => void): () => void;
+}
+
+/** What {@link openCoordination} needs. */
+export interface CoordinationInput {
+  redisUrl: string | undefined;
+  redisPrefix: string | undefined;
+  cluster: ClusterOptions | undefined;
+  /** Runs waiting on one thread at most (`runs.maxQueuePerThread`). */
+  maxQueuePerThread: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+/** Checks `cluster` (field names `cluster.…`) and picks the node id. */
+export function resolveClusterBasics(cluster: ClusterOptions | undefined): {
+  nodeId: string;
+  address: string | null;
+  backgroundConcurrency: number;
+  changePollMs: number;
+  redisCommandTimeoutMs: number;
+} {
+  const options = cluster ?? {};
+  rejectUnknownKeys('cluster.', options, CLUSTER_FIELDS);
+  const nodeId = options.nodeId ?? `node_${randomBytes(6).toString('hex')}`;
+  if (typeof nodeId !== 'string' || !NODE_ID.test(nodeId)) {
+    throw validationError('cluster.nodeId', 'must be 1 to 64 letters, digits, - and _', {
+      value: String(nodeId),
+    });
+  }
+  const address = options.address ?? null;
+  if (address !== null && typeof address !== 'string') {
+    throw validationError('cluster.address', 'must be a URL string');
+  }
+  return {
+    nodeId,
+    address,
+    backgroundConcurrency: intOption(
+      'cluster.backgroundConcurrency',
+      options.backgroundConcurrency,
+      8,
+      1,
+      1000,
+    ),
+    changePollMs: intOption('cluster.changePollMs', options.changePollMs, 1000, 50, 60_000),
+    redisCommandTimeoutMs: intOption(
+      'cluster.redisCommandTimeoutMs',
+      options.redisCommandTimeoutMs,
+      2000,
+      50,
+      60_000,
+    ),
+  };
+}
+
+/**
+ * Opens what the node shares: with `redisUrl`, the Redis adapters of a cluster (refusing to start
+ * with COORDINATION_UNAVAILABLE when Redis cannot be reached); without, the in-process ones.
+ */
+export async function openCoordination<E extends LoggedRunEvent>(
+  input: CoordinationInput,
+): Promise<Coordination<E>> {
+  const basics = resolveClusterBasics(input.cluster);
+  const { nodeId, backgroundConcurrency, changePollMs } = basics;
+  const logger = input.logger.child({ component: 'cluster', node: nodeId });
+  if (input.redisUrl === undefined) {
+    if (input.redisPrefix !== undefined) throw validationError('redisPrefix', 'is only used with redisUrl');
+    return {
+      mode: 'single',
+      nodeId,
+      redis: null,
+      ledger: undefined,
+      rateLimiter: undefined,
+      threadLeases: new LocalThreadLeases(new ThreadGate(input.maxQueuePerThread)),
+      eventLog: undefined,
+      membership: new LocalMembership(nodeId, input.clock),
+      queue: undefined,
+      backgroundConcurrency,
+      changePollMs,
+      relay: undefined,
+      ping: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+  }
+  const conn = resolveRedisConnection({
+    url: input.redisUrl,
+    ...(input.redisPrefix !== undefined && { prefix: input.redisPrefix }),
+    commandTimeoutMs: basics.redisCommandTimeoutMs,
+  });
+  const { prefix } = conn;
+  const options = input.cluster ?? {};
+  const opened: { close: () => Promise<unknown> | void }[] = [];
+  let redis: Redis | undefined;
+  let subscriber: Redis | undefined;
+  try {
+    redis = await connectRedis(conn, `agentpool:${nodeId}`);
+    subscriber = await connectRedis(conn, `agentpool:${nodeId}:sub`);
+    const deps = { redis, prefix, clock: input.clock, logger };
+    const ledger = new RedisGovernanceLedger(deps, options.ledger);
+    opened.push(ledger);
+    const rateLimiter = new RedisRateLimiter(deps);
+    opened.push(rateLimiter);
+    const threadLeases = new RedisThreadLeases(
+      { ...deps, subscriber, nodeId },
+      { maxQueue: input.maxQueuePerThread, ...options.threadLeases },
+    );
+    opened.push(threadLeases);
+    const eventLog = new RedisRunEventLog<E>({ redis, subscriber, prefix, logger }, options.eventLog);
+    opened.push(eventLog);
+    const membership = new RedisMembership({ ...deps, nodeId }, options.membership);
+    opened.push({ close: () => membership.leave() });
+    const queue = new BullRunQueue({ redis, connection: conn, nodeId, logger }, options.queue);
+    const remote = new LocalEventBus<BusEvent>();
+    const bus = new RedisEventBus<BusEvent>({
+      redis,
+      subscriber,
+      prefix,
+      nodeId,
+      relay: () => true,
+      local: remote,
+      logger,
+    });
+    opened.push(bus);
+    const sub = subscriber;
+    const cmd = redis;
+    return {
+      mode: 'cluster',
+      nodeId,
+      redis: redactRedisUrl(conn.url),
+      ledger,
+      rateLimiter,
+      threadLeases,
+      eventLog,
+      membership,
+      queue,
+      backgroundConcurrency,
+      changePollMs,
+      relay: {
+        // Relayed events reach the other nodes' `remote` buses (and this one's, ignored there).
+        publish: (event) => bus.emit(event),
+        onRemote: (listener) => remote.on('*', listener),
+        onResubscribed: (listener) => bus.onResubscribed(listener),
+      },
+      async ping() {
+        try {
+          await cmd.ping();
+        } catch (err) {
+          throw coordinationUnavailable(err);
+        }
+      },
+      async close() {
+        try {
+          await queue.close(true);
+          await closeAll(opened);
+        } finally {
+          sub.disconnect();
+          cmd.disconnect();
+        }
+      },
+    };
+  } catch (err) {
+    await closeAll(opened).catch(() => undefined);
+    subscriber?.disconnect();
+    redis?.disconnect();
+    throw err;
+  }
+}
+
+/** Closes each, in reverse order, even when one fails; the first failure is rethrown. */
+async function closeAll(opened: readonly { close: () => Promise<unknown> | void }[]): Promise<void> {
+  let failure: unknown;
+  for (const item of [...opened].reverse()) {
+    try {
+      await item.close();
+    } catch (err) {
+      failure ??= err;
+    }
+  }
+  if (failure !== undefined) throw failure;
+}
