@@ -76,7 +76,7 @@ export {
 export { DemoLanguageModel } from './models/demo-model.ts';
 export { type Cost, type ModelPrice, PriceTable, type PriceTableOptions } from './models/pricing.ts';
 export type { InstanceResources } from './pool/instance.ts';
-export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './run/multitask.ts';
+export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './coordination/thread-gate.ts';
 export type { RunHandle, StartRunOptions } from './run/runs.ts';
 export { type ResolvedRunOptions, type RunOptions, resolveRunOptions } from './run/run-options.ts';
 export { type CallSettings, type ResponseFormat, resolveCallSettings } from './run/call-settings.ts';

@@ -25,7 +25,7 @@ import {
 import { type ApplyFlags, applyCommand } from './commands/apply.ts';
 import { registerKeysCommand } from './commands/keys.ts';
 import { registerProjectsCommand } from './commands/projects.ts';
-import { MULTITASK_STRATEGIES } from '../run/multitask.ts';
+import { MULTITASK_STRATEGIES } from '../coordination/thread-gate.ts';
 import { type RunFlags, type RunIo, runCommand } from './commands/run.ts';
 import { registerRunsCommand } from './commands/runs.ts';
 import { type StatsFlags, statsCommand } from './commands/stats.ts';

@@ -29,7 +29,7 @@ import type { RateLimiter } from './rate-limiter.ts';
 import { RedisGovernanceLedger, type RedisGovernanceLedgerOptions } from './redis/governance-ledger.ts';
 import { RedisRateLimiter } from './redis/rate-limiter.ts';
 import { LocalThreadLeases, type ThreadLeases } from './thread-leases.ts';
-import { ThreadGate } from '../run/multitask.ts';
+import { ThreadGate } from './thread-gate.ts';
 import { RedisThreadLeases, type RedisThreadLeasesOptions } from './redis/thread-leases.ts';
 import type { LoggedRunEvent, RunEventLog } from './run-event-log.ts';
 import { RedisRunEventLog, type RedisRunEventLogOptions } from './redis/run-event-log.ts';

@@ -5,13 +5,13 @@
  * run that lost its lease without noticing (its node paused, cut off from Redis) cannot write into
  * a thread another run now holds: the store that holds the data refuses it.
  *
- * The strategies are the run's `multitask` (run/multitask.ts): `reject`, `enqueue` in arrival
+ * The strategies are the run's `multitask` (thread-gate.ts): `reject`, `enqueue` in arrival
  * order, `interrupt` (the newest wins). One process needs no fence and no expiry: the local
  * adapter wraps the in-process {@link ThreadGate} and answers `undefined` tokens. A cluster uses
  * the Redis adapter (redis/thread-leases.ts), whose leases expire with a dead node.
  */
 import { AgentPoolError } from '../core/errors.ts';
-import { type GateEntrant, type MultitaskStrategy, ThreadGate } from '../run/multitask.ts';
+import { type GateEntrant, type MultitaskStrategy, ThreadGate } from './thread-gate.ts';
 
 /** Grants threads to runs one at a time, in one process or across a cluster. */
 export interface ThreadLeases {

@@ -10,7 +10,7 @@ import { INPUT_LIMITS } from '../core/input-limits.ts';
 import { boolOption, rejectUnknownKeys } from '../core/options.ts';
 import { SPEC_LIMITS } from '../registry/definition.ts';
 import type { NewMessage } from '../store/ports.ts';
-import type { MultitaskStrategy } from './multitask.ts';
+import type { MultitaskStrategy } from '../coordination/thread-gate.ts';
 import { type CallSettings, resolveCallSettings } from './call-settings.ts';
 import {
   type ClientTool,

@@ -26,7 +26,11 @@ import {
   type RunRequest,
   type StartRunOptions,
 } from './run-request.ts';
-import { MULTITASK_STRATEGIES, type GateEntrant, type MultitaskStrategy } from './multitask.ts';
+import {
+  MULTITASK_STRATEGIES,
+  type GateEntrant,
+  type MultitaskStrategy,
+} from '../coordination/thread-gate.ts';
 import type { EventRelay } from '../coordination/cluster.ts';
 import type { RunEventLog } from '../coordination/run-event-log.ts';
 import type { BackgroundJob, RunQueue } from '../coordination/run-queue.ts';

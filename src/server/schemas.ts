@@ -5,7 +5,7 @@
  * from the core's own constants, and the facade still validates everything it is given.
  */
 import { SPEC_LIMITS, TIERS } from '../registry/definition.ts';
-import { MULTITASK_STRATEGIES } from '../run/multitask.ts';
+import { MULTITASK_STRATEGIES } from '../coordination/thread-gate.ts';
 
 /** Page size bounds of every list route. */
 export const PAGE_LIMIT = { minimum: 1, maximum: 1000 } as const;

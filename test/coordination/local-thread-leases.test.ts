@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { LocalThreadLeases } from '../../src/coordination/thread-leases.ts';
-import { ThreadGate } from '../../src/run/multitask.ts';
+import { ThreadGate } from '../../src/coordination/thread-gate.ts';
 import { entrant, threadLeasesConformance } from './thread-leases.conformance.ts';
 
 threadLeasesConformance('local', async ({ nodes, maxQueue }) => {

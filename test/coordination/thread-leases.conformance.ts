@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { ThreadLeases } from '../../src/coordination/thread-leases.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import type { GateEntrant } from '../../src/run/multitask.ts';
+import type { GateEntrant } from '../../src/coordination/thread-gate.ts';
 
 /** Nodes sharing one set of leases, and what closes them. */
 export interface ThreadLeasesCluster {

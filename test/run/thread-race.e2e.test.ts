@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import type { MultitaskStrategy } from '../../src/run/multitask.ts';
+import type { MultitaskStrategy } from '../../src/coordination/thread-gate.ts';
 import type { MessageRecord, RunRecord } from '../../src/store/ports.ts';
 import { MODEL, P, runFixture } from '../support/run-fixture.ts';
 

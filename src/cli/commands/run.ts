@@ -3,7 +3,7 @@
  * server-sent events as they arrive: text deltas to stdout, tool calls and results as dim lines
  * to stderr, and a summary line to stderr at the end. A run that fails exits 1 with its code.
  */
-import type { MultitaskStrategy } from '../../run/multitask.ts';
+import type { MultitaskStrategy } from '../../coordination/thread-gate.ts';
 import { AgentPoolClient, ApiError, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
 

@@ -26,7 +26,7 @@ import { coordinationUnavailable } from './connection.ts';
 import { AgentPoolError } from '../../core/errors.ts';
 import { type Logger, silentLogger } from '../../core/logger.ts';
 import { intOption, rejectUnknownKeys } from '../../core/options.ts';
-import type { GateEntrant, MultitaskStrategy } from '../../run/multitask.ts';
+import type { GateEntrant, MultitaskStrategy } from '../thread-gate.ts';
 import { nodeClosing, type ThreadLeases } from '../thread-leases.ts';
 import { LuaScript } from './lua-script.ts';
 

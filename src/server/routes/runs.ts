@@ -9,7 +9,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
-import type { MultitaskStrategy } from '../../run/multitask.ts';
+import type { MultitaskStrategy } from '../../coordination/thread-gate.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, multitaskSchema, ref } from '../schemas.ts';
 import { clientGone, sendSse } from '../sse.ts';

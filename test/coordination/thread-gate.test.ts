@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import { type GateEntrant, ThreadGate } from '../../src/run/multitask.ts';
+import { type GateEntrant, ThreadGate } from '../../src/coordination/thread-gate.ts';
 
 const entrant = (runId: string): GateEntrant => ({ runId, controller: new AbortController() });
 const flush = () => new Promise((r) => setImmediate(r));
