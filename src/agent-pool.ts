@@ -13,12 +13,12 @@ import {
   type ClusterView,
   type Coordination,
   openCoordination,
-  resolveClusterBasics,
 } from './coordination/cluster.ts';
+import { resolveClusterOptions } from './coordination/cluster-options.ts';
 import { type Clock, systemClock, type TimerHandle } from './core/clock.ts';
 import { type Logger, silentLogger } from './core/logger.ts';
 import { validationError } from './core/errors.ts';
-import { enumOption, intOption, objectOption } from './core/options.ts';
+import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
 import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-events.ts';
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
@@ -50,7 +50,8 @@ import type { ProjectStore } from './store/project-ports.ts';
 import { SqliteProjectStore } from './store/sqlite-projects.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
-  type PostgresStoreOptions,
+  type PostgresPoolOptions,
+  postgresPoolOptions,
   redactDatabaseUrl,
   resolvePostgresOptions,
 } from './store/postgres/options.ts';
@@ -204,7 +205,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
-  const { nodeId } = resolveClusterBasics(options.cluster);
+  const { nodeId } = resolveClusterOptions(options.cluster);
   checkRedisStore(options);
   const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
@@ -487,19 +488,6 @@ async function closeCoordination(options: AgentPoolOptions): Promise<void> {
   for (const r of results) if (r.status === 'rejected') throw r.reason;
 }
 
-/** Tuning of the PostgreSQL stores; the URL is `databaseUrl`, the node id the cluster's. */
-export type PostgresPoolOptions = Omit<PostgresStoreOptions, 'databaseUrl' | 'nodeId'>;
-
-const POSTGRES_FIELDS = [
-  'schema',
-  'maxConnections',
-  'connectTimeoutMs',
-  'acquireTimeoutMs',
-  'statementTimeoutMs',
-  'idleTimeoutMs',
-  'changeHistory',
-] as const satisfies readonly (keyof PostgresPoolOptions)[];
-
 async function openStores(
   options: AgentPoolOptions,
   logger: Logger,
@@ -515,7 +503,7 @@ async function openStores(
         "is required with store 'postgres' (postgres://user@host:5432/database)",
       );
     }
-    const tuning = objectOption('postgres', options.postgres, POSTGRES_FIELDS) as PostgresPoolOptions;
+    const tuning = postgresPoolOptions(options.postgres);
     resolvePostgresOptions({ ...tuning, databaseUrl: options.databaseUrl }, 'postgres.'); // fields named as given
     const opened = await openPostgresStores({ ...tuning, databaseUrl: options.databaseUrl, nodeId });
     const { schema } = opened.database.options;

@@ -179,7 +179,7 @@ export { PAGE_MAX_BYTES } from './store/paging.ts';
 export { DEFAULT_REPLAY_BYTES, DEFAULT_REPLAY_EVENTS } from './run/stream.ts';
 export type { InterruptOptions, ProjectThreadsDeleted, ProjectWalk } from './store/ports.ts';
 export type { MemoryRunStoreOptions } from './store/memory-runs.ts';
-export type { PostgresPoolOptions, Stores } from './agent-pool.ts';
+export type { Stores } from './agent-pool.ts';
 export { PostgresAgentStore } from './store/postgres/agent-store.ts';
 export { PostgresRunStore } from './store/postgres/run-store.ts';
 export { PostgresProjectStore } from './store/postgres/project-store.ts';
@@ -191,6 +191,7 @@ export {
 export { POSTGRES_SCHEMA_VERSION } from './store/postgres/migrations.ts';
 export { openPostgresStores, type PostgresStores } from './store/postgres/open.ts';
 export {
+  type PostgresPoolOptions,
   type PostgresStoreOptions,
   redactDatabaseUrl,
   resolvePostgresOptions,

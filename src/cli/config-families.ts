@@ -7,6 +7,12 @@
  */
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { intOption } from '../core/options.ts';
+import { type ClusterOptions, resolveClusterOptions } from '../coordination/cluster-options.ts';
+import {
+  type PostgresPoolOptions,
+  postgresPoolOptions,
+  resolvePostgresOptions,
+} from '../store/postgres/options.ts';
 import { FeatureFlags, type FlagDefinition } from '../governance/flags.ts';
 import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
 import { type MetricsOptions, resolveMetricsOptions } from '../metrics-options.ts';
@@ -65,6 +71,10 @@ export interface FamilySettings {
   metrics?: MetricsOptions;
   /** Agents' lastUsedAt writes. */
   agents?: AgentUsageOptions;
+  /** The PostgreSQL stores' schema, connection pool and timeouts (store postgres). */
+  postgres?: PostgresPoolOptions;
+  /** A cluster node's tuning: heartbeats, leases, the event log, the queue (with redisUrl). */
+  cluster?: Omit<ClusterOptions, 'nodeId' | 'address'>;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -147,6 +157,28 @@ export const FAMILIES: Readonly<Record<keyof FamilySettings, Family>> = {
   },
   metrics: { resolve: (value) => resolveMetricsOptions(value as MetricsOptions) },
   agents: { resolve: (value) => resolveAgentUsageOptions(value as AgentUsageOptions) },
+  postgres: {
+    resolve: (value) => {
+      const given = postgresPoolOptions(value);
+      const {
+        databaseUrl: _url,
+        nodeId: _node,
+        ...resolved
+      } = resolvePostgresOptions({ ...given, databaseUrl: 'postgres://localhost/agentpool' }, 'postgres.');
+      return resolved;
+    },
+  },
+  cluster: {
+    // Its id and address are the settings nodeId and nodeAddress: the table has no cluster.nodeId.
+    resolve: (value) => {
+      const {
+        nodeId: _node,
+        address: _address,
+        ...resolved
+      } = resolveClusterOptions(value as ClusterOptions | undefined);
+      return resolved;
+    },
+  },
 };
 
 /** The top-level keys of {@link FAMILIES}. */

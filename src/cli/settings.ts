@@ -341,6 +341,47 @@ export const SETTINGS: readonly Setting[] = [
   s('metrics.maxTrackedAgents', 'agents whose figures the stats API keeps'),
   s('agents.lastUsedFlushIntervalMs', "how often agents' lastUsedAt is written (ms)"),
   s('agents.maxPendingUses', 'agents whose last use is held in memory before a write'),
+  // PostgreSQL and the cluster
+  s('postgres.schema', "the PostgreSQL schema of agentpool's tables, created if missing"),
+  s('postgres.maxConnections', "connections of the node's pool (the change feed's listener takes one more)"),
+  s('postgres.connectTimeoutMs', 'how long opening a connection may take before STORE_UNAVAILABLE (ms)'),
+  s(
+    'postgres.acquireTimeoutMs',
+    'how long a statement waits for a free connection before STORE_UNAVAILABLE (ms)',
+  ),
+  s('postgres.statementTimeoutMs', 'the server cancels a longer statement (ms)'),
+  s('postgres.idleTimeoutMs', 'an idle connection is closed after this long (ms)'),
+  s('postgres.changeHistory', 'definition writes a deletion stays in the change feed'),
+  s(
+    'cluster.redisCommandTimeoutMs',
+    'a Redis command failing later answers 503 COORDINATION_UNAVAILABLE (ms)',
+  ),
+  s('cluster.backgroundConcurrency', 'background runs this node executes at once'),
+  s('cluster.changePollMs', 'how often the node reads the change feed of definitions (ms)'),
+  s(
+    'cluster.ledger.holdTtlMs',
+    "how long a run's quota place and budget reservations outlive their node's last renewal (ms)",
+  ),
+  s('cluster.ledger.renewIntervalMs', "how often a node renews its runs' holds (ms)"),
+  s('cluster.threadLeases.leaseTtlMs', "how long a thread lease outlives its node's last renewal (ms)"),
+  s('cluster.threadLeases.renewIntervalMs', 'how often a node renews its thread leases (ms)'),
+  s('cluster.threadLeases.pollMs', 'how often a run waiting for a thread looks again (ms)'),
+  s('cluster.threadLeases.maxQueue', 'runs waiting on one thread at most, cluster-wide', {
+    defaultText: 'runs.maxQueuePerThread',
+  }),
+  s('cluster.eventLog.maxEvents', 'events of a run kept in Redis for streams that resume on another node'),
+  s('cluster.eventLog.maxAgeMs', "how long a run's events stay in Redis after its last one (ms)"),
+  s('cluster.eventLog.pollMs', 'how often a follower on another node looks for new events (ms)'),
+  s('cluster.eventLog.maxPending', 'events held in memory while Redis cannot be reached'),
+  s('cluster.membership.heartbeatMs', 'how often a node heartbeats (ms)'),
+  s('cluster.membership.deadAfterMs', 'a node silent this long is taken for dead and swept (ms)'),
+  s('cluster.membership.sweepIntervalMs', 'how often nodes look for dead ones (ms)'),
+  s(
+    'cluster.queue.lockDurationMs',
+    "a background job's lock; a dead node's jobs are taken again after it (ms)",
+  ),
+  s('cluster.queue.stalledIntervalMs', 'how often nodes look for jobs whose lock expired (ms)'),
+  s('cluster.queue.maxStalledCount', 'takeovers of one job before it is given up'),
 ];
 
 /** A placeholder segment (`<name>`) matches any key. */

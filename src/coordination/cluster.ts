@@ -12,11 +12,10 @@
  * The node opens two Redis connections (commands; pub/sub shared by the thread leases, the event
  * log and the event bus), BullMQ two of its own.
  */
-import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Clock } from '../core/clock.ts';
-import { rejectUnknownKeys, intOption } from '../core/options.ts';
 import { validationError } from '../core/errors.ts';
+import { type ClusterOptions, resolveClusterOptions } from './cluster-options.ts';
 import type { Logger } from '../core/logger.ts';
 import {
   connectRedis,
@@ -26,56 +25,19 @@ import {
 } from './redis/connection.ts';
 import type { GovernanceLedger } from './governance-ledger.ts';
 import type { RateLimiter } from './rate-limiter.ts';
-import { RedisGovernanceLedger, type RedisGovernanceLedgerOptions } from './redis/governance-ledger.ts';
+import { RedisGovernanceLedger } from './redis/governance-ledger.ts';
 import { RedisRateLimiter } from './redis/rate-limiter.ts';
 import { LocalThreadLeases, type ThreadLeases } from './thread-leases.ts';
 import { ThreadGate } from './thread-gate.ts';
-import { RedisThreadLeases, type RedisThreadLeasesOptions } from './redis/thread-leases.ts';
+import { RedisThreadLeases } from './redis/thread-leases.ts';
 import type { LoggedRunEvent, RunEventLog } from './run-event-log.ts';
-import { RedisRunEventLog, type RedisRunEventLogOptions } from './redis/run-event-log.ts';
+import { RedisRunEventLog } from './redis/run-event-log.ts';
 import { LocalMembership, type Membership, type NodeInfo } from './membership.ts';
-import { RedisMembership, type RedisMembershipOptions } from './redis/membership.ts';
+import { RedisMembership } from './redis/membership.ts';
 import type { RunQueue } from './run-queue.ts';
-import { BullRunQueue, type BullRunQueueOptions } from './redis/run-queue.ts';
+import { BullRunQueue } from './redis/run-queue.ts';
 import { RedisEventBus } from './redis/event-bus.ts';
 import { LocalEventBus, type BusEvent } from '../events/bus.ts';
-
-/** Tuning of a node of a cluster (`createAgentPool({ cluster })`); every field has a default. */
-export interface ClusterOptions {
-  /** This node's id, as `GET /v1/cluster` and the runs it writes name it. @default node_ and 12 hex digits */
-  nodeId?: string;
-  /** The URL the node is reached at, listed by `GET /v1/cluster`. @default null */
-  address?: string | null;
-  /** How long a Redis command may take before it fails with 503 COORDINATION_UNAVAILABLE (ms). @default 2000 */
-  redisCommandTimeoutMs?: number;
-  /** Background runs this node executes at once (the rest wait in the queue for any node). @default 8 */
-  backgroundConcurrency?: number;
-  /** How often the node reads the store's change feed when nothing told it of a change (ms). @default 1000 */
-  changePollMs?: number;
-  /** Quotas and budgets in Redis: how long a dead node's holds outlive it. */
-  ledger?: RedisGovernanceLedgerOptions;
-  /** Thread leases: their ttl, renewal and how often waiters look. */
-  threadLeases?: RedisThreadLeasesOptions;
-  /** Run events kept in Redis for streams that resume on another node: how many, how long. */
-  eventLog?: RedisRunEventLogOptions;
-  /** Heartbeats, and when a silent node is taken for dead. */
-  membership?: RedisMembershipOptions;
-  /** The background-run queue (BullMQ): lock and stall detection. */
-  queue?: BullRunQueueOptions;
-}
-
-const CLUSTER_FIELDS = [
-  'nodeId',
-  'address',
-  'redisCommandTimeoutMs',
-  'backgroundConcurrency',
-  'changePollMs',
-  'ledger',
-  'threadLeases',
-  'eventLog',
-  'membership',
-  'queue',
-] as const;
 
 /** The mode a node runs in. */
 export type NodeMode = 'single' | 'cluster';
@@ -136,6 +98,8 @@ export interface EventRelay {
   onResubscribed(listener: () => void): () => void;
 }
 
+export type { ClusterOptions } from './cluster-options.ts';
+
 /** What {@link openCoordination} needs. */
 export interface CoordinationInput {
   redisUrl: string | undefined;
@@ -147,49 +111,6 @@ export interface CoordinationInput {
   logger: Logger;
 }
 
-const NODE_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** Checks `cluster` (field names `cluster.…`) and picks the node id. */
-export function resolveClusterBasics(cluster: ClusterOptions | undefined): {
-  nodeId: string;
-  address: string | null;
-  backgroundConcurrency: number;
-  changePollMs: number;
-  redisCommandTimeoutMs: number;
-} {
-  const options = cluster ?? {};
-  rejectUnknownKeys('cluster.', options, CLUSTER_FIELDS);
-  const nodeId = options.nodeId ?? `node_${randomBytes(6).toString('hex')}`;
-  if (typeof nodeId !== 'string' || !NODE_ID.test(nodeId)) {
-    throw validationError('cluster.nodeId', 'must be 1 to 64 letters, digits, - and _', {
-      value: String(nodeId),
-    });
-  }
-  const address = options.address ?? null;
-  if (address !== null && typeof address !== 'string') {
-    throw validationError('cluster.address', 'must be a URL string');
-  }
-  return {
-    nodeId,
-    address,
-    backgroundConcurrency: intOption(
-      'cluster.backgroundConcurrency',
-      options.backgroundConcurrency,
-      8,
-      1,
-      1000,
-    ),
-    changePollMs: intOption('cluster.changePollMs', options.changePollMs, 1000, 50, 60_000),
-    redisCommandTimeoutMs: intOption(
-      'cluster.redisCommandTimeoutMs',
-      options.redisCommandTimeoutMs,
-      2000,
-      50,
-      60_000,
-    ),
-  };
-}
-
 /**
  * Opens what the node shares: with `redisUrl`, the Redis adapters of a cluster (refusing to start
  * with COORDINATION_UNAVAILABLE when Redis cannot be reached); without, the in-process ones.
@@ -197,8 +118,8 @@ export function resolveClusterBasics(cluster: ClusterOptions | undefined): {
 export async function openCoordination<E extends LoggedRunEvent>(
   input: CoordinationInput,
 ): Promise<Coordination<E>> {
-  const basics = resolveClusterBasics(input.cluster);
-  const { nodeId, backgroundConcurrency, changePollMs } = basics;
+  const options = resolveClusterOptions(input.cluster);
+  const { nodeId, backgroundConcurrency, changePollMs } = options;
   const logger = input.logger.child({ component: 'cluster', node: nodeId });
   if (input.redisUrl === undefined) {
     if (input.redisPrefix !== undefined) throw validationError('redisPrefix', 'is only used with redisUrl');
@@ -222,10 +143,9 @@ export async function openCoordination<E extends LoggedRunEvent>(
   const conn = resolveRedisConnection({
     url: input.redisUrl,
     ...(input.redisPrefix !== undefined && { prefix: input.redisPrefix }),
-    commandTimeoutMs: basics.redisCommandTimeoutMs,
+    commandTimeoutMs: options.redisCommandTimeoutMs,
   });
   const { prefix } = conn;
-  const options = input.cluster ?? {};
   const opened: { close: () => Promise<unknown> | void }[] = [];
   let redis: Redis | undefined;
   let subscriber: Redis | undefined;
@@ -233,20 +153,20 @@ export async function openCoordination<E extends LoggedRunEvent>(
     redis = await connectRedis(conn, `agentpool:${nodeId}`);
     subscriber = await connectRedis(conn, `agentpool:${nodeId}:sub`);
     const deps = { redis, prefix, clock: input.clock, logger };
-    const ledger = new RedisGovernanceLedger(deps, options.ledger);
+    const ledger = new RedisGovernanceLedger(deps, input.cluster?.ledger);
     opened.push(ledger);
     const rateLimiter = new RedisRateLimiter(deps);
     opened.push(rateLimiter);
     const threadLeases = new RedisThreadLeases(
       { ...deps, subscriber, nodeId },
-      { maxQueue: input.maxQueuePerThread, ...options.threadLeases },
+      { maxQueue: input.maxQueuePerThread, ...input.cluster?.threadLeases },
     );
     opened.push(threadLeases);
-    const eventLog = new RedisRunEventLog<E>({ redis, subscriber, prefix, logger }, options.eventLog);
+    const eventLog = new RedisRunEventLog<E>({ redis, subscriber, prefix, logger }, input.cluster?.eventLog);
     opened.push(eventLog);
-    const membership = new RedisMembership({ ...deps, nodeId }, options.membership);
+    const membership = new RedisMembership({ ...deps, nodeId }, input.cluster?.membership);
     opened.push({ close: () => membership.leave() });
-    const queue = new BullRunQueue({ redis, connection: conn, nodeId, logger }, options.queue);
+    const queue = new BullRunQueue({ redis, connection: conn, nodeId, logger }, input.cluster?.queue);
     const remote = new LocalEventBus<BusEvent>();
     const bus = new RedisEventBus<BusEvent>({
       redis,

@@ -162,7 +162,31 @@ describe('server configuration', () => {
       'flags',
       'metrics',
       'agents',
+      'postgres',
+      'cluster',
     ]);
+  });
+
+  it('takes the PostgreSQL and cluster tuning from the config file, naming a bad field', () => {
+    const cluster = { membership: { heartbeatMs: 500, deadAfterMs: 3000 }, queue: { lockDurationMs: 4000 } };
+    const config = resolveServerConfig({
+      file: file({ store: 'postgres', postgres: { maxConnections: 4 }, cluster }),
+    });
+    assert.deepEqual(config.cluster, cluster);
+    assert.deepEqual(config.postgres, { maxConnections: 4 });
+    rejects(
+      () => resolveServerConfig({ file: file({ cluster: { membership: { deadAfterMs: 'soon' } } }) }),
+      /^cluster\.membership\.deadAfterMs in config file \/etc\/agentpool\/agentpool\.yaml must be/,
+      { field: 'cluster.membership.deadAfterMs', source: 'file' },
+    );
+    rejects(() => resolveServerConfig({ file: file({ postgres: { maxConections: 4 } }) }), /maxConections/, {
+      source: 'file',
+    });
+    rejects(
+      () => resolveServerConfig({ file: file({ cluster: { nodeId: 'a' } }) }),
+      /has an unknown key "cluster\.nodeId"/,
+      { source: 'file' },
+    );
   });
 
   it('takes governance defaults, prices and resilience from the config file, checked before start', () => {

@@ -76,7 +76,9 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     ...(config.databaseUrl !== undefined && { databaseUrl: config.databaseUrl }),
     ...(config.redisUrl !== undefined && { redisUrl: config.redisUrl }),
     ...(config.redisPrefix !== undefined && { redisPrefix: config.redisPrefix }),
+    ...(config.postgres !== undefined && { postgres: config.postgres }),
     cluster: {
+      ...config.cluster,
       ...(config.nodeId !== undefined && { nodeId: config.nodeId }),
       address: config.nodeAddress ?? nodeAddress(config),
     },

@@ -4,7 +4,7 @@
  * agent pool). The timeouts are what make a lost server a fast 503 rather than a hung request.
  */
 import { validationError } from '../../core/errors.ts';
-import { intOption } from '../../core/options.ts';
+import { intOption, objectOption } from '../../core/options.ts';
 import { nodeIdOption } from '../run-store-shared.ts';
 
 /** How agentpool reaches PostgreSQL. */
@@ -120,4 +120,22 @@ export function redactDatabaseUrl(url: string): string {
   } catch {
     return '(invalid URL)';
   }
+}
+
+/** Tuning of the PostgreSQL stores of a pool (`createAgentPool({ postgres })`): the URL is `databaseUrl`, the node id the cluster's. */
+export type PostgresPoolOptions = Omit<PostgresStoreOptions, 'databaseUrl' | 'nodeId'>;
+
+const POOL_FIELDS = [
+  'schema',
+  'maxConnections',
+  'connectTimeoutMs',
+  'acquireTimeoutMs',
+  'statementTimeoutMs',
+  'idleTimeoutMs',
+  'changeHistory',
+] as const satisfies readonly (keyof PostgresPoolOptions)[];
+
+/** `postgres` as given, refusing keys it does not have (`postgres.maxConections is not …`). */
+export function postgresPoolOptions(value: unknown): PostgresPoolOptions {
+  return objectOption('postgres', value, POOL_FIELDS) as PostgresPoolOptions;
 }
