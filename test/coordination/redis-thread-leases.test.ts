@@ -283,6 +283,64 @@ describe('Redis thread leases across nodes', () => {
     }
   });
 
+  it(
+    'a renewal aborts a holder whose interrupt message was lost, from the mark on its lease',
+    LIMIT,
+    async () => {
+      const c = await openCluster(1, { leaseTtlMs: 2000, renewIntervalMs: 100, pollMs: 50 });
+      try {
+        const a = entrant('a');
+        await at(c.nodes, 0).claim('t', a, 'reject');
+        // What an interrupt run's script leaves on the lease, without its pub/sub message.
+        await c.admin.hset(c.key('t', 'lease'), 'interruptedBy', 'i');
+        const reason = await abortedWithin(a, 2000);
+        assert.ok(isAgentPoolError(reason, 'RUN_INTERRUPTED'));
+        assert.deepEqual(reason.details, { threadId: 't', by: 'i' });
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  it(
+    "shares the node's subscriber: ignores other channels and leaves them subscribed at close",
+    LIMIT,
+    async () => {
+      const { url, prefix, cleanup } = await redisPrefix('leases-sub');
+      const conn = resolveRedisConnection({ url, prefix });
+      const redis = await connectRedis(conn, 'leases-shared');
+      const subscriber = await connectRedis(conn, 'leases-shared-sub');
+      try {
+        const other = `${prefix}other`;
+        const heard: string[] = [];
+        await subscriber.subscribe(other);
+        subscriber.on('message', (channel: string, message: string) => {
+          if (channel === other) heard.push(message);
+        });
+        const leases = new RedisThreadLeases(
+          { redis, subscriber, prefix, nodeId: 'n', clock: systemClock },
+          FAST,
+        );
+        const a = entrant('a');
+        await leases.claim('t', a, 'reject');
+        await redis.publish(other, JSON.stringify({ e: 'interrupt', t: 't', by: 'x', holder: 'a' }));
+        await redis.publish(other, 'one');
+        await leases.close();
+        assert.equal(a.controller.signal.aborted, true, 'aborted by close, not by the other channel');
+        assert.equal(subscriber.status, 'ready', 'the shared connection stays open');
+        await redis.publish(other, 'two');
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(heard.slice(1), ['one', 'two']);
+        assert.ok(isAgentPoolError(a.controller.signal.reason, 'RUN_INTERRUPTED'));
+        assert.equal((a.controller.signal.reason as Error).message, 'the node is closing');
+      } finally {
+        redis.disconnect();
+        subscriber.disconnect();
+        await cleanup();
+      }
+    },
+  );
+
   it('200 concurrent enqueue claims over three nodes each hold the thread alone', LIMIT, async () => {
     const c = await openCluster(3, { ...FAST, maxQueue: 300 });
     try {
