@@ -8,7 +8,7 @@
  * concurrent claims over three nodes never see two holders.
  */
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import type { Redis } from 'ioredis';
 import { connectRedis, resolveRedisConnection } from '../../src/coordination/redis/connection.ts';
 import {
@@ -23,12 +23,19 @@ import { tcpProxy } from '../support/tcp-proxy.ts';
 import {
   abortedWithin,
   entrant,
+  LIMIT,
   settledWithin,
   threadLeasesConformance,
   type ThreadLeasesCluster,
 } from './thread-leases.conformance.ts';
 
 const FAST: RedisThreadLeasesOptions = { leaseTtlMs: 2000, renewIntervalMs: 200, pollMs: 50 };
+
+/** Clusters still open: closed after the last test even if one timed out, so the file always exits. */
+const open = new Set<{ close(): Promise<void> }>();
+after(async () => {
+  for (const c of open) await c.close();
+});
 
 interface Node {
   readonly leases: RedisThreadLeases;
@@ -65,6 +72,7 @@ async function openCluster(
       );
     },
     async close() {
+      if (!open.delete(cluster)) return;
       try {
         await Promise.all(nodes.map((x) => x.leases.close()));
       } finally {
@@ -77,6 +85,7 @@ async function openCluster(
       }
     },
   };
+  open.add(cluster);
   /** The node stops: its connections close with nothing released (kill -9 as Redis sees it). */
   const kill = (i: number) => {
     const x = nodes[i];
@@ -100,7 +109,7 @@ threadLeasesConformance('redis', async ({ nodes, maxQueue }) => {
 });
 
 describe('Redis thread leases options', () => {
-  it('pins the defaults: 15 s leases renewed every 5 s, polls every 500 ms, 100 waiters', () => {
+  it('pins the defaults: 15 s leases renewed every 5 s, polls every 500 ms, 100 waiters', LIMIT, () => {
     assert.deepEqual(resolveRedisThreadLeasesOptions(), {
       leaseTtlMs: 15_000,
       renewIntervalMs: 5000,
@@ -115,7 +124,7 @@ describe('Redis thread leases options', () => {
     });
   });
 
-  it('rejects bad values naming the field', () => {
+  it('rejects bad values naming the field', LIMIT, () => {
     const bad: [RedisThreadLeasesOptions, RegExp][] = [
       [{ leaseTtlMs: 0 }, /threadLeases\.leaseTtlMs/],
       [{ leaseTtlMs: 1.5 }, /threadLeases\.leaseTtlMs/],
@@ -134,89 +143,108 @@ describe('Redis thread leases options', () => {
 });
 
 describe('Redis thread leases across nodes', () => {
-  it('tokens strictly increase across nodes, across lease expiry, and even when the fence key is lost', async () => {
-    const c = await openCluster(3, { leaseTtlMs: 300, renewIntervalMs: 100, pollMs: 50 });
-    try {
-      const tokens: number[] = [];
-      for (let i = 0; i < 6; i++) {
-        const n = at(c.nodes, i % 3);
-        const e = entrant(`r${i}`);
-        const token = await n.claim('t', e, 'reject');
-        assert.equal(typeof token, 'number');
-        tokens.push(token ?? 0);
-        n.release('t', e);
+  it(
+    'tokens strictly increase across nodes, across lease expiry, and even when the fence key is lost',
+    LIMIT,
+    async () => {
+      const c = await openCluster(3, { leaseTtlMs: 300, renewIntervalMs: 100, pollMs: 50 });
+      try {
+        const tokens: number[] = [];
+        for (let i = 0; i < 6; i++) {
+          const n = at(c.nodes, i % 3);
+          const e = entrant(`r${i}`);
+          const token = await n.claim('t', e, 'reject');
+          assert.equal(typeof token, 'number');
+          tokens.push(token ?? 0);
+          n.release('t', e);
+          await c.settle();
+        }
+        // A node dies holding the thread: its lease expires, the next claim gets a higher token.
+        await at(c.nodes, 2).claim('t', entrant('dies'), 'reject');
+        const [stored] = await c.admin.hmget(c.key('t', 'lease'), 'token');
+        tokens.push(Number(stored));
+        c.kill(2);
+        await new Promise((r) => setTimeout(r, 400));
+        const survivor = entrant('after-expiry');
+        tokens.push((await at(c.nodes, 0).claim('t', survivor, 'enqueue')) ?? 0);
+        at(c.nodes, 0).release('t', survivor);
         await c.settle();
+        // The fence key expired (30 days idle) or Redis lost it: tokens restart from Redis time, higher still.
+        await c.admin.del(c.key('t', 'fence'));
+        tokens.push((await at(c.nodes, 1).claim('t', entrant('after-fence-loss'), 'enqueue')) ?? 0);
+        for (let i = 1; i < tokens.length; i++) {
+          assert.ok(at(tokens, i) > at(tokens, i - 1), `token ${i} (${tokens.join(', ')})`);
+        }
+        assert.ok(
+          Number(await c.admin.pttl(c.key('t', 'fence'))) > 29 * 86_400_000,
+          'the fence lives 30 days',
+        );
+      } finally {
+        await c.close();
       }
-      // A node dies holding the thread: its lease expires, the next claim gets a higher token.
-      await at(c.nodes, 2).claim('t', entrant('dies'), 'reject');
-      const [stored] = await c.admin.hmget(c.key('t', 'lease'), 'token');
-      tokens.push(Number(stored));
-      c.kill(2);
-      await new Promise((r) => setTimeout(r, 400));
-      const survivor = entrant('after-expiry');
-      tokens.push((await at(c.nodes, 0).claim('t', survivor, 'enqueue')) ?? 0);
-      at(c.nodes, 0).release('t', survivor);
-      await c.settle();
-      // The fence key expired (30 days idle) or Redis lost it: tokens restart from Redis time, higher still.
-      await c.admin.del(c.key('t', 'fence'));
-      tokens.push((await at(c.nodes, 1).claim('t', entrant('after-fence-loss'), 'enqueue')) ?? 0);
-      for (let i = 1; i < tokens.length; i++) {
-        assert.ok(at(tokens, i) > at(tokens, i - 1), `token ${i} (${tokens.join(', ')})`);
+    },
+  );
+
+  it(
+    'a node that stops renewing loses its lease after the ttl, and a waiter on another node gets it with a higher token',
+    LIMIT,
+    async () => {
+      const c = await openCluster(2, { leaseTtlMs: 500, renewIntervalMs: 100, pollMs: 50 });
+      try {
+        const token = (await at(c.nodes, 0).claim('t', entrant('a'), 'reject')) ?? 0;
+        const b = entrant('b');
+        const waiting = at(c.nodes, 1).claim('t', b, 'enqueue');
+        await c.settle();
+        // Alive, it keeps the thread well past the ttl by renewing it.
+        await new Promise((r) => setTimeout(r, 800));
+        assert.equal(await settledWithin(waiting, 0), false, 'renewed while its node lives');
+        assert.equal(await c.admin.hget(c.key('t', 'lease'), 'run'), 'a');
+        const started = Date.now();
+        c.kill(0);
+        assert.equal(await settledWithin(waiting, 250), false, 'still held within the ttl');
+        const next = (await waiting) ?? 0;
+        assert.ok(Date.now() - started >= 400, 'not before the lease expired');
+        assert.ok(next > token);
+        assert.equal(at(c.nodes, 1).holds('t', 'b'), true);
+      } finally {
+        await c.close();
       }
-      assert.ok(Number(await c.admin.pttl(c.key('t', 'fence'))) > 29 * 86_400_000, 'the fence lives 30 days');
-    } finally {
-      await c.close();
-    }
-  });
+    },
+  );
 
-  it('a node that stops renewing loses its lease after the ttl, and a waiter on another node gets it with a higher token', async () => {
-    const c = await openCluster(2, { leaseTtlMs: 500, renewIntervalMs: 100, pollMs: 50 });
-    try {
-      const token = (await at(c.nodes, 0).claim('t', entrant('a'), 'reject')) ?? 0;
-      const b = entrant('b');
-      const waiting = at(c.nodes, 1).claim('t', b, 'enqueue');
-      await c.settle();
-      const started = Date.now();
-      c.kill(0);
-      assert.equal(await settledWithin(waiting, 250), false, 'still held within the ttl');
-      const next = (await waiting) ?? 0;
-      assert.ok(Date.now() - started >= 400, 'not before the lease expired');
-      assert.ok(next > token);
-      assert.equal(at(c.nodes, 1).holds('t', 'b'), true);
-    } finally {
-      await c.close();
-    }
-  });
+  it(
+    'a renewal that finds the lease taken by another run aborts its run with LEASE_LOST',
+    LIMIT,
+    async () => {
+      const c = await openCluster(3, { leaseTtlMs: 2000, renewIntervalMs: 100, pollMs: 50 });
+      try {
+        const a = entrant('a');
+        await at(c.nodes, 0).claim('t', a, 'reject');
+        // The lease vanished (as after a long pause of node 0) and another run took the thread.
+        await c.admin.del(c.key('t', 'lease'));
+        const b = entrant('b');
+        await at(c.nodes, 1).claim('t', b, 'reject');
+        const reason = await abortedWithin(a, 2000);
+        assert.ok(isAgentPoolError(reason, 'LEASE_LOST'));
+        assert.equal(reason.details['threadId'], 't');
+        assert.equal(at(c.nodes, 0).holds('t', 'a'), false);
+        assert.equal(at(c.nodes, 0).held, 0);
+        // Its late release does not free the thread for anyone else.
+        at(c.nodes, 0).release('t', a);
+        await c.settle();
+        await assert.rejects(
+          at(c.nodes, 2).claim('t', entrant('c'), 'reject'),
+          (e) => isAgentPoolError(e, 'THREAD_BUSY') && e.details['activeRunId'] === 'b',
+        );
+        assert.equal(b.controller.signal.aborted, false);
+      } finally {
+        await c.close();
+      }
+    },
+  );
 
-  it('a renewal that finds the lease taken by another run aborts its run with LEASE_LOST', async () => {
-    const c = await openCluster(3, { leaseTtlMs: 2000, renewIntervalMs: 100, pollMs: 50 });
-    try {
-      const a = entrant('a');
-      await at(c.nodes, 0).claim('t', a, 'reject');
-      // The lease vanished (as after a long pause of node 0) and another run took the thread.
-      await c.admin.del(c.key('t', 'lease'));
-      const b = entrant('b');
-      await at(c.nodes, 1).claim('t', b, 'reject');
-      const reason = await abortedWithin(a, 2000);
-      assert.ok(isAgentPoolError(reason, 'LEASE_LOST'));
-      assert.equal(reason.details['threadId'], 't');
-      assert.equal(at(c.nodes, 0).holds('t', 'a'), false);
-      assert.equal(at(c.nodes, 0).held, 0);
-      // Its late release does not free the thread for anyone else.
-      at(c.nodes, 0).release('t', a);
-      await c.settle();
-      await assert.rejects(
-        at(c.nodes, 2).claim('t', entrant('c'), 'reject'),
-        (e) => isAgentPoolError(e, 'THREAD_BUSY') && e.details['activeRunId'] === 'b',
-      );
-      assert.equal(b.controller.signal.aborted, false);
-    } finally {
-      await c.close();
-    }
-  });
-
-  it("skips a dead node's waiter: the next live one gets the thread", async () => {
-    const c = await openCluster(3, { leaseTtlMs: 300, renewIntervalMs: 100, pollMs: 50 });
+  it("skips a dead node's waiter: the next live one gets the thread at the release", LIMIT, async () => {
+    const c = await openCluster(3, { leaseTtlMs: 600, renewIntervalMs: 100, pollMs: 50 });
     try {
       const a = entrant('a');
       await at(c.nodes, 0).claim('t', a, 'reject');
@@ -227,8 +255,11 @@ describe('Redis thread leases across nodes', () => {
       await c.settle();
       assert.deepEqual(await c.admin.zrange(c.key('t', 'queue'), 0, -1), ['dead', 'live']);
       c.kill(1);
-      await new Promise((r) => setTimeout(r, 450)); // its waiter's liveness key expires
+      await new Promise((r) => setTimeout(r, 750)); // its waiter's liveness key expires
+      assert.equal(a.controller.signal.aborted, false, 'the live holder kept its lease past the ttl');
       at(c.nodes, 0).release('t', a);
+      // At once: the thread is not handed to the dead waiter to sit out its ttl.
+      assert.equal(await settledWithin(live, 300), true);
       assert.ok(typeof (await live) === 'number');
       assert.equal(at(c.nodes, 2).holds('t', 'live'), true);
       assert.equal(await c.admin.hget(c.key('t', 'lease'), 'run'), 'live');
@@ -237,7 +268,7 @@ describe('Redis thread leases across nodes', () => {
     }
   });
 
-  it('an interrupt waits out the lease of a dead holder, then takes the thread', async () => {
+  it('an interrupt waits out the lease of a dead holder, then takes the thread', LIMIT, async () => {
     const c = await openCluster(2, { leaseTtlMs: 300, renewIntervalMs: 100, pollMs: 50 });
     try {
       await at(c.nodes, 0).claim('t', entrant('a'), 'reject');
@@ -252,7 +283,70 @@ describe('Redis thread leases across nodes', () => {
     }
   });
 
-  it('200 concurrent enqueue claims over three nodes each hold the thread alone', async () => {
+  it(
+    'a renewal aborts a holder whose interrupt message was lost, from the mark on its lease',
+    LIMIT,
+    async () => {
+      const c = await openCluster(1, { leaseTtlMs: 2000, renewIntervalMs: 100, pollMs: 50 });
+      try {
+        const a = entrant('a');
+        await at(c.nodes, 0).claim('t', a, 'reject');
+        // What an interrupt run's script leaves on the lease, without its pub/sub message.
+        await c.admin.hset(c.key('t', 'lease'), 'interruptedBy', 'i');
+        const reason = await abortedWithin(a, 2000);
+        assert.ok(isAgentPoolError(reason, 'RUN_INTERRUPTED'));
+        assert.deepEqual(reason.details, { threadId: 't', by: 'i' });
+      } finally {
+        await c.close();
+      }
+    },
+  );
+
+  it(
+    "shares the node's subscriber: ignores other channels and leaves them subscribed at close",
+    LIMIT,
+    async () => {
+      const { url, prefix, cleanup } = await redisPrefix('leases-sub');
+      const conn = resolveRedisConnection({ url, prefix });
+      const redis = await connectRedis(conn, 'leases-shared');
+      const subscriber = await connectRedis(conn, 'leases-shared-sub');
+      try {
+        const other = `${prefix}other`;
+        const heard: string[] = [];
+        await subscriber.subscribe(other);
+        subscriber.on('message', (channel: string, message: string) => {
+          if (channel === other) heard.push(message);
+        });
+        const leases = new RedisThreadLeases(
+          { redis, subscriber, prefix, nodeId: 'n', clock: systemClock },
+          FAST,
+        );
+        const a = entrant('a');
+        await leases.claim('t', a, 'reject');
+        await redis.publish(other, JSON.stringify({ e: 'interrupt', t: 't', by: 'x', holder: 'a' }));
+        await redis.publish(other, 'one');
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(
+          a.controller.signal.aborted,
+          false,
+          'a message on another channel is not for the leases',
+        );
+        await leases.close();
+        assert.equal(subscriber.status, 'ready', 'the shared connection stays open');
+        await redis.publish(other, 'two');
+        await new Promise((r) => setTimeout(r, 50));
+        assert.deepEqual(heard.slice(1), ['one', 'two']);
+        assert.ok(isAgentPoolError(a.controller.signal.reason, 'RUN_INTERRUPTED'));
+        assert.equal((a.controller.signal.reason as Error).message, 'the node is closing');
+      } finally {
+        redis.disconnect();
+        subscriber.disconnect();
+        await cleanup();
+      }
+    },
+  );
+
+  it('200 concurrent enqueue claims over three nodes each hold the thread alone', LIMIT, async () => {
     const c = await openCluster(3, { ...FAST, maxQueue: 300 });
     try {
       let holders = 0;
@@ -283,41 +377,45 @@ describe('Redis thread leases across nodes', () => {
 });
 
 describe('Redis thread leases while Redis is unreachable', () => {
-  it('a claim rejects with COORDINATION_UNAVAILABLE, a waiting claim keeps waiting, and both work once Redis is back', async () => {
-    const target = new URL(TEST_REDIS_URL);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
-    // Node 0 reaches Redis through the proxy; node 1 directly.
-    const c = await openCluster(2, { leaseTtlMs: 2000, renewIntervalMs: 200, pollMs: 50 }, (i) =>
-      i === 0 ? `redis://127.0.0.1:${proxy.port}` : undefined,
-    );
-    try {
-      const h = entrant('h');
-      await at(c.nodes, 1).claim('t', h, 'reject');
-      const w = entrant('w');
-      const waiting = at(c.nodes, 0).claim('t', w, 'enqueue');
-      await c.settle();
+  it(
+    'a claim rejects with COORDINATION_UNAVAILABLE, a waiting claim keeps waiting, and both work once Redis is back',
+    LIMIT,
+    async () => {
+      const target = new URL(TEST_REDIS_URL);
+      const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port || 6379) });
+      // Node 0 reaches Redis through the proxy; node 1 directly.
+      const c = await openCluster(2, { leaseTtlMs: 2000, renewIntervalMs: 200, pollMs: 50 }, (i) =>
+        i === 0 ? `redis://127.0.0.1:${proxy.port}` : undefined,
+      );
+      try {
+        const h = entrant('h');
+        await at(c.nodes, 1).claim('t', h, 'reject');
+        const w = entrant('w');
+        const waiting = at(c.nodes, 0).claim('t', w, 'enqueue');
+        await c.settle();
 
-      await proxy.stop();
-      await assert.rejects(at(c.nodes, 0).claim('u', entrant('x'), 'reject'), (e) => {
-        assert.ok(isAgentPoolError(e, 'COORDINATION_UNAVAILABLE'));
-        assert.equal(e.status, 503);
-        return true;
-      });
-      await new Promise((r) => setTimeout(r, 200)); // polls fail meanwhile
-      assert.equal(await settledWithin(waiting, 0), false, 'the waiting claim still waits');
+        await proxy.stop();
+        await assert.rejects(at(c.nodes, 0).claim('u', entrant('x'), 'reject'), (e) => {
+          assert.ok(isAgentPoolError(e, 'COORDINATION_UNAVAILABLE'));
+          assert.equal(e.status, 503);
+          return true;
+        });
+        await new Promise((r) => setTimeout(r, 200)); // polls fail meanwhile
+        assert.equal(await settledWithin(waiting, 0), false, 'the waiting claim still waits');
 
-      await proxy.start();
-      await reconnected(at(c.connections, 0).redis);
-      const y = entrant('y');
-      assert.equal(typeof (await at(c.nodes, 0).claim('u', y, 'reject')), 'number');
-      at(c.nodes, 1).release('t', h);
-      assert.equal(typeof (await waiting), 'number');
-      assert.equal(at(c.nodes, 0).holds('t', 'w'), true);
-    } finally {
-      await c.close();
-      await proxy.close();
-    }
-  });
+        await proxy.start();
+        await reconnected(at(c.connections, 0).redis);
+        const y = entrant('y');
+        assert.equal(typeof (await at(c.nodes, 0).claim('u', y, 'reject')), 'number');
+        at(c.nodes, 1).release('t', h);
+        assert.equal(typeof (await waiting), 'number');
+        assert.equal(at(c.nodes, 0).holds('t', 'w'), true);
+      } finally {
+        await c.close();
+        await proxy.close();
+      }
+    },
+  );
 });
 
 /** Waits until a connection has reconnected by itself. */

@@ -12,6 +12,9 @@ import type { ThreadLeases } from '../../src/coordination/thread-leases.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import type { GateEntrant } from '../../src/coordination/thread-gate.ts';
 
+/** Each test's bound: a broken adapter fails fast instead of waiting forever for a grant. */
+export const LIMIT = { timeout: 10_000 };
+
 /** Nodes sharing one set of leases, and what closes them. */
 export interface ThreadLeasesCluster {
   readonly nodes: readonly ThreadLeases[];
@@ -70,35 +73,39 @@ export function threadLeasesConformance(
   open: (spec: ClusterSpec) => Promise<ThreadLeasesCluster>,
 ): void {
   describe(`thread leases: ${name}`, () => {
-    it('reject: refuses a held thread with THREAD_BUSY naming the holder, and takes it once released', async () => {
-      const c = await open({ nodes: 2 });
-      try {
-        const a = entrant('a');
-        const first = await node(c, 0).claim('t', a, 'reject');
-        assert.equal(node(c, 0).holds('t', 'a'), true);
-        assert.equal(node(c, 1).holds('t', 'b'), false);
-        await assert.rejects(node(c, 1).claim('t', entrant('b'), 'reject'), (e) => {
-          assert.ok(isAgentPoolError(e, 'THREAD_BUSY'));
-          assert.equal(e.status, 409);
-          assert.deepEqual(e.details, { threadId: 't', activeRunId: 'a' });
-          assert.equal(e.message, 'thread t is running (run a)');
-          return true;
-        });
-        await node(c, 1).claim('other', entrant('o'), 'reject'); // threads are apart
-        node(c, 0).release('t', a);
-        await c.settle();
-        const second = await node(c, 1).claim('t', entrant('b'), 'reject');
-        assert.equal(node(c, 1).holds('t', 'b'), true);
-        assert.equal(node(c, 0).holds('t', 'a'), false);
-        if (first !== undefined || second !== undefined) {
-          assert.ok(first !== undefined && second !== undefined && second > first, 'tokens increase');
+    it(
+      'reject: refuses a held thread with THREAD_BUSY naming the holder, and takes it once released',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 2 });
+        try {
+          const a = entrant('a');
+          const first = await node(c, 0).claim('t', a, 'reject');
+          assert.equal(node(c, 0).holds('t', 'a'), true);
+          assert.equal(node(c, 1).holds('t', 'b'), false);
+          await assert.rejects(node(c, 1).claim('t', entrant('b'), 'reject'), (e) => {
+            assert.ok(isAgentPoolError(e, 'THREAD_BUSY'));
+            assert.equal(e.status, 409);
+            assert.deepEqual(e.details, { threadId: 't', activeRunId: 'a' });
+            assert.equal(e.message, 'thread t is running (run a)');
+            return true;
+          });
+          await node(c, 1).claim('other', entrant('o'), 'reject'); // threads are apart
+          node(c, 0).release('t', a);
+          await c.settle();
+          const second = await node(c, 1).claim('t', entrant('b'), 'reject');
+          assert.equal(node(c, 1).holds('t', 'b'), true);
+          assert.equal(node(c, 0).holds('t', 'a'), false);
+          if (first !== undefined || second !== undefined) {
+            assert.ok(first !== undefined && second !== undefined && second > first, 'tokens increase');
+          }
+        } finally {
+          await c.close();
         }
-      } finally {
-        await c.close();
-      }
-    });
+      },
+    );
 
-    it('enqueue: grants the thread in arrival order across nodes, one holder at a time', async () => {
+    it('enqueue: grants the thread in arrival order across nodes, one holder at a time', LIMIT, async () => {
       const c = await open({ nodes: 3 });
       try {
         const a = entrant('a');
@@ -126,8 +133,6 @@ export function threadLeasesConformance(
           await c.settle(); // fixes the arrival order
         }
         assert.deepEqual(order, [], 'nobody is granted while a holds the thread');
-        holding++;
-        holding--;
         node(c, 0).release('t', a);
         await Promise.all(done);
         assert.deepEqual(order, ids);
@@ -141,7 +146,7 @@ export function threadLeasesConformance(
       }
     });
 
-    it('enqueue: a full queue refuses with THREAD_BUSY saying how many wait', async () => {
+    it('enqueue: a full queue refuses with THREAD_BUSY saying how many wait', LIMIT, async () => {
       const c = await open({ nodes: 2, maxQueue: 2 });
       try {
         await node(c, 0).claim('t', entrant('a'), 'reject');
@@ -159,45 +164,49 @@ export function threadLeasesConformance(
       }
     });
 
-    it('interrupt: aborts the holder and rejects the runs waiting with RUN_INTERRUPTED, then goes next', async () => {
-      const c = await open({ nodes: 3 });
-      try {
-        const a = entrant('a');
-        await node(c, 0).claim('t', a, 'reject');
-        const q = entrant('q');
-        const queued = node(c, 1).claim('t', q, 'enqueue');
-        queued.catch(() => undefined); // checked below; rejected whenever the message arrives
-        await c.settle();
-        const i = entrant('i');
-        const got = node(c, 2).claim('t', i, 'interrupt');
-        const reason = await abortedWithin(a);
-        assert.ok(isAgentPoolError(reason, 'RUN_INTERRUPTED'));
-        assert.equal(reason.message, 'interrupted by run i');
-        assert.deepEqual(reason.details, { threadId: 't', by: 'i' });
-        await assert.rejects(queued, (e) => {
-          assert.ok(isAgentPoolError(e, 'RUN_INTERRUPTED'));
-          assert.deepEqual(e.details, { threadId: 't', by: 'i' });
-          return true;
-        });
-        assert.equal(q.controller.signal.aborted, false, 'a waiter is refused, not aborted');
-        await c.settle();
-        const later = entrant('later');
-        const afterwards = node(c, 1).claim('t', later, 'enqueue');
-        await c.settle();
-        assert.equal(await settledWithin(got, 50), false, 'the holder still runs');
-        node(c, 0).release('t', a);
-        await got;
-        assert.equal(node(c, 2).holds('t', 'i'), true);
-        assert.equal(await settledWithin(afterwards, 50), false, 'later arrivals wait for the interrupter');
-        node(c, 2).release('t', i);
-        await afterwards;
-        assert.equal(node(c, 1).holds('t', 'later'), true);
-      } finally {
-        await c.close();
-      }
-    });
+    it(
+      'interrupt: aborts the holder and rejects the runs waiting with RUN_INTERRUPTED, then goes next',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 3 });
+        try {
+          const a = entrant('a');
+          await node(c, 0).claim('t', a, 'reject');
+          const q = entrant('q');
+          const queued = node(c, 1).claim('t', q, 'enqueue');
+          queued.catch(() => undefined); // checked below; rejected whenever the message arrives
+          await c.settle();
+          const i = entrant('i');
+          const got = node(c, 2).claim('t', i, 'interrupt');
+          const reason = await abortedWithin(a);
+          assert.ok(isAgentPoolError(reason, 'RUN_INTERRUPTED'));
+          assert.equal(reason.message, 'interrupted by run i');
+          assert.deepEqual(reason.details, { threadId: 't', by: 'i' });
+          await assert.rejects(queued, (e) => {
+            assert.ok(isAgentPoolError(e, 'RUN_INTERRUPTED'));
+            assert.deepEqual(e.details, { threadId: 't', by: 'i' });
+            return true;
+          });
+          assert.equal(q.controller.signal.aborted, false, 'a waiter is refused, not aborted');
+          await c.settle();
+          const later = entrant('later');
+          const afterwards = node(c, 1).claim('t', later, 'enqueue');
+          await c.settle();
+          assert.equal(await settledWithin(got, 50), false, 'the holder still runs');
+          node(c, 0).release('t', a);
+          await got;
+          assert.equal(node(c, 2).holds('t', 'i'), true);
+          assert.equal(await settledWithin(afterwards, 50), false, 'later arrivals wait for the interrupter');
+          node(c, 2).release('t', i);
+          await afterwards;
+          assert.equal(node(c, 1).holds('t', 'later'), true);
+        } finally {
+          await c.close();
+        }
+      },
+    );
 
-    it('interrupt: takes a free thread at once', async () => {
+    it('interrupt: takes a free thread at once', LIMIT, async () => {
       const c = await open({ nodes: 2 });
       try {
         const i = entrant('i');
@@ -209,34 +218,38 @@ export function threadLeasesConformance(
       }
     });
 
-    it('a waiter aborted while waiting leaves the line and rejects with its abort reason', async () => {
-      const c = await open({ nodes: 3 });
-      try {
-        const a = entrant('a');
-        await node(c, 0).claim('t', a, 'reject');
-        const b = entrant('b');
-        const waiting = node(c, 1).claim('t', b, 'enqueue');
-        const d = entrant('d');
-        const next = node(c, 2).claim('t', d, 'enqueue');
-        await c.settle();
-        const why = new Error('the caller went away');
-        b.controller.abort(why);
-        await assert.rejects(waiting, (e) => e === why);
-        await c.settle();
-        node(c, 0).release('t', a);
-        await next;
-        assert.equal(node(c, 2).holds('t', 'd'), true);
-        assert.equal(node(c, 1).holds('t', 'b'), false);
-        // A run aborted before it claims is refused at once.
-        const gone = entrant('gone');
-        gone.controller.abort(why);
-        await assert.rejects(node(c, 1).claim('u', gone, 'enqueue'), (e) => e === why);
-      } finally {
-        await c.close();
-      }
-    });
+    it(
+      'a waiter aborted while waiting leaves the line and rejects with its abort reason',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 3 });
+        try {
+          const a = entrant('a');
+          await node(c, 0).claim('t', a, 'reject');
+          const b = entrant('b');
+          const waiting = node(c, 1).claim('t', b, 'enqueue');
+          const d = entrant('d');
+          const next = node(c, 2).claim('t', d, 'enqueue');
+          await c.settle();
+          const why = new Error('the caller went away');
+          b.controller.abort(why);
+          await assert.rejects(waiting, (e) => e === why);
+          await c.settle();
+          node(c, 0).release('t', a);
+          await next;
+          assert.equal(node(c, 2).holds('t', 'd'), true);
+          assert.equal(node(c, 1).holds('t', 'b'), false);
+          // A run aborted before it claims is refused at once.
+          const gone = entrant('gone');
+          gone.controller.abort(why);
+          await assert.rejects(node(c, 1).claim('u', gone, 'enqueue'), (e) => e === why);
+        } finally {
+          await c.close();
+        }
+      },
+    );
 
-    it('held counts the threads a node holds', async () => {
+    it('held counts the threads a node holds', LIMIT, async () => {
       const c = await open({ nodes: 2 });
       try {
         const [n] = c.nodes;
@@ -262,51 +275,59 @@ export function threadLeasesConformance(
       }
     });
 
-    it('release is idempotent, and a run that does not hold the thread cannot release it', async () => {
-      const c = await open({ nodes: 2 });
-      try {
-        const a = entrant('a');
-        await node(c, 0).claim('t', a, 'reject');
-        node(c, 1).release('t', entrant('a')); // same run id, not the holder's entrant
-        node(c, 0).release('t', entrant('x'));
-        await c.settle();
-        assert.equal(node(c, 0).holds('t', 'a'), true);
-        await assert.rejects(node(c, 1).claim('t', entrant('b'), 'reject'), (e) =>
-          isAgentPoolError(e, 'THREAD_BUSY'),
-        );
-        node(c, 0).release('t', a);
-        await c.settle();
-        const b = entrant('b');
-        await node(c, 1).claim('t', b, 'reject');
-        node(c, 0).release('t', a); // again, now that b holds it
-        await c.settle();
-        assert.equal(node(c, 1).holds('t', 'b'), true);
-        await assert.rejects(
-          node(c, 0).claim('t', entrant('c'), 'reject'),
-          (e) => isAgentPoolError(e, 'THREAD_BUSY') && e.details['activeRunId'] === 'b',
-        );
-      } finally {
-        await c.close();
-      }
-    });
+    it(
+      'release is idempotent, and a run that does not hold the thread cannot release it',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 2 });
+        try {
+          const a = entrant('a');
+          await node(c, 0).claim('t', a, 'reject');
+          node(c, 1).release('t', entrant('a')); // same run id, not the holder's entrant
+          node(c, 0).release('t', entrant('x'));
+          await c.settle();
+          assert.equal(node(c, 0).holds('t', 'a'), true);
+          await assert.rejects(node(c, 1).claim('t', entrant('b'), 'reject'), (e) =>
+            isAgentPoolError(e, 'THREAD_BUSY'),
+          );
+          node(c, 0).release('t', a);
+          await c.settle();
+          const b = entrant('b');
+          await node(c, 1).claim('t', b, 'reject');
+          node(c, 0).release('t', a); // again, now that b holds it
+          await c.settle();
+          assert.equal(node(c, 1).holds('t', 'b'), true);
+          await assert.rejects(
+            node(c, 0).claim('t', entrant('c'), 'reject'),
+            (e) => isAgentPoolError(e, 'THREAD_BUSY') && e.details['activeRunId'] === 'b',
+          );
+        } finally {
+          await c.close();
+        }
+      },
+    );
 
-    it('close refuses the waiting claims and later ones with RUN_INTERRUPTED, and stops the holders', async () => {
-      const c = await open({ nodes: 1 });
-      const [n] = c.nodes;
-      assert.ok(n !== undefined);
-      const a = entrant('a');
-      await n.claim('t', a, 'reject');
-      const waiting = n.claim('t', entrant('b'), 'enqueue');
-      waiting.catch(() => undefined); // checked below
-      await c.settle();
-      await n.close();
-      const closing = (e: unknown) =>
-        isAgentPoolError(e, 'RUN_INTERRUPTED') && e.message === 'the node is closing';
-      await assert.rejects(waiting, closing);
-      assert.ok(closing(a.controller.signal.reason), 'the holder was stopped');
-      await assert.rejects(n.claim('u', entrant('c'), 'reject'), closing);
-      n.release('t', a);
-      await c.close();
-    });
+    it(
+      'close refuses the waiting claims and later ones with RUN_INTERRUPTED, and stops the holders',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 1 });
+        const [n] = c.nodes;
+        assert.ok(n !== undefined);
+        const a = entrant('a');
+        await n.claim('t', a, 'reject');
+        const waiting = n.claim('t', entrant('b'), 'enqueue');
+        waiting.catch(() => undefined); // checked below
+        await c.settle();
+        await n.close();
+        const closing = (e: unknown) =>
+          isAgentPoolError(e, 'RUN_INTERRUPTED') && e.message === 'the node is closing';
+        await assert.rejects(waiting, closing);
+        assert.ok(closing(a.controller.signal.reason), 'the holder was stopped');
+        await assert.rejects(n.claim('u', entrant('c'), 'reject'), closing);
+        n.release('t', a);
+        await c.close();
+      },
+    );
   });
 }

@@ -296,7 +296,9 @@ export class RedisThreadLeases implements ThreadLeases {
   readonly #held = new Map<string, Holder>();
   /** Releases, leaves and renewals under way, awaited by close(). */
   readonly #pending = new Set<Promise<unknown>>();
+  /** The subscription to the channel: true once made, false when it failed (retried at renewals). */
   #subscribed: Promise<boolean>;
+  #listening: boolean | undefined;
   #renewTimer: TimerHandle | undefined;
   #pollTimer: TimerHandle | undefined;
   #closed = false;
@@ -522,7 +524,8 @@ export class RedisThreadLeases implements ThreadLeases {
 
   /** Extends this node's leases; aborts the runs whose lease was lost or is wanted by an interrupt. */
   async #renew(): Promise<void> {
-    if (!(await this.#subscribed)) this.#subscribed = this.#subscribe();
+    // Never waits for it: a hanging subscription must not delay the renewals.
+    if (this.#listening === false) this.#subscribed = this.#subscribe();
     if (this.#held.size === 0) return;
     const holders = [...this.#held];
     // Sent together: ioredis pipelines them into one round trip.
@@ -558,10 +561,12 @@ export class RedisThreadLeases implements ThreadLeases {
   }
 
   async #subscribe(): Promise<boolean> {
+    this.#listening = undefined;
     try {
       await this.#subscriber.subscribe(this.#channel);
-      return true;
+      return (this.#listening = true);
     } catch (err) {
+      this.#listening = false;
       // Polls stand in for the messages until the next renewal subscribes again.
       this.#log.warn({ err }, 'could not subscribe to thread lease messages');
       return false;
