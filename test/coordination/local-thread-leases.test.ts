@@ -25,6 +25,7 @@ describe('local thread leases', () => {
     const claimed = leases.claim('t', a, 'reject');
     assert.equal(leases.holds('t', 'a'), true, 'synchronously, as the warm path checks it');
     assert.equal(await claimed, undefined);
+    assert.equal(leases.fenced, false, 'runs need not wait for a token');
     leases.release('t', a);
     assert.equal(leases.holds('t', 'a'), false);
     assert.equal(leases.held, 0);

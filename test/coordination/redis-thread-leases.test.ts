@@ -156,6 +156,7 @@ describe('Redis thread leases across nodes', () => {
           const token = await n.claim('t', e, 'reject');
           assert.equal(typeof token, 'number');
           tokens.push(token ?? 0);
+          assert.equal(n.fenced, true);
           n.release('t', e);
           await c.settle();
         }

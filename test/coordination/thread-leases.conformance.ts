@@ -249,6 +249,26 @@ export function threadLeasesConformance(
       },
     );
 
+    it(
+      'holder names the run holding a thread, seen from any node; undefined once it is free',
+      LIMIT,
+      async () => {
+        const c = await open({ nodes: 2 });
+        try {
+          assert.equal(await node(c, 1).holder('t'), undefined);
+          const a = entrant('a');
+          await node(c, 0).claim('t', a, 'reject');
+          assert.equal(await node(c, 1).holder('t'), 'a');
+          assert.equal(await node(c, 0).holder('t'), 'a');
+          node(c, 0).release('t', a);
+          await c.settle();
+          assert.equal(await node(c, 1).holder('t'), undefined);
+        } finally {
+          await c.close();
+        }
+      },
+    );
+
     it('held counts the threads a node holds', LIMIT, async () => {
       const c = await open({ nodes: 2 });
       try {
