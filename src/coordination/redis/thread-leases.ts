@@ -352,7 +352,7 @@ export class RedisThreadLeases implements ThreadLeases {
 
   async holder(threadId: string): Promise<string | undefined> {
     try {
-      const run = await this.#redis.hget(`${this.#prefix}thread:${threadId}:lease`, 'run');
+      const run = await this.#redis.hget(`${this.#prefix}thread:{${threadId}}:lease`, 'run');
       return run ?? undefined;
     } catch (err) {
       throw coordinationUnavailable(err);
