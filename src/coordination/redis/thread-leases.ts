@@ -352,7 +352,7 @@ export class RedisThreadLeases implements ThreadLeases {
 
   async holder(threadId: string): Promise<string | undefined> {
     try {
-      const run = await this.#redis.hget(`${this.#prefix}thread:{${threadId}}:lease`, 'run');
+      const run = await this.#redis.hget(`${this.#keys(threadId)}lease`, 'run');
       return run ?? undefined;
     } catch (err) {
       throw coordinationUnavailable(err);
@@ -596,7 +596,7 @@ export class RedisThreadLeases implements ThreadLeases {
     runId: string,
     extra: readonly (string | number)[],
   ): Promise<unknown> {
-    const base = `${this.#prefix}thread:{${threadId}}:`;
+    const base = this.#keys(threadId);
     return THREAD_LEASE.run(
       this.#redis,
       [`${base}lease`, `${base}fence`, `${base}queue`, `${base}tickets`],
@@ -624,4 +624,9 @@ function busy(threadId: string, activeRunId: string, what: string): AgentPoolErr
     threadId,
     activeRunId,
   });
+
+  /** The start of every key of a thread; the `{threadId}` hash tag keeps them in one cluster slot. */
+  #keys(threadId: string): string {
+    return `${this.#prefix}thread:{${threadId}}:`;
+  }
 }
