@@ -603,6 +603,11 @@ export class RedisThreadLeases implements ThreadLeases {
       [mode, base, this.#channel, this.options.leaseTtlMs, threadId, runId, this.#nodeId, ...extra],
     );
   }
+
+  /** The start of every key of a thread; the `{threadId}` hash tag keeps them in one cluster slot. */
+  #keys(threadId: string): string {
+    return `${this.#prefix}thread:{${threadId}}:`;
+  }
 }
 
 function waiterKey(threadId: string, runId: string): string {
@@ -624,9 +629,4 @@ function busy(threadId: string, activeRunId: string, what: string): AgentPoolErr
     threadId,
     activeRunId,
   });
-
-  /** The start of every key of a thread; the `{threadId}` hash tag keeps them in one cluster slot. */
-  #keys(threadId: string): string {
-    return `${this.#prefix}thread:{${threadId}}:`;
-  }
 }
