@@ -36,6 +36,23 @@ describe('/metrics access', () => {
     assert.equal((await s.app.inject({ url: '/metrics' })).statusCode, 200);
   });
 
+  it('GET /v1/cluster answers the admin key only: a project key is 403, no key 401', async () => {
+    s = await server({ adminKey: ADMIN });
+    await s.pool.projects.create({ id: 'alpha' });
+    const { key } = await s.pool.projects.createKey('alpha');
+    assert.equal((await s.app.inject({ url: '/v1/cluster' })).statusCode, 401);
+    const project = await s.app.inject({ url: '/v1/cluster', headers: bearer(key) });
+    assert.equal(project.statusCode, 403);
+    assert.equal(code(project), 'FORBIDDEN');
+    assert.match(
+      json<{ error: { message: string } }>(project).error.message,
+      /the cluster view needs the admin key/,
+    );
+    const admin = await s.app.inject({ url: '/v1/cluster', headers: bearer(ADMIN) });
+    assert.equal(admin.statusCode, 200);
+    assert.equal(json<{ data: unknown[] }>(admin).data.length, 1);
+  });
+
   it('with authentication on, answers only the admin key and the metrics token', async () => {
     s = await server({ adminKey: ADMIN, metricsToken: METRICS });
     await s.pool.projects.create({ id: 'alpha' });

@@ -146,7 +146,29 @@ describe('server errors, options, health and OpenAPI', () => {
     await f.pool.stores.agents.close();
     const down = await f.app.inject({ url: '/readyz' });
     assert.equal(down.statusCode, 503);
-    assert.equal(json(down)['status'], 'unavailable');
+    const body = json<{
+      status: string;
+      down: string[];
+      error: string;
+      dependencies: { name: string; ok: boolean }[];
+    }>(down);
+    assert.equal(body.status, 'unavailable');
+    assert.deepEqual(body.down, ['memory'], 'names the dependency that does not answer');
+    assert.equal(body.error, 'memory does not answer');
+    assert.equal(body.dependencies[0]?.ok, false);
+  });
+
+  it('GET /v1/cluster lists a single node, itself, with its runs in flight and live instances', async () => {
+    f = await serverFixture();
+    const res = await f.app.inject({ url: '/v1/cluster' });
+    assert.equal(res.statusCode, 200);
+    const body = json<{ mode: string; node: string; data: Record<string, unknown>[] }>(res);
+    assert.equal(body.mode, 'single');
+    assert.equal(body.data.length, 1);
+    assert.equal(body.data[0]?.['id'], body.node);
+    assert.equal(body.data[0]?.['runsInFlight'], 0);
+    assert.equal(typeof body.data[0]?.['heartbeatAt'], 'number');
+    assert.equal((await f.app.inject({ url: '/readyz' })).statusCode, 200);
   });
 
   it('serves an OpenAPI 3.1 document listing every route, and the docs UI', async () => {
