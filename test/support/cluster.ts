@@ -40,6 +40,8 @@ export interface ClusterOptions {
   redisUrlFor?: (i: number, url: string) => string;
   /** Node i's database URL instead of the shared one (a TCP proxy in front of it). */
   databaseUrlFor?: (i: number, url: string) => string;
+  /** The nodes' `--log-level`. @default 'warn' */
+  logLevel?: string;
   /** Give the nodes the admin key ({@link ADMIN_KEY}): authentication on. @default true */
   adminKey?: boolean;
 }
@@ -161,6 +163,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       String(slot.port),
       '--agents-file',
       agentsFile,
+      '--log-level',
+      options.logLevel ?? 'warn',
       '--shutdown-timeout-ms',
       '1000',
       ...(configFile === undefined ? [] : ['--config', configFile]),
