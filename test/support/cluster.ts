@@ -15,6 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before } from 'node:test';
+import pg from 'pg';
 import { type CliChild, freePort, spawnCli } from './cli-process.ts';
 import { type FakeOpenAI, type FakeOpenAIOptions, startFakeOpenAI } from './fake-openai.ts';
 import { testDatabase } from './postgres.ts';
@@ -78,6 +79,8 @@ export interface TestCluster {
     spec: Record<string, unknown> & { name: string },
     i?: number,
   ): Promise<{ id: string; version: number; result: string }>;
+  /** One SQL statement on the cluster's database (its own connection): the rows. */
+  query<T extends Record<string, unknown>>(text: string, values?: unknown[]): Promise<T[]>;
   /** The tail of every node's output, for a failure message. */
   logs(tailChars?: number): string;
   /** SIGTERM every node, SIGKILL what is left after a few seconds, then drop the database and prefix. */
@@ -270,6 +273,15 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
         result: string;
       };
       return { id: agent.id, version: agent.activeVersion, result };
+    },
+    async query<T extends Record<string, unknown>>(text: string, values: unknown[] = []) {
+      const client = new pg.Client({ connectionString: db.url });
+      await client.connect();
+      try {
+        return (await client.query<T>(text, values)).rows;
+      } finally {
+        await client.end();
+      }
     },
     logs(tailChars = 6000) {
       return slots
