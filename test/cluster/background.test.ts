@@ -28,7 +28,8 @@ function reply(req: FakeChatRequest): FakeReply {
     return { text: 'resumed and done' };
   }
   const input = JSON.stringify(last?.content ?? '');
-  if (input.includes('resume me')) return { toolCalls: [{ name: 'calculator', arguments: { expression: '6*7' } }] };
+  if (input.includes('resume me'))
+    return { toolCalls: [{ name: 'calculator', arguments: { expression: '6*7' } }] };
   return { delayMs: 1000, then: { text: 'spread and done' } };
 }
 
@@ -55,7 +56,9 @@ describe('background runs across three nodes', () => {
       }),
     );
     const done = await Promise.all(
-      accepted.map((run, k) => pollRun(c, (k + 1) % 3, run.id, (r) => r.status !== 'queued' && r.status !== 'running')),
+      accepted.map((run, k) =>
+        pollRun(c, (k + 1) % 3, run.id, (r) => r.status !== 'queued' && r.status !== 'running'),
+      ),
     );
     for (const run of done) assert.equal(run.status, 'succeeded', JSON.stringify(run));
     const rows = await c.query<{ node_id: string; runs: string }>(
@@ -65,17 +68,30 @@ describe('background runs across three nodes', () => {
     console.log(`24 background runs executed by: ${rows.map((r) => `${r.node_id} ${r.runs}`).join(', ')}`);
     // A node takes 8 at once (backgroundConcurrency) and each run lasts a second: 24 need them all.
     assert.ok(rows.length >= 2, `several nodes executed some: ${JSON.stringify(rows)}`);
-    for (const r of rows) assert.ok(c.nodes.some((n) => n.id === r.node_id), `a node of the cluster: ${r.node_id}`);
+    for (const r of rows)
+      assert.ok(
+        c.nodes.some((n) => n.id === r.node_id),
+        `a node of the cluster: ${r.node_id}`,
+      );
   });
 
   it('a background run whose node is killed mid-run resumes on another node after its committed step', async () => {
     const c = suite.cluster;
     await c.putAgent({ name: 'resumer', model: MODEL, instructions: 'Compute.', tools: ['calculator'] });
-    const response = await c.call(0, 'POST', '/v1/agents/resumer/runs', { input: 'resume me', background: true });
+    const response = await c.call(0, 'POST', '/v1/agents/resumer/runs', {
+      input: 'resume me',
+      background: true,
+    });
     assert.equal(response.status, 202);
     const accepted = (await response.json()) as ApiRun;
     // Step 1 (the tool call) is committed; step 2 hangs at the provider.
-    await pollRun(c, 1, accepted.id, (r) => r.status === 'running' && (r as ApiRun & { steps: number }).steps >= 1, 20_000);
+    await pollRun(
+      c,
+      1,
+      accepted.id,
+      (r) => r.status === 'running' && (r as ApiRun & { steps: number }).steps >= 1,
+      20_000,
+    );
     const deadline = Date.now() + 10_000;
     while (!hungOnce && Date.now() < deadline) await sleep(20);
     assert.ok(hungOnce, 'step 2 reached the provider');
@@ -86,16 +102,28 @@ describe('background runs across three nodes', () => {
     const killedAt = Date.now();
     await c.kill(victim, 'SIGKILL');
     const other = (victim + 1) % 3;
-    const finished = await pollRun(c, other, accepted.id, (r) => r.status === 'succeeded' || r.status === 'failed', 60_000);
+    const finished = await pollRun(
+      c,
+      other,
+      accepted.id,
+      (r) => r.status === 'succeeded' || r.status === 'failed',
+      60_000,
+    );
     const seconds = (Date.now() - killedAt) / 1000;
-    console.log(`background run resumed and succeeded ${seconds.toFixed(1)} s after kill -9 of ${c.nodes[victim]?.id}`);
+    console.log(
+      `background run resumed and succeeded ${seconds.toFixed(1)} s after kill -9 of ${c.nodes[victim]?.id}`,
+    );
     assert.equal(finished.status, 'succeeded', JSON.stringify(finished));
     assert.equal(finished.output, 'resumed and done');
     assert.ok(seconds < 60, `within 60 s (${seconds} s)`);
-    const [after] = await c.query<{ node_id: string }>('SELECT node_id FROM runs WHERE id = $1', [accepted.id]);
+    const [after] = await c.query<{ node_id: string }>('SELECT node_id FROM runs WHERE id = $1', [
+      accepted.id,
+    ]);
     assert.notEqual(after?.node_id, c.nodes[victim]?.id, 'another node finished it');
     assert.equal(c.fake.requests.filter(firstStepOf('resume me')).length, 1, 'step 1 was not run again');
-    const messages = (await (await c.call(other, 'GET', `/v1/threads/${accepted.threadId}/messages`)).json()) as {
+    const messages = (await (
+      await c.call(other, 'GET', `/v1/threads/${accepted.threadId}/messages`)
+    ).json()) as {
       data: { role: string }[];
     };
     assert.deepEqual(

@@ -24,7 +24,10 @@ async function reply(req: FakeChatRequest): Promise<FakeReply> {
     inFlight--;
     return { text: 'slowly done' };
   }
-  return { text: 'Noted.', usage: { prompt_tokens: JSON.stringify(req.messages).length, completion_tokens: 16 } };
+  return {
+    text: 'Noted.',
+    usage: { prompt_tokens: JSON.stringify(req.messages).length, completion_tokens: 16 },
+  };
 }
 
 describe('budgets and quotas across three nodes', () => {
@@ -40,9 +43,15 @@ describe('budgets and quotas across three nodes', () => {
 
   /** Starts a run in `project` through node i; the status and the run or error. */
   const start = async (i: number, project: string, agent: string, input: string) => {
-    const response = await suite.cluster.call(i, 'POST', `/v1/agents/${agent}/runs`, { input }, {
-      'agentpool-project': project,
-    });
+    const response = await suite.cluster.call(
+      i,
+      'POST',
+      `/v1/agents/${agent}/runs`,
+      { input },
+      {
+        'agentpool-project': project,
+      },
+    );
     const body = (await response.json()) as ApiRun & { error: { code: string; message: string } | null };
     return { status: response.status, body };
   };
@@ -50,9 +59,17 @@ describe('budgets and quotas across three nodes', () => {
   it('200 runs over three nodes racing for a nearly spent daily budget overspend by $0', async () => {
     const c = suite.cluster;
     const budget = 2; // 1024 tokens
-    const created = await c.call(0, 'POST', '/v1/projects', { id: 'acme', limits: { budgets: { dailyUsd: budget } } });
+    const created = await c.call(0, 'POST', '/v1/projects', {
+      id: 'acme',
+      limits: { budgets: { dailyUsd: budget } },
+    });
     assert.equal(created.status, 201, await created.text());
-    const agent = { name: 'brief', model: 'openai-compatible/billed', instructions: 'Be brief.', maxTokens: 16 };
+    const agent = {
+      name: 'brief',
+      model: 'openai-compatible/billed',
+      instructions: 'Be brief.',
+      maxTokens: 16,
+    };
     const put = await c.call(1, 'PUT', '/v1/agents/brief', agent, { 'agentpool-project': 'acme' });
     assert.equal(put.status, 201, await put.text());
     // Spend most of the budget for real first, on every node.
@@ -71,15 +88,25 @@ describe('budgets and quotas across three nodes', () => {
     const refused = answers.filter((a) => a.status !== 200);
     assert.ok(admitted.length > 0, 'some runs were admitted');
     assert.ok(refused.length > 150, `most were refused (${refused.length})`);
-    assert.deepEqual(new Set(refused.map((a) => `${a.status} ${a.body.error?.code}`)), new Set(['429 BUDGET_EXHAUSTED']));
+    assert.deepEqual(
+      new Set(refused.map((a) => `${a.status} ${a.body.error?.code}`)),
+      new Set(['429 BUDGET_EXHAUSTED']),
+    );
     for (const a of admitted) {
-      assert.ok(a.body.status === 'succeeded' || a.body.error?.code === 'BUDGET_EXHAUSTED', JSON.stringify(a.body));
+      assert.ok(
+        a.body.status === 'succeeded' || a.body.error?.code === 'BUDGET_EXHAUSTED',
+        JSON.stringify(a.body),
+      );
     }
     const succeeded = admitted.filter((a) => a.body.status === 'succeeded');
     assert.equal(c.fake.requests.length - requestsBefore, succeeded.length, 'no call without a reservation');
 
     const total = await spent(c.query.bind(c));
-    assert.equal(total, seeded + succeeded.reduce((sum, a) => sum + a.body.cost, 0), 'the store holds every cost');
+    assert.equal(
+      total,
+      seeded + succeeded.reduce((sum, a) => sum + a.body.cost, 0),
+      'the store holds every cost',
+    );
     assert.ok(total <= budget, `overspent by $${total - budget}`);
     console.log(
       `budget $${budget}: $${seeded} spent before, ${succeeded.length} of 200 admitted runs succeeded, $${total} spent in all (overspend 0)`,
@@ -92,11 +119,20 @@ describe('budgets and quotas across three nodes', () => {
 
   it('maxConcurrentRuns 3 holds cluster-wide: 30 slow runs over three nodes, never more than 3 at the provider', async () => {
     const c = suite.cluster;
-    const created = await c.call(1, 'POST', '/v1/projects', { id: 'narrow', limits: { quotas: { maxConcurrentRuns: 3 } } });
-    assert.equal(created.status, 201, await created.text());
-    const put = await c.call(2, 'PUT', '/v1/agents/slow', { model: 'openai-compatible/slow', instructions: 'Take your time.' }, {
-      'agentpool-project': 'narrow',
+    const created = await c.call(1, 'POST', '/v1/projects', {
+      id: 'narrow',
+      limits: { quotas: { maxConcurrentRuns: 3 } },
     });
+    assert.equal(created.status, 201, await created.text());
+    const put = await c.call(
+      2,
+      'PUT',
+      '/v1/agents/slow',
+      { model: 'openai-compatible/slow', instructions: 'Take your time.' },
+      {
+        'agentpool-project': 'narrow',
+      },
+    );
     assert.equal(put.status, 201, await put.text());
     maxInFlight = 0;
     const answers = await Promise.all(
@@ -105,7 +141,10 @@ describe('budgets and quotas across three nodes', () => {
     const admitted = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status !== 200);
     for (const a of admitted) assert.equal(a.body.status, 'succeeded', JSON.stringify(a.body));
-    assert.deepEqual(new Set(refused.map((a) => `${a.status} ${a.body.error?.code}`)), new Set(['429 QUOTA_EXCEEDED']));
+    assert.deepEqual(
+      new Set(refused.map((a) => `${a.status} ${a.body.error?.code}`)),
+      new Set(['429 QUOTA_EXCEEDED']),
+    );
     assert.ok(admitted.length >= 3, `at least the 3 places were used (${admitted.length})`);
     assert.ok(maxInFlight <= 3, `${maxInFlight} runs were at the provider at once`);
     assert.equal(maxInFlight, 3, 'the three places were in use together');

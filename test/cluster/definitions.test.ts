@@ -38,13 +38,17 @@ describe('definitions across three nodes', () => {
     assert.equal(answers.filter((a) => a.status === 201).length, 1, 'one of them created it');
     assert.equal(answers.filter((a) => a.result === 'created').length, 1);
     for (let i = 0; i < 3; i++) {
-      const list = (await (await c.call(i, 'GET', '/v1/agents')).json()) as { data: { name: string; id: string }[] };
+      const list = (await (await c.call(i, 'GET', '/v1/agents')).json()) as {
+        data: { name: string; id: string }[];
+      };
       assert.deepEqual(
         list.data.map((a) => [a.name, a.id]),
         [['only', answers[0]?.id]],
         `node ${i} lists one agent`,
       );
-      const versions = (await (await c.call(i, 'GET', '/v1/agents/only/versions')).json()) as { data: unknown[] };
+      const versions = (await (await c.call(i, 'GET', '/v1/agents/only/versions')).json()) as {
+        data: unknown[];
+      };
       assert.equal(versions.data.length, 1, 'the same spec applied again is no new version');
     }
   });
@@ -54,7 +58,9 @@ describe('definitions across three nodes', () => {
     await c.putAgent({ name: 'greeter', model: MODEL, instructions: 'Say hello in English.' }, 0);
     // B and C each hold a live instance of version 1.
     for (const i of [1, 2]) {
-      const run = (await (await c.call(i, 'POST', '/v1/agents/greeter/runs', { input: 'hi' })).json()) as ApiRun;
+      const run = (await (
+        await c.call(i, 'POST', '/v1/agents/greeter/runs', { input: 'hi' })
+      ).json()) as ApiRun;
       assert.equal(run.status, 'succeeded', JSON.stringify(run));
       assert.equal(run.agentVersion, 1);
       assert.match(systemPrompt(c.fake.requests.at(-1)?.messages ?? []), /English/);
@@ -62,14 +68,23 @@ describe('definitions across three nodes', () => {
     const statsBefore = await Promise.all([1, 2].map(async (i) => poolStats(c.call.bind(c), i)));
     for (const s of statsBefore) assert.ok(s.active >= 1, `a live instance: ${JSON.stringify(s)}`);
 
-    const changed = await c.putAgent({ name: 'greeter', model: MODEL, instructions: 'Say hello in French.' }, 0);
+    const changed = await c.putAgent(
+      { name: 'greeter', model: MODEL, instructions: 'Say hello in French.' },
+      0,
+    );
     assert.equal(changed.version, 2);
     const changedAt = Date.now();
     for (const i of [1, 2]) {
-      const run = (await (await c.call(i, 'POST', '/v1/agents/greeter/runs', { input: 'hi' })).json()) as ApiRun;
+      const run = (await (
+        await c.call(i, 'POST', '/v1/agents/greeter/runs', { input: 'hi' })
+      ).json()) as ApiRun;
       assert.equal(run.status, 'succeeded', JSON.stringify(run));
       assert.equal(run.agentVersion, 2, `node ${i} ran version 2`);
-      assert.match(systemPrompt(c.fake.requests.at(-1)?.messages ?? []), /French/, `node ${i} sent the new instructions`);
+      assert.match(
+        systemPrompt(c.fake.requests.at(-1)?.messages ?? []),
+        /French/,
+        `node ${i} sent the new instructions`,
+      );
     }
     const elapsed = Date.now() - changedAt;
     assert.ok(elapsed < 1000, `both runs used the new version within ${elapsed} ms`);

@@ -13,7 +13,9 @@ const MODEL = 'openai-compatible/fake-model';
 
 /** `hold …` never gets an answer; anything else does at once. */
 function reply(req: FakeChatRequest): FakeReply {
-  return JSON.stringify(req.messages.at(-1)?.content ?? '').includes('hold') ? { hang: true } : { text: 'answered' };
+  return JSON.stringify(req.messages.at(-1)?.content ?? '').includes('hold')
+    ? { hang: true }
+    : { text: 'answered' };
 }
 
 interface NodeInfo {
@@ -26,7 +28,12 @@ interface NodeInfo {
 }
 
 /** `GET /v1/cluster` through node i, once it lists `count` nodes. */
-async function clusterNodes(c: TestCluster, i: number, count: number, timeoutMs: number): Promise<NodeInfo[]> {
+async function clusterNodes(
+  c: TestCluster,
+  i: number,
+  count: number,
+  timeoutMs: number,
+): Promise<NodeInfo[]> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   while (Date.now() < deadline) {
@@ -53,23 +60,32 @@ describe('a lost node', () => {
     for (const n of before) {
       const node = c.nodes.find((x) => x.id === n.id);
       assert.equal(n.address, `http://127.0.0.1:${node?.port}`);
-      assert.ok(Number.isInteger(n.startedAt) && n.startedAt > 0 && n.startedAt <= n.heartbeatAt, JSON.stringify(n));
+      assert.ok(
+        Number.isInteger(n.startedAt) && n.startedAt > 0 && n.startedAt <= n.heartbeatAt,
+        JSON.stringify(n),
+      );
       assert.ok(Math.abs(Date.now() - n.heartbeatAt) < 10_000, `a current heartbeat: ${JSON.stringify(n)}`);
       assert.ok(Number.isInteger(n.runsInFlight) && Number.isInteger(n.liveInstances), JSON.stringify(n));
     }
 
     const thread = ((await (await c.call(0, 'POST', '/v1/threads', {})).json()) as { id: string }).id;
     const victim = 1;
-    const inFlight = c.call(victim, 'POST', '/v1/agents/holder/runs', { input: 'hold this', threadId: thread });
+    const inFlight = c.call(victim, 'POST', '/v1/agents/holder/runs', {
+      input: 'hold this',
+      threadId: thread,
+    });
     inFlight.catch(() => undefined); // the connection dies with the node
     const deadline = Date.now() + 10_000;
     while (c.fake.requests.length === 0 && Date.now() < deadline) await sleep(20);
-    assert.equal(c.fake.requests.length, 1, "the run reached the provider");
+    assert.equal(c.fake.requests.length, 1, 'the run reached the provider');
     const [row] = await c.query<{ id: string }>(`SELECT id FROM runs WHERE thread_id = $1`, [thread]);
     const runId = row?.id ?? assert.fail('the run is recorded');
     // The victim reports the run in flight with its next heartbeat.
     const busy = await clusterNodes(c, 2, 3, 5000);
-    assert.ok(busy.some((n) => n.id === c.nodes[victim]?.id), 'the victim is listed');
+    assert.ok(
+      busy.some((n) => n.id === c.nodes[victim]?.id),
+      'the victim is listed',
+    );
 
     const killedAt = Date.now();
     await c.kill(victim, 'SIGKILL');

@@ -48,7 +48,12 @@ describe('a node whose Redis or PostgreSQL goes away', () => {
     const started = Date.now();
     const response = await c.call(1, 'POST', '/v1/agents/echo/runs', { input, threadId: thread });
     const body = (await response.json()) as ApiRun & { error: { code: string; details?: unknown } | null };
-    return { status: response.status, body, ms: Date.now() - started, retryAfter: response.headers.get('retry-after') };
+    return {
+      status: response.status,
+      body,
+      ms: Date.now() - started,
+      retryAfter: response.headers.get('retry-after'),
+    };
   };
 
   /** Runs through node 1 until one succeeds; the seconds it took. */
@@ -124,6 +129,9 @@ describe('a node whose Redis or PostgreSQL goes away', () => {
     await waitForStatus(`${c.nodes[1]?.url}/readyz`, 200, c.nodes[1]?.child, 10_000);
     console.log(`PostgreSQL back: node 1 ran again after ${seconds.toFixed(1)} s, without a restart`);
     assert.equal(c.nodes[1]?.child.process.exitCode, null, 'the node never exited');
-    assert.deepEqual(await userMessages(c, thread), ['before the PostgreSQL outage', 'after the PostgreSQL outage']);
+    assert.deepEqual(await userMessages(c, thread), [
+      'before the PostgreSQL outage',
+      'after the PostgreSQL outage',
+    ]);
   });
 });

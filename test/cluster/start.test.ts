@@ -27,15 +27,21 @@ describe('agentpool serve: which mode it starts in', () => {
     ]);
     try {
       await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, child);
-      await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, child);
       const deadline = Date.now() + 5000;
-      while (!child.stdout().includes('mode:') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-      assert.match(child.stdout(), /^ {2}mode: +single node lonely on PostgreSQL \(no Redis: a second node needs --redis-url\)$/m);
+      while (!child.stdout().includes('mode:') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.match(
+        child.stdout(),
+        /^ {2}mode: +single node lonely on PostgreSQL \(no Redis: a second node needs --redis-url\)$/m,
+      );
       const cluster = await fetch(`http://127.0.0.1:${port}/v1/cluster`);
       assert.equal(cluster.status, 200, 'development mode: no key needed');
       const body = (await cluster.json()) as { mode: string; node: string; data: { id: string }[] };
       assert.equal(body.mode, 'single');
-      assert.deepEqual(body.data.map((n) => n.id), ['lonely']);
+      assert.deepEqual(
+        body.data.map((n) => n.id),
+        ['lonely'],
+      );
     } finally {
       child.process.kill('SIGKILL');
       await child.exited;
@@ -47,7 +53,17 @@ describe('agentpool serve: which mode it starts in', () => {
     const tmp = tempDir();
     try {
       const result = await cli(
-        ['serve', '--store', 'sqlite', '--data-dir', tmp.dir, '--redis-url', TEST_REDIS_URL, '--port', String(await freePort())],
+        [
+          'serve',
+          '--store',
+          'sqlite',
+          '--data-dir',
+          tmp.dir,
+          '--redis-url',
+          TEST_REDIS_URL,
+          '--port',
+          String(await freePort()),
+        ],
         {},
       );
       assert.ok(result.code === 1 || result.code === 2, `exit code ${result.code}\n${result.stderr}`);

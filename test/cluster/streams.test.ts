@@ -33,12 +33,15 @@ describe('streams across three nodes', () => {
     });
     await Promise.race([gotThree.promise, onA.then(() => assert.fail('A ended before three events'))]);
     const last = firstThree.at(-1)?.id ?? assert.fail('no id');
-    const runId = (firstThree[0]?.data as { runId?: string; run?: { id: string } }).runId ??
+    const runId =
+      (firstThree[0]?.data as { runId?: string; run?: { id: string } }).runId ??
       (firstThree[0]?.data as { run?: { id: string } }).run?.id ??
       assert.fail(`no run id in ${JSON.stringify(firstThree[0])}`);
     assert.ok(!firstThree.some(isTerminalEvent), 'the run is still going');
 
-    const resumed = await c.call(1, 'GET', `/v1/runs/${runId}/events`, undefined, { 'last-event-id': String(last) });
+    const resumed = await c.call(1, 'GET', `/v1/runs/${runId}/events`, undefined, {
+      'last-event-id': String(last),
+    });
     assert.equal(resumed.status, 200);
     const onB = await readSse(resumed, isTerminalEvent);
     const allOnA = await onA;
@@ -56,7 +59,10 @@ describe('streams across three nodes', () => {
       allOnA.slice(3).map((e) => [e.id, e.event]),
       'B sent what A sent after the first three',
     );
-    assert.deepEqual(onB.map((e) => e.data), allOnA.slice(3).map((e) => e.data));
+    assert.deepEqual(
+      onB.map((e) => e.data),
+      allOnA.slice(3).map((e) => e.data),
+    );
     console.log(`A: ${allOnA.map((e) => `${e.id}:${e.event}`).join(' ')}; resumed on B after ${last}`);
   });
 });

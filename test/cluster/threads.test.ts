@@ -89,9 +89,20 @@ describe('one run per thread across three nodes', () => {
         ? content
         : (content as { text?: string }[]).map((part) => part.text ?? '').join('');
     const users = messages.data.filter((m) => m.role === 'user').map((m) => text(m.content));
-    assert.deepEqual(users, ['slow 2500 first', 'queued 1', 'queued 2', 'queued 3', 'slow 20000 held', 'interrupting']);
+    assert.deepEqual(users, [
+      'slow 2500 first',
+      'queued 1',
+      'queued 2',
+      'queued 3',
+      'slow 20000 held',
+      'interrupting',
+    ]);
     const seqs = messages.data.map((m) => m.seq);
-    assert.deepEqual(seqs, seqs.map((_, k) => k + 1), 'seqs without gaps');
+    assert.deepEqual(
+      seqs,
+      seqs.map((_, k) => k + 1),
+      'seqs without gaps',
+    );
     const answers = messages.data.filter((m) => m.role === 'assistant').map((m) => text(m.content));
     assert.deepEqual(answers, [
       'done: slow 2500 first',

@@ -73,7 +73,13 @@ export interface TestCluster {
   /** Starts node i again, same id and port, and waits until `/readyz` answers 200. */
   restart(i: number): Promise<void>;
   /** An API call to node i as the admin (JSON in, the response back). */
-  call(i: number, method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<Response>;
+  call(
+    i: number,
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Response>;
   /** `PUT /v1/agents/{name}` through node i (0 unless told); asserts 200 or 201. */
   putAgent(
     spec: Record<string, unknown> & { name: string },
@@ -202,7 +208,8 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
     await Promise.all(
       slots.map(async (slot, i) => {
         const child = slot.child;
-        if (child === undefined || child.process.exitCode !== null || child.process.signalCode !== null) return;
+        if (child === undefined || child.process.exitCode !== null || child.process.signalCode !== null)
+          return;
         child.process.kill('SIGTERM');
         const exited = await Promise.race([child.exited.then(() => true), sleep(5000, false)]);
         if (!exited) await kill(i, 'SIGKILL');
@@ -267,7 +274,10 @@ export async function startCluster(options: ClusterOptions = {}): Promise<TestCl
       const { name, ...rest } = spec;
       const response = await call(i, 'PUT', `/v1/agents/${name}`, rest);
       const text = await response.text();
-      assert.ok(response.status === 200 || response.status === 201, `PUT ${name}: ${response.status} ${text}`);
+      assert.ok(
+        response.status === 200 || response.status === 201,
+        `PUT ${name}: ${response.status} ${text}`,
+      );
       const { agent, result } = JSON.parse(text) as {
         agent: { id: string; activeVersion: number };
         result: string;
@@ -302,7 +312,9 @@ export function clusterForSuite(options: ClusterOptions = {}): { readonly cluste
     cluster = await startCluster(options);
   });
   afterEach((t) => {
-    if (!t.passed && cluster !== undefined) process.stderr.write(`${cluster.logs()}\n`);
+    // `passed` is on every test context since Node 21; the bundled typings lag behind.
+    if ((t as { passed?: boolean }).passed === false && cluster !== undefined)
+      process.stderr.write(`${cluster.logs()}\n`);
   });
   after(async () => {
     await cluster?.stop();
@@ -357,7 +369,8 @@ export interface SseEvent {
 }
 
 /** Whether an SSE event ends its run. */
-export const isTerminalEvent = (e: SseEvent): boolean => e.event === 'run.finished' || e.event === 'run.failed';
+export const isTerminalEvent = (e: SseEvent): boolean =>
+  e.event === 'run.finished' || e.event === 'run.failed';
 
 /** A run record as the API answers it (the fields the tests read). */
 export interface ApiRun {
@@ -388,5 +401,7 @@ export async function pollRun(
     }
     await sleep(100);
   }
-  return assert.fail(`run ${runId} never reached the state asked within ${timeoutMs} ms: ${JSON.stringify(last)}`);
+  return assert.fail(
+    `run ${runId} never reached the state asked within ${timeoutMs} ms: ${JSON.stringify(last)}`,
+  );
 }
