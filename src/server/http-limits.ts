@@ -37,7 +37,7 @@ export interface HttpLimitsOptions {
   maxConnections?: number;
   /**
    * Open connections per client address at most; new ones beyond it are closed at once. Behind a
-   * reverse proxy every client has the proxy's address: raise it, or 0 for no limit. @default 256
+   * reverse proxy every client has the proxy's address: raise it, or 0 for no limit. @default 1024
    */
   maxConnectionsPerIp?: number;
   /**
@@ -102,7 +102,7 @@ export function resolveHttpLimitsOptions(options?: HttpLimitsOptions): ResolvedH
       HOUR_MS,
     ),
     maxConnections: intOption('server.http.maxConnections', given.maxConnections, 10_000, 0),
-    maxConnectionsPerIp: intOption('server.http.maxConnectionsPerIp', given.maxConnectionsPerIp, 256, 0),
+    maxConnectionsPerIp: intOption('server.http.maxConnectionsPerIp', given.maxConnectionsPerIp, 1024, 0),
     maxJsonDepth: intOption('server.http.maxJsonDepth', given.maxJsonDepth, 64, 1, 10_000),
   });
 }

@@ -101,7 +101,7 @@ describe('HTTP limits', () => {
       headersTimeoutMs: 10_000,
       keepAliveTimeoutMs: 72_000,
       maxConnections: 10_000,
-      maxConnectionsPerIp: 256,
+      maxConnectionsPerIp: 1024,
       maxJsonDepth: 64,
     });
     const rejects = (options: unknown, field: string) =>
