@@ -454,6 +454,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         try {
           ttlTimer?.cancel();
           for (const stop of stopCluster) stop();
+          // No more background runs here; those running stop at their last committed step and
+          // another node resumes them once their jobs' locks expire.
+          await shared.queue?.close(true);
           await runManager.close('the pool is closing');
           pool.close();
           await sweep;

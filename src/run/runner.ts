@@ -409,6 +409,10 @@ export class Runner {
     /** The thread lease's fencing token (cluster). */
     fence?: number,
   ): Promise<RunRecord> {
+    // Handed over to another node (a cluster's background run, its node closing): nothing ends.
+    if (signal.aborted && isAgentPoolError(signal.reason) && signal.reason.details['handedOver'] === true) {
+      return run;
+    }
     const error = describeError(signal.aborted ? signal.reason : err, signal.aborted);
     const status =
       error.code === 'RUN_INTERRUPTED'

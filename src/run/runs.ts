@@ -131,6 +131,13 @@ function isTerminal(status: RunRecord['status']): boolean {
   return status !== 'queued' && status !== 'running';
 }
 
+/** Why a background run stops, unfinished, on a node that closes: another node goes on with it. */
+function handedOver(): AgentPoolError {
+  return new AgentPoolError('RUN_INTERRUPTED', 'the node is closing: another node resumes the run', {
+    handedOver: true,
+  });
+}
+
 function cancelled(): AgentPoolError {
   return new AgentPoolError('RUN_CANCELLED', 'the run was cancelled');
 }
@@ -156,6 +163,8 @@ interface LiveRun {
   controller: AbortController;
   stream: RunEventStream;
   result: Promise<RunRecord>;
+  /** A background run taken from a cluster's queue: handed over, not ended, when the node closes. */
+  queued: boolean;
 }
 
 /** Starts, tracks and cancels runs. */
@@ -417,8 +426,11 @@ export class RunManager {
       pinned,
       plan,
     ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
-    this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result });
-    void result.then((run) => this.#observer.runFinished(run));
+    const queued = existing !== undefined;
+    this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result, queued });
+    void result.then((run) => {
+      if (isTerminal(run.status)) this.#observer.runFinished(run);
+    });
     return { id, accepted, stream, result };
   }
 
@@ -620,7 +632,10 @@ export class RunManager {
     } finally {
       this.#accepting--;
     }
-    await handle.result;
+    const ended = await handle.result;
+    // Handed over (this node is closing): the queue, closed already, gives the job to another
+    // node once its lock expires; settling here could mark it done, so this never settles.
+    if (!isTerminal(ended.status)) await new Promise<never>(() => undefined);
   }
 
   /**
@@ -632,7 +647,9 @@ export class RunManager {
     this.#stopRelay();
     while (this.#live.size > 0 || this.#accepting > 0) {
       const results = [...this.#live.values()].map((live) => {
-        live.controller.abort(new AgentPoolError('RUN_INTERRUPTED', reason));
+        // A background run of a cluster stops where its last step was committed, and another node
+        // resumes it from the queue; every other run ends interrupted.
+        live.controller.abort(live.queued ? handedOver() : new AgentPoolError('RUN_INTERRUPTED', reason));
         return live.result;
       });
       await Promise.all(results);

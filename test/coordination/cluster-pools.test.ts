@@ -161,6 +161,59 @@ describe('two pools of one cluster', () => {
   });
 });
 
+describe('a pool of a cluster that closes with a background run in flight', () => {
+  it('hands the run over: not ended, resumed by another pool after its last committed step', async () => {
+    const fake = await startFakeOpenAI();
+    const db = await testSchema('handover');
+    const redis = await redisPrefix('handover');
+    const open = (nodeId: string) =>
+      createAgentPool({
+        store: 'postgres',
+        databaseUrl: db.url,
+        postgres: { schema: db.schema },
+        redisUrl: redis.url,
+        redisPrefix: redis.prefix,
+        cluster: { nodeId, queue: { lockDurationMs: 1000, stalledIntervalMs: 500 } },
+        models: { providers: { 'openai-compatible': { baseURL: fake.url, apiKey: 'k' } }, env: {} },
+        ttlSweepIntervalMs: 0,
+      });
+    const pools = [await open('node-1'), await open('node-2')];
+    try {
+      await pools[0]?.agents.create(P, {
+        name: 'calc',
+        model: 'openai-compatible/fake-model',
+        tools: ['calculator'],
+      });
+      // Step 1 calls the calculator (committed); step 2 hangs until its node closes.
+      fake.script({ toolCalls: [{ name: 'calculator', arguments: { expression: '2+3' } }] }, { hang: true });
+      const accepted = await (pools[0] as AgentPool).runs.startBackground(P, 'calc', { input: 'add' });
+      await waitFor(() => fake.requests.length === 2, 10_000);
+      const holder = pools.findIndex((p) => p.runs.activeCount > 0);
+      const other = pools[1 - holder] as AgentPool;
+      assert.equal((await other.runs.get(P, accepted.id)).steps, 1, 'step 1 is committed');
+      await pools[holder]?.close();
+      const left = await other.runs.get(P, accepted.id);
+      assert.equal(left.status, 'running', 'handed over, not ended');
+      fake.script({ text: 'five' });
+      await waitFor(async () => (await other.runs.get(P, accepted.id)).status === 'succeeded', 15_000);
+      const done = await other.runs.get(P, accepted.id);
+      assert.equal(done.output, 'five');
+      assert.equal(done.steps, 2);
+      const toolResultsSent = fake.requests.map((r) => r.messages.filter((m) => m.role === 'tool').length);
+      assert.deepEqual(
+        toolResultsSent,
+        [0, 1, 1],
+        'step 1 ran once; step 2 was asked again on the other node',
+      );
+    } finally {
+      await Promise.allSettled(pools.map((p) => p.close()));
+      await redis.cleanup();
+      await db.cleanup();
+      await fake.close();
+    }
+  });
+});
+
 function liveVersion(pool: AgentPool): number | undefined {
   return pool.instances.instances(P).find((i) => i.name === 'bot')?.version;
 }
