@@ -245,7 +245,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         store: stores.agents,
         bus,
         clock,
-        admitAgent: (project): Promise<void> => governance.admitAgent(project), // read when an agent is created
+        // Read when an agent is created, long after governance is set.
+        admitAgent: <T>(project: string, create: () => Promise<T>): Promise<T> =>
+          governance.admitAgent(project, create),
         checkReferences: referenceCheck(models, tools),
       },
       options.agents,

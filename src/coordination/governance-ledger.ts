@@ -128,6 +128,13 @@ export interface GovernanceLedger {
 
   /** Projects with counters or windows, for metrics (a cluster's as this node last saw them). */
   samples(now: number): LedgerSample[];
+  /**
+   * Runs `fn` while no other holder of this ledger (no other node, for a shared one) runs an
+   * exclusive `fn` of the same project: the `maxAgents` check and the create it admits, so two
+   * nodes cannot both create a project's last allowed agent. Rejects COORDINATION_UNAVAILABLE when
+   * a shared ledger cannot be reached, or when the section stays taken longer than a create can.
+   */
+  exclusive<T>(project: string, fn: () => Promise<T>): Promise<T>;
   /** Drops a deleted project's counters and windows, so the id created again starts at zero. */
   forget(project: string): void;
   /** Resolves once every operation made so far was applied (or given up on). */

@@ -219,10 +219,21 @@ export class Governance {
     return admission;
   }
 
-  /** Throws `QUOTA_EXCEEDED` when the project already holds its `maxAgents`. */
-  async admitAgent(project: string): Promise<void> {
+  /**
+   * Runs `create` when the project holds fewer than its `maxAgents` (counted and created as one
+   * exclusive section of the ledger, so nodes sharing it cannot both take the last place); throws
+   * `QUOTA_EXCEEDED` otherwise.
+   */
+  async admitAgent<T>(project: string, create: () => Promise<T>): Promise<T> {
     const max = (await this.limits(project)).quotas?.maxAgents;
-    if (max === undefined) return;
+    if (max === undefined) return create();
+    return this.#ledger.exclusive(project, async () => {
+      await this.#checkAgents(project, max);
+      return create();
+    });
+  }
+
+  async #checkAgents(project: string, max: number): Promise<void> {
     const count = await this.#deps.countAgents(project);
     if (count < max) return;
     const err = new AgentPoolError(

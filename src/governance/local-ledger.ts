@@ -86,6 +86,11 @@ export class LocalGovernanceLedger implements GovernanceLedger {
     return Promise.resolve();
   }
 
+  /** One process: the registry already serialises a project's creates. */
+  exclusive<T>(_project: string, fn: () => Promise<T>): Promise<T> {
+    return fn();
+  }
+
   close(): Promise<void> {
     return Promise.resolve();
   }

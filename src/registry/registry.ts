@@ -57,11 +57,12 @@ export interface AgentRegistryDeps {
   bus: EventSink<AgentEvent>;
   clock: Clock;
   /**
-   * Asked before an agent is created; throws to refuse (governance's `maxAgents` quota). Creates
-   * in one project are then serialised in this process, so concurrent ones cannot pass it together.
+   * Runs an agent's create when admitted; throws to refuse (governance's `maxAgents` quota, whose
+   * check and the create it admits are one section for every node sharing the ledger). Creates in
+   * one project are serialised in this process too, so concurrent ones cannot pass it together.
    * @default admits every create
    */
-  admitAgent?: (project: string) => Promise<void>;
+  admitAgent?: <T>(project: string, create: () => Promise<T>) => Promise<T>;
   /**
    * Asked before every write of a new definition (create, update, apply, a rollout's candidate);
    * not on reads, so agents stored with references that no longer resolve still load.
@@ -87,7 +88,7 @@ export class AgentRegistry {
   readonly #creating = new SingleFlight<string, Agent>();
   readonly #writing = new KeyedMutex<string>();
   readonly #admitting = new KeyedMutex<string>();
-  readonly #admitAgent: ((project: string) => Promise<void>) | undefined;
+  readonly #admitAgent: (<T>(project: string, create: () => Promise<T>) => Promise<T>) | undefined;
   readonly #checkReferences: ReferenceCheck | undefined;
   readonly #rollouts: RolloutWriter;
   readonly #changes: ChangeWatcher | undefined;
@@ -142,10 +143,7 @@ export class AgentRegistry {
     const spec = await this.validate(input);
     const admit = this.#admitAgent;
     if (admit === undefined) return this.#create(project, spec);
-    return this.#admitting.run(project, async () => {
-      await admit(project);
-      return this.#create(project, spec);
-    });
+    return this.#admitting.run(project, () => admit(project, () => this.#create(project, spec)));
   }
 
   async #create(project: string, spec: AgentSpec): Promise<Agent> {

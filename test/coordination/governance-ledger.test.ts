@@ -115,6 +115,39 @@ describe('Redis governance ledger shared by several nodes', () => {
     assert.equal((await c.ledgers[1]!.usage(P, T0)).running, 7);
   });
 
+  it("a project's exclusive sections never overlap across nodes; other projects' run beside them", async () => {
+    const c = await cluster(3);
+    let inside = 0;
+    let most = 0;
+    let other = 0;
+    const section = async () => {
+      inside++;
+      most = Math.max(most, inside);
+      await new Promise((r) => setTimeout(r, 2));
+      inside--;
+      return 'done';
+    };
+    const results = await Promise.all([
+      ...Array.from({ length: 30 }, (_, i) => c.ledgers[i % 3]!.exclusive(P, section)),
+      c.ledgers[0]!.exclusive('other', async () => {
+        other = inside; // runs while P's sections may be running
+        return 'done';
+      }),
+    ]);
+    assert.ok(results.every((r) => r === 'done'));
+    assert.equal(most, 1, 'one section of a project at a time, cluster-wide');
+    assert.ok(other <= 1);
+    await assert.rejects(
+      c.ledgers[1]!.exclusive(P, () => Promise.reject(new Error('the create failed'))),
+      /the create failed/,
+    );
+    assert.equal(
+      await c.ledgers[2]!.exclusive(P, () => Promise.resolve(1)),
+      1,
+      'a failed section frees the lock',
+    );
+  });
+
   it('runs per minute of an agent hold across nodes, and Retry-After is the same whichever node answers', async () => {
     const c = await cluster(3);
     const settled = await Promise.allSettled(

@@ -899,19 +899,23 @@ for (const [kind, ledgerFor] of Object.entries(LEDGERS)) {
     describe('governance: agents (maxAgents)', () => {
       it('refuses a new agent once the project holds maxAgents, and asks nothing without a limit', async () => {
         const f = fixture();
-        await f.governance.admitAgent(P);
+        const create = () => Promise.resolve('created');
+        assert.equal(await f.governance.admitAgent(P, create), 'created');
         assert.equal(f.agents.asked, 0, 'no limit, no count');
         await f.project({ quotas: { maxAgents: 2 } });
         f.governance.invalidate(P);
         f.agents.count = 1;
-        await f.governance.admitAgent(P);
+        assert.equal(await f.governance.admitAgent(P, create), 'created');
         f.agents.count = 2;
-        await refused(f.governance.admitAgent(P), 'QUOTA_EXCEEDED', {
+        let created = 0;
+        const counted = () => Promise.resolve(++created);
+        await refused(f.governance.admitAgent(P, counted), 'QUOTA_EXCEEDED', {
           scope: 'project',
           quota: 'maxAgents',
           limit: 2,
           used: 2,
         });
+        assert.equal(created, 0, 'a refused create is not run');
         assert.deepEqual(f.refusals, [`${P}:QUOTA_EXCEEDED`]);
       });
     });

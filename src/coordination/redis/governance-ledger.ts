@@ -35,7 +35,7 @@ import {
 import { budgetRefusal, concurrencyRefusal, rateRefusal } from '../governance-refusals.ts';
 import { Deliveries } from './deliveries.ts';
 import { BUDGETS, QUOTAS } from './governance-scripts.ts';
-import { redisFailure } from './lua-script.ts';
+import { LuaScript, redisFailure } from './lua-script.ts';
 
 /** Options of the Redis governance ledger. */
 export interface RedisGovernanceLedgerOptions {
@@ -105,6 +105,16 @@ const KINDS = ['daily', 'monthly'] as const;
 const GRACE_MS = 86_400_000;
 /** Projects whose figures are kept for metrics, and whose prepared windows are remembered. */
 const MAX_PROJECTS = 10_000;
+
+/** How long a project's agent-creation section may be held before it frees itself (ms). */
+const EXCLUSIVE_TTL_MS = 10_000;
+/** How long a create waits for the section before it gives up (ms). */
+const EXCLUSIVE_WAIT_MS = 10_000;
+/** Deletes the lock only when it still holds this holder's token. */
+const UNLOCK = new LuaScript(
+  'agentpool-unlock',
+  "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+);
 
 /** Quotas and budgets counted once for every node sharing a Redis (and prefix). */
 export class RedisGovernanceLedger implements GovernanceLedger {
@@ -366,6 +376,37 @@ export class RedisGovernanceLedger implements GovernanceLedger {
       if (lost > 0) this.#log.warn({ lost }, 'run places had expired before this node renewed them');
     } catch (err) {
       this.#log.warn({ err: redisFailure(err, 'a renewal') }, 'could not renew the holds of runs in flight');
+    }
+  }
+
+  async exclusive<T>(project: string, fn: () => Promise<T>): Promise<T> {
+    const key = `${this.#prefix}gov:agents:${project}:lock`;
+    const token = `${this.#node}:${++this.#seq}`;
+    const deadline = Date.now() + EXCLUSIVE_WAIT_MS;
+    for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
+      let taken: string | null;
+      try {
+        taken = await this.#redis.set(key, token, 'PX', EXCLUSIVE_TTL_MS, 'NX');
+      } catch (err) {
+        throw redisFailure(err, 'the agents lock');
+      }
+      if (taken !== null) break;
+      if (Date.now() >= deadline) {
+        throw new AgentPoolError(
+          'COORDINATION_UNAVAILABLE',
+          `project ${project}'s agent creation stayed locked for ${EXCLUSIVE_WAIT_MS} ms`,
+          { dependency: 'redis', retryAfterSeconds: 1 },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    try {
+      return await fn();
+    } finally {
+      // Only ours: a section that outlived its ttl must not free the next holder's.
+      await UNLOCK.run(this.#redis, [key], [token]).catch((err: unknown) =>
+        this.#log.warn({ err, project }, 'the agents lock was not released: it expires by itself'),
+      );
     }
   }
 
