@@ -69,6 +69,21 @@ describe('two pools of one cluster', () => {
     ]);
   });
 
+  it('maxAgents holds across the pools: 20 creates at once through both make exactly the limit', async () => {
+    await a.projects.create({ id: 'capped', limits: { quotas: { maxAgents: 3 } } });
+    const settled = await Promise.allSettled(
+      Array.from({ length: 20 }, (_, i) =>
+        (i % 2 === 0 ? a : b).agents.create('capped', { name: `agent-${i}`, model: 'demo/assistant' }),
+      ),
+    );
+    const created = settled.filter((r) => r.status === 'fulfilled');
+    assert.equal(created.length, 3);
+    for (const r of settled) {
+      if (r.status === 'rejected') assert.ok(isAgentPoolError(r.reason, 'QUOTA_EXCEEDED'), String(r.reason));
+    }
+    assert.equal(await b.agents.count('capped'), 3);
+  });
+
   it('a thread held by a run on one pool is busy on the other: reject is THREAD_BUSY, enqueue waits its turn', async () => {
     const thread = await a.threads.create(P);
     fake.script({ delayMs: 400, then: { text: 'first' } });
