@@ -117,6 +117,41 @@ interface Plan {
   toolsChecked: boolean;
 }
 
+/** A run as accepted: `queued`, nothing counted yet. */
+function queuedRun(r: {
+  id: string;
+  project: string;
+  agent: { id: string; name: string };
+  version: number;
+  model: string;
+  threadId: string | null;
+  input: string;
+  metadata: RunRecord['metadata'];
+  createdAt: number;
+}): RunRecord {
+  return {
+    id: r.id,
+    project: r.project,
+    agentId: r.agent.id,
+    agentName: r.agent.name,
+    agentVersion: r.version,
+    threadId: r.threadId,
+    status: 'queued',
+    input: r.input,
+    output: null,
+    model: r.model,
+    steps: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    cost: 0,
+    error: null,
+    metadata: r.metadata,
+    createdAt: r.createdAt,
+    startedAt: null,
+    finishedAt: null,
+  };
+}
+
 /** How long a cancel waits for the node holding the run to end it (ms). */
 const CANCEL_WAIT_MS = 10_000;
 
@@ -355,27 +390,17 @@ export class RunManager {
       }
       const results = pairToolCalls(request.turns, request.toolResults, openBefore);
       plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
-      const base: RunRecord = {
+      const base = queuedRun({
         id,
         project,
-        agentId: agent.id,
-        agentName: agent.name,
-        agentVersion: version,
-        threadId,
-        status: 'queued',
-        input: request.recordInput,
-        output: null,
+        agent,
+        version,
         model: spec.model,
-        steps: 0,
-        inputTokens: 0,
-        outputTokens: 0,
-        cost: 0,
-        error: null,
+        threadId,
+        input: request.recordInput,
         metadata,
         createdAt: existing?.createdAt ?? now,
-        startedAt: null,
-        finishedAt: null,
-      };
+      });
       // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
       const claimedNow =
         threadId === null || strategy === 'reject' || (!leases.fenced && leases.holds(threadId, id));
@@ -427,7 +452,14 @@ export class RunManager {
       plan,
     ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
     const queued = existing !== undefined;
-    this.#live.set(id, { project, running: accepted.status === 'running', controller, stream, result, queued });
+    this.#live.set(id, {
+      project,
+      running: accepted.status === 'running',
+      controller,
+      stream,
+      result,
+      queued,
+    });
     void result.then((run) => {
       if (isTerminal(run.status)) this.#observer.runFinished(run);
     });
@@ -559,27 +591,17 @@ export class RunManager {
         ? (await threads.create(project, {})).id
         : (await threads.get(project, parseId('threadId', options.threadId))).id;
     const now = clock.now();
-    const run: RunRecord = {
+    const run = queuedRun({
       id: newId('run', now),
       project,
-      agentId: agent.id,
-      agentName: agent.name,
-      agentVersion: agent.activeVersion,
-      threadId,
-      status: 'queued',
-      input: request.recordInput,
-      output: null,
+      agent,
+      version: agent.activeVersion,
       model: agent.spec.model,
-      steps: 0,
-      inputTokens: 0,
-      outputTokens: 0,
-      cost: 0,
-      error: null,
+      threadId,
+      input: request.recordInput,
       metadata,
       createdAt: now,
-      startedAt: null,
-      finishedAt: null,
-    };
+    });
     await store.createRun(run, []);
     const job: BackgroundJob = {
       runId: run.id,

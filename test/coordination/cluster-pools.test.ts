@@ -10,6 +10,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { type AgentPool, createAgentPool } from '../../src/agent-pool.ts';
+import type { ClusterOptions } from '../../src/coordination/cluster-options.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import type { RunEvent } from '../../src/run/stream.ts';
 import { type FakeOpenAI, startFakeOpenAI } from '../support/fake-openai.ts';
@@ -17,6 +18,27 @@ import { testSchema } from '../support/postgres.ts';
 import { redisPrefix } from '../support/redis.ts';
 
 const P = 'default';
+
+/** Where the pools of one test cluster meet: a schema, a Redis prefix, a fake provider. */
+interface Shared {
+  db: { url: string; schema: string };
+  redis: { url: string; prefix: string };
+  fake: FakeOpenAI;
+}
+
+/** A pool of the test cluster, as a node with this id. */
+function openNode(shared: Shared, cluster: ClusterOptions & { nodeId: string }): Promise<AgentPool> {
+  return createAgentPool({
+    store: 'postgres',
+    databaseUrl: shared.db.url,
+    postgres: { schema: shared.db.schema },
+    redisUrl: shared.redis.url,
+    redisPrefix: shared.redis.prefix,
+    cluster,
+    models: { providers: { 'openai-compatible': { baseURL: shared.fake.url, apiKey: 'k' } }, env: {} },
+    ttlSweepIntervalMs: 0,
+  });
+}
 
 describe('two pools of one cluster', () => {
   let fake: FakeOpenAI;
@@ -30,16 +52,7 @@ describe('two pools of one cluster', () => {
     const redis = await redisPrefix('cluster');
     cleanups.push(redis.cleanup, db.cleanup, () => fake.close());
     const open = (nodeId: string) =>
-      createAgentPool({
-        store: 'postgres',
-        databaseUrl: db.url,
-        postgres: { schema: db.schema },
-        redisUrl: redis.url,
-        redisPrefix: redis.prefix,
-        cluster: { nodeId, address: `http://${nodeId}.test`, changePollMs: 100 },
-        models: { providers: { 'openai-compatible': { baseURL: fake.url, apiKey: 'k' } }, env: {} },
-        ttlSweepIntervalMs: 0,
-      });
+      openNode({ db, redis, fake }, { nodeId, address: `http://${nodeId}.test`, changePollMs: 100 });
     a = await open('node-a');
     b = await open('node-b');
     await a.agents.create(P, { name: 'bot', model: 'openai-compatible/fake-model', instructions: 'v1' });
@@ -182,16 +195,7 @@ describe('a pool of a cluster that closes with a background run in flight', () =
     const db = await testSchema('handover');
     const redis = await redisPrefix('handover');
     const open = (nodeId: string) =>
-      createAgentPool({
-        store: 'postgres',
-        databaseUrl: db.url,
-        postgres: { schema: db.schema },
-        redisUrl: redis.url,
-        redisPrefix: redis.prefix,
-        cluster: { nodeId, queue: { lockDurationMs: 1000, stalledIntervalMs: 500 } },
-        models: { providers: { 'openai-compatible': { baseURL: fake.url, apiKey: 'k' } }, env: {} },
-        ttlSweepIntervalMs: 0,
-      });
+      openNode({ db, redis, fake }, { nodeId, queue: { lockDurationMs: 1000, stalledIntervalMs: 500 } });
     const pools = [await open('node-1'), await open('node-2')];
     try {
       await pools[0]?.agents.create(P, {
