@@ -8,6 +8,7 @@
  */
 import { Redis, type RedisOptions } from 'ioredis';
 import { AgentPoolError, isAgentPoolError, validationError } from '../../core/errors.ts';
+import { redactUrl } from '../../core/urls.ts';
 
 /** How a node reaches Redis. */
 export interface RedisConnectionOptions {
@@ -82,15 +83,7 @@ export function resolveRedisConnection(options: RedisConnectionOptions): Resolve
 }
 
 /** The URL with its password hidden, for logs and the start banner. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(invalid URL)';
-  }
-}
+export const redactRedisUrl: (url: string) => string = redactUrl;
 
 /**
  * Opens a connection and waits until it is ready; `COORDINATION_UNAVAILABLE` when Redis cannot be

@@ -4,6 +4,7 @@
  * agent pool). The timeouts are what make a lost server a fast 503 rather than a hung request.
  */
 import { validationError } from '../../core/errors.ts';
+import { redactUrl } from '../../core/urls.ts';
 import { intOption, objectOption } from '../../core/options.ts';
 import { nodeIdOption } from '../run-store-shared.ts';
 
@@ -112,15 +113,7 @@ export function databaseUrlOption(url: unknown): string {
 }
 
 /** The URL with its password hidden, for logs, errors and the start banner. */
-export function redactDatabaseUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(invalid URL)';
-  }
-}
+export const redactDatabaseUrl: (url: string) => string = redactUrl;
 
 /** Tuning of the PostgreSQL stores of a pool (`createAgentPool({ postgres })`): the URL is `databaseUrl`, the node id the cluster's. */
 export type PostgresPoolOptions = Omit<PostgresStoreOptions, 'databaseUrl' | 'nodeId'>;
