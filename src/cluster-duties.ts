@@ -94,6 +94,11 @@ export function clusterView(
     nodeId: coordination.nodeId,
     redis: coordination.redis,
     nodes: () => coordination.membership.nodes(),
+    drainQueue: async () => {
+      // Bounded: a node draining while Redis is away must still stop (its jobs expire to others).
+      const paused = coordination.queue?.pause().catch(() => undefined);
+      await Promise.race([paused, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    },
     async dependencies(): Promise<DependencyState[]> {
       const state = async (name: string, probe: () => Promise<void>): Promise<DependencyState> => {
         try {

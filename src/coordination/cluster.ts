@@ -89,6 +89,11 @@ export interface ClusterView {
   nodes(): Promise<NodeInfo[]>;
   /** Each dependency (the store; Redis in a cluster) and whether it answers now. */
   dependencies(): Promise<DependencyState[]>;
+  /**
+   * Takes no more background runs from the cluster's queue (a node draining before it stops): the
+   * other nodes take them; those running here go on. Nothing to do on a single node.
+   */
+  drainQueue(): Promise<void>;
 }
 
 /** A cluster-wide channel of small events between nodes. */

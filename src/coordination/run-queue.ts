@@ -45,6 +45,8 @@ export interface RunQueue {
    * runs a dead node's sweep must leave to the queue. Rejects COORDINATION_UNAVAILABLE.
    */
   pendingRunIds(): Promise<string[]>;
+  /** Takes no more jobs on this node (a node draining); the handlers running go on and finish theirs. */
+  pause(): Promise<void>;
   /** Stops taking jobs. `handOver: true` (a node going away) stops without waiting for running
    *  handlers' jobs to complete in Redis, so another node takes them after the lock expires;
    *  false waits for running handlers. */

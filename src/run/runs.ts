@@ -636,7 +636,8 @@ export class RunManager {
     this.#accepting++;
     let handle: RunHandle;
     try {
-      if (this.#closed) return; // the job goes back to the queue for another node
+      // Closing: the job is left to expire and go to another node (settling could mark it done).
+      if (this.#closed) await new Promise<never>(() => undefined);
       const { agent, input, threadId, multitask, metadata } = job.request;
       const options = { input, threadId, multitask, metadata } as StartRunOptions;
       handle = await this.#start(job.project, agent, options, run);
@@ -655,8 +656,8 @@ export class RunManager {
       this.#accepting--;
     }
     const ended = await handle.result;
-    // Handed over (this node is closing): the queue, closed already, gives the job to another
-    // node once its lock expires; settling here could mark it done, so this never settles.
+    // Handed over (this node is closing): the job goes to another node once its lock expires;
+    // settling here could mark it done, so this never settles.
     if (!isTerminal(ended.status)) await new Promise<never>(() => undefined);
   }
 

@@ -233,6 +233,33 @@ describe('BullMQ run queue across nodes', () => {
     }
   });
 
+  it('a paused node finishes the job it runs and takes no more: another node takes them', async () => {
+    const c = await bullCluster();
+    try {
+      const adder = await c.node();
+      const draining = await c.node();
+      const ranOnDraining: string[] = [];
+      const release = deferred();
+      draining.start(async (j) => {
+        ranOnDraining.push(j.runId);
+        await release.promise;
+      }, 1);
+      await adder.add(job('first'));
+      await until('the draining node took the first', () => ranOnDraining.length === 1);
+      await draining.pause();
+      for (let i = 0; i < 3; i++) await adder.add(job(i));
+      const other = await c.node();
+      const ranOnOther: string[] = [];
+      other.start(async (j) => void ranOnOther.push(j.runId), 1);
+      await until('the other node took the rest', () => ranOnOther.length === 3);
+      release.resolve();
+      await until('the first finished', async () => (await adder.pendingRunIds()).length === 0);
+      assert.deepEqual(ranOnDraining, ['run_first'], 'nothing new after pause');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('three nodes with concurrency 1 share six jobs: a busy node does not hoard them', async () => {
     const c = await bullCluster();
     try {

@@ -326,6 +326,7 @@ async function drain(
   );
   log.info({ signal, runsInFlight: inFlight, timeoutMs }, 'draining');
   server.agentpool.drain();
+  await pool.cluster.drainQueue(); // background runs waiting in a cluster's queue go to other nodes
   try {
     const timeout = new AbortController();
     await Promise.race([

@@ -165,6 +165,11 @@ export class BullRunQueue implements RunQueue {
     this.#worker = worker;
   }
 
+  async pause(): Promise<void> {
+    // Without waiting for the jobs running: they finish, and are recorded, as usual.
+    await this.#worker?.pause(true);
+  }
+
   async pendingRunIds(): Promise<string[]> {
     try {
       const jobs = await this.#queue.getJobs(['active', 'waiting', 'delayed', 'prioritized', 'paused']);
