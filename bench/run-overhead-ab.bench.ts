@@ -1,0 +1,111 @@
+/**
+ * agentpool's per-run cost against another checkout of itself (the tree before a change), both in
+ * this one process, in alternating batches, so machine load hits both alike: a change's effect on
+ * the per-run overhead, when the separate-process bench (run-overhead.bench.ts) is too noisy to
+ * read. Plain runs and one-tool-call runs on a new thread each, zero-latency mock model.
+ *
+ *   git worktree add ../agentpool-base <rev> && (cd ../agentpool-base && ln -s ../agentpool/node_modules .)
+ *   node --expose-gc bench/run-overhead-ab.bench.ts ../agentpool-base [sqlite|memory]
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type * as AgentPoolModule from '../src/agent-pool.ts';
+import type * as ToolModule from '../src/tools/tool.ts';
+import type * as MockModule from './peers/mock-model.ts';
+
+const HERE = resolve(fileURLToPath(import.meta.url), '../..');
+const other = process.argv[2];
+if (other === undefined) {
+  console.error('usage: node --expose-gc bench/run-overhead-ab.bench.ts <other checkout> [sqlite|memory]');
+  process.exit(2);
+}
+const store = process.argv[3] === 'memory' ? 'memory' : 'sqlite';
+const ROUNDS = 40;
+const BATCH = 25;
+
+/** What both trees export alike, loaded from each tree's own sources. */
+async function contender(root: string) {
+  const { createAgentPool } = (await import(join(root, 'src/agent-pool.ts'))) as typeof AgentPoolModule;
+  const { defineTool } = (await import(join(root, 'src/tools/tool.ts'))) as typeof ToolModule;
+  const { createInstantModel, SCRIPT } = (await import(
+    join(root, 'bench/peers/mock-model.ts')
+  )) as typeof MockModule;
+  const add = defineTool({
+    name: 'add',
+    description: 'Adds two numbers',
+    inputSchema: {
+      type: 'object',
+      properties: { a: { type: 'number' }, b: { type: 'number' } },
+      required: ['a', 'b'],
+    },
+    execute: (input) => (input.a as number) + (input.b as number),
+  });
+  const model = createInstantModel('instant');
+  const dir = mkdtempSync(join(tmpdir(), 'agentpool-ab-'));
+  const pool = await createAgentPool({
+    store,
+    dataDir: dir,
+    models: { custom: { mock: () => model }, env: {} },
+    tools: { tools: [add] },
+    runs: { recentStreams: 100 },
+  });
+  await pool.agents.create('bench', { name: 'plain', model: 'mock/instant', instructions: 'You are terse.' });
+  await pool.agents.create('bench', {
+    name: 'tooled',
+    model: 'mock/instant',
+    instructions: 'You are terse.',
+    tools: ['custom:add'],
+  });
+  const run = async (agent: string) => {
+    const thread = await pool.threads.create('bench');
+    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, threadId: thread.id })).result;
+  };
+  return {
+    run,
+    close: async () => {
+      await pool.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+const trees = { other: await contender(resolve(other)), this: await contender(HERE) };
+const times = {
+  other: { plain: [] as number[], tool: [] as number[] },
+  this: { plain: [] as number[], tool: [] as number[] },
+};
+for (let i = 0; i < 200; i++) {
+  for (const t of Object.values(trees)) {
+    await t.run('plain');
+    await t.run('tooled');
+  }
+}
+for (let round = 0; round < ROUNDS; round++) {
+  const order = round % 2 === 0 ? (['other', 'this'] as const) : (['this', 'other'] as const);
+  for (const name of order) {
+    for (const [scenario, agent] of [
+      ['plain', 'plain'],
+      ['tool', 'tooled'],
+    ] as const) {
+      for (let k = 0; k < BATCH; k++) {
+        const started = performance.now();
+        await trees[name].run(agent);
+        times[name][scenario].push((performance.now() - started) * 1000);
+      }
+    }
+  }
+}
+await trees.other.close();
+await trees.this.close();
+console.log(`store ${store}, ${ROUNDS * BATCH} runs per tree and scenario, median µs per run`);
+console.log('| scenario | other tree | this tree | this / other |');
+console.log('| --- | --- | --- | --- |');
+for (const scenario of ['plain', 'tool'] as const) {
+  const a = median(times.other[scenario]);
+  const b = median(times.this[scenario]);
+  console.log(`| ${scenario} | ${a.toFixed(1)} | ${b.toFixed(1)} | ${(b / a).toFixed(3)} |`);
+}
