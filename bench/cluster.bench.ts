@@ -28,7 +28,7 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import diagnostics from 'node:diagnostics_channel';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { createRequire } from 'node:module';
 import net from 'node:net';
 import { join, resolve } from 'node:path';
@@ -46,7 +46,8 @@ import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const MAIN = resolve(SELF, '../../src/cli/main.ts');
-const DATABASE_URL = process.env.AGENTPOOL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const DATABASE_URL =
+  process.env.AGENTPOOL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const REDIS_URL = process.env.AGENTPOOL_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const SEQUENTIAL_RUNS = Number(process.env.BENCH_RUNS ?? 1000);
 const COUNTED_RUNS = 200;
@@ -137,10 +138,20 @@ interface Counted {
 
 interface OverheadFigures {
   store: StoreKey;
+  /**
+   * One round trip, median µs, on connections of its own: Redis `PING`, a trivial `EVALSHA` on an
+   * auto-pipelined connection (as the node's), PostgreSQL `SELECT 1`.
+   */
+  roundTripUs?: { redis: number; redisScript: number; postgres: number };
   scenarios: Record<Scenario, { median: number; p99: number; concurrent: number; counted?: Counted }>;
 }
 
-async function openPool(store: StoreKey, databaseUrl: string | undefined, prefix: string | undefined, dir: string) {
+async function openPool(
+  store: StoreKey,
+  databaseUrl: string | undefined,
+  prefix: string | undefined,
+  dir: string,
+) {
   const add = defineTool({
     name: 'add',
     description: 'Adds two numbers',
@@ -204,7 +215,7 @@ async function sequentialUs(fn: () => Promise<unknown>): Promise<{ median: numbe
 
 async function concurrentUs(fn: () => Promise<unknown>): Promise<number> {
   const batch = () => Promise.all(Array.from({ length: CONCURRENCY }, fn));
-  for (const end = performance.now() + 500; performance.now() < end; ) await batch();
+  for (const end = performance.now() + 500; performance.now() < end;) await batch();
   let runs = 0;
   const start = performance.now();
   while (performance.now() - start < 2000) {
@@ -318,13 +329,16 @@ async function countRuns(
   }
   const busy = await monitorDuring(prefix, runAll);
   // the idle node over as long: heartbeats, ledger renewals, event-log polls, BullMQ's waits
+  // at least 5 s of it (its traffic comes every few seconds), scaled to the runs' duration
+  const idleMs = Math.max(duration, 5000);
+  const scale = duration / idleMs;
   let idleTurns = 0;
   let idleWrites = 0;
   const idle = await monitorDuring(prefix, async () => {
     writes?.reset();
-    await sleep(duration);
-    idleTurns = writes?.turns ?? 0;
-    idleWrites = writes?.writes ?? 0;
+    await sleep(idleMs);
+    idleTurns = (writes?.turns ?? 0) * scale;
+    idleWrites = (writes?.writes ?? 0) * scale;
   });
   const byCommand: Record<string, number> = {};
   for (const args of busy) {
@@ -333,14 +347,46 @@ async function countRuns(
   }
   return {
     runs: COUNTED_RUNS,
-    redisCommands: (busy.length - idle.length) / COUNTED_RUNS,
-    idleCommandsPerSecond: idle.length / (duration / 1000),
+    redisCommands: (busy.length - idle.length * scale) / COUNTED_RUNS,
+    idleCommandsPerSecond: idle.length / (idleMs / 1000),
     redisRoundTrips: (busyTurns - idleTurns) / COUNTED_RUNS,
     redisWrites: (busyWrites - idleWrites) / COUNTED_RUNS,
     byCommand,
     sqlStatements: sql.length / COUNTED_RUNS,
     sqlByText: sql.slice(0, sql.length / COUNTED_RUNS),
   };
+}
+
+/** The floor of a round trip to each server: median µs of 2,000 after 500, one at a time. */
+async function roundTrips(
+  databaseUrl: string,
+): Promise<{ redis: number; redisScript: number; postgres: number }> {
+  const time = async (fn: () => Promise<unknown>) => {
+    for (let i = 0; i < 500; i++) await fn();
+    const samples: number[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const t0 = process.hrtime.bigint();
+      await fn();
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    return summarize(samples).median;
+  };
+  const redis = new Redis(REDIS_URL);
+  const pipelined = new Redis(REDIS_URL, { enableAutoPipelining: true });
+  const client = new pg.Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    const sha = (await redis.script('LOAD', 'return 1')) as string;
+    return {
+      redis: await time(() => redis.ping()),
+      redisScript: await time(() => pipelined.evalsha(sha, 0)),
+      postgres: await time(() => client.query('SELECT 1')),
+    };
+  } finally {
+    redis.disconnect();
+    pipelined.disconnect();
+    await client.end();
+  }
 }
 
 async function overheadChild(store: StoreKey): Promise<OverheadFigures> {
@@ -350,12 +396,14 @@ async function overheadChild(store: StoreKey): Promise<OverheadFigures> {
   const writes = store === 'cluster' ? redisWriteCounter() : undefined;
   const figures = { store, scenarios: {} } as OverheadFigures;
   try {
+    if (store === 'cluster' && db !== undefined) figures.roundTripUs = await roundTrips(db.url);
     const pool = await openPool(store, db?.url, prefix?.prefix, dir);
     try {
       for (const scenario of SCENARIOS) {
         const fn = runner(pool, scenario);
         await fn();
-        const counted = store === 'sqlite' ? undefined : await countRuns(pool, scenario, prefix?.prefix, writes);
+        const counted =
+          store === 'sqlite' ? undefined : await countRuns(pool, scenario, prefix?.prefix, writes);
         const seq = await sequentialUs(fn);
         figures.scenarios[scenario] = {
           ...seq,
@@ -435,7 +483,10 @@ async function stopNode(node: Node, signal: NodeJS.Signals = 'SIGTERM'): Promise
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
 
-async function postJson(url: string, body: unknown): Promise<{ status: number; body: Record<string, unknown> }> {
+async function postJson(
+  url: string,
+  body: unknown,
+): Promise<{ status: number; body: Record<string, unknown> }> {
   const response = await fetch(url, { method: 'POST', headers: JSON_HEADERS, body: JSON.stringify(body) });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
@@ -517,7 +568,9 @@ async function loadNodes(label: string, nodes: Node[]): Promise<HttpFigure> {
     meanMs: r.latency.average,
     nodeCpuMsPerRun: ((cpuAfter - cpuBefore) * 1000) / r.requests.total,
   };
-  console.error(`${label}: ${figure.runsPerSecond.toFixed(0)} runs/s, ${figure.nodeCpuMsPerRun.toFixed(2)} CPU ms/run, p50 ${figure.p50Ms} ms, p99 ${figure.p99Ms} ms`);
+  console.error(
+    `${label}: ${figure.runsPerSecond.toFixed(0)} runs/s, ${figure.nodeCpuMsPerRun.toFixed(2)} CPU ms/run, p50 ${figure.p50Ms} ms, p99 ${figure.p99Ms} ms`,
+  );
   return figure;
 }
 
@@ -565,8 +618,14 @@ async function httpPart(): Promise<HttpFigure[]> {
     try {
       // the first applies the bundled examples into the empty store; the others find them there
       nodes.push(await startNode('node-1', args('node-1')));
-      nodes.push(...(await Promise.all(Array.from({ length: count - 1 }, (_, i) => startNode(`node-${i + 2}`, args(`node-${i + 2}`))))));
-      figures.push(await loadNodes(`${count} node${count > 1 ? 's' : ''}, cluster (PostgreSQL + Redis)`, nodes));
+      nodes.push(
+        ...(await Promise.all(
+          Array.from({ length: count - 1 }, (_, i) => startNode(`node-${i + 2}`, args(`node-${i + 2}`))),
+        )),
+      );
+      figures.push(
+        await loadNodes(`${count} node${count > 1 ? 's' : ''}, cluster (PostgreSQL + Redis)`, nodes),
+      );
     } finally {
       await Promise.all(nodes.map((n) => stopNode(n)));
       await db.drop();
@@ -639,11 +698,13 @@ async function failoverRep(rep: number, fakeUrl: string, calls: Map<string, numb
       pending.push(postJson(`${a.url}/v1/agents/slow/runs`, { input }).catch(() => undefined));
     }
     const inputs = [...background.map((b) => b.input), ...waitInputs];
-    for (const deadline = Date.now() + 20_000; !inputs.every((i) => calls.has(i)); ) {
+    for (const deadline = Date.now() + 20_000; !inputs.every((i) => calls.has(i));) {
       if (Date.now() > deadline) throw new Error(`runs never reached the model:\n${a.output()}`);
       await sleep(50);
     }
-    nodes.push(...(await Promise.all([startNode(`b${rep}`, args(`b${rep}`)), startNode(`c${rep}`, args(`c${rep}`))])));
+    nodes.push(
+      ...(await Promise.all([startNode(`b${rep}`, args(`b${rep}`)), startNode(`c${rep}`, args(`c${rep}`))])),
+    );
     const b = nodes[1] as Node;
     // the wait runs were never answered: their ids are read from the store
     const client = new pg.Client({ connectionString: db.url });
@@ -664,21 +725,26 @@ async function failoverRep(rep: number, fakeUrl: string, calls: Map<string, numb
       for (const id of waitIds) {
         if (waitDone.has(id)) continue;
         const run = (await fetch(`${b.url}/v1/runs/${id}`).then((r) => r.json())) as { status: string };
-        if (!['queued', 'running'].includes(run.status)) waitDone.set(id, { at: Date.now(), status: run.status });
+        if (!['queued', 'running'].includes(run.status))
+          waitDone.set(id, { at: Date.now(), status: run.status });
       }
       for (const { input } of background) {
         const later = (calls.get(input) ?? []).find((t) => t > killedAt);
         if (later !== undefined) resumed.set(input, later);
       }
       if (delisted === null) {
-        const cluster = (await fetch(`${b.url}/v1/cluster`).then((r) => r.json())) as { data: { id: string }[] };
+        const cluster = (await fetch(`${b.url}/v1/cluster`).then((r) => r.json())) as {
+          data: { id: string }[];
+        };
         if (!cluster.data.some((n) => n.id === a.id)) delisted = Date.now();
       }
       if (waitDone.size === waitIds.length && resumed.size === background.length && delisted !== null) break;
       await sleep(100);
     }
     if (waitDone.size !== waitIds.length || resumed.size !== background.length) {
-      throw new Error(`after 60 s: ${waitDone.size} wait runs ended, ${resumed.size} background runs resumed`);
+      throw new Error(
+        `after 60 s: ${waitDone.size} wait runs ended, ${resumed.size} background runs resumed`,
+      );
     }
     const s = (t: number) => (t - killedAt) / 1000;
     const waitS = [...waitDone.values()].map((d) => s(d.at));
@@ -735,6 +801,7 @@ if (childIndex >= 0) {
 const parts = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const want = (part: string) => parts.length === 0 || parts.includes(part);
 const started = performance.now();
+const loadBefore = loadavg()[0] as number;
 
 const overhead: OverheadFigures[] = [];
 if (want('overhead')) {
@@ -750,6 +817,7 @@ if (want('overhead')) {
 const http = want('http') ? await httpPart() : [];
 const failover = want('failover') ? await failoverPart() : [];
 const benchSeconds = (performance.now() - started) / 1000;
+const loadAfter = loadavg()[0] as number;
 
 const median = (xs: number[]) => summarize(xs).median;
 const us = (x: number) => x.toFixed(0);
@@ -801,6 +869,13 @@ if (overhead.length > 0) {
     return `- ${scenario === 'plain' ? 'A' : 'B'}: ${parts.join(', ')}`;
   }).filter((l) => l !== '');
   const idle = cluster?.scenarios.plain.counted?.idleCommandsPerSecond ?? Number.NaN;
+  const plainCluster = cluster?.scenarios.plain;
+  const plainPg = pgAlone?.scenarios.plain;
+  const clusterRoundTrips = plainCluster?.counted?.redisRoundTrips.toFixed(1) ?? '—';
+  const extra =
+    plainCluster !== undefined && plainPg !== undefined ? plainCluster.median - plainPg.median : Number.NaN;
+  const clusterExtraUs = us(extra);
+  const perTrip = us(extra / (plainCluster?.counted?.redisRoundTrips ?? Number.NaN));
   sections.push(
     [
       `### Per-run overhead in process`,
@@ -820,11 +895,16 @@ if (overhead.length > 0) {
         rows,
       ),
       '',
+      `Baselines of the same run, on connections of their own: one Redis round trip (\`PING\`) ${cluster?.roundTripUs?.redis.toFixed(0) ?? '—'} µs median, a trivial \`EVALSHA\` (\`return 1\`) on an auto-pipelined connection like the node's ${cluster?.roundTripUs?.redisScript.toFixed(0) ?? '—'} µs, one PostgreSQL round trip (\`SELECT 1\`) ${cluster?.roundTripUs?.postgres.toFixed(0) ?? '—'} µs. What limits a run one at a time is waiting, not CPU: on PostgreSQL its statements run one after the other (each commit waiting for the WAL flush); a cluster node adds about ${clusterRoundTrips} Redis round trips (below), awaited in turn on the run's path (the thread lease and the admission before the first model call; the token count after each call; the lease and place released at the end; the event-log batches), and the cluster's median exceeds PostgreSQL alone's by ${clusterExtraUs} µs, about ${perTrip} µs per round trip: more than a bare round trip, because in a busy process each answer also waits its turn in the event loop, and a script does more than \`return 1\`.`,
+      '',
       `What one run sends (${COUNTED_RUNS} runs one at a time, counted apart from the timed runs):`,
       '',
-      table(['scenario', 'node', 'Redis commands per run', 'Redis round trips per run', 'SQL statements per run'], countRows),
+      table(
+        ['scenario', 'node', 'Redis commands per run', 'Redis round trips per run', 'SQL statements per run'],
+        countRows,
+      ),
       '',
-      `Redis commands are counted by Redis itself: a \`MONITOR\` connection opened for the count records every command that names this run's key prefix, except those a Lua script runs inside Redis (\`source = lua\`): an \`EVALSHA\` counts once, whatever it does inside. The node's idle traffic (heartbeats, hold renewals, BullMQ's blocking waits and stalled checks: ${idle.toFixed(1)} commands/s) is measured for as long right after and subtracted. Round trips are counted in the node's process: writes of its sockets to Redis, those of one connection in one event-loop turn (until the next \`setImmediate\`) counted once, so commands auto-pipelined together count once; idle writes subtracted likewise. Commands of a run by kind (not net of idle):`,
+      `Redis commands are counted by Redis itself: a \`MONITOR\` connection opened for the count records every command that names this run's key prefix, except those a Lua script runs inside Redis (\`source = lua\`): an \`EVALSHA\` counts once, whatever it does inside. The node's idle traffic (heartbeats, hold renewals, BullMQ's blocking waits and stalled checks: ${idle.toFixed(1)} commands/s) is measured for 5 s (or as long as the runs took, if longer) right after, and its share of the runs' time subtracted. Round trips are counted in the node's process: writes of its sockets to Redis, those of one connection in one event-loop turn (until the next \`setImmediate\`) counted once, so commands auto-pipelined together count once; idle writes subtracted likewise. Commands of a run by kind (not net of idle):`,
       '',
       ...breakdown,
       '',
@@ -858,7 +938,7 @@ if (http.length > 0) {
       ),
       '',
       one !== undefined && three !== undefined
-        ? `Three cluster nodes against one: ${ratio(three.runsPerSecond, one.runsPerSecond)}. All of it runs on this machine's ${cpus().length} cores: the node processes, PostgreSQL, Redis and the load generator share them, so a second and third node add no CPU, only more processes to schedule, more connections to PostgreSQL and more Redis traffic (heartbeats, polls); the figure says what the coordination costs on shared cores, not how the cluster scales on machines of its own, where each node brings its cores and the shared parts (one PostgreSQL, one Redis) set the limit.`
+        ? `Three cluster nodes against one: ${ratio(three.runsPerSecond, one.runsPerSecond)} of the runs/s. What limits it is this machine's ${cpus().length} cores: the node processes, PostgreSQL, Redis and the load generator all run on them (and the CPU was saturated in every row), so a second and third node bring no CPU, and each run costs more of it: the node processes spent ${three.nodeCpuMsPerRun.toFixed(2)} CPU ms per run with three nodes against ${one.nodeCpuMsPerRun.toFixed(2)} with one (${ratio(three.nodeCpuMsPerRun, one.nodeCpuMsPerRun)}; PostgreSQL's and Redis's share is not in that column). Spread over three processes, each node gets a third of the connections, so fewer requests share an event-loop turn: fewer commands per auto-pipelined Redis write and fewer queries per flush to PostgreSQL, more system calls and context switches per run; and each node has its own PostgreSQL pool, so PostgreSQL serves three times the backends. A CPU profile of one of the three nodes under this load (\`--cpu-prof\`, outside this bench) spent about a third of its time idle and 12% in socket writes (ioredis's auto-pipeline flush and pg's query submit, about equally), with no hot spot of agentpool's own. The figure is what the coordination costs when everything shares two cores, not how a cluster scales on machines of its own, where each node brings its cores and the one PostgreSQL and the one Redis set the limit.`
         : '',
     ].join('\n'),
   );
@@ -869,7 +949,8 @@ if (failover.length > 0) {
   const waitMax = failover.map((r) => Math.max(...r.waitInterruptedS));
   const bgMax = failover.map((r) => Math.max(...r.backgroundResumedS));
   const delisted = failover.flatMap((r) => (r.delistedS === null ? [] : [r.delistedS]));
-  const range = (xs: number[]) => `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
+  const range = (xs: number[]) =>
+    `${median(xs).toFixed(1)} (${Math.min(...xs).toFixed(1)}–${Math.max(...xs).toFixed(1)})`;
   const statuses = [...new Set(failover.flatMap((r) => r.waitStatuses))].join(', ');
   sections.push(
     [
@@ -880,7 +961,11 @@ if (failover.length > 0) {
       table(
         ['from kill -9 of a node', 'seconds', 'documented bound'],
         [
-          [`every wait run ended (${statuses})`, range(waitMax), 'deadAfterMs + sweepIntervalMs = 10 + 2 = 12 s'],
+          [
+            `every wait run ended (${statuses})`,
+            range(waitMax),
+            'deadAfterMs + sweepIntervalMs = 10 + 2 = 12 s',
+          ],
           [
             'the node no longer listed by `GET /v1/cluster`',
             delisted.length > 0 ? range(delisted) : '—',
@@ -900,7 +985,16 @@ if (failover.length > 0) {
   );
 }
 
-const data = { overhead, http, failover, benchSeconds };
+sections.unshift(
+  `The whole bench took ${benchSeconds.toFixed(0)} s; the machine's 1-minute load average was ${loadBefore.toFixed(1)} at its start and ${loadAfter.toFixed(1)} at its end (this machine is shared: other processes ran during the measurement, so absolute figures drift between runs; the ratios compare figures measured minutes apart in the same run).`,
+);
+const data = {
+  overhead,
+  http,
+  failover,
+  benchSeconds,
+  loadAverage: { before: loadBefore, after: loadAfter },
+};
 if (parts.length === 0) {
   writeResult({
     name: 'cluster',
