@@ -55,6 +55,7 @@ const CONCURRENCY = 32;
 const HTTP_CONNECTIONS = 12;
 const HTTP_WARMUP_S = 3;
 const HTTP_DURATION_S = 8;
+const HTTP_ROUNDS = Number(process.env.BENCH_HTTP_ROUNDS ?? 3);
 const FAILOVER_REPS = Number(process.env.BENCH_FAILOVER_REPS ?? 3);
 const FAILOVER_K = 4;
 const SLOW_REPLY_MS = 30_000;
@@ -574,7 +575,7 @@ async function loadNodes(label: string, nodes: Node[]): Promise<HttpFigure> {
   return figure;
 }
 
-async function httpPart(): Promise<HttpFigure[]> {
+async function httpRound(): Promise<HttpFigure[]> {
   const figures: HttpFigure[] = [];
   // SQLite, one node (baseline)
   {
@@ -633,6 +634,29 @@ async function httpPart(): Promise<HttpFigure[]> {
     }
   }
   return figures;
+}
+
+/**
+ * HTTP_ROUNDS rounds of every row, the rows in the same order in each (this machine's throughput
+ * drifts); each figure the median over the rounds, with every round's runs/s kept.
+ */
+async function httpPart(): Promise<(HttpFigure & { rounds: number[] })[]> {
+  const rounds: HttpFigure[][] = [];
+  for (let r = 0; r < HTTP_ROUNDS; r++) rounds.push(await httpRound());
+  const med = (xs: number[]) => summarize(xs).median;
+  return (rounds[0] as HttpFigure[]).map((first, i) => {
+    const all = rounds.map((round) => round[i] as HttpFigure);
+    return {
+      ...first,
+      runsPerSecond: med(all.map((f) => f.runsPerSecond)),
+      total: all.reduce((sum, f) => sum + f.total, 0),
+      p50Ms: med(all.map((f) => f.p50Ms)),
+      p99Ms: med(all.map((f) => f.p99Ms)),
+      meanMs: med(all.map((f) => f.meanMs)),
+      nodeCpuMsPerRun: med(all.map((f) => f.nodeCpuMsPerRun)),
+      rounds: all.map((f) => f.runsPerSecond),
+    };
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -914,12 +938,13 @@ if (overhead.length > 0) {
 }
 
 if (http.length > 0) {
-  const base = http[0] as HttpFigure;
+  const base = http[0] as HttpFigure & { rounds: number[] };
   const one = http.find((f) => f.label.startsWith('1 node, cluster'));
   const three = http.find((f) => f.nodes === 3);
   const rows = http.map((f) => [
     f.label,
     f.runsPerSecond.toFixed(0),
+    f.rounds.map((x) => x.toFixed(0)).join(' / '),
     ratio(f.runsPerSecond, base.runsPerSecond),
     f.p50Ms.toFixed(1),
     f.p99Ms.toFixed(1),
@@ -930,10 +955,19 @@ if (http.length > 0) {
     [
       `### HTTP: wait-mode runs/s, one node and three`,
       '',
-      `\`agentpool serve\` processes (\`node src/cli/main.ts serve --store postgres --database-url … --redis-url … --redis-prefix … --node-id …\`, each on its own port, \`--log-level warn\`), a fresh database and key prefix per row; the bundled examples applied into the empty store by the first node. Load: autocannon in the bench process, ${HTTP_CONNECTIONS} keep-alive connections spread round robin over the nodes, ${HTTP_WARMUP_S} s warm-up then ${HTTP_DURATION_S} s, \`POST /v1/agents/${HTTP_AGENT}/runs {input}\`: stateless wait-mode runs of the \`${HTTP_AGENT}\` example agent on the built-in demo model (no network). Every answer was a 200 with a succeeded run.`,
+      `\`agentpool serve\` processes (\`node src/cli/main.ts serve --store postgres --database-url … --redis-url … --redis-prefix … --node-id …\`, each on its own port, \`--log-level warn\`), a fresh database and key prefix per row; the bundled examples applied into the empty store by the first node. Load: autocannon in the bench process, ${HTTP_CONNECTIONS} keep-alive connections spread round robin over the nodes, ${HTTP_WARMUP_S} s warm-up then ${HTTP_DURATION_S} s, \`POST /v1/agents/${HTTP_AGENT}/runs {input}\`: stateless wait-mode runs of the \`${HTTP_AGENT}\` example agent on the built-in demo model (no network). Every answer was a 200 with a succeeded run. ${HTTP_ROUNDS} rounds of the four rows in this order, each figure the median over the rounds. Node CPU: user + system time of the node processes (from /proc) over the measured seconds, divided by the runs.`,
       '',
       table(
-        ['nodes', 'runs/s', 'vs 1 node on SQLite', 'p50 ms', 'p99 ms', 'mean ms', 'node CPU ms per run'],
+        [
+          'nodes',
+          'runs/s',
+          'each round',
+          'vs 1 node on SQLite',
+          'p50 ms',
+          'p99 ms',
+          'mean ms',
+          'node CPU ms per run',
+        ],
         rows,
       ),
       '',
