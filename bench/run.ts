@@ -3,8 +3,9 @@
  * from every result in bench/results/. `node bench/run.ts [name …]` runs only the named ones;
  * `--report` only rewrites BENCHMARKS.md.
  *
- *   npm run bench                 all of them (about 16 minutes: the memory figure registers 1,000,000
- *                                 agents; run-overhead needs `npm ci --prefix bench/peers` first)
+ *   npm run bench                 all of them (about 19 minutes: the memory figure registers 1,000,000
+ *                                 agents; run-overhead needs `npm ci --prefix bench/peers` first;
+ *                                 cluster needs PostgreSQL and Redis on this machine)
  *   npm run bench -- acquire      one of them
  */
 import { spawnSync } from 'node:child_process';
@@ -15,7 +16,16 @@ import { type BenchResult, RESULTS_DIR } from './harness.ts';
 
 const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 /** Every benchmark, in report order. */
-const BENCHES = ['acquire', 'run-overhead', 'hit-ratio', 'memory', 'http', 'resilience', 'metrics'] as const;
+const BENCHES = [
+  'acquire',
+  'run-overhead',
+  'hit-ratio',
+  'memory',
+  'http',
+  'resilience',
+  'metrics',
+  'cluster',
+] as const;
 
 const args = process.argv.slice(2);
 const reportOnly = args.includes('--report');
