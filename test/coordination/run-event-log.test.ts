@@ -122,7 +122,7 @@ describe('Redis run event log', () => {
   it('resolves its options by field name, with pinned defaults', () => {
     assert.deepEqual(resolveRedisRunEventLogOptions(), {
       maxEvents: 10_000,
-      maxAgeMs: 3_600_000,
+      maxAgeMs: 600_000,
       pollMs: 1000,
       maxPending: 10_000,
     });

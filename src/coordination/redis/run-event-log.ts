@@ -28,7 +28,7 @@ import { LuaScript, redisFailure } from './lua-script.ts';
 export interface RedisRunEventLogOptions {
   /** Events kept per run, about (trimming is approximate: whole stream nodes go). @default 10000 */
   maxEvents?: number;
-  /** How long a run's events are kept after its last one was written. @default 3600000 (1 h) */
+  /** How long a run's events are kept after its last one was written. @default 600000 (10 min) */
   maxAgeMs?: number;
   /** How often a reader looks for events whose notice it missed, and failed writes are retried. @default 1000 */
   pollMs?: number;
@@ -51,7 +51,7 @@ export function resolveRedisRunEventLogOptions(
   rejectUnknownKeys('eventLog.', options, ['maxEvents', 'maxAgeMs', 'pollMs', 'maxPending']);
   return {
     maxEvents: intOption('eventLog.maxEvents', options.maxEvents, 10_000, 1, 10_000_000),
-    maxAgeMs: intOption('eventLog.maxAgeMs', options.maxAgeMs, 3_600_000, 1000, 30 * 86_400_000),
+    maxAgeMs: intOption('eventLog.maxAgeMs', options.maxAgeMs, 600_000, 1000, 30 * 86_400_000),
     pollMs: intOption('eventLog.pollMs', options.pollMs, 1000, 10, 60_000),
     maxPending: intOption('eventLog.maxPending', options.maxPending, 10_000, 1, 10_000_000),
   };

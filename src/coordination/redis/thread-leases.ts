@@ -102,8 +102,13 @@ export interface RedisThreadLeasesDeps {
   logger?: Logger;
 }
 
-/** How long the fence outlives the last claim of its thread. */
-const FENCE_TTL_MS = 30 * 86_400_000;
+/**
+ * How long the fence outlives the last claim of its thread. A fence found missing restarts from
+ * Redis's clock in ms, above every earlier token (a thread takes far fewer than one claim per ms),
+ * so the key only has to bridge clock adjustments of the Redis host; a short life keeps Redis's
+ * memory to the threads of the last minutes (about 136 bytes each) rather than of every thread.
+ */
+const FENCE_TTL_MS = 600_000;
 
 /**
  * KEYS: lease, fence, queue, tickets. ARGV: mode, base, channel, leaseTtlMs, threadId, runId,
