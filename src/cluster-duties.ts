@@ -46,6 +46,7 @@ export function startClusterDuties(deps: ClusterDutiesDeps): (() => void)[] {
     .join({ address: deps.address, startedAt: clock.now() }, () => ({
       runsInFlight: runs.activeCount,
       liveInstances: deps.pool.stats().active,
+      threadsHeld: c.threadLeases.held,
     }))
     .catch((err: unknown) =>
       log.warn({ err }, 'announcing the node failed: it is retried with each heartbeat'),
@@ -94,6 +95,7 @@ export function clusterView(
     nodeId: coordination.nodeId,
     redis: coordination.redis,
     nodes: () => coordination.membership.nodes(),
+    background: async () => (await coordination.queue?.counts()) ?? null,
     drainQueue: async () => {
       // Bounded: a node draining while Redis is away must still stop (its jobs expire to others).
       const paused = coordination.queue?.pause().catch(() => undefined);

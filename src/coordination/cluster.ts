@@ -89,6 +89,8 @@ export interface ClusterView {
   nodes(): Promise<NodeInfo[]>;
   /** Each dependency (the store; Redis in a cluster) and whether it answers now. */
   dependencies(): Promise<DependencyState[]>;
+  /** Background runs waiting in the cluster's queue and running, cluster-wide; null on a single node. */
+  background(): Promise<{ waiting: number; active: number } | null>;
   /**
    * Takes no more background runs from the cluster's queue (a node draining before it stops): the
    * other nodes take them; those running here go on. Nothing to do on a single node.
@@ -183,6 +185,9 @@ export async function openCoordination<E extends LoggedRunEvent>(
       logger,
     });
     opened.push(bus);
+    // A node hears the others from the moment it serves: events and notices sent before a
+    // subscription is answered would be lost to it.
+    await Promise.all([eventLog.ready(), bus.ready()]);
     const sub = subscriber;
     const cmd = redis;
     return {

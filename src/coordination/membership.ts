@@ -15,6 +15,8 @@ export interface NodeStats {
   runsInFlight: number;
   /** Agent instances live in this node's pool. */
   liveInstances: number;
+  /** Threads whose lease this node holds (its runs on threads). */
+  threadsHeld: number;
 }
 
 /** One node as the cluster sees it. */
@@ -29,6 +31,7 @@ export interface NodeInfo {
   heartbeatAt: number;
   runsInFlight: number;
   liveInstances: number;
+  threadsHeld: number;
 }
 
 /** The nodes of a cluster. */
@@ -71,7 +74,7 @@ export class LocalMembership implements Membership {
   nodes(): Promise<NodeInfo[]> {
     const joined = this.#joined;
     if (joined === undefined) return Promise.resolve([]);
-    const { runsInFlight, liveInstances } = joined.stats();
+    const { runsInFlight, liveInstances, threadsHeld } = joined.stats();
     return Promise.resolve([
       {
         id: this.nodeId,
@@ -80,6 +83,7 @@ export class LocalMembership implements Membership {
         heartbeatAt: this.#clock.now(),
         runsInFlight,
         liveInstances,
+        threadsHeld,
       },
     ]);
   }

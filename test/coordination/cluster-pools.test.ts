@@ -167,6 +167,7 @@ describe('two pools of one cluster', () => {
     await waitFor(async () => (await b.runs.get(P, accepted.id)).status === 'succeeded');
     const run = await a.runs.get(P, accepted.id);
     assert.equal(run.output, 'Echo: later');
+    assert.deepEqual(await b.cluster.background(), { waiting: 0, active: 0 }, 'the queue is empty again');
     const events = await collect(await b.runs.events(P, accepted.id, 0));
     assert.equal(events.at(-1)?.type, 'run.finished');
   });

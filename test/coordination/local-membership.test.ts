@@ -16,6 +16,7 @@ describe('local membership', () => {
     await m.join({ address: 'http://127.0.0.1:8080', startedAt: 4000 }, () => ({
       runsInFlight: runs,
       liveInstances: 2,
+      threadsHeld: 1,
     }));
     runs = 4;
     clock.advance(60_000);
@@ -27,6 +28,7 @@ describe('local membership', () => {
         heartbeatAt: 65_000,
         runsInFlight: 4,
         liveInstances: 2,
+        threadsHeld: 1,
       },
     ]);
   });
@@ -34,7 +36,11 @@ describe('local membership', () => {
   it('never sweeps, and leave() removes the node', async () => {
     const clock = new ManualClock();
     const m = new LocalMembership('solo', clock);
-    await m.join({ address: null, startedAt: 0 }, () => ({ runsInFlight: 0, liveInstances: 0 }));
+    await m.join({ address: null, startedAt: 0 }, () => ({
+      runsInFlight: 0,
+      liveInstances: 0,
+      threadsHeld: 0,
+    }));
     let swept = 0;
     const stop = m.watch(async () => void swept++);
     clock.advance(3_600_000);

@@ -59,7 +59,7 @@ async function cluster(options: RedisMembershipOptions = FAST) {
         id,
         membership,
         redis,
-        stats: { runsInFlight: 0, liveInstances: 0 },
+        stats: { runsInFlight: 0, liveInstances: 0, threadsHeld: 0 },
         swept: [],
       };
       nodes.push(node);
@@ -119,7 +119,7 @@ describe('Redis membership', () => {
       const b = await c.node('node-b');
       const a = await c.node('node-a');
       const n3 = await c.node('node-c');
-      a.stats = { runsInFlight: 3, liveInstances: 7 };
+      a.stats = { runsInFlight: 3, liveInstances: 7, threadsHeld: 2 };
       await sleep(FAST.heartbeatMs * 3);
       const time = await c.admin.time();
       const redisNow = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
@@ -139,6 +139,7 @@ describe('Redis membership', () => {
             heartbeatAt: 0,
             runsInFlight: 3,
             liveInstances: 7,
+            threadsHeld: 2,
           },
         );
         for (const n of nodes) {
@@ -162,7 +163,7 @@ describe('Redis membership', () => {
       const infos: NodeInfo[] = [];
       c.watch(b, async (_id, info) => void infos.push(info));
       c.watch(n3, async (_id, info) => void infos.push(info));
-      a.stats = { runsInFlight: 2, liveInstances: 1 };
+      a.stats = { runsInFlight: 2, liveInstances: 1, threadsHeld: 1 };
       await sleep(FAST.heartbeatMs * 2);
       const crashedAt = crash(a);
       await until('node-a is swept', () => c.swept().length > 0);
@@ -275,7 +276,11 @@ describe('Redis membership', () => {
         );
         await proxy.stop();
         await assert.rejects(
-          m.join({ address: null, startedAt: 0 }, () => ({ runsInFlight: 0, liveInstances: 0 })),
+          m.join({ address: null, startedAt: 0 }, () => ({
+            runsInFlight: 0,
+            liveInstances: 0,
+            threadsHeld: 0,
+          })),
           (err) => isAgentPoolError(err, 'COORDINATION_UNAVAILABLE'),
         );
       } finally {

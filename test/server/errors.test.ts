@@ -167,6 +167,8 @@ describe('server errors, options, health and OpenAPI', () => {
     assert.equal(body.data.length, 1);
     assert.equal(body.data[0]?.['id'], body.node);
     assert.equal(body.data[0]?.['runsInFlight'], 0);
+    assert.equal(body.data[0]?.['threadsHeld'], 0);
+    assert.equal((body as { background?: unknown }).background, null, 'no queue on a single node');
     assert.equal(typeof body.data[0]?.['heartbeatAt'], 'number');
     assert.equal((await f.app.inject({ url: '/readyz' })).statusCode, 200);
   });

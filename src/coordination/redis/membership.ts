@@ -235,7 +235,13 @@ export class RedisMembership implements Membership {
     this.#beatTimer?.cancel();
     this.#joined = {
       json: (s) =>
-        JSON.stringify({ address, startedAt, runsInFlight: s.runsInFlight, liveInstances: s.liveInstances }),
+        JSON.stringify({
+          address,
+          startedAt,
+          runsInFlight: s.runsInFlight,
+          liveInstances: s.liveInstances,
+          threadsHeld: s.threadsHeld,
+        }),
       stats,
     };
     try {
@@ -303,7 +309,7 @@ export class RedisMembership implements Membership {
       stats = joined.stats();
     } catch (err) {
       this.#log.warn({ err }, 'the node stats could not be read: heartbeat sent with zeros');
-      stats = { runsInFlight: 0, liveInstances: 0 };
+      stats = { runsInFlight: 0, liveInstances: 0, threadsHeld: 0 };
     }
     try {
       const reply = (await MEMBERSHIP.run(this.#redis, this.#keys, [
@@ -473,5 +479,6 @@ function parseNode(id: string, heartbeatAt: string, json: string): NodeInfo {
     heartbeatAt: Number(heartbeatAt),
     runsInFlight: num(data['runsInFlight']),
     liveInstances: num(data['liveInstances']),
+    threadsHeld: num(data['threadsHeld']),
   };
 }

@@ -17,6 +17,7 @@ const nodeSchema = {
     heartbeatAt: { type: 'integer', description: 'Epoch ms of its last heartbeat.' },
     runsInFlight: { type: 'integer' },
     liveInstances: { type: 'integer' },
+    threadsHeld: { type: 'integer', description: 'Threads whose lease the node holds.' },
   },
 } as const;
 
@@ -36,6 +37,12 @@ export function registerClusterRoutes(app: FastifyInstance, { pool }: RouteConte
             properties: {
               mode: { type: 'string', enum: ['single', 'cluster'] },
               node: { type: 'string' },
+              background: {
+                type: ['object', 'null'],
+                description:
+                  'Background runs waiting in the queue and running, cluster-wide (null on a single node).',
+                properties: { waiting: { type: 'integer' }, active: { type: 'integer' } },
+              },
               data: { type: 'array', items: nodeSchema },
             },
           },
@@ -46,7 +53,8 @@ export function registerClusterRoutes(app: FastifyInstance, { pool }: RouteConte
     async (request) => {
       requireAdmin(request, 'the cluster view');
       const { mode, nodeId } = pool.cluster;
-      return { mode, node: nodeId, data: await pool.cluster.nodes() };
+      const [data, background] = await Promise.all([pool.cluster.nodes(), pool.cluster.background()]);
+      return { mode, node: nodeId, background, data };
     },
   );
 }
