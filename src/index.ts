@@ -156,6 +156,12 @@ export {
   type RedisConnectionOptions,
   resolveRedisConnection,
 } from './coordination/redis/connection.ts';
+export type { ClusterView, DependencyState, NodeMode } from './coordination/cluster.ts';
+export { type ClusterOptions, resolveClusterOptions } from './coordination/cluster-options.ts';
+export type { NodeInfo } from './coordination/membership.ts';
+export type { BackgroundJob, BackgroundRequest, RunQueue } from './coordination/run-queue.ts';
+export type { RunEventLog } from './coordination/run-event-log.ts';
+export type { ThreadLeases } from './coordination/thread-leases.ts';
 export {
   evaluateFlag,
   FeatureFlags,
