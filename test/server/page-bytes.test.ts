@@ -22,11 +22,15 @@ describe('list answers bounded by bytes', () => {
     f = await serverFixture();
     await f.pool.agents.create('default', { name: 'echo' });
     threadId = (await f.pool.threads.create('default')).id;
+    const runs: { id: string; createdAt: number }[] = [];
     for (let i = 0; i < 14; i++) {
       const input = `${i} ${'x'.repeat(99_990)}`;
       const handle = await f.pool.runs.start('default', 'echo', { input, threadId });
-      runIds.push((await handle.result).id);
+      runs.push(await handle.result);
     }
+    // The listing's order: newest first, and by id among runs of the same millisecond.
+    runs.sort((a, b) => b.createdAt - a.createdAt || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+    runIds.push(...runs.map((r) => r.id));
   });
   after(() => f.close());
 
@@ -50,7 +54,7 @@ describe('list answers bounded by bytes', () => {
   it('GET /v1/threads/{id}/runs?limit=1000 answers under the budget, with a cursor that continues correctly', async () => {
     const { ids, pages } = await follow(`/v1/threads/${threadId}/runs`);
     assert.ok(pages >= 2, `${pages} pages`);
-    assert.deepEqual(ids, [...runIds].reverse());
+    assert.deepEqual(ids, runIds);
   });
 
   it('GET /v1/threads/{id}/messages?limit=1000 likewise', async () => {
