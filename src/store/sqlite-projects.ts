@@ -24,7 +24,8 @@ import {
   projectNotFound,
 } from './project-ports.ts';
 import type { Page } from './ports.ts';
-import { type ApiKeyRow, prepareProjectStatements, type ProjectRow } from './sqlite-schema.ts';
+import { type ApiKeyRow, type ProjectRow, toKey, toKeyInfo, toProject } from './rows.ts';
+import { prepareProjectStatements } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteProjectStore}. */
@@ -36,32 +37,6 @@ export interface SqliteProjectStoreOptions {
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
-}
-
-function toProject(row: ProjectRow): ProjectRecord {
-  return {
-    id: row.id,
-    name: row.name,
-    createdAt: row.created_at,
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    limits: JSON.parse(row.limits) as ProjectLimits,
-  };
-}
-
-function toKey(row: ApiKeyRow): ApiKeyRecord {
-  return { ...toInfo(row), keyHash: row.key_hash };
-}
-
-function toInfo(row: ApiKeyRow): ApiKeyInfo {
-  return {
-    id: row.id,
-    project: row.project,
-    prefix: row.prefix,
-    name: row.name,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    revokedAt: row.revoked_at,
-  };
 }
 
 /** A ProjectStore in one SQLite file, through better-sqlite3; shares the file with the other stores. */
@@ -161,7 +136,7 @@ export class SqliteProjectStore implements ProjectStore {
         if (code === 'SQLITE_CONSTRAINT_UNIQUE') throw hashTaken();
         throw err;
       }
-      return toInfo(row);
+      return toKeyInfo(row);
     });
   }
 
@@ -185,7 +160,7 @@ export class SqliteProjectStore implements ProjectStore {
           ? s.listKeysFirst.all(project, limit + 1)
           : s.listKeysAfter.all(project, before[0], before[1], limit + 1);
       const p = keysetPage(rows, limit, (r) => encodeKeyCursor({ createdAt: r.created_at, id: r.id }));
-      return { data: p.data.map(toInfo), nextCursor: p.nextCursor };
+      return { data: p.data.map(toKeyInfo), nextCursor: p.nextCursor };
     });
   }
 

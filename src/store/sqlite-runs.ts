@@ -17,7 +17,6 @@ import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
   InterruptOptions,
   MessageRecord,
-  MessageRole,
   NewMessage,
   NewThread,
   Page,
@@ -47,7 +46,8 @@ import {
   VERSION_STATS_MAX_RUNS,
 } from './run-store-shared.ts';
 import { prepareProjectRunDeletion } from './sqlite-project-data.ts';
-import { type MessageRow, prepareRunStatements, type RunRow, type ThreadRow } from './sqlite-schema.ts';
+import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from './rows.ts';
+import { prepareRunStatements } from './sqlite-schema.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteRunStore}. */
@@ -61,55 +61,6 @@ export interface SqliteRunStoreOptions {
   readonly busyTimeoutMs?: number | undefined;
   /** Stamped on the runs this store creates and commits (see Nodes on RunStore). @default null */
   readonly nodeId?: string | undefined;
-}
-
-function toThread(row: ThreadRow): ThreadRecord {
-  return {
-    id: row.id,
-    project: row.project,
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    ttlSeconds: row.ttl_seconds,
-    expiresAt: row.expires_at,
-    messageCount: row.message_count,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-  };
-}
-
-function toMessage(row: MessageRow): MessageRecord {
-  return {
-    id: row.id,
-    threadId: row.thread_id,
-    seq: row.seq,
-    role: row.role as MessageRole,
-    content: JSON.parse(row.content) as unknown,
-    runId: row.run_id,
-    createdAt: row.created_at,
-  };
-}
-
-function toRun(row: RunRow): RunRecord {
-  return {
-    id: row.id,
-    project: row.project,
-    agentId: row.agent_id,
-    agentName: row.agent_name,
-    agentVersion: row.agent_version,
-    threadId: row.thread_id,
-    status: row.status as RunStatus,
-    input: row.input,
-    output: row.output,
-    model: row.model,
-    steps: row.steps,
-    inputTokens: row.input_tokens,
-    outputTokens: row.output_tokens,
-    cost: row.cost,
-    error: row.error === null ? null : (JSON.parse(row.error) as RunRecord['error']),
-    metadata: JSON.parse(row.metadata) as Record<string, unknown>,
-    createdAt: row.created_at,
-    startedAt: row.started_at,
-    finishedAt: row.finished_at,
-  };
 }
 
 function runRow(run: RunRecord, node: string | null): RunRow {

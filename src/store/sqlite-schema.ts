@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentPoolError } from '../core/errors.ts';
+import type { AgentRow, ApiKeyRow, MessageRow, ProjectRow, RunRow, ThreadRow, VersionRow } from './rows.ts';
 
 /**
  * The schema, one entry per version; entry i moves `user_version` from i to i + 1. Entries are
@@ -183,28 +184,6 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this code writes; a file's `user_version` after opening. */
 export const SQLITE_SCHEMA_VERSION: number = MIGRATIONS.length;
 
-/** A row of `agents`. */
-export interface AgentRow {
-  id: string;
-  project: string;
-  name: string;
-  active_version: number;
-  latest_version: number;
-  spec: string;
-  tier: string;
-  ttl_seconds: number | null;
-  created_at: number;
-  updated_at: number;
-  last_used_at: number;
-  expires_at: number | null;
-  /** JSON of the rollout, or null. */
-  rollout: string | null;
-  /** The change-feed revision of the last definition write (0: before the feed existed). */
-  revision: number;
-  /** The store instance that made that write (0: unknown). */
-  writer: number;
-}
-
 /** A row of the change feed: an agent row's identity and state, or a tombstone (`deleted` 1). */
 export interface ChangeRow {
   revision: number;
@@ -217,91 +196,12 @@ export interface ChangeRow {
   deleted: 0 | 1;
 }
 
-/** A row of `agent_versions`. */
-export interface VersionRow {
-  agent_id: string;
-  version: number;
-  spec: string;
-  created_at: number;
-}
-
-/** A row of `threads`. */
-export interface ThreadRow {
-  id: string;
-  project: string;
-  metadata: string;
-  ttl_seconds: number | null;
-  expires_at: number | null;
-  message_count: number;
-  created_at: number;
-  updated_at: number;
-  /** The thread's fencing token; absent from rows this code inserts (the column defaults to 0). */
-  fence?: number;
-}
-
-/** A row of `messages`. */
-export interface MessageRow {
-  thread_id: string;
-  seq: number;
-  id: string;
-  role: string;
-  content: string;
-  run_id: string | null;
-  created_at: number;
-}
-
-/** A row of `runs`. */
-export interface RunRow {
-  id: string;
-  project: string;
-  agent_id: string;
-  agent_name: string;
-  agent_version: number;
-  thread_id: string | null;
-  status: string;
-  input: string;
-  output: string | null;
-  model: string;
-  steps: number;
-  input_tokens: number;
-  output_tokens: number;
-  cost: number;
-  error: string | null;
-  metadata: string;
-  created_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-  /** The node that created or last committed it; null on a single node. */
-  node_id: string | null;
-}
-
 /** What `versionStats` reads of a run. */
 export interface OutcomeRow {
   agent_version: number;
   status: string;
   started_at: number | null;
   finished_at: number | null;
-}
-
-/** A row of `projects`. */
-export interface ProjectRow {
-  id: string;
-  name: string;
-  metadata: string;
-  limits: string;
-  created_at: number;
-}
-
-/** A row of `api_keys`. */
-export interface ApiKeyRow {
-  id: string;
-  project: string;
-  prefix: string;
-  key_hash: string;
-  name: string;
-  created_at: number;
-  last_used_at: number | null;
-  revoked_at: number | null;
 }
 
 /**

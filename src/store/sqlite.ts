@@ -24,7 +24,8 @@ import type {
   SetRolloutOptions,
   StoredFlag,
 } from './ports.ts';
-import { type AgentRow, prepareStatements, type VersionRow } from './sqlite-schema.ts';
+import { type AgentRow, toAgent, toVersion, type VersionRow } from './rows.ts';
+import { prepareStatements } from './sqlite-schema.ts';
 import { SqliteChangeFeed } from './sqlite-change-feed.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 import {
@@ -59,35 +60,8 @@ function ttlOf(spec: IndexedSpec): number | null {
   return typeof spec.ttlSeconds === 'number' ? spec.ttlSeconds : null;
 }
 
-function toRecord<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
-  row: AgentRow,
-): AgentRecord<S, F> {
-  return {
-    id: row.id,
-    project: row.project,
-    name: row.name,
-    activeVersion: row.active_version,
-    latestVersion: row.latest_version,
-    spec: JSON.parse(row.spec) as S,
-    createdAt: row.created_at,
-    updatedAt: row.updated_at,
-    lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at,
-    rollout: row.rollout === null ? null : (JSON.parse(row.rollout) as AgentRollout<F>),
-  };
-}
-
 /** Uses per transaction in recordUse: bounds how long one write holds the lock. */
 const USES_PER_WRITE = 1000;
-
-function toVersion<S extends IndexedSpec>(row: VersionRow): AgentVersionRecord<S> {
-  return {
-    agentId: row.agent_id,
-    version: row.version,
-    spec: JSON.parse(row.spec) as S,
-    createdAt: row.created_at,
-  };
-}
 
 /** An AgentStore in one SQLite file, through better-sqlite3. */
 export class SqliteAgentStore implements AgentStore {
@@ -149,7 +123,7 @@ export class SqliteAgentStore implements AgentStore {
         }
         throw err;
       }
-      return toRecord<S, F>(row);
+      return toAgent<S, F>(row);
     });
   }
 
@@ -158,7 +132,7 @@ export class SqliteAgentStore implements AgentStore {
   ): Promise<AgentRecord<S, F> | undefined> {
     return this.#conn.guard(() => {
       const row = this.#s.getById.get(id);
-      return row && toRecord<S, F>(row);
+      return row && toAgent<S, F>(row);
     });
   }
 
@@ -168,7 +142,7 @@ export class SqliteAgentStore implements AgentStore {
   ): Promise<AgentRecord<S, F> | undefined> {
     return this.#conn.guard(() => {
       const row = this.#s.getByName.get(project, name);
-      return row && toRecord<S, F>(row);
+      return row && toAgent<S, F>(row);
     });
   }
 
@@ -206,7 +180,7 @@ export class SqliteAgentStore implements AgentStore {
       return boundedPage(
         rows,
         limit,
-        (r) => toRecord<S, F>(r),
+        (r) => toAgent<S, F>(r),
         (r) => encodeCursor('name', r.name),
       );
     });
@@ -223,7 +197,7 @@ export class SqliteAgentStore implements AgentStore {
       const rows =
         after === undefined ? s.tierFirst.all(tier, limit + 1) : s.tierAfter.all(tier, after, limit + 1);
       const p = keysetPage(rows, limit, (r) => encodeCursor('tier', r.id));
-      return { data: p.data.map((r) => toRecord<S, F>(r)), nextCursor: p.nextCursor };
+      return { data: p.data.map((r) => toAgent<S, F>(r)), nextCursor: p.nextCursor };
     });
   }
 
@@ -240,7 +214,7 @@ export class SqliteAgentStore implements AgentStore {
   ): Promise<AgentRecord<S, F>> {
     checkIndexedSpec(spec);
     return this.#conn.guard(() =>
-      toRecord<S, F>(this.#w.addVersion(id, expectedLatest, spec, now, options.rollout)),
+      toAgent<S, F>(this.#w.addVersion(id, expectedLatest, spec, now, options.rollout)),
     );
   }
 
@@ -249,7 +223,7 @@ export class SqliteAgentStore implements AgentStore {
     version: number,
     now: number,
   ): Promise<AgentRecord<S, F>> {
-    return this.#conn.guard(() => toRecord<S, F>(this.#w.activateVersion(id, version, now)));
+    return this.#conn.guard(() => toAgent<S, F>(this.#w.activateVersion(id, version, now)));
   }
 
   async setRollout<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
@@ -261,7 +235,7 @@ export class SqliteAgentStore implements AgentStore {
   ): Promise<AgentRecord<S, F>> {
     const json = rollout === null ? null : JSON.stringify(rollout);
     return this.#conn.guard(() =>
-      toRecord<S, F>(
+      toAgent<S, F>(
         this.#w.setRollout(
           id,
           expectedCandidate,
@@ -330,7 +304,7 @@ export class SqliteAgentStore implements AgentStore {
     limit: number,
   ): Promise<AgentRecord<S, F>[]> {
     const max = intOption('limit', limit, 100, 1);
-    return this.#conn.guard(() => this.#s.listExpired.all(now, max).map((r) => toRecord<S, F>(r)));
+    return this.#conn.guard(() => this.#s.listExpired.all(now, max).map((r) => toAgent<S, F>(r)));
   }
 
   async close(): Promise<void> {

@@ -32,7 +32,7 @@ import { StoreConnection } from './connection.ts';
 import type { PostgresDatabase } from './database.ts';
 import { uniqueViolation } from './errors.ts';
 import { bytesBounded, PAGE_BUDGET } from './paging.ts';
-import { type AgentRow, toAgent, toVersion, type VersionRow } from './rows.ts';
+import { type AgentRow, toAgent, toVersion, type VersionRow } from '../rows.ts';
 
 /** Uses per statement in recordUse: bounds how many rows one write locks. */
 const USES_PER_WRITE = 1000;

@@ -19,7 +19,7 @@ import {
 import type { AgentRollout, IndexedSpec, StoredFlag } from '../ports.ts';
 import type { StoreConnection } from './connection.ts';
 import type { Transaction } from './database.ts';
-import type { AgentRow, VersionRow } from './rows.ts';
+import type { AgentRow, VersionRow } from '../rows.ts';
 
 /** A spec's ttl, or null. */
 export function ttlOf(spec: IndexedSpec): number | null {

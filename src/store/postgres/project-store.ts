@@ -25,7 +25,7 @@ import { StoreConnection } from './connection.ts';
 import type { PostgresDatabase } from './database.ts';
 import { foreignKeyViolation, uniqueViolation } from './errors.ts';
 import { bytesBounded, PAGE_BUDGET } from './paging.ts';
-import { type ApiKeyRow, type ProjectRow, toKey, toKeyInfo, toProject } from './rows.ts';
+import { type ApiKeyRow, type ProjectRow, toKey, toKeyInfo, toProject } from '../rows.ts';
 
 /** A ProjectStore on a PostgreSQL database shared with the other stores (open.ts opens them together). */
 export class PostgresProjectStore implements ProjectStore {

@@ -43,7 +43,10 @@ import type { PostgresDatabase } from './database.ts';
 import { uniqueViolation } from './errors.ts';
 import { bytesBounded, PAGE_BUDGET } from './paging.ts';
 import { ProjectRunData } from './project-data.ts';
-import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from './rows.ts';
+import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from '../rows.ts';
+
+/** A run as this store keeps it: its input and output JSON-encoded (migrations.ts says why). */
+const fromRow = (row: RunRow): RunRecord => toRun(row, (stored) => JSON.parse(stored) as string);
 
 const RUN_BYTES =
   'octet_length(q.input) + coalesce(octet_length(q.output), 0) + octet_length(q.metadata) + coalesce(octet_length(q.error), 0)';
@@ -151,7 +154,7 @@ export class PostgresRunStore implements RunStore {
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     const [row] = await this.#conn.rows<RunRow>('SELECT * FROM runs WHERE id = $1', [id], 'run_get');
-    return row && toRun(row);
+    return row && fromRow(row);
   }
 
   async listRuns(
@@ -173,7 +176,7 @@ export class PostgresRunStore implements RunStore {
       bytesBounded(inner, 'q.created_at DESC, q.id DESC', RUN_BYTES, budget),
       values,
     );
-    return boundedPage(rows, limit, toRun, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
+    return boundedPage(rows, limit, fromRow, (r) => encodeCursor('run', `${r.created_at}:${r.id}`));
   }
 
   async commitStep(

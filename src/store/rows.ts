@@ -1,6 +1,8 @@
 /**
- * Rows of the PostgreSQL tables and their records: the same shapes as SQLite's (sqlite-schema.ts),
- * except that run inputs and outputs are JSON-encoded (migrations.ts says why).
+ * Rows of the tables the SQL stores share (SQLite, sqlite-schema.ts; PostgreSQL, postgres/
+ * migrations.ts: the same columns) and the records they hold. One exception: PostgreSQL keeps a
+ * run's input and output JSON-encoded (migrations.ts says why), so {@link toRun} takes how its
+ * store reads them.
  */
 import type {
   AgentRecord,
@@ -13,8 +15,8 @@ import type {
   RunStatus,
   StoredFlag,
   ThreadRecord,
-} from '../ports.ts';
-import type { ApiKeyInfo, ApiKeyRecord, ProjectLimits, ProjectRecord } from '../project-ports.ts';
+} from './ports.ts';
+import type { ApiKeyInfo, ApiKeyRecord, ProjectLimits, ProjectRecord } from './project-ports.ts';
 
 /** A row of `agents`. */
 export interface AgentRow {
@@ -30,8 +32,11 @@ export interface AgentRow {
   updated_at: number;
   last_used_at: number;
   expires_at: number | null;
+  /** JSON of the rollout, or null. */
   rollout: string | null;
+  /** The change-feed revision of the last definition write (0: before the feed existed). */
   revision: number;
+  /** The store instance that made that write (0: unknown). */
   writer: number;
 }
 
@@ -51,7 +56,8 @@ export interface ThreadRow {
   ttl_seconds: number | null;
   expires_at: number | null;
   message_count: number;
-  fence: number;
+  /** The thread's fencing token; absent from rows written without one (the column defaults to 0). */
+  fence?: number;
   created_at: number;
   updated_at: number;
 }
@@ -88,6 +94,7 @@ export interface RunRow {
   created_at: number;
   started_at: number | null;
   finished_at: number | null;
+  /** The node that created or last committed it; null on a single node. */
   node_id: string | null;
 }
 
@@ -164,7 +171,10 @@ export function toMessage(row: MessageRow): MessageRecord {
   };
 }
 
-export function toRun(row: RunRow): RunRecord {
+/** Reads a run's input or output as its store keeps it: as is (SQLite), or JSON-encoded (PostgreSQL). */
+const asIs = (text: string): string => text;
+
+export function toRun(row: RunRow, text: (stored: string) => string = asIs): RunRecord {
   return {
     id: row.id,
     project: row.project,
@@ -173,8 +183,8 @@ export function toRun(row: RunRow): RunRecord {
     agentVersion: row.agent_version,
     threadId: row.thread_id,
     status: row.status as RunStatus,
-    input: JSON.parse(row.input) as string,
-    output: row.output === null ? null : (JSON.parse(row.output) as string),
+    input: text(row.input),
+    output: row.output === null ? null : text(row.output),
     model: row.model,
     steps: row.steps,
     inputTokens: row.input_tokens,
