@@ -41,7 +41,7 @@ import { POSTGRES_QUERY_CHANNEL } from '../src/store/postgres/database.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { startFakeOpenAI } from '../test/support/fake-openai.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
-import { summarize, table, writeResult } from './harness.ts';
+import { concurrentUs, sequentialUs, summarize, table, writeResult } from './harness.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
 const SELF = fileURLToPath(import.meta.url);
@@ -200,30 +200,6 @@ function runner(pool: AgentPool, scenario: Scenario): () => Promise<unknown> {
     if (run.steps !== (scenario === 'tool' ? 2 : 1)) throw new Error(`run took ${run.steps} steps`);
     return run;
   };
-}
-
-async function sequentialUs(fn: () => Promise<unknown>): Promise<{ median: number; p99: number }> {
-  for (let i = 0; i < 200; i++) await fn();
-  const samples: number[] = [];
-  for (let i = 0; i < SEQUENTIAL_RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  const s = summarize(samples);
-  return { median: s.median, p99: s.p99 };
-}
-
-async function concurrentUs(fn: () => Promise<unknown>): Promise<number> {
-  const batch = () => Promise.all(Array.from({ length: CONCURRENCY }, fn));
-  for (const end = performance.now() + 500; performance.now() < end;) await batch();
-  let runs = 0;
-  const start = performance.now();
-  while (performance.now() - start < 2000) {
-    await batch();
-    runs += CONCURRENCY;
-  }
-  return ((performance.now() - start) * 1000) / runs;
 }
 
 /**
@@ -405,10 +381,10 @@ async function overheadChild(store: StoreKey): Promise<OverheadFigures> {
         await fn();
         const counted =
           store === 'sqlite' ? undefined : await countRuns(pool, scenario, prefix?.prefix, writes);
-        const seq = await sequentialUs(fn);
+        const seq = await sequentialUs(fn, SEQUENTIAL_RUNS);
         figures.scenarios[scenario] = {
           ...seq,
-          concurrent: await concurrentUs(fn),
+          concurrent: await concurrentUs(fn, CONCURRENCY),
           ...(counted !== undefined && { counted }),
         };
         console.error(`measured ${store} ${scenario}`);

@@ -63,6 +63,38 @@ export async function timeBatches(
   return out;
 }
 
+/** Median and p99 µs of `runs` calls of `fn` one at a time, after 200 warm-up calls. */
+export async function sequentialUs(
+  fn: () => Promise<unknown>,
+  runs: number,
+): Promise<{ median: number; p99: number }> {
+  for (let i = 0; i < 200; i++) await fn();
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t0 = process.hrtime.bigint();
+    await fn();
+    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  const s = summarize(samples);
+  return { median: s.median, p99: s.p99 };
+}
+
+/**
+ * Wall-clock µs per call with `concurrency` calls of `fn` in flight: batches for 0.5 s of warm-up,
+ * then for 2 s, the time divided by the calls.
+ */
+export async function concurrentUs(fn: () => Promise<unknown>, concurrency: number): Promise<number> {
+  const batch = () => Promise.all(Array.from({ length: concurrency }, fn));
+  for (const end = performance.now() + 500; performance.now() < end;) await batch();
+  let runs = 0;
+  const start = performance.now();
+  while (performance.now() - start < 2000) {
+    await batch();
+    runs += concurrency;
+  }
+  return ((performance.now() - start) * 1000) / runs;
+}
+
 /** A benchmark's result file. `summary` is Markdown placed in BENCHMARKS.md under `title`. */
 export interface BenchResult {
   name: string;

@@ -15,7 +15,7 @@ import { createAgentPool, type AgentPool } from '../src/agent-pool.ts';
 import { POSTGRES_QUERY_CHANNEL } from '../src/store/postgres/database.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
-import { summarize, table, writeResult } from './harness.ts';
+import { concurrentUs, sequentialUs, table, writeResult } from './harness.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
 const DATABASE_URL = process.env.AGENTPOOL_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
@@ -101,30 +101,6 @@ async function statements(fn: () => Promise<unknown>): Promise<string[]> {
   return texts;
 }
 
-async function sequentialUs(fn: () => Promise<unknown>): Promise<{ median: number; p99: number }> {
-  for (let i = 0; i < 200; i++) await fn();
-  const samples: number[] = [];
-  for (let i = 0; i < SEQUENTIAL_RUNS; i++) {
-    const t0 = process.hrtime.bigint();
-    await fn();
-    samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-  }
-  const s = summarize(samples);
-  return { median: s.median, p99: s.p99 };
-}
-
-async function concurrentUs(fn: () => Promise<unknown>): Promise<number> {
-  const batch = () => Promise.all(Array.from({ length: CONCURRENCY }, fn));
-  for (const end = performance.now() + 500; performance.now() < end;) await batch();
-  let runs = 0;
-  const start = performance.now();
-  while (performance.now() - start < 2000) {
-    await batch();
-    runs += CONCURRENCY;
-  }
-  return ((performance.now() - start) * 1000) / runs;
-}
-
 const schema = `agentpool_bench_${randomBytes(4).toString('hex')}`;
 const { dir, cleanup } = tempDir('agentpool-bench-');
 const figures: Record<string, Record<Scenario, { median: number; p99: number; concurrent: number }>> = {};
@@ -138,8 +114,8 @@ try {
         const fn = runner(pool, scenario);
         await fn(); // warm: activation, prepared statements
         if (store === 'postgres') counted[scenario] = await statements(fn);
-        const seq = await sequentialUs(fn);
-        figures[store][scenario] = { ...seq, concurrent: await concurrentUs(fn) };
+        const seq = await sequentialUs(fn, SEQUENTIAL_RUNS);
+        figures[store][scenario] = { ...seq, concurrent: await concurrentUs(fn, CONCURRENCY) };
         console.error(`measured ${store} ${scenario}`);
       }
     } finally {

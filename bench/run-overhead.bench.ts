@@ -15,7 +15,7 @@ import { createAgentPool } from '../src/agent-pool.ts';
 import { openDatabase } from '../src/store/sqlite-schema.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
-import { table, writeResult } from './harness.ts';
+import { concurrentUs, table, writeResult } from './harness.ts';
 import { type Contender, type ContenderCost, combineRounds, measureContender } from './peers/measure.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
@@ -126,24 +126,14 @@ function commitFloorUs(): number {
 
 const CONCURRENCY = 32;
 
-/** Wall time per run with CONCURRENCY runs in flight, over about 2 s (after 0.5 s of warm-up). */
-async function concurrentUs(fn: () => Promise<unknown>): Promise<number> {
-  const batch = () => Promise.all(Array.from({ length: CONCURRENCY }, fn));
-  for (const end = performance.now() + 500; performance.now() < end;) await batch();
-  let runs = 0;
-  const start = performance.now();
-  while (performance.now() - start < 2000) {
-    await batch();
-    runs += CONCURRENCY;
-  }
-  return ((performance.now() - start) * 1000) / runs;
-}
-
 async function measure(c: Contender): Promise<Figures> {
   const cost = await measureContender(c);
   return {
     ...cost,
-    concurrent: { plainUs: await concurrentUs(c.plain), toolCallUs: await concurrentUs(c.toolCall) },
+    concurrent: {
+      plainUs: await concurrentUs(c.plain, CONCURRENCY),
+      toolCallUs: await concurrentUs(c.toolCall, CONCURRENCY),
+    },
   };
 }
 
