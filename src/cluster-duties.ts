@@ -74,8 +74,8 @@ export function startClusterDuties(deps: ClusterDutiesDeps): (() => void)[] {
       deps.bus.on('*', (event) => {
         if (event.type.startsWith('agent.')) relay.publish(event);
       }),
-      relay.onRemote((event) => {
-        if (event.type.startsWith('agent.')) check('a change on another node');
+      relay.onEvent((event) => {
+        if (event.type.startsWith('agent.')) check('a definition change told over Redis');
       }),
       relay.onResubscribed(() => check('Redis reconnected')),
     );

@@ -59,8 +59,8 @@ export interface Coordination<E extends LoggedRunEvent = LoggedRunEvent> {
   readonly backgroundConcurrency: number;
   readonly changePollMs: number;
   /**
-   * Relays events between the nodes: what `publish` is given reaches the `onRemote` listeners of
-   * every other node; `onResubscribed` fires after a reconnect, when messages may have been lost.
+   * Relays events between the nodes: what `publish` is given reaches the `onEvent` listeners of
+   * every node; `onResubscribed` fires after a reconnect, when messages may have been lost.
    * Undefined on a single node.
    */
   readonly relay: EventRelay | undefined;
@@ -101,7 +101,8 @@ export interface ClusterView {
 /** A cluster-wide channel of small events between nodes. */
 export interface EventRelay {
   publish(event: BusEvent): void;
-  onRemote(listener: (event: BusEvent) => void): () => void;
+  /** Every event published by any node, this one's included; returns the unsubscribe function. */
+  onEvent(listener: (event: BusEvent) => void): () => void;
   onResubscribed(listener: () => void): () => void;
 }
 
@@ -130,13 +131,14 @@ export async function openCoordination<E extends LoggedRunEvent>(
   const logger = input.logger.child({ component: 'cluster', node: nodeId });
   if (input.redisUrl === undefined) {
     if (input.redisPrefix !== undefined) throw validationError('redisPrefix', 'is only used with redisUrl');
+    const threadLeases = new LocalThreadLeases(new ThreadGate(input.maxQueuePerThread));
     return {
       mode: 'single',
       nodeId,
       redis: null,
       ledger: undefined,
       rateLimiter: undefined,
-      threadLeases: new LocalThreadLeases(new ThreadGate(input.maxQueuePerThread)),
+      threadLeases,
       eventLog: undefined,
       membership: new LocalMembership(nodeId, input.clock),
       queue: undefined,
@@ -144,7 +146,7 @@ export async function openCoordination<E extends LoggedRunEvent>(
       changePollMs,
       relay: undefined,
       ping: () => Promise.resolve(),
-      close: () => Promise.resolve(),
+      close: () => threadLeases.close(),
     };
   }
   const conn = resolveRedisConnection({
@@ -174,14 +176,15 @@ export async function openCoordination<E extends LoggedRunEvent>(
     const membership = new RedisMembership({ ...deps, nodeId }, input.cluster?.membership);
     opened.push({ close: () => membership.leave() });
     const queue = new BullRunQueue({ redis, connection: conn, nodeId, logger }, input.cluster?.queue);
-    const remote = new LocalEventBus<BusEvent>();
+    opened.push({ close: () => queue.close(true) });
+    const relayed = new LocalEventBus<BusEvent>();
     const bus = new RedisEventBus<BusEvent>({
       redis,
       subscriber,
       prefix,
       nodeId,
       relay: () => true,
-      local: remote,
+      local: relayed,
       logger,
     });
     opened.push(bus);
@@ -203,9 +206,8 @@ export async function openCoordination<E extends LoggedRunEvent>(
       backgroundConcurrency,
       changePollMs,
       relay: {
-        // Relayed events reach the other nodes' `remote` buses (and this one's, ignored there).
         publish: (event) => bus.emit(event),
-        onRemote: (listener) => remote.on('*', listener),
+        onEvent: (listener) => relayed.on('*', listener),
         onResubscribed: (listener) => bus.onResubscribed(listener),
       },
       async ping() {
@@ -217,7 +219,6 @@ export async function openCoordination<E extends LoggedRunEvent>(
       },
       async close() {
         try {
-          await queue.close(true);
           await closeAll(opened);
         } finally {
           sub.disconnect();

@@ -227,7 +227,7 @@ export class RunManager {
     this.#options = options;
     this.#observer = deps.observer ?? IGNORE_RUNS;
     this.#stopRelay =
-      deps.relay?.onRemote((event) => {
+      deps.relay?.onEvent((event) => {
         if (event.type === 'run.cancel')
           this.#live.get((event as RunCancel).runId)?.controller.abort(cancelled());
       }) ?? (() => undefined);

@@ -82,7 +82,9 @@ describe('two pools of one cluster', () => {
     ]);
   });
 
-  it('maxAgents holds across the pools: 20 creates at once through both make exactly the limit', async () => {
+  // That two nodes cannot both take the last place is shown by the ledger's own test (exclusive
+  // sections never overlap across nodes); here, that creates through either pool go through it.
+  it('maxAgents applies to creates through both pools: 20 at once make exactly the limit', async () => {
     await a.projects.create({ id: 'capped', limits: { quotas: { maxAgents: 3 } } });
     const settled = await Promise.allSettled(
       Array.from({ length: 20 }, (_, i) =>
