@@ -177,10 +177,6 @@ function cancelled(): AgentPoolError {
   return new AgentPoolError('RUN_CANCELLED', 'the run was cancelled');
 }
 
-function describeCancel(): { code: string; message: string } {
-  return { code: 'RUN_CANCELLED', message: 'the run was cancelled' };
-}
-
 function notActive(run: RunRecord): AgentPoolError {
   return new AgentPoolError('RUN_NOT_ACTIVE', `run ${run.id} already ended (${run.status})`, {
     runId: run.id,
@@ -537,7 +533,7 @@ export class RunManager {
       ...now,
       status: 'cancelled',
       finishedAt: clock.now(),
-      error: describeCancel(),
+      error: describeError(cancelled(), false),
     };
     await store.commitStep(record, []);
     return record;
