@@ -2,8 +2,9 @@
  * Per-run overhead of the runtime on a zero-latency in-process model, against popular TypeScript
  * agent frameworks on the same mock, measured in the same run, each contender in its own process:
  * (A) a plain answer; (B) one tool call, then an answer. agentpool runs on a new thread each time,
- * with the thread, its messages and the run record persisted to SQLite (and, for reference, to
- * memory). The peers (bench/peers, installed separately) keep no state.
+ * with the thread, its messages and the run record persisted to SQLite (and to memory), and
+ * stateless (no thread: only the run record persisted to SQLite). The peers (bench/peers, installed
+ * separately) keep no state.
  *
  *   npm ci --prefix bench/peers && node --expose-gc bench/run-overhead.bench.ts
  */
@@ -21,7 +22,7 @@ import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
 const SELF = fileURLToPath(import.meta.url);
 const PEERS_DIR = join(dirname(SELF), 'peers');
-const AGENTPOOL = ['agentpool-sqlite', 'agentpool-memory'] as const;
+const AGENTPOOL = ['agentpool-sqlite', 'agentpool-sqlite-stateless', 'agentpool-memory'] as const;
 const PEER_KEYS = ['floor', 'ai-sdk', 'mastra', 'langgraph'] as const;
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 
@@ -34,8 +35,8 @@ interface PeersModule {
 /** A path in a variable keeps the peers' dependencies out of the root type check and install. */
 const loadPeers = () => import(join(PEERS_DIR, 'peers.ts')) as Promise<PeersModule>;
 
-/** agentpool as a contender: one pool, two agents, a new thread per run. */
-async function agentpool(store: 'sqlite' | 'memory') {
+/** agentpool as a contender: one pool, two agents, a new thread per run (or none: stateless). */
+async function agentpool(store: 'sqlite' | 'memory', stateless: boolean) {
   const { dir, cleanup } = tempDir('agentpool-bench-');
   let toolRuns = 0;
   const add = defineTool({
@@ -67,8 +68,8 @@ async function agentpool(store: 'sqlite' | 'memory') {
     tools: ['custom:add'],
   });
   const run = async (agent: string) => {
-    const thread = await pool.threads.create('bench');
-    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, threadId: thread.id })).result;
+    const thread = stateless ? {} : { threadId: (await pool.threads.create('bench')).id };
+    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, ...thread })).result;
   };
   // self-check: the scenarios really happen
   const a = await run('plain');
@@ -78,7 +79,7 @@ async function agentpool(store: 'sqlite' | 'memory') {
     throw new Error(`agentpool B: ${JSON.stringify(b)}`);
   return {
     contender: {
-      name: `agentpool (${store === 'sqlite' ? 'SQLite file' : 'memory store'}, new thread per run)`,
+      name: `agentpool (${store === 'sqlite' ? 'SQLite file' : 'memory store'}, ${stateless ? 'stateless' : 'new thread per run'})`,
       plain: () => run('plain'),
       toolCall: () => run('tooled'),
     },
@@ -138,8 +139,8 @@ async function measure(c: Contender): Promise<Figures> {
 }
 
 async function child(key: string): Promise<Figures> {
-  if (key === 'agentpool-sqlite' || key === 'agentpool-memory') {
-    const a = await agentpool(key === 'agentpool-sqlite' ? 'sqlite' : 'memory');
+  if ((AGENTPOOL as readonly string[]).includes(key)) {
+    const a = await agentpool(key === 'agentpool-memory' ? 'memory' : 'sqlite', key.endsWith('-stateless'));
     try {
       const figures = await measure(a.contender);
       return key === 'agentpool-sqlite' ? { ...figures, commitFloorUs: commitFloorUs() } : figures;
@@ -217,6 +218,45 @@ const targetRows = targets.map(([label, key, limit, shown]) => {
   const f = (x: number) => x.toFixed(3);
   return [label, `≤ ${shown}`, f(a), f(b), verdict(a, b, limit), f(ca), f(cb), verdict(ca, cb, limit)];
 });
+/** agentpool against the AI SDK, each figure with its goal (issue 11): ratios of this run. */
+const sdk = get('ai-sdk');
+const stateless = get('agentpool-sqlite-stateless');
+const memory = get('agentpool-memory');
+const ratio = (x: number, y: number) => x / y;
+const goals: [string, number, number, number][] = [
+  [
+    'SQLite, new thread, one at a time',
+    ratio(ap.plain.medianUs, sdk.plain.medianUs),
+    ratio(ap.toolCall.medianUs, sdk.toolCall.medianUs),
+    1.0,
+  ],
+  [
+    'SQLite, stateless, one at a time',
+    ratio(stateless.plain.medianUs, sdk.plain.medianUs),
+    ratio(stateless.toolCall.medianUs, sdk.toolCall.medianUs),
+    0.6,
+  ],
+  [
+    `SQLite, new thread, ${CONCURRENCY} in flight`,
+    ratio(ap.concurrent.plainUs, sdk.concurrent.plainUs),
+    ratio(ap.concurrent.toolCallUs, sdk.concurrent.toolCallUs),
+    0.5,
+  ],
+  [
+    'memory store, new thread, one at a time',
+    ratio(memory.plain.medianUs, sdk.plain.medianUs),
+    ratio(memory.toolCall.medianUs, sdk.toolCall.medianUs),
+    0.3,
+  ],
+];
+const goalRows = goals.map(([label, a, b, goal]) => [
+  label,
+  a.toFixed(2),
+  b.toFixed(2),
+  `≤ ${goal.toFixed(1)}`,
+  a <= goal && b <= goal ? 'met' : 'missed',
+]);
+const heapKiB = ap.plain.heapBytesPerRun / 1024;
 const versions = await peerVersions();
 const peerList = Object.entries(versions)
   .map(([k, v]) => `${k} ${v}`)
@@ -239,7 +279,13 @@ const summary = [
     rows,
   ),
   '',
-  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits three times (A) or four (B), so persistence alone costs at least ${us(3 * (ap.commitFloorUs ?? Number.NaN))} µs and ${us(4 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
+  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits twice (A: the thread, then the run with its messages) or three times (B: and its second step), so persistence alone costs at least ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs and ${us(3 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
+  '',
+  'agentpool as a share of the AI SDK (median latency one at a time; wall time per run in flight), against its goals:',
+  '',
+  table(['agentpool', 'A', 'B', 'goal', ''], goalRows),
+  '',
+  `Heap allocated per plain run (SQLite, new thread): ${heapKiB.toFixed(1)} KiB (goal ≤ 20 KiB: ${heapKiB <= 20 ? 'met' : 'missed'}).`,
   '',
   'agentpool with SQLite persistence as a share of each peer, one run at a time (median latency) and with runs in flight (wall time per run):',
   '',

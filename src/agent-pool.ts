@@ -307,6 +307,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         forget: (project) => {
           pool.retireProject(project);
           pool.forgetProject(project);
+          history.forgetProject(project);
           metrics.forgetProject(project);
           governance.forget(project);
         },
@@ -332,13 +333,11 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       ...(rateLimiter !== undefined && { rateLimiter }),
     });
     const runner = new Runner({
-      store: stores.runs,
       guards,
       prices,
       clock,
       toolTimeoutMs: tools.options.defaultTimeoutMs,
       observer: metrics,
-      history,
     });
     const runManager = new RunManager(
       {

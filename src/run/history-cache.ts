@@ -16,9 +16,20 @@ export interface ThreadHistoryCacheOptions {
   maxMessages: number;
 }
 
+/** A cached thread: its project, and its newest messages in `seq` order. */
+interface Entry {
+  project: string;
+  messages: MessageRecord[];
+  /**
+   * The store's write epoch (RunStore.writeEpoch) taken before the entry was last checked against
+   * the store: while the store's epoch still equals it, nobody else wrote, and the entry is current.
+   */
+  epoch: number | undefined;
+}
+
 /** The recent history of threads, in `seq` order. */
 export class ThreadHistoryCache {
-  readonly #threads = new Map<string, MessageRecord[]>();
+  readonly #threads = new Map<string, Entry>();
   readonly #options: ThreadHistoryCacheOptions;
 
   constructor(options: ThreadHistoryCacheOptions) {
@@ -30,23 +41,43 @@ export class ThreadHistoryCache {
     return this.#threads.size;
   }
 
-  /** The cached history, when its last message is `lastSeq` (so nothing is missing). */
-  get(threadId: string, lastSeq: number): MessageRecord[] | undefined {
+  /**
+   * The cached history, when its last message is `lastSeq` (so nothing is missing). `epoch`: the
+   * store's write epoch taken before `lastSeq` was read from the store, which this check renews.
+   */
+  get(threadId: string, lastSeq: number, epoch?: number): MessageRecord[] | undefined {
     const cached = this.#threads.get(threadId);
-    if (cached === undefined || (cached.at(-1)?.seq ?? 0) !== lastSeq) return undefined;
+    if (cached === undefined || (cached.messages.at(-1)?.seq ?? 0) !== lastSeq) return undefined;
+    if (epoch !== undefined) cached.epoch = epoch;
     this.#touch(threadId, cached);
-    return cached.slice();
+    return cached.messages.slice();
   }
 
-  /** Caches a history just read from the store (its newest messages, in order). */
-  set(threadId: string, messages: readonly MessageRecord[]): void {
-    this.#touch(threadId, messages.slice(-this.#options.maxMessages));
+  /**
+   * The cached history of a thread of `project`, without asking the store, when the store's write
+   * epoch is still the one the entry was checked at: nobody else wrote since, and this process's
+   * own writes were added to it. The thread then exists, as far as the store knows.
+   */
+  known(project: string, threadId: string, epoch: number | undefined): MessageRecord[] | undefined {
+    const cached = this.#threads.get(threadId);
+    if (cached === undefined || cached.project !== project) return undefined;
+    if (epoch === undefined || cached.epoch !== epoch) return undefined;
+    this.#touch(threadId, cached);
+    return cached.messages.slice();
+  }
+
+  /**
+   * Caches a history just read from the store (its newest messages, in order), or a new thread's;
+   * `epoch`, the store's write epoch taken before the read or the creation.
+   */
+  set(project: string, threadId: string, messages: readonly MessageRecord[], epoch?: number): void {
+    this.#touch(threadId, { project, messages: messages.slice(-this.#options.maxMessages), epoch });
   }
 
   /** Records messages just committed to a thread; keeps the entry only if they continue it exactly. */
   appended(threadId: string, messages: readonly MessageRecord[]): void {
     const first = messages[0];
-    const cached = this.#threads.get(threadId);
+    const cached = this.#threads.get(threadId)?.messages;
     if (first === undefined || cached === undefined) return;
     if (first.seq !== (cached.at(-1)?.seq ?? 0) + 1) {
       this.#threads.delete(threadId);
@@ -57,14 +88,20 @@ export class ThreadHistoryCache {
       cached.splice(0, cached.length - this.#options.maxMessages);
   }
 
+  /** Forgets the threads of a deleted project. */
+  forgetProject(project: string): void {
+    for (const [threadId, entry] of this.#threads)
+      if (entry.project === project) this.#threads.delete(threadId);
+  }
+
   /** Forgets a thread (deleted, expired). */
   delete(threadId: string): void {
     this.#threads.delete(threadId);
   }
 
-  #touch(threadId: string, messages: MessageRecord[]): void {
+  #touch(threadId: string, entry: Entry): void {
     this.#threads.delete(threadId); // re-insert: Map order is the LRU order
-    this.#threads.set(threadId, messages);
+    this.#threads.set(threadId, entry);
     if (this.#threads.size > this.#options.maxThreads) {
       const oldest = this.#threads.keys().next().value;
       if (oldest !== undefined) this.#threads.delete(oldest);

@@ -21,7 +21,7 @@ import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
-import type { NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { NewMessage, RunRecord } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
 import { callOptions, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
@@ -32,14 +32,13 @@ import {
   type ToolContent,
   toPrompt,
 } from './messages.ts';
-import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
+import type { RunWrites } from './run-writes.ts';
 import type { RunEventStream } from './stream.ts';
 import { unansweredNote } from './unanswered-note.ts';
 
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
-  store: RunStore;
   /** Every model call goes through them: breaker, retries, timeout, bulkhead, rate limits, fallbacks. */
   guards: ModelGuards;
   prices: PriceTable;
@@ -48,8 +47,6 @@ export interface RunnerDeps {
   toolTimeoutMs: number;
   /** Told how long each model call took. @default ignores */
   observer?: RunObserver;
-  /** Told of the messages each step commits, to keep cached thread histories current. */
-  history?: ThreadHistoryCache;
 }
 
 /** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
@@ -74,8 +71,8 @@ export interface RunInput {
   clientTools?: readonly ClientTool[];
   /** Settings of every model call. @default {} */
   settings?: CallSettings;
-  /** The fencing token of the run's thread lease, carried by every commit (cluster; store/ports.ts). */
-  fence?: number;
+  /** Where each finished step and the terminal record are written. */
+  writes: RunWrites;
 }
 
 interface StepResult {
@@ -178,8 +175,7 @@ export class Runner {
           const output = stops ? null : result.text;
           run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
         }
-        const committed = await this.#deps.store.commitStep(run, stateless ? [] : messages, input.fence);
-        if (run.threadId !== null) this.#deps.history?.appended(run.threadId, committed);
+        await input.writes.commit(run, stateless ? [] : messages);
         events.publish({
           type: 'step.finished',
           step,
@@ -204,7 +200,7 @@ export class Runner {
         },
       );
     } catch (err) {
-      return this.fail(run, err, signal, events, input.fence);
+      return this.fail(run, err, signal, events, input.writes);
     }
   }
 
@@ -406,8 +402,7 @@ export class Runner {
     err: unknown,
     signal: AbortSignal,
     events: RunEventStream,
-    /** The thread lease's fencing token (cluster). */
-    fence?: number,
+    writes: RunWrites,
   ): Promise<RunRecord> {
     // Handed over to another node (a cluster's background run, its node closing): nothing ends.
     if (signal.aborted && isAgentPoolError(signal.reason) && signal.reason.details['handedOver'] === true) {
@@ -429,11 +424,10 @@ export class Runner {
         ? [unansweredNote(newId('msg', now), run.id, error.code, now)]
         : [];
     try {
-      const committed = await this.#deps.store.commitStep(failed, note, fence);
-      if (run.threadId !== null && committed.length > 0)
-        this.#deps.history?.appended(run.threadId, committed);
+      await writes.commit(failed, note);
     } catch {
-      // The record stays `running` in the store; start-up recovery marks it interrupted.
+      // The record stays `running` in the store (start-up recovery marks it interrupted), or, never
+      // written, the run leaves nothing.
     }
     const cause = signal.aborted ? signal.reason : err;
     const details =

@@ -1,8 +1,9 @@
 /**
  * Runs end to end: validate, claim the thread (multitask strategy), lease the agent's instance,
  * commit the user's input, execute, release. Every run is visible from the moment it is accepted
- * (`queued`), streams numbered events, can be cancelled, and always ends in a terminal status
- * that is committed to the store.
+ * (`queued`: in the store for a background run or a cluster's, else in this node's memory until
+ * its first write, run-writes.ts), streams numbered events, can be cancelled, and always ends in
+ * a terminal status that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
@@ -38,6 +39,7 @@ import type { ThreadLeases } from '../coordination/thread-leases.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import { describeError, promptBytes, type Runner, toolDefinitions } from './runner.ts';
+import { RunWrites } from './run-writes.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
 import type { Threads } from './threads.ts';
 import { unansweredNote } from './unanswered-note.ts';
@@ -100,10 +102,21 @@ export interface RunManagerOptions {
   replayBytes: number;
 }
 
-/** A run that holds its thread and instance: its input messages, and those messages as committed. */
+/** A run that holds its thread and instance: its input messages, and those messages as committed (none yet for a run written with its first step). */
 interface Started {
   inputs: NewMessage[];
   committed: MessageRecord[];
+}
+
+/** How a run is accepted. */
+interface Acceptance {
+  /**
+   * A background run taken from the queue, already recorded (`queued`), or started on a node that
+   * died (it goes on after its last committed step, its input already on the thread).
+   */
+  existing?: RunRecord;
+  /** Recorded before start() returns: the caller is told it was accepted (background). */
+  durable: boolean;
 }
 
 /** What start() worked out for the run, handed on to #drive. */
@@ -191,6 +204,8 @@ interface LiveRun {
   project: string;
   /** True once the run holds its thread and instance. */
   running: boolean;
+  /** The run as it started: what get() answers until its first write is in the store. */
+  record: RunRecord;
   controller: AbortController;
   stream: RunEventStream;
   result: Promise<RunRecord>;
@@ -280,25 +295,30 @@ export class RunManager {
    * `AGENT_NOT_FOUND`, `THREAD_NOT_FOUND`, a governance refusal (`QUOTA_EXCEEDED`,
    * `RATE_LIMITED`, `BUDGET_EXHAUSTED`), or `THREAD_BUSY` under the `reject` strategy.
    */
-  async start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
+  start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
+    return this.#accept(project, agentRef, options, { durable: false });
+  }
+
+  async #accept(
+    project: string,
+    agentRef: string,
+    options: StartRunOptions,
+    how: Acceptance,
+  ): Promise<RunHandle> {
     if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
     this.#accepting++;
     try {
-      return await this.#start(project, agentRef, options);
+      return await this.#start(project, agentRef, options, how);
     } finally {
       this.#accepting--;
     }
   }
 
-  /**
-   * `existing`: a background run taken from the queue, already recorded (`queued`), or started on
-   * a node that died (it goes on after its last committed step, its input already on the thread).
-   */
   async #start(
     project: string,
     agentRef: string,
     options: StartRunOptions,
-    existing?: RunRecord,
+    { existing, durable }: Acceptance,
   ): Promise<RunHandle> {
     const request = resolveRunRequest(options);
     const metadata = parseMetadata('metadata', options.metadata);
@@ -307,7 +327,15 @@ export class RunManager {
     const strategy = resuming
       ? 'enqueue'
       : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-    const { registry, threads, leases, store, clock, pool, governance } = this.#deps;
+    const { registry, threads, leases, store, clock, pool, governance, history } = this.#deps;
+    // A wait or stream run on one node is written with its first step (or its end): the caller
+    // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
+    // cluster the run is recorded at once: its fencing token must reach the thread first.
+    const lazy = existing === undefined && !durable && !leases.fenced;
+    const writes = new RunWrites(
+      { store, history },
+      { created: existing !== undefined, keep: request.store },
+    );
     const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
     // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
     const threadId = request.store ? requestedThread : null;
@@ -355,17 +383,27 @@ export class RunManager {
         prefix = promptHistory(await store.recentMessages(readThread, this.#options.historyLimit));
       }
       let thread: ThreadRecord | undefined;
+      /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
+      let known: MessageRecord[] | undefined;
+      /** The store's write epoch, taken before the thread is read. */
+      const epoch = lazy ? store.writeEpoch?.() : undefined;
       if (threadId !== null) {
-        thread = await threads.get(project, threadId);
+        known = history.known(project, threadId, epoch);
+        if (known === undefined) {
+          thread = await threads.get(project, threadId);
+          // Checked against the thread just read (or read again), the cache is current from here.
+          if (lazy) known = await this.#recentOf(thread, epoch);
+        }
         // A `reject` run holds its thread before admission, so the history admission measures is
         // the one its first call sends; the others cannot claim before they are admitted (an
         // `interrupt` would stop the running run for a run that may yet be refused).
         if (strategy === 'reject') {
           claimed = this.#claim(threadId, entrant, strategy);
           fence = await claimed; // THREAD_BUSY before anything is written
+          writes.fence = fence;
         }
       }
-      const firstCall = { spec, request, runId: id, now, thread, prefix, lease };
+      const firstCall = { spec, request, runId: id, now, thread, known, epoch, prefix, lease };
       admission = await governance.admit({
         project,
         agentId: agent.id,
@@ -407,17 +445,13 @@ export class RunManager {
       } else if (lease !== undefined && claimedNow) {
         const inputs = inputMessages(request, results, id, now);
         accepted = { ...base, status: 'running', startedAt: now };
-        const messages = threadId === null ? [] : inputs;
-        const committed =
-          existing === undefined
-            ? (await store.createRun(accepted, messages, fence)).messages
-            : await store.commitStep(accepted, messages, fence);
-        started = { inputs, committed };
+        writes.started(threadId === null ? [] : inputs);
+        started = { inputs, committed: lazy ? [] : await writes.commit(accepted, []) };
       } else {
         lease?.release(); // never hold an instance while waiting for the thread
         lease = undefined;
         accepted = existing ?? base;
-        if (existing === undefined) await store.createRun(accepted, []);
+        if (!lazy && existing === undefined) await writes.commit(accepted, []);
       }
     } catch (err) {
       lease?.release();
@@ -446,11 +480,13 @@ export class RunManager {
       admission,
       pinned,
       plan,
+      writes,
     ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
     const queued = existing !== undefined;
     this.#live.set(id, {
       project,
       running: accepted.status === 'running',
+      record: accepted,
       controller,
       stream,
       result,
@@ -462,9 +498,12 @@ export class RunManager {
     return { id, accepted, stream, result };
   }
 
-  /** A run of the project; `RUN_NOT_FOUND` otherwise. */
+  /**
+   * A run of the project; `RUN_NOT_FOUND` otherwise. A run in flight here that is not yet in the
+   * store (a wait or stream run before its first write) is answered as it started.
+   */
   async get(project: string, runId: string): Promise<RunRecord> {
-    const run = await this.#deps.store.getRun(runId);
+    const run = (await this.#deps.store.getRun(runId)) ?? this.#live.get(runId)?.record;
     if (run === undefined || run.project !== project) {
       throw new AgentPoolError('RUN_NOT_FOUND', `run ${JSON.stringify(runId)} not found`, { runId });
     }
@@ -575,7 +614,8 @@ export class RunManager {
    */
   async startBackground(project: string, agentRef: string, options: StartRunOptions): Promise<RunRecord> {
     const queue = this.#deps.queue;
-    if (queue === undefined) return (await this.start(project, agentRef, options)).accepted;
+    if (queue === undefined)
+      return (await this.#accept(project, agentRef, options, { durable: true })).accepted;
     if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
     const request = resolveRunRequest(options);
     const metadata = parseMetadata('metadata', options.metadata);
@@ -636,7 +676,7 @@ export class RunManager {
       if (this.#closed) await new Promise<never>(() => undefined);
       const { agent, input, threadId, multitask, metadata } = job.request;
       const options = { input, threadId, multitask, metadata } as StartRunOptions;
-      handle = await this.#start(job.project, agent, options, run);
+      handle = await this.#start(job.project, agent, options, { existing: run, durable: true });
     } catch (err) {
       // Refused where it was to run (a quota, a budget, its thread busy, its agent gone).
       const failed: RunRecord = {
@@ -689,15 +729,15 @@ export class RunManager {
     /** A rollout's candidate version the run was routed to; the active version when undefined. */
     pinned: number | undefined,
     plan: Plan,
+    writes: RunWrites,
   ): Promise<RunRecord> {
-    const { pool, store, runner, leases, clock } = this.#deps;
+    const { pool, runner, leases, clock } = this.#deps;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
     let holdsThread = false;
     let run = accepted;
-    let fence: number | undefined;
     try {
-      fence = await claimed;
+      writes.fence = await claimed;
       holdsThread = threadId !== null;
       signal.throwIfAborted();
       if (lease === undefined) {
@@ -721,43 +761,45 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        started = {
-          inputs,
-          committed: await store.commitStep(running, threadId === null ? [] : inputs, fence),
-        };
-        run = running; // the input is committed: a failure from here on answers it with a note
+        writes.started(threadId === null ? [] : inputs);
+        // A run recorded while it waited is updated now; a lazy one is written with its first step.
+        started = { inputs, committed: writes.created ? await writes.commit(running, []) : [] };
+        run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
       const live = this.#live.get(run.id); // set by start() before this first await returned
-      if (live !== undefined) live.running = true;
+      if (live !== undefined) {
+        live.running = true;
+        live.record = run;
+      }
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
       stream.publish({ type: 'run.started', run });
       const { request } = plan;
-      return await this.#finish(
-        request,
-        await runner.execute({
-          run,
-          spec: lease.agent.spec,
-          models: resources.models,
-          tools: resources.tools,
-          history:
-            threadId === null
-              ? [...plan.prefix, ...started.inputs]
-              : promptHistory(await this.#history(threadId, started)),
-          signal,
-          events: stream,
-          admission,
-          instructions: request.instructions,
-          clientTools: request.clientTools,
-          settings: request.settings,
-          ...(fence !== undefined && { fence }),
-        }),
-        fence,
-      );
+      return await runner.execute({
+        run,
+        spec: lease.agent.spec,
+        models: resources.models,
+        tools: resources.tools,
+        history:
+          threadId === null
+            ? [...plan.prefix, ...started.inputs]
+            : promptHistory(
+                writes.created
+                  ? await this.#history(run.project, threadId, started)
+                  : await this.#pendingHistory(run.project, threadId, started.inputs),
+              ),
+        signal,
+        events: stream,
+        admission,
+        instructions: request.instructions,
+        clientTools: request.clientTools,
+        settings: request.settings,
+        writes,
+      });
     } catch (err) {
-      return this.#finish(plan.request, await runner.fail(run, err, signal, stream, fence), fence);
+      return runner.fail(run, err, signal, stream, writes);
     } finally {
       lease?.release();
       admission.release();
@@ -771,21 +813,6 @@ export class RunManager {
       // later, and the holds expire anyway.
       await this.#deps.governance.flush();
     }
-  }
-
-  /**
-   * A run that keeps nothing leaves only its accounting in the store once it ended: budget
-   * windows are summed from run records when a pool starts, so its tokens and cost must stay.
-   * The caller still gets the run as it finished.
-   */
-  async #finish(request: RunRequest, run: RunRecord, fence: number | undefined): Promise<RunRecord> {
-    if (request.store) return run;
-    try {
-      await this.#deps.store.commitStep({ ...run, input: '', output: null, metadata: {} }, [], fence);
-    } catch {
-      // The store failed: the record keeps its content, like any record a failed write leaves.
-    }
-    return run;
   }
 
   /** Claims the thread for the run; a THREAD_BUSY refusal is counted. */
@@ -811,6 +838,10 @@ export class RunManager {
     runId: string;
     now: number;
     thread: ThreadRecord | undefined;
+    /** The thread's history as this process knows it (then `thread` is not read). */
+    known: MessageRecord[] | undefined;
+    /** The store's write epoch taken before `thread` was read. */
+    epoch: number | undefined;
     /** A run that keeps nothing: the history it read from its thread. */
     prefix: readonly (MessageRecord | NewMessage)[];
     lease: Lease | undefined;
@@ -818,8 +849,8 @@ export class RunManager {
     const { spec, thread, request } = call;
     const inputs = inputMessages(request, undefined, call.runId, call.now);
     let messages: readonly (MessageRecord | NewMessage)[] = [...call.prefix, ...inputs];
-    if (thread !== undefined) {
-      const recent = await this.#recentOf(thread);
+    if (call.known !== undefined || thread !== undefined) {
+      const recent = call.known ?? (await this.#recentOf(thread as ThreadRecord, call.epoch));
       // The inputs are the last of the historyLimit messages the first call sends.
       const kept = Math.max(0, this.#options.historyLimit - inputs.length);
       messages = promptHistory([...recent.slice(Math.max(0, recent.length - kept)), ...inputs]);
@@ -837,28 +868,46 @@ export class RunManager {
   }
 
   /** A thread's recent messages (at most `historyLimit`), through the cache, which keeps them. */
-  async #recentOf(thread: ThreadRecord): Promise<MessageRecord[]> {
+  async #recentOf(thread: ThreadRecord, epoch: number | undefined): Promise<MessageRecord[]> {
     const cache = this.#deps.history;
-    const cached = cache.get(thread.id, thread.messageCount);
+    const cached = cache.get(thread.id, thread.messageCount, epoch);
     if (cached !== undefined) return cached;
     const read =
       thread.messageCount === 0
         ? []
         : await this.#deps.store.recentMessages(thread.id, this.#options.historyLimit);
-    cache.set(thread.id, read);
+    cache.set(thread.project, thread.id, read, epoch);
     return read;
   }
 
-  /** The thread's recent messages, ending with the run's input: from the cache when it is current. */
-  async #history(threadId: string, started: Started): Promise<MessageRecord[]> {
-    const cache = this.#deps.history;
-    cache.appended(threadId, started.committed);
+  /**
+   * The thread's recent messages, ending with the run's committed input: from the cache when it
+   * is current (the input's commit was added to it).
+   */
+  async #history(project: string, threadId: string, started: Started): Promise<MessageRecord[]> {
     const lastSeq = started.committed.at(-1)?.seq;
-    const cached = lastSeq === undefined ? undefined : cache.get(threadId, lastSeq);
+    const cached = lastSeq === undefined ? undefined : this.#deps.history.get(threadId, lastSeq);
     if (cached !== undefined) return cached;
     const read = await this.#deps.store.recentMessages(threadId, this.#options.historyLimit);
-    cache.set(threadId, read);
+    this.#deps.history.set(project, threadId, read);
     return read;
+  }
+
+  /**
+   * The recent messages of a thread the run holds, followed by its input, not yet written: from
+   * the cache without a read while nobody else wrote to the store, else checked against the thread.
+   */
+  async #pendingHistory(
+    project: string,
+    threadId: string,
+    inputs: readonly NewMessage[],
+  ): Promise<(MessageRecord | NewMessage)[]> {
+    const epoch = this.#deps.store.writeEpoch?.();
+    const before =
+      this.#deps.history.known(project, threadId, epoch) ??
+      (await this.#recentOf(await this.#deps.threads.get(project, threadId), epoch));
+    const kept = Math.max(0, this.#options.historyLimit - inputs.length);
+    return [...before.slice(Math.max(0, before.length - kept)), ...inputs];
   }
 
   /** Forgets a finished run; its events stay replayable unless it keeps nothing (`keep` false). */

@@ -43,7 +43,16 @@ export class Threads {
         ? null
         : intOption('ttlSeconds', options.ttlSeconds, 1, 1, INPUT_LIMITS.ttlSeconds);
     const now = this.#clock.now();
-    return this.#store.createThread({ id: newId('thr', now), project, metadata, ttlSeconds, now });
+    const epoch = this.#store.writeEpoch?.();
+    const thread = await this.#store.createThread({
+      id: newId('thr', now),
+      project,
+      metadata,
+      ttlSeconds,
+      now,
+    });
+    this.#history.set(project, thread.id, [], epoch); // its first run needs no read
+    return thread;
   }
 
   /** The thread, if it exists in this project; `THREAD_NOT_FOUND` otherwise (another project's thread does not exist here). */

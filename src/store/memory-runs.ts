@@ -145,6 +145,11 @@ export class MemoryRunStore implements RunStore {
     return messages.slice(Math.max(0, messages.length - max)).map((m) => structuredClone(m));
   }
 
+  /** Nobody but this process writes to its memory. */
+  writeEpoch(): number {
+    return 0;
+  }
+
   async listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]> {
     this.#assertOpen();
     const max = pageLimit(limit);

@@ -406,6 +406,14 @@ export interface RunStore {
   recentMessages(threadId: string, limit: number): Promise<MessageRecord[]>;
   /** Threads whose `expiresAt` ≤ now, oldest first. */
   listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]>;
+  /**
+   * A number that changes whenever another connection or process writes to this store, when the
+   * store can tell: while it stays the same, what this process cached of a thread after its own
+   * writes is still the thread. SQLite answers its connection's `PRAGMA data_version`; a memory
+   * store, which no one else writes, a constant. Absent (PostgreSQL): a cache is checked against
+   * the thread's `messageCount` instead.
+   */
+  writeEpoch?(): number;
 
   /**
    * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run

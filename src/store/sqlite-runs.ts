@@ -107,14 +107,16 @@ export class SqliteRunStore implements RunStore {
   readonly #group: GroupCommit;
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
   readonly #node: string | null;
+  readonly #dataVersion: Database.Statement<[], number>;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#node = nodeIdOption(options.nodeId);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
-    [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#projectData, this.#dataVersion] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
-      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;
+      const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db), dataVersion] as const;
     });
     this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
   }
@@ -182,6 +184,11 @@ export class SqliteRunStore implements RunStore {
   async listExpiredThreads(now: number, limit: number): Promise<ThreadRecord[]> {
     const max = pageLimit(limit);
     return this.#conn.guard(() => this.#s.listExpiredThreads.all(now, max).map(toThread));
+  }
+
+  /** Changes when another connection (this process's agent store, another process) commits. */
+  writeEpoch(): number {
+    return this.#conn.guard(() => this.#dataVersion.get() as number);
   }
 
   async createRun(

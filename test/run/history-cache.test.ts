@@ -20,7 +20,7 @@ const seqs = (ms: MessageRecord[] | undefined) => ms?.map((m) => m.seq);
 describe('thread history cache', () => {
   it('serves a history only when it ends at the asked seq', () => {
     const cache = new ThreadHistoryCache({ maxThreads: 10, maxMessages: 10 });
-    cache.set('t', [msg(1), msg(2)]);
+    cache.set('p', 't', [msg(1), msg(2)]);
     assert.deepEqual(seqs(cache.get('t', 2)), [1, 2]);
     assert.equal(cache.get('t', 3), undefined);
     assert.equal(cache.get('other', 2), undefined);
@@ -28,7 +28,7 @@ describe('thread history cache', () => {
 
   it('extends on appends that continue it, and drops the thread on a gap', () => {
     const cache = new ThreadHistoryCache({ maxThreads: 10, maxMessages: 10 });
-    cache.set('t', [msg(1), msg(2)]);
+    cache.set('p', 't', [msg(1), msg(2)]);
     cache.appended('t', [msg(3), msg(4)]);
     assert.deepEqual(seqs(cache.get('t', 4)), [1, 2, 3, 4]);
     cache.appended('t', [msg(7)]); // 5 and 6 were written elsewhere
@@ -40,13 +40,13 @@ describe('thread history cache', () => {
 
   it('keeps the newest maxMessages per thread and at most maxThreads threads, least recently used leaving first', () => {
     const cache = new ThreadHistoryCache({ maxThreads: 2, maxMessages: 3 });
-    cache.set('a', [msg(1), msg(2), msg(3), msg(4)]);
+    cache.set('p', 'a', [msg(1), msg(2), msg(3), msg(4)]);
     assert.deepEqual(seqs(cache.get('a', 4)), [2, 3, 4]);
     cache.appended('a', [msg(5)]);
     assert.deepEqual(seqs(cache.get('a', 5)), [3, 4, 5]);
-    cache.set('b', [msg(1)]);
+    cache.set('p', 'b', [msg(1)]);
     cache.get('a', 5); // a is now the most recently used
-    cache.set('c', [msg(1)]);
+    cache.set('p', 'c', [msg(1)]);
     assert.equal(cache.get('b', 1), undefined, 'b left first');
     assert.ok(cache.get('a', 5));
     assert.ok(cache.get('c', 1));
@@ -54,7 +54,7 @@ describe('thread history cache', () => {
 
   it('hands out copies: a caller changing its array does not change the cache', () => {
     const cache = new ThreadHistoryCache({ maxThreads: 2, maxMessages: 3 });
-    cache.set('t', [msg(1)]);
+    cache.set('p', 't', [msg(1)]);
     cache.get('t', 1)?.push(msg(2));
     assert.deepEqual(seqs(cache.get('t', 1)), [1]);
   });

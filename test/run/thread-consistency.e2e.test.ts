@@ -161,9 +161,16 @@ describe('a thread after runs that ended without an answer', () => {
   });
 
   it('a user turn a crash left unanswered is followed by a note in the prompt, not in the thread', async () => {
-    const thread = await f.pool.threads.create(P);
-    // What a process killed mid-run leaves: the run and its input committed, then nothing.
+    // What a process killed mid-run leaves: the run and its input committed, then nothing. The
+    // thread is made in the store, as by that process: this one has never seen it.
     const now = Date.now();
+    const thread = await f.pool.stores.runs.createThread({
+      id: newId('thr', now),
+      project: P,
+      metadata: {},
+      ttlSeconds: null,
+      now,
+    });
     const crashed = runRecord({
       id: newId('run', now),
       project: P,

@@ -4,7 +4,8 @@
  * the server must still have every agent and every message committed before the kill; every run
  * must be terminal (the ones in flight `interrupted` with RUN_INTERRUPTED); and no thread may
  * show two runs at once: their [startedAt, finishedAt] intervals are disjoint and their
- * messages never interleave.
+ * messages never interleave. Wait-mode runs in flight at the kill: one still in its first model
+ * call leaves nothing (docs/runs.md, "What a crash may cost"); one past its first step keeps it.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -41,12 +42,28 @@ async function waitReady(url: string, child: CliChild): Promise<void> {
   assert.fail(`${url} never answered; stdout:\n${child.stdout()}\nstderr:\n${child.stderr()}`);
 }
 
-/** Slow replies: 300–800 ms each; inputs starting with "calc" make one calculator call first. */
+/** The model calls a hanging reply answered, as `<input>` or `<input> after tool`. */
+const hanging = new Set<string>();
+
+/**
+ * Slow replies: 300–800 ms each; inputs starting with "calc" make one calculator call first.
+ * Inputs starting with "hang" hang; "calc-hang" hangs after its tool call.
+ */
 function slowReply(request: FakeChatRequest): FakeReply {
   const delayMs = 300 + Math.floor(Math.random() * 500);
   const last = request.messages[request.messages.length - 1];
   const lastUser = [...request.messages].reverse().find((m) => m.role === 'user');
   const text = typeof lastUser?.content === 'string' ? lastUser.content : '';
+  if (text === 'calc-hang') {
+    if (last?.role !== 'tool')
+      return { toolCalls: [{ name: 'calculator', arguments: { expression: '2 + 2' } }] };
+    hanging.add(`${text} after tool`);
+    return { hang: true };
+  }
+  if (text.startsWith('hang')) {
+    hanging.add(text);
+    return { hang: true };
+  }
   if (last?.role !== 'tool' && text.startsWith('calc')) {
     return {
       delayMs,
@@ -208,6 +225,21 @@ describe('kill -9 with 50 runs in flight, then restart on the same data director
         assert.ok(Date.now() < deadline, `runs never got going: ${JSON.stringify(counts)}`);
         await sleep(50);
       }
+      // Wait-mode runs in flight at the kill: three in their first model call, one after its first
+      // step (a tool call, committed before the model is called again).
+      const waiting = await Promise.all(
+        Array.from({ length: 4 }, () => ok<{ id: string }>('POST', '/v1/threads', {}, 201)),
+      );
+      const waitInputs = ['hang-0', 'hang-1', 'hang-2', 'calc-hang'];
+      waitInputs.forEach((input, i) => {
+        void api('POST', '/v1/agents/slow/runs', { input, threadId: waiting[i]?.id }).catch(() => undefined);
+      });
+      const expected = ['hang-0', 'hang-1', 'hang-2', 'calc-hang after tool'];
+      while (!expected.every((call) => hanging.has(call))) {
+        assert.ok(Date.now() < deadline, `wait runs never reached their calls: ${[...hanging].join(', ')}`);
+        await sleep(20);
+      }
+
       // What the busy threads had committed, read before the kill (a prefix of what is there after).
       const busyMessages = new Map<string, MessageRecord[]>();
       for (const thread of busy) busyMessages.set(thread.id, await all(`/v1/threads/${thread.id}/messages`));
@@ -264,6 +296,31 @@ describe('kill -9 with 50 runs in flight, then restart on the same data director
         }
       }
       assert.ok(interrupted >= 5, `only ${interrupted} runs were interrupted`);
+
+      // The wait runs in their first call left nothing: no run, no message on their threads.
+      for (const thread of waiting.slice(0, 3)) {
+        assert.deepEqual(await all(`/v1/threads/${thread.id}/runs`), [], `thread ${thread.id} has a run`);
+        assert.deepEqual(
+          await all(`/v1/threads/${thread.id}/messages`),
+          [],
+          `thread ${thread.id} has messages`,
+        );
+      }
+      // The one past its first step kept it: its input, the tool call and its result; interrupted.
+      const stepped = waiting[3]?.id ?? '';
+      const [steppedRun, ...others] = await all<RunRecord>(`/v1/threads/${stepped}/runs`);
+      assert.equal(others.length, 0);
+      assert.equal(steppedRun?.status, 'interrupted', JSON.stringify(steppedRun));
+      assert.equal(steppedRun?.steps, 1);
+      const kept = await all<MessageRecord>(`/v1/threads/${stepped}/messages`);
+      assert.deepEqual(
+        kept.map((m) => [m.seq, m.role, m.runId]),
+        [
+          [1, 'user', steppedRun?.id],
+          [2, 'assistant', steppedRun?.id],
+          [3, 'tool', steppedRun?.id],
+        ],
+      );
 
       // No thread had two runs at once: intervals are disjoint, messages of runs never interleave.
       for (const thread of [...quiet, ...busy]) {
