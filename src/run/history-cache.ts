@@ -6,6 +6,7 @@
  * follows the cached last one exactly; any gap (another process wrote to the thread) drops the
  * entry, and the next run reads the store again.
  */
+import { OldestKey } from '../core/oldest-key.ts';
 import type { MessageRecord } from '../store/ports.ts';
 
 /** Bounds of the cache. */
@@ -30,6 +31,7 @@ interface Entry {
 /** The recent history of threads, in `seq` order. */
 export class ThreadHistoryCache {
   readonly #threads = new Map<string, Entry>();
+  readonly #oldest = new OldestKey(this.#threads);
   readonly #options: ThreadHistoryCacheOptions;
 
   constructor(options: ThreadHistoryCacheOptions) {
@@ -103,7 +105,7 @@ export class ThreadHistoryCache {
     this.#threads.delete(threadId); // re-insert: Map order is the LRU order
     this.#threads.set(threadId, entry);
     if (this.#threads.size > this.#options.maxThreads) {
-      const oldest = this.#threads.keys().next().value;
+      const oldest = this.#oldest.take();
       if (oldest !== undefined) this.#threads.delete(oldest);
     }
   }

@@ -8,6 +8,7 @@
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
 import type { Governance, RunAdmission } from '../governance/governance.ts';
@@ -200,6 +201,12 @@ function notActive(run: RunRecord): AgentPoolError {
 /** Messages read from a thread's end to find the tool calls its last run left open. */
 const OPEN_CALLS_WINDOW = 16;
 
+/** A finished run whose events stay replayable. */
+interface RecentStream {
+  project: string;
+  stream: RunEventStream;
+}
+
 interface LiveRun {
   project: string;
   /** True once the run holds its thread and instance. */
@@ -226,7 +233,8 @@ export class RunManager {
   /** Callers of idle(), told when the last run in flight ends. */
   readonly #idleWaiters: (() => void)[] = [];
   /** Streams of recently finished runs, oldest first, at most `recentStreams` and `recentStreamsBytes`. */
-  readonly #recent = new Map<string, { project: string; stream: RunEventStream }>();
+  readonly #recent = new Map<string, RecentStream>();
+  readonly #oldestRecent = new OldestKey(this.#recent);
   /** The sum of the `bytes` of the streams in {@link #recent}; a finished stream's no longer changes. */
   #recentBytes = 0;
 
@@ -920,10 +928,10 @@ export class RunManager {
     this.#recent.set(runId, { project: live.project, stream: live.stream });
     this.#recentBytes += live.stream.bytes;
     const { recentStreams, recentStreamsBytes } = this.#options;
-    for (const [oldestId, oldest] of this.#recent) {
-      if (this.#recent.size <= recentStreams && this.#recentBytes <= recentStreamsBytes) break;
+    while (this.#recent.size > recentStreams || this.#recentBytes > recentStreamsBytes) {
+      const oldestId = this.#oldestRecent.take() as string;
+      this.#recentBytes -= (this.#recent.get(oldestId) as RecentStream).stream.bytes;
       this.#recent.delete(oldestId);
-      this.#recentBytes -= oldest.stream.bytes;
     }
   }
 }
