@@ -110,6 +110,8 @@ export {
   type ModelEvent,
   type ModelGuardStats,
   ModelGuards,
+  type ModelStream,
+  type ModelStreamReader,
   type ModelTarget,
   type UsageExceededCap,
 } from './models/resilient-model.ts';

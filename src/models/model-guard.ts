@@ -1,43 +1,30 @@
 /**
- * The guard of one `provider/model-id` ("ref"), composed from cockatiel and our fair bulkhead and
- * shared by every caller of it. It wraps a call from the outside in:
+ * The guard of one `provider/model-id` ("ref"), shared by every caller of it. It wraps a call from
+ * the outside in:
  *   bulkhead (a call holds its slot until its stream ends; the queue takes projects in turn,
  *   fair-bulkhead.ts)
  *   → retries (exponential backoff with jitter; Retry-After / retry-after-ms honoured)
  *   → provider rate limits (requests and tokens per minute, on the injected clock; counted in this
  *   process or, for a cluster, in Redis: coordination/rate-limiter.ts)
- *   → circuit breaker → per-attempt timeout → one attempt: `doStream` until the first content part,
- * then replays what the attempt read ahead of the rest of the stream. This file owns the guard's
- * counters, its breaker events and the types it shares with `ModelGuards` (resilient-model.ts).
+ *   → circuit breaker (circuit.ts) → one attempt with its timeout: `doStream` until the first
+ *   content part, then a stream that replays what the attempt read ahead of the rest
+ *   (model-stream.ts).
+ * The layers are a loop and synchronous bookkeeping rather than nested policies: a call that finds
+ * a free slot, a closed breaker and no limit costs one async function, one attempt object and the
+ * model's own promises. This file owns the guard's counters, its breaker events, retry decisions
+ * and the mapping of provider failures to AgentPoolErrors.
  */
-import {
-  APICallError,
-  type LanguageModelV3,
-  type LanguageModelV3CallOptions,
-  type LanguageModelV3StreamPart,
-} from '@ai-sdk/provider';
-import {
-  type CircuitBreakerPolicy,
-  CircuitState,
-  ConsecutiveBreaker,
-  type IBackoff,
-  type IBackoffFactory,
-  type IRetryBackoffContext,
-  type RetryPolicy,
-  SamplingBreaker,
-  TaskCancelledError,
-  circuitBreaker,
-  handleWhen,
-  isBrokenCircuitError,
-  isTaskCancelledError,
-  retry,
-} from 'cockatiel';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { APICallError, type LanguageModelV3, type LanguageModelV3CallOptions } from '@ai-sdk/provider';
+import { CircuitState, ConsecutiveBreaker, SamplingBreaker } from 'cockatiel';
 import type { ModelRateLimit, RateLimiter, RateRefusal } from '../coordination/rate-limiter.ts';
-import type { Clock, TimerHandle } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import type { EventSink } from '../events/bus.ts';
+import { Circuit } from './circuit.ts';
 import { BulkheadRejectedError, FairBulkhead, type Release } from './fair-bulkhead.ts';
 import type { BreakerState, ModelEvent, ModelGuardStats, ModelObserver } from './model-events.ts';
+import { type AttemptGuard, GuardedStream, type ModelStream } from './model-stream.ts';
 import {
   describeFailure,
   isAbortError,
@@ -46,13 +33,7 @@ import {
   isSickness,
   retryAfterMs,
 } from './provider-errors.ts';
-import type {
-  ResolvedBreakerOptions,
-  ResolvedModelPolicy,
-  ResolvedRetryOptions,
-} from './resilience-options.ts';
-
-type Part = LanguageModelV3StreamPart;
+import type { ResolvedBreakerOptions, ResolvedModelPolicy } from './resilience-options.ts';
 
 /** What the guards need from the pool. */
 export interface ModelGuardsDeps {
@@ -67,36 +48,28 @@ export interface ModelGuardsDeps {
   rateLimiter?: RateLimiter;
 }
 
-/** Parts a provider sends before any content: an attempt is not over until something else arrives. */
-const PREAMBLE: ReadonlySet<Part['type']> = new Set(['stream-start', 'response-metadata', 'raw']);
 const STATES: Readonly<Record<CircuitState, BreakerState>> = {
   [CircuitState.Closed]: 'closed',
   [CircuitState.Open]: 'open',
   [CircuitState.HalfOpen]: 'half-open',
   [CircuitState.Isolated]: 'isolated',
 };
-
-/** What an attempt read before handing over: the preamble and first content part, and the rest to come. */
-interface Opened {
-  head: Part[];
-  reader: ReadableStreamDefaultReader<Part>;
-  /** Stops forwarding the caller's abort to the request; called when the stream ends. */
-  unlink: () => void;
-}
+/** Waiting out a backoff never keeps the process alive, like the injected clock's timers. */
+const UNREF = { ref: false } as const;
 
 /** The policies and counters of one ref. */
 export class ModelGuard {
   readonly ref: string;
   readonly policy: ResolvedModelPolicy;
   readonly #deps: Required<ModelGuardsDeps>;
-  readonly #breaker: CircuitBreakerPolicy;
+  readonly #circuit: Circuit;
   readonly #bulkhead: FairBulkhead;
-  readonly #retry: RetryPolicy;
   /** The provider's requests and tokens per minute; undefined when the policy sets neither. */
   readonly #limit: ModelRateLimit | undefined;
+  /** What this guard's attempts share. */
+  readonly #attempts: AttemptGuard;
   /** The provider's Retry-After of a classified failure, in ms. */
   readonly #retryAfter = new WeakMap<AgentPoolError, number>();
-  #openedAt = 0;
   calls = 0;
   failures = 0;
   retries = 0;
@@ -108,83 +81,151 @@ export class ModelGuard {
     this.ref = ref;
     this.policy = policy;
     this.#deps = deps;
-    const { breaker: b, retry: r, rateLimit } = policy;
-    this.#breaker = circuitBreaker(handleWhen(isSickness), {
-      halfOpenAfter: b.halfOpenAfterMs,
-      breaker: b.strategy === 'consecutive' ? new ConsecutiveBreaker(b.threshold) : sampledBreaker(b),
+    const { breaker: b, rateLimit } = policy;
+    this.#circuit = new Circuit({
+      strategy: b.strategy === 'consecutive' ? new ConsecutiveBreaker(b.threshold) : sampledBreaker(b),
+      halfOpenAfterMs: b.halfOpenAfterMs,
+      clock: deps.clock,
+      counts: isSickness,
+      onChange: (state) => this.#breakerChanged(state),
     });
-    this.#breaker.onStateChange((state) => this.#breakerChanged(state));
     const { maxConcurrent, maxQueue, maxQueuePerProject } = policy.bulkhead;
     this.#bulkhead = new FairBulkhead({ maxConcurrent, maxQueue, maxQueuePerKey: maxQueuePerProject });
-    this.#retry = retry(
-      handleWhen((err) => isRetryable(err) && (this.#retryAfterOf(err) ?? 0) <= r.maxRetryAfterMs),
-      { maxAttempts: r.maxAttempts - 1, backoff: backoff(r, (err) => this.#retryAfterOf(err)) },
-    ).dangerouslyUnref(); // like the injected clock's timers: waiting never keeps the process alive
-    this.#retry.onRetry(() => {
-      this.retries++;
-      deps.observer.retried(ref);
-    });
     const limited = rateLimit.requestsPerMinute !== undefined || rateLimit.tokensPerMinute !== undefined;
     this.#limit = limited ? deps.rateLimiter.forModel(ref, rateLimit) : undefined;
+    this.#attempts = {
+      clock: deps.clock,
+      timeoutMs: policy.timeoutMs,
+      circuit: this.#circuit,
+      limit: this.#limit,
+      failure: (err, signal, attempt, inBand) => this.#failure(err, signal, attempt, inBand),
+    };
   }
 
   /**
    * One call of `project`: resolves with the stream once the model sent its first content part.
    * The call waits for a bulkhead slot in its project's turn.
    */
-  open(
-    model: LanguageModelV3,
-    call: LanguageModelV3CallOptions,
-    project: string,
-  ): Promise<ReadableStream<Part>> {
+  open(model: LanguageModelV3, call: LanguageModelV3CallOptions, project: string): Promise<ModelStream> {
     this.calls++;
     const signal = call.abortSignal;
-    const ready = Promise.withResolvers<ReadableStream<Part>>();
+    if (signal?.aborted === true) return Promise.reject(signal.reason);
     // A free slot is taken without waiting for a promise: the happy path of every model call.
-    const free = signal?.aborted === true ? undefined : this.#bulkhead.tryAcquire();
-    const held =
-      free !== undefined
-        ? this.#hold(model, call, free, ready)
-        : this.#bulkhead.acquire(project, signal).then((release) => this.#hold(model, call, release, ready));
-    void held.catch((err: unknown) => {
-      if (signal?.aborted) return ready.reject(signal.reason);
-      this.failures++;
-      if (err instanceof BulkheadRejectedError) err = this.#refuse(this.#busy(err));
-      ready.reject(err);
-    });
-    return ready.promise;
+    const free = this.#bulkhead.tryAcquire();
+    if (free !== undefined) return this.#call(model, call, free);
+    return this.#bulkhead.acquire(project, signal).then(
+      (release) => this.#call(model, call, release),
+      (err: unknown) => {
+        throw this.#failed(err, signal);
+      },
+    );
   }
 
   /**
-   * Makes the call with a bulkhead slot, and holds the slot until the stream ends (or the call is
-   * cancelled, read or not): a streaming call keeps the provider busy.
+   * Makes the call with a bulkhead slot: attempts, retried while the failure is retryable and
+   * attempts are left. The stream holds the slot until it ends (or the call is cancelled, read or
+   * not): a streaming call keeps the provider busy.
    */
-  async #hold(
+  async #call(
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
     release: Release,
-    ready: PromiseWithResolvers<ReadableStream<Part>>,
-  ): Promise<void> {
+  ): Promise<ModelStream> {
     const signal = call.abortSignal;
     try {
-      // cockatiel's retry waits out its backoff even when cancelled; the slot must not.
-      const opened = await untilAborted(
-        this.#retry.execute(({ attempt }) => this.#attempt(model, call, attempt + 1), signal),
-        signal,
-        (late) => void late.reader.cancel().catch(() => undefined),
-      );
-      const ended = Promise.withResolvers<void>();
-      const onAbort = (): void => ended.resolve();
-      signal?.addEventListener('abort', onAbort, { once: true });
-      ready.resolve(this.#relay(opened, ended.resolve));
-      try {
-        await ended.promise;
-      } finally {
-        signal?.removeEventListener('abort', onAbort);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const stream = await this.#attempt(model, call, attempt);
+          stream.hold(release);
+          return stream;
+        } catch (err) {
+          if (signal?.aborted === true || attempt >= this.policy.retry.maxAttempts || !this.#retryable(err))
+            throw err;
+          this.retries++;
+          this.#deps.observer.retried(this.ref);
+          await sleep(this.#backoff(err, attempt), undefined, { ...UNREF, signal });
+        }
       }
-    } finally {
+    } catch (err) {
       release();
+      throw this.#failed(err, signal);
     }
+  }
+
+  /** What a call that got no stream rejects with: the caller's abort reason, or its failure (counted). */
+  #failed(err: unknown, signal: AbortSignal | undefined): unknown {
+    if (signal?.aborted === true) return signal.reason;
+    this.failures++;
+    return err instanceof BulkheadRejectedError ? this.#refuse(this.#busy(err)) : err;
+  }
+
+  /** Whether another attempt may fix `err`: a retryable failure whose Retry-After we are willing to wait. */
+  #retryable(err: unknown): boolean {
+    return isRetryable(err) && (this.#retryAfterOf(err) ?? 0) <= this.policy.retry.maxRetryAfterMs;
+  }
+
+  /**
+   * The wait before retry number `retry` (from 1): what the provider said, else exponential backoff
+   * with "equal jitter" (half the step fixed, half random, so retries of many callers spread out
+   * but none retries at once).
+   */
+  #backoff(err: unknown, retry: number): number {
+    const told = this.#retryAfterOf(err);
+    if (told !== undefined) return told;
+    const { initialDelayMs, maxDelayMs } = this.policy.retry;
+    const cap = Math.min(maxDelayMs, initialDelayMs * 2 ** (retry - 1));
+    return cap / 2 + (Math.random() * cap) / 2;
+  }
+
+  /**
+   * One attempt: the provider's limits, then the breaker, then the request. Refusals happen before
+   * the breaker: they say nothing of the model's health, and must not take (and so close) a
+   * half-open breaker's one trial call.
+   */
+  #attempt(
+    model: LanguageModelV3,
+    call: LanguageModelV3CallOptions,
+    attempt: number,
+  ): Promise<GuardedStream> {
+    const limit = this.#limit;
+    if (limit === undefined) return this.#send(model, call, attempt, undefined);
+    return this.#limited(limit, model, call, attempt);
+  }
+
+  async #limited(
+    limit: ModelRateLimit,
+    model: LanguageModelV3,
+    call: LanguageModelV3CallOptions,
+    attempt: number,
+  ): Promise<GuardedStream> {
+    call.abortSignal?.throwIfAborted();
+    const now = this.#deps.clock.now();
+    // The request is counted when it is allowed; one that is never sent is taken back.
+    const unsent = (): void => limit.refund(now);
+    const taking = limit.take(now);
+    // A shared limiter answers later: a caller who aborts meanwhile leaves at once.
+    const refusal =
+      taking instanceof Promise
+        ? await untilAborted(taking, call.abortSignal, (late) => late === undefined && unsent())
+        : taking;
+    if (refusal !== undefined) throw this.#throttle(refusal);
+    return this.#send(model, call, attempt, unsent);
+  }
+
+  /** The request, unless the caller aborted or the breaker refuses it (then `unsent` is told). */
+  #send(
+    model: LanguageModelV3,
+    call: LanguageModelV3CallOptions,
+    attempt: number,
+    unsent: (() => void) | undefined,
+  ): Promise<GuardedStream> {
+    const signal = call.abortSignal;
+    const admission = signal?.aborted === true ? undefined : this.#circuit.admit();
+    if (admission === undefined) {
+      unsent?.();
+      return Promise.reject(signal?.aborted === true ? signal.reason : this.#unavailable());
+    }
+    return new GuardedStream(this.#attempts, signal, attempt, admission).open(model, call);
   }
 
   /** MODEL_BUSY for a call the bulkhead refused, saying which bound refused it. */
@@ -207,7 +248,7 @@ export class ModelGuard {
   stats(): ModelGuardStats {
     return {
       model: this.ref,
-      breaker: STATES[this.#breaker.state],
+      breaker: STATES[this.#circuit.state],
       inFlight: this.#bulkhead.inFlight,
       queued: this.#bulkhead.queued,
       calls: this.calls,
@@ -217,137 +258,6 @@ export class ModelGuard {
       throttled: this.throttled,
       rejected: this.rejected,
     };
-  }
-
-  async #attempt(model: LanguageModelV3, call: LanguageModelV3CallOptions, attempt: number): Promise<Opened> {
-    call.abortSignal?.throwIfAborted();
-    // Refusals happen before the breaker: they say nothing of the model's health, and must not
-    // take (and so close) a half-open breaker's one trial call.
-    const now = this.#deps.clock.now();
-    const limit = this.#limit;
-    if (limit !== undefined) {
-      const taking = limit.take(now);
-      const refusal = taking instanceof Promise ? await taking : taking;
-      if (refusal !== undefined) throw this.#throttle(refusal);
-    }
-    // The request was counted when it was allowed; one the breaker stops is never sent.
-    let sent = false;
-    try {
-      if (this.#breaker.state === CircuitState.HalfOpen) throw this.#unavailable();
-      return await this.#breaker.execute(() => {
-        sent = true;
-        return this.#firstPart(model, call, attempt).catch((err: unknown) => {
-          throw this.#failure(err, call.abortSignal, attempt);
-        });
-      });
-    } catch (err) {
-      throw isBrokenCircuitError(err) ? this.#unavailable() : err;
-    } finally {
-      if (!sent) limit?.refund(now);
-    }
-  }
-
-  /**
-   * Sends the request and reads until the first content part, within the attempt timeout; an
-   * `error` part before it fails the attempt. One AbortController per attempt carries both the
-   * caller's abort (for as long as the stream lives) and the timeout (until the first part). The
-   * race makes the attempt fail on time even if a model ignores its abort signal.
-   */
-  async #firstPart(
-    model: LanguageModelV3,
-    call: LanguageModelV3CallOptions,
-    attempt: number,
-  ): Promise<Opened> {
-    const ctrl = new AbortController();
-    const outer = call.abortSignal;
-    const forward = (): void => ctrl.abort(outer?.reason);
-    outer?.addEventListener('abort', forward, { once: true });
-    const unlink = (): void => outer?.removeEventListener('abort', forward);
-    let timedOut = false;
-    let timer: TimerHandle | undefined;
-    const expired = new Promise<never>((_resolve, reject) => {
-      timer = this.#deps.clock.setTimeout(() => {
-        timedOut = true;
-        const err = new TaskCancelledError(`Operation timed out after ${this.policy.timeoutMs}ms`);
-        ctrl.abort(err);
-        reject(err);
-      }, this.policy.timeoutMs);
-    });
-    const working = (async (): Promise<Opened> => {
-      const { stream } = await model.doStream({ ...call, abortSignal: ctrl.signal });
-      const reader = stream.getReader();
-      const head: Part[] = [];
-      try {
-        for (;;) {
-          const next = await reader.read();
-          if (next.done) break;
-          if (next.value.type === 'error')
-            throw this.#failure(next.value.error, call.abortSignal, attempt, true);
-          head.push(next.value);
-          if (!PREAMBLE.has(next.value.type)) break;
-        }
-        // The timeout already failed this attempt: nobody will read what arrived late.
-        if (timedOut) throw new TaskCancelledError();
-      } catch (err) {
-        reader.cancel(err).catch(() => undefined);
-        throw err;
-      }
-      return { head, reader, unlink };
-    })();
-    try {
-      return await Promise.race([working, expired]);
-    } catch (err) {
-      unlink();
-      working.catch(() => undefined); // settled after losing the race: nobody waits for it
-      throw err;
-    } finally {
-      timer?.cancel();
-      expired.catch(() => undefined);
-    }
-  }
-
-  /** The stream handed to the caller: what the attempt read, then the rest, tapping usage on the way. */
-  #relay({ head, reader, unlink }: Opened, ended: () => void): ReadableStream<Part> {
-    let open = true;
-    const end = (): void => {
-      if (open) {
-        open = false;
-        unlink();
-        ended();
-      }
-    };
-    return new ReadableStream<Part>(
-      {
-        pull: async (controller) => {
-          try {
-            let part = head.shift();
-            if (part === undefined) {
-              const next = await reader.read();
-              if (next.done) {
-                end();
-                controller.close();
-                return;
-              }
-              part = next.value;
-            }
-            if (part.type === 'finish') {
-              const tokens = (part.usage.inputTokens.total ?? 0) + (part.usage.outputTokens.total ?? 0);
-              this.#limit?.addTokens(tokens, this.#deps.clock.now());
-            }
-            controller.enqueue(part);
-          } catch (err) {
-            // After the first content part the caller has shown output: errors pass through, unretried.
-            end();
-            controller.error(err);
-          }
-        },
-        cancel: async (reason) => {
-          end();
-          await reader.cancel(reason);
-        },
-      },
-      { highWaterMark: 0 },
-    );
   }
 
   /** RATE_LIMITED for an attempt a provider limit of this ref refused. */
@@ -364,13 +274,11 @@ export class ModelGuard {
     );
   }
 
+  /** MODEL_UNAVAILABLE for an attempt the breaker refused. */
   #unavailable(): AgentPoolError {
-    const halfOpen = this.#breaker.state === CircuitState.HalfOpen;
-    const waitMs = halfOpen
-      ? 0
-      : this.#openedAt + this.policy.breaker.halfOpenAfterMs - this.#deps.clock.now();
-    const retryAfterSeconds = Math.max(1, Math.ceil(waitMs / 1000));
-    const last = describeFailure(this.#breaker.lastFailure);
+    const halfOpen = this.#circuit.state === CircuitState.HalfOpen;
+    const retryAfterSeconds = Math.max(1, Math.ceil(this.#circuit.waitMs / 1000));
+    const last = describeFailure(this.#circuit.lastFailure);
     return this.#refuse(
       new AgentPoolError(
         'MODEL_UNAVAILABLE',
@@ -392,7 +300,7 @@ export class ModelGuard {
     if (signal?.aborted) return signal.reason;
     if (isAgentPoolError(err)) return err;
     const model = this.ref;
-    if (isTaskCancelledError(err) || isAbortError(err)) {
+    if (isAbortError(err)) {
       const { timeoutMs } = this.policy;
       return new AgentPoolError(
         'MODEL_TIMEOUT',
@@ -443,8 +351,7 @@ export class ModelGuard {
     const at = this.#deps.clock.now();
     const model = this.ref;
     if (state === CircuitState.Open) {
-      this.#openedAt = at;
-      const reason = describeFailure(this.#breaker.lastFailure);
+      const reason = describeFailure(this.#circuit.lastFailure);
       this.#deps.bus.emit({ type: 'breaker.opened', at, model, reason });
     } else if (state === CircuitState.HalfOpen) {
       this.#deps.bus.emit({ type: 'breaker.half_opened', at, model });
@@ -453,23 +360,6 @@ export class ModelGuard {
     }
     this.#deps.observer.breakerChanged(model, STATES[state]);
   }
-}
-
-/**
- * Exponential backoff with "equal jitter" (half the step fixed, half random, so retries of many
- * callers spread out but none retries at once), unless the provider said how long to wait.
- */
-function backoff(
-  r: ResolvedRetryOptions,
-  retryAfter: (err: unknown) => number | undefined,
-): IBackoffFactory<IRetryBackoffContext<unknown>> {
-  type Context = IRetryBackoffContext<unknown>;
-  const step = (n: number, context: Context): IBackoff<Context> => {
-    const told = 'error' in context.result ? retryAfter(context.result.error) : undefined;
-    const cap = Math.min(r.maxDelayMs, r.initialDelayMs * 2 ** (n - 1));
-    return { duration: told ?? cap / 2 + (Math.random() * cap) / 2, next: (c) => step(n + 1, c) };
-  };
-  return { next: (context) => step(1, context) };
 }
 
 /** cockatiel's sampling breaker, with "at least `minimumCalls` calls in the window" expressed as its minimum rate. */
@@ -486,10 +376,10 @@ function sampledBreaker(b: ResolvedBreakerOptions): SamplingBreaker {
 }
 
 /** `promise`, or the abort reason as soon as `signal` aborts; a value that arrives too late goes to `late`. */
-export function untilAborted<T>(
+function untilAborted<T>(
   promise: Promise<T>,
   signal: AbortSignal | undefined,
-  late: (value: T) => void = () => undefined,
+  late: (value: T) => void,
 ): Promise<T> {
   if (signal === undefined) return promise;
   return new Promise((resolve, reject) => {

@@ -3,7 +3,6 @@
  * failures say a model is sick (open its breaker), which another attempt may fix, which the next
  * model of a route may answer instead, and how long the provider asked us to wait.
  */
-import type { FailureReason } from 'cockatiel';
 import { type AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 
 const NETWORK_CODES: ReadonlySet<string> = new Set([
@@ -95,11 +94,7 @@ export function isNetworkError(err: unknown): boolean {
 }
 
 /** The code and message of a breaker's last failure, for its events and refusals. */
-export function describeFailure(failure: FailureReason<unknown> | undefined): {
-  code: string;
-  message: string;
-} {
-  const err = failure !== undefined && 'error' in failure ? failure.error : undefined;
+export function describeFailure(err: unknown): { code: string; message: string } {
   if (isAgentPoolError(err)) return { code: err.code, message: err.message };
   return { code: 'MODEL_CALL_FAILED', message: err instanceof Error ? err.message : 'unknown failure' };
 }

@@ -4,15 +4,12 @@
  * `stream()` walks a route of fallbacks on top of them. How provider failures map to AgentPoolError
  * codes lives in provider-errors.ts. This file owns the public API of the model layer's resilience.
  */
-import type {
-  LanguageModelV3,
-  LanguageModelV3CallOptions,
-  LanguageModelV3StreamPart,
-} from '@ai-sdk/provider';
+import type { LanguageModelV3, LanguageModelV3CallOptions } from '@ai-sdk/provider';
 import { LocalRateLimiter } from '../coordination/local-rate-limiter.ts';
 import { type AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import type { ModelGuardStats, ModelObserver, UsageExceededCap } from './model-events.ts';
-import { ModelGuard, type ModelGuardsDeps, untilAborted } from './model-guard.ts';
+import { ModelGuard, type ModelGuardsDeps } from './model-guard.ts';
+import type { ModelStream } from './model-stream.ts';
 import { canFallBack } from './provider-errors.ts';
 import {
   type ModelResilienceOptions,
@@ -28,6 +25,7 @@ export type {
   UsageExceededCap,
 } from './model-events.ts';
 export type { ModelGuardsDeps } from './model-guard.ts';
+export type { ModelStream, ModelStreamReader } from './model-stream.ts';
 
 /** One model of a route: its ref (the guard it goes through) and the provider model. */
 export interface ModelTarget {
@@ -60,6 +58,8 @@ export class ModelGuards {
   readonly #deps: Required<ModelGuardsDeps>;
   // Insertion order doubles as recency order: a use re-inserts, the first key is the oldest.
   readonly #guards = new Map<string, ModelGuard>();
+  /** The ref used last: already the newest key of #guards. */
+  #newest: string | undefined;
 
   constructor(options: ModelResilienceOptions | undefined, deps: ModelGuardsDeps) {
     this.options = resolveModelResilienceOptions(options);
@@ -75,24 +75,24 @@ export class ModelGuards {
     route: readonly ModelTarget[],
     call: LanguageModelV3CallOptions,
     context: ModelCallContext,
-  ): Promise<{ ref: string; stream: ReadableStream<LanguageModelV3StreamPart> }> {
+  ): Promise<{ ref: string; stream: ModelStream }> {
     if (route.length === 0) throw validationError('route', 'must list at least one model');
     const signal = call.abortSignal;
     signal?.throwIfAborted();
-    const attempted: string[] = [];
     let last: AgentPoolError | undefined;
-    for (const [i, target] of route.entries()) {
-      attempted.push(target.ref);
+    for (let i = 0; i < route.length; i++) {
+      const target = route[i] as ModelTarget;
       const guard = this.#guard(target.ref);
       try {
-        const stream = await untilAborted(guard.open(target.model, call, context.project), signal, (late) => {
-          late.cancel(signal?.reason).catch(() => undefined);
-        });
-        return { ref: target.ref, stream };
+        const stream = await guard.open(target.model, call, context.project);
+        if (signal?.aborted !== true) return { ref: target.ref, stream };
+        // The guard leaves at once when the caller aborts: this abort came with its answer.
+        stream.cancel(signal.reason).catch(() => undefined);
+        throw signal.reason;
       } catch (err) {
-        if (signal?.aborted) throw signal.reason;
+        if (signal?.aborted === true) throw signal.reason;
         if (!isAgentPoolError(err)) throw err;
-        err.details['attempted'] = [...attempted];
+        err.details['attempted'] = route.slice(0, i + 1).map((t) => t.ref);
         if (!canFallBack(err)) throw err;
         last = err;
         const next = route[i + 1];
@@ -130,6 +130,7 @@ export class ModelGuards {
   #guard(ref: string): ModelGuard {
     let guard = this.#guards.get(ref);
     if (guard !== undefined) {
+      if (ref === this.#newest) return guard;
       this.#guards.delete(ref);
     } else {
       guard = new ModelGuard(ref, this.options.policyFor(ref), this.#deps);
@@ -139,6 +140,7 @@ export class ModelGuards {
       }
     }
     this.#guards.set(ref, guard);
+    this.#newest = ref;
     return guard;
   }
 }

@@ -7,6 +7,7 @@ import type {
   LanguageModelV3CallOptions,
   LanguageModelV3StreamPart,
 } from '@ai-sdk/provider';
+import type { RateLimiter } from '../../src/coordination/rate-limiter.ts';
 import { type Clock, ManualClock, systemClock } from '../../src/core/clock.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { LocalEventBus } from '../../src/events/bus.ts';
@@ -16,6 +17,7 @@ import {
   type ModelEvent,
   ModelGuards,
   type ModelObserver,
+  type ModelStream,
   type ModelTarget,
 } from '../../src/models/resilient-model.ts';
 import {
@@ -59,9 +61,23 @@ const ask = (text = 'hi', extra: Partial<LanguageModelV3CallOptions> = {}): Lang
   ...extra,
 });
 
-async function textOf(stream: ReadableStream<LanguageModelV3StreamPart>): Promise<string> {
+/** The parts of a guarded stream, read as the runner reads them. */
+async function* partsOf(stream: ModelStream): AsyncGenerator<LanguageModelV3StreamPart> {
+  const reader = stream.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      yield value;
+    }
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+async function textOf(stream: ModelStream): Promise<string> {
   let text = '';
-  for await (const part of stream) {
+  for await (const part of partsOf(stream)) {
     if (part.type === 'text-delta') text += part.delta;
     if (part.type === 'error') throw part.error as Error;
   }
@@ -630,7 +646,7 @@ describe('model guards: streams and cancellation', () => {
     let text = '';
     let failure: unknown;
     try {
-      for await (const part of stream) {
+      for await (const part of partsOf(stream)) {
         if (part.type === 'text-delta') text += part.delta;
         if (part.type === 'error') failure = part.error;
       }
@@ -665,7 +681,7 @@ describe('model guards: streams and cancellation', () => {
     const { guards } = setup({ retry: fast });
     const { stream } = await guards.stream([{ ref: 'stub/flaky', model: flaky }], ask('hi'), context);
     const types: string[] = [];
-    for await (const part of stream) types.push(part.type);
+    for await (const part of partsOf(stream)) types.push(part.type);
     assert.equal(calls, 2);
     assert.deepEqual(types.slice(0, 3), ['stream-start', 'response-metadata', 'text-start']);
     assert.equal(types.at(-1), 'finish');
@@ -684,5 +700,162 @@ describe('model guards: streams and cancellation', () => {
     assert.equal(refs.size, 10_000);
     assert.ok(refs.has('demo/m0'), 'recently used');
     assert.ok(!refs.has('demo/m1'), 'least recently used');
+  });
+});
+
+describe('model guards: the cheap path keeps every guarantee', () => {
+  /** A model that answers like the demo model, or never (ignoring its abort signal) when told to hang. */
+  function scripted(hang: () => boolean): LanguageModelV3 {
+    const demo = new DemoLanguageModel('stub');
+    return {
+      specificationVersion: 'v3',
+      provider: 'stub',
+      modelId: 'scripted',
+      supportedUrls: {},
+      doGenerate: (options) => demo.doGenerate(options),
+      doStream: (options) => (hang() ? new Promise(() => undefined) : demo.doStream(options)),
+    };
+  }
+
+  it('counts a success against the consecutive breaker: failures must follow each other to open it', async () => {
+    fake.script({ status: 500 }, { text: 'fine' }, { status: 500 }, { status: 500 });
+    const { guards, statsOf } = setup({ retry: { maxAttempts: 1 }, breaker: { threshold: 2 } });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      try {
+        outcomes.push(await textOf((await guards.stream([target(fake)], ask(), context)).stream));
+      } catch (err) {
+        outcomes.push(isAgentPoolError(err) ? err.code : String(err));
+      }
+      outcomes.push(statsOf(PRIMARY)?.breaker ?? 'none');
+    }
+    assert.deepEqual(outcomes, [
+      'MODEL_CALL_FAILED',
+      'closed',
+      'fine',
+      'closed', // the success reset the count
+      'MODEL_CALL_FAILED',
+      'closed',
+      'MODEL_CALL_FAILED',
+      'open',
+    ]);
+  });
+
+  it('cools an open breaker down on the injected clock, then lets one of many concurrent calls through as its trial', async () => {
+    const clock = new ManualClock();
+    fake.script({ status: 500 }, { delayMs: 100, then: { text: 'trial' } });
+    const { guards, events, statsOf } = setup(
+      { retry: { maxAttempts: 1 }, breaker: { threshold: 1, halfOpenAfterMs: 10_000 } },
+      clock,
+    );
+    await assert.rejects(guards.stream([target(fake)], ask(), context), fails('MODEL_CALL_FAILED'));
+    clock.advance(9_000);
+    await assert.rejects(
+      guards.stream([target(fake)], ask(), context),
+      fails('MODEL_UNAVAILABLE', { retryAfterSeconds: 1 }),
+    );
+    clock.advance(1_000);
+    const trial = guards.stream([target(fake)], ask('trial'), context);
+    const others = await Promise.allSettled(
+      Array.from({ length: 5 }, () => guards.stream([target(fake)], ask(), context)),
+    );
+    for (const other of others) {
+      assert.equal(other.status, 'rejected');
+      assert.ok(fails('MODEL_UNAVAILABLE')(other.reason));
+    }
+    assert.equal(await textOf((await trial).stream), 'trial');
+    assert.equal(fake.requests.length, 2, 'the failure and the trial; nothing else reached the provider');
+    assert.deepEqual(
+      events.map((e) => e.type),
+      ['breaker.opened', 'breaker.half_opened', 'breaker.closed'],
+    );
+    assert.equal(statsOf(PRIMARY)?.rejected, 6);
+  });
+
+  it('times an attempt out on the injected clock even when the model ignores its abort signal, and drops the timer of one that answered', async () => {
+    const clock = new ManualClock();
+    let hang = true;
+    const model = scripted(() => hang);
+    const { guards, statsOf } = setup({ timeoutMs: 1_000, retry: { maxAttempts: 1 } }, clock);
+    const call = guards.stream([{ ref: 'stub/scripted', model }], ask(), context);
+    await sleep(5);
+    assert.equal(clock.pendingTimers, 1, 'one timer for the attempt');
+    clock.advance(1_000);
+    await assert.rejects(call, fails('MODEL_TIMEOUT', { timeoutMs: 1_000, attempts: 1 }));
+    assert.equal(statsOf('stub/scripted')?.failures, 1);
+    assert.equal(statsOf('stub/scripted')?.inFlight, 0);
+
+    hang = false;
+    const { stream } = await guards.stream([{ ref: 'stub/scripted', model }], ask('hi'), context);
+    assert.equal(clock.pendingTimers, 0, 'the timer went with the first part');
+    assert.ok((await textOf(stream)).length > 0);
+  });
+
+  it('frees the slot of a stream whose reader is released before its end, as a run failing on an error part does', async () => {
+    const { guards, statsOf } = setup({ bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
+    const { stream } = await guards.stream([target(fake)], ask('one'), context);
+    const reader = stream.getReader();
+    assert.equal((await reader.read()).done, false);
+    assert.equal(statsOf(PRIMARY)?.inFlight, 1);
+    reader.releaseLock();
+    assert.equal(statsOf(PRIMARY)?.inFlight, 0);
+    assert.equal(
+      await textOf((await guards.stream([target(fake)], ask('two'), context)).stream),
+      'Echo: two',
+    );
+  });
+
+  it('does not count a request the breaker refused against requestsPerMinute', async () => {
+    const clock = new ManualClock();
+    fake.script({ status: 500 });
+    const { guards } = setup(
+      {
+        retry: { maxAttempts: 1 },
+        breaker: { threshold: 1, halfOpenAfterMs: 1_000 },
+        rateLimit: { requestsPerMinute: 2 },
+      },
+      clock,
+    );
+    await assert.rejects(guards.stream([target(fake)], ask(), context), fails('MODEL_CALL_FAILED'));
+    for (let i = 0; i < 3; i++) {
+      await assert.rejects(guards.stream([target(fake)], ask(), context), fails('MODEL_UNAVAILABLE'));
+    }
+    clock.advance(1_000);
+    assert.equal(await textOf((await guards.stream([target(fake)], ask('x'), context)).stream), 'Echo: x');
+  });
+
+  it('leaves at once when the caller aborts while a shared limiter decides, and takes back the request it counted', async () => {
+    const decisions: PromiseWithResolvers<undefined>[] = [];
+    const refunds: number[] = [];
+    const rateLimiter: RateLimiter = {
+      forModel: () => ({
+        take: () => {
+          const decision = Promise.withResolvers<undefined>();
+          decisions.push(decision);
+          return decision.promise;
+        },
+        refund: (at) => void refunds.push(at),
+        addTokens: () => undefined,
+      }),
+      flush: () => Promise.resolve(),
+      close: () => Promise.resolve(),
+    };
+    const bus = new LocalEventBus<ModelEvent>();
+    const guards = new ModelGuards(
+      { rateLimit: { requestsPerMinute: 10 } },
+      { clock: systemClock, bus, rateLimiter },
+    );
+    const controller = new AbortController();
+    const reason = new Error('the user left');
+    const call = guards.stream([target(fake)], ask('hi', { abortSignal: controller.signal }), context);
+    await sleep(5);
+    controller.abort(reason);
+    await assert.rejects(call, (err) => err === reason);
+    assert.deepEqual(refunds, []);
+    decisions[0]?.resolve(undefined);
+    await sleep(5);
+    assert.equal(refunds.length, 1);
+    assert.equal(fake.requests.length, 0);
+    assert.equal(guards.stats()[0]?.inFlight, 0);
   });
 });

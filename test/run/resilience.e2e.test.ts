@@ -249,6 +249,29 @@ describe('model resilience end to end: failures injected at the provider, seen t
     assert.equal(f.statsOf(PRIMARY)?.retries, 0);
     assert.equal(f.events.length, 0);
   });
+
+  it('gives back the bulkhead slot of a run that failed on its stream after the first delta, dropped or failed in band', async () => {
+    f = await resilienceFixture({ retry: FAST_RETRY, bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
+    await createAgents(f);
+    const text = 'an answer cut short somewhere in the middle';
+    const replies: FakeReply[] = [
+      { dropMidStream: true, text },
+      { errorMidStream: 'the provider gave up', text },
+      { errorMidStream: 'the provider gave up again', text },
+    ];
+    for (const reply of replies) {
+      f.behave(PRIMARY, () => reply);
+      const run = await f.run(P, 'lonely');
+      assert.equal(run.status, 'failed');
+      assert.equal(run.error?.code, 'MODEL_CALL_FAILED', JSON.stringify(run.error));
+    }
+    assert.equal(
+      f.received(PRIMARY),
+      3,
+      'no retry after the first delta, and no MODEL_BUSY: the slot came back',
+    );
+    assert.equal(f.statsOf(PRIMARY)?.inFlight, 0);
+  });
 });
 
 describe('a full provider outage, then recovery', () => {

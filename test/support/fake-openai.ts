@@ -2,7 +2,8 @@
  * A fake OpenAI-compatible server over real HTTP (127.0.0.1, random port) for tests and
  * benchmarks: the model path is exercised through the real provider clients, sockets and SSE.
  * It owns the wire format of POST /v1/chat/completions (JSON and streaming) and GET /v1/models,
- * and a script of replies: text, tool calls, HTTP errors, delays, hangs and dropped streams.
+ * and a script of replies: text, tool calls, HTTP errors, delays, hangs, dropped streams and
+ * streams that fail in band.
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -28,7 +29,9 @@ export type FakeReply =
   | { status: number; body?: unknown; headers?: Record<string, string> }
   | { delayMs: number; then: FakeReply }
   | { hang: true }
-  | { dropMidStream: true; text?: string };
+  | { dropMidStream: true; text?: string }
+  /** Streamed: the opening chunks, then an `error` chunk (as providers report a failure after a 200), then the end. */
+  | { errorMidStream: string; text?: string };
 
 /** A chat-completions request body as the fake parsed it. */
 export interface FakeChatRequest {
@@ -178,6 +181,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       await new Promise<void>((resolve) => gone.addEventListener('abort', () => resolve()));
       return;
     }
+    if ('errorMidStream' in reply && body.stream !== true) {
+      sendJson(res, 500, openAIError(500, reply.errorMidStream));
+      return;
+    }
     if ('status' in reply) {
       sendJson(
         res,
@@ -207,6 +214,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
     };
     const finishReason = calls.length > 0 ? 'tool_calls' : 'stop';
     const drop = 'dropMidStream' in reply;
+    const inBand = 'errorMidStream' in reply ? reply.errorMidStream : undefined;
 
     if (body.stream !== true) {
       const message = {
@@ -253,7 +261,7 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
         // OpenAI sends `usage: null` on every chunk but the last when usage was asked for.
         ...(withUsage ? { usage: null } : {}),
       })}\n\n`;
-    const shown = drop && text === '' ? 'This reply will be cut short' : text;
+    const shown = (drop || inBand !== undefined) && text === '' ? 'This reply will be cut short' : text;
     // Like OpenAI: the role arrives with empty content, or with `content: null` and the first
     // tool call when the reply is tool calls only.
     const lines: string[] =
@@ -284,7 +292,10 @@ export async function startFakeOpenAI(options: FakeOpenAIOptions = {}): Promise<
       'cache-control': 'no-cache',
       connection: 'keep-alive',
     });
-    // A dropped stream gets its opening chunks (role and some text), then the socket dies.
+    // A dropped stream gets its opening chunks (role and some text), then the socket dies; one that
+    // fails in band gets them, then the error and the end.
+    if (inBand !== undefined)
+      lines.splice(3, Infinity, `data: ${JSON.stringify(openAIError(500, inBand))}\n\n`, 'data: [DONE]\n\n');
     const sendCount = drop ? 3 : lines.length;
     for (let i = 0; i < sendCount; i++) {
       if (gone.aborted) return;
