@@ -1,8 +1,8 @@
 /**
  * A Prometheus histogram with labels, for what is observed on every run. prom-client's Histogram
  * checks and hashes the label object on every observation, and its children do too (about half
- * a microsecond, two or three times a run); here a series is found by one Map lookup on its label
- * values and counted in a core {@link Histogram}. It registers in a prom-client registry like any
+ * a microsecond, two or three times a run); here a series is found by one Map lookup per label
+ * value and counted in a core {@link Histogram}. It registers in a prom-client registry like any
  * metric and exposes what prom-client's Histogram would, byte for byte: series in the order of
  * their first observation, each bucket's `le` before the series' labels. It holds one series per
  * label set observed, as prom-client's does: the labels' cardinality is its bound.
@@ -73,7 +73,10 @@ interface Series {
   readonly histogram: Histogram;
 }
 
-/** A labelled histogram family whose observations cost a Map lookup (see the file header). */
+/** Series by the value of the first label, then of the next, …: no key string is built per observation. */
+type Index = Map<string, Index | Series>;
+
+/** A labelled histogram family whose observations cost a Map lookup per label (see the file header). */
 export class LabelledHistogram<L extends string> implements CollectedHistogram {
   readonly name: string;
   readonly help: string;
@@ -81,10 +84,13 @@ export class LabelledHistogram<L extends string> implements CollectedHistogram {
   readonly aggregator = 'sum';
   readonly #labelNames: readonly L[];
   readonly #buckets: readonly number[];
-  /** By the key of their label values, in the order of first observation. */
-  readonly #series = new Map<string, Series>();
+  readonly #index: Index = new Map();
+  /** In the order of first observation, the order of the exposition. */
+  readonly #series: Series[] = [];
 
   constructor(config: LabelledHistogramConfig<L>) {
+    // Without labels there is one series: the core Histogram and snapshot samples suffice.
+    if (config.labelNames.length === 0) throw new TypeError(`${config.name} needs at least one label`);
     this.name = config.name;
     this.help = config.help;
     this.#labelNames = config.labelNames;
@@ -94,34 +100,32 @@ export class LabelledHistogram<L extends string> implements CollectedHistogram {
   /** Counts `value` in the series of `labels`; a value that is not a finite number is refused as prom-client refuses it. */
   observe(labels: Readonly<Record<L, string>>, value: number): void {
     if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${format(value)}`);
-    const key = this.#key(labels);
-    let series = this.#series.get(key);
+    const names = this.#labelNames;
+    const last = names.length - 1;
+    let level = this.#index;
+    for (let i = 0; i < last; i++) {
+      const label = labels[names[i] as L];
+      let next = level.get(label) as Index | undefined;
+      if (next === undefined) level.set(label, (next = new Map()));
+      level = next;
+    }
+    const label = labels[names[last] as L];
+    let series = level.get(label) as Series | undefined;
     if (series === undefined) {
       const own: Record<string, string> = {};
-      for (const name of this.#labelNames) own[name] = labels[name];
+      for (const name of names) own[name] = labels[name];
       series = { labels: own, histogram: new Histogram(this.#buckets) };
-      this.#series.set(key, series);
+      level.set(label, series);
+      this.#series.push(series);
     }
     series.histogram.observe(value);
   }
 
   get(): ReturnType<CollectedHistogram['get']> {
     const values: HistogramSample[] = [];
-    for (const { labels, histogram } of this.#series.values()) {
+    for (const { labels, histogram } of this.#series) {
       values.push(...histogramSamples(this.name, histogram.snapshot(), labels));
     }
     return { name: this.name, help: this.help, type: this.type, aggregator: this.aggregator, values };
-  }
-
-  /** One string per label set: every value but the last prefixed by its length, so no two sets meet. */
-  #key(labels: Readonly<Record<L, string>>): string {
-    const names = this.#labelNames;
-    const last = names.length - 1;
-    let key = '';
-    for (let i = 0; i < last; i++) {
-      const value = labels[names[i] as L];
-      key += `${value.length}:${value}`;
-    }
-    return last < 0 ? key : key + labels[names[last] as L];
   }
 }

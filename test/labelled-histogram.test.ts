@@ -53,7 +53,7 @@ describe('labelled histogram', () => {
     );
   });
 
-  it('keeps label sets apart that a naive joined key would mix', async () => {
+  it('keeps label sets apart that a joined key would mix', async () => {
     const { ours } = pair();
     const h = new LabelledHistogram({ ...config, name: 'y_seconds' });
     ours.registerMetric(h as never);
@@ -66,6 +66,10 @@ describe('labelled histogram', () => {
       'y_seconds_count{model="a",outcome="b:c"} 1',
       'y_seconds_count{model="3:a:b",outcome="c"} 1',
     ]);
+  });
+
+  it('refuses to be made without labels (prom-client exposes that one series before any observation)', () => {
+    assert.throws(() => new LabelledHistogram({ ...config, labelNames: [] }), TypeError);
   });
 
   it('refuses a value that is not a finite number as prom-client does, counting nothing', async () => {
