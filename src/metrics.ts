@@ -6,10 +6,11 @@
  * `maxAgentSeries` agents get their own, the rest share `agent="(other)"`, and the totals are
  * exact; so a scrape costs the same with a hundred agents or a million.
  */
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, Gauge, Registry } from 'prom-client';
 import { AgentActivity } from './agent-activity.ts';
 import { type AgentSnapshot, agentSeriesMetrics } from './agent-series-metrics.ts';
 import type { HistogramSnapshot } from './core/metrics.ts';
+import { type CollectedHistogram, histogramSamples, LabelledHistogram } from './labelled-histogram.ts';
 import {
   type MetricsOptions,
   type ResolvedMetricsOptions,
@@ -53,8 +54,8 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   readonly options: ResolvedMetricsOptions;
   /** Per-agent run figures: the bounded series of `/metrics` and the figures of the stats API. */
   readonly agents: AgentActivity;
-  readonly #runSeconds: Histogram<'status'>;
-  readonly #modelSeconds: Histogram<'model' | 'outcome'>;
+  readonly #runSeconds: LabelledHistogram<'status'>;
+  readonly #modelSeconds: LabelledHistogram<'model' | 'outcome'>;
   readonly #threadBusy: Counter;
   readonly #refusals: Counter<'project' | 'code'>;
   #snapshot: Snapshot | undefined;
@@ -260,20 +261,21 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
       labelNames: ['project', 'code'],
       registers,
     });
-    this.#runSeconds = new Histogram({
+    // Observed on every run and model call: a labelled series found by one Map lookup.
+    this.#runSeconds = new LabelledHistogram({
       name: 'agentpool_run_duration_seconds',
       help: 'From acceptance to terminal status.',
       labelNames: ['status'],
       buckets: SECONDS_BUCKETS,
-      registers,
     });
-    this.#modelSeconds = new Histogram({
+    this.#modelSeconds = new LabelledHistogram({
       name: 'agentpool_model_call_duration_seconds',
       help: 'One model call (a step), by model and outcome.',
       labelNames: ['model', 'outcome'],
       buckets: SECONDS_BUCKETS,
-      registers,
     });
+    this.registry.registerMetric(this.#runSeconds as never);
+    this.registry.registerMetric(this.#modelSeconds as never);
     this.#threadBusy = new Counter({
       name: 'agentpool_thread_busy_rejections_total',
       help: 'Runs refused because their thread was busy.',
@@ -362,31 +364,14 @@ function snapshotOf(sources: MetricsSources): Omit<Snapshot, 'agents'> {
 }
 
 /** A Prometheus histogram whose buckets are read, in seconds, from a millisecond snapshot. */
-function snapshotHistogram(name: string, help: string, read: () => HistogramSnapshot) {
+function snapshotHistogram(name: string, help: string, read: () => HistogramSnapshot): CollectedHistogram {
+  const type = 'histogram';
+  const aggregator = 'sum';
   return {
     name,
     help,
-    type: 'histogram',
-    aggregator: 'sum',
-    get() {
-      const snapshot = read();
-      let cumulative = 0;
-      const values = snapshot.buckets.map((le, i) => {
-        cumulative += snapshot.counts[i] ?? 0;
-        return { metricName: `${name}_bucket`, labels: { le: le / 1000 }, value: cumulative };
-      });
-      values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' as never }, value: snapshot.count });
-      return {
-        name,
-        help,
-        type: 'histogram',
-        aggregator: 'sum',
-        values: [
-          ...values,
-          { metricName: `${name}_sum`, labels: {}, value: snapshot.sum / 1000 },
-          { metricName: `${name}_count`, labels: {}, value: snapshot.count },
-        ],
-      };
-    },
+    type,
+    aggregator,
+    get: () => ({ name, help, type, aggregator, values: histogramSamples(name, read(), {}, 1000) }),
   };
 }

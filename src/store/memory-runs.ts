@@ -3,12 +3,14 @@
  * and single-process deployments that need no durability. Like any store it holds everything
  * callers store until they delete it: threads and their runs go with an expired thread's sweep,
  * but stateless runs are never deleted, so memory grows with every stateless run and this store is
- * not meant for long-lived production traffic (use SQLite). Records are deep-copied on the way in and out, so no caller can
- * mutate stored state, and no method awaits between its checks and its writes, which is what makes
- * each call atomic under concurrent callers.
+ * not meant for long-lived production traffic (use SQLite). Records are copied once on the way in
+ * into frozen trees and handed out as they are (see immutable.ts), so no caller can mutate stored
+ * state through what it passed or received; no method awaits between its checks and its writes,
+ * which is what makes each call atomic under concurrent callers.
  */
 import { AgentPoolError } from '../core/errors.ts';
 import { numberOption } from '../core/options.ts';
+import { handOut, immutableCopy, isImmutable } from './immutable.ts';
 import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
   InterruptOptions,
@@ -93,7 +95,7 @@ export class MemoryRunStore implements RunStore {
     const stored: StoredThread = {
       id: thread.id,
       project: thread.project,
-      metadata: structuredClone(thread.metadata),
+      metadata: immutableCopy(thread.metadata),
       ttlSeconds: ttl,
       expiresAt: ttl === null ? null : thread.now + ttl * 1000,
       createdAt: thread.now,
@@ -130,11 +132,8 @@ export class MemoryRunStore implements RunStore {
     const after = seqCursor(query.cursor);
     const messages = this.#threads.get(threadId)?.messages ?? [];
     // seq n is at index n - 1, so the page after seq `after` starts at index `after`.
-    return boundedPage(
-      messages.slice(after, after + limit + 1),
-      limit,
-      (m) => structuredClone(m),
-      (m) => encodeCursor('seq', String(m.seq)),
+    return boundedPage(messages.slice(after, after + limit + 1), limit, handOut, (m) =>
+      encodeCursor('seq', String(m.seq)),
     );
   }
 
@@ -142,7 +141,7 @@ export class MemoryRunStore implements RunStore {
     this.#assertOpen();
     const max = pageLimit(limit);
     const messages = this.#threads.get(threadId)?.messages ?? [];
-    return messages.slice(Math.max(0, messages.length - max)).map((m) => structuredClone(m));
+    return messages.slice(Math.max(0, messages.length - max)).map(handOut);
   }
 
   /** Nobody but this process writes to its memory. */
@@ -172,18 +171,18 @@ export class MemoryRunStore implements RunStore {
     if (this.#runs.has(run.id)) throw idExists('run', run.id);
     if (thread !== undefined) checkFence(thread, token);
     // Copy everything before the first write, so a value that cannot be cloned writes nothing.
-    const stored = structuredClone(run);
+    const stored = storedRun(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
     if (thread !== undefined && token !== undefined) thread.fence = token;
     this.#runs.set(stored.id, { record: stored, node: this.#node });
     thread?.runIds.add(stored.id);
-    return { run: structuredClone(stored), messages: appended };
+    return { run: handOut(stored), messages: appended };
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
     this.#assertOpen();
     const stored = this.#runs.get(id);
-    return stored && structuredClone(stored.record);
+    return stored && handOut(stored.record);
   }
 
   async listRuns(
@@ -201,11 +200,8 @@ export class MemoryRunStore implements RunStore {
       const [createdAt, id] = before;
       runs = runs.filter((r) => r.createdAt < createdAt || (r.createdAt === createdAt && r.id < id));
     }
-    return boundedPage(
-      runs.slice(0, limit + 1),
-      limit,
-      (r) => structuredClone(r),
-      (r) => encodeCursor('run', `${r.createdAt}:${r.id}`),
+    return boundedPage(runs.slice(0, limit + 1), limit, handOut, (r) =>
+      encodeCursor('run', `${r.createdAt}:${r.id}`),
     );
   }
 
@@ -228,7 +224,7 @@ export class MemoryRunStore implements RunStore {
     if (current.record.threadId !== run.threadId) {
       throw threadChanged(run.id);
     }
-    const stored = structuredClone(run);
+    const stored = storedRun(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
     if (thread !== undefined && token !== undefined) thread.fence = token;
     this.#runs.set(stored.id, { record: stored, node: this.#node ?? current.node });
@@ -275,7 +271,7 @@ export class MemoryRunStore implements RunStore {
       if (run.status !== 'queued' && run.status !== 'running') continue;
       if (node !== undefined && stored.node !== node) continue;
       if (except.has(id)) continue;
-      const record: RunRecord = { ...run, status: 'interrupted', finishedAt: now, error: { ...error } };
+      const record = storedRun({ ...run, status: 'interrupted', finishedAt: now, error });
       this.#runs.set(id, { record, node: stored.node });
       n++;
     }
@@ -356,24 +352,26 @@ export class MemoryRunStore implements RunStore {
 
   /**
    * Appends copies of `messages` with the next seqs and moves the thread's clock and expiry to the
-   * last message's time (never backwards). Returns copies of what it stored.
+   * last message's time (never backwards). Returns what it stored, as readers get it.
    */
   #append(thread: StoredThread, messages: readonly NewMessage[]): MessageRecord[] {
-    // Clone all first: a failed clone must leave the thread untouched.
-    const copies = messages.map((m) => (m.content === undefined ? null : structuredClone(m.content)));
+    // Copy all first: a failed clone must leave the thread untouched.
+    const copies = messages.map((m) => (m.content === undefined ? null : immutableCopy(m.content)));
     const out: MessageRecord[] = [];
     messages.forEach((m, i) => {
+      const content = copies[i];
       const record: MessageRecord = {
         id: m.id,
         threadId: thread.id,
         seq: thread.messages.length + 1,
         role: m.role,
-        content: copies[i],
+        content,
         runId: m.runId,
         createdAt: m.createdAt,
       };
+      if (isImmutable(content)) Object.freeze(record);
       thread.messages.push(record);
-      out.push(structuredClone(record));
+      out.push(handOut(record));
     });
     const last = messages[messages.length - 1];
     if (last !== undefined) {
@@ -387,7 +385,7 @@ export class MemoryRunStore implements RunStore {
     return {
       id: stored.id,
       project: stored.project,
-      metadata: structuredClone(stored.metadata),
+      metadata: handOut(stored.metadata),
       ttlSeconds: stored.ttlSeconds,
       expiresAt: stored.expiresAt,
       messageCount: stored.messages.length,
@@ -395,6 +393,38 @@ export class MemoryRunStore implements RunStore {
       updatedAt: stored.updatedAt,
     };
   }
+}
+
+/**
+ * The record a run is stored as: built field by field from the caller's (so what a real store
+ * would not keep, a field RunRecord lacks, is not kept either), its objects copied by
+ * immutableCopy, and frozen when they are, so it is handed out as it is.
+ */
+function storedRun(run: RunRecord): RunRecord {
+  const metadata = immutableCopy(run.metadata);
+  const error = immutableCopy(run.error);
+  const record: RunRecord = {
+    id: run.id,
+    project: run.project,
+    agentId: run.agentId,
+    agentName: run.agentName,
+    agentVersion: run.agentVersion,
+    threadId: run.threadId,
+    status: run.status,
+    input: run.input,
+    output: run.output,
+    model: run.model,
+    steps: run.steps,
+    inputTokens: run.inputTokens,
+    outputTokens: run.outputTokens,
+    cost: run.cost,
+    error,
+    metadata,
+    createdAt: run.createdAt,
+    startedAt: run.startedAt,
+    finishedAt: run.finishedAt,
+  };
+  return isImmutable(metadata) && isImmutable(error) ? Object.freeze(record) : record;
 }
 
 /** LEASE_LOST when `token` is older than the thread's fence; nothing is checked without a token. */

@@ -23,6 +23,19 @@ async function rejectsWith(promise: Promise<unknown>, code: ErrorCode): Promise<
 
 const invalid = (promise: Promise<unknown>) => rejectsWith(promise, 'VALIDATION_FAILED');
 
+/**
+ * Tries to change something a store handed out. A store may hand out fresh copies (the change
+ * succeeds) or frozen records it shares (the change throws a TypeError); either way the store must
+ * not see it.
+ */
+async function mutate(change: () => unknown): Promise<void> {
+  try {
+    await change();
+  } catch (err) {
+    if (!(err instanceof TypeError)) throw err;
+  }
+}
+
 /** A run with every field set to something distinguishable. */
 function runRecord(overrides: Partial<RunRecord> = {}): RunRecord {
   return baseRunRecord({
@@ -114,13 +127,36 @@ export function runStoreConformance(
         const metadata = { n: 1 };
         const created = await thread('thr_1', null, T0, metadata);
         metadata.n = 2;
-        (created.metadata as { n: number }).n = 3;
+        await mutate(() => ((created.metadata as { n: number }).n = 3));
+        await mutate(async () => ((await store.getThread('thr_1'))?.metadata as { n: number }).n++);
         const content = { parts: ['a'] };
-        const [m] = (await store.createRun(runRecord(), [msg('m1', T0, content)])).messages;
+        const run = runRecord({ metadata: { tags: ['x'] } });
+        const createdRun = await store.createRun(run, [msg('m1', T0, content)]);
         content.parts.push('b');
-        (m?.content as { parts: string[] }).parts.push('c');
+        (run.metadata['tags'] as string[]).push('y');
+        await mutate(() => (createdRun.messages[0]?.content as { parts: string[] }).parts.push('c'));
+        await mutate(() => (createdRun.run.metadata['tags'] as string[]).push('z'));
+        await mutate(() => ((createdRun.run as { input: string }).input = 'changed'));
+        const step = runRecord({ steps: 1, error: { code: 'X', message: 'm' } });
+        const [m2] = await store.commitStep(step, [msg('m2', T0, { parts: ['d'] })]);
+        (step.error as { code: string }).code = 'Y';
+        await mutate(() => ((m2 as { seq: number }).seq = 9));
+        await mutate(async () => (((await store.getRun('run_1'))?.error as { code: string }).code = 'Z'));
+        await mutate(
+          async () => ((await store.listRuns('thr_1', { limit: 1 })).data[0] as { steps: number }).steps++,
+        );
+        const listed = await store.listMessages('thr_1', { limit: 2 });
+        await mutate(() => (listed.data[1]?.content as { parts: string[] }).parts.pop());
+        await mutate(
+          async () => (((await store.recentMessages('thr_1', 2))[0] as { id: string }).id = 'other'),
+        );
         assert.deepEqual((await store.getThread('thr_1'))?.metadata, { n: 1 });
-        assert.deepEqual((await store.recentMessages('thr_1', 1))[0]?.content, { parts: ['a'] });
+        assert.deepEqual(await store.getRun('run_1'), { ...step, error: { code: 'X', message: 'm' } });
+        const contents = (await store.recentMessages('thr_1', 2)).map((m) => [m.id, m.seq, m.content]);
+        assert.deepEqual(contents, [
+          ['m1', 1, { parts: ['a'] }],
+          ['m2', 2, { parts: ['d'] }],
+        ]);
       });
 
       it('deletes a thread with its messages and runs, leaving other threads alone', async () => {
