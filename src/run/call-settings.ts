@@ -161,24 +161,21 @@ export function effectiveMaxTokens(
   return asked === undefined ? agentMaxTokens : Math.min(agentMaxTokens, asked);
 }
 
-/** The call options these settings add to model call number `step` (1-based). */
-export function callOptions(
+/** Sets on `call` the options these settings give model call number `step` (1-based). */
+export function applyCallSettings(
+  call: LanguageModelV3CallOptions,
   settings: CallSettings,
   step: number,
-): Pick<
-  LanguageModelV3CallOptions,
-  'topP' | 'stopSequences' | 'seed' | 'presencePenalty' | 'frequencyPenalty' | 'responseFormat' | 'toolChoice'
-> {
+): void {
   const choice = settings.toolChoice;
   // `none` keeps tools away for the whole run; forcing a call applies to the first step only.
   const applies = choice !== undefined && (choice.type === 'none' || step === 1);
-  return {
-    ...(settings.topP !== undefined && { topP: settings.topP }),
-    ...(settings.stopSequences !== undefined && { stopSequences: [...settings.stopSequences] }),
-    ...(settings.seed !== undefined && { seed: settings.seed }),
-    ...(settings.presencePenalty !== undefined && { presencePenalty: settings.presencePenalty }),
-    ...(settings.frequencyPenalty !== undefined && { frequencyPenalty: settings.frequencyPenalty }),
-    ...(settings.responseFormat !== undefined && { responseFormat: settings.responseFormat }),
-    ...(applies && { toolChoice: choice }),
-  };
+  // Field by field: this runs for every model call, and spreads of optional fields allocate an object each.
+  if (settings.topP !== undefined) call.topP = settings.topP;
+  if (settings.stopSequences !== undefined) call.stopSequences = [...settings.stopSequences];
+  if (settings.seed !== undefined) call.seed = settings.seed;
+  if (settings.presencePenalty !== undefined) call.presencePenalty = settings.presencePenalty;
+  if (settings.frequencyPenalty !== undefined) call.frequencyPenalty = settings.frequencyPenalty;
+  if (settings.responseFormat !== undefined) call.responseFormat = settings.responseFormat;
+  if (applies) call.toolChoice = choice;
 }

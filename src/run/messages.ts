@@ -69,6 +69,9 @@ export function toPrompt(
  * assistant tool call that no tool message answers, and the thread must stay usable.
  */
 export function answerOpenCalls(prompt: LanguageModelV3Prompt): LanguageModelV3Prompt {
+  // Most prompts carry no tool call at all: nothing to answer, nothing to copy.
+  if (!prompt.some((m) => m.role === 'assistant' && m.content.some((p) => p.type === 'tool-call')))
+    return prompt;
   const out: LanguageModelV3Message[] = [];
   let open: LanguageModelV3ToolCallPart[] = [];
   const close = () => {

@@ -23,7 +23,7 @@ import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resil
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
 import { runTool, type Tool } from '../tools/tool.ts';
-import { callOptions, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
+import { applyCallSettings, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
 import {
   answerOpenCalls,
@@ -101,10 +101,14 @@ export class Runner {
     let run = input.run;
     const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
     const clientTools = input.clientTools ?? [];
-    const toolDefs = [...toolDefinitions(tools), ...clientToolDefinitions(clientTools)];
-    const clientNames = new Set(clientTools.map((t) => t.name));
-
-    const byName = new Map(tools.map((t) => [t.name, t]));
+    const agentTools = toolsOf(tools);
+    const toolDefs =
+      clientTools.length === 0
+        ? agentTools.definitions
+        : [...agentTools.definitions, ...clientToolDefinitions(clientTools)];
+    const clientNames: ReadonlySet<string> =
+      clientTools.length === 0 ? NO_NAMES : new Set(clientTools.map((t) => t.name));
+    const byName = agentTools.byName;
     try {
       // A run resumed after its node died goes on after its last committed step.
       for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
@@ -222,14 +226,12 @@ export class Runner {
     const settings = input.settings ?? {};
     const temperature = settings.temperature ?? spec.temperature;
     const maxOutputTokens = outputCap(spec, settings, input.admission);
-    const call: LanguageModelV3CallOptions = {
-      prompt,
-      ...(tools.length > 0 && { tools }),
-      ...(temperature !== undefined && { temperature }),
-      ...(maxOutputTokens !== undefined && { maxOutputTokens }),
-      ...callOptions(settings, step),
-      abortSignal: input.signal,
-    };
+    // Set field by field: spreads of optional fields allocated an object each, on every call.
+    const call: LanguageModelV3CallOptions = { prompt, abortSignal: input.signal };
+    applyCallSettings(call, settings, step);
+    if (tools.length > 0) call.tools = tools;
+    if (temperature !== undefined) call.temperature = temperature;
+    if (maxOutputTokens !== undefined) call.maxOutputTokens = maxOutputTokens;
     const { run } = input;
     let stream: Awaited<ReturnType<ModelGuards['stream']>>['stream'];
     try {
@@ -278,7 +280,7 @@ export class Runner {
 
   async #callTools(
     calls: LanguageModelV3ToolCallPart[],
-    byName: Map<string, Tool>,
+    byName: ReadonlyMap<string, Tool>,
     step: number,
     input: RunInput,
     /** The caller's functions: a call of one reaching here had arguments that were not JSON. */
@@ -462,6 +464,26 @@ function outputCap(
     effectiveMaxTokens(spec.maxTokens, settings) ??
     (admission?.budgeted === true ? admission.maxOutputTokens : undefined)
   );
+}
+
+const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** An agent's tools as a run uses them: their definitions for the model, and by name. */
+interface AgentTools {
+  readonly definitions: LanguageModelV3FunctionTool[];
+  readonly byName: ReadonlyMap<string, Tool>;
+}
+
+/** Worked out once per tool list: a live instance hands every run the same list. */
+const agentToolsCache = new WeakMap<readonly Tool[], AgentTools>();
+
+function toolsOf(tools: readonly Tool[]): AgentTools {
+  let known = agentToolsCache.get(tools);
+  if (known === undefined) {
+    known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])) };
+    agentToolsCache.set(tools, known);
+  }
+  return known;
 }
 
 /** The tools as the model is told of them. */

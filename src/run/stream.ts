@@ -163,10 +163,15 @@ export class RunEventStream {
     return this.#bytes;
   }
 
-  /** Numbers and publishes an event; ignored after the terminal one. */
+  /** Numbers (in place: pass a fresh object) and publishes an event; ignored after the terminal one. */
   publish(input: RunEventInput): RunEvent | undefined {
     if (this.#ended) return undefined;
-    const event = { ...input, seq: ++this.#seq, runId: this.runId, at: this.#now() } as RunEvent;
+    // Numbered in place: every caller hands over a fresh object literal, so no copy is needed.
+    const numbered = input as RunEventInput & { seq?: number; runId?: string; at?: number };
+    numbered.seq = ++this.#seq;
+    numbered.runId = this.runId;
+    numbered.at = this.#now();
+    const event = numbered as RunEvent;
     const size = eventBytes(event);
     this.#buffer.push(event);
     this.#sizes.push(size);

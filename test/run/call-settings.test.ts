@@ -1,6 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { callOptions, effectiveMaxTokens, resolveCallSettings } from '../../src/run/call-settings.ts';
+import type { LanguageModelV3CallOptions } from '@ai-sdk/provider';
+import {
+  applyCallSettings,
+  type CallSettings,
+  effectiveMaxTokens,
+  resolveCallSettings,
+} from '../../src/run/call-settings.ts';
+
+/** A model call's options with the run's settings for `step` applied. */
+function callOptions(settings: CallSettings, step: number): Partial<LanguageModelV3CallOptions> {
+  const call = { prompt: [] } as LanguageModelV3CallOptions;
+  applyCallSettings(call, settings, step);
+  const { prompt: _prompt, ...applied } = call;
+  return applied;
+}
 
 describe('call settings', () => {
   it('default to nothing: every model call keeps the agent values and the provider defaults', () => {
