@@ -923,7 +923,8 @@ export class RunManager {
     const live = this.#live.get(runId);
     if (live === undefined) return;
     this.#live.delete(runId);
-    if (this.#live.size === 0) for (const wake of this.#idleWaiters.splice(0)) wake();
+    if (this.#live.size === 0 && this.#idleWaiters.length > 0)
+      for (const wake of this.#idleWaiters.splice(0)) wake();
     if (!keep) return;
     this.#recent.set(runId, { project: live.project, stream: live.stream });
     this.#recentBytes += live.stream.bytes;
