@@ -5,14 +5,15 @@
  * appends and pages stay flat as threads and histories grow.
  *
  * Writes are group-committed: those issued in one turn of the event loop (many concurrent runs
- * finishing steps) share one IMMEDIATE transaction, each inside its own savepoint, so a failing
- * write rolls back alone; every caller's promise settles only after the shared COMMIT. A commit
+ * finishing steps) share one IMMEDIATE transaction, each of several statements inside its own
+ * savepoint, so a failing write rolls back alone; every caller's promise settles only after the
+ * shared COMMIT. A commit
  * costs tens of microseconds on a disk, most of it per transaction, so under load this divides
  * the cost by the batch size without weakening what "committed" means.
  */
 import type Database from 'better-sqlite3';
 import { intOption, numberOption } from '../core/options.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit, type GroupTransactions } from './group-commit.ts';
 import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
   InterruptOptions,
@@ -94,6 +95,14 @@ interface PendingMessage {
   readonly content: string;
 }
 
+/**
+ * Whether a run write may fail after changing something: one that appends messages or raises a
+ * fence runs several statements; otherwise it checks the thread with a read and changes one row.
+ */
+function partial(messages: readonly PendingMessage[], fence: number | null): boolean {
+  return messages.length > 0 || fence !== null;
+}
+
 function pending(messages: readonly NewMessage[]): PendingMessage[] {
   // JSON.stringify(undefined) is undefined; store it as null, the nearest JSON value.
   return messages.map((message) => ({ message, content: JSON.stringify(message.content) ?? 'null' }));
@@ -116,7 +125,7 @@ export class SqliteRunStore implements RunStore {
       const s = prepareRunStatements(db);
       return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;
     });
-    this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
+    this.#group = new GroupCommit(this.#w.transactions, (err) => this.#conn.storeError(err));
   }
 
   /** The file this store writes to. */
@@ -146,7 +155,7 @@ export class SqliteRunStore implements RunStore {
         throw err;
       }
       return toThread(row);
-    });
+    }, false);
   }
 
   async getThread(id: string): Promise<ThreadRecord | undefined> {
@@ -193,10 +202,13 @@ export class SqliteRunStore implements RunStore {
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
-    return this.#write(() => {
-      const appended = this.#w.createRun(row, rows, token).map(toMessage);
-      return { run: toRun(row), messages: appended };
-    });
+    return this.#write(
+      () => {
+        const appended = this.#w.createRun(row, rows, token).map(toMessage);
+        return { run: toRun(row), messages: appended };
+      },
+      partial(rows, token),
+    );
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -231,7 +243,7 @@ export class SqliteRunStore implements RunStore {
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
-    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage));
+    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage), partial(rows, token));
   }
 
   async costSince(project: string, since: number): Promise<number> {
@@ -293,18 +305,19 @@ export class SqliteRunStore implements RunStore {
     this.#conn.close();
   }
 
-  /** A write through the group commit, refused at once when the store is closed. */
-  #write<T>(fn: () => T): Promise<T> {
-    return this.#conn.guard(() => this.#group.write(fn));
+  /** A write through the group commit (see GroupCommit.write), refused at once when the store is closed. */
+  #write<T>(fn: () => T, partial: boolean): Promise<T> {
+    return this.#conn.guard(() => this.#group.write(fn, partial));
   }
 }
 
 type Statements = ReturnType<typeof prepareRunStatements>;
 
 /**
- * The writes that must be atomic, as IMMEDIATE transactions: the write lock is taken before
- * `message_count` is read, so two connections on one file can never hand out the same seq.
- * Any throw inside rolls the whole transaction back, which is what makes failures write nothing.
+ * The writes that must be atomic. The group commit runs them in an IMMEDIATE transaction, so the
+ * write lock is taken before `message_count` is read and two connections on one file can never
+ * hand out the same seq; a throw rolls back the write (its transaction, or its savepoint among
+ * others), which is what makes failures write nothing.
  */
 function prepareWrites(db: Database.Database, s: Statements) {
   /** Why a write to the thread matched no row: it is gone, or its fence is newer than `fence`. */
@@ -377,22 +390,8 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     return appended;
   };
-  // Inside `group` a write that appends messages (or raises a fence) runs as a savepoint, so one
-  // failing write rolls back alone. Otherwise a write changes one row with one statement, which
-  // SQLite already undoes alone when it fails; a savepoint per write was most of the cost of a
-  // stateless run.
-  const createRunTx = db.transaction(createRun);
-  const commitStepTx = db.transaction(commitStep);
-  const group = db.transaction((writes: () => void) => writes());
-  const single = (messages: readonly PendingMessage[], fence: number | null) =>
-    messages.length === 0 && fence === null;
-  return {
-    createRun: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
-      single(messages, fence) ? createRun(row, messages, fence) : createRunTx.immediate(row, messages, fence),
-    commitStep: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
-      single(messages, fence)
-        ? commitStep(row, messages, fence)
-        : commitStepTx.immediate(row, messages, fence),
-    group: group.immediate,
-  };
+  // One IMMEDIATE transaction per batch; nested, the same wrapper is a savepoint.
+  const atomic = db.transaction((body: () => unknown) => body());
+  const transactions: GroupTransactions = { transaction: atomic.immediate, isolate: atomic };
+  return { createRun, commitStep, transactions };
 }
