@@ -49,6 +49,12 @@ import {
 import { prepareProjectRunDeletion } from './sqlite-project-data.ts';
 import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from './rows.ts';
 import { prepareRunStatements } from './sqlite-schema.ts';
+import {
+  type ResolvedSqliteCheckpointOptions,
+  resolveSqliteCheckpointOptions,
+  type SqliteCheckpointOptions,
+  SqliteCheckpointer,
+} from './sqlite-checkpointer.ts';
 import { SqliteConnection } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteRunStore}. */
@@ -62,7 +68,20 @@ export interface SqliteRunStoreOptions {
   readonly busyTimeoutMs?: number | undefined;
   /** Stamped on the runs this store creates and commits (see Nodes on RunStore). @default null */
   readonly nodeId?: string | undefined;
+  /**
+   * WAL checkpoints on a worker thread instead of inside the COMMIT of a write (see
+   * sqlite-checkpointer.ts); `false` leaves them to SQLite. Not used with `':memory:'`.
+   * @default {} (on, with the defaults of SqliteCheckpointOptions)
+   */
+  readonly checkpoint?: SqliteCheckpointOptions | false | undefined;
 }
+
+/**
+ * The checkpointer's thread starts with this write of the store: a thread costs tens of
+ * milliseconds to start, which a store used briefly (a CLI command, a test) should not pay, and
+ * its WAL stays far below any checkpoint until then.
+ */
+const CHECKPOINTER_AFTER_WRITES = 100;
 
 function runRow(run: RunRecord, node: string | null): RunRow {
   return {
@@ -116,10 +135,20 @@ export class SqliteRunStore implements RunStore {
   readonly #group: GroupCommit;
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
   readonly #node: string | null;
+  /** The checkpointer's options until it starts (undefined without one); see #write. */
+  #checkpoint: ResolvedSqliteCheckpointOptions | undefined;
+  #checkpointer: SqliteCheckpointer | undefined;
+  /** Writes accepted so far, counted up to CHECKPOINTER_AFTER_WRITES. */
+  #writes = 0;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#node = nodeIdOption(options.nodeId);
+    // A ':memory:' database has no WAL to copy.
+    this.#checkpoint =
+      options.checkpoint === false || options.path === ':memory:'
+        ? undefined
+        : resolveSqliteCheckpointOptions(options.checkpoint);
     this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
     [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
@@ -301,12 +330,20 @@ export class SqliteRunStore implements RunStore {
 
   async close(): Promise<void> {
     if (this.#conn.closed) return;
-    this.#group.flush(); // writes already accepted are committed, not dropped
-    this.#conn.close();
+    try {
+      this.#group.flush(); // writes already accepted are committed, not dropped
+    } finally {
+      this.#conn.close();
+      await this.#checkpointer?.close();
+    }
   }
 
   /** A write through the group commit (see GroupCommit.write), refused at once when the store is closed. */
   #write<T>(fn: () => T, partial: boolean): Promise<T> {
+    if (this.#checkpoint !== undefined && ++this.#writes >= CHECKPOINTER_AFTER_WRITES && !this.#conn.closed) {
+      this.#checkpointer = new SqliteCheckpointer(this.#conn.path, this.#checkpoint);
+      this.#checkpoint = undefined;
+    }
     return this.#conn.guard(() => this.#group.write(fn, partial));
   }
 }
