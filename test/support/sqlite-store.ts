@@ -50,12 +50,24 @@ const UNDO: Readonly<Record<number, string>> = {
     'ALTER TABLE agents DROP COLUMN writer; ALTER TABLE agents DROP COLUMN revision;',
   8: 'DROP INDEX threads_project;',
   9: 'ALTER TABLE runs DROP COLUMN node_id; ALTER TABLE threads DROP COLUMN fence;',
+  10: `
+    CREATE TABLE threads_old (
+      id TEXT PRIMARY KEY NOT NULL, project TEXT NOT NULL, metadata TEXT NOT NULL, ttl_seconds REAL,
+      expires_at INTEGER, message_count INTEGER NOT NULL, created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL, fence INTEGER NOT NULL DEFAULT 0);
+    INSERT INTO threads_old SELECT id, project, metadata, ttl_seconds, expires_at, message_count,
+      created_at, updated_at, fence FROM threads;
+    DROP TABLE threads;
+    ALTER TABLE threads_old RENAME TO threads;
+    CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
+    CREATE INDEX threads_project ON threads (project, id);`,
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */
 export function rollBackSchema(path: string, version: number): void {
   const db = new Database(path);
   try {
+    db.pragma('foreign_keys = OFF'); // an undo that rebuilds a table must not cascade
     const current = db.pragma('user_version', { simple: true }) as number;
     for (let v = current; v > version; v--) {
       const undo = UNDO[v];
