@@ -55,14 +55,16 @@ import {
   type SqliteCheckpointOptions,
   SqliteCheckpointer,
 } from './sqlite-checkpointer.ts';
-import { SqliteConnection } from './sqlite-connection.ts';
+import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
 
-/** Options of {@link SqliteRunStore}. */
-export interface SqliteRunStoreOptions {
-  /** A database file (parent directories are created), or `':memory:'`; may be the agent store's file. */
-  readonly path: string;
+/**
+ * Options of {@link SqliteRunStore}: its file (`path`; may be the agent store's) or a database it
+ * shares with the other stores (`database`), and how it writes.
+ */
+export type SqliteRunStoreOptions = SqliteStoreSource & {
   /**
-   * How long a write waits for another connection's lock before failing, ms.
+   * How long a write waits for another connection's lock before failing, ms (with `path`; a shared
+   * `database` has its own).
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
@@ -70,11 +72,12 @@ export interface SqliteRunStoreOptions {
   readonly nodeId?: string | undefined;
   /**
    * WAL checkpoints on a worker thread instead of inside the COMMIT of a write (see
-   * sqlite-checkpointer.ts); `false` leaves them to SQLite. Not used with `':memory:'`.
+   * sqlite-checkpointer.ts); `false` leaves them to SQLite. Not used with `':memory:'`, nor on a
+   * database with `lockingMode: 'exclusive'`, which the thread's connection could not open.
    * @default {} (on, with the defaults of SqliteCheckpointOptions)
    */
   readonly checkpoint?: SqliteCheckpointOptions | false | undefined;
-}
+};
 
 /**
  * The checkpointer's thread starts with this write of the store: a thread costs tens of
@@ -144,12 +147,12 @@ export class SqliteRunStore implements RunStore {
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#node = nodeIdOption(options.nodeId);
-    // A ':memory:' database has no WAL to copy.
-    this.#checkpoint =
-      options.checkpoint === false || options.path === ':memory:'
-        ? undefined
-        : resolveSqliteCheckpointOptions(options.checkpoint);
-    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
+    const checkpoint =
+      options.checkpoint === false ? undefined : resolveSqliteCheckpointOptions(options.checkpoint);
+    this.#conn = new SqliteConnection(options, busyTimeoutMs, 'run store');
+    // A ':memory:' database has no WAL to copy; an exclusive one admits no second connection.
+    const { path, lockingMode } = this.#conn.database;
+    this.#checkpoint = path === ':memory:' || lockingMode === 'exclusive' ? undefined : checkpoint;
     [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
       return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;

@@ -229,13 +229,21 @@ export interface OutcomeRow {
   finished_at: number | null;
 }
 
+/** How a connection locks its file: see {@link SqliteDatabaseOptions.lockingMode}. */
+export type SqliteLockingMode = 'normal' | 'exclusive';
+
 /**
  * Opens a store's database like {@link openDatabase}; any failure that is not already coded
  * becomes `STORE_FAILED` naming the store and the path.
  */
-export function openStoreDatabase(path: string, busyTimeoutMs: number, store: string): Database.Database {
+export function openStoreDatabase(
+  path: string,
+  busyTimeoutMs: number,
+  store: string,
+  lockingMode: SqliteLockingMode = 'normal',
+): Database.Database {
   try {
-    return openDatabase(path, busyTimeoutMs);
+    return openDatabase(path, busyTimeoutMs, lockingMode);
   } catch (err) {
     if (err instanceof AgentPoolError) throw err;
     throw new AgentPoolError(
@@ -248,15 +256,24 @@ export function openStoreDatabase(path: string, busyTimeoutMs: number, store: st
 }
 
 /** Opens (creating if needed) and migrates a store file. */
-export function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+export function openDatabase(
+  path: string,
+  busyTimeoutMs: number,
+  lockingMode: SqliteLockingMode = 'normal',
+): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   try {
+    // Before the first access, so that the WAL index lives in this connection's memory, not in
+    // a -shm file: no other connection can open the file until this one closes.
+    if (lockingMode === 'exclusive') db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     // NORMAL under WAL never corrupts; a power loss may only drop the last commits.
     db.pragma('synchronous = NORMAL');
-    // Under WAL + NORMAL the fsyncs happen at checkpoints; checkpointing every ~40 MB of WAL
-    // instead of every ~4 MB cut the cost of a small commit from ~55 to ~34 µs here.
+    // Under WAL + NORMAL the fsyncs happen at checkpoints. SQLite checkpoints inside the COMMIT
+    // that makes the WAL reach this many pages: every ~40 MB instead of every ~4 MB cut the cost
+    // of a small commit from ~55 to ~34 µs here. A run store's checkpointer thread (see
+    // sqlite-checkpointer.ts) normally copies the WAL long before; this bounds it when it cannot.
     db.pragma('wal_autocheckpoint = 10000');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     // Off while migrating: a migration that rebuilds a table drops the old one, which must not

@@ -5,7 +5,6 @@
  * process killed with SIGKILL while it checkpoints loses no commit.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import diagnostics from 'node:diagnostics_channel';
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,6 +18,7 @@ import {
   SqliteCheckpointer,
 } from '../../src/store/sqlite-checkpointer.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
+import { killWriter } from '../support/sqlite-store.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 /** Collects what the checkpointers of `path` publish, until `stop()`. */
@@ -170,29 +170,7 @@ describe('SQLite checkpointer', () => {
   });
 
   it('loses no commit when the process is killed with SIGKILL while it checkpoints', async () => {
-    const fixture = new URL('./fixtures/sqlite-writer.ts', import.meta.url).pathname;
-    const child = spawn(process.execPath, [fixture, path], { stdio: ['ignore', 'pipe', 'pipe'] });
-    const committed: string[] = [];
-    let checkpoints = 0;
-    let stderr = '';
-    let rest = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => {
-      const lines = (rest + chunk.toString()).split('\n');
-      rest = lines.pop() ?? '';
-      for (const line of lines) {
-        if (line === 'checkpoint') checkpoints++;
-        else if (line.startsWith('ok ')) committed.push(line.slice(3));
-      }
-    });
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    try {
-      await until(() => checkpoints >= 20 || child.exitCode !== null, 'checkpoints in the child');
-      assert.equal(child.exitCode, null, stderr);
-    } finally {
-      child.kill('SIGKILL');
-      await exited;
-    }
+    const committed = await killWriter(path, [], (_, checkpoints) => checkpoints >= 20);
     const store = new SqliteRunStore({ path, checkpoint: false });
     try {
       assert.ok(committed.length > 0);

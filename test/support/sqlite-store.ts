@@ -1,7 +1,8 @@
 /**
  * Helpers of the SQLite store tests: a store on a fresh temporary file, a file's schema version,
- * and rolling a file back to what an older agentpool wrote.
+ * rolling a file back to what an older agentpool wrote, and a writer process killed mid-write.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -78,4 +79,44 @@ export function rollBackSchema(path: string, version: number): void {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Runs test/store/fixtures/sqlite-writer.ts on `path` (with `args`) until `enough(commits,
+ * checkpoints)` holds, then kills it with SIGKILL; returns the ids of the threads it reported
+ * committed. Fails if the writer exits by itself or takes longer than 30 s.
+ */
+export async function killWriter(
+  path: string,
+  args: readonly string[],
+  enough: (commits: number, checkpoints: number) => boolean,
+): Promise<string[]> {
+  const fixture = new URL('../store/fixtures/sqlite-writer.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [fixture, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const committed: string[] = [];
+  let checkpoints = 0;
+  let stderr = '';
+  let rest = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'checkpoint') checkpoints++;
+      else if (line.startsWith('ok ')) committed.push(line.slice(3));
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!enough(committed.length, checkpoints)) {
+      if (child.exitCode !== null) throw new Error(`the writer exited (${child.exitCode}): ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`the writer took too long: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return committed;
 }
