@@ -7,9 +7,9 @@
  * Writes are group-committed: those issued in one turn of the event loop (many concurrent runs
  * finishing steps) share one IMMEDIATE transaction, each of several statements inside its own
  * savepoint, so a failing write rolls back alone; every caller's promise settles only after the
- * shared COMMIT. A commit
- * costs tens of microseconds on a disk, most of it per transaction, so under load this divides
- * the cost by the batch size without weakening what "committed" means.
+ * shared COMMIT. A commit costs tens of microseconds on a disk, most of it per transaction, so
+ * under load this divides the cost by the batch size without weakening what "committed" means.
+ * WAL checkpoints run on a thread of their own (sqlite-checkpointer.ts), not inside a COMMIT.
  */
 import type Database from 'better-sqlite3';
 import { intOption, numberOption } from '../core/options.ts';
@@ -143,6 +143,8 @@ export class SqliteRunStore implements RunStore {
   #checkpointer: SqliteCheckpointer | undefined;
   /** Writes accepted so far, counted up to CHECKPOINTER_AFTER_WRITES. */
   #writes = 0;
+  /** Settles when the checkpointer has ended, once closed (a second close waits for it too). */
+  #closed: Promise<void> | undefined;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
@@ -332,13 +334,14 @@ export class SqliteRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    if (this.#conn.closed) return;
+    if (this.#conn.closed) return this.#closed;
     try {
       this.#group.flush(); // writes already accepted are committed, not dropped
     } finally {
       this.#conn.close();
-      await this.#checkpointer?.close();
+      this.#closed = this.#checkpointer?.close();
     }
+    return this.#closed;
   }
 
   /** A write through the group commit (see GroupCommit.write), refused at once when the store is closed. */
