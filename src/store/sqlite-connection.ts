@@ -6,7 +6,10 @@
 import type Database from 'better-sqlite3';
 import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { enumOption, intOption } from '../core/options.ts';
-import { openStoreDatabase, type SqliteLockingMode } from './sqlite-schema.ts';
+import { openStoreDatabase } from './sqlite-schema.ts';
+
+/** How a connection locks its file: see {@link SqliteDatabaseOptions.lockingMode}. */
+export type SqliteLockingMode = 'normal' | 'exclusive';
 
 /** Options of {@link SqliteDatabase.open}. */
 export interface SqliteDatabaseOptions {
@@ -45,6 +48,7 @@ export type SqliteStoreSource =
  */
 export class SqliteDatabase {
   readonly path: string;
+  /** @internal (better-sqlite3's types are not the package's: they stay out of its declarations) */
   readonly db: Database.Database;
   readonly lockingMode: SqliteLockingMode;
   /** The opener and each store using it; the connection closes when this reaches 0. */
@@ -81,7 +85,7 @@ export class SqliteDatabase {
   }
 }
 
-/** A store's handle on its database. */
+/** A store's handle on its database. @internal */
 export class SqliteConnection {
   readonly path: string;
   readonly db: Database.Database;

@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentPoolError } from '../core/errors.ts';
+import type { SqliteLockingMode } from './sqlite-connection.ts';
 import type { AgentRow, ApiKeyRow, MessageRow, ProjectRow, RunRow, ThreadRow, VersionRow } from './rows.ts';
 
 /**
@@ -228,9 +229,6 @@ export interface OutcomeRow {
   started_at: number | null;
   finished_at: number | null;
 }
-
-/** How a connection locks its file: see {@link SqliteDatabaseOptions.lockingMode}. */
-export type SqliteLockingMode = 'normal' | 'exclusive';
 
 /**
  * Opens a store's database like {@link openDatabase}; any failure that is not already coded
