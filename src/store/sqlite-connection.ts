@@ -20,10 +20,10 @@ export interface SqliteDatabaseOptions {
   readonly busyTimeoutMs?: number | undefined;
   /**
    * `'exclusive'` holds the file's lock from the first statement until the database closes, so
-   * a transaction takes no lock and reads no shared WAL index: about a tenth less per run here.
-   * It forbids every other connection to the file: another process (`agentpool apply`, a second
-   * server, the sqlite3 shell), and the run store's checkpointer thread, so SQLite checkpoints
-   * inside COMMIT again. For a server that owns its file.
+   * a transaction takes no lock and reads no shared WAL index: a run cost ~11 % less here (median,
+   * one at a time). It forbids every other connection to the file: another process (`agentpool
+   * apply`, a second server, the sqlite3 shell), and the run store's checkpointer thread, so SQLite
+   * checkpoints inside COMMIT again (p99.9 ×4). For a server that owns its file.
    * @default 'normal'
    */
   readonly lockingMode?: SqliteLockingMode | undefined;
