@@ -1,13 +1,22 @@
 /**
  * Group commit: writes issued in one turn of the event loop run together in one transaction,
- * each isolated (the caller's `transaction` gives each its savepoint or statement rollback), and
- * every write's promise settles only after the shared commit. With a synchronous driver such as
- * better-sqlite3, a commit's fixed cost (lock, WAL append, checkpoint share) then is paid once per
- * batch instead of once per write, while "resolved" still means "committed".
+ * each isolated, and every write's promise settles only after the shared commit. With a
+ * synchronous driver such as better-sqlite3, a commit's fixed cost (lock, WAL append) then is
+ * paid once per batch instead of once per write, while "resolved" still means "committed".
  */
+
+/** How the group commit drives the database's transactions. */
+export interface GroupTransactions {
+  /** Runs `body` in one transaction and commits it; throws, having rolled back, when either fails. */
+  readonly transaction: (body: () => void) => void;
+  /** Inside `transaction`: runs `body` so that a throw undoes its changes alone (a savepoint). */
+  readonly isolate: (body: () => unknown) => unknown;
+}
 
 interface PendingWrite {
   fn: () => unknown;
+  /** Whether `fn` may leave changes behind when it throws (more than one statement). */
+  partial: boolean;
   resolve: (value: unknown) => void;
   reject: (err: unknown) => void;
 }
@@ -16,23 +25,25 @@ interface PendingWrite {
 export class GroupCommit {
   /** Writes waiting for the next flush; bounded by the writers in flight. */
   readonly #queue: PendingWrite[] = [];
-  readonly #transaction: (body: () => void) => void;
+  readonly #tx: GroupTransactions;
   readonly #wrapError: (err: unknown) => unknown;
   #scheduled = false;
 
-  /**
-   * @param transaction runs `body` in one transaction and commits it (throws when the commit fails)
-   * @param wrapError turns a driver error into the error callers see
-   */
-  constructor(transaction: (body: () => void) => void, wrapError: (err: unknown) => unknown) {
-    this.#transaction = transaction;
+  /** @param wrapError turns a driver error into the error callers see */
+  constructor(transactions: GroupTransactions, wrapError: (err: unknown) => unknown) {
+    this.#tx = transactions;
     this.#wrapError = wrapError;
   }
 
-  /** Queues `fn` for the next shared transaction; resolves with its result after the commit. */
-  write<T>(fn: () => T): Promise<T> {
+  /**
+   * Queues `fn` for the next shared transaction; resolves with its result after the commit.
+   * `partial` says that `fn` runs several statements, so a throw may leave some of them done:
+   * among other writes it then runs in a savepoint. A single statement needs none, as SQLite
+   * undoes a failed statement alone.
+   */
+  write<T>(fn: () => T, partial: boolean): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, resolve: resolve as (value: unknown) => void, reject });
+      this.#queue.push({ fn, partial, resolve: resolve as (value: unknown) => void, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => this.flush());
@@ -44,13 +55,36 @@ export class GroupCommit {
   flush(): void {
     this.#scheduled = false;
     const batch = this.#queue.splice(0);
-    if (batch.length === 0) return;
+    const [first] = batch;
+    if (first === undefined) return;
+    if (batch.length === 1) this.#flushOne(first);
+    else this.#flushMany(batch);
+  }
+
+  /**
+   * A write alone needs no savepoint: its failure rolls back the whole transaction, which holds
+   * nothing else. This is the common case of a run at a time, and a savepoint costs two statements.
+   */
+  #flushOne(write: PendingWrite): void {
+    let value: unknown;
+    try {
+      this.#tx.transaction(() => {
+        value = write.fn();
+      });
+    } catch (err) {
+      write.reject(this.#wrapError(err));
+      return;
+    }
+    write.resolve(value);
+  }
+
+  #flushMany(batch: PendingWrite[]): void {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
-      this.#transaction(() => {
+      this.#tx.transaction(() => {
         for (const write of batch) {
           try {
-            outcomes.push({ ok: true, value: write.fn() });
+            outcomes.push({ ok: true, value: write.partial ? this.#tx.isolate(write.fn) : write.fn() });
           } catch (err) {
             outcomes.push({ ok: false, value: err });
           }

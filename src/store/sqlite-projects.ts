@@ -26,18 +26,20 @@ import {
 import type { Page } from './ports.ts';
 import { type ApiKeyRow, type ProjectRow, toKey, toKeyInfo, toProject } from './rows.ts';
 import { prepareProjectStatements } from './sqlite-schema.ts';
-import { SqliteConnection } from './sqlite-connection.ts';
+import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
 
-/** Options of {@link SqliteProjectStore}. */
-export interface SqliteProjectStoreOptions {
-  /** A database file (parent directories are created), or `':memory:'`; may be the agent store's file. */
-  readonly path: string;
+/**
+ * Options of {@link SqliteProjectStore}: its file (`path`; may be the agent store's) or a database
+ * it shares with the other stores (`database`).
+ */
+export type SqliteProjectStoreOptions = SqliteStoreSource & {
   /**
-   * How long a write waits for another connection's lock before failing, ms.
+   * How long a write waits for another connection's lock before failing, ms (with `path`; a shared
+   * `database` has its own).
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
-}
+};
 
 /** A ProjectStore in one SQLite file, through better-sqlite3; shares the file with the other stores. */
 export class SqliteProjectStore implements ProjectStore {
@@ -47,7 +49,7 @@ export class SqliteProjectStore implements ProjectStore {
 
   constructor(options: SqliteProjectStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
-    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'project store');
+    this.#conn = new SqliteConnection(options, busyTimeoutMs, 'project store');
     this.#s = this.#conn.prepare(prepareProjectStatements);
     // Served by api_keys_project_created; a project has a handful of keys.
     this.#deleteKeys = this.#conn.prepare((db) =>

@@ -5,14 +5,15 @@
  * appends and pages stay flat as threads and histories grow.
  *
  * Writes are group-committed: those issued in one turn of the event loop (many concurrent runs
- * finishing steps) share one IMMEDIATE transaction, each inside its own savepoint, so a failing
- * write rolls back alone; every caller's promise settles only after the shared COMMIT. A commit
- * costs tens of microseconds on a disk, most of it per transaction, so under load this divides
- * the cost by the batch size without weakening what "committed" means.
+ * finishing steps) share one IMMEDIATE transaction, each of several statements inside its own
+ * savepoint, so a failing write rolls back alone; every caller's promise settles only after the
+ * shared COMMIT. A commit costs tens of microseconds on a disk, most of it per transaction, so
+ * under load this divides the cost by the batch size without weakening what "committed" means.
+ * WAL checkpoints run on a thread of their own (sqlite-checkpointer.ts), not inside a COMMIT.
  */
 import type Database from 'better-sqlite3';
 import { intOption, numberOption } from '../core/options.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit, type GroupTransactions } from './group-commit.ts';
 import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
   InterruptOptions,
@@ -48,20 +49,42 @@ import {
 import { prepareProjectRunDeletion } from './sqlite-project-data.ts';
 import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from './rows.ts';
 import { prepareRunStatements } from './sqlite-schema.ts';
-import { SqliteConnection } from './sqlite-connection.ts';
+import {
+  type ResolvedSqliteCheckpointOptions,
+  resolveSqliteCheckpointOptions,
+  type SqliteCheckpointOptions,
+  SqliteCheckpointer,
+} from './sqlite-checkpointer.ts';
+import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
 
-/** Options of {@link SqliteRunStore}. */
-export interface SqliteRunStoreOptions {
-  /** A database file (parent directories are created), or `':memory:'`; may be the agent store's file. */
-  readonly path: string;
+/**
+ * Options of {@link SqliteRunStore}: its file (`path`; may be the agent store's) or a database it
+ * shares with the other stores (`database`), and how it writes.
+ */
+export type SqliteRunStoreOptions = SqliteStoreSource & {
   /**
-   * How long a write waits for another connection's lock before failing, ms.
+   * How long a write waits for another connection's lock before failing, ms (with `path`; a shared
+   * `database` has its own).
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
   /** Stamped on the runs this store creates and commits (see Nodes on RunStore). @default null */
   readonly nodeId?: string | undefined;
-}
+  /**
+   * WAL checkpoints on a worker thread instead of inside the COMMIT of a write (see
+   * sqlite-checkpointer.ts); `false` leaves them to SQLite. Not used with `':memory:'`, nor on a
+   * database with `lockingMode: 'exclusive'`, which the thread's connection could not open.
+   * @default {} (on, with the defaults of SqliteCheckpointOptions)
+   */
+  readonly checkpoint?: SqliteCheckpointOptions | false | undefined;
+};
+
+/**
+ * The checkpointer's thread starts with this write of the store: a thread costs tens of
+ * milliseconds to start, which a store used briefly (a CLI command, a test) should not pay, and
+ * its WAL stays far below any checkpoint until then.
+ */
+const CHECKPOINTER_AFTER_WRITES = 100;
 
 function runRow(run: RunRecord, node: string | null): RunRow {
   return {
@@ -94,6 +117,14 @@ interface PendingMessage {
   readonly content: string;
 }
 
+/**
+ * Whether a run write may fail after changing something: one that appends messages or raises a
+ * fence runs several statements; otherwise it checks the thread with a read and changes one row.
+ */
+function partial(messages: readonly PendingMessage[], fence: number | null): boolean {
+  return messages.length > 0 || fence !== null;
+}
+
 function pending(messages: readonly NewMessage[]): PendingMessage[] {
   // JSON.stringify(undefined) is undefined; store it as null, the nearest JSON value.
   return messages.map((message) => ({ message, content: JSON.stringify(message.content) ?? 'null' }));
@@ -108,17 +139,29 @@ export class SqliteRunStore implements RunStore {
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
   readonly #node: string | null;
   readonly #dataVersion: Database.Statement<[], number>;
+  /** The checkpointer's options until it starts (undefined without one); see #write. */
+  #checkpoint: ResolvedSqliteCheckpointOptions | undefined;
+  #checkpointer: SqliteCheckpointer | undefined;
+  /** Writes accepted so far, counted up to CHECKPOINTER_AFTER_WRITES. */
+  #writes = 0;
+  /** Settles when the checkpointer has ended, once closed (a second close waits for it too). */
+  #closed: Promise<void> | undefined;
 
   constructor(options: SqliteRunStoreOptions) {
     const busyTimeoutMs = intOption('busyTimeoutMs', options.busyTimeoutMs, 5000, 0, 0x7fffffff);
     this.#node = nodeIdOption(options.nodeId);
-    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'run store');
+    const checkpoint =
+      options.checkpoint === false ? undefined : resolveSqliteCheckpointOptions(options.checkpoint);
+    this.#conn = new SqliteConnection(options, busyTimeoutMs, 'run store');
+    // A ':memory:' database has no WAL to copy; an exclusive one admits no second connection.
+    const { path, lockingMode } = this.#conn.database;
+    this.#checkpoint = path === ':memory:' || lockingMode === 'exclusive' ? undefined : checkpoint;
     [this.#s, this.#w, this.#projectData, this.#dataVersion] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
       const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
       return [s, prepareWrites(db, s), prepareProjectRunDeletion(db), dataVersion] as const;
     });
-    this.#group = new GroupCommit(this.#w.group, (err) => this.#conn.storeError(err));
+    this.#group = new GroupCommit(this.#w.transactions, (err) => this.#conn.storeError(err));
   }
 
   /** The file this store writes to. */
@@ -148,7 +191,7 @@ export class SqliteRunStore implements RunStore {
         throw err;
       }
       return toThread(row);
-    });
+    }, false);
   }
 
   async getThread(id: string): Promise<ThreadRecord | undefined> {
@@ -200,10 +243,13 @@ export class SqliteRunStore implements RunStore {
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
-    return this.#write(() => {
-      const appended = this.#w.createRun(row, rows, token).map(toMessage);
-      return { run: toRun(row), messages: appended };
-    });
+    return this.#write(
+      () => {
+        const appended = this.#w.createRun(row, rows, token).map(toMessage);
+        return { run: toRun(row), messages: appended };
+      },
+      partial(rows, token),
+    );
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -238,7 +284,7 @@ export class SqliteRunStore implements RunStore {
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
-    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage));
+    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage), partial(rows, token));
   }
 
   async costSince(project: string, since: number): Promise<number> {
@@ -295,23 +341,33 @@ export class SqliteRunStore implements RunStore {
   }
 
   async close(): Promise<void> {
-    if (this.#conn.closed) return;
-    this.#group.flush(); // writes already accepted are committed, not dropped
-    this.#conn.close();
+    if (this.#conn.closed) return this.#closed;
+    try {
+      this.#group.flush(); // writes already accepted are committed, not dropped
+    } finally {
+      this.#conn.close();
+      this.#closed = this.#checkpointer?.close();
+    }
+    return this.#closed;
   }
 
-  /** A write through the group commit, refused at once when the store is closed. */
-  #write<T>(fn: () => T): Promise<T> {
-    return this.#conn.guard(() => this.#group.write(fn));
+  /** A write through the group commit (see GroupCommit.write), refused at once when the store is closed. */
+  #write<T>(fn: () => T, partial: boolean): Promise<T> {
+    if (this.#checkpoint !== undefined && ++this.#writes >= CHECKPOINTER_AFTER_WRITES && !this.#conn.closed) {
+      this.#checkpointer = new SqliteCheckpointer(this.#conn.path, this.#checkpoint);
+      this.#checkpoint = undefined;
+    }
+    return this.#conn.guard(() => this.#group.write(fn, partial));
   }
 }
 
 type Statements = ReturnType<typeof prepareRunStatements>;
 
 /**
- * The writes that must be atomic, as IMMEDIATE transactions: the write lock is taken before
- * `message_count` is read, so two connections on one file can never hand out the same seq.
- * Any throw inside rolls the whole transaction back, which is what makes failures write nothing.
+ * The writes that must be atomic. The group commit runs them in an IMMEDIATE transaction, so the
+ * write lock is taken before `message_count` is read and two connections on one file can never
+ * hand out the same seq; a throw rolls back the write (its transaction, or its savepoint among
+ * others), which is what makes failures write nothing.
  */
 function prepareWrites(db: Database.Database, s: Statements) {
   /** Why a write to the thread matched no row: it is gone, or its fence is newer than `fence`. */
@@ -384,22 +440,8 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     return appended;
   };
-  // Inside `group` a write that appends messages (or raises a fence) runs as a savepoint, so one
-  // failing write rolls back alone. Otherwise a write changes one row with one statement, which
-  // SQLite already undoes alone when it fails; a savepoint per write was most of the cost of a
-  // stateless run.
-  const createRunTx = db.transaction(createRun);
-  const commitStepTx = db.transaction(commitStep);
-  const group = db.transaction((writes: () => void) => writes());
-  const single = (messages: readonly PendingMessage[], fence: number | null) =>
-    messages.length === 0 && fence === null;
-  return {
-    createRun: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
-      single(messages, fence) ? createRun(row, messages, fence) : createRunTx.immediate(row, messages, fence),
-    commitStep: (row: RunRow, messages: readonly PendingMessage[], fence: number | null) =>
-      single(messages, fence)
-        ? commitStep(row, messages, fence)
-        : commitStepTx.immediate(row, messages, fence),
-    group: group.immediate,
-  };
+  // One IMMEDIATE transaction per batch; nested, the same wrapper is a savepoint.
+  const atomic = db.transaction((body: () => unknown) => body());
+  const transactions: GroupTransactions = { transaction: atomic.immediate, isolate: atomic };
+  return { createRun, commitStep, transactions };
 }

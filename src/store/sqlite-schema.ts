@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { AgentPoolError } from '../core/errors.ts';
+import type { SqliteLockingMode } from './sqlite-connection.ts';
 import type { AgentRow, ApiKeyRow, MessageRow, ProjectRow, RunRow, ThreadRow, VersionRow } from './rows.ts';
 
 /**
@@ -179,6 +180,31 @@ const MIGRATIONS: readonly string[] = [
   -- only a dead node's runs. Read through runs_unfinished: only in-flight runs are examined.
   ALTER TABLE runs ADD COLUMN node_id TEXT;
   `,
+  `
+  -- Threads keyed by their id alone (WITHOUT ROWID): a new thread writes one B-tree page fewer
+  -- (no separate index on id) and a write to a thread (seqs, fence) descends one B-tree, not two.
+  -- The table is rebuilt, the way SQLite's ALTER TABLE documentation prescribes: openDatabase runs
+  -- migrations with foreign keys off, so dropping the old table cascades to no message or run,
+  -- and the references of messages and runs name the new table once it is renamed. Every id is
+  -- copied, so no reference can break.
+  CREATE TABLE threads_new (
+    id            TEXT PRIMARY KEY NOT NULL,
+    project       TEXT NOT NULL,
+    metadata      TEXT NOT NULL,  -- JSON
+    ttl_seconds   REAL,
+    expires_at    INTEGER,
+    message_count INTEGER NOT NULL,  -- the highest seq, so an append needs no max() scan
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    fence         INTEGER NOT NULL DEFAULT 0  -- see the migration that added it
+  ) WITHOUT ROWID;
+  INSERT INTO threads_new (id, project, metadata, ttl_seconds, expires_at, message_count, created_at, updated_at, fence)
+    SELECT id, project, metadata, ttl_seconds, expires_at, message_count, created_at, updated_at, fence FROM threads;
+  DROP TABLE threads;
+  ALTER TABLE threads_new RENAME TO threads;
+  CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
+  CREATE INDEX threads_project ON threads (project, id);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */
@@ -208,9 +234,14 @@ export interface OutcomeRow {
  * Opens a store's database like {@link openDatabase}; any failure that is not already coded
  * becomes `STORE_FAILED` naming the store and the path.
  */
-export function openStoreDatabase(path: string, busyTimeoutMs: number, store: string): Database.Database {
+export function openStoreDatabase(
+  path: string,
+  busyTimeoutMs: number,
+  store: string,
+  lockingMode: SqliteLockingMode = 'normal',
+): Database.Database {
   try {
-    return openDatabase(path, busyTimeoutMs);
+    return openDatabase(path, busyTimeoutMs, lockingMode);
   } catch (err) {
     if (err instanceof AgentPoolError) throw err;
     throw new AgentPoolError(
@@ -223,19 +254,31 @@ export function openStoreDatabase(path: string, busyTimeoutMs: number, store: st
 }
 
 /** Opens (creating if needed) and migrates a store file. */
-export function openDatabase(path: string, busyTimeoutMs: number): Database.Database {
+export function openDatabase(
+  path: string,
+  busyTimeoutMs: number,
+  lockingMode: SqliteLockingMode = 'normal',
+): Database.Database {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   try {
+    // Before the first access, so that the WAL index lives in this connection's memory, not in
+    // a -shm file: no other connection can open the file until this one closes.
+    if (lockingMode === 'exclusive') db.pragma('locking_mode = EXCLUSIVE');
     db.pragma('journal_mode = WAL');
     // NORMAL under WAL never corrupts; a power loss may only drop the last commits.
     db.pragma('synchronous = NORMAL');
-    // Under WAL + NORMAL the fsyncs happen at checkpoints; checkpointing every ~40 MB of WAL
-    // instead of every ~4 MB cut the cost of a small commit from ~55 to ~34 µs here.
+    // Under WAL + NORMAL the fsyncs happen at checkpoints. SQLite checkpoints inside the COMMIT
+    // that makes the WAL reach this many pages: every ~40 MB instead of every ~4 MB cut the cost
+    // of a small commit from ~55 to ~34 µs here. A run store's checkpointer thread (see
+    // sqlite-checkpointer.ts) normally copies the WAL long before; this bounds it when it cannot.
     db.pragma('wal_autocheckpoint = 10000');
-    db.pragma('foreign_keys = ON');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
+    // Off while migrating: a migration that rebuilds a table drops the old one, which must not
+    // cascade to the rows that reference it. (A pragma, so outside the migration's transaction.)
+    db.pragma('foreign_keys = OFF');
     migrate(db, path);
+    db.pragma('foreign_keys = ON');
     return db;
   } catch (err) {
     db.close();

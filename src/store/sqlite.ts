@@ -27,7 +27,7 @@ import type {
 import { type AgentRow, toAgent, toVersion, type VersionRow } from './rows.ts';
 import { prepareStatements } from './sqlite-schema.ts';
 import { SqliteChangeFeed } from './sqlite-change-feed.ts';
-import { SqliteConnection } from './sqlite-connection.ts';
+import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
 import {
   agentExists,
   agentNotFound,
@@ -38,12 +38,11 @@ import {
   versionNotFound,
 } from './agent-store-shared.ts';
 
-/** Options of {@link SqliteAgentStore}. */
-export interface SqliteAgentStoreOptions {
-  /** A database file (parent directories are created), or `':memory:'`. */
-  readonly path: string;
+/** Options of {@link SqliteAgentStore}: its file (`path`) or a database it shares with other stores. */
+export type SqliteAgentStoreOptions = SqliteStoreSource & {
   /**
-   * How long a write waits for another connection's lock before failing, ms.
+   * How long a write waits for another connection's lock before failing, ms (with `path`; a shared
+   * `database` has its own).
    * @default 5000
    */
   readonly busyTimeoutMs?: number | undefined;
@@ -54,7 +53,7 @@ export interface SqliteAgentStoreOptions {
    * @default 100000
    */
   readonly changeHistory?: number | undefined;
-}
+};
 
 function ttlOf(spec: IndexedSpec): number | null {
   return typeof spec.ttlSeconds === 'number' ? spec.ttlSeconds : null;
@@ -77,7 +76,7 @@ export class SqliteAgentStore implements AgentStore {
     // This instance's mark on the rows it writes, so its own feed skips them; random, so that
     // processes (and several stores in one process) need no coordination to tell themselves apart.
     const writer = randomInt(1, 2 ** 47);
-    this.#conn = new SqliteConnection(options.path, busyTimeoutMs, 'agent store');
+    this.#conn = new SqliteConnection(options, busyTimeoutMs, 'agent store');
     [this.#s, this.#w] = this.#conn.prepare((db) => {
       const s = prepareStatements(db);
       return [s, prepareWrites(db, s, writer, changeHistory)] as const;

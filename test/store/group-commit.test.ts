@@ -7,28 +7,46 @@ import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { tempDir } from '../support/temp-dir.ts';
 import { runRecord } from '../support/run-record.ts';
 
-/** A transaction over an array: writes land in `committed` only if the body and commit succeed. */
+/**
+ * A transaction over an array: writes land in `committed` only if the body and commit succeed; a
+ * savepoint (`isolate`) drops what its body pushed when it throws.
+ */
 function fakeDb(failCommit = false) {
   const committed: string[] = [];
   let pending: string[] = [];
   let transactions = 0;
+  let savepoints = 0;
   const group = new GroupCommit(
-    (body) => {
-      transactions++;
-      pending = [];
-      body();
-      if (failCommit) throw new Error('disk full');
-      committed.push(...pending);
+    {
+      transaction: (body) => {
+        transactions++;
+        pending = [];
+        body();
+        if (failCommit) throw new Error('disk full');
+        committed.push(...pending);
+      },
+      isolate: (body) => {
+        savepoints++;
+        const mark = pending.length;
+        try {
+          return body();
+        } catch (err) {
+          pending.length = mark;
+          throw err;
+        }
+      },
     },
     (err) => new Error(`wrapped: ${(err as Error).message}`),
   );
+  /** A write of two statements: the first lands before the second may fail. */
   const write = (value: string, fail = false) =>
     group.write(() => {
-      if (fail) throw new Error(`bad ${value}`);
       pending.push(value);
+      if (fail) throw new Error(`bad ${value}`);
+      pending.push(value.toUpperCase());
       return value.toUpperCase();
-    });
-  return { group, write, committed, transactions: () => transactions };
+    }, true);
+  return { group, write, committed, transactions: () => transactions, savepoints: () => savepoints };
 }
 
 describe('group commit', () => {
@@ -36,7 +54,7 @@ describe('group commit', () => {
     const db = fakeDb();
     const results = await Promise.all(['a', 'b', 'c'].map((v) => db.write(v)));
     assert.deepEqual(results, ['A', 'B', 'C']);
-    assert.deepEqual(db.committed, ['a', 'b', 'c']);
+    assert.deepEqual(db.committed, ['a', 'A', 'b', 'B', 'c', 'C']);
     assert.equal(db.transactions(), 1);
     await db.write('d');
     assert.equal(db.transactions(), 2, 'a later write gets its own transaction');
@@ -48,15 +66,40 @@ describe('group commit', () => {
     assert.equal(a.status === 'fulfilled' && a.value, 'A');
     assert.equal(c.status === 'fulfilled' && c.value, 'C');
     assert.equal(bad.status === 'rejected' && (bad.reason as Error).message, 'wrapped: bad x');
-    assert.deepEqual(db.committed, ['a', 'c']);
+    assert.deepEqual(db.committed, ['a', 'A', 'c', 'C'], 'the failed write left nothing');
+  });
+
+  it('runs a write of several statements in a savepoint only when it shares the transaction', async () => {
+    const db = fakeDb();
+    await db.write('a');
+    assert.equal(db.savepoints(), 0, 'alone, its transaction is its isolation');
+    await Promise.all([db.write('b'), db.write('c')]);
+    assert.equal(db.savepoints(), 2);
+  });
+
+  it('runs a single-statement write without a savepoint among others', async () => {
+    const db = fakeDb();
+    const one = (value: string) => db.group.write(() => value, false);
+    assert.deepEqual(await Promise.all([one('a'), one('b')]), ['a', 'b']);
+    assert.equal(db.savepoints(), 0);
+  });
+
+  it('rolls back a failing write alone in its transaction and rejects it, wrapped', async () => {
+    const db = fakeDb();
+    await assert.rejects(db.write('x', true), { message: 'wrapped: bad x' });
+    assert.deepEqual(db.committed, [], 'its first statement was rolled back with the transaction');
+    assert.equal(await db.write('y'), 'Y');
+    assert.deepEqual(db.committed, ['y', 'Y']);
   });
 
   it('rejects every write of the batch when the commit fails', async () => {
     const db = fakeDb(true);
-    const settled = await Promise.allSettled([db.write('a'), db.write('b')]);
-    assert.ok(
-      settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'wrapped: disk full'),
-    );
+    for (const writes of [[db.write('a'), db.write('b')], [db.write('c')]]) {
+      const settled = await Promise.allSettled(writes);
+      assert.ok(
+        settled.every((s) => s.status === 'rejected' && (s.reason as Error).message === 'wrapped: disk full'),
+      );
+    }
     assert.deepEqual(db.committed, []);
   });
 
@@ -64,7 +107,7 @@ describe('group commit', () => {
     const db = fakeDb();
     const p = db.write('a');
     db.group.flush();
-    assert.deepEqual(db.committed, ['a']);
+    assert.deepEqual(db.committed, ['a', 'A']);
     assert.equal(await p, 'A');
   });
 });

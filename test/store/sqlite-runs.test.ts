@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import type { RunRecord } from '../../src/store/ports.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
@@ -32,6 +33,16 @@ function run(overrides: Partial<RunRecord> = {}): RunRecord {
     startedAt: T0,
     ...overrides,
   });
+}
+
+/** The CREATE TABLE statement of a file's threads table. */
+function threadsTable(path: string): string {
+  const db = new Database(path, { readonly: true });
+  try {
+    return db.prepare<[], string>("SELECT sql FROM sqlite_master WHERE name = 'threads'").pluck().get() ?? '';
+  } finally {
+    db.close();
+  }
 }
 
 const userMessage = (id: string) => ({ id, role: 'user' as const, content: id, runId: null, createdAt: T0 });
@@ -197,6 +208,43 @@ describe('SqliteRunStore on a file', () => {
         isAgentPoolError(err, 'LEASE_LOST'),
       );
       assert.equal(await second.interruptUnfinished(T0 + 2, { node: 'node_a' }), 1);
+    } finally {
+      await second.close();
+    }
+  });
+
+  it('upgrades a file at schema version 9: threads keyed by id alone, their messages and runs kept', async () => {
+    const first = new SqliteRunStore({ path });
+    await first.createThread({ id: 'thr_1', project: 'p1', metadata: { a: 1 }, ttlSeconds: 60, now: T0 });
+    await first.createThread({ id: 'thr_2', project: 'p1', metadata: {}, ttlSeconds: null, now: T0 });
+    await first.createRun(run(), [userMessage('m1'), userMessage('m2')], 3);
+    const before = await first.getThread('thr_1');
+    await first.close();
+    rollBackSchema(path, 9); // what a version-9 agentpool wrote: threads with a rowid
+    assert.doesNotMatch(threadsTable(path), /WITHOUT ROWID/);
+
+    const second = new SqliteRunStore({ path });
+    try {
+      assert.equal(userVersion(path), SQLITE_SCHEMA_VERSION);
+      assert.match(threadsTable(path), /WITHOUT ROWID/);
+      assert.deepEqual(await second.getThread('thr_1'), before);
+      assert.deepEqual(
+        (await second.listMessages('thr_1', { limit: 10 })).data.map((m) => [m.seq, m.id]),
+        [
+          [1, 'm1'],
+          [2, 'm2'],
+        ],
+      );
+      assert.equal((await second.getRun('run_1'))?.threadId, 'thr_1');
+      // The fence came along, and references point at the new table: deleting cascades again.
+      await assert.rejects(second.commitStep(run({ steps: 1 }), [userMessage('m3')], 2), (err: unknown) =>
+        isAgentPoolError(err, 'LEASE_LOST'),
+      );
+      assert.deepEqual(await second.listExpiredThreads(T0 + 61_000, 10), [before]);
+      assert.equal(await second.deleteThread('thr_1'), true);
+      assert.equal(await second.getRun('run_1'), undefined);
+      assert.deepEqual((await second.listMessages('thr_1', { limit: 10 })).data, []);
+      assert.equal((await second.getThread('thr_2'))?.id, 'thr_2');
     } finally {
       await second.close();
     }

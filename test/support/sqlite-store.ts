@@ -1,7 +1,8 @@
 /**
  * Helpers of the SQLite store tests: a store on a fresh temporary file, a file's schema version,
- * and rolling a file back to what an older agentpool wrote.
+ * rolling a file back to what an older agentpool wrote, and a writer process killed mid-write.
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -50,12 +51,24 @@ const UNDO: Readonly<Record<number, string>> = {
     'ALTER TABLE agents DROP COLUMN writer; ALTER TABLE agents DROP COLUMN revision;',
   8: 'DROP INDEX threads_project;',
   9: 'ALTER TABLE runs DROP COLUMN node_id; ALTER TABLE threads DROP COLUMN fence;',
+  10: `
+    CREATE TABLE threads_old (
+      id TEXT PRIMARY KEY NOT NULL, project TEXT NOT NULL, metadata TEXT NOT NULL, ttl_seconds REAL,
+      expires_at INTEGER, message_count INTEGER NOT NULL, created_at INTEGER NOT NULL,
+      updated_at INTEGER NOT NULL, fence INTEGER NOT NULL DEFAULT 0);
+    INSERT INTO threads_old SELECT id, project, metadata, ttl_seconds, expires_at, message_count,
+      created_at, updated_at, fence FROM threads;
+    DROP TABLE threads;
+    ALTER TABLE threads_old RENAME TO threads;
+    CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
+    CREATE INDEX threads_project ON threads (project, id);`,
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */
 export function rollBackSchema(path: string, version: number): void {
   const db = new Database(path);
   try {
+    db.pragma('foreign_keys = OFF'); // an undo that rebuilds a table must not cascade
     const current = db.pragma('user_version', { simple: true }) as number;
     for (let v = current; v > version; v--) {
       const undo = UNDO[v];
@@ -66,4 +79,44 @@ export function rollBackSchema(path: string, version: number): void {
   } finally {
     db.close();
   }
+}
+
+/**
+ * Runs test/store/fixtures/sqlite-writer.ts on `path` (with `args`) until `enough(commits,
+ * checkpoints)` holds, then kills it with SIGKILL; returns the ids of the threads it reported
+ * committed. Fails if the writer exits by itself or takes longer than 30 s.
+ */
+export async function killWriter(
+  path: string,
+  args: readonly string[],
+  enough: (commits: number, checkpoints: number) => boolean,
+): Promise<string[]> {
+  const fixture = new URL('../store/fixtures/sqlite-writer.ts', import.meta.url).pathname;
+  const child = spawn(process.execPath, [fixture, path, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const committed: string[] = [];
+  let checkpoints = 0;
+  let stderr = '';
+  let rest = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString()).split('\n');
+    rest = lines.pop() ?? '';
+    for (const line of lines) {
+      if (line === 'checkpoint') checkpoints++;
+      else if (line.startsWith('ok ')) committed.push(line.slice(3));
+    }
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    const deadline = Date.now() + 30_000;
+    while (!enough(committed.length, checkpoints)) {
+      if (child.exitCode !== null) throw new Error(`the writer exited (${child.exitCode}): ${stderr}`);
+      if (Date.now() > deadline) throw new Error(`the writer took too long: ${stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  } finally {
+    child.kill('SIGKILL');
+    await exited;
+  }
+  return committed;
 }

@@ -1,0 +1,40 @@
+/**
+ * The three SQLite stores of a pool (agents, runs, projects) on one connection to one file, which
+ * `lockingMode: 'exclusive'` requires: that mode admits a single connection to the file.
+ */
+import { SqliteDatabase, type SqliteDatabaseOptions } from './sqlite-connection.ts';
+import { SqliteProjectStore } from './sqlite-projects.ts';
+import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
+import { SqliteAgentStore } from './sqlite.ts';
+
+/** Options of {@link openSqliteStores}: the database's, and the run store's node. */
+export interface SqliteStoresOptions extends SqliteDatabaseOptions {
+  /** Stamped on the runs the run store creates and commits. @default null */
+  readonly nodeId?: SqliteRunStoreOptions['nodeId'];
+}
+
+/** The stores {@link openSqliteStores} opens; each is closed on its own, the file with the last. */
+export interface SqliteStores {
+  readonly agents: SqliteAgentStore;
+  readonly runs: SqliteRunStore;
+  readonly projects: SqliteProjectStore;
+}
+
+/** Opens (creating and migrating if needed) `path` once and the three stores on that connection. */
+export function openSqliteStores(path: string, options: SqliteStoresOptions = {}): SqliteStores {
+  const database = SqliteDatabase.open(path, options);
+  const opened: { close(): Promise<void> }[] = [];
+  try {
+    const agents = new SqliteAgentStore({ database });
+    opened.push(agents);
+    const runs = new SqliteRunStore({ database, nodeId: options.nodeId });
+    opened.push(runs);
+    const projects = new SqliteProjectStore({ database });
+    return { agents, runs, projects };
+  } catch (err) {
+    for (const store of opened) void store.close();
+    throw err;
+  } finally {
+    database.release(); // the stores hold it now
+  }
+}
