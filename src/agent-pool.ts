@@ -43,11 +43,9 @@ import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
 import { MemoryRunStore } from './store/memory-runs.ts';
 import type { AgentStore, RunStore } from './store/ports.ts';
-import { SqliteAgentStore } from './store/sqlite.ts';
-import { SqliteRunStore } from './store/sqlite-runs.ts';
+import { openSqliteStores, resolveSqlitePoolOptions, type SqlitePoolOptions } from './store/sqlite-stores.ts';
 import { MemoryProjectStore } from './store/memory-projects.ts';
 import type { ProjectStore } from './store/project-ports.ts';
-import { SqliteProjectStore } from './store/sqlite-projects.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
   type PostgresPoolOptions,
@@ -86,6 +84,11 @@ export interface AgentPoolOptions {
   databaseUrl?: string;
   /** With `store: 'postgres'`: its schema, connection-pool bounds and timeouts. @default {} */
   postgres?: PostgresPoolOptions;
+  /**
+   * How the SQLite store opens its file (store `sqlite`): `lockingMode: 'exclusive'` for a server
+   * that owns it (docs/operations.md, "The SQLite file"). @default { lockingMode: 'normal' }
+   */
+  sqlite?: SqlitePoolOptions;
   /**
    * The Redis the nodes of a cluster share (`redis://host:6379`, a database number may follow:
    * `redis://host:6379/5`). Only with `store: 'postgres'`: quotas, budgets and provider rate
@@ -500,6 +503,9 @@ async function openStores(
   const store = options.store ?? 'sqlite';
   if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
+  if (kind !== 'sqlite' && options.sqlite !== undefined) {
+    throw validationError('sqlite', `is only used with store 'sqlite', not '${kind}'`);
+  }
   if (kind === 'postgres') {
     if (options.databaseUrl === undefined) {
       throw validationError(
@@ -531,17 +537,9 @@ async function openStores(
   if (kind === 'memory') {
     return { agents: new MemoryAgentStore(), runs: new MemoryRunStore(), projects: new MemoryProjectStore() };
   }
-  const path = join(options.dataDir ?? './data', 'agentpool.db');
-  const agents = new SqliteAgentStore({ path });
-  let runs: RunStore | undefined;
-  try {
-    runs = new SqliteRunStore({ path });
-    return { agents, runs, projects: new SqliteProjectStore({ path }) };
-  } catch (err) {
-    void runs?.close();
-    void agents.close();
-    throw err;
-  }
+  // One connection for the three stores: what exclusive locking needs, and one file handle.
+  const { lockingMode } = resolveSqlitePoolOptions(options.sqlite);
+  return openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), { lockingMode });
 }
 
 /** The store as readiness names it. */

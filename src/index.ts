@@ -94,6 +94,22 @@ export type {
   ThreadRecord,
 } from './store/ports.ts';
 export { SqliteRunStore } from './store/sqlite-runs.ts';
+export {
+  SqliteDatabase,
+  type SqliteDatabaseOptions,
+  type SqliteLockingMode,
+} from './store/sqlite-connection.ts';
+export {
+  SQLITE_CHECKPOINT_CHANNEL,
+  type SqliteCheckpointMessage,
+  type SqliteCheckpointOptions,
+} from './store/sqlite-checkpointer.ts';
+export {
+  openSqliteStores,
+  type SqlitePoolOptions,
+  type SqliteStores,
+  type SqliteStoresOptions,
+} from './store/sqlite-stores.ts';
 export { type BuiltinToolOptions, BUILTIN_TOOL_NAMES } from './tools/builtins.ts';
 export { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
 export {

@@ -13,6 +13,7 @@ import {
   postgresPoolOptions,
   resolvePostgresOptions,
 } from '../store/postgres/options.ts';
+import { resolveSqlitePoolOptions, type SqlitePoolOptions } from '../store/sqlite-stores.ts';
 import { FeatureFlags, type FlagDefinition } from '../governance/flags.ts';
 import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
 import { type MetricsOptions, resolveMetricsOptions } from '../metrics-options.ts';
@@ -73,6 +74,8 @@ export interface FamilySettings {
   agents?: AgentUsageOptions;
   /** The PostgreSQL stores' schema, connection pool and timeouts (store postgres). */
   postgres?: PostgresPoolOptions;
+  /** How the SQLite store opens its file (store sqlite). */
+  sqlite?: SqlitePoolOptions;
   /** A cluster node's tuning: heartbeats, leases, the event log, the queue (with redisUrl). */
   cluster?: Omit<ClusterOptions, 'nodeId' | 'address'>;
 }
@@ -168,6 +171,7 @@ export const FAMILIES: Readonly<Record<keyof FamilySettings, Family>> = {
       return resolved;
     },
   },
+  sqlite: { resolve: (value) => resolveSqlitePoolOptions(value) },
   cluster: {
     // Its id and address are the settings nodeId and nodeAddress: the table has no cluster.nodeId.
     resolve: (value) => {

@@ -341,6 +341,11 @@ export const SETTINGS: readonly Setting[] = [
   s('metrics.maxTrackedAgents', 'agents whose figures the stats API keeps'),
   s('agents.lastUsedFlushIntervalMs', "how often agents' lastUsedAt is written (ms)"),
   s('agents.maxPendingUses', 'agents whose last use is held in memory before a write'),
+  // The SQLite file
+  s(
+    'sqlite.lockingMode',
+    'exclusive: this server alone opens its SQLite file (faster commits; other processes, e.g. agentpool apply, are refused while it serves)',
+  ),
   // PostgreSQL and the cluster
   s('postgres.schema', "the PostgreSQL schema of agentpool's tables, created if missing"),
   s('postgres.maxConnections', "connections of the node's pool (the change feed's listener takes one more)"),

@@ -2,7 +2,8 @@
  * The three SQLite stores of a pool (agents, runs, projects) on one connection to one file, which
  * `lockingMode: 'exclusive'` requires: that mode admits a single connection to the file.
  */
-import { SqliteDatabase, type SqliteDatabaseOptions } from './sqlite-connection.ts';
+import { enumOption, objectOption } from '../core/options.ts';
+import { SqliteDatabase, type SqliteDatabaseOptions, type SqliteLockingMode } from './sqlite-connection.ts';
 import { SqliteProjectStore } from './sqlite-projects.ts';
 import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
 import { SqliteAgentStore } from './sqlite.ts';
@@ -18,6 +19,20 @@ export interface SqliteStores {
   readonly agents: SqliteAgentStore;
   readonly runs: SqliteRunStore;
   readonly projects: SqliteProjectStore;
+}
+
+/** How a pool opens its SQLite file (`createAgentPool({ sqlite })`, the settings `sqlite.*`). */
+export interface SqlitePoolOptions {
+  /** See {@link SqliteDatabaseOptions.lockingMode}. @default 'normal' */
+  lockingMode?: SqliteLockingMode;
+}
+
+/** {@link SqlitePoolOptions} checked, defaults applied; `field` names them in errors. */
+export function resolveSqlitePoolOptions(value: unknown, field = 'sqlite'): Required<SqlitePoolOptions> {
+  const given = objectOption(field, value, ['lockingMode']);
+  return {
+    lockingMode: enumOption(`${field}.lockingMode`, given['lockingMode'], ['normal', 'exclusive'], 'normal'),
+  };
 }
 
 /** Opens (creating and migrating if needed) `path` once and the three stores on that connection. */

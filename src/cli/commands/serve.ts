@@ -77,6 +77,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     ...(config.redisUrl !== undefined && { redisUrl: config.redisUrl }),
     ...(config.redisPrefix !== undefined && { redisPrefix: config.redisPrefix }),
     ...(config.postgres !== undefined && { postgres: config.postgres }),
+    ...(config.sqlite !== undefined && { sqlite: config.sqlite }),
     cluster: {
       ...config.cluster,
       ...(config.nodeId !== undefined && { nodeId: config.nodeId }),
