@@ -163,6 +163,7 @@ describe('server configuration', () => {
       'metrics',
       'agents',
       'postgres',
+      'sqlite',
       'cluster',
     ]);
   });
