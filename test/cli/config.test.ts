@@ -162,8 +162,8 @@ describe('server configuration', () => {
       'flags',
       'metrics',
       'agents',
-      'postgres',
       'sqlite',
+      'postgres',
       'cluster',
     ]);
   });
