@@ -5,8 +5,8 @@
  * changes query (an index range scan past the cursor) runs only when the counter passed it.
  *
  * `PRAGMA data_version` would say "another connection committed" without reading the counter, but
- * it costs a statement too, and this process's own run and project stores commit through their own
- * connections on every run, so it would nearly always say yes: two statements instead of one.
+ * it costs a statement too, and another store instance on the same connection (which it does not
+ * see) may have written: it would save nothing.
  */
 import { validationError } from '../core/errors.ts';
 import { pageLimit } from './paging.ts';

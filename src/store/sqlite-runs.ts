@@ -231,6 +231,8 @@ export class SqliteRunStore implements RunStore {
 
   /** Changes when another connection (this process's agent store, another process) commits. */
   writeEpoch(): number {
+    // A file opened exclusively has no other connection: nothing to read.
+    if (this.#conn.database.lockingMode === 'exclusive') return 0;
     return this.#conn.guard(() => this.#dataVersion.get() as number);
   }
 
