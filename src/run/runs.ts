@@ -394,7 +394,7 @@ export class RunManager {
       /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
       let known: MessageRecord[] | undefined;
       /** The store's write epoch, taken before the thread is read. */
-      const epoch = lazy ? store.writeEpoch?.() : undefined;
+      const epoch = lazy && threadId !== null ? store.writeEpoch?.() : undefined;
       if (threadId !== null) {
         known = history.known(project, threadId, epoch);
         if (known === undefined) {
