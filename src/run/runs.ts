@@ -149,9 +149,11 @@ interface FirstCall {
 
 /** How a wait or stream run is accepted. */
 const WAITED_FOR: Acceptance = Object.freeze({ durable: false });
+const NO_MESSAGES: readonly never[] = Object.freeze([]);
+const NO_OPEN_CALLS: ReadonlyMap<string, string> = new Map();
 
-/** A run as accepted: `queued`, nothing counted yet. */
-function queuedRun(r: {
+/** A new run, nothing counted yet: `queued`, or `running` from `startedAt`. */
+function newRun(r: {
   id: string;
   project: string;
   agent: { id: string; name: string };
@@ -161,6 +163,7 @@ function queuedRun(r: {
   input: string;
   metadata: RunRecord['metadata'];
   createdAt: number;
+  startedAt: number | null;
 }): RunRecord {
   return {
     id: r.id,
@@ -169,7 +172,7 @@ function queuedRun(r: {
     agentName: r.agent.name,
     agentVersion: r.version,
     threadId: r.threadId,
-    status: 'queued',
+    status: r.startedAt === null ? 'queued' : 'running',
     input: r.input,
     output: null,
     model: r.model,
@@ -180,7 +183,7 @@ function queuedRun(r: {
     error: null,
     metadata: r.metadata,
     createdAt: r.createdAt,
-    startedAt: null,
+    startedAt: r.startedAt,
     finishedAt: null,
   };
 }
@@ -237,6 +240,8 @@ interface LiveRun {
   result: Promise<RunRecord>;
   /** A background run taken from a cluster's queue: handed over, not ended, when the node closes. */
   queued: boolean;
+  /** Stops following the caller's signal, once the run ended. */
+  unfollow: (() => void) | undefined;
 }
 
 /** Starts, tracks and cancels runs. */
@@ -259,6 +264,8 @@ export class RunManager {
 
   /** Stops listening for cancels from other nodes. */
   readonly #stopRelay: () => void;
+  /** The clock every run's events are stamped with. */
+  readonly #now = (): number => this.#deps.clock.now();
 
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
@@ -394,7 +401,7 @@ export class RunManager {
         const liveTools = lease?.instance.resources?.tools;
         if (liveTools !== undefined)
           checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
-        let prefix: readonly (MessageRecord | NewMessage)[] = [];
+        let prefix: readonly (MessageRecord | NewMessage)[] = NO_MESSAGES;
         if (readThread !== null) {
           await threads.get(project, readThread);
           prefix = promptHistory(await store.recentMessages(readThread, this.#options.historyLimit));
@@ -446,7 +453,7 @@ export class RunManager {
           claimed = this.#claim(threadId, entrant, strategy);
         // Tool calls and results must pair up across what the thread holds and what the run brings;
         // read only when the run brings more than a user's text, so plain runs pay nothing.
-        let openBefore = new Map<string, string>();
+        let openBefore: ReadonlyMap<string, string> = NO_OPEN_CALLS;
         if (readThread !== null) openBefore = openToolCalls(prefix);
         else if (threadId !== null && bringsConversation(request)) {
           openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
@@ -455,31 +462,36 @@ export class RunManager {
         plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
         // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
         const claimedNow = claimed === undefined || (!leases.fenced && leases.holds(threadId as string, id));
-        const base = queuedRun({
-          id,
-          project,
-          agent,
-          version,
-          model: spec.model,
-          threadId,
-          input: request.recordInput,
-          metadata,
-          createdAt: existing?.createdAt ?? now,
-        });
         if (resuming) {
           if (log !== undefined) resumedSeq = await log.lastSeq(id);
           accepted = { ...existing, status: 'running' };
           started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
-        } else if (lease !== undefined && claimedNow) {
-          const inputs = inputMessages(request, results, id, now);
-          accepted = { ...base, status: 'running', startedAt: now };
-          writes.started(threadId === null ? [] : inputs);
-          started = { inputs, committed: lazy ? [] : await writes.commit(accepted, []) };
         } else {
-          lease?.release(); // never hold an instance while waiting for the thread
-          lease = undefined;
-          accepted = existing ?? base;
-          if (!lazy && existing === undefined) await writes.commit(accepted, []);
+          const startsNow = lease !== undefined && claimedNow;
+          if (!startsNow) {
+            lease?.release(); // never hold an instance while waiting for the thread
+            lease = undefined;
+          }
+          accepted =
+            !startsNow && existing !== undefined
+              ? existing
+              : newRun({
+                  id,
+                  project,
+                  agent,
+                  version,
+                  model: spec.model,
+                  threadId,
+                  input: request.recordInput,
+                  metadata,
+                  createdAt: existing?.createdAt ?? now,
+                  startedAt: startsNow ? now : null,
+                });
+          if (startsNow) {
+            const inputs = inputMessages(request, results, id, now);
+            writes.started(threadId === null ? NO_MESSAGES : inputs);
+            started = { inputs, committed: lazy ? [] : await writes.commit(accepted, NO_MESSAGES) };
+          } else if (!lazy && existing === undefined) await writes.commit(accepted, NO_MESSAGES);
         }
       } catch (err) {
         lease?.release();
@@ -488,17 +500,6 @@ export class RunManager {
         throw err;
       }
       const callerSignal = options.signal;
-      const onCallerAbort = () =>
-        controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
-      callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-      if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
-      if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
-      const { replayEvents, replayBytes } = this.#options;
-      const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes, {
-        sink: log === undefined ? undefined : (event) => log.append(event),
-        // A resumed run's events go on after those its first node logged.
-        afterSeq: resumedSeq,
-      });
       // Listed before the run is driven, which may end it before it first waits; `result` is set
       // before anything else can see the entry.
       const live = {
@@ -506,30 +507,44 @@ export class RunManager {
         running: accepted.status === 'running',
         record: accepted,
         controller,
-        stream,
+        stream: this.#stream(id, resumedSeq),
         queued: existing !== undefined,
+        unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
       } as LiveRun;
+      if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
       this.#live.set(id, live);
-      const result = this.#drive(
+      live.result = this.#drive(
+        live,
         accepted,
         claimed,
         entrant,
-        stream,
         lease,
         started,
         admission,
         pinned,
         plan,
         writes,
-      ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
-      live.result = result;
-      void result.then((run) => {
-        if (isTerminal(run.status)) this.#observer.runFinished(run);
-      });
-      return { id, accepted, stream, result };
+      );
+      return { id, accepted, stream: live.stream, result: live.result };
     } finally {
       this.#accepting--;
     }
+  }
+
+  /**
+   * A new run's event stream, told to the cluster's log when there is one; a resumed run's events
+   * go on after those its first node logged (`afterSeq`).
+   */
+  #stream(runId: string, afterSeq: number): RunEventStream {
+    const { replayEvents, replayBytes } = this.#options;
+    const log = this.#deps.eventLog;
+    return new RunEventStream(
+      runId,
+      this.#now,
+      replayEvents,
+      replayBytes,
+      log === undefined && afterSeq === 0 ? undefined : { sink: log && sinkOf(log), afterSeq },
+    );
   }
 
   /** Admission that must wait (limits to read, a budget to reserve, a shared ledger), measuring the first call when a budget asks. */
@@ -666,7 +681,7 @@ export class RunManager {
         ? (await threads.create(project, {})).id
         : (await threads.get(project, parseId('threadId', options.threadId))).id;
     const now = clock.now();
-    const run = queuedRun({
+    const run = newRun({
       id: newId('run', now),
       project,
       agent,
@@ -676,6 +691,7 @@ export class RunManager {
       input: request.recordInput,
       metadata,
       createdAt: now,
+      startedAt: null,
     });
     await store.createRun(run, []);
     const job: BackgroundJob = {
@@ -755,14 +771,16 @@ export class RunManager {
     }
   }
 
-  /** Takes the run from accepted to terminal; `lease` and `started` are set when it started already. */
+  /**
+   * Takes the run from accepted to terminal; `lease` and `started` are set when it started already.
+   * Resolves with its terminal record (or, handed over, the record as it stopped); never rejects.
+   */
   async #drive(
+    live: LiveRun,
     accepted: RunRecord,
-    /** Resolves with the thread lease's fencing token once the run holds its thread. */
     /** The thread's claim while it may be pending; undefined when the run holds its thread or has none. */
     claimed: Promise<number | undefined> | undefined,
     entrant: GateEntrant,
-    stream: RunEventStream,
     lease: Lease | undefined,
     started: Started | undefined,
     admission: RunAdmission,
@@ -772,10 +790,12 @@ export class RunManager {
     writes: RunWrites,
   ): Promise<RunRecord> {
     const { pool, runner, leases, clock } = this.#deps;
+    const { stream } = live;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
     let holdsThread = claimed === undefined;
     let run = accepted;
+    let ended: RunRecord;
     try {
       if (claimed !== undefined) {
         writes.fence = await claimed;
@@ -803,16 +823,13 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        writes.started(threadId === null ? [] : inputs);
+        writes.started(threadId === null ? NO_MESSAGES : inputs);
         // A run recorded while it waited is updated now; a lazy one is written with its first step.
-        started = { inputs, committed: writes.created ? await writes.commit(running, []) : [] };
+        started = { inputs, committed: writes.created ? await writes.commit(running, NO_MESSAGES) : [] };
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
-      const live = this.#live.get(run.id); // set by start() before it drove the run
-      if (live !== undefined) {
-        live.running = true;
-        live.record = run;
-      }
+      live.running = true;
+      live.record = run;
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
@@ -826,7 +843,7 @@ export class RunManager {
         history = promptHistory(pending instanceof Promise ? await pending : pending);
       }
       const { request } = plan;
-      return await runner.execute({
+      ended = await runner.execute({
         run,
         spec: lease.agent.spec,
         models: resources.models,
@@ -841,7 +858,7 @@ export class RunManager {
         writes,
       });
     } catch (err) {
-      return runner.fail(run, err, signal, stream, writes);
+      ended = await runner.fail(run, err, signal, stream, writes);
     } finally {
       lease?.release();
       admission.release();
@@ -849,7 +866,7 @@ export class RunManager {
         if (holdsThread) leases.release(threadId, entrant);
         else this.#releaseThread(threadId, entrant, claimed);
       }
-      this.#retire(accepted.id, plan.request.store);
+      this.#retire(live, plan.request.store);
       // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
       // for them; its caller does wait, so a client that starts its next run on the answer of this
       // one finds this one's place free on every node. Never fails: an unreachable Redis gets them
@@ -857,6 +874,8 @@ export class RunManager {
       const flushing = this.#deps.governance.flush();
       if (flushing !== undefined) await flushing;
     }
+    if (isTerminal(ended.status)) this.#observer.runFinished(ended);
+    return ended;
   }
 
   /** Gives the thread back once the run holds it: now when `claimed` is undefined, else when it resolves. */
@@ -961,10 +980,13 @@ export class RunManager {
     return [...before.slice(Math.max(0, before.length - kept)), ...inputs];
   }
 
-  /** Forgets a finished run; its events stay replayable unless it keeps nothing (`keep` false). */
-  #retire(runId: string, keep: boolean): void {
-    const live = this.#live.get(runId);
-    if (live === undefined) return;
+  /**
+   * Forgets a finished run and stops following its caller; its events stay replayable unless it
+   * keeps nothing (`keep` false).
+   */
+  #retire(live: LiveRun, keep: boolean): void {
+    const runId = live.record.id;
+    live.unfollow?.();
     this.#live.delete(runId);
     if (this.#live.size === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake();
@@ -989,14 +1011,35 @@ export class RunManager {
 function promptHistory(
   messages: readonly (MessageRecord | NewMessage)[],
 ): readonly (MessageRecord | NewMessage)[] {
-  const first = messages.findIndex((m) => m.role === 'user');
-  const from = first <= 0 ? messages : messages.slice(first);
-  const unanswered = (i: number): boolean => from[i]?.role === 'user' && from[i + 1]?.role === 'user';
-  if (!from.some((_m, i) => unanswered(i))) return from;
+  let first = 0;
+  while (first < messages.length && messages[first]?.role !== 'user') first++;
+  const from = first === 0 || first === messages.length ? messages : messages.slice(first);
+  let i = 0;
+  while (i < from.length && !unanswered(from, i)) i++;
+  if (i === from.length) return from;
   const out: (MessageRecord | NewMessage)[] = [];
-  from.forEach((m, i) => {
+  for (i = 0; i < from.length; i++) {
+    const m = from[i] as MessageRecord | NewMessage;
     out.push(m);
-    if (unanswered(i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
-  });
+    if (unanswered(from, i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
+  }
   return out;
+}
+
+/** Whether the message at `i` is a user turn followed by another user turn. */
+function unanswered(messages: readonly (MessageRecord | NewMessage)[], i: number): boolean {
+  return messages[i]?.role === 'user' && messages[i + 1]?.role === 'user';
+}
+
+/** Tells a cluster's run event log of each event. */
+function sinkOf(log: RunEventLog<RunEvent>): (event: RunEvent) => void {
+  return (event) => log.append(event);
+}
+
+/** Cancels the run when its caller's signal aborts (or has already); returns what stops listening. */
+function followCaller(signal: AbortSignal, controller: AbortController): () => void {
+  const onAbort = (): void => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort(); // it left while the run was being accepted
+  return () => signal.removeEventListener('abort', onAbort);
 }
