@@ -408,7 +408,7 @@ export class RunManager {
         }
         let thread: ThreadRecord | undefined;
         /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
-        let known: MessageRecord[] | undefined;
+        let known: readonly MessageRecord[] | undefined;
         /** The store's write epoch, taken before the thread is read. */
         const epoch = lazy ? store.writeEpoch?.() : undefined;
         if (threadId !== null) {
@@ -444,7 +444,8 @@ export class RunManager {
             runId: id,
             now,
             thread,
-            known,
+            // A copy: the cache's array grows with the thread while admission waits.
+            known: known?.slice(),
             epoch,
             prefix,
             lease,
