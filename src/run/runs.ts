@@ -978,7 +978,11 @@ export class RunManager {
     inputs: readonly NewMessage[],
   ): (MessageRecord | NewMessage)[] {
     const kept = Math.max(0, this.#options.historyLimit - inputs.length);
-    return [...before.slice(Math.max(0, before.length - kept)), ...inputs];
+    const out: (MessageRecord | NewMessage)[] = [];
+    for (let i = Math.max(0, before.length - kept); i < before.length; i++)
+      out.push(before[i] as MessageRecord);
+    for (const input of inputs) out.push(input);
+    return out;
   }
 
   /**
