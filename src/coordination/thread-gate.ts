@@ -52,17 +52,34 @@ export class ThreadGate {
     return this.#threads.has(threadId);
   }
 
+  /** Threads with a run holding them (and maybe runs waiting). */
+  get size(): number {
+    return this.#threads.size;
+  }
+
+  /** The runs holding a thread now. */
+  *holders(): IterableIterator<GateEntrant> {
+    for (const turn of this.#threads.values()) yield turn.active;
+  }
+
+  /**
+   * Grants a free thread to `entrant` at once and returns true (then call {@link release} exactly
+   * once); false, taking nothing, when the thread is busy.
+   */
+  claimFree(threadId: string, entrant: GateEntrant): boolean {
+    if (this.#threads.has(threadId)) return false;
+    this.#threads.set(threadId, { active: entrant, queue: [] });
+    return true;
+  }
+
   /**
    * Resolves when `entrant` holds the thread; the caller must then call {@link release} exactly
    * once. Rejects with `THREAD_BUSY` (reject strategy, or a full queue) or with the abort reason
    * when the entrant is cancelled while waiting.
    */
   claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<void> {
-    const turn = this.#threads.get(threadId);
-    if (turn === undefined) {
-      this.#threads.set(threadId, { active: entrant, queue: [] });
-      return Promise.resolve();
-    }
+    if (this.claimFree(threadId, entrant)) return Promise.resolve();
+    const turn = this.#threads.get(threadId) as ThreadTurn;
     if (strategy === 'reject') return Promise.reject(busy(threadId, turn.active.runId, 'is running'));
     if (turn.queue.length >= this.#maxQueue) {
       return Promise.reject(

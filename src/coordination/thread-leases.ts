@@ -21,6 +21,13 @@ export interface ThreadLeases {
    *  waiting (incl. RUN_INTERRUPTED when a newer `interrupt` run supersedes it), or
    *  COORDINATION_UNAVAILABLE (Redis down). */
   claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<number | undefined>;
+  /**
+   * Grants a free thread at once, without a promise, where the adapter can tell without waiting
+   * (one process): true when `entrant` now holds it, with no fencing token, to be released as after
+   * {@link claim}; false, taking nothing, when it is busy, the entrant aborted, the leases closed,
+   * or the adapter must ask elsewhere (then {@link claim} decides). @default absent: always claim
+   */
+  claimNow?(threadId: string, entrant: GateEntrant): boolean;
   /** True when this node knows `runId` holds the thread now (synchronous; the warm path's check). */
   holds(threadId: string, runId: string): boolean;
   /** Whether claims answer fencing tokens (a cluster): a run's writes must then wait for its token. */
@@ -55,10 +62,6 @@ interface LocalWaiter {
  */
 export class LocalThreadLeases implements ThreadLeases {
   readonly #gate: ThreadGate;
-  /** Threads with a turn in the gate (a holder, maybe waiters): at most one entry per busy thread. */
-  readonly #busy = new Set<string>();
-  /** Runs that claimed a thread and have not released it or been refused, with their thread. */
-  readonly #entrants = new Map<GateEntrant, string>();
   /** Claims waiting in the gate, so that `close()` can refuse them. */
   readonly #waiting = new Set<LocalWaiter>();
   #closed = false;
@@ -68,14 +71,16 @@ export class LocalThreadLeases implements ThreadLeases {
     this.#gate = gate;
   }
 
+  claimNow(threadId: string, entrant: GateEntrant): boolean {
+    return !this.#closed && !entrant.controller.signal.aborted && this.#gate.claimFree(threadId, entrant);
+  }
+
   claim(threadId: string, entrant: GateEntrant, strategy: MultitaskStrategy): Promise<number | undefined> {
     if (this.#closed) return Promise.reject(nodeClosing());
     const signal = entrant.controller.signal;
     if (signal.aborted) return Promise.reject(signal.reason as unknown);
     // The gate grants a free thread synchronously, so `holds()` is true as soon as this returns.
     const granted = this.#gate.claim(threadId, entrant, strategy);
-    this.#busy.add(threadId);
-    this.#entrants.set(entrant, threadId);
     return new Promise<number | undefined>((resolve, reject) => {
       const waiter: LocalWaiter = { threadId, entrant, reject };
       this.#waiting.add(waiter);
@@ -87,8 +92,6 @@ export class LocalThreadLeases implements ThreadLeases {
         },
         (err: unknown) => {
           if (this.#waiting.delete(waiter)) reject(err);
-          this.#entrants.delete(entrant);
-          this.#forget(threadId);
         },
       );
     });
@@ -105,15 +108,11 @@ export class LocalThreadLeases implements ThreadLeases {
   }
 
   release(threadId: string, entrant: GateEntrant): void {
-    if (this.#entrants.get(entrant) === threadId && this.#gate.activeRun(threadId) === entrant.runId) {
-      this.#entrants.delete(entrant);
-    }
     this.#gate.release(threadId, entrant);
-    this.#forget(threadId);
   }
 
   get held(): number {
-    return this.#busy.size;
+    return this.#gate.size;
   }
 
   async close(): Promise<void> {
@@ -126,13 +125,8 @@ export class LocalThreadLeases implements ThreadLeases {
       w.reject(reason);
     }
     this.#waiting.clear();
-    for (const [entrant, threadId] of this.#entrants) {
-      if (waiting.has(entrant) || this.#gate.activeRun(threadId) !== entrant.runId) continue;
-      if (!entrant.controller.signal.aborted) entrant.controller.abort(reason);
+    for (const holder of this.#gate.holders()) {
+      if (!waiting.has(holder) && !holder.controller.signal.aborted) holder.controller.abort(reason);
     }
-  }
-
-  #forget(threadId: string): void {
-    if (!this.#gate.isBusy(threadId)) this.#busy.delete(threadId);
   }
 }

@@ -17,13 +17,24 @@ export interface Clock {
   setTimeout(fn: () => void, ms: number): TimerHandle;
 }
 
+/** A timer of the real clock: one object per timer, where a handle closing over it made three. */
+class SystemTimer implements TimerHandle {
+  readonly #timeout: NodeJS.Timeout;
+
+  constructor(timeout: NodeJS.Timeout) {
+    this.#timeout = timeout;
+  }
+
+  cancel(): void {
+    clearTimeout(this.#timeout);
+  }
+}
+
 /** The real clock: Date.now and unref'd timers. */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(fn, ms) {
-    const t = setTimeout(fn, ms);
-    t.unref();
-    return { cancel: () => clearTimeout(t) };
+    return new SystemTimer(setTimeout(fn, ms).unref());
   },
 };
 

@@ -138,6 +138,8 @@ export class Governance {
   readonly options: ResolvedGovernanceOptions;
   readonly #deps: GovernanceDeps;
   readonly #ledger: GovernanceLedger;
+  /** The ledger is this process's own: it takes and gives back at once. */
+  readonly #local: boolean;
   readonly #limits = new Map<string, { limits: ProjectLimits; expires: number }>();
   readonly #ctx: AdmissionContext;
 
@@ -145,6 +147,7 @@ export class Governance {
     this.options = resolveGovernanceOptions(options);
     this.#deps = deps;
     this.#ledger = deps.ledger ?? new LocalGovernanceLedger();
+    this.#local = this.#ledger instanceof LocalGovernanceLedger;
     this.#ctx = {
       ledger: this.#ledger,
       spend: deps.runs,
@@ -158,13 +161,18 @@ export class Governance {
   /** The project's limits in force: its own over the defaults (cached for `limitsCacheMs`). */
   async limits(project: string): Promise<ProjectLimits> {
     const now = this.#deps.clock.now();
-    const cached = this.#limits.get(project);
-    if (cached !== undefined && cached.expires > now) return cached.limits;
+    const cached = this.#cachedLimits(project, now);
+    if (cached !== undefined) return cached;
     const record = await this.#deps.projects.getProject(project);
     const limits = mergeLimits(this.options.defaults, record?.limits ?? {});
     if (this.#limits.size >= MAX_CACHED_LIMITS) this.#limits.clear();
     this.#limits.set(project, { limits, expires: now + this.options.limitsCacheMs });
     return limits;
+  }
+
+  #cachedLimits(project: string, now: number): ProjectLimits | undefined {
+    const cached = this.#limits.get(project);
+    return cached !== undefined && cached.expires > now ? cached.limits : undefined;
   }
 
   /** Forgets cached limits of a project, after they were changed. */
@@ -178,9 +186,13 @@ export class Governance {
     this.#ledger.forget(project);
   }
 
-  /** Resolves once what runs gave back or settled so far reached the ledger (a shared one applies it later). */
-  flush(): Promise<void> {
-    return this.#ledger.flush();
+  /**
+   * Resolves once what runs gave back or settled so far reached the ledger (a shared one applies
+   * it later); undefined when there is nothing to wait for (this process's own ledger applies
+   * everything at once).
+   */
+  flush(): Promise<void> | undefined {
+    return this.#local ? undefined : this.#ledger.flush();
   }
 
   /**
@@ -191,23 +203,14 @@ export class Governance {
   async admit(request: AdmitRequest): Promise<RunAdmission> {
     const { project } = request;
     const limits = await this.limits(project);
-    const budgets = limits.budgets ?? {};
-    const budgeted =
-      budgets.dailyUsd !== undefined || budgets.monthlyUsd !== undefined || budgets.perRunUsd !== undefined;
+    const budgeted = isBudgeted(limits);
     if (budgeted) {
       const preparing = this.#ledger.prepare(project, this.#deps.clock.now(), this.#deps.runs);
       if (preparing !== undefined) await preparing;
     }
     const now = this.#deps.clock.now();
-    let hold: RunHold;
-    try {
-      const quotas = { project: limits.quotas ?? {}, agent: definedQuotas(request.agentQuotas) };
-      const taking = this.#ledger.take(project, request.agentId, quotas, now);
-      hold = taking instanceof Promise ? await taking : taking;
-    } catch (err) {
-      this.#refused(project, err);
-      throw err;
-    }
+    const taking = this.#take(request, limits, now);
+    const hold = taking instanceof Promise ? await taking : taking;
     const admission = new RunAdmission(this.#ctx, request, hold, limits, budgeted, now);
     if (!budgeted) return admission;
     try {
@@ -217,6 +220,40 @@ export class Governance {
       throw err;
     }
     return admission;
+  }
+
+  /**
+   * {@link admit} without waiting, where it needs no wait: the project's limits are cached, no
+   * budget applies (so nothing is reserved and `promptBytes` is never asked), and the ledger is
+   * this process's own. Throws admit's quota refusals; undefined when admit must decide.
+   */
+  admitNow(request: Omit<AdmitRequest, 'promptBytes'>): RunAdmission | undefined {
+    if (!this.#local) return undefined;
+    const now = this.#deps.clock.now();
+    const limits = this.#cachedLimits(request.project, now);
+    if (limits === undefined || isBudgeted(limits)) return undefined;
+    const hold = this.#take(request, limits, now) as RunHold; // a local ledger takes at once
+    return new RunAdmission(this.#ctx, request, hold, limits, false, now);
+  }
+
+  /** Takes the run's place in the ledger; a refusal is counted. */
+  #take(
+    request: Omit<AdmitRequest, 'promptBytes'>,
+    limits: ProjectLimits,
+    now: number,
+  ): RunHold | Promise<RunHold> {
+    const { project } = request;
+    const refused = (err: unknown): never => {
+      this.#refused(project, err);
+      throw err;
+    };
+    try {
+      const quotas = { project: limits.quotas ?? NO_QUOTAS, agent: definedQuotas(request.agentQuotas) };
+      const taking = this.#ledger.take(project, request.agentId, quotas, now);
+      return taking instanceof Promise ? taking.catch(refused) : taking;
+    } catch (err) {
+      return refused(err);
+    }
   }
 
   /**
@@ -302,10 +339,23 @@ export class Governance {
   }
 }
 
+const NO_QUOTAS: { readonly maxConcurrentRuns?: number; readonly runsPerMinute?: number } = Object.freeze({});
+
+/** Whether a budget or per-run cap applies, so model calls must reserve their worst case. */
+function isBudgeted(limits: ProjectLimits): boolean {
+  const budgets = limits.budgets;
+  return (
+    budgets !== undefined &&
+    (budgets.dailyUsd !== undefined || budgets.monthlyUsd !== undefined || budgets.perRunUsd !== undefined)
+  );
+}
+
 function definedQuotas(q: AgentQuotas | undefined): { maxConcurrentRuns?: number; runsPerMinute?: number } {
+  if (q === undefined || (q.maxConcurrentRuns === undefined && q.runsPerMinute === undefined))
+    return NO_QUOTAS;
   return {
-    ...(q?.maxConcurrentRuns !== undefined && { maxConcurrentRuns: q.maxConcurrentRuns }),
-    ...(q?.runsPerMinute !== undefined && { runsPerMinute: q.runsPerMinute }),
+    ...(q.maxConcurrentRuns !== undefined && { maxConcurrentRuns: q.maxConcurrentRuns }),
+    ...(q.runsPerMinute !== undefined && { runsPerMinute: q.runsPerMinute }),
   };
 }
 

@@ -32,6 +32,11 @@ interface Entry {
 export class ThreadHistoryCache {
   readonly #threads = new Map<string, Entry>();
   readonly #oldest = new OldestKey(this.#threads);
+  /**
+   * The thread used last: the newest key of #threads, or gone from it, so that setting it again
+   * puts it last anyway. Using it again moves nothing.
+   */
+  #newest: string | undefined;
   readonly #options: ThreadHistoryCacheOptions;
 
   constructor(options: ThreadHistoryCacheOptions) {
@@ -58,14 +63,15 @@ export class ThreadHistoryCache {
   /**
    * The cached history of a thread of `project`, without asking the store, when the store's write
    * epoch is still the one the entry was checked at: nobody else wrote since, and this process's
-   * own writes were added to it. The thread then exists, as far as the store knows.
+   * own writes were added to it. The thread then exists, as far as the store knows. Not a copy:
+   * the cache's own array, which its next write to the thread changes; copy what is kept longer.
    */
-  known(project: string, threadId: string, epoch: number | undefined): MessageRecord[] | undefined {
+  known(project: string, threadId: string, epoch: number | undefined): readonly MessageRecord[] | undefined {
     const cached = this.#threads.get(threadId);
     if (cached === undefined || cached.project !== project) return undefined;
     if (epoch === undefined || cached.epoch !== epoch) return undefined;
     this.#touch(threadId, cached);
-    return cached.messages.slice();
+    return cached.messages;
   }
 
   /**
@@ -102,7 +108,10 @@ export class ThreadHistoryCache {
   }
 
   #touch(threadId: string, entry: Entry): void {
-    this.#threads.delete(threadId); // re-insert: Map order is the LRU order
+    if (threadId !== this.#newest) {
+      this.#threads.delete(threadId); // re-insert: Map order is the LRU order
+      this.#newest = threadId;
+    }
     this.#threads.set(threadId, entry);
     if (this.#threads.size > this.#options.maxThreads) {
       const oldest = this.#oldest.take();

@@ -90,6 +90,10 @@ const START_FIELDS = [
   'store',
 ];
 
+/** What a request leaves out, shared by every request (nothing changes them). */
+const NONE: readonly never[] = Object.freeze([]);
+const NO_SETTINGS: CallSettings = Object.freeze({});
+
 /** A checked run request. */
 export interface RunRequest {
   /** The user's message; undefined when the run continues with tool results only. */
@@ -114,7 +118,7 @@ export interface RunRequest {
 export function resolveRunRequest(options: StartRunOptions): RunRequest {
   rejectUnknownKeys('', options, START_FIELDS);
   const text = options.input as unknown;
-  const toolResults = options.toolResults === undefined ? [] : parseToolResults(options.toolResults);
+  const toolResults = options.toolResults === undefined ? NONE : parseToolResults(options.toolResults);
   if (text !== undefined || toolResults.length === 0) {
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_INPUT_CHARS) {
       throw validationError(
@@ -135,11 +139,11 @@ export function resolveRunRequest(options: StartRunOptions): RunRequest {
   }
   return {
     text: text as string | undefined,
-    turns: options.history === undefined ? [] : parseTurns(options.history),
+    turns: options.history === undefined ? NONE : parseTurns(options.history),
     instructions: (instructions as string | undefined) ?? '',
-    clientTools: options.clientTools === undefined ? [] : parseClientTools(options.clientTools),
+    clientTools: options.clientTools === undefined ? NONE : parseClientTools(options.clientTools),
     toolResults,
-    settings: resolveCallSettings(options.settings),
+    settings: options.settings === undefined ? NO_SETTINGS : resolveCallSettings(options.settings),
     store: boolOption('store', options.store, true),
     recordInput: typeof text === 'string' ? text : JSON.stringify(toolResults),
   };

@@ -34,7 +34,7 @@ import {
 } from './messages.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunWrites } from './run-writes.ts';
-import type { RunEventStream } from './stream.ts';
+import type { RunEventInput, RunEventStream } from './stream.ts';
 import { unansweredNote } from './unanswered-note.ts';
 
 /** What the runner needs from the rest of the pool. */
@@ -126,20 +126,12 @@ export class Runner {
           throw err;
         }
         this.#observer.modelCall(result.model, (performance.now() - started) / 1000, true);
-        // Calls of the caller's functions end the run: they are its result. A call whose arguments
-        // are not JSON is not handed out; the model is told, as for the agent's own tools.
-        const clientCalls = result.toolCalls.filter(
-          (c) => clientNames.has(c.toolName) && !(c.input instanceof InvalidToolInput),
-        );
+        const { client: clientCalls, server: serverCalls } =
+          result.toolCalls.length === 0 ? NO_CALLS : splitCalls(result.toolCalls, clientNames, stateless);
         const stops = clientCalls.length > 0;
-        // The agent's calls of a step that stops: a thread keeps their results for the next turn;
-        // a stateless run drops them unrun, since the caller's copy of the conversation could not
-        // carry their results and the model asks again once it has the client's results.
-        const serverCalls =
-          stops && stateless ? [] : result.toolCalls.filter((c) => !clientCalls.includes(c));
         const assistant: AssistantContent = [];
         if (result.text !== '') assistant.push({ type: 'text', text: result.text });
-        assistant.push(...(stops && stateless ? clientCalls : result.toolCalls));
+        for (const call of stops && stateless ? clientCalls : result.toolCalls) assistant.push(call);
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;
         const counted = this.#account(
@@ -180,15 +172,16 @@ export class Runner {
           run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
         }
         await input.writes.commit(run, stateless ? [] : messages);
-        events.publish({
+        const finished: RunEventInput = {
           type: 'step.finished',
           step,
           model: result.model,
           finishReason: result.finishReason,
           inputTokens: result.inputTokens,
           outputTokens: result.outputTokens,
-          ...(exceeded !== undefined && { usageExceededCap: exceeded }),
-        });
+        };
+        if (exceeded !== undefined) finished.usageExceededCap = exceeded;
+        events.publish(finished);
         if (done) {
           events.publish({ type: 'run.finished', run });
           return run;
@@ -279,7 +272,7 @@ export class Runner {
   }
 
   async #callTools(
-    calls: LanguageModelV3ToolCallPart[],
+    calls: readonly LanguageModelV3ToolCallPart[],
     byName: ReadonlyMap<string, Tool>,
     step: number,
     input: RunInput,
@@ -467,6 +460,31 @@ function outputCap(
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set();
+
+/** A step's tool calls: the caller's (`client`), which end the run, and the agent's to run (`server`). */
+interface SplitCalls {
+  readonly client: readonly LanguageModelV3ToolCallPart[];
+  readonly server: readonly LanguageModelV3ToolCallPart[];
+}
+
+const NO_CALLS: SplitCalls = Object.freeze({ client: Object.freeze([]), server: Object.freeze([]) });
+
+/**
+ * Calls of the caller's functions end the run: they are its result. A call whose arguments are
+ * not JSON is not handed out; the model is told, as for the agent's own tools. The agent's calls
+ * of a step that stops: a thread keeps their results for the next turn; a stateless run drops
+ * them unrun, since the caller's copy of the conversation could not carry their results and the
+ * model asks again once it has the client's results.
+ */
+function splitCalls(
+  calls: readonly LanguageModelV3ToolCallPart[],
+  clientNames: ReadonlySet<string>,
+  stateless: boolean,
+): SplitCalls {
+  const client = calls.filter((c) => clientNames.has(c.toolName) && !(c.input instanceof InvalidToolInput));
+  const server = client.length > 0 && stateless ? [] : calls.filter((c) => !client.includes(c));
+  return { client, server };
+}
 
 /** An agent's tools as a run uses them: their definitions for the model, and by name. */
 interface AgentTools {

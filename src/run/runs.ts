@@ -11,7 +11,7 @@ import { newId } from '../core/ids.ts';
 import { OldestKey } from '../core/oldest-key.ts';
 import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
-import type { Governance, RunAdmission } from '../governance/governance.ts';
+import type { AdmitRequest, Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
@@ -131,8 +131,29 @@ interface Plan {
   toolsChecked: boolean;
 }
 
-/** A run as accepted: `queued`, nothing counted yet. */
-function queuedRun(r: {
+/** What a budgeted admission measures the run's first model call from (see #firstCallBytes). */
+interface FirstCall {
+  spec: AgentSpec;
+  request: RunRequest;
+  runId: string;
+  now: number;
+  thread: ThreadRecord | undefined;
+  /** The thread's history as this process knows it (then `thread` is not read). */
+  known: MessageRecord[] | undefined;
+  /** The store's write epoch taken before `thread` was read. */
+  epoch: number | undefined;
+  /** A run that keeps nothing: the history it read from its thread. */
+  prefix: readonly (MessageRecord | NewMessage)[];
+  lease: Lease | undefined;
+}
+
+/** How a wait or stream run is accepted. */
+const WAITED_FOR: Acceptance = Object.freeze({ durable: false });
+const NO_MESSAGES: readonly never[] = Object.freeze([]);
+const NO_OPEN_CALLS: ReadonlyMap<string, string> = new Map();
+
+/** A new run, nothing counted yet: `queued`, or `running` from `startedAt`. */
+function newRun(r: {
   id: string;
   project: string;
   agent: { id: string; name: string };
@@ -142,6 +163,7 @@ function queuedRun(r: {
   input: string;
   metadata: RunRecord['metadata'];
   createdAt: number;
+  startedAt: number | null;
 }): RunRecord {
   return {
     id: r.id,
@@ -150,7 +172,7 @@ function queuedRun(r: {
     agentName: r.agent.name,
     agentVersion: r.version,
     threadId: r.threadId,
-    status: 'queued',
+    status: r.startedAt === null ? 'queued' : 'running',
     input: r.input,
     output: null,
     model: r.model,
@@ -161,7 +183,7 @@ function queuedRun(r: {
     error: null,
     metadata: r.metadata,
     createdAt: r.createdAt,
-    startedAt: null,
+    startedAt: r.startedAt,
     finishedAt: null,
   };
 }
@@ -218,6 +240,8 @@ interface LiveRun {
   result: Promise<RunRecord>;
   /** A background run taken from a cluster's queue: handed over, not ended, when the node closes. */
   queued: boolean;
+  /** Stops following the caller's signal, once the run ended. */
+  unfollow: (() => void) | undefined;
 }
 
 /** Starts, tracks and cancels runs. */
@@ -240,6 +264,8 @@ export class RunManager {
 
   /** Stops listening for cancels from other nodes. */
   readonly #stopRelay: () => void;
+  /** The clock every run's events are stamped with. */
+  readonly #now = (): number => this.#deps.clock.now();
 
   constructor(deps: RunManagerDeps, options: RunManagerOptions) {
     this.#deps = deps;
@@ -304,22 +330,7 @@ export class RunManager {
    * `RATE_LIMITED`, `BUDGET_EXHAUSTED`), or `THREAD_BUSY` under the `reject` strategy.
    */
   start(project: string, agentRef: string, options: StartRunOptions): Promise<RunHandle> {
-    return this.#accept(project, agentRef, options, { durable: false });
-  }
-
-  async #accept(
-    project: string,
-    agentRef: string,
-    options: StartRunOptions,
-    how: Acceptance,
-  ): Promise<RunHandle> {
-    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
-    this.#accepting++;
-    try {
-      return await this.#start(project, agentRef, options, how);
-    } finally {
-      this.#accepting--;
-    }
+    return this.#start(project, agentRef, options, WAITED_FOR);
   }
 
   async #start(
@@ -328,182 +339,218 @@ export class RunManager {
     options: StartRunOptions,
     { existing, durable }: Acceptance,
   ): Promise<RunHandle> {
-    const request = resolveRunRequest(options);
-    const metadata = parseMetadata('metadata', options.metadata);
-    const resuming = existing !== undefined && existing.startedAt !== null;
-    // A resumed run waits for its thread: the dead node's lease expires, or a run ahead ends.
-    const strategy = resuming
-      ? 'enqueue'
-      : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-    const { registry, threads, leases, store, clock, pool, governance, history } = this.#deps;
-    // A wait or stream run on one node is written with its first step (or its end): the caller
-    // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
-    // cluster the run is recorded at once: its fencing token must reach the thread first.
-    const lazy = existing === undefined && !durable && !leases.fenced;
-    const writes = new RunWrites(
-      { store, history },
-      { created: existing !== undefined, keep: request.store },
-    );
-    const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
-    // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
-    const threadId = request.store ? requestedThread : null;
-    const readThread = request.store ? null : requestedThread;
-    const now = clock.now();
-    const id = existing?.id ?? newId('run', now);
-    const controller = new AbortController();
-    const entrant: GateEntrant = { runId: id, controller };
-    // A definition another process changed retires its stale instance before the warm path looks.
-    const checking = registry.checkForChanges();
-    if (checking !== undefined) await checking;
-    // The warm path: a live instance serves the agent now, so no registry read and, when the
-    // thread is free too, one transaction records the run as running with the user's message.
-    let lease = resuming ? undefined : pool.tryAcquire(project, agentRef);
-    let claimed: Promise<number | undefined> = Promise.resolve(undefined);
-    /** The thread lease's fencing token, once the run holds its thread here. */
-    let fence: number | undefined;
-    const log = this.#deps.eventLog;
-    /** The seq of the last event a resumed run's first node logged. */
-    let resumedSeq = 0;
-    let started: Started | undefined;
-    let accepted: RunRecord;
-    let admission: RunAdmission | undefined;
-    let pinned: number | undefined;
-    let plan: Plan;
+    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
+    this.#accepting++;
     try {
-      const agent = lease?.agent ?? (await registry.get(project, agentRef));
-      let spec = agent.spec;
-      // A rollout sends the flag's share to its candidate version: a thread stays on one version,
-      // stateless runs spread. The candidate is served by a one-shot instance of that version.
-      const version = routeVersion(agent, threadId ?? readThread ?? id, now);
-      if (version !== agent.activeVersion) {
-        lease?.release();
-        lease = undefined;
-        pinned = version;
-        spec = (await registry.version(project, agent.id, version)).spec;
-      }
-      // With a live instance the agent's tools are known: a clash is refused before anything counts.
-      const liveTools = lease?.instance.resources?.tools;
-      if (liveTools !== undefined)
-        checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
-      let prefix: readonly (MessageRecord | NewMessage)[] = [];
-      if (readThread !== null) {
-        await threads.get(project, readThread);
-        prefix = promptHistory(await store.recentMessages(readThread, this.#options.historyLimit));
-      }
-      let thread: ThreadRecord | undefined;
-      /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
-      let known: MessageRecord[] | undefined;
-      /** The store's write epoch, taken before the thread is read. */
-      const epoch = lazy && threadId !== null ? store.writeEpoch?.() : undefined;
-      if (threadId !== null) {
-        known = history.known(project, threadId, epoch);
-        if (known === undefined) {
-          thread = await threads.get(project, threadId);
-          // Checked against the thread just read (or read again), the cache is current from here.
-          if (lazy) known = await this.#recentOf(thread, epoch);
+      const request = resolveRunRequest(options);
+      const metadata = parseMetadata('metadata', options.metadata);
+      const resuming = existing !== undefined && existing.startedAt !== null;
+      // A resumed run waits for its thread: the dead node's lease expires, or a run ahead ends.
+      const strategy = resuming
+        ? 'enqueue'
+        : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
+      const { registry, threads, leases, store, clock, pool, governance, history } = this.#deps;
+      // A wait or stream run on one node is written with its first step (or its end): the caller
+      // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
+      // cluster the run is recorded at once: its fencing token must reach the thread first.
+      const lazy = existing === undefined && !durable && !leases.fenced;
+      const writes = new RunWrites(
+        { store, history },
+        { created: existing !== undefined, keep: request.store },
+      );
+      const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
+      // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
+      const threadId = request.store ? requestedThread : null;
+      const readThread = request.store ? null : requestedThread;
+      const now = clock.now();
+      const id = existing?.id ?? newId('run', now);
+      const controller = new AbortController();
+      const entrant: GateEntrant = { runId: id, controller };
+      // A definition another process changed retires its stale instance before the warm path looks.
+      const checking = registry.checkForChanges();
+      if (checking !== undefined) await checking;
+      // The warm path: a live instance serves the agent now, so no registry read and, when the
+      // thread is free too, one transaction records the run as running with the user's message.
+      let lease = resuming ? undefined : pool.tryAcquire(project, agentRef);
+      /**
+       * The thread's claim while it may still be pending (it resolves with the lease's fencing
+       * token); undefined once the run holds its thread, or when it has none or claimed none yet.
+       */
+      let claimed: Promise<number | undefined> | undefined;
+      const log = this.#deps.eventLog;
+      /** The seq of the last event a resumed run's first node logged. */
+      let resumedSeq = 0;
+      let started: Started | undefined;
+      let accepted: RunRecord;
+      let admission: RunAdmission | undefined;
+      let pinned: number | undefined;
+      let plan: Plan;
+      try {
+        const agent = lease?.agent ?? (await registry.get(project, agentRef));
+        let spec = agent.spec;
+        // A rollout sends the flag's share to its candidate version: a thread stays on one version,
+        // stateless runs spread. The candidate is served by a one-shot instance of that version.
+        const version = routeVersion(agent, threadId ?? readThread ?? id, now);
+        if (version !== agent.activeVersion) {
+          lease?.release();
+          lease = undefined;
+          pinned = version;
+          spec = (await registry.version(project, agent.id, version)).spec;
         }
-        // A `reject` run holds its thread before admission, so the history admission measures is
-        // the one its first call sends; the others cannot claim before they are admitted (an
-        // `interrupt` would stop the running run for a run that may yet be refused).
-        if (strategy === 'reject') {
+        // With a live instance the agent's tools are known: a clash is refused before anything counts.
+        const liveTools = lease?.instance.resources?.tools;
+        if (liveTools !== undefined)
+          checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+        let prefix: readonly (MessageRecord | NewMessage)[] = NO_MESSAGES;
+        if (readThread !== null) {
+          await threads.get(project, readThread);
+          prefix = promptHistory(await store.recentMessages(readThread, this.#options.historyLimit));
+        }
+        let thread: ThreadRecord | undefined;
+        /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
+        let known: readonly MessageRecord[] | undefined;
+        /** The store's write epoch, taken before the thread is read. */
+        const epoch = lazy && threadId !== null ? store.writeEpoch?.() : undefined;
+        if (threadId !== null) {
+          known = history.known(project, threadId, epoch);
+          if (known === undefined) {
+            thread = await threads.get(project, threadId);
+            // Checked against the thread just read (or read again), the cache is current from here.
+            if (lazy) known = await this.#recentOf(thread, epoch);
+          }
+          // A `reject` run holds its thread before admission, so the history admission measures is
+          // the one its first call sends; the others cannot claim before they are admitted (an
+          // `interrupt` would stop the running run for a run that may yet be refused).
+          if (strategy === 'reject' && leases.claimNow?.(threadId, entrant) !== true) {
+            claimed = this.#claim(threadId, entrant, strategy);
+            writes.fence = await claimed; // THREAD_BUSY before anything is written
+            claimed = undefined;
+          }
+        }
+        const admitted = {
+          project,
+          agentId: agent.id,
+          agentQuotas: spec.limits,
+          models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
+          // The run's own cap when it asks for less than the agent allows: reserve what it may use.
+          maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
+          hasTools: spec.tools.length > 0,
+        };
+        admission =
+          governance.admitNow(admitted) ??
+          (await this.#admit(admitted, {
+            spec,
+            request,
+            runId: id,
+            now,
+            thread,
+            // A copy: the cache's array grows with the thread while admission waits.
+            known: known?.slice(),
+            epoch,
+            prefix,
+            lease,
+          }));
+        if (threadId !== null && strategy !== 'reject' && leases.claimNow?.(threadId, entrant) !== true)
           claimed = this.#claim(threadId, entrant, strategy);
-          fence = await claimed; // THREAD_BUSY before anything is written
-          writes.fence = fence;
+        // Tool calls and results must pair up across what the thread holds and what the run brings;
+        // read only when the run brings more than a user's text, so plain runs pay nothing.
+        let openBefore: ReadonlyMap<string, string> = NO_OPEN_CALLS;
+        if (readThread !== null) openBefore = openToolCalls(prefix);
+        else if (threadId !== null && bringsConversation(request)) {
+          openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
         }
+        const results = pairToolCalls(request.turns, request.toolResults, openBefore);
+        plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
+        // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
+        const claimedNow = claimed === undefined || (!leases.fenced && leases.holds(threadId as string, id));
+        if (resuming) {
+          if (log !== undefined) resumedSeq = await log.lastSeq(id);
+          accepted = { ...existing, status: 'running' };
+          started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
+        } else {
+          const startsNow = lease !== undefined && claimedNow;
+          if (!startsNow) {
+            lease?.release(); // never hold an instance while waiting for the thread
+            lease = undefined;
+          }
+          accepted =
+            !startsNow && existing !== undefined
+              ? existing
+              : newRun({
+                  id,
+                  project,
+                  agent,
+                  version,
+                  model: spec.model,
+                  threadId,
+                  input: request.recordInput,
+                  metadata,
+                  createdAt: existing?.createdAt ?? now,
+                  startedAt: startsNow ? now : null,
+                });
+          if (startsNow) {
+            const inputs = inputMessages(request, results, id, now);
+            writes.started(threadId === null ? NO_MESSAGES : inputs);
+            started = { inputs, committed: lazy ? [] : await writes.commit(accepted, NO_MESSAGES) };
+          } else if (!lazy && existing === undefined) await writes.commit(accepted, NO_MESSAGES);
+        }
+      } catch (err) {
+        lease?.release();
+        admission?.withdraw(); // refused before it was recorded: it counts for nothing
+        if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
+        throw err;
       }
-      const firstCall = { spec, request, runId: id, now, thread, known, epoch, prefix, lease };
-      admission = await governance.admit({
+      const callerSignal = options.signal;
+      // Listed before the run is driven, which may end it before it first waits; `result` is set
+      // before anything else can see the entry.
+      const live = {
         project,
-        agentId: agent.id,
-        agentQuotas: spec.limits,
-        models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
-        // The run's own cap when it asks for less than the agent allows: reserve what it may use.
-        maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
-        hasTools: spec.tools.length > 0,
-        promptBytes: () => this.#firstCallBytes(firstCall),
-      });
-      if (threadId !== null && strategy !== 'reject') claimed = this.#claim(threadId, entrant, strategy);
-      // Tool calls and results must pair up across what the thread holds and what the run brings;
-      // read only when the run brings more than a user's text, so plain runs pay nothing.
-      let openBefore = new Map<string, string>();
-      if (readThread !== null) openBefore = openToolCalls(prefix);
-      else if (threadId !== null && bringsConversation(request)) {
-        openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
-      }
-      const results = pairToolCalls(request.turns, request.toolResults, openBefore);
-      plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
-      const base = queuedRun({
-        id,
-        project,
-        agent,
-        version,
-        model: spec.model,
-        threadId,
-        input: request.recordInput,
-        metadata,
-        createdAt: existing?.createdAt ?? now,
-      });
-      // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
-      const claimedNow =
-        threadId === null || strategy === 'reject' || (!leases.fenced && leases.holds(threadId, id));
-      if (resuming) {
-        if (log !== undefined) resumedSeq = await log.lastSeq(id);
-        accepted = { ...existing, status: 'running' };
-        started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
-      } else if (lease !== undefined && claimedNow) {
-        const inputs = inputMessages(request, results, id, now);
-        accepted = { ...base, status: 'running', startedAt: now };
-        writes.started(threadId === null ? [] : inputs);
-        started = { inputs, committed: lazy ? [] : await writes.commit(accepted, []) };
-      } else {
-        lease?.release(); // never hold an instance while waiting for the thread
-        lease = undefined;
-        accepted = existing ?? base;
-        if (!lazy && existing === undefined) await writes.commit(accepted, []);
-      }
-    } catch (err) {
-      lease?.release();
-      admission?.withdraw(); // refused before it was recorded: it counts for nothing
-      if (threadId !== null) claimed.then(() => leases.release(threadId, entrant)).catch(() => undefined);
-      throw err;
+        running: accepted.status === 'running',
+        record: accepted,
+        controller,
+        stream: this.#stream(id, resumedSeq),
+        queued: existing !== undefined,
+        unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
+      } as LiveRun;
+      if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
+      this.#live.set(id, live);
+      live.result = this.#drive(
+        live,
+        accepted,
+        claimed,
+        entrant,
+        lease,
+        started,
+        admission,
+        pinned,
+        plan,
+        writes,
+      );
+      return { id, accepted, stream: live.stream, result: live.result };
+    } finally {
+      this.#accepting--;
     }
-    const callerSignal = options.signal;
-    const onCallerAbort = () => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
-    callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
-    if (callerSignal?.aborted === true) onCallerAbort(); // it left while the run was being accepted
-    if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
+  }
+
+  /**
+   * A new run's event stream, told to the cluster's log when there is one; a resumed run's events
+   * go on after those its first node logged (`afterSeq`).
+   */
+  #stream(runId: string, afterSeq: number): RunEventStream {
     const { replayEvents, replayBytes } = this.#options;
-    const stream = new RunEventStream(id, () => clock.now(), replayEvents, replayBytes, {
-      sink: log === undefined ? undefined : (event) => log.append(event),
-      // A resumed run's events go on after those its first node logged.
-      afterSeq: resumedSeq,
-    });
-    const result = this.#drive(
-      accepted,
-      claimed,
-      entrant,
-      stream,
-      lease,
-      started,
-      admission,
-      pinned,
-      plan,
-      writes,
-    ).finally(() => callerSignal?.removeEventListener('abort', onCallerAbort));
-    const queued = existing !== undefined;
-    this.#live.set(id, {
-      project,
-      running: accepted.status === 'running',
-      record: accepted,
-      controller,
-      stream,
-      result,
-      queued,
-    });
-    void result.then((run) => {
-      if (isTerminal(run.status)) this.#observer.runFinished(run);
-    });
-    return { id, accepted, stream, result };
+    const log = this.#deps.eventLog;
+    return new RunEventStream(
+      runId,
+      this.#now,
+      replayEvents,
+      replayBytes,
+      log === undefined && afterSeq === 0 ? undefined : { sink: log && sinkOf(log), afterSeq },
+    );
+  }
+
+  /** Admission that must wait (limits to read, a budget to reserve, a shared ledger), measuring the first call when a budget asks. */
+  #admit(admitted: Omit<AdmitRequest, 'promptBytes'>, firstCall: FirstCall): Promise<RunAdmission> {
+    return this.#deps.governance.admit({ ...admitted, promptBytes: () => this.#firstCallBytes(firstCall) });
   }
 
   /**
@@ -623,7 +670,7 @@ export class RunManager {
   async startBackground(project: string, agentRef: string, options: StartRunOptions): Promise<RunRecord> {
     const queue = this.#deps.queue;
     if (queue === undefined)
-      return (await this.#accept(project, agentRef, options, { durable: true })).accepted;
+      return (await this.#start(project, agentRef, options, { durable: true })).accepted;
     if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
     const request = resolveRunRequest(options);
     const metadata = parseMetadata('metadata', options.metadata);
@@ -635,7 +682,7 @@ export class RunManager {
         ? (await threads.create(project, {})).id
         : (await threads.get(project, parseId('threadId', options.threadId))).id;
     const now = clock.now();
-    const run = queuedRun({
+    const run = newRun({
       id: newId('run', now),
       project,
       agent,
@@ -645,6 +692,7 @@ export class RunManager {
       input: request.recordInput,
       metadata,
       createdAt: now,
+      startedAt: null,
     });
     await store.createRun(run, []);
     const job: BackgroundJob = {
@@ -724,13 +772,16 @@ export class RunManager {
     }
   }
 
-  /** Takes the run from accepted to terminal; `lease` and `started` are set when it started already. */
+  /**
+   * Takes the run from accepted to terminal; `lease` and `started` are set when it started already.
+   * Resolves with its terminal record (or, handed over, the record as it stopped); never rejects.
+   */
   async #drive(
+    live: LiveRun,
     accepted: RunRecord,
-    /** Resolves with the thread lease's fencing token once the run holds its thread. */
-    claimed: Promise<number | undefined>,
+    /** The thread's claim while it may be pending; undefined when the run holds its thread or has none. */
+    claimed: Promise<number | undefined> | undefined,
     entrant: GateEntrant,
-    stream: RunEventStream,
     lease: Lease | undefined,
     started: Started | undefined,
     admission: RunAdmission,
@@ -740,13 +791,17 @@ export class RunManager {
     writes: RunWrites,
   ): Promise<RunRecord> {
     const { pool, runner, leases, clock } = this.#deps;
+    const { stream } = live;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
-    let holdsThread = false;
+    let holdsThread = claimed === undefined;
     let run = accepted;
+    let ended: RunRecord;
     try {
-      writes.fence = await claimed;
-      holdsThread = threadId !== null;
+      if (claimed !== undefined) {
+        writes.fence = await claimed;
+        holdsThread = true;
+      }
       signal.throwIfAborted();
       if (lease === undefined) {
         lease = await pool.acquire(run.project, run.agentId, {
@@ -769,35 +824,32 @@ export class RunManager {
           agentVersion: lease.agent.activeVersion,
           model: lease.agent.spec.model,
         };
-        writes.started(threadId === null ? [] : inputs);
+        writes.started(threadId === null ? NO_MESSAGES : inputs);
         // A run recorded while it waited is updated now; a lazy one is written with its first step.
-        started = { inputs, committed: writes.created ? await writes.commit(running, []) : [] };
+        started = { inputs, committed: writes.created ? await writes.commit(running, NO_MESSAGES) : [] };
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
-      const live = this.#live.get(run.id); // set by start() before this first await returned
-      if (live !== undefined) {
-        live.running = true;
-        live.record = run;
-      }
+      live.running = true;
+      live.record = run;
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
       }
       stream.publish({ type: 'run.started', run });
+      let history: readonly (MessageRecord | NewMessage)[];
+      if (threadId === null) history = [...plan.prefix, ...started.inputs];
+      else if (writes.created) history = promptHistory(await this.#history(run.project, threadId, started));
+      else {
+        const pending = this.#pendingHistory(run.project, threadId, started.inputs);
+        history = promptHistory(pending instanceof Promise ? await pending : pending);
+      }
       const { request } = plan;
-      return await runner.execute({
+      ended = await runner.execute({
         run,
         spec: lease.agent.spec,
         models: resources.models,
         tools: resources.tools,
-        history:
-          threadId === null
-            ? [...plan.prefix, ...started.inputs]
-            : promptHistory(
-                writes.created
-                  ? await this.#history(run.project, threadId, started)
-                  : await this.#pendingHistory(run.project, threadId, started.inputs),
-              ),
+        history,
         signal,
         events: stream,
         admission,
@@ -807,20 +859,35 @@ export class RunManager {
         writes,
       });
     } catch (err) {
-      return runner.fail(run, err, signal, stream, writes);
+      ended = await runner.fail(run, err, signal, stream, writes);
     } finally {
       lease?.release();
       admission.release();
-      if (holdsThread && threadId !== null) leases.release(threadId, entrant);
-      else if (threadId !== null)
-        claimed.then(() => leases.release(threadId, entrant)).catch(() => undefined);
-      this.#retire(accepted.id, plan.request.store);
+      if (threadId !== null) {
+        if (holdsThread) leases.release(threadId, entrant);
+        else this.#releaseThread(threadId, entrant, claimed);
+      }
+      this.#retire(live, plan.request.store);
       // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
       // for them; its caller does wait, so a client that starts its next run on the answer of this
       // one finds this one's place free on every node. Never fails: an unreachable Redis gets them
       // later, and the holds expire anyway.
-      await this.#deps.governance.flush();
+      const flushing = this.#deps.governance.flush();
+      if (flushing !== undefined) await flushing;
     }
+    if (isTerminal(ended.status)) this.#observer.runFinished(ended);
+    return ended;
+  }
+
+  /** Gives the thread back once the run holds it: now when `claimed` is undefined, else when it resolves. */
+  #releaseThread(
+    threadId: string,
+    entrant: GateEntrant,
+    claimed: Promise<number | undefined> | undefined,
+  ): void {
+    const { leases } = this.#deps;
+    if (claimed === undefined) leases.release(threadId, entrant);
+    else claimed.then(() => leases.release(threadId, entrant)).catch(() => undefined);
   }
 
   /** Claims the thread for the run; a THREAD_BUSY refusal is counted. */
@@ -840,28 +907,13 @@ export class RunManager {
    * catalog (the activation will resolve the same); a reference that fails to resolve is counted
    * as nothing here and fails the activation.
    */
-  async #firstCallBytes(call: {
-    spec: AgentSpec;
-    request: RunRequest;
-    runId: string;
-    now: number;
-    thread: ThreadRecord | undefined;
-    /** The thread's history as this process knows it (then `thread` is not read). */
-    known: MessageRecord[] | undefined;
-    /** The store's write epoch taken before `thread` was read. */
-    epoch: number | undefined;
-    /** A run that keeps nothing: the history it read from its thread. */
-    prefix: readonly (MessageRecord | NewMessage)[];
-    lease: Lease | undefined;
-  }): Promise<number> {
+  async #firstCallBytes(call: FirstCall): Promise<number> {
     const { spec, thread, request } = call;
     const inputs = inputMessages(request, undefined, call.runId, call.now);
     let messages: readonly (MessageRecord | NewMessage)[] = [...call.prefix, ...inputs];
     if (call.known !== undefined || thread !== undefined) {
       const recent = call.known ?? (await this.#recentOf(thread as ThreadRecord, call.epoch));
-      // The inputs are the last of the historyLimit messages the first call sends.
-      const kept = Math.max(0, this.#options.historyLimit - inputs.length);
-      messages = promptHistory([...recent.slice(Math.max(0, recent.length - kept)), ...inputs]);
+      messages = promptHistory(this.#endingWith(recent, inputs));
     }
     let tools: readonly Tool[] | undefined = call.lease?.instance.resources?.tools;
     if (tools === undefined && spec.tools.length > 0 && this.#deps.resolveTools !== undefined) {
@@ -903,25 +955,43 @@ export class RunManager {
 
   /**
    * The recent messages of a thread the run holds, followed by its input, not yet written: from
-   * the cache without a read while nobody else wrote to the store, else checked against the thread.
+   * the cache without a read (nor a promise) while nobody else wrote to the store, else checked
+   * against the thread.
    */
-  async #pendingHistory(
+  #pendingHistory(
     project: string,
     threadId: string,
     inputs: readonly NewMessage[],
-  ): Promise<(MessageRecord | NewMessage)[]> {
+  ): (MessageRecord | NewMessage)[] | Promise<(MessageRecord | NewMessage)[]> {
     const epoch = this.#deps.store.writeEpoch?.();
-    const before =
-      this.#deps.history.known(project, threadId, epoch) ??
-      (await this.#recentOf(await this.#deps.threads.get(project, threadId), epoch));
-    const kept = Math.max(0, this.#options.historyLimit - inputs.length);
-    return [...before.slice(Math.max(0, before.length - kept)), ...inputs];
+    const before = this.#deps.history.known(project, threadId, epoch);
+    if (before !== undefined) return this.#endingWith(before, inputs);
+    return this.#deps.threads
+      .get(project, threadId)
+      .then((thread) => this.#recentOf(thread, epoch))
+      .then((recent) => this.#endingWith(recent, inputs));
   }
 
-  /** Forgets a finished run; its events stay replayable unless it keeps nothing (`keep` false). */
-  #retire(runId: string, keep: boolean): void {
-    const live = this.#live.get(runId);
-    if (live === undefined) return;
+  /** The newest of `before` that fit in the history limit with `inputs`, then `inputs`: what a first call sends. */
+  #endingWith(
+    before: readonly MessageRecord[],
+    inputs: readonly NewMessage[],
+  ): (MessageRecord | NewMessage)[] {
+    const kept = Math.max(0, this.#options.historyLimit - inputs.length);
+    const out: (MessageRecord | NewMessage)[] = [];
+    for (let i = Math.max(0, before.length - kept); i < before.length; i++)
+      out.push(before[i] as MessageRecord);
+    for (const input of inputs) out.push(input);
+    return out;
+  }
+
+  /**
+   * Forgets a finished run and stops following its caller; its events stay replayable unless it
+   * keeps nothing (`keep` false).
+   */
+  #retire(live: LiveRun, keep: boolean): void {
+    const runId = live.record.id;
+    live.unfollow?.();
     this.#live.delete(runId);
     if (this.#live.size === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake();
@@ -946,14 +1016,35 @@ export class RunManager {
 function promptHistory(
   messages: readonly (MessageRecord | NewMessage)[],
 ): readonly (MessageRecord | NewMessage)[] {
-  const first = messages.findIndex((m) => m.role === 'user');
-  const from = first <= 0 ? messages : messages.slice(first);
-  const unanswered = (i: number): boolean => from[i]?.role === 'user' && from[i + 1]?.role === 'user';
-  if (!from.some((_m, i) => unanswered(i))) return from;
+  let first = 0;
+  while (first < messages.length && messages[first]?.role !== 'user') first++;
+  const from = first === 0 || first === messages.length ? messages : messages.slice(first);
+  let i = 0;
+  while (i < from.length && !unanswered(from, i)) i++;
+  if (i === from.length) return from;
   const out: (MessageRecord | NewMessage)[] = [];
-  from.forEach((m, i) => {
+  for (i = 0; i < from.length; i++) {
+    const m = from[i] as MessageRecord | NewMessage;
     out.push(m);
-    if (unanswered(i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
-  });
+    if (unanswered(from, i)) out.push(unansweredNote('', m.runId, null, m.createdAt));
+  }
   return out;
+}
+
+/** Whether the message at `i` is a user turn followed by another user turn. */
+function unanswered(messages: readonly (MessageRecord | NewMessage)[], i: number): boolean {
+  return messages[i]?.role === 'user' && messages[i + 1]?.role === 'user';
+}
+
+/** Tells a cluster's run event log of each event. */
+function sinkOf(log: RunEventLog<RunEvent>): (event: RunEvent) => void {
+  return (event) => log.append(event);
+}
+
+/** Cancels the run when its caller's signal aborts (or has already); returns what stops listening. */
+function followCaller(signal: AbortSignal, controller: AbortController): () => void {
+  const onAbort = (): void => controller.abort(new AgentPoolError('RUN_CANCELLED', 'the caller went away'));
+  signal.addEventListener('abort', onAbort, { once: true });
+  if (signal.aborted) onAbort(); // it left while the run was being accepted
+  return () => signal.removeEventListener('abort', onAbort);
 }

@@ -148,14 +148,14 @@ export class RunEventStream {
     now: () => number,
     maxEvents = DEFAULT_REPLAY_EVENTS,
     maxBytes = DEFAULT_REPLAY_BYTES,
-    more: { sink?: ((event: RunEvent) => void) | undefined; afterSeq?: number } = {},
+    more?: { sink?: ((event: RunEvent) => void) | undefined; afterSeq?: number },
   ) {
     this.runId = runId;
     this.#now = now;
     this.#max = maxEvents;
     this.#maxBytes = maxBytes;
-    this.#sink = more.sink;
-    this.#seq = more.afterSeq ?? 0;
+    this.#sink = more?.sink;
+    this.#seq = more?.afterSeq ?? 0;
   }
 
   /** Approximate bytes (as JSON) of the events held for replay. */
@@ -182,7 +182,7 @@ export class RunEventStream {
     }
     if (event.type === 'run.finished' || event.type === 'run.failed') this.#ended = true;
     this.#sink?.(event);
-    for (const wake of this.#wake.splice(0)) wake();
+    if (this.#wake.length > 0) for (const wake of this.#wake.splice(0)) wake();
     return event;
   }
 

@@ -20,6 +20,9 @@ export interface CreateThreadOptions {
   ttlSeconds?: number;
 }
 
+const THREAD_FIELDS: readonly string[] = Object.freeze(['metadata', 'ttlSeconds']);
+const NO_MESSAGES: readonly MessageRecord[] = Object.freeze([]);
+
 /** The threads of every project; every method takes the project first. */
 export class Threads {
   readonly #store: RunStore;
@@ -36,7 +39,7 @@ export class Threads {
 
   async create(project: string, options: CreateThreadOptions = {}): Promise<ThreadRecord> {
     assertSlug('project', project);
-    rejectUnknownKeys('', options, ['metadata', 'ttlSeconds']);
+    rejectUnknownKeys('', options, THREAD_FIELDS);
     const metadata = parseMetadata('metadata', options.metadata ?? undefined);
     const ttlSeconds =
       options.ttlSeconds === undefined
@@ -51,7 +54,7 @@ export class Threads {
       ttlSeconds,
       now,
     });
-    this.#history.set(project, thread.id, [], epoch); // its first run needs no read
+    this.#history.set(project, thread.id, NO_MESSAGES, epoch); // its first run needs no read
     return thread;
   }
 

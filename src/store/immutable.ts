@@ -38,17 +38,19 @@ function frozenCopy(value: unknown, ancestors: object[] | undefined): unknown {
     // structuredClone refuses these: NOT_PLAIN lets it throw its own error.
     return typeof value === 'function' || typeof value === 'symbol' ? NOT_PLAIN : value;
   }
-  const stack = ancestors ?? [];
-  if (stack.includes(value)) return NOT_PLAIN;
-  stack.push(value);
+  if (ancestors?.includes(value) === true) return NOT_PLAIN;
   const proto: unknown = Object.getPrototypeOf(value);
   let copy: Record<string, unknown> | unknown[];
+  // Made when the first object below this one is copied: flat values (a run's metadata, a text
+  // part) need no list of ancestors.
+  let stack: object[] | undefined;
   if (proto === Array.prototype) {
     const array = value as unknown[];
     const out: unknown[] = new Array(array.length);
     for (let i = 0; i < array.length; i++) {
       const item = array[i];
       if (item === undefined && !(i in array)) return NOT_PLAIN; // a hole, which structuredClone keeps
+      if (stack === undefined && typeof item === 'object' && item !== null) stack = lineage(ancestors, value);
       const c = frozenCopy(item, stack);
       if (c === NOT_PLAIN) return NOT_PLAIN;
       out[i] = c;
@@ -57,10 +59,14 @@ function frozenCopy(value: unknown, ancestors: object[] | undefined): unknown {
   } else if (proto === Object.prototype) {
     const object = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
-    for (const key of Object.keys(object)) {
+    // for…in without an array of keys; own keys only, whatever Object.prototype was given.
+    for (const key in object) {
+      if (!Object.hasOwn(object, key)) continue;
       // Assigning "__proto__" would set the copy's prototype instead of a property.
       if (key === '__proto__') return NOT_PLAIN;
-      const c = frozenCopy(object[key], stack);
+      const item = object[key];
+      if (stack === undefined && typeof item === 'object' && item !== null) stack = lineage(ancestors, value);
+      const c = frozenCopy(item, stack);
       if (c === NOT_PLAIN) return NOT_PLAIN;
       out[key] = c;
     }
@@ -68,6 +74,13 @@ function frozenCopy(value: unknown, ancestors: object[] | undefined): unknown {
   } else {
     return NOT_PLAIN;
   }
-  stack.pop();
+  if (stack !== undefined && stack === ancestors) stack.pop();
   return Object.freeze(copy);
+}
+
+/** The ancestors of `value`'s items: `ancestors` (shared down the whole descent) with `value` on top. */
+function lineage(ancestors: object[] | undefined, value: object): object[] {
+  if (ancestors === undefined) return [value];
+  ancestors.push(value);
+  return ancestors;
 }

@@ -356,9 +356,11 @@ export class MemoryRunStore implements RunStore {
    */
   #append(thread: StoredThread, messages: readonly NewMessage[]): MessageRecord[] {
     // Copy all first: a failed clone must leave the thread untouched.
-    const copies = messages.map((m) => (m.content === undefined ? null : immutableCopy(m.content)));
+    const copies: unknown[] = [];
+    for (const m of messages) copies.push(m.content === undefined ? null : immutableCopy(m.content));
     const out: MessageRecord[] = [];
-    messages.forEach((m, i) => {
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i] as NewMessage;
       const content = copies[i];
       const record: MessageRecord = {
         id: m.id,
@@ -372,7 +374,7 @@ export class MemoryRunStore implements RunStore {
       if (isImmutable(content)) Object.freeze(record);
       thread.messages.push(record);
       out.push(handOut(record));
-    });
+    }
     const last = messages[messages.length - 1];
     if (last !== undefined) {
       thread.updatedAt = Math.max(thread.updatedAt, last.createdAt);

@@ -32,6 +32,26 @@ describe('local thread leases', () => {
     await leases.close();
   });
 
+  it('claimNow grants a free thread at once, and nothing when it is busy, the run aborted or the leases closed', async () => {
+    const leases = new LocalThreadLeases();
+    const a = entrant('a');
+    assert.equal(leases.claimNow('t', a), true);
+    assert.equal(leases.holds('t', 'a'), true);
+    assert.equal(leases.held, 1);
+    assert.equal(leases.claimNow('t', entrant('b')), false, 'busy');
+    await assert.rejects(leases.claim('t', entrant('c'), 'reject'), { code: 'THREAD_BUSY' });
+    const aborted = entrant('d');
+    aborted.controller.abort(new Error('gone'));
+    assert.equal(leases.claimNow('u', aborted), false, 'aborted');
+    leases.release('t', a);
+    assert.equal(leases.held, 0);
+    const e = entrant('e');
+    assert.equal(leases.claimNow('t', e), true);
+    await leases.close();
+    assert.equal(e.controller.signal.aborted, true, 'close aborts a holder granted at once');
+    assert.equal(leases.claimNow('v', entrant('f')), false, 'closed');
+  });
+
   it('a waiter refused by close gives back the turn it gets later', async () => {
     const gate = new ThreadGate();
     const leases = new LocalThreadLeases(gate);

@@ -896,6 +896,48 @@ for (const [kind, ledgerFor] of Object.entries(LEDGERS)) {
       });
     });
 
+    describe('governance: admission without waiting (admitNow)', () => {
+      it(
+        kind === 'local'
+          ? 'admits at once once the limits are cached and no budget applies, holding a place as admit does; refuses at once'
+          : 'always leaves the decision to admit: a shared ledger answers later',
+        async () => {
+          const f = fixture();
+          await f.project({ quotas: { maxConcurrentRuns: 2 } });
+          const { promptBytes: _measured, ...now } = request();
+          assert.equal(f.governance.admitNow(now), undefined, 'limits not read yet');
+          const first = await f.governance.admit(request());
+          const second = f.governance.admitNow(now);
+          if (kind !== 'local') {
+            assert.equal(second, undefined);
+            assert.notEqual(f.governance.flush(), undefined, 'a shared ledger is flushed');
+            first.release();
+            return;
+          }
+          assert.ok(second !== undefined);
+          assert.equal(second.budgeted, false);
+          assert.equal((await f.governance.usage(P)).quotas.maxConcurrentRuns.used, 2);
+          assert.throws(
+            () => f.governance.admitNow(now),
+            (err: unknown) => isAgentPoolError(err, 'QUOTA_EXCEEDED'),
+          );
+          assert.deepEqual(f.refusals, [`${P}:QUOTA_EXCEEDED`]);
+          first.release();
+          second.release();
+          assert.equal((await f.governance.usage(P)).quotas.maxConcurrentRuns.used, 0);
+          assert.equal(f.governance.flush(), undefined, 'nothing to wait for');
+        },
+      );
+
+      it('leaves a budgeted project to admit, which measures and reserves the first call', async () => {
+        const f = fixture();
+        await f.project({ budgets: { dailyUsd: 100 } });
+        const { promptBytes: _measured, ...now } = request();
+        (await f.governance.admit(request())).release(); // the limits are cached now
+        assert.equal(f.governance.admitNow(now), undefined);
+      });
+    });
+
     describe('governance: agents (maxAgents)', () => {
       it('refuses a new agent once the project holds maxAgents, and asks nothing without a limit', async () => {
         const f = fixture();

@@ -52,6 +52,28 @@ describe('thread history cache', () => {
     assert.ok(cache.get('c', 1));
   });
 
+  it('keeps the least recently used order when the newest thread is used again, or forgotten', () => {
+    const cache = new ThreadHistoryCache({ maxThreads: 2, maxMessages: 3 });
+    cache.set('p', 'a', [msg(1)], 0);
+    cache.set('p', 'b', [msg(1)], 0);
+    assert.deepEqual(seqs(cache.known('p', 'b', 0)?.slice()), [1], 'b again: already the newest');
+    cache.set('p', 'b', [msg(1), msg(2)], 0); // replaced in place
+    cache.set('p', 'c', [msg(1)]);
+    assert.equal(cache.get('a', 1), undefined, 'a left first');
+    assert.deepEqual(seqs(cache.get('b', 2)), [1, 2]);
+    cache.delete('c'); // the newest forgotten
+    cache.set('p', 'a', [msg(1)]);
+    cache.get('b', 2);
+    cache.set('p', 'd', [msg(1)]);
+    assert.equal(cache.get('a', 1), undefined, 'a was the least recently used');
+    assert.ok(cache.get('b', 2));
+    assert.ok(cache.get('d', 1));
+    const none = new ThreadHistoryCache({ maxThreads: 0, maxMessages: 3 });
+    none.set('p', 'a', [msg(1)], 0);
+    none.set('p', 'a', [msg(1)], 0);
+    assert.equal(none.size, 0, 'maxThreads 0 keeps nothing');
+  });
+
   it('hands out copies: a caller changing its array does not change the cache', () => {
     const cache = new ThreadHistoryCache({ maxThreads: 2, maxMessages: 3 });
     cache.set('p', 't', [msg(1)]);
