@@ -11,8 +11,9 @@ export type IdPrefix = 'agt' | 'ins' | 'evt' | 'thr' | 'msg' | 'run' | 'key';
 
 /**
  * Random bytes drawn from a 4 KiB buffer refilled when spent: one `randomFillSync` per 256 ids
- * instead of one per id, which was the largest cost of a run on the memory store. It holds no
- * state anyone can observe, so it is the one module-level mutable value here.
+ * instead of one per id, which was the largest cost of a run on the memory store. It and the
+ * scratch buffer below hold no state anyone can observe (every id is read out before newId
+ * returns), so they are the module-level mutable values here.
  */
 const entropy = Buffer.alloc(4096);
 let entropyOffset = entropy.length;

@@ -89,6 +89,8 @@ interface StepResult {
 export class Runner {
   readonly #deps: RunnerDeps;
   readonly #observer: RunObserver;
+  /** Worked out once per tool list: a live instance hands every run the same list. */
+  readonly #agentTools = new WeakMap<readonly Tool[], AgentTools>();
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
@@ -101,7 +103,7 @@ export class Runner {
     let run = input.run;
     const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
     const clientTools = input.clientTools ?? [];
-    const agentTools = toolsOf(tools);
+    const agentTools = this.#toolsOf(tools);
     const toolDefs =
       clientTools.length === 0
         ? agentTools.definitions
@@ -199,6 +201,15 @@ export class Runner {
     } catch (err) {
       return this.fail(run, err, signal, events, input.writes);
     }
+  }
+
+  #toolsOf(tools: readonly Tool[]): AgentTools {
+    let known = this.#agentTools.get(tools);
+    if (known === undefined) {
+      known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])) };
+      this.#agentTools.set(tools, known);
+    }
+    return known;
   }
 
   async #modelStep(
@@ -490,18 +501,6 @@ function splitCalls(
 interface AgentTools {
   readonly definitions: LanguageModelV3FunctionTool[];
   readonly byName: ReadonlyMap<string, Tool>;
-}
-
-/** Worked out once per tool list: a live instance hands every run the same list. */
-const agentToolsCache = new WeakMap<readonly Tool[], AgentTools>();
-
-function toolsOf(tools: readonly Tool[]): AgentTools {
-  let known = agentToolsCache.get(tools);
-  if (known === undefined) {
-    known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])) };
-    agentToolsCache.set(tools, known);
-  }
-  return known;
 }
 
 /** The tools as the model is told of them. */

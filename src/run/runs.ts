@@ -231,9 +231,10 @@ interface RecentStream {
 
 interface LiveRun {
   project: string;
-  /** True once the run holds its thread and instance. */
-  running: boolean;
-  /** The run as it started: what get() answers until its first write is in the store. */
+  /**
+   * The run as accepted, then as it started (`running` once it holds its thread and instance):
+   * what get() answers until its first write is in the store.
+   */
   record: RunRecord;
   controller: AbortController;
   stream: RunEventStream;
@@ -295,7 +296,7 @@ export class RunManager {
     let running = 0;
     for (const live of this.#live.values()) {
       if (project !== undefined && live.project !== project) continue;
-      if (live.running) running++;
+      if (live.record.status === 'running') running++;
       else queued++;
     }
     return { queued, running };
@@ -505,7 +506,6 @@ export class RunManager {
       // before anything else can see the entry.
       const live = {
         project,
-        running: accepted.status === 'running',
         record: accepted,
         controller,
         stream: this.#stream(id, resumedSeq),
@@ -829,7 +829,6 @@ export class RunManager {
         started = { inputs, committed: writes.created ? await writes.commit(running, NO_MESSAGES) : [] };
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
-      live.running = true;
       live.record = run;
       const resources = lease.instance.resources;
       if (resources === undefined) {
