@@ -38,6 +38,8 @@ export class ThreadHistoryCache {
    */
   #newest: string | undefined;
   readonly #options: ThreadHistoryCacheOptions;
+  /** See {@link epoch}. */
+  #epoch: number | undefined;
 
   constructor(options: ThreadHistoryCacheOptions) {
     this.#options = options;
@@ -54,6 +56,7 @@ export class ThreadHistoryCache {
    */
   get(threadId: string, lastSeq: number, epoch?: number): MessageRecord[] | undefined {
     const cached = this.#threads.get(threadId);
+    if (epoch !== undefined) this.#epoch = epoch;
     if (cached === undefined || (cached.messages.at(-1)?.seq ?? 0) !== lastSeq) return undefined;
     if (epoch !== undefined) cached.epoch = epoch;
     this.#touch(threadId, cached);
@@ -67,6 +70,7 @@ export class ThreadHistoryCache {
    * the cache's own array, which its next write to the thread changes; copy what is kept longer.
    */
   known(project: string, threadId: string, epoch: number | undefined): readonly MessageRecord[] | undefined {
+    if (epoch !== undefined) this.#epoch = epoch;
     const cached = this.#threads.get(threadId);
     if (cached === undefined || cached.project !== project) return undefined;
     if (epoch === undefined || cached.epoch !== epoch) return undefined;
@@ -79,7 +83,25 @@ export class ThreadHistoryCache {
    * `epoch`, the store's write epoch taken before the read or the creation.
    */
   set(project: string, threadId: string, messages: readonly MessageRecord[], epoch?: number): void {
+    if (epoch !== undefined) this.#epoch = epoch;
     this.#touch(threadId, { project, messages: messages.slice(-this.#options.maxMessages), epoch });
+  }
+
+  /**
+   * The newest store write epoch handed to the cache (undefined before the first): a reading
+   * taken before anything that happens now, so never newer than the store's epoch.
+   */
+  get epoch(): number | undefined {
+    return this.#epoch;
+  }
+
+  /**
+   * Caches a thread this process just created, empty; `epoch`, a store write epoch read before
+   * the creation ({@link epoch} will do: an older one costs its first run a read, it never passes
+   * off another process's write as none).
+   */
+  created(project: string, threadId: string, epoch: number | undefined): void {
+    this.#touch(threadId, { project, messages: [], epoch });
   }
 
   /** Records messages just committed to a thread; keeps the entry only if they continue it exactly. */

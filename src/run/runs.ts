@@ -129,6 +129,11 @@ interface Plan {
   prefix: readonly (MessageRecord | NewMessage)[];
   /** Whether the client tools were checked against the agent's own already (warm start). */
   toolsChecked: boolean;
+  /**
+   * The store's write epoch read as the run was accepted, when it starts at once: its first call
+   * checks the thread's cached history against it instead of reading the epoch again.
+   */
+  epoch: number | undefined;
 }
 
 /** What a budgeted admission measures the run's first model call from (see #firstCallBytes). */
@@ -461,7 +466,7 @@ export class RunManager {
           openBefore = openToolCalls(await store.recentMessages(threadId, OPEN_CALLS_WINDOW));
         }
         const results = pairToolCalls(request.turns, request.toolResults, openBefore);
-        plan = { request, results, prefix, toolsChecked: liveTools !== undefined };
+        plan = { request, results, prefix, toolsChecked: liveTools !== undefined, epoch: undefined };
         // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
         const claimedNow = claimed === undefined || (!leases.fenced && leases.holds(threadId as string, id));
         if (resuming) {
@@ -490,6 +495,7 @@ export class RunManager {
                   startedAt: startsNow ? now : null,
                 });
           if (startsNow) {
+            plan.epoch = epoch;
             const inputs = inputMessages(request, results, id, now);
             writes.started(threadId === null ? NO_MESSAGES : inputs);
             started = { inputs, committed: lazy ? [] : await writes.commit(accepted, NO_MESSAGES) };
@@ -839,7 +845,7 @@ export class RunManager {
       if (threadId === null) history = [...plan.prefix, ...started.inputs];
       else if (writes.created) history = promptHistory(await this.#history(run.project, threadId, started));
       else {
-        const pending = this.#pendingHistory(run.project, threadId, started.inputs);
+        const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);
         history = promptHistory(pending instanceof Promise ? await pending : pending);
       }
       const { request } = plan;
@@ -961,8 +967,9 @@ export class RunManager {
     project: string,
     threadId: string,
     inputs: readonly NewMessage[],
+    accepted: number | undefined,
   ): (MessageRecord | NewMessage)[] | Promise<(MessageRecord | NewMessage)[]> {
-    const epoch = this.#deps.store.writeEpoch?.();
+    const epoch = accepted ?? this.#deps.store.writeEpoch?.();
     const before = this.#deps.history.known(project, threadId, epoch);
     if (before !== undefined) return this.#endingWith(before, inputs);
     return this.#deps.threads

@@ -21,7 +21,6 @@ export interface CreateThreadOptions {
 }
 
 const THREAD_FIELDS: readonly string[] = Object.freeze(['metadata', 'ttlSeconds']);
-const NO_MESSAGES: readonly MessageRecord[] = Object.freeze([]);
 
 /** The threads of every project; every method takes the project first. */
 export class Threads {
@@ -46,7 +45,8 @@ export class Threads {
         ? null
         : intOption('ttlSeconds', options.ttlSeconds, 1, 1, INPUT_LIMITS.ttlSeconds);
     const now = this.#clock.now();
-    const epoch = this.#store.writeEpoch?.();
+    // Any reading before the creation will do for its history: the newest the cache saw, if any.
+    const epoch = this.#history.epoch ?? this.#store.writeEpoch?.();
     const thread = await this.#store.createThread({
       id: newId('thr', now),
       project,
@@ -54,7 +54,7 @@ export class Threads {
       ttlSeconds,
       now,
     });
-    this.#history.set(project, thread.id, NO_MESSAGES, epoch); // its first run needs no read
+    this.#history.created(project, thread.id, epoch); // its first run needs no read
     return thread;
   }
 

@@ -90,9 +90,16 @@ export class MemoryRunStore implements RunStore {
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
     this.#assertOpen();
+    const stored = this.#newThread(thread);
+    this.#threads.set(stored.id, stored);
+    return this.#thread(stored);
+  }
+
+  /** A new thread's entry, checked and copied, not yet stored. */
+  #newThread(thread: NewThread): StoredThread {
     const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
     if (this.#threads.has(thread.id)) throw idExists('thread', thread.id);
-    const stored: StoredThread = {
+    return {
       id: thread.id,
       project: thread.project,
       metadata: immutableCopy(thread.metadata),
@@ -104,8 +111,6 @@ export class MemoryRunStore implements RunStore {
       runIds: new Set(),
       fence: 0,
     };
-    this.#threads.set(stored.id, stored);
-    return this.#thread(stored);
   }
 
   async getThread(id: string): Promise<ThreadRecord | undefined> {
@@ -163,16 +168,19 @@ export class MemoryRunStore implements RunStore {
     run: RunRecord,
     messages: readonly NewMessage[],
     fence?: number,
+    newThread?: NewThread,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
     this.#assertOpen();
-    checkRun(run, messages);
+    checkRun(run, messages, newThread);
     const token = fenceOf(run, fence);
-    const thread = run.threadId === null ? undefined : this.#mustGetThread(run.threadId);
+    const created = newThread && this.#newThread(newThread);
+    const thread = created ?? (run.threadId === null ? undefined : this.#mustGetThread(run.threadId));
     if (this.#runs.has(run.id)) throw idExists('run', run.id);
     if (thread !== undefined) checkFence(thread, token);
     // Copy everything before the first write, so a value that cannot be cloned writes nothing.
     const stored = storedRun(run);
     const appended = thread === undefined ? [] : this.#append(thread, messages);
+    if (created !== undefined) this.#threads.set(created.id, created); // after what may throw
     if (thread !== undefined && token !== undefined) thread.fence = token;
     this.#runs.set(stored.id, { record: stored, node: this.#node });
     thread?.runIds.add(stored.id);

@@ -418,12 +418,15 @@ export interface RunStore {
   /**
    * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run
    * without a thread takes no messages. With `fence` (see Fencing above) a stale token fails with
-   * `LEASE_LOST`, writing nothing.
+   * `LEASE_LOST`, writing nothing. With `thread`, that thread (the run's `threadId`) is created
+   * first, in the same transaction: a run on a new thread is one write (a taken id is
+   * `VALIDATION_FAILED`, writing nothing).
    */
   createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
     fence?: number,
+    thread?: NewThread,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }>;
   getRun(id: string): Promise<RunRecord | undefined>;
   /** A thread's runs, newest first. */

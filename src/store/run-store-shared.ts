@@ -5,7 +5,7 @@
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { INPUT_LIMITS } from '../core/input-limits.ts';
 import { decodeCursor } from './paging.ts';
-import type { InterruptOptions, NewMessage, RunRecord, RunStatus, VersionStats } from './ports.ts';
+import type { InterruptOptions, NewMessage, NewThread, RunRecord, RunStatus, VersionStats } from './ports.ts';
 
 /** The `seq` a message-listing cursor continues after (0 without a cursor). */
 export function seqCursor(cursor: string | undefined): number {
@@ -27,9 +27,12 @@ export function runCursor(cursor: string): [number, string] {
 }
 
 /** A stateless run takes no messages. */
-export function checkRun(run: RunRecord, messages: readonly NewMessage[]): void {
+export function checkRun(run: RunRecord, messages: readonly NewMessage[], thread?: NewThread): void {
   if (run.threadId === null && messages.length > 0) {
     throw validationError('messages', 'must be empty for a run without a thread', { runId: run.id });
+  }
+  if (thread !== undefined && (thread.id !== run.threadId || thread.project !== run.project)) {
+    throw validationError('thread', "must be the run's own thread, in its project", { runId: run.id });
   }
 }
 

@@ -4,9 +4,10 @@
  * row or tombstone. The hot-path test is one read of the revision counter (one row, ~1 µs); the
  * changes query (an index range scan past the cursor) runs only when the counter passed it.
  *
- * `PRAGMA data_version` would say "another connection committed" without reading the counter, but
- * it costs a statement too, and another store instance on the same connection (which it does not
- * see) may have written: it would save nothing.
+ * Most of the time not even that: the connection's `data_version` (read once per run of JavaScript,
+ * and shared with the run store's check of its thread cache) says whether another connection
+ * committed, and the connection counts the revisions its own stores took. While neither moved
+ * since the counter was last found at the cursor, the counter is still there: no statement.
  */
 import { validationError } from '../core/errors.ts';
 import { pageLimit } from './paging.ts';
@@ -19,6 +20,8 @@ export class SqliteChangeFeed implements AgentChangeFeed {
   readonly #conn: SqliteConnection;
   readonly #s: ReturnType<typeof prepareStatements>;
   readonly #writer: number;
+  /** The cursor last found equal to the counter, and the connection's readings then. */
+  #confirmed: { cursor: string; version: number; revisions: number } | undefined;
 
   constructor(conn: SqliteConnection, statements: ReturnType<typeof prepareStatements>, writer: number) {
     this.#conn = conn;
@@ -33,7 +36,22 @@ export class SqliteChangeFeed implements AgentChangeFeed {
   maybeChangedSince(cursor: string): boolean {
     // Writes through this store move the counter too; the query after them finds nothing to report
     // and moves the watcher's cursor past them.
-    return this.#conn.guard(() => String(this.#s.head.get()) !== cursor);
+    return this.#conn.guard(() => {
+      const { database } = this.#conn;
+      const version = database.dataVersion(); // before the counter: never newer than what it saw
+      const revisions = database.revisionsTaken;
+      const confirmed = this.#confirmed;
+      if (
+        confirmed !== undefined &&
+        confirmed.cursor === cursor &&
+        confirmed.version === version &&
+        confirmed.revisions === revisions
+      )
+        return false;
+      const changed = String(this.#s.head.get()) !== cursor;
+      this.#confirmed = changed ? undefined : { cursor, version, revisions };
+      return changed;
+    });
   }
 
   async changesSince<F extends StoredFlag = StoredFlag>(

@@ -51,13 +51,42 @@ export class SqliteDatabase {
   /** @internal (better-sqlite3's types are not the package's: they stay out of its declarations) */
   readonly db: Database.Database;
   readonly lockingMode: SqliteLockingMode;
+  /**
+   * Definition revisions taken through this connection (each agent store write that stamps one):
+   * with {@link dataVersion}, it tells a change feed whether the revision counter can have moved.
+   */
+  revisionsTaken = 0;
   /** The opener and each store using it; the connection closes when this reaches 0. */
   #users = 1;
+  readonly #dataVersion: Database.Statement<[], number>;
+  /** {@link dataVersion}'s reading, until the current run of JavaScript ends. */
+  #version: number | undefined;
+  readonly #forgetVersion = (): void => {
+    this.#version = undefined;
+  };
 
   private constructor(path: string, db: Database.Database, lockingMode: SqliteLockingMode) {
     this.path = path;
     this.db = db;
     this.lockingMode = lockingMode;
+    this.#dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
+  }
+
+  /**
+   * SQLite's `data_version`: it changes when another connection (another process, another
+   * database object on the file) commits, and never for this connection's own writes. Read once
+   * per run of JavaScript (until the microtasks queued meanwhile have run): nothing of this
+   * process can change it within one, and every request handled within one arrived before the
+   * reading, so it is as current for all of them as a reading of their own. A file opened
+   * exclusively has no other connection: 0, without a statement.
+   */
+  dataVersion(): number {
+    if (this.lockingMode === 'exclusive') return 0;
+    if (this.#version === undefined) {
+      this.#version = this.#dataVersion.get() as number;
+      queueMicrotask(this.#forgetVersion);
+    }
+    return this.#version;
   }
 
   /**

@@ -86,6 +86,21 @@ export type SqliteRunStoreOptions = SqliteStoreSource & {
  */
 const CHECKPOINTER_AFTER_WRITES = 100;
 
+/** A new thread's row, serialised now, so a caller changing its objects before the group commit changes nothing. */
+function threadRow(thread: NewThread): ThreadRow {
+  const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+  return {
+    id: thread.id,
+    project: thread.project,
+    metadata: JSON.stringify(thread.metadata),
+    ttl_seconds: ttl,
+    expires_at: ttl === null ? null : thread.now + ttl * 1000,
+    message_count: 0,
+    created_at: thread.now,
+    updated_at: thread.now,
+  };
+}
+
 function runRow(run: RunRecord, node: string | null): RunRow {
   return {
     id: run.id,
@@ -138,7 +153,6 @@ export class SqliteRunStore implements RunStore {
   readonly #group: GroupCommit;
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
   readonly #node: string | null;
-  readonly #dataVersion: Database.Statement<[], number>;
   /** The checkpointer's options until it starts (undefined without one); see #write. */
   #checkpoint: ResolvedSqliteCheckpointOptions | undefined;
   #checkpointer: SqliteCheckpointer | undefined;
@@ -156,10 +170,9 @@ export class SqliteRunStore implements RunStore {
     // A ':memory:' database has no WAL to copy; an exclusive one admits no second connection.
     const { path, lockingMode } = this.#conn.database;
     this.#checkpoint = path === ':memory:' || lockingMode === 'exclusive' ? undefined : checkpoint;
-    [this.#s, this.#w, this.#projectData, this.#dataVersion] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
-      const dataVersion = db.prepare<[], number>('PRAGMA data_version').pluck();
-      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db), dataVersion] as const;
+      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;
     });
     this.#group = new GroupCommit(this.#w.transactions, (err) => this.#conn.storeError(err));
   }
@@ -170,26 +183,9 @@ export class SqliteRunStore implements RunStore {
   }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
-    const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
-    // Serialised now, so a caller changing its objects before the group commit changes nothing.
-    const row: ThreadRow = {
-      id: thread.id,
-      project: thread.project,
-      metadata: JSON.stringify(thread.metadata),
-      ttl_seconds: ttl,
-      expires_at: ttl === null ? null : thread.now + ttl * 1000,
-      message_count: 0,
-      created_at: thread.now,
-      updated_at: thread.now,
-    };
+    const row = threadRow(thread);
     return this.#write(() => {
-      try {
-        this.#s.insertThread.run(row);
-      } catch (err) {
-        if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
-          throw idExists('thread', thread.id);
-        throw err;
-      }
+      this.#w.insertThread(row);
       return toThread(row);
     }, false);
   }
@@ -229,28 +225,29 @@ export class SqliteRunStore implements RunStore {
     return this.#conn.guard(() => this.#s.listExpiredThreads.all(now, max).map(toThread));
   }
 
-  /** Changes when another connection (this process's agent store, another process) commits. */
+  /** Changes when another connection (another process, another database object on the file) commits. */
   writeEpoch(): number {
-    // A file opened exclusively has no other connection: nothing to read.
-    if (this.#conn.database.lockingMode === 'exclusive') return 0;
-    return this.#conn.guard(() => this.#dataVersion.get() as number);
+    return this.#conn.guard(() => this.#conn.database.dataVersion());
   }
 
   async createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
     fence?: number,
+    thread?: NewThread,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
-    checkRun(run, messages);
+    checkRun(run, messages, thread);
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
+    const newThread = thread && threadRow(thread);
     return this.#write(
       () => {
+        if (newThread !== undefined) this.#w.insertThread(newThread);
         const appended = this.#w.createRun(row, rows, token).map(toMessage);
         return { run: toRun(row), messages: appended };
       },
-      partial(rows, token),
+      newThread !== undefined || partial(rows, token),
     );
   }
 
@@ -411,6 +408,15 @@ function prepareWrites(db: Database.Database, s: Statements) {
       return row;
     });
   };
+  const insertThread = (row: ThreadRow): void => {
+    try {
+      s.insertThread.run(row);
+    } catch (err) {
+      if ((err as { code?: unknown }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY')
+        throw idExists('thread', row.id);
+      throw err;
+    }
+  };
   const createRun = (
     row: RunRow,
     messages: readonly PendingMessage[],
@@ -445,5 +451,5 @@ function prepareWrites(db: Database.Database, s: Statements) {
   // One IMMEDIATE transaction per batch; nested, the same wrapper is a savepoint.
   const atomic = db.transaction((body: () => unknown) => body());
   const transactions: GroupTransactions = { transaction: atomic.immediate, isolate: atomic };
-  return { createRun, commitStep, transactions };
+  return { insertThread, createRun, commitStep, transactions };
 }

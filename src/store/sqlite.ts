@@ -27,7 +27,7 @@ import type {
 import { type AgentRow, toAgent, toVersion, type VersionRow } from './rows.ts';
 import { prepareStatements } from './sqlite-schema.ts';
 import { SqliteChangeFeed } from './sqlite-change-feed.ts';
-import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
+import { SqliteConnection, type SqliteDatabase, type SqliteStoreSource } from './sqlite-connection.ts';
 import {
   agentExists,
   agentNotFound,
@@ -79,7 +79,7 @@ export class SqliteAgentStore implements AgentStore {
     this.#conn = new SqliteConnection(options, busyTimeoutMs, 'agent store');
     [this.#s, this.#w] = this.#conn.prepare((db) => {
       const s = prepareStatements(db);
-      return [s, prepareWrites(db, s, writer, changeHistory)] as const;
+      return [s, prepareWrites(db, s, writer, changeHistory, this.#conn.database)] as const;
     });
     this.changeFeed = new SqliteChangeFeed(this.#conn, this.#s, writer);
   }
@@ -317,7 +317,13 @@ type Statements = ReturnType<typeof prepareStatements>;
  * The writes that must be atomic. They run as IMMEDIATE transactions: the write lock is taken up
  * front, so two processes on one file queue on busy_timeout instead of failing to upgrade a read lock.
  */
-function prepareWrites(db: Database.Database, s: Statements, writer: number, changeHistory: number) {
+function prepareWrites(
+  db: Database.Database,
+  s: Statements,
+  writer: number,
+  changeHistory: number,
+  database: SqliteDatabase,
+) {
   const writeLabels = (id: string, project: string, name: string, labels: IndexedSpec['labels']) => {
     for (const [key, value] of Object.entries(labels)) s.insertLabel.run(id, project, name, key, value);
   };
@@ -326,7 +332,10 @@ function prepareWrites(db: Database.Database, s: Statements, writer: number, cha
     writeLabels(row.id, row.project, row.name, labels);
   };
   /** The next revision of the change feed: one per definition write, in commit order. */
-  const stamp = (): [number, number] => [s.nextRevision.get() as number, writer];
+  const stamp = (): [number, number] => {
+    database.revisionsTaken++; // counted even if the write rolls back: the feed then reads once more
+    return [s.nextRevision.get() as number, writer];
+  };
   const create = db.transaction((row: AgentRow, labels: IndexedSpec['labels']): void => {
     [row.revision, row.writer] = stamp();
     s.insertAgent.run(row);

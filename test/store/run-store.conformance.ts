@@ -309,6 +309,38 @@ export function runStoreConformance(
         assert.equal(await store.getThread('thr_missing'), undefined);
       });
 
+      it('createRun with a new thread creates both in one write, or, when an id is taken, neither', async () => {
+        const newThread = { id: 'thr_n', project: 'p1', metadata: { topic: 'x' }, ttlSeconds: 60, now: T0 };
+        const run = runRecord({ id: 'run_n', threadId: 'thr_n' });
+        const created = await store.createRun(run, [msg('m1', T0 + 1)], undefined, newThread);
+        assert.deepEqual(
+          created.messages.map((m) => [m.id, m.seq]),
+          [['m1', 1]],
+        );
+        assert.deepEqual(await store.getRun('run_n'), run);
+        const stored = await store.getThread('thr_n');
+        assert.equal(stored?.project, 'p1');
+        assert.deepEqual(stored?.metadata, { topic: 'x' });
+        assert.equal(stored?.messageCount, 1);
+        assert.equal(stored?.createdAt, T0);
+        assert.equal(stored?.expiresAt, T0 + 1 + 60_000, 'the ttl counts from its last message');
+        assert.deepEqual(ids(await store.recentMessages('thr_n', 10)), ['m1']);
+        // the same thread again: ID_EXISTS, and the second run is not written
+        const again = runRecord({ id: 'run_m', threadId: 'thr_n' });
+        await invalid(store.createRun(again, [msg('m2')], undefined, newThread));
+        assert.equal(await store.getRun('run_m'), undefined);
+        assert.deepEqual(ids(await store.recentMessages('thr_n', 10)), ['m1']);
+        // a taken run id: the new thread is not written either
+        const taken = { ...newThread, id: 'thr_o' };
+        await invalid(
+          store.createRun(runRecord({ id: 'run_n', threadId: 'thr_o' }), [msg('m3')], undefined, taken),
+        );
+        assert.equal(await store.getThread('thr_o'), undefined);
+        // the thread must be the run's own
+        await invalid(store.createRun(runRecord({ id: 'run_p', threadId: 'thr_1' }), [], undefined, taken));
+        assert.equal(await store.getThread('thr_o'), undefined);
+      });
+
       it('createRun rejects a taken run id and keeps the first run and messages', async () => {
         await thread();
         await store.createRun(runRecord({ input: 'first' }), [msg('m1')]);

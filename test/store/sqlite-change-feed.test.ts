@@ -1,7 +1,9 @@
 /**
  * The SQLite agent store's change feed: the change-feed conformance suite with two stores on one
  * file, as two processes have them (`agentpool serve` and `agentpool apply -f`), plus what only a
- * file shows: upgrading a file written before the feed existed.
+ * file shows: upgrading a file written before the feed existed. The suite runs twice: with a
+ * connection per store, and with every store on one connection (as a pool opens its file), where
+ * `data_version` does not see the other stores' writes and the connection's count of revisions does.
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
@@ -9,6 +11,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import type { AgentChange, IndexedSpec } from '../../src/store/ports.ts';
 import { SqliteAgentStore } from '../../src/store/sqlite.ts';
+import { SqliteDatabase } from '../../src/store/sqlite-connection.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { rollBackSchema } from '../support/sqlite-store.ts';
 import { tempDir } from '../support/temp-dir.ts';
@@ -39,6 +42,29 @@ changeFeedConformance('SqliteAgentStore change feed', async () => {
         db.close();
       }
     },
+    settle: async () => undefined,
+    cleanup: async () => {
+      await here.close();
+      await there.close();
+      tmp.cleanup();
+    },
+  };
+});
+
+changeFeedConformance('SqliteAgentStore change feed, every store on one connection', async () => {
+  const tmp = tempDir();
+  const path = join(tmp.dir, 'agentpool.db');
+  const database = SqliteDatabase.open(path);
+  const here = new SqliteAgentStore({ database });
+  const there = new SqliteAgentStore({ database });
+  database.release(); // the stores hold it now
+  return {
+    here,
+    there,
+    openAgents: async (changeHistory) => new SqliteAgentStore({ database, changeHistory }),
+    openRuns: async () => new SqliteRunStore({ database }),
+    countTombstones: async () =>
+      database.db.prepare('SELECT count(*) FROM agent_tombstones').pluck().get() as number,
     settle: async () => undefined,
     cleanup: async () => {
       await here.close();

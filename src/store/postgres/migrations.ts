@@ -257,6 +257,28 @@ const MIGRATIONS: readonly string[] = [
     RETURN base;
   END $$;
   `,
+  `
+  -- RunStore.createRun with a new thread, in one statement: the thread first (a taken id is a
+  -- unique violation of threads_pkey), then the run as agentpool_create_run writes it.
+  CREATE FUNCTION agentpool_create_thread_run(
+    p_id text, p_project text, p_agent_id text, p_agent_name text, p_agent_version integer,
+    p_thread text, p_status text, p_input text, p_output text, p_model text, p_steps integer,
+    p_input_tokens bigint, p_output_tokens bigint, p_cost double precision, p_error text,
+    p_metadata text, p_created_at bigint, p_started_at bigint, p_finished_at bigint, p_node text,
+    p_fence bigint, p_ids text[], p_roles text[], p_contents text[], p_run_ids text[], p_created bigint[],
+    p_thread_metadata text, p_thread_ttl double precision, p_thread_expires_at double precision,
+    p_thread_created_at bigint
+  ) RETURNS bigint LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO threads (id, project, metadata, ttl_seconds, expires_at, message_count, created_at, updated_at)
+    VALUES (p_thread, p_project, p_thread_metadata, p_thread_ttl, p_thread_expires_at, 0,
+            p_thread_created_at, p_thread_created_at);
+    RETURN agentpool_create_run(p_id, p_project, p_agent_id, p_agent_name, p_agent_version, p_thread,
+      p_status, p_input, p_output, p_model, p_steps, p_input_tokens, p_output_tokens, p_cost, p_error,
+      p_metadata, p_created_at, p_started_at, p_finished_at, p_node, p_fence, p_ids, p_roles,
+      p_contents, p_run_ids, p_created);
+  END $$;
+  `,
 ];
 
 /** The schema version this code writes. */

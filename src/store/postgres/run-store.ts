@@ -53,6 +53,24 @@ const RUN_BYTES =
 
 /** The parameters of agentpool_create_run and agentpool_commit_step, in their order. */
 const WRITE_PARAMS = Array.from({ length: 26 }, (_, i) => `$${i + 1}`).join(', ');
+/** Those, then the new thread's metadata, ttl, expiry and creation time. */
+const THREAD_WRITE_PARAMS = `${WRITE_PARAMS}, $27, $28, $29, $30`;
+
+/** A new thread's row, serialised now. */
+function threadRow(thread: NewThread): ThreadRow {
+  const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+  return {
+    id: thread.id,
+    project: thread.project,
+    metadata: JSON.stringify(thread.metadata),
+    ttl_seconds: ttl,
+    expires_at: ttl === null ? null : thread.now + ttl * 1000,
+    message_count: 0,
+    fence: 0,
+    created_at: thread.now,
+    updated_at: thread.now,
+  };
+}
 
 /** A RunStore on a PostgreSQL database shared with the other stores (open.ts opens them together). */
 export class PostgresRunStore implements RunStore {
@@ -67,18 +85,7 @@ export class PostgresRunStore implements RunStore {
   }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
-    const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
-    const row: ThreadRow = {
-      id: thread.id,
-      project: thread.project,
-      metadata: JSON.stringify(thread.metadata),
-      ttl_seconds: ttl,
-      expires_at: ttl === null ? null : thread.now + ttl * 1000,
-      message_count: 0,
-      fence: 0,
-      created_at: thread.now,
-      updated_at: thread.now,
-    };
+    const row = threadRow(thread);
     await this.#conn.guard(async () => {
       try {
         await this.#conn.db.query(
@@ -145,10 +152,14 @@ export class PostgresRunStore implements RunStore {
     run: RunRecord,
     messages: readonly NewMessage[],
     fence?: number,
+    thread?: NewThread,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
-    checkRun(run, messages);
+    checkRun(run, messages, thread);
     const token = fenceOf(run, fence);
-    const appended = await this.#write('agentpool_create_run', run, messages, token);
+    const appended =
+      thread === undefined
+        ? await this.#write('agentpool_create_run', run, messages, token)
+        : await this.#write('agentpool_create_thread_run', run, messages, token, threadRow(thread));
     return { run: structuredClone(run), messages: appended };
   }
 
@@ -260,10 +271,11 @@ export class PostgresRunStore implements RunStore {
    * function raises the checks' failures, mapped here to the errors every adapter throws.
    */
   async #write(
-    fn: 'agentpool_create_run' | 'agentpool_commit_step',
+    fn: 'agentpool_create_run' | 'agentpool_commit_step' | 'agentpool_create_thread_run',
     run: RunRecord,
     messages: readonly NewMessage[],
     fence: number | undefined,
+    thread?: ThreadRow,
   ): Promise<MessageRecord[]> {
     // Serialised now, so a value that cannot be stored fails before anything is sent.
     const contents = messages.map((m) => JSON.stringify(m.content) ?? 'null');
@@ -295,10 +307,12 @@ export class PostgresRunStore implements RunStore {
       messages.map((m) => m.runId),
       messages.map((m) => m.createdAt),
     ];
+    if (thread !== undefined)
+      values.push(thread.metadata, thread.ttl_seconds, thread.expires_at, thread.created_at);
     const base = await this.#conn.guard(async () => {
       try {
         const { rows } = await this.#conn.db.query<{ base: number | null }>(
-          `SELECT ${fn}(${WRITE_PARAMS}) AS base`,
+          `SELECT ${fn}(${thread === undefined ? WRITE_PARAMS : THREAD_WRITE_PARAMS}) AS base`,
           values,
           fn,
         );
@@ -320,7 +334,9 @@ export class PostgresRunStore implements RunStore {
 
   /** What a failed run write means to the caller; unknown failures pass on to the guard. */
   #writeError(err: unknown, run: RunRecord, fence: number | undefined): unknown {
-    if (uniqueViolation(err) === 'runs_pkey') return idExists('run', run.id);
+    const violated = uniqueViolation(err);
+    if (violated === 'runs_pkey') return idExists('run', run.id);
+    if (violated === 'threads_pkey') return idExists('thread', run.threadId ?? '');
     const e = err as { code?: unknown; message?: unknown; detail?: unknown };
     if (e?.code !== 'P0001' || typeof e.message !== 'string') return err;
     switch (e.message) {
