@@ -1,8 +1,9 @@
 /**
  * Per-run overhead of the runtime on a zero-latency in-process model, against popular TypeScript
  * agent frameworks on the same mock, measured in the same run, each contender in its own process:
- * (A) a plain answer; (B) one tool call, then an answer. agentpool runs on a new thread each time,
- * with the thread, its messages and the run record persisted to SQLite (and to memory), and
+ * (A) a plain answer; (B) one tool call, then an answer. agentpool runs on a new thread each time
+ * (created with the run: `runs.start(…, { thread: {} })`), with the thread, its messages and the
+ * run record persisted to SQLite (and to memory), and
  * stateless (no thread: only the run record persisted to SQLite). The peers (bench/peers, installed
  * separately) keep no state.
  *
@@ -67,10 +68,10 @@ async function agentpool(store: 'sqlite' | 'memory', stateless: boolean) {
     instructions: 'You are terse.',
     tools: ['custom:add'],
   });
-  const run = async (agent: string) => {
-    const thread = stateless ? {} : { threadId: (await pool.threads.create('bench')).id };
-    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, ...thread })).result;
-  };
+  // A new thread per run, created with the run (`thread: {}`: one call, one write); or none.
+  const thread = stateless ? {} : { thread: {} };
+  const run = async (agent: string) =>
+    (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, ...thread })).result;
   // self-check: the scenarios really happen
   const a = await run('plain');
   const b = await run('tooled');
@@ -263,7 +264,7 @@ const summary = [
     rows,
   ),
   '',
-  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits twice (A: the thread, then the run with its messages) or three times (B: and its second step), so persistence alone costs at least ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs and ${us(3 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
+  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits once (A: the thread, the run and its messages) or twice (B: and its second step), so persistence alone costs at least ${us(ap.commitFloorUs ?? Number.NaN)} µs and ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once too (B: twice). A thread created by its own call first (\`threads.create\`, then the run) costs one commit more. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
   '',
   'agentpool as a share of the AI SDK (median latency one at a time; wall time per run in flight), against its goals:',
   '',

@@ -11,6 +11,7 @@ import { boolOption, rejectUnknownKeys } from '../core/options.ts';
 import { SPEC_LIMITS } from '../registry/definition.ts';
 import type { NewMessage } from '../store/ports.ts';
 import type { MultitaskStrategy } from '../coordination/thread-gate.ts';
+import type { CreateThreadOptions } from './threads.ts';
 import { type CallSettings, resolveCallSettings } from './call-settings.ts';
 import {
   type ClientTool,
@@ -35,6 +36,13 @@ export interface StartRunOptions {
   input?: string;
   /** Run on this thread (its history is the model's context); stateless when absent. */
   threadId?: string;
+  /**
+   * Run on a new thread, created with these options (`{}` for none) in the run's first write: one
+   * request and one transaction instead of `threads.create` and then the run. The run record's
+   * `threadId` names it. Not with `threadId`, nor with `store: false`. A run refused before it is
+   * written creates no thread.
+   */
+  thread?: CreateThreadOptions;
   /** When the thread is busy. @default 'reject' */
   multitask?: MultitaskStrategy;
   /** Free-form JSON kept on the run record (≤ 16 KiB, nesting ≤ 32 levels: `INPUT_LIMITS`). @default {} */
@@ -79,6 +87,7 @@ export interface StartRunOptions {
 const START_FIELDS = [
   'input',
   'threadId',
+  'thread',
   'multitask',
   'metadata',
   'signal',

@@ -6,7 +6,7 @@
  * leaves nothing of the run, as if it never happened (docs/runs.md, "What a crash may cost").
  * A run that keeps nothing (`store: false`) is written without its input, output and metadata.
  */
-import type { MessageRecord, NewMessage, RunRecord, RunStore } from '../store/ports.ts';
+import type { MessageRecord, NewMessage, NewThread, RunRecord, RunStore } from '../store/ports.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 
 export class RunWrites {
@@ -14,6 +14,8 @@ export class RunWrites {
   readonly #history: ThreadHistoryCache;
   readonly #keep: boolean;
   #created: boolean;
+  /** The new thread the run's first write creates, until it is written. */
+  #thread: NewThread | undefined;
   /** The run's input messages, once it started, until they are written. */
   #inputs: readonly NewMessage[] = [];
   /** The thread lease's fencing token (cluster), carried by every write once the run holds its thread. */
@@ -26,12 +28,20 @@ export class RunWrites {
       created: boolean;
       /** False for a run that keeps nothing. */
       keep: boolean;
+      /** A new thread, created with the run's record (the run's `thread` option). */
+      thread?: NewThread | undefined;
     },
   ) {
     this.#store = deps.store;
     this.#history = deps.history;
     this.#created = options.created;
     this.#keep = options.keep;
+    this.#thread = options.thread;
+  }
+
+  /** Whether the run's thread is new and not yet written: its history is only what the run brings. */
+  get newThread(): boolean {
+    return this.#thread !== undefined;
   }
 
   /** Whether the store holds the run's record. */
@@ -57,8 +67,9 @@ export class RunWrites {
       const all = this.#inputs.length === 0 ? messages : [...this.#inputs, ...messages];
       if (this.#created) committed = await this.#store.commitStep(record, all, this.fence);
       else {
-        committed = (await this.#store.createRun(record, all, this.fence)).messages;
+        committed = (await this.#store.createRun(record, all, this.fence, this.#thread)).messages;
         this.#created = true;
+        this.#thread = undefined;
       }
       this.#inputs = [];
     } catch (err) {

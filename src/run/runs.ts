@@ -6,7 +6,7 @@
  * a terminal status that is committed to the store.
  */
 import type { Clock } from '../core/clock.ts';
-import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
+import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { OldestKey } from '../core/oldest-key.ts';
 import { parseId, parseMetadata } from '../core/input-limits.ts';
@@ -16,7 +16,14 @@ import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { AgentSpec } from '../registry/definition.ts';
-import type { MessageRecord, NewMessage, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type {
+  MessageRecord,
+  NewMessage,
+  NewThread,
+  RunRecord,
+  RunStore,
+  ThreadRecord,
+} from '../store/ports.ts';
 import type { Tool } from '../tools/tool.ts';
 import { effectiveMaxTokens } from './call-settings.ts';
 import { checkToolNames, clientToolDefinitions, openToolCalls, pairToolCalls } from './conversation.ts';
@@ -360,15 +367,17 @@ export class RunManager {
       // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
       // cluster the run is recorded at once: its fencing token must reach the thread first.
       const lazy = existing === undefined && !durable && !leases.fenced;
+      const now = clock.now();
+      const newThread = existing === undefined ? this.#newThread(project, options, request, now) : undefined;
       const writes = new RunWrites(
         { store, history },
-        { created: existing !== undefined, keep: request.store },
+        { created: existing !== undefined, keep: request.store, thread: newThread },
       );
-      const requestedThread = options.threadId === undefined ? null : parseId('threadId', options.threadId);
+      const requestedThread =
+        newThread?.id ?? (options.threadId === undefined ? null : parseId('threadId', options.threadId));
       // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
       const threadId = request.store ? requestedThread : null;
       const readThread = request.store ? null : requestedThread;
-      const now = clock.now();
       const id = existing?.id ?? newId('run', now);
       const controller = new AbortController();
       const entrant: GateEntrant = { runId: id, controller };
@@ -416,13 +425,19 @@ export class RunManager {
         /** The thread's history as this process knows it, current: a lazy run's thread needs no read then. */
         let known: readonly MessageRecord[] | undefined;
         /** The store's write epoch, taken before the thread is read. */
-        const epoch = lazy && threadId !== null ? store.writeEpoch?.() : undefined;
+        const epoch = lazy && threadId !== null && newThread === undefined ? store.writeEpoch?.() : undefined;
         if (threadId !== null) {
-          known = history.known(project, threadId, epoch);
-          if (known === undefined) {
-            thread = await threads.get(project, threadId);
-            // Checked against the thread just read (or read again), the cache is current from here.
-            if (lazy) known = await this.#recentOf(thread, epoch);
+          if (newThread !== undefined) {
+            // Written with the run: no history to read; cached, so that its next run reads none either.
+            history.created(project, threadId, history.epoch ?? store.writeEpoch?.());
+            known = NO_MESSAGES;
+          } else {
+            known = history.known(project, threadId, epoch);
+            if (known === undefined) {
+              thread = await threads.get(project, threadId);
+              // Checked against the thread just read (or read again), the cache is current from here.
+              if (lazy) known = await this.#recentOf(thread, epoch);
+            }
           }
           // A `reject` run holds its thread before admission, so the history admission measures is
           // the one its first call sends; the others cannot claim before they are admitted (an
@@ -504,6 +519,7 @@ export class RunManager {
       } catch (err) {
         lease?.release();
         admission?.withdraw(); // refused before it was recorded: it counts for nothing
+        if (newThread !== undefined && !writes.created) history.delete(newThread.id); // never written
         if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
         throw err;
       }
@@ -552,6 +568,21 @@ export class RunManager {
       replayBytes,
       log === undefined && afterSeq === 0 ? undefined : { sink: log && sinkOf(log), afterSeq },
     );
+  }
+
+  /** The new thread a run asks for with `thread`, checked; undefined when it asks for none. */
+  #newThread(
+    project: string,
+    options: StartRunOptions,
+    request: RunRequest,
+    now: number,
+  ): NewThread | undefined {
+    if (options.thread === undefined) return undefined;
+    if (options.threadId !== undefined)
+      throw validationError('thread', 'cannot be given with threadId: it asks for a new thread');
+    if (!request.store)
+      throw validationError('thread', 'cannot be given with store: false, which keeps no thread');
+    return this.#deps.threads.draft(project, options.thread, now, 'thread');
   }
 
   /** Admission that must wait (limits to read, a budget to reserve, a shared ledger), measuring the first call when a budget asks. */
@@ -683,11 +714,13 @@ export class RunManager {
     const multitask = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
     const { registry, threads, store, clock } = this.#deps;
     const agent = await registry.get(project, agentRef);
-    const threadId =
-      options.threadId === undefined
-        ? (await threads.create(project, {})).id
-        : (await threads.get(project, parseId('threadId', options.threadId))).id;
     const now = clock.now();
+    // A run without a thread gets one of its own, created with its record like a run's `thread`.
+    const newThread =
+      this.#newThread(project, options, request, now) ??
+      (options.threadId === undefined ? threads.draft(project, {}, now) : undefined);
+    const threadId =
+      newThread?.id ?? (await threads.get(project, parseId('threadId', options.threadId as string))).id;
     const run = newRun({
       id: newId('run', now),
       project,
@@ -700,7 +733,7 @@ export class RunManager {
       createdAt: now,
       startedAt: null,
     });
-    await store.createRun(run, []);
+    await store.createRun(run, [], undefined, newThread);
     const job: BackgroundJob = {
       runId: run.id,
       project,
@@ -843,6 +876,8 @@ export class RunManager {
       stream.publish({ type: 'run.started', run });
       let history: readonly (MessageRecord | NewMessage)[];
       if (threadId === null) history = [...plan.prefix, ...started.inputs];
+      else if (writes.newThread)
+        history = promptHistory(started.inputs); // a thread its first write creates
       else if (writes.created) history = promptHistory(await this.#history(run.project, threadId, started));
       else {
         const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);

@@ -6,9 +6,9 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { INPUT_LIMITS, parseMetadata } from '../core/input-limits.ts';
-import { intOption, rejectUnknownKeys } from '../core/options.ts';
+import { intOption, objectOption, rejectUnknownKeys } from '../core/options.ts';
 import { assertSlug } from '../registry/definition.ts';
-import type { MessageRecord, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
+import type { MessageRecord, NewThread, Page, RunRecord, RunStore, ThreadRecord } from '../store/ports.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import type { ThreadLeases } from '../coordination/thread-leases.ts';
 
@@ -38,24 +38,28 @@ export class Threads {
 
   async create(project: string, options: CreateThreadOptions = {}): Promise<ThreadRecord> {
     assertSlug('project', project);
-    rejectUnknownKeys('', options, THREAD_FIELDS);
-    const metadata = parseMetadata('metadata', options.metadata ?? undefined);
+    const draft = this.draft(project, options, this.#clock.now());
+    // Any reading before the creation will do for its history: the newest the cache saw, if any.
+    const epoch = this.#history.epoch ?? this.#store.writeEpoch?.();
+    const thread = await this.#store.createThread(draft);
+    this.#history.created(project, thread.id, epoch); // its first run needs no read
+    return thread;
+  }
+
+  /**
+   * A new thread of `project` as the store creates it, options checked, not written. `field` names
+   * the options in errors when they are part of something else (a run's `thread`).
+   */
+  draft(project: string, options: CreateThreadOptions, now: number, field?: string): NewThread {
+    const at = field === undefined ? '' : `${field}.`;
+    if (field === undefined) rejectUnknownKeys('', options, THREAD_FIELDS);
+    else objectOption(field, options, THREAD_FIELDS);
+    const metadata = parseMetadata(`${at}metadata`, options.metadata ?? undefined);
     const ttlSeconds =
       options.ttlSeconds === undefined
         ? null
-        : intOption('ttlSeconds', options.ttlSeconds, 1, 1, INPUT_LIMITS.ttlSeconds);
-    const now = this.#clock.now();
-    // Any reading before the creation will do for its history: the newest the cache saw, if any.
-    const epoch = this.#history.epoch ?? this.#store.writeEpoch?.();
-    const thread = await this.#store.createThread({
-      id: newId('thr', now),
-      project,
-      metadata,
-      ttlSeconds,
-      now,
-    });
-    this.#history.created(project, thread.id, epoch); // its first run needs no read
-    return thread;
+        : intOption(`${at}ttlSeconds`, options.ttlSeconds, 1, 1, INPUT_LIMITS.ttlSeconds);
+    return { id: newId('thr', now), project, metadata, ttlSeconds, now };
   }
 
   /** The thread, if it exists in this project; `THREAD_NOT_FOUND` otherwise (another project's thread does not exist here). */

@@ -113,4 +113,50 @@ describe('one run per thread across three nodes', () => {
       'done: interrupting',
     ]);
   });
+
+  it('a run asking for a new thread creates it with its record (fenced), and every node reads it', async () => {
+    const c = suite.cluster;
+    await c.putAgent({ name: 'opener', model: MODEL, instructions: 'Talk.' });
+    const res = await c.call(1, 'POST', '/v1/agents/opener/runs', {
+      input: 'hello there',
+      thread: { metadata: { n: 1 } },
+    });
+    assert.equal(res.status, 200, await res.clone().text());
+    const run = (await res.json()) as ApiRun & { threadId: string };
+    assert.equal(run.status, 'succeeded', JSON.stringify(run));
+    const thread = (await (await c.call(2, 'GET', `/v1/threads/${run.threadId}`)).json()) as {
+      metadata: object;
+      messageCount: number;
+    };
+    assert.deepEqual([thread.metadata, thread.messageCount], [{ n: 1 }, 2]);
+    const next = await c.call(0, 'POST', '/v1/agents/opener/runs', {
+      input: 'and again',
+      threadId: run.threadId,
+    });
+    assert.equal(((await next.json()) as ApiRun).status, 'succeeded');
+    const sent = c.fake.requests.at(-1)?.messages.map((m) => m.role);
+    assert.deepEqual(
+      sent,
+      ['system', 'user', 'assistant', 'user'],
+      'the next run, on another node, sends the history',
+    );
+    const background = await c.call(2, 'POST', '/v1/agents/opener/runs', {
+      input: 'later',
+      thread: {},
+      background: true,
+    });
+    assert.equal(background.status, 202, await background.clone().text());
+    const accepted = (await background.json()) as ApiRun & { id: string; threadId: string };
+    const deadline = Date.now() + 10_000;
+    let status = accepted.status;
+    while (status !== 'succeeded' && Date.now() < deadline) {
+      await sleep(50);
+      status = ((await (await c.call(0, 'GET', `/v1/runs/${accepted.id}`)).json()) as ApiRun).status;
+    }
+    assert.equal(status, 'succeeded');
+    const kept = (await (await c.call(1, 'GET', `/v1/threads/${accepted.threadId}`)).json()) as {
+      messageCount: number;
+    };
+    assert.equal(kept.messageCount, 2);
+  });
 });

@@ -97,6 +97,72 @@ describe('the writes and reads of a run (SQLite)', () => {
     assert.deepEqual(sent, ['system:Be brief.', 'user:first', 'assistant:One.', 'user:second']);
   });
 
+  it('a wait run asking for a new thread writes it with its record, input and answer, at once', async () => {
+    fake.script({ text: 'Hi.' }, { text: 'Again.' });
+    const options = { input: 'hello', thread: { metadata: { topic: 'greeting' }, ttlSeconds: 3600 } };
+    const run = await (await pool.runs.start(P, 'plain', options)).result;
+    assert.equal(run.status, 'succeeded');
+    assert.deepEqual(calls, ['createRun'], 'one write, and nothing read');
+    assert.match(run.threadId ?? '', /^thr_/);
+    const thread = await pool.threads.get(P, run.threadId as string);
+    assert.deepEqual(
+      [thread.metadata, thread.ttlSeconds, thread.messageCount],
+      [{ topic: 'greeting' }, 3600, 2],
+    );
+    assert.deepEqual(await messages(thread.id), ['user:hello', 'assistant:Hi.']);
+    calls.length = 0;
+    await (
+      await pool.runs.start(P, 'plain', { input: 'more', threadId: thread.id })
+    ).result;
+    assert.deepEqual(calls, ['createRun'], 'its next run reads nothing either');
+    const sent = fake.requests.at(-1)?.messages.map((m) => `${m.role}:${String(m.content)}`);
+    assert.deepEqual(sent, ['system:Be brief.', 'user:hello', 'assistant:Hi.', 'user:more']);
+  });
+
+  it('a run asking for a new thread is refused with threadId or store: false, and bad options name their field', async () => {
+    const thread = await pool.threads.create(P);
+    calls.length = 0;
+    const refused = async (options: Parameters<AgentPool['runs']['start']>[2], field: string) =>
+      assert.rejects(
+        pool.runs.start(P, 'plain', options),
+        (err: { code?: string; details?: { field?: string } }) => {
+          assert.deepEqual([err.code, err.details?.field], ['VALIDATION_FAILED', field]);
+          return true;
+        },
+      );
+    await refused({ input: 'x', thread: {}, threadId: thread.id }, 'thread');
+    await refused({ input: 'x', thread: {}, store: false }, 'thread');
+    await refused({ input: 'x', thread: { ttlSeconds: 0 } }, 'thread.ttlSeconds');
+    await refused({ input: 'x', thread: { colour: 'red' } as never }, 'thread.colour');
+    await refused({ input: 'x', thread: 'new' as never }, 'thread');
+    assert.deepEqual(calls, [], 'nothing written, nothing read');
+  });
+
+  it('a run refused before it is written creates no thread; a failed run keeps its thread', async () => {
+    await assert.rejects(pool.runs.start(P, 'nobody', { input: 'x', thread: {} }), {
+      code: 'AGENT_NOT_FOUND',
+    });
+    assert.deepEqual(calls, []);
+    fake.script({ status: 400, body: { error: { message: 'no' } } });
+    const failed = await (await pool.runs.start(P, 'plain', { input: 'fails', thread: {} })).result;
+    assert.equal(failed.status, 'failed');
+    assert.deepEqual(calls, ['createRun']);
+    assert.equal((await pool.threads.get(P, failed.threadId as string)).messageCount, 2);
+  });
+
+  it('a background run asking for a new thread is in the store, thread and all, when it is answered', async () => {
+    fake.script({ delayMs: 100, then: { text: 'Later.' } });
+    const accepted = await pool.runs.startBackground(P, 'plain', {
+      input: 'later',
+      thread: { metadata: { b: 1 } },
+    });
+    assert.deepEqual(calls, ['createRun']);
+    assert.equal((await runs.getRun(accepted.id))?.threadId, accepted.threadId);
+    assert.deepEqual((await runs.getThread(accepted.threadId as string))?.metadata, { b: 1 });
+    await pool.runs.idle();
+    assert.deepEqual(await messages(accepted.threadId as string), ['user:later', 'assistant:Later.']);
+  });
+
   it('a tool run writes its first step with its input, then its answer', async () => {
     const thread = await pool.threads.create(P);
     calls.length = 0;

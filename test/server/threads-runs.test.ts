@@ -68,6 +68,23 @@ describe('thread and run routes', () => {
     assert.deepEqual(got, run);
   });
 
+  it('a run with `thread` starts a new thread in the same request: 200, its threadId readable, its messages kept', async () => {
+    const res = await startRun('calc', { input: 'what is 2*21', thread: { metadata: { ticket: 'T-9' } } });
+    assert.equal(res.statusCode, 200);
+    const run = json<RunBody>(res);
+    assert.equal(run.status, 'succeeded');
+    const thread = json<{ id: string; metadata: object; messageCount: number }>(
+      await f.app.inject({ url: `/v1/threads/${run.threadId}` }),
+    );
+    assert.deepEqual(thread.metadata, { ticket: 'T-9' });
+    assert.ok(thread.messageCount >= 2, 'the input and the answer are on it');
+    const both = await startRun('calc', { input: 'x', thread: {}, threadId: thread.id });
+    assert.equal(both.statusCode, 400);
+    assert.equal(json<ErrorBody>(both).error.details['field'], 'thread');
+    const bad = await startRun('calc', { input: 'x', thread: { ttlSeconds: 0 } });
+    assert.equal(bad.statusCode, 400);
+  });
+
   it('GET /v1/threads/{id}/messages and /runs page through what runs committed', async () => {
     const threadId = await newThread();
     const run = json<RunBody>(await startRun('calc', { input: 'what is 17*23', threadId }));

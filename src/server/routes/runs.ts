@@ -10,9 +10,11 @@
 import type { FastifyInstance } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import type { MultitaskStrategy } from '../../coordination/thread-gate.ts';
+import type { CreateThreadOptions } from '../../run/threads.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, multitaskSchema, ref } from '../schemas.ts';
 import { clientGone, sendSse } from '../sse.ts';
+import { newThreadBody } from './threads.ts';
 
 const tags = ['runs'];
 const runIdParams = {
@@ -29,6 +31,7 @@ const sseResponse = {
 interface StartRunBody {
   input: string;
   threadId?: string;
+  thread?: CreateThreadOptions;
   multitask?: MultitaskStrategy;
   stream?: boolean;
   background?: boolean;
@@ -57,6 +60,11 @@ export function registerRunRoutes(app: FastifyInstance, { pool }: RouteContext):
           properties: {
             input: { type: 'string', description: "The user's message (1 … 100,000 characters)." },
             threadId: { type: 'string', description: 'Run on this thread; stateless when absent.' },
+            thread: {
+              ...newThreadBody,
+              description:
+                "Run on a new thread with these options (`{}` for none), created with the run in one write; the run's `threadId` names it. Not with `threadId`.",
+            },
             multitask: {
               ...multitaskSchema,
               description: 'When the thread is busy. Default `reject` (409).',
@@ -77,13 +85,14 @@ export function registerRunRoutes(app: FastifyInstance, { pool }: RouteContext):
       },
     },
     async (request, reply) => {
-      const { input, threadId, multitask, metadata, stream, background } = request.body;
+      const { input, threadId, thread, multitask, metadata, stream, background } = request.body;
       if (stream === true && background === true) {
         throw validationError('background', 'cannot be combined with stream');
       }
       const options = {
         input,
         ...(threadId !== undefined && { threadId }),
+        ...(thread !== undefined && { thread }),
         ...(multitask !== undefined && { multitask }),
         ...(metadata !== undefined && { metadata }),
       };

@@ -14,6 +14,24 @@ const idParams = {
   properties: { id: { type: 'string', description: 'The thread id (`thr_…`).' } },
 } as const;
 
+/** What a new thread may carry: `POST /v1/threads`'s body, and a run's `thread`. */
+export const newThreadBody = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    metadata: {
+      type: 'object',
+      additionalProperties: true,
+      description: 'Free-form JSON (≤ 16 KiB).',
+    },
+    ttlSeconds: {
+      type: 'integer',
+      minimum: 1,
+      description: 'Delete the thread after this long without a new message.',
+    },
+  },
+} as const;
+
 /** Registers the `/v1/threads` routes. */
 export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   app.post<{ Body: CreateThreadOptions | undefined }>(
@@ -23,22 +41,7 @@ export function registerThreadRoutes(app: FastifyInstance, { pool }: RouteContex
         tags,
         summary: 'Create a thread',
         description: 'The body is optional.',
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            metadata: {
-              type: 'object',
-              additionalProperties: true,
-              description: 'Free-form JSON (≤ 16 KiB).',
-            },
-            ttlSeconds: {
-              type: 'integer',
-              minimum: 1,
-              description: 'Delete the thread after this long without a new message.',
-            },
-          },
-        },
+        body: newThreadBody,
         response: { 201: ref('Thread'), ...errorResponses },
       },
       // An empty POST creates a thread with defaults.
