@@ -4,7 +4,11 @@
 import { enumOption, intOption } from '../core/options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
-import { type RecoveryOptions, type ResolvedRecoveryOptions, resolveRecoveryOptions } from './recovery-options.ts';
+import {
+  type RecoveryOptions,
+  type ResolvedRecoveryOptions,
+  resolveRecoveryOptions,
+} from './recovery-options.ts';
 
 /** How the pool bounds and ages its instances. */
 export interface InstancePoolOptions {

@@ -21,7 +21,6 @@ import {
   RECOVERY_STRATEGIES,
   type RecoveryEvent,
   type RecoveryStep,
-  type RecoveryStepName,
   type RecoveryStrategy,
 } from './recovery-events.ts';
 import type { ResolvedRecoveryOptions } from './recovery-options.ts';
@@ -187,9 +186,12 @@ export class Recovery {
   list(project?: string): AgentRecoveryInfo[] {
     const now = this.#deps.clock.now();
     const out: AgentRecoveryInfo[] = [];
-    for (const r of this.#agents.values()) if (project === undefined || r.project === project) out.push(this.#describe(r, now));
+    for (const r of this.#agents.values())
+      if (project === undefined || r.project === project) out.push(this.#describe(r, now));
     const rank = { degraded: 0, recovering: 1, ok: 2 } as const;
-    return out.sort((a, b) => rank[a.status] - rank[b.status] || (b.lastFailureAt ?? 0) - (a.lastFailureAt ?? 0));
+    return out.sort(
+      (a, b) => rank[a.status] - rank[b.status] || (b.lastFailureAt ?? 0) - (a.lastFailureAt ?? 0),
+    );
   }
 
   stats(): RecoveryStats {
@@ -221,13 +223,25 @@ export class Recovery {
       if (d !== null && d.until !== null && d.until <= now) {
         record.degraded = null;
         this.#degradedCount--;
-        this.#emit(record, { step: 'cooldown_ended', at: now, failures: this.#inWindow(record, now), cause: null, node: this.#deps.nodeId });
+        this.#emit(record, {
+          step: 'cooldown_ended',
+          at: now,
+          failures: this.#inWindow(record, now),
+          cause: null,
+          node: this.#deps.nodeId,
+        });
       }
       if (this.#inWindow(record, now) === 0 && record.degraded === null) {
         record.next = 0;
         if (record.migratedTo !== null) {
           record.migratedTo = null;
-          this.#emit(record, { step: 'restored', at: now, failures: 0, cause: null, node: this.#deps.nodeId });
+          this.#emit(record, {
+            step: 'restored',
+            at: now,
+            failures: 0,
+            cause: null,
+            node: this.#deps.nodeId,
+          });
         }
       }
     }
