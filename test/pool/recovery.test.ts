@@ -11,6 +11,7 @@ import { isAgentRunFailure, isRequestRefused } from '../../src/pool/recovery-fai
 import { resolveRecoveryOptions } from '../../src/pool/recovery-options.ts';
 import type { RecoveryEvent } from '../../src/pool/recovery.ts';
 import { buildServer } from '../../src/server/app.ts';
+import { resolveServerConfig } from '../../src/cli/config.ts';
 
 const P = 'default';
 const FIXTURES = join(import.meta.dirname, '../tools/fixtures');
@@ -462,6 +463,18 @@ describe('failure recovery options', () => {
     assert.throws(
       () => resolveRecoveryOptions({ nope: 1 } as never),
       /pool\.recovery\.nope is not a known field/,
+    );
+  });
+
+  it('is set from the config file under pool.recovery, a bad value named with its file', () => {
+    const path = '/etc/agentpool/agentpool.yaml';
+    const config = resolveServerConfig({
+      file: { path, values: { pool: { recovery: { maxFailuresPerHour: 3, cooldownMs: 0 } } } },
+    });
+    assert.deepEqual(config.pool, { recovery: { maxFailuresPerHour: 3, cooldownMs: 0 } });
+    assert.throws(
+      () => resolveServerConfig({ file: { path, values: { pool: { recovery: { windowMs: 5 } } } } }),
+      /pool\.recovery\.windowMs in config file \/etc\/agentpool\/agentpool\.yaml must be/,
     );
   });
 
