@@ -20,7 +20,7 @@ export function registerRecoveryMetrics(registry: Registry, stats: () => Recover
     },
   });
   new Counter({
-    name: 'agentpool_agent_failures_total',
+    name: 'agentpool_recovery_failures_total',
     help: "Failures counted towards agents' recovery, by kind (activation, run).",
     labelNames: ['kind'],
     registers,
