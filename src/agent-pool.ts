@@ -217,6 +217,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   checkRedisStore(options);
   const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
+  let recovering: Recovery | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -303,6 +304,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       pool.options.recovery,
     );
+    recovering = recovery;
     if (relay !== undefined) {
       stopCluster.push(
         relay.onEvent((event) => {
@@ -515,6 +517,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
     };
   } catch (err) {
+    recovering?.close(); // its sweep timer
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
