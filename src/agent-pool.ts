@@ -31,11 +31,14 @@ import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
+import { Recovery, type RecoveryEvent } from './pool/recovery.ts';
+import { registerRecoveryMetrics } from './recovery-metrics.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { Runner } from './run/runner.ts';
 import { Rollouts } from './run/rollouts.ts';
+import type { RunObserver } from './run/observer.ts';
 import type { RunEvent } from './run/stream.ts';
 import { RunManager } from './run/runs.ts';
 import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
@@ -65,7 +68,7 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -153,6 +156,8 @@ export interface AgentPool {
   readonly agents: AgentRegistry;
   /** Live instances: acquire, release, prewarm, pause, stats. */
   readonly instances: InstancePool;
+  /** Failure recovery: each agent's failures and steps, its degraded mark, reset. */
+  readonly recovery: Recovery;
   /** Conversations. */
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
@@ -212,6 +217,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   checkRedisStore(options);
   const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
+  let recovering: Recovery | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -276,10 +282,36 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
             throw err;
           }
         },
+        // Read once the pool is built (recovery is built over it).
+        onActivationFailed: (agent, err) => recovery.activationFailed(agent, err),
+        migratedTier: (agentId) => recovery.migratedTier(agentId),
       },
       options.pool,
     );
     instances = pool;
+    const relay = shared.relay;
+    const recovery: Recovery = new Recovery(
+      {
+        clock,
+        bus,
+        pool,
+        readAgent: (project, agentId) => agents.get(project, agentId),
+        forgetResolved: (agent) => tools.forgetResolved(agent.spec.tools),
+        // The degraded mark and its reset reach every node; each node heals its own instances.
+        ...(relay !== undefined && { share: (event: RecoveryEvent) => relay.publish(event) }),
+        nodeId,
+        logger: poolLog.child({ subsystem: 'recovery' }),
+      },
+      pool.options.recovery,
+    );
+    recovering = recovery;
+    if (relay !== undefined) {
+      stopCluster.push(
+        relay.onEvent((event) => {
+          if (event.type === 'instance.recovery') recovery.applyShared(event as RecoveryEvent);
+        }),
+      );
+    }
     const metrics: PoolMetrics = new PoolMetrics(
       {
         poolStats: () => pool.stats(),
@@ -289,6 +321,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.metrics,
     );
+    registerRecoveryMetrics(metrics.registry, () => recovery.stats());
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
@@ -354,7 +387,11 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         ...(shared.queue !== undefined && { queue: shared.queue }),
         ...(shared.relay !== undefined && { relay: shared.relay }),
         clock,
-        observer: loggingRunObserver(metrics, logger.child({ component: 'runs' })),
+        observer: recoveringRunObserver(
+          loggingRunObserver(metrics, logger.child({ component: 'runs' })),
+          recovery,
+        ),
+        gate: (agent) => recovery.assertServes(agent),
         history,
         governance,
         resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
@@ -418,6 +455,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     return {
       agents,
       instances: pool,
+      recovery,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -462,6 +500,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          recovery.close();
           pool.close();
           await sweep;
           await agents.close(); // writes the last uses the pool handed over as it closed
@@ -478,6 +517,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
     };
   } catch (err) {
+    recovering?.close(); // its sweep timer
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
@@ -486,6 +526,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     await closeStores(stores);
     throw err;
   }
+}
+
+/** The run observer `observer`, with each finished run also told to failure recovery. */
+function recoveringRunObserver(observer: RunObserver, recovery: Recovery): RunObserver {
+  return {
+    modelCall: (model, seconds, ok) => observer.modelCall(model, seconds, ok),
+    threadBusy: () => observer.threadBusy(),
+    runFinished: (run) => {
+      observer.runFinished(run);
+      recovery.runFinished(run);
+    },
+  };
 }
 
 /** Stops what `options.coordination` handed the pool (renewals, deliveries), both even if one fails. */

@@ -34,6 +34,23 @@ export {
 } from './pool/pool.ts';
 export { type InstancePoolOptions, resolveInstancePoolOptions } from './pool/pool-options.ts';
 export {
+  type AgentRecoveryInfo,
+  RECOVERY_STRATEGIES,
+  Recovery,
+  type RecoveryEvent,
+  type RecoveryStats,
+  type RecoveryStep,
+  type RecoveryStepName,
+  type RecoveryStrategy,
+  recoveryLadder,
+} from './pool/recovery.ts';
+export {
+  type RecoveryOptions,
+  type ResolvedRecoveryOptions,
+  resolveRecoveryOptions,
+} from './pool/recovery-options.ts';
+export { COUNTED_RUN_CODES, IGNORED_ACTIVATION_CODES } from './pool/recovery-failures.ts';
+export {
   type AgentSpec,
   type AgentSpecInput,
   type AgentSpecPatch,

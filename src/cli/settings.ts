@@ -171,6 +171,20 @@ export const SETTINGS: readonly Setting[] = [
   s('pool.idleSweepIntervalMs', 'how often idle instances are looked for (ms)', {
     defaultText: 'maxIdleMs / 4, within 1000 … 60000',
   }),
+  // failure recovery (docs/operations.md, "Failure recovery")
+  s('pool.recovery.enabled', 'count agents’ own failures and take recovery steps'),
+  s(
+    'pool.recovery.maxFailuresPerHour',
+    'failures within the window that take the first step (restart); each further one the next',
+  ),
+  s('pool.recovery.windowMs', 'the sliding window failures are counted over (ms)'),
+  s(
+    'pool.recovery.cooldownMs',
+    'how long a degraded agent refuses its runs before it is tried again (ms; 0: until a reset)',
+  ),
+  s('pool.recovery.historySize', "steps kept in each agent's record of recovery"),
+  s('pool.recovery.maxTrackedAgents', 'agents whose failures and record are kept at most'),
+  s('pool.recovery.sweepIntervalMs', 'how often cooldowns are ended and old failures dropped (ms)'),
   // runs and threads
   s('runs.historyLimit', 'thread messages sent to the model at most'),
   s('runs.maxQueuePerThread', 'runs waiting on one thread at most (enqueue, interrupt)'),

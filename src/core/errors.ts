@@ -58,6 +58,8 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 503,
   COORDINATION_UNAVAILABLE: 503,
   MODEL_BUSY: 503,
+  // Failure recovery marked the agent degraded: its runs are refused until a reset or the cooldown.
+  AGENT_DEGRADED: 503,
   TOOL_TIMEOUT: 504,
   MODEL_TIMEOUT: 504,
 } as const;

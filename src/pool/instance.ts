@@ -114,6 +114,8 @@ export class AgentInstance {
   retireOnRelease = false;
   /** Pause instead of returning to ready when the last lease is released. */
   pauseOnRelease = false;
+  /** The tier failure recovery's `migrate` moved the agent down to; its own tier when undefined. */
+  migratedTo: Tier | undefined = undefined;
   /**
    * Its project's pool figures, where the pool also counts a warm hit on this instance: looked
    * up once at activation, so the warm path pays no per-project lookup.
@@ -142,7 +144,7 @@ export class AgentInstance {
   }
 
   get tier(): Tier {
-    return this.agent.spec.tier;
+    return this.migratedTo ?? this.agent.spec.tier;
   }
 
   /** Leases currently held. */

@@ -10,6 +10,7 @@ import { isId, newId } from '../core/ids.ts';
 import { Histogram } from '../core/metrics.ts';
 import { intOption } from '../core/options.ts';
 import { SingleFlight } from '../core/single-flight.ts';
+import type { Tier } from '../registry/definition.ts';
 import type { Agent, AgentRegistry } from '../registry/registry.ts';
 import { ActivationCache } from './activation-cache.ts';
 import {
@@ -52,6 +53,10 @@ export interface InstancePoolDeps {
    * activation with its error (for example `TOOL_NOT_FOUND`), at activation rather than at first use.
    */
   resolveResources?: (agent: Agent) => Promise<InstanceResources>;
+  /** Told of each failed activation (failure recovery counts them). */
+  onActivationFailed?: (agent: Agent, err: unknown) => void;
+  /** The tier failure recovery migrated an agent down to, read at activation. */
+  migratedTier?: (agentId: string) => Tier | undefined;
 }
 
 /** Options of one acquire. */
@@ -90,6 +95,8 @@ export class InstancePool {
   readonly #bus: PoolBus;
   readonly #clock: Clock;
   readonly #resolveResources: InstancePoolDeps['resolveResources'];
+  readonly #onActivationFailed: InstancePoolDeps['onActivationFailed'];
+  readonly #migratedTier: InstancePoolDeps['migratedTier'];
   readonly #cache: ActivationCache;
   readonly #flights = new SingleFlight<string, AgentInstance>();
   /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
@@ -116,6 +123,8 @@ export class InstancePool {
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#resolveResources = deps.resolveResources;
+    this.#onActivationFailed = deps.onActivationFailed;
+    this.#migratedTier = deps.migratedTier;
     this.#cache = new ActivationCache(this.options);
     this.#room = new Room(this.options, this.#clock, {
       occupied: () => this.#cache.size + this.#oneShots.size,
@@ -228,6 +237,54 @@ export class InstancePool {
       this.#room.wake();
     }
     return describeInstance(instance);
+  }
+
+  /**
+   * Restarts an agent's resident instance (failure recovery's `restart`): a ready one goes
+   * `error → initializing → ready` in place, its model and tools resolved again, while it is out
+   * of the cache (acquirers meanwhile activate as usual, and the restarted one then leaves); a busy
+   * one is retired at its last release, so the next acquire activates a fresh one; a paused one is
+   * left as its operator left it. Resolves with what happened; a failed re-initialization ends the
+   * instance (`none`: nothing is live any more).
+   */
+  async restart(agentId: string, cause: Error): Promise<'restarted' | 'retired' | 'none'> {
+    const instance = this.#cache.getByAgentId(agentId);
+    if (instance === undefined || instance.state === 'paused' || instance.pauseOnRelease) return 'none';
+    if (instance.state !== 'ready') {
+      this.#retire(instance, 'restart');
+      return 'retired';
+    }
+    const project = instance.agent.project;
+    this.#cache.remove(instance);
+    this.#oneShots.add(instance); // still live: counted against maxActive while it restarts
+    const activation: Activation = { project, agentId, reserved: false, stale: false };
+    this.#activations.add(activation);
+    try {
+      instance.fail(cause, this.#clock.now());
+      instance.transition('initializing', this.#clock.now(), 'restart');
+      if (this.#resolveResources !== undefined)
+        instance.resources = await this.#resolveResources(instance.agent);
+      this.#assertOpen();
+      instance.transition('ready', this.#clock.now(), 'activated');
+    } catch (err) {
+      this.#oneShots.delete(instance);
+      this.#fail(instance, err);
+      this.#room.wake();
+      return 'none';
+    } finally {
+      this.#activations.delete(activation);
+    }
+    this.#oneShots.delete(instance);
+    if (activation.stale || this.#cache.get(instance.key) !== undefined) {
+      // its agent changed, or an acquirer activated it again meanwhile: that one serves
+      instance.terminate(this.#clock.now(), 'retired');
+      this.#room.wake();
+      return 'retired';
+    }
+    const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#room.reserved);
+    this.#terminateEvicted(evicted);
+    this.#room.wake();
+    return evicted.includes(instance) ? 'retired' : 'restarted';
   }
 
   /** The live instance of an agent, if any. */
@@ -479,6 +536,7 @@ export class InstancePool {
   async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
     const now = this.#clock.now();
     const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
+    if (this.#migratedTier !== undefined) instance.migratedTo = this.#migratedTier(agent.id);
     this.#byState.created++;
     instance.transition('initializing', now, 'activate');
     try {
@@ -505,6 +563,7 @@ export class InstancePool {
     this.#projectCounters.of(instance.agent.project).activationFailures++;
     instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
     instance.terminate(this.#clock.now(), 'failed');
+    this.#onActivationFailed?.(instance.agent, err);
   }
 
   /** Makes a fresh ready instance resident, or keeps it out as a one-shot (cold tier, stale, refused). */

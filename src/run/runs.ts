@@ -14,7 +14,7 @@ import { enumOption } from '../core/options.ts';
 import type { AdmitRequest, Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
 import type { InstancePool } from '../pool/pool.ts';
-import { type AgentRegistry, routeVersion } from '../registry/registry.ts';
+import { type Agent, type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type {
   MessageRecord,
@@ -94,6 +94,11 @@ export interface RunManagerDeps {
    * is admitted on a cold start (no live instance knows them yet). @default counts none
    */
   resolveTools?: (refs: readonly string[]) => Promise<readonly Tool[]>;
+  /**
+   * Refuses an agent's runs before anything of them counts, by throwing (failure recovery's
+   * `AGENT_DEGRADED`). Called on every run: it must cost a comparison. @default admits every agent
+   */
+  gate?: (agent: Agent) => void;
 }
 
 /** Limits of the run manager. */
@@ -402,6 +407,7 @@ export class RunManager {
       let plan: Plan;
       try {
         const agent = lease?.agent ?? (await registry.get(project, agentRef));
+        this.#deps.gate?.(agent);
         let spec = agent.spec;
         // A rollout sends the flag's share to its candidate version: a thread stays on one version,
         // stateless runs spread. The candidate is served by a one-shot instance of that version.

@@ -24,6 +24,7 @@ import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
+import { registerRecoveryRoutes } from './routes/recovery.ts';
 import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
@@ -249,6 +250,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
+  registerRecoveryRoutes(app, context);
   registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);

@@ -182,6 +182,24 @@ export class ToolCatalog {
   }
 
   /**
+   * Forgets what resolving `refs` cached (their tool modules), so the next resolution loads them
+   * again: failure recovery's `recover`. Returns how many modules were dropped; bad refs are skipped.
+   */
+  forgetResolved(refs: readonly string[]): number {
+    let dropped = 0;
+    for (const ref of refs) {
+      let parsed: ToolRef;
+      try {
+        parsed = parseToolRef(ref);
+      } catch {
+        continue;
+      }
+      if (parsed.kind === 'module' && this.modules.forget(parsed.path)) dropped++;
+    }
+    return dropped;
+  }
+
+  /**
    * Checks, when a definition is written, that a tool reference names a tool that exists, without
    * loading anything; `VALIDATION_FAILED` naming `field` (`tools[2]`) and listing what is known
    * otherwise. Builtin and registered (`custom:`) tools must exist; a module's file must exist

@@ -137,6 +137,20 @@ export class ModuleToolLoader {
     return tool;
   }
 
+  /**
+   * Drops one cached module (failure recovery's `recover`): the next load reads and checks it
+   * again (Node's own module cache still applies). False when it was not cached or the path is refused.
+   */
+  forget(path: string): boolean {
+    let absolute: string;
+    try {
+      absolute = this.resolvePath(path);
+    } catch {
+      return false;
+    }
+    return this.#cache.delete(absolute);
+  }
+
   /** Drops every cached module; the next load imports again (Node's own module cache still applies). */
   clear(): void {
     this.#cache.clear();

@@ -309,6 +309,15 @@ describe('instance pool options', () => {
       maxWaiting: 10_000,
       maxIdleMs: 600_000,
       idleSweepIntervalMs: 60_000,
+      recovery: {
+        enabled: true,
+        maxFailuresPerHour: 5,
+        windowMs: 3_600_000,
+        cooldownMs: 900_000,
+        historySize: 20,
+        maxTrackedAgents: 10_000,
+        sweepIntervalMs: 60_000,
+      },
     });
   });
 
