@@ -31,6 +31,8 @@ import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
+import { type PreloadEvent, Preloader } from './pool/preload.ts';
+import { registerPreloadMetrics } from './pool/preload-metrics.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
@@ -65,7 +67,7 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | PreloadEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -153,6 +155,8 @@ export interface AgentPool {
   readonly agents: AgentRegistry;
   /** Live instances: acquire, release, prewarm, pause, stats. */
   readonly instances: InstancePool;
+  /** Preloading from usage: idle capacity filled by priority score, followers prefetched (`pool.preload`). */
+  readonly preloader: Preloader;
   /** Conversations. */
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
@@ -289,6 +293,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.metrics,
     );
+    const preloader = new Preloader(
+      {
+        pool,
+        store: stores.agents,
+        usage: agents.usage,
+        bus,
+        clock,
+        log: logger.child({ component: 'preload' }),
+      },
+      pool.options.preload,
+    );
+    registerPreloadMetrics(metrics.registry, () => preloader.stats());
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
@@ -310,6 +326,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         forget: (project) => {
           pool.retireProject(project);
           pool.forgetProject(project);
+          preloader.forgetProject(project);
           history.forgetProject(project);
           metrics.forgetProject(project);
           governance.forget(project);
@@ -354,7 +371,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         ...(shared.queue !== undefined && { queue: shared.queue }),
         ...(shared.relay !== undefined && { relay: shared.relay }),
         clock,
-        observer: loggingRunObserver(metrics, logger.child({ component: 'runs' })),
+        observer: loggingRunObserver(
+          {
+            modelCall: (model, seconds, ok) => metrics.modelCall(model, seconds, ok),
+            threadBusy: () => metrics.threadBusy(),
+            // Persisted usage and who-follows-whom: a Map lookup and a few additions each.
+            runFinished: (run) => {
+              metrics.runFinished(run);
+              agents.usage.record(run);
+              preloader.runFinished(run);
+            },
+          },
+          logger.child({ component: 'runs' }),
+        ),
         history,
         governance,
         resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
@@ -393,6 +422,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       }, ttlSweepIntervalMs);
     };
     scheduleTtlSweep();
+    preloader.start();
     stopCluster.push(
       ...startClusterDuties({
         coordination: shared,
@@ -418,6 +448,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     return {
       agents,
       instances: pool,
+      preloader,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -462,6 +493,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          preloader.close();
           pool.close();
           await sweep;
           await agents.close(); // writes the last uses the pool handed over as it closed

@@ -4,6 +4,11 @@
 import { enumOption, intOption } from '../core/options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
+import {
+  type PreloadOptions,
+  type ResolvedPreloadOptions,
+  resolvePreloadOptions,
+} from './preload-options.ts';
 
 /** How the pool bounds and ages its instances. */
 export interface InstancePoolOptions {
@@ -21,10 +26,14 @@ export interface InstancePoolOptions {
   maxIdleMs?: number;
   /** How often idle instances are looked for. @default maxIdleMs / 4, within 1 s … 60 s */
   idleSweepIntervalMs?: number;
+  /** Preloading idle capacity by usage and prefetching followers (preload-options.ts). @default {} */
+  preload?: PreloadOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<InstancePoolOptions>;
+export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'preload'>> & {
+  preload: ResolvedPreloadOptions;
+};
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): ResolvedInstancePoolOptions {
@@ -41,5 +50,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
       input.idleSweepIntervalMs,
       Math.min(60_000, Math.max(1000, Math.floor(maxIdleMs / 4))),
     ),
+    preload: resolvePreloadOptions(input.preload),
   };
 }
