@@ -155,6 +155,16 @@ export class Preloader {
       .sort((a, b) => b.priority.score - a.priority.score);
   }
 
+  /**
+   * The priority of one agent's usage among the current candidates (its frequency is relative to
+   * the most used agent, read from the store).
+   */
+  async score(usage: AgentUsageRecord): Promise<PriorityScore> {
+    const [top] = (await this.#deps.store.listUsage({ sort: 'uses', limit: 1 })).data;
+    const maxUses = Math.max(usage.uses, top?.uses ?? 0);
+    return priorityScore(usage, maxUses, this.#deps.clock.now(), this.options.recencyHalfLifeMs);
+  }
+
   /** The agents that followed `agentId` on threads (decayed counts), most first. */
   followers(agentId: string): { agent: AgentRef; count: number }[] {
     return this.#follows.followers(agentId);

@@ -27,6 +27,7 @@ import { registerProjectRoutes } from './routes/projects.ts';
 import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
 import { installAccessLog } from './access-log.ts';
@@ -249,6 +250,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerThreadRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
+  registerUsageRoutes(app, context);
   registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);
