@@ -171,6 +171,31 @@ export const SETTINGS: readonly Setting[] = [
   s('pool.idleSweepIntervalMs', 'how often idle instances are looked for (ms)', {
     defaultText: 'maxIdleMs / 4, within 1000 … 60000',
   }),
+  s('pool.preload.enabled', 'preloading idle capacity and prefetching followers at all'),
+  s(
+    'pool.preload.threshold',
+    'an inactive agent is preloaded only with a priority score (0..1) at least this high',
+  ),
+  s('pool.preload.intervalMs', 'how often idle capacity is filled by score (ms; 0: never)'),
+  s('pool.preload.candidates', 'most-used agents read from the store as candidates per fill'),
+  s('pool.preload.maxPerInterval', 'agents preloaded at most per fill'),
+  s('pool.preload.reserve', 'places left free for requests: a fill uses maxActive − live − reserve'),
+  s('pool.preload.recencyHalfLifeMs', 'half-life of the recency term of the score (ms)'),
+  s('pool.preload.prefetch', 'learn which agent follows which on a thread and prefetch it'),
+  s(
+    'pool.preload.followWindowMs',
+    "B follows A when its run on the thread starts within this long after A's ended (ms)",
+  ),
+  s('pool.preload.minFollows', 'follows of A by B (after decay) before B is prefetched'),
+  s('pool.preload.minConfidence', "B's share of what followed A before B is prefetched (0..1)"),
+  s('pool.preload.decayIntervalMs', 'how often every follow count is halved (ms)'),
+  s('pool.preload.maxTrackedAgents', 'agents whose followers are tracked at most'),
+  s('pool.preload.maxFollowers', 'followers tracked per agent at most'),
+  s('pool.preload.maxThreads', 'threads whose last agent is remembered at most'),
+  s(
+    'pool.preload.retryAfterMs',
+    'after a prefetch of an agent was skipped or failed, none is tried for it for this long (ms)',
+  ),
   // runs and threads
   s('runs.historyLimit', 'thread messages sent to the model at most'),
   s('runs.maxQueuePerThread', 'runs waiting on one thread at most (enqueue, interrupt)'),
