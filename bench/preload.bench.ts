@@ -28,6 +28,9 @@ const NOISE = 0.5;
 const ZIPF_S = 0.9;
 /** Simulated time between two requests, ms. */
 const STEP_MS = 200;
+/** Every this many requests traffic pauses for PAUSE_MS (a quiet hour): idle instances leave. */
+const BURST = 4000;
+const PAUSE_MS = 15 * 60_000;
 const SEED = 12;
 
 /** One request: an agent, on a thread (a workflow step) or none (noise). */
@@ -76,7 +79,8 @@ function buildTrace(): { workflows: number[][]; requests: Request[] } {
       requests.push({ agent: sample(), instance: -1 });
       continue;
     }
-    while (active.length < CONCURRENT) active.push({ workflow: pickWorkflow(), step: 0, instance: instances++ });
+    while (active.length < CONCURRENT)
+      active.push({ workflow: pickWorkflow(), step: 0, instance: instances++ });
     const i = Math.floor(random() * active.length);
     const a = active[i]!;
     requests.push({ agent: workflows[a.workflow]![a.step]!, instance: a.instance });
@@ -94,6 +98,8 @@ interface Outcome {
   used: number;
   wasted: number;
   unusedAtEnd: number;
+  /** Preloads that activated nothing, by source and reason. */
+  skipped: unknown;
   seconds: number;
 }
 
@@ -110,7 +116,15 @@ async function replay(mode: string, preload: PreloadOptions, requests: Request[]
     const threads = new Map<number, string>();
     const started = performance.now();
     let workflowColdSteps = 0;
-    for (const r of requests) {
+    for (let n = 0; n < requests.length; n++) {
+      const r = requests[n]!;
+      if (n > 0 && n % BURST === 0) {
+        // a quiet period, in steps, so the idle sweeps, usage writes and fills run as they would
+        for (let t = 0; t < PAUSE_MS; t += 5000) {
+          clock.advance(5000);
+          for (let i = 0; i < 3; i++) await new Promise((resolve) => setImmediate(resolve));
+        }
+      }
       clock.advance(STEP_MS);
       // timers the clock fired (usage writes, fills) run their store calls now
       await new Promise((resolve) => setImmediate(resolve));
@@ -143,6 +157,7 @@ async function replay(mode: string, preload: PreloadOptions, requests: Request[]
       used,
       wasted,
       unusedAtEnd: issued - used - wasted,
+      skipped: pool.preloader.stats().skipped,
       seconds,
     };
   } finally {
@@ -155,6 +170,7 @@ const workflowSteps = requests.filter((r) => r.instance >= 0).length;
 const modes: [string, PreloadOptions][] = [
   ['off', { enabled: false }],
   ['fill only', { prefetch: false }],
+  ['fill only, threshold 0.5', { prefetch: false, threshold: 0.5 }],
   ['prefetch only', { intervalMs: 0 }],
   ['fill + prefetch (default)', {}],
 ];
@@ -163,10 +179,21 @@ for (const [mode, options] of modes) outcomes.push(await replay(mode, options, r
 const off = outcomes[0]!;
 const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
 const summary = [
-  `${REQUESTS.toLocaleString('en')} runs over ${AGENTS.toLocaleString('en')} agents, maxActive ${MAX_ACTIVE}: ${pct(NOISE)} stateless Zipf(${ZIPF_S}) noise, the rest steps of ${WORKFLOWS} recurring workflows of 3–5 agents from the Zipf tail (${workflowSteps.toLocaleString('en')} steps; ${CONCURRENT} instances in progress at once, each on its own thread; workflows chosen Zipf(0.8)); ${STEP_MS} ms of the manual clock between runs, maxIdleMs 120 s. Preload options at their defaults unless the mode says. Cold activations: acquires on the request path that had to activate. Wasted: preloaded instances that left (evicted, idle) before any use; unused: still waiting at the end.`,
+  `${REQUESTS.toLocaleString('en')} runs over ${AGENTS.toLocaleString('en')} agents, maxActive ${MAX_ACTIVE}, in bursts of ${BURST.toLocaleString('en')} runs separated by ${PAUSE_MS / 60_000} quiet minutes (idle instances leave): ${pct(NOISE)} stateless Zipf(${ZIPF_S}) noise, the rest steps of ${WORKFLOWS} recurring workflows of 3–5 agents from the Zipf tail (${workflowSteps.toLocaleString('en')} steps; ${CONCURRENT} instances in progress at once, each on its own thread; workflows chosen Zipf(0.8)); ${STEP_MS} ms of the manual clock between runs, maxIdleMs 120 s. Preload options at their defaults unless the mode says. Cold activations: acquires on the request path that had to activate. Wasted: preloaded instances that left (evicted, idle) before any use; unused: still waiting at the end.`,
   '',
   table(
-    ['mode', 'cold activations', 'vs off', 'workflow steps cold', 'hit ratio', 'preloads', 'used', 'wasted', 'unused at end', 'replay s'],
+    [
+      'mode',
+      'cold activations',
+      'vs off',
+      'workflow steps cold',
+      'hit ratio',
+      'preloads',
+      'used',
+      'wasted',
+      'unused at end',
+      'replay s',
+    ],
     outcomes.map((o) => [
       o.mode,
       o.coldActivations,

@@ -327,13 +327,21 @@ export class InstancePool {
     return this.#cache.getByAgentId(agentId) !== undefined;
   }
 
-  /** Deactivates unpinned ready instances unused for `maxIdleMs`; returns how many. */
+  /**
+   * Deactivates unpinned ready instances unused for `maxIdleMs`; returns how many. A preloaded
+   * instance that has not served yet stays (it was activated to wait; idling it out would only
+   * have the next fill activate it again): it leaves when evicted for room.
+   */
   sweepIdle(): number {
     if (this.options.maxIdleMs === 0) return 0;
     const now = this.#clock.now();
     let swept = 0;
     for (const instance of this.#cache.values()) {
-      if (instance.evictable && now - instance.lastUsedAt >= this.options.maxIdleMs) {
+      if (
+        instance.evictable &&
+        instance.preloadedBy === undefined &&
+        now - instance.lastUsedAt >= this.options.maxIdleMs
+      ) {
         this.#retire(instance, 'idle');
         swept++;
       }

@@ -176,6 +176,21 @@ describe('preloading idle capacity', () => {
     assert.equal(pool.stats().evictions, 0);
   });
 
+  it('keeps a preloaded instance past maxIdleMs until it serves (then it idles out like any other)', async () => {
+    const { pool, registry, clock, preloader, used } = preloadFixture({ maxIdleMs: 60_000 });
+    await createAgents(registry, 1);
+    await used('a0', 10, clock.now());
+    assert.equal(await preloader.fill(), 1);
+    const id = (await registry.get(P, 'a0')).id;
+    clock.advance(120_000); // the pool's idle sweeps run meanwhile
+    assert.equal(pool.isActive(id), true, 'waiting to serve, not idle');
+    (await pool.acquire(P, 'a0')).release();
+    clock.advance(60_000);
+    assert.equal(pool.isActive(id), false);
+    assert.equal(pool.stats().idleDeactivations, 1);
+    assert.deepEqual(pool.preloadStats().preload, { issued: 1, used: 1, wasted: 0 });
+  });
+
   it('runs on the clock every intervalMs once started, and stops at close', async () => {
     const { pool, registry, clock, preloader, used } = preloadFixture({}, { intervalMs: 1000 });
     await createAgents(registry, 1);
