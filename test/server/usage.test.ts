@@ -129,4 +129,32 @@ describe('usage routes', () => {
     assert.equal(error.code, 'VALIDATION_FAILED');
     assert.equal(error.details.field, 'sort');
   });
+
+  it('learns from runs on threads and prefetches the follower, in the stats and /metrics', async () => {
+    const start = async (agent: string, threadId: string) =>
+      (await f.pool.runs.start('alpha', agent, { input: 'hi', threadId })).result;
+    for (let i = 0; i < 3; i++) {
+      const thread = await f.pool.threads.create('alpha');
+      await start('one', thread.id);
+      await start('two', thread.id);
+    }
+    const two = await f.pool.agents.get('alpha', 'two');
+    f.pool.instances.deactivate('alpha', 'two');
+    const thread = await f.pool.threads.create('alpha');
+    await start('one', thread.id);
+    for (let i = 0; i < 5 && !f.pool.instances.isActive(two.id); i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.equal(f.pool.instances.isActive(two.id), true, 'two was prefetched when one was acquired');
+    const stats = json<{ followers: { name: string; count: number }[] }>(
+      await f.app.inject({ url: '/v1/agents/one/stats', headers: alpha }),
+    );
+    assert.deepEqual(
+      stats.followers.map((x) => [x.name, x.count]),
+      [['two', 3]],
+    );
+    const metrics = await f.app.inject({ url: '/metrics', headers: admin });
+    assert.match(metrics.body, /agentpool_preloads_total\{source="prefetch"\} 1/);
+    assert.match(metrics.body, /agentpool_preload_followed_agents 1/);
+  });
 });
