@@ -33,12 +33,13 @@ import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { Recovery, type RecoveryEvent } from './pool/recovery.ts';
 import { registerRecoveryMetrics } from './recovery-metrics.ts';
+import { type PreloadEvent, Preloader } from './pool/preload.ts';
+import { registerPreloadMetrics } from './pool/preload-metrics.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
 import { ThreadHistoryCache } from './run/history-cache.ts';
 import { Runner } from './run/runner.ts';
 import { Rollouts } from './run/rollouts.ts';
-import type { RunObserver } from './run/observer.ts';
 import type { RunEvent } from './run/stream.ts';
 import { RunManager } from './run/runs.ts';
 import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
@@ -68,7 +69,7 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -158,6 +159,8 @@ export interface AgentPool {
   readonly instances: InstancePool;
   /** Failure recovery: each agent's failures and steps, its degraded mark, reset. */
   readonly recovery: Recovery;
+  /** Preloading from usage: idle capacity filled by priority score, followers prefetched (`pool.preload`). */
+  readonly preloader: Preloader;
   /** Conversations. */
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
@@ -322,6 +325,18 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.metrics,
     );
     registerRecoveryMetrics(metrics.registry, () => recovery.stats());
+    const preloader = new Preloader(
+      {
+        pool,
+        store: stores.agents,
+        usage: agents.usage,
+        bus,
+        clock,
+        log: logger.child({ component: 'preload' }),
+      },
+      pool.options.preload,
+    );
+    registerPreloadMetrics(metrics.registry, () => preloader.stats());
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
@@ -343,6 +358,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         forget: (project) => {
           pool.retireProject(project);
           pool.forgetProject(project);
+          preloader.forgetProject(project);
           history.forgetProject(project);
           metrics.forgetProject(project);
           governance.forget(project);
@@ -387,9 +403,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         ...(shared.queue !== undefined && { queue: shared.queue }),
         ...(shared.relay !== undefined && { relay: shared.relay }),
         clock,
-        observer: recoveringRunObserver(
-          loggingRunObserver(metrics, logger.child({ component: 'runs' })),
-          recovery,
+        observer: loggingRunObserver(
+          {
+            modelCall: (model, seconds, ok) => metrics.modelCall(model, seconds, ok),
+            threadBusy: () => metrics.threadBusy(),
+            // Persisted usage, who-follows-whom and failure recovery: a Map lookup and a few additions each.
+            runFinished: (run) => {
+              metrics.runFinished(run);
+              agents.usage.record(run);
+              preloader.runFinished(run);
+              recovery.runFinished(run);
+            },
+          },
+          logger.child({ component: 'runs' }),
         ),
         gate: (agent) => recovery.assertServes(agent),
         history,
@@ -430,6 +456,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       }, ttlSweepIntervalMs);
     };
     scheduleTtlSweep();
+    preloader.start();
     stopCluster.push(
       ...startClusterDuties({
         coordination: shared,
@@ -456,6 +483,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       agents,
       instances: pool,
       recovery,
+      preloader,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -501,6 +529,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
           recovery.close();
+          preloader.close();
           pool.close();
           await sweep;
           await agents.close(); // writes the last uses the pool handed over as it closed
@@ -526,18 +555,6 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     await closeStores(stores);
     throw err;
   }
-}
-
-/** The run observer `observer`, with each finished run also told to failure recovery. */
-function recoveringRunObserver(observer: RunObserver, recovery: Recovery): RunObserver {
-  return {
-    modelCall: (model, seconds, ok) => observer.modelCall(model, seconds, ok),
-    threadBusy: () => observer.threadBusy(),
-    runFinished: (run) => {
-      observer.runFinished(run);
-      recovery.runFinished(run);
-    },
-  };
 }
 
 /** Stops what `options.coordination` handed the pool (renewals, deliveries), both even if one fails. */

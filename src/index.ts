@@ -33,6 +33,11 @@ export {
   type PoolStats,
 } from './pool/pool.ts';
 export { type InstancePoolOptions, resolveInstancePoolOptions } from './pool/pool-options.ts';
+export type { PreloadCounts, PreloadOutcome, PreloadSource } from './pool/pool.ts';
+export { type PreloadEvent, Preloader, type PreloadStats } from './pool/preload.ts';
+export { type PreloadOptions, resolvePreloadOptions } from './pool/preload-options.ts';
+export { priorityScore, type PriorityScore } from './pool/priority-score.ts';
+export type { AgentRunTotals, AgentUsageRecord, ListUsageQuery, UsageSort } from './store/ports.ts';
 export {
   type AgentRecoveryInfo,
   RECOVERY_STRATEGIES,

@@ -127,6 +127,20 @@ export class ActivationCache {
     return evicted;
   }
 
+  /**
+   * The resident a preload of `key` may take the place of: the policy's next victim, provided the
+   * policy estimates `key` more frequently asked for. Undefined when nothing may leave, when the
+   * victim is worth as much or more, or when the policy cannot compare (lru). Busy and pinned
+   * (hot) instances are never offered.
+   */
+  victimFor(key: string): AgentInstance | undefined {
+    const policy = this.#policy;
+    if (policy.peekVictim === undefined || policy.frequency === undefined) return undefined;
+    const victim = policy.peekVictim(this.#canEvict);
+    if (victim === undefined || policy.frequency(key) <= policy.frequency(victim)) return undefined;
+    return this.#byKey.get(victim);
+  }
+
   /** Policy internals for stats. */
   describePolicy(): Record<string, number | string> {
     return { name: this.#policy.name, ...this.#policy.describe() };

@@ -121,6 +121,8 @@ export class AgentInstance {
    * up once at activation, so the warm path pays no per-project lookup.
    */
   projectCounters: { hits: number } | undefined = undefined;
+  /** Set while a preloaded or prefetched instance has served no lease yet (pool/preload.ts counts it used or wasted). */
+  preloadedBy: 'preload' | 'prefetch' | undefined = undefined;
   #status: InstanceStatus;
   readonly #observe: TransitionObserver;
 

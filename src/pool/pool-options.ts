@@ -9,6 +9,11 @@ import {
   type ResolvedRecoveryOptions,
   resolveRecoveryOptions,
 } from './recovery-options.ts';
+import {
+  type PreloadOptions,
+  type ResolvedPreloadOptions,
+  resolvePreloadOptions,
+} from './preload-options.ts';
 
 /** How the pool bounds and ages its instances. */
 export interface InstancePoolOptions {
@@ -28,11 +33,14 @@ export interface InstancePoolOptions {
   idleSweepIntervalMs?: number;
   /** Failure recovery: failures counted per agent, restart → recover → migrate → escalate. @default {} */
   recovery?: RecoveryOptions;
+  /** Preloading idle capacity by usage and prefetching followers (preload-options.ts). @default {} */
+  preload?: PreloadOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'recovery'>> & {
+export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'recovery' | 'preload'>> & {
   recovery: ResolvedRecoveryOptions;
+  preload: ResolvedPreloadOptions;
 };
 
 /** Applies defaults and rejects bad values with a message naming the field. */
@@ -51,5 +59,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
       Math.min(60_000, Math.max(1000, Math.floor(maxIdleMs / 4))),
     ),
     recovery: resolveRecoveryOptions(input.recovery),
+    preload: resolvePreloadOptions(input.preload),
   };
 }

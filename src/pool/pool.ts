@@ -6,6 +6,7 @@
  * (a rollout's candidate) gets a one-shot instance of that version, counted like any other.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { AgentPoolError, isAgentPoolError } from '../core/errors.ts';
 import { isId, newId } from '../core/ids.ts';
 import { Histogram } from '../core/metrics.ts';
 import { intOption } from '../core/options.ts';
@@ -73,6 +74,24 @@ export interface AcquireOptions {
   version?: number;
 }
 
+/** Why an instance was activated ahead of use: filling idle capacity, or following the agent just acquired. */
+export type PreloadSource = 'preload' | 'prefetch';
+
+/**
+ * What {@link InstancePool.preload} did: `activated`; `resident` (live already, or being
+ * activated); `no-room` (no free place, and the policy valued no idle resident less); `refused`
+ * (admission kept it out, or its tier is cold: it left at once); `failed` (the activation failed);
+ * `closed`.
+ */
+export type PreloadOutcome = 'activated' | 'resident' | 'no-room' | 'refused' | 'failed' | 'closed';
+
+/** Preloads and prefetches since start: activated, then served a lease (`used`) or left without one (`wasted`). */
+export interface PreloadCounts {
+  issued: number;
+  used: number;
+  wasted: number;
+}
+
 /** An activation in flight. */
 interface Activation {
   project: string;
@@ -110,6 +129,12 @@ export class InstancePool {
   /** The same figures per project, for a project's own view of the pool. */
   readonly #projectCounters = new ProjectCounterMap(MAX_PROJECT_COUNTERS);
   readonly #unsubscribe: () => void;
+  /** Told of every lease granted (the preloader's co-occurrence prefetch); one call when set. */
+  #onLease: ((instance: AgentInstance) => void) | undefined;
+  readonly #preloads: Record<PreloadSource, PreloadCounts> = {
+    preload: { issued: 0, used: 0, wasted: 0 },
+    prefetch: { issued: 0, used: 0, wasted: 0 },
+  };
   /** Removes the pool from the registry's sources of `lastUsedAt`. */
   readonly #stopCollectingUses: () => void;
   /** When uses were last handed to the registry: instances used since have news for it. */
@@ -176,12 +201,16 @@ export class InstancePool {
       if (leased === instance) {
         // Leased to this caller as it was admitted: no other activation could evict it meanwhile.
         const lease = new Lease(instance, this.#releaseFn);
-        if (!this.#closed) return lease;
+        if (!this.#closed) {
+          this.#leased(instance);
+          return lease;
+        }
         lease.release();
         throw closedError();
       }
       if (instance.state === 'ready' || instance.state === 'busy') {
         instance.lease(this.#clock.now());
+        this.#leased(instance);
         return new Lease(instance, this.#releaseFn);
       }
       // evicted, retired or paused between activation and this continuation: look again
@@ -209,6 +238,54 @@ export class InstancePool {
     const lease = await this.acquire(project, idOrName);
     lease.release();
     return describeInstance(lease.instance);
+  }
+
+  /**
+   * Activates an agent ahead of use without counting a use, a hit or a miss, and only into room a
+   * request does not need: a place free now with nobody waiting, or the place of the idle resident
+   * the eviction policy values least, when it values this agent more (tinylfu's frequency; lru
+   * cannot compare, so it only fills free places). Busy and hot (pinned) instances are never
+   * displaced, and admission may still keep it out. Never throws: see {@link PreloadOutcome}.
+   */
+  async preload(project: string, name: string, source: PreloadSource): Promise<PreloadOutcome> {
+    if (this.#closed) return 'closed';
+    const key = project + SEP + name;
+    if (this.#cache.get(key) !== undefined) return 'resident';
+    if (this.#room.waiting > 0) return 'no-room';
+    if (this.#room.live() >= this.options.maxActive) {
+      const victim = this.#cache.victimFor(key);
+      if (victim === undefined) return 'no-room';
+      this.#cache.remove(victim);
+      this.#terminateEvicted([victim]);
+    }
+    let ours: AgentInstance | undefined;
+    let outcome: PreloadOutcome = 'resident';
+    try {
+      await this.#flights.run(key, async () => {
+        const activated = await this.#activate(project, name, {}, source);
+        ours = activated.instance;
+        outcome = activated.outcome ?? 'resident';
+        return activated.instance;
+      });
+    } catch (err) {
+      // POOL_SATURATED comes only from the free place being taken meanwhile (the preload never waits).
+      return isAgentPoolError(err, 'POOL_SATURATED') ? 'no-room' : 'failed';
+    }
+    if (ours === undefined) return 'resident'; // joined an acquirer's activation
+    return outcome;
+  }
+
+  /** Preloads and prefetches since start, by source. */
+  preloadStats(): Record<PreloadSource, PreloadCounts> {
+    return { preload: { ...this.#preloads.preload }, prefetch: { ...this.#preloads.prefetch } };
+  }
+
+  /**
+   * Sets the function told of every lease granted on an agent's active version (one call per
+   * acquire: it must cost no more than a Map lookup), or removes it.
+   */
+  setLeaseHook(hook: ((instance: AgentInstance) => void) | undefined): void {
+    this.#onLease = hook;
   }
 
   /** Deactivates an agent's instance now (a busy one leaves when its leases are released). */
@@ -307,13 +384,21 @@ export class InstancePool {
     return this.#cache.getByAgentId(agentId) !== undefined;
   }
 
-  /** Deactivates unpinned ready instances unused for `maxIdleMs`; returns how many. */
+  /**
+   * Deactivates unpinned ready instances unused for `maxIdleMs`; returns how many. A preloaded
+   * instance that has not served yet stays (it was activated to wait; idling it out would only
+   * have the next fill activate it again): it leaves when evicted for room.
+   */
   sweepIdle(): number {
     if (this.options.maxIdleMs === 0) return 0;
     const now = this.#clock.now();
     let swept = 0;
     for (const instance of this.#cache.values()) {
-      if (instance.evictable && now - instance.lastUsedAt >= this.options.maxIdleMs) {
+      if (
+        instance.evictable &&
+        instance.preloadedBy === undefined &&
+        now - instance.lastUsedAt >= this.options.maxIdleMs
+      ) {
         this.#retire(instance, 'idle');
         swept++;
       }
@@ -411,8 +496,11 @@ export class InstancePool {
   ) => {
     this.#byState[from]--;
     if (to !== 'terminated') this.#byState[to]++;
-    else if (instance.uses > 0 && instance.lastUsedAt >= this.#usesCollectedAt) {
-      this.#registry.usage.note(instance.agent.id, instance.lastUsedAt);
+    else {
+      if (instance.preloadedBy !== undefined) this.#preloads[instance.preloadedBy].wasted++;
+      if (instance.uses > 0 && instance.lastUsedAt >= this.#usesCollectedAt) {
+        this.#registry.usage.note(instance.agent.id, instance.lastUsedAt);
+      }
     }
     this.#cache.stateChanged(instance, from, to);
     if (this.#bus.hasListeners('instance.state_changed')) {
@@ -441,7 +529,19 @@ export class InstancePool {
     if (instance.projectCounters !== undefined) instance.projectCounters.hits++;
     this.#cache.hit(instance);
     instance.lease(this.#clock.now());
+    this.#leased(instance);
     return new Lease(instance, this.#releaseFn);
+  }
+
+  /** After every lease on the active version: a preloaded instance's first is its use; the hook hears of it. */
+  #leased(instance: AgentInstance): void {
+    const source = instance.preloadedBy;
+    if (source !== undefined) {
+      instance.preloadedBy = undefined;
+      this.#preloads[source].used++;
+    }
+    const onLease = this.#onLease;
+    if (onLease !== undefined) onLease(instance);
   }
 
   /**
@@ -452,7 +552,8 @@ export class InstancePool {
     project: string,
     idOrName: string,
     options: AcquireOptions,
-  ): Promise<{ instance: AgentInstance; leased: boolean }> {
+    preload?: PreloadSource,
+  ): Promise<{ instance: AgentInstance; leased: boolean; outcome?: PreloadOutcome }> {
     const activation: Activation = { project, reserved: false, stale: false };
     this.#activations.add(activation);
     let instance: AgentInstance | undefined;
@@ -472,10 +573,15 @@ export class InstancePool {
         return { instance: resident, leased: false };
       }
       const waitStart = performance.now();
-      await this.#room.reserve(project, options);
+      if (preload === undefined) await this.#room.reserve(project, options);
+      else if (!this.#room.tryReserveFree()) {
+        throw new AgentPoolError('POOL_SATURATED', 'the free place a preload saw was taken meanwhile');
+      }
       activation.reserved = true;
       started += performance.now() - waitStart;
       instance = await this.#build(agent, key, started);
+      if (preload !== undefined)
+        return { instance, leased: false, outcome: this.#admitPreloaded(instance, activation, preload) };
       this.#admit(instance, activation);
       // Leased in the same turn as admitted (admission saw it ready, so the policy may still refuse
       // it): were it left idle until the acquirer's continuation, another activation could evict
@@ -564,6 +670,16 @@ export class InstancePool {
     instance.fail(err instanceof Error ? err : new Error(String(err)), this.#clock.now());
     instance.terminate(this.#clock.now(), 'failed');
     this.#onActivationFailed?.(instance.agent, err);
+  }
+
+  /** Admits a preloaded instance like any other; one kept out (cold tier, stale, refused) leaves at once, unused. */
+  #admitPreloaded(instance: AgentInstance, activation: Activation, source: PreloadSource): PreloadOutcome {
+    instance.preloadedBy = source;
+    this.#preloads[source].issued++;
+    this.#admit(instance, activation);
+    if (!this.#oneShots.delete(instance)) return 'activated';
+    instance.terminate(this.#clock.now(), 'one-shot'); // counted wasted as it ends
+    return 'refused';
   }
 
   /** Makes a fresh ready instance resident, or keeps it out as a one-shot (cold tier, stale, refused). */

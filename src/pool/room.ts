@@ -125,6 +125,16 @@ export class Room {
     });
   }
 
+  /**
+   * Takes a place only when one is free now and nobody waits for one: never waits, never evicts
+   * (a preload must not cost a request its place). True when taken; give it back with {@link release}.
+   */
+  tryReserveFree(): boolean {
+    if (this.#waiters.length > 0 || this.live() >= this.#limits.maxActive) return false;
+    this.#reserved++;
+    return true;
+  }
+
   /** Gives a place back and lets waiters in. */
   release(): void {
     this.#reserved--;

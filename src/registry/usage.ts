@@ -1,12 +1,14 @@
 /**
- * Agents' `lastUsedAt`, coalesced: uses are noted in memory (per agent, the latest) and written in
- * one store write per interval, and at close, so a run never pays for a store write of its own.
+ * Agents' `lastUsedAt` and run figures (uses, successes, failures, latency, cost), coalesced: uses
+ * and finished runs are noted in memory (per agent, the latest use and the sums since the last
+ * write) and written in one store write per interval, and at close, so a run never pays for a
+ * store write of its own (one Map lookup and a few additions).
  * The pool is the source: its instances carry when they were last leased, and it hands those over
  * when asked (a collector), or when an instance ends; nothing is added to the acquire path.
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { intOption } from '../core/options.ts';
-import type { AgentStore, AgentUse } from '../store/ports.ts';
+import type { AgentStore, AgentUse, RunRecord } from '../store/ports.ts';
 
 /** How uses are recorded. */
 export interface AgentUsageOptions {
@@ -45,13 +47,31 @@ export function resolveAgentUsageOptions(
 /** Hands the uses its owner kept itself to `note` (called before every write). */
 export type UseCollector = (note: (agentId: string, at: number) => void) => void;
 
-/** Coalesced writes of agents' last use. */
+/** What is pending of one agent: its latest use, and the figures of runs finished since the last write. */
+interface PendingUse {
+  at: number;
+  runs: MutableRunTotals | undefined;
+}
+
+interface MutableRunTotals {
+  uses: number;
+  successes: number;
+  failures: number;
+  latencyMsTotal: number;
+  latencyCount: number;
+  costUsd: number;
+}
+
+/** The terminal statuses a run is a use in (a `queued` or `running` record is not finished). */
+const FINISHED = new Set(['succeeded', 'failed', 'cancelled', 'interrupted']);
+
+/** Coalesced writes of agents' last use and run figures. */
 export class AgentUsage {
   readonly options: ResolvedAgentUsageOptions;
   readonly #store: AgentStore;
   readonly #clock: Clock;
   /** Latest use per agent since the last write; at most `maxPendingUses` entries. */
-  #pending = new Map<string, number>();
+  #pending = new Map<string, PendingUse>();
   readonly #collectors = new Set<UseCollector>();
   #timer: TimerHandle | undefined;
   #writing: Promise<void> | undefined;
@@ -75,16 +95,49 @@ export class AgentUsage {
     if (this.#closed) return;
     const known = this.#pending.get(agentId);
     if (known !== undefined) {
-      if (at > known) this.#pending.set(agentId, at);
+      if (at > known.at) known.at = at;
       return;
     }
-    this.#pending.set(agentId, at);
+    this.#add(agentId, { at, runs: undefined });
+  };
+
+  /**
+   * Adds a finished run to its agent's figures (uses, successes, failures, latency, cost) and moves
+   * its last use; written with the next flush. Runs not in a terminal status are ignored.
+   */
+  record(run: RunRecord): void {
+    if (this.#closed || !FINISHED.has(run.status)) return;
+    const at = run.finishedAt ?? run.createdAt;
+    let pending = this.#pending.get(run.agentId);
+    const fresh = pending === undefined;
+    if (pending === undefined) pending = { at, runs: undefined };
+    else if (at > pending.at) pending.at = at;
+    const r = (pending.runs ??= zeroTotals());
+    r.uses++;
+    if (run.status === 'succeeded') r.successes++;
+    else if (run.status === 'failed') r.failures++;
+    if (run.startedAt !== null && run.finishedAt !== null) {
+      r.latencyMsTotal += run.finishedAt - run.startedAt;
+      r.latencyCount++;
+    }
+    r.costUsd += run.cost;
+    if (fresh) this.#add(run.agentId, pending);
+  }
+
+  /** What is pending of one agent (not yet written), for live figures. */
+  peek(agentId: string): AgentUse | undefined {
+    const p = this.#pending.get(agentId);
+    return p && { id: agentId, at: p.at, runs: p.runs && { ...p.runs } };
+  }
+
+  #add(agentId: string, pending: PendingUse): void {
+    this.#pending.set(agentId, pending);
     if (this.#pending.size >= this.options.maxPendingUses) {
       this.flush().catch(() => undefined); // failures keep the uses for the next flush
     } else {
       this.#schedule();
     }
-  };
+  }
 
   /**
    * Adds a source of uses asked at every flush; returns the function that removes it. The periodic
@@ -114,15 +167,26 @@ export class AgentUsage {
     const batch = this.#pending;
     this.#pending = new Map();
     const uses: AgentUse[] = [];
-    for (const [id, at] of batch) uses.push({ id, at });
+    for (const [id, p] of batch)
+      uses.push(p.runs === undefined ? { id, at: p.at } : { id, at: p.at, runs: p.runs });
     const writing = this.#store.recordUse(uses);
     this.#writing = writing;
     try {
       await writing;
     } catch (err) {
-      for (const [id, at] of batch) {
-        if (this.#pending.size >= this.options.maxPendingUses) break;
-        if (!((this.#pending.get(id) ?? 0) >= at)) this.#pending.set(id, at);
+      // Put back, merged with what was noted meanwhile: run figures are sums, so none may be lost twice or kept twice.
+      for (const [id, p] of batch) {
+        const now = this.#pending.get(id);
+        if (now === undefined) {
+          if (this.#pending.size >= this.options.maxPendingUses) continue;
+          this.#pending.set(id, p);
+          continue;
+        }
+        if (p.at > now.at) now.at = p.at;
+        if (p.runs !== undefined) {
+          if (now.runs === undefined) now.runs = p.runs;
+          else addInto(now.runs, p.runs);
+        }
       }
       throw err;
     } finally {
@@ -155,4 +219,18 @@ export class AgentUsage {
         });
     }, this.options.lastUsedFlushIntervalMs);
   }
+}
+
+function zeroTotals(): MutableRunTotals {
+  return { uses: 0, successes: 0, failures: 0, latencyMsTotal: 0, latencyCount: 0, costUsd: 0 };
+}
+
+/** `to += from`, field by field. */
+function addInto(to: MutableRunTotals, from: MutableRunTotals): void {
+  to.uses += from.uses;
+  to.successes += from.successes;
+  to.failures += from.failures;
+  to.latencyMsTotal += from.latencyMsTotal;
+  to.latencyCount += from.latencyCount;
+  to.costUsd += from.costUsd;
 }

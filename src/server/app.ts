@@ -28,6 +28,7 @@ import { registerRecoveryRoutes } from './routes/recovery.ts';
 import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
+import { registerUsageRoutes } from './routes/usage.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
 import { installAccessLog } from './access-log.ts';
@@ -251,6 +252,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
   registerRecoveryRoutes(app, context);
+  registerUsageRoutes(app, context);
   registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);

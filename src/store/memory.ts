@@ -9,6 +9,9 @@ import { checkIndexedSpec } from './indexed-spec.ts';
 import { boundedPage, decodeCursor, encodeCursor, pageLimit } from './paging.ts';
 import type {
   AddVersionOptions,
+  AgentRunTotals,
+  AgentUsageRecord,
+  ListUsageQuery,
   AgentRecord,
   AgentRollout,
   AgentStore,
@@ -22,6 +25,14 @@ import type {
   StoredFlag,
 } from './ports.ts';
 import { bound, insertSorted, removeSorted } from './sorted-keys.ts';
+import {
+  addRunTotals,
+  compareUsage,
+  decodeUsageCursor,
+  encodeUsageCursor,
+  isAfterUsageCursor,
+  zeroRunTotals,
+} from './usage-paging.ts';
 import {
   agentExists,
   agentNotFound,
@@ -49,6 +60,8 @@ interface StoredAgent {
   rollout: AgentRollout | null;
   /** Version n lives at index n - 1; versions are only ever appended. */
   readonly versions: StoredVersion[];
+  /** Persisted usage once the agent was used (recordUse); goes with the agent. */
+  usage?: { totals: AgentRunTotals; lastUsedAt: number };
 }
 
 interface ProjectIndex {
@@ -327,12 +340,47 @@ export class MemoryAgentStore implements AgentStore {
 
   async recordUse(uses: readonly AgentUse[]): Promise<void> {
     this.#assertOpen();
-    for (const { id, at } of uses) {
+    for (const { id, at, runs } of uses) {
       const stored = this.#byId.get(id);
-      if (stored === undefined || at <= stored.lastUsedAt) continue;
+      if (stored === undefined) continue;
+      const usage = (stored.usage ??= { totals: zeroRunTotals(), lastUsedAt: at });
+      if (runs !== undefined) usage.totals = addRunTotals(usage.totals, runs);
+      if (at > usage.lastUsedAt) usage.lastUsedAt = at;
+      if (at <= stored.lastUsedAt) continue;
       stored.lastUsedAt = at;
       stored.expiresAt = expiresAt(this.#activeSpec(stored), at);
     }
+  }
+
+  async getUsage(id: string): Promise<AgentUsageRecord | undefined> {
+    this.#assertOpen();
+    const stored = this.#byId.get(id);
+    return stored === undefined ? undefined : usageOf(stored);
+  }
+
+  async listUsage(query: ListUsageQuery): Promise<Page<AgentUsageRecord>> {
+    this.#assertOpen();
+    const limit = pageLimit(query.limit);
+    const { sort } = query;
+    const after = query.cursor === undefined ? undefined : decodeUsageCursor(sort, query.cursor);
+    // A full scan and sort: this adapter is for small catalogues.
+    const source =
+      query.project === undefined
+        ? this.#byId.values()
+        : (this.#projects.get(query.project)?.byName.values() ?? []);
+    const rows: AgentUsageRecord[] = [];
+    for (const stored of source) {
+      const record = usageOf(stored);
+      if (record !== undefined && (after === undefined || isAfterUsageCursor(sort, record, after)))
+        rows.push(record);
+    }
+    rows.sort((a, b) => compareUsage(sort, a, b));
+    return boundedPage(
+      rows,
+      limit,
+      (r) => r,
+      (r) => encodeUsageCursor(sort, r),
+    );
   }
 
   async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
@@ -433,4 +481,16 @@ export class MemoryAgentStore implements AgentStore {
 
 function rolloutInProgressOf(stored: StoredAgent): AgentPoolError {
   return rolloutInProgress(stored.id, stored.rollout?.candidateVersion ?? 0, stored.activeVersion);
+}
+
+function usageOf(stored: StoredAgent): AgentUsageRecord | undefined {
+  const usage = stored.usage;
+  if (usage === undefined) return undefined;
+  return {
+    agentId: stored.id,
+    project: stored.project,
+    name: stored.name,
+    lastUsedAt: usage.lastUsedAt,
+    ...usage.totals,
+  };
 }

@@ -193,6 +193,16 @@ export interface AgentStore {
    * Not a definition change: no version, `updatedAt` or change-feed entry.
    */
   recordUse(uses: readonly AgentUse[]): Promise<void>;
+  /**
+   * An agent's persisted usage (what {@link recordUse} added up), or undefined when the agent is
+   * unknown or was never used. Deleting the agent deletes its usage.
+   */
+  getUsage(id: string): Promise<AgentUsageRecord | undefined>;
+  /**
+   * Used agents, of one project or (without `project`) of every project, ordered by `sort`
+   * (descending; ties by id), keyset-paged like every listing.
+   */
+  listUsage(query: ListUsageQuery): Promise<Page<AgentUsageRecord>>;
   /** Agents with a ttl whose `expiresAt` ≤ now, oldest first. */
   listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     now: number,
@@ -218,6 +228,49 @@ export interface AgentUse {
   readonly id: string;
   /** When it was used, epoch ms. */
   readonly at: number;
+  /** Run figures to add to the agent's persisted usage; absent: only `lastUsedAt` moves. */
+  readonly runs?: AgentRunTotals | undefined;
+}
+
+/** Figures of an agent's finished runs, summed (a delta in {@link AgentUse}, a total in {@link AgentUsageRecord}). */
+export interface AgentRunTotals {
+  /** Runs that reached a terminal status. */
+  readonly uses: number;
+  /** Runs that `succeeded`. */
+  readonly successes: number;
+  /** Runs that `failed` (cancelled and interrupted runs are neither). */
+  readonly failures: number;
+  /** Sum of `finishedAt - startedAt` over runs that started, ms. */
+  readonly latencyMsTotal: number;
+  /** Runs counted in `latencyMsTotal`. */
+  readonly latencyCount: number;
+  /** Sum of the runs' cost, USD. */
+  readonly costUsd: number;
+}
+
+/** One agent's persisted usage. */
+export interface AgentUsageRecord extends AgentRunTotals {
+  readonly agentId: string;
+  readonly project: string;
+  readonly name: string;
+  /** The latest use recorded through {@link AgentStore.recordUse}, epoch ms. */
+  readonly lastUsedAt: number;
+}
+
+/** Orders of {@link AgentStore.listUsage}: most uses, most recently used, most failures, highest cost. */
+export const USAGE_SORTS = ['uses', 'recent', 'failures', 'cost'] as const;
+/** One of {@link USAGE_SORTS}. */
+export type UsageSort = (typeof USAGE_SORTS)[number];
+
+/** Options of {@link AgentStore.listUsage}. */
+export interface ListUsageQuery {
+  /** Only this project's agents; every project's when absent. */
+  readonly project?: string | undefined;
+  readonly sort: UsageSort;
+  /** 1..1000. */
+  readonly limit: number;
+  /** An opaque cursor from a previous page of the same sort. */
+  readonly cursor?: string | undefined;
 }
 
 /**

@@ -205,6 +205,29 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
   CREATE INDEX threads_project ON threads (project, id);
   `,
+  `
+  -- Agents' persisted usage (docs/operations.md, "Usage and preloading"): added up in coalesced
+  -- writes (registry/usage.ts), never on the run path; a row per agent once used, gone with it.
+  -- Apart from agents so that a definition write never touches these indexes, nor they it.
+  CREATE TABLE agent_usage (
+    agent_id         TEXT PRIMARY KEY NOT NULL REFERENCES agents (id) ON DELETE CASCADE,
+    project          TEXT NOT NULL,
+    uses             INTEGER NOT NULL,
+    successes        INTEGER NOT NULL,
+    failures         INTEGER NOT NULL,
+    latency_ms_total REAL NOT NULL,
+    latency_count    INTEGER NOT NULL,
+    cost_usd         REAL NOT NULL,
+    last_used_at     INTEGER NOT NULL
+  ) WITHOUT ROWID;
+  -- One per listing order of a project's activity report, and the preloader's candidates (uses,
+  -- every project).
+  CREATE INDEX agent_usage_project_uses ON agent_usage (project, uses DESC, agent_id);
+  CREATE INDEX agent_usage_project_recent ON agent_usage (project, last_used_at DESC, agent_id);
+  CREATE INDEX agent_usage_project_failures ON agent_usage (project, failures DESC, agent_id);
+  CREATE INDEX agent_usage_project_cost ON agent_usage (project, cost_usd DESC, agent_id);
+  CREATE INDEX agent_usage_uses ON agent_usage (uses DESC, agent_id);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */

@@ -11,6 +11,8 @@ import { checkIndexedSpec } from './indexed-spec.ts';
 import { boundedPage, decodeCursor, encodeCursor, keysetPage, pageLimit } from './paging.ts';
 import type {
   AddVersionOptions,
+  AgentUsageRecord,
+  ListUsageQuery,
   AgentChangeFeed,
   AgentRecord,
   AgentRollout,
@@ -28,6 +30,7 @@ import { type AgentRow, toAgent, toVersion, type VersionRow } from './rows.ts';
 import { prepareStatements } from './sqlite-schema.ts';
 import { SqliteChangeFeed } from './sqlite-change-feed.ts';
 import { SqliteConnection, type SqliteDatabase, type SqliteStoreSource } from './sqlite-connection.ts';
+import { SqliteUsage } from './sqlite-usage.ts';
 import {
   agentExists,
   agentNotFound,
@@ -67,6 +70,7 @@ export class SqliteAgentStore implements AgentStore {
   readonly #conn: SqliteConnection;
   readonly #s: Statements;
   readonly #w: ReturnType<typeof prepareWrites>;
+  readonly #usage: SqliteUsage;
   /** Definition changes made through other store instances on this file. */
   readonly changeFeed: AgentChangeFeed;
 
@@ -77,9 +81,10 @@ export class SqliteAgentStore implements AgentStore {
     // processes (and several stores in one process) need no coordination to tell themselves apart.
     const writer = randomInt(1, 2 ** 47);
     this.#conn = new SqliteConnection(options, busyTimeoutMs, 'agent store');
-    [this.#s, this.#w] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#usage] = this.#conn.prepare((db) => {
       const s = prepareStatements(db);
-      return [s, prepareWrites(db, s, writer, changeHistory, this.#conn.database)] as const;
+      const usage = new SqliteUsage(db);
+      return [s, prepareWrites(db, s, writer, changeHistory, this.#conn.database, usage), usage] as const;
     });
     this.changeFeed = new SqliteChangeFeed(this.#conn, this.#s, writer);
   }
@@ -298,6 +303,14 @@ export class SqliteAgentStore implements AgentStore {
     });
   }
 
+  async getUsage(id: string): Promise<AgentUsageRecord | undefined> {
+    return this.#conn.guard(() => this.#usage.get(id));
+  }
+
+  async listUsage(query: ListUsageQuery): Promise<Page<AgentUsageRecord>> {
+    return this.#conn.guard(() => this.#usage.list(query));
+  }
+
   async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(
     now: number,
     limit: number,
@@ -323,6 +336,7 @@ function prepareWrites(
   writer: number,
   changeHistory: number,
   database: SqliteDatabase,
+  usage: SqliteUsage,
 ) {
   const writeLabels = (id: string, project: string, name: string, labels: IndexedSpec['labels']) => {
     for (const [key, value] of Object.entries(labels)) s.insertLabel.run(id, project, name, key, value);
@@ -455,7 +469,10 @@ function prepareWrites(
     return deleted;
   });
   const recordUse = db.transaction((uses: readonly AgentUse[]) => {
-    for (const use of uses) s.recordUse.run(use);
+    for (const use of uses) {
+      s.recordUse.run({ id: use.id, at: use.at });
+      usage.record(use);
+    }
   });
   return {
     create: create.immediate,

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { resolveInstancePoolOptions } from '../../src/pool/pool-options.ts';
+import { resolvePreloadOptions } from '../../src/pool/preload-options.ts';
 import { createAgents, flush, P, poolFixture } from '../support/pool-fixture.ts';
 
 const code = (c: string) => (err: unknown) => isAgentPoolError(err) && err.code === c;
@@ -318,6 +319,7 @@ describe('instance pool options', () => {
         maxTrackedAgents: 10_000,
         sweepIntervalMs: 60_000,
       },
+      preload: resolvePreloadOptions(), // pinned in preload.test.ts
     });
   });
 

@@ -8,7 +8,7 @@ import { ManualClock } from '../../src/core/clock.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { AgentUsage, resolveAgentUsageOptions } from '../../src/registry/usage.ts';
 import { MemoryAgentStore } from '../../src/store/memory.ts';
-import type { AgentUse } from '../../src/store/ports.ts';
+import type { AgentUse, RunRecord } from '../../src/store/ports.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const spec = { labels: {}, tier: 'warm' };
@@ -133,5 +133,62 @@ describe('agent usage (lastUsedAt)', () => {
     await usage.flush();
     assert.equal(calls.length, 1);
     assert.equal(clock.pendingTimers, 0);
+  });
+});
+
+describe('agent usage (run figures)', () => {
+  const run = (agentId: string, status: string, at: number, extra: { cost?: number; ms?: number } = {}) =>
+    ({
+      agentId,
+      status,
+      cost: extra.cost ?? 0,
+      createdAt: at - 10,
+      startedAt: extra.ms === undefined ? null : at - extra.ms,
+      finishedAt: at,
+    }) as unknown as RunRecord;
+
+  it('adds finished runs up per agent and writes them with the next flush, not per run', async () => {
+    const clock = new ManualClock(T0);
+    const { store, calls } = await countingStore('a');
+    const usage = new AgentUsage(store, clock, { lastUsedFlushIntervalMs: 1000 });
+    usage.record(run('agt_a', 'succeeded', T0 + 5, { cost: 0.5, ms: 100 }));
+    usage.record(run('agt_a', 'failed', T0 + 7, { cost: 0.25, ms: 300 }));
+    usage.record(run('agt_a', 'cancelled', T0 + 6));
+    usage.record(run('agt_a', 'running', T0 + 9)); // not finished: no use
+    assert.equal(calls.length, 0);
+    assert.deepEqual(usage.peek('agt_a')?.runs, {
+      uses: 3,
+      successes: 1,
+      failures: 1,
+      latencyMsTotal: 400,
+      latencyCount: 2,
+      costUsd: 0.75,
+    });
+    clock.advance(1000);
+    await settle();
+    assert.equal(calls.length, 1);
+    const stored = await store.getUsage('agt_a');
+    assert.equal(stored?.uses, 3);
+    assert.equal(stored?.successes, 1);
+    assert.equal(stored?.failures, 1);
+    assert.equal(stored?.latencyMsTotal, 400);
+    assert.equal(stored?.lastUsedAt, T0 + 7);
+    assert.equal(usage.peek('agt_a'), undefined, 'nothing pending once written');
+  });
+
+  it('keeps the figures of a failed write and adds them to those noted meanwhile', async () => {
+    const clock = new ManualClock(T0);
+    const { store, fail } = await countingStore('a');
+    const usage = new AgentUsage(store, clock, { lastUsedFlushIntervalMs: 1000 });
+    usage.record(run('agt_a', 'succeeded', T0 + 1, { cost: 1 }));
+    fail(true);
+    await assert.rejects(usage.flush());
+    usage.record(run('agt_a', 'succeeded', T0 + 2, { cost: 2 }));
+    fail(false);
+    await usage.flush();
+    const stored = await store.getUsage('agt_a');
+    assert.equal(stored?.uses, 2);
+    assert.equal(stored?.costUsd, 3);
+    await usage.close();
   });
 });

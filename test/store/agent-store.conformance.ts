@@ -671,6 +671,91 @@ export function agentStoreConformance(
       });
     });
 
+    describe('usage (getUsage, listUsage)', () => {
+      const runs = (uses: number, successes: number, failures: number, costUsd: number) => ({
+        uses,
+        successes,
+        failures,
+        latencyMsTotal: 100 * uses,
+        latencyCount: uses,
+        costUsd,
+      });
+
+      it('adds run figures up across writes, keeps the latest use, and has none for an unused agent', async () => {
+        const a = await make('a');
+        const unused = await make('unused');
+        await store.recordUse([{ id: a.id, at: T0 + 10, runs: runs(2, 1, 1, 0.5) }]);
+        await store.recordUse([
+          { id: a.id, at: T0 + 5, runs: runs(3, 3, 0, 0.25) },
+          { id: a.id, at: T0 + 7 }, // a use without runs (an acquire) moves lastUsedAt only
+        ]);
+        assert.deepEqual(await store.getUsage(a.id), {
+          agentId: a.id,
+          project: 'p1',
+          name: 'a',
+          uses: 5,
+          successes: 4,
+          failures: 1,
+          latencyMsTotal: 500,
+          latencyCount: 5,
+          costUsd: 0.75,
+          lastUsedAt: T0 + 10,
+        });
+        assert.equal(await store.getUsage(unused.id), undefined);
+        assert.equal(await store.getUsage('agt_gone'), undefined);
+      });
+
+      it('lists a project by each sort, descending with ties by id, across pages', async () => {
+        const a = await make('a');
+        const b = await make('b');
+        const c = await make('c');
+        const other = await make('x', spec(), 'p2');
+        await store.recordUse([
+          { id: a.id, at: T0 + 3, runs: runs(5, 5, 0, 0.1) },
+          { id: b.id, at: T0 + 9, runs: runs(5, 2, 3, 0.3) },
+          { id: c.id, at: T0 + 1, runs: runs(1, 0, 1, 0.2) },
+          { id: other.id, at: T0 + 50, runs: runs(50, 50, 0, 9) },
+        ]);
+        const all = async (sort: 'uses' | 'recent' | 'failures' | 'cost', project?: string) => {
+          const out: string[] = [];
+          let cursor: string | undefined;
+          do {
+            const page = await store.listUsage({ project, sort, limit: 1, cursor });
+            out.push(...page.data.map((r) => r.name));
+            cursor = page.nextCursor ?? undefined;
+          } while (cursor !== undefined && out.length < 20);
+          return out;
+        };
+        assert.deepEqual(await all('uses', 'p1'), ['a', 'b', 'c']);
+        assert.deepEqual(await all('recent', 'p1'), ['b', 'a', 'c']);
+        assert.deepEqual(await all('failures', 'p1'), ['b', 'c', 'a']);
+        assert.deepEqual(await all('cost', 'p1'), ['b', 'c', 'a']);
+        assert.deepEqual(await all('uses'), ['x', 'a', 'b', 'c']);
+        assert.deepEqual(await all('uses', 'p3'), []);
+      });
+
+      it("refuses another sort's cursor, and deleting an agent deletes its usage", async () => {
+        const a = await make('a');
+        const b = await make('b');
+        await store.recordUse([
+          { id: a.id, at: T0 + 1, runs: runs(1, 1, 0, 0) },
+          { id: b.id, at: T0 + 2, runs: runs(1, 1, 0, 0) },
+        ]);
+        const page = await store.listUsage({ project: 'p1', sort: 'uses', limit: 1 });
+        assert.ok(page.nextCursor !== null);
+        await rejectsWith(
+          store.listUsage({ project: 'p1', sort: 'cost', limit: 1, cursor: page.nextCursor }),
+          'VALIDATION_FAILED',
+        );
+        await store.delete(a.id);
+        assert.equal(await store.getUsage(a.id), undefined);
+        const left = await store.listUsage({ project: 'p1', sort: 'uses', limit: 10 });
+        assert.deepEqual(names(left.data as never), ['b']);
+        await store.deleteProjectAgents('p1', 100);
+        assert.deepEqual((await store.listUsage({ sort: 'uses', limit: 10 })).data, []);
+      });
+    });
+
     describe('concurrency and lifecycle', () => {
       it('of 100 concurrent creates of one name, exactly one fulfils and the rest are AGENT_EXISTS', async () => {
         const results = await Promise.allSettled(

@@ -45,4 +45,14 @@ export interface EvictionPolicy<K> {
   resize(capacity: number, canEvict: CanEvict<K>): K[];
   /** A snapshot of internal sizes for stats (for example the tinylfu window size). */
   describe(): Record<string, number | string>;
+  /**
+   * How often a key was asked for lately, resident or not (a frequency policy's estimate). Absent
+   * when the policy keeps no such figure (lru): then it cannot say one key is worth more than another.
+   */
+  frequency?(key: K): number;
+  /**
+   * The evictable key the policy would give up first, without evicting it; with
+   * {@link frequency}, what a preload compares itself with (pool/preload.ts).
+   */
+  peekVictim?(canEvict: CanEvict<K>): K | undefined;
 }

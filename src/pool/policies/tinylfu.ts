@@ -27,6 +27,9 @@ const RESTART_THRESHOLD = 0.05;
  */
 const MIN_CLIMB_PERIOD = 5000;
 
+/** Keys of each list peekVictim looks at, at most. */
+const PEEK_LIMIT = 16;
+
 /** Options of the tinylfu policy beyond those common to every policy. */
 export interface TinyLfuOptions<K> extends PolicyOptions<K> {
   /**
@@ -190,6 +193,23 @@ export class TinyLfuPolicy<K> implements EvictionPolicy<K> {
       probation: [...this.probation.keys()],
       protected: [...this.protectedList.keys()],
     };
+  }
+
+  /**
+   * The least frequent of the first evictable keys at the LRU ends of the window and of probation
+   * (protected when probation has none): the victims evict() would duel first. Looks at most
+   * {@link PEEK_LIMIT} keys of each list, so a list led by busy instances costs little.
+   */
+  peekVictim(canEvict: CanEvict<K>): K | undefined {
+    const first = (node: ListNode<K> | null): ListNode<K> | null => {
+      for (let n = 0; node !== null && n < PEEK_LIMIT; node = node.next, n++)
+        if (canEvict(node.key)) return node;
+      return null;
+    };
+    const main = first(this.probation.head) ?? first(this.protectedList.head);
+    const window = first(this.window.head);
+    if (main === null || window === null) return (main ?? window)?.key;
+    return this.sketch.frequency(window.hash) < this.sketch.frequency(main.hash) ? window.key : main.key;
   }
 
   /** The sketch's estimate for a key, resident or not (for tests and stats). */

@@ -66,7 +66,7 @@ function projectStats(pool: AgentPool, project: string) {
  * The project a stats request reads: `?project=` for the admin (it must exist), the key's own
  * project otherwise (naming another is 403 `FORBIDDEN`); undefined when the admin asks for the pool.
  */
-async function statsProject(
+export async function statsProject(
   pool: AgentPool,
   request: FastifyRequest,
   asked: string | undefined,

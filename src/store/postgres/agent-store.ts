@@ -6,6 +6,8 @@
  * writes take that revision first, in their transaction (agent-writes.ts), which serialises them
  * cluster-wide; they are rare next to reads and runs, which take no such lock.
  */
+import { addRunTotals, zeroRunTotals } from '../usage-paging.ts';
+import { getUsage, listUsage, upsertUsage } from './usage.ts';
 import { randomInt } from 'node:crypto';
 import { validationError } from '../../core/errors.ts';
 import { intOption } from '../../core/options.ts';
@@ -18,6 +20,8 @@ import type {
   AgentRollout,
   AgentStore,
   AgentUse,
+  AgentUsageRecord,
+  ListUsageQuery,
   AgentVersionRecord,
   IndexedSpec,
   ListAgentsQuery,
@@ -327,6 +331,33 @@ export class PostgresAgentStore implements AgentStore {
         [batch.map(([id]) => id), batch.map(([, at]) => at)],
       );
     }
+    // Usage summed per agent, in id order like the rows above.
+    const summed = new Map<string, AgentUse>();
+    for (const use of uses) {
+      const known = summed.get(use.id);
+      summed.set(
+        use.id,
+        known === undefined
+          ? use
+          : {
+              id: use.id,
+              at: Math.max(known.at, use.at),
+              runs: addRunTotals(known.runs ?? zeroRunTotals(), use.runs ?? zeroRunTotals()),
+            },
+      );
+    }
+    const ordered = [...summed.values()].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    for (let i = 0; i < ordered.length; i += USES_PER_WRITE) {
+      await upsertUsage(this.#conn, ordered.slice(i, i + USES_PER_WRITE));
+    }
+  }
+
+  async getUsage(id: string): Promise<AgentUsageRecord | undefined> {
+    return getUsage(this.#conn, id);
+  }
+
+  async listUsage(query: ListUsageQuery): Promise<Page<AgentUsageRecord>> {
+    return listUsage(this.#conn, query);
   }
 
   async listExpired<S extends IndexedSpec, F extends StoredFlag = StoredFlag>(

@@ -279,6 +279,26 @@ const MIGRATIONS: readonly string[] = [
       p_contents, p_run_ids, p_created);
   END $$;
   `,
+  `
+  -- Agents' persisted usage (docs/operations.md, "Usage and preloading"), as in SQLite: added up in
+  -- coalesced writes, a row per agent once used, gone with the agent.
+  CREATE TABLE agent_usage (
+    agent_id         text COLLATE "C" PRIMARY KEY REFERENCES agents (id) ON DELETE CASCADE,
+    project          text COLLATE "C" NOT NULL,
+    uses             bigint NOT NULL,
+    successes        bigint NOT NULL,
+    failures         bigint NOT NULL,
+    latency_ms_total double precision NOT NULL,
+    latency_count    bigint NOT NULL,
+    cost_usd         double precision NOT NULL,
+    last_used_at     bigint NOT NULL
+  );
+  CREATE INDEX agent_usage_project_uses ON agent_usage (project, uses DESC, agent_id);
+  CREATE INDEX agent_usage_project_recent ON agent_usage (project, last_used_at DESC, agent_id);
+  CREATE INDEX agent_usage_project_failures ON agent_usage (project, failures DESC, agent_id);
+  CREATE INDEX agent_usage_project_cost ON agent_usage (project, cost_usd DESC, agent_id);
+  CREATE INDEX agent_usage_uses ON agent_usage (uses DESC, agent_id);
+  `,
 ];
 
 /** The schema version this code writes. */
