@@ -20,7 +20,7 @@ import { type Logger, silentLogger } from './core/logger.ts';
 import { validationError } from './core/errors.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
-import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-events.ts';
+import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEvents } from './log-events.ts';
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
@@ -29,6 +29,9 @@ import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
+import type { HealthEvent } from './pool/health-events.ts';
+import { HealthMonitor } from './pool/health.ts';
+import type { TimedOutRun } from './pool/load-gate.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
@@ -65,7 +68,7 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | HealthEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -153,6 +156,8 @@ export interface AgentPool {
   readonly agents: AgentRegistry;
   /** Live instances: acquire, release, prewarm, pause, stats. */
   readonly instances: InstancePool;
+  /** The health monitor: the node's status and checks, timeouts, load shedding (`pool.health`). */
+  readonly health: HealthMonitor;
   /** Conversations. */
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
@@ -212,6 +217,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   checkRedisStore(options);
   const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
+  let healthMonitor: HealthMonitor | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -241,7 +247,12 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
                   .error({ err, event: event.type }, 'an event listener threw'),
             },
       );
-    stopLoggingEvents = logModelEvents(bus, logger.child({ component: 'models' }));
+    const stopLoggingModels = logModelEvents(bus, logger.child({ component: 'models' }));
+    const stopLoggingHealth = logHealthEvents(bus, logger.child({ component: 'health' }));
+    stopLoggingEvents = () => {
+      stopLoggingModels();
+      stopLoggingHealth();
+    };
     const poolLog = logger.child({ component: 'pool' });
     const agents = new AgentRegistry(
       {
@@ -280,9 +291,22 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.pool,
     );
     instances = pool;
+    const health: HealthMonitor = new HealthMonitor(
+      {
+        pool,
+        bus,
+        clock,
+        // Read at each check, long after runManager is set.
+        expireRuns: (): TimedOutRun[] => runManager.expireOverdue(),
+        ...(options.pool?.health?.readings !== undefined && { readings: options.pool.health.readings }),
+      },
+      pool.options.health,
+    );
+    healthMonitor = health;
     const metrics: PoolMetrics = new PoolMetrics(
       {
         poolStats: () => pool.stats(),
+        health: () => health.report(),
         runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
         governance: () => governance.samples(),
         models: () => guards.stats(),
@@ -358,6 +382,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         history,
         governance,
         resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
+        load: health,
       },
       runOptions,
     );
@@ -418,6 +443,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     return {
       agents,
       instances: pool,
+      health,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -457,6 +483,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         closed = true;
         try {
           ttlTimer?.cancel();
+          health.close();
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.
@@ -479,6 +506,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     };
   } catch (err) {
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
+    healthMonitor?.close(); // its timer and the event-loop sampler
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err

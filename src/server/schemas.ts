@@ -50,6 +50,12 @@ const agentSpecProperties = {
   labels: { type: 'object', additionalProperties: { type: 'string' } },
   metadata: jsonObject,
   ttlSeconds: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.ttlSeconds },
+  runTimeoutMs: {
+    type: 'integer',
+    minimum: SPEC_LIMITS.runTimeoutMsMin,
+    maximum: SPEC_LIMITS.runTimeoutMsMax,
+    description: 'a run running longer (ms) is cancelled with RUN_TIMEOUT by the health monitor',
+  },
   limits: {
     type: 'object',
     additionalProperties: false,

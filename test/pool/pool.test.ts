@@ -1,3 +1,4 @@
+import { resolveHealthOptions } from '../../src/pool/health-options.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
@@ -309,6 +310,7 @@ describe('instance pool options', () => {
       maxWaiting: 10_000,
       maxIdleMs: 600_000,
       idleSweepIntervalMs: 60_000,
+      health: resolveHealthOptions(), // pinned in test/pool/health-options.test.ts
     });
   });
 
