@@ -34,6 +34,23 @@ export {
 } from './pool/pool.ts';
 export { type InstancePoolOptions, resolveInstancePoolOptions } from './pool/pool-options.ts';
 export {
+  type HealthCheck,
+  HealthMonitor,
+  type HealthReport,
+  type HealthTotals,
+  levelOf,
+} from './pool/health.ts';
+export type { HealthCheckSummary, HealthEvent, HealthStatus } from './pool/health-events.ts';
+export {
+  type HealthOptions,
+  type HealthThresholds,
+  type ResolvedHealthOptions,
+  type ResolvedHealthThresholds,
+  resolveHealthOptions,
+} from './pool/health-options.ts';
+export type { LoadGate, TimedOutRun } from './pool/load-gate.ts';
+export { type HealthReadings, type ProcessReading, processReadings } from './pool/process-readings.ts';
+export {
   type AgentSpec,
   type AgentSpecInput,
   type AgentSpecPatch,
