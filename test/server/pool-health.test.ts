@@ -157,3 +157,42 @@ describe('GET /v1/pool/health', () => {
     ]);
   });
 });
+
+describe("an agent's runTimeoutMs through the HTTP API", () => {
+  let pool: AgentPool | undefined;
+  let app: FastifyInstance | undefined;
+  afterEach(async () => {
+    await app?.close();
+    await pool?.close();
+  });
+
+  it('is written and read with the definition, and a bad value is refused naming the field', async () => {
+    pool = await createAgentPool({ store: 'memory', ttlSweepIntervalMs: 0 });
+    app = await buildServer(pool);
+    const created = await app.inject({
+      method: 'POST',
+      url: '/v1/agents',
+      payload: { name: 'bounded', runTimeoutMs: 60_000 },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    assert.equal(json<{ spec: { runTimeoutMs: number } }>(created).spec.runTimeoutMs, 60_000);
+    const bad = await app.inject({
+      method: 'PATCH',
+      url: '/v1/agents/bounded',
+      payload: { runTimeoutMs: 10 },
+    });
+    assert.equal(bad.statusCode, 400);
+    const error = json<{ error: { code: string; details: { field: string } } }>(bad).error;
+    assert.equal(error.code, 'VALIDATION_FAILED');
+    assert.equal(error.details.field, 'runTimeoutMs');
+    const cleared = await app.inject({
+      method: 'PATCH',
+      url: '/v1/agents/bounded',
+      payload: { runTimeoutMs: null },
+    });
+    assert.equal(cleared.statusCode, 200, cleared.body);
+    const agent = json<{ agent: { spec: Record<string, unknown> }; changed: boolean }>(cleared);
+    assert.equal(agent.changed, true);
+    assert.equal(agent.agent.spec['runTimeoutMs'], undefined);
+  });
+});
