@@ -298,6 +298,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         // Read at each check, long after runManager is set.
         expireRuns: (): TimedOutRun[] => runManager.expireOverdue(),
+        onError: (err) => logger.child({ component: 'health' }).error({ err }, 'health check failed'),
         ...(options.pool?.health?.readings !== undefined && { readings: options.pool.health.readings }),
       },
       pool.options.health,

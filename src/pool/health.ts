@@ -67,6 +67,11 @@ export interface HealthMonitorDeps {
   clock: Clock;
   /** Where process readings come from. @default the real ones of this process ({@link processReadings}) */
   readings?: HealthReadings;
+  /**
+   * Told when a scheduled check throws (a bug, or readings that failed); the next check runs on
+   * time regardless. @default ignores it
+   */
+  onError?: (err: unknown) => void;
 }
 
 const SEVERITY: Readonly<Record<HealthStatus, number>> = { ok: 0, degraded: 1, overloaded: 2 };
@@ -169,6 +174,9 @@ export class HealthMonitor implements LoadGate {
     this.#timer = this.#deps.clock.setTimeout(() => {
       try {
         this.check();
+      } catch (err) {
+        // A timer's exception would take the process down: one failed check must not.
+        this.#deps.onError?.(err);
       } finally {
         this.#schedule();
       }

@@ -344,6 +344,43 @@ describe('health monitor', () => {
     assert.equal(f.readings.reads, 3);
   });
 
+  it('survives a check that throws: reported, and the next check runs on time', () => {
+    const clock = new ManualClock();
+    const errors: unknown[] = [];
+    let reads = 0;
+    const monitor = new HealthMonitor(
+      {
+        pool: {
+          expireActivations: () => [],
+          liveInstances: () => [][Symbol.iterator](),
+          shrink: () => 0,
+          shrinkable: 0,
+        },
+        bus: new LocalEventBus<HealthEvent>(),
+        clock,
+        readings: {
+          read: () => {
+            if (++reads === 1) throw new Error('no figures');
+            return CALM;
+          },
+          close() {},
+        },
+        onError: (err) => errors.push(err),
+      },
+      resolveHealthOptions({ memoryLimitBytes: 8 * GiB }),
+    );
+    try {
+      clock.advance(10_000);
+      assert.equal(errors.length, 1);
+      assert.match(String(errors[0]), /no figures/);
+      clock.advance(10_000);
+      assert.equal(monitor.report().checkedAt, clock.now());
+      assert.equal(monitor.report().status, 'ok');
+    } finally {
+      monitor.close();
+    }
+  });
+
   it('reads real numbers from this process with perf_hooks', async () => {
     const readings = processReadings();
     try {
