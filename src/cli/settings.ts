@@ -181,7 +181,10 @@ export const SETTINGS: readonly Setting[] = [
     'pool.health.activationTimeoutMs',
     'an activation working longer fails with ACTIVATION_TIMEOUT (ms; 0: never)',
   ),
-  s('pool.health.stuckAfterMs', 'an instance busy longer is reported stuck (ms; 0: never)'),
+  s(
+    'pool.health.stuckAfterMs',
+    'a busy instance whose leases have not moved this long is reported stuck (ms; 0: never)',
+  ),
   s(
     'pool.health.memoryLimitBytes',
     "memory the process may use: RSS is measured against it, the heap against it or V8's limit",

@@ -31,7 +31,7 @@ export type HealthEvent =
       readonly agentId: string;
       readonly name: string;
       readonly instanceId: string;
-      /** How long it has been busy without a break (ms). */
+      /** How long it has been busy with no lease granted or given back (ms). */
       readonly busyMs: number;
       readonly leases: number;
     }

@@ -35,7 +35,10 @@ export interface HealthOptions {
    * fails with `ACTIVATION_TIMEOUT` and frees its place in the pool; 0 never. @default 30000
    */
   activationTimeoutMs?: number;
-  /** An instance continuously busy longer than this is reported stuck (`instance.stuck`); 0 never. @default 300000 (5 min) */
+  /**
+   * A busy instance whose leases have not moved (none granted, none given back) for this long is
+   * reported stuck (`instance.stuck`); 0 never. @default 300000 (5 min)
+   */
   stuckAfterMs?: number;
   /**
    * The memory the process may use: RSS is measured against it, the heap against it or V8's heap

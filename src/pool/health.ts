@@ -1,7 +1,7 @@
 /**
  * The health monitor: every `intervalMs`, on the injected clock, it enforces the timeouts nothing
  * else watches (activations past `activationTimeoutMs`, runs past their agent's `runTimeoutMs`),
- * reports instances busy past `stuckAfterMs`, and reads the process (event-loop delay and
+ * reports instances busy whose leases have not moved for `stuckAfterMs`, and reads the process (event-loop delay and
  * utilisation, heap, RSS, CPU) against thresholds that make the node `ok`, `degraded` or
  * `overloaded`. Overloaded, the node sheds load: it is the run manager's {@link LoadGate}, so new
  * runs get 503 `OVERLOADED` with a `Retry-After` while runs in flight finish. Under memory
@@ -84,7 +84,7 @@ export class HealthMonitor implements LoadGate {
   readonly options: ResolvedHealthOptions;
   readonly #deps: HealthMonitorDeps;
   readonly #readings: HealthReadings | undefined;
-  /** The busy period of each instance already reported stuck (its `since`), so it is reported once. */
+  /** The stall each instance was reported stuck for (its `lastUsedAt` then), so it is reported once. */
   readonly #reported = new WeakMap<AgentInstance, number>();
   readonly #totals: HealthTotals = {
     activationTimeouts: 0,
@@ -208,17 +208,22 @@ export class HealthMonitor implements LoadGate {
     }
   }
 
-  /** Counts instances busy past `stuckAfterMs`, reporting each busy period once. */
+  /**
+   * Counts busy instances whose leases have not moved (none granted, none given back) for
+   * `stuckAfterMs`, reporting each stall once. Not "busy for long": a hot agent whose leases
+   * overlap without a break is busy for hours and healthy.
+   */
   #findStuck(now: number): number {
     const after = this.options.stuckAfterMs;
     if (after === 0) return 0;
     let stuck = 0;
     for (const instance of this.#deps.pool.liveInstances()) {
       const status = instance.status;
-      if (status.state !== 'busy' || now - status.since < after) continue;
+      const stalledSince = instance.lastUsedAt;
+      if (status.state !== 'busy' || now - stalledSince < after) continue;
       stuck++;
-      if (this.#reported.get(instance) === status.since) continue;
-      this.#reported.set(instance, status.since);
+      if (this.#reported.get(instance) === stalledSince) continue;
+      this.#reported.set(instance, stalledSince);
       this.#totals.stuckInstances++;
       const a = instance.agent;
       this.#emit({
@@ -228,7 +233,7 @@ export class HealthMonitor implements LoadGate {
         agentId: a.id,
         name: a.name,
         instanceId: instance.id,
-        busyMs: now - status.since,
+        busyMs: now - stalledSince,
         leases: status.leases,
       });
     }

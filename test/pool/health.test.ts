@@ -187,7 +187,23 @@ describe('health monitor', () => {
     lease.release();
   });
 
-  it('reports an instance busy past stuckAfterMs once per busy period, as a degraded check', async () => {
+  it('does not take an instance whose overlapping leases keep moving for stuck', async () => {
+    f = monitorFixture({ stuckAfterMs: 60_000, intervalMs: 10_000 });
+    await f.registry.create(P, { name: 'popular' });
+    let held = await f.instances.acquire(P, 'popular');
+    for (let i = 0; i < 20; i++) {
+      const next = await f.instances.acquire(P, 'popular'); // overlaps: the instance never goes ready
+      held.release();
+      held = next;
+      f.clock.advance(10_000);
+    }
+    assert.equal(held.instance.status.since, f.clock.now() - 200_000, 'busy without a break for 200 s');
+    assert.equal(f.events.filter((e) => e.type === 'instance.stuck').length, 0);
+    assert.equal(f.monitor.report().status, 'ok');
+    held.release();
+  });
+
+  it('reports a busy instance whose leases have not moved for stuckAfterMs once per stall, as a degraded check', async () => {
     f = monitorFixture({ stuckAfterMs: 60_000, intervalMs: 10_000 });
     await f.registry.create(P, { name: 'worker' });
     const lease = await f.instances.acquire(P, 'worker');
