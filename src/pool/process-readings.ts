@@ -33,7 +33,8 @@ export interface HealthReadings {
 /** The real readings of this process (the sampler runs until `close()`). */
 export function processReadings(): HealthReadings {
   // 20 ms: fine enough for the 200 ms … 1 s delays that matter, cheap enough to leave running.
-  const delay = monitorEventLoopDelay({ resolution: 20 });
+  const resolutionMs = 20;
+  const delay = monitorEventLoopDelay({ resolution: resolutionMs });
   delay.enable();
   const cores = availableParallelism();
   let elu = performance.eventLoopUtilization();
@@ -49,8 +50,9 @@ export function processReadings(): HealthReadings {
       cpu = process.cpuUsage();
       const elapsedUs = (nextWall - wall) * 1000;
       wall = nextWall;
-      // The histogram reports nanoseconds; an empty one (no sample yet) reports NaN.
-      const p99 = delay.count === 0 ? 0 : delay.percentile(99) / 1e6;
+      // The histogram records each sampling interval whole, in nanoseconds (an idle loop reads
+      // the resolution itself): the delay is what exceeds it. Empty (no sample yet), nothing.
+      const p99 = delay.count === 0 ? 0 : Math.max(0, delay.percentile(99) / 1e6 - resolutionMs);
       delay.reset();
       const memory = process.memoryUsage();
       return {
