@@ -20,7 +20,7 @@ import { type Logger, silentLogger } from './core/logger.ts';
 import { validationError } from './core/errors.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
-import { logActivationFailure, loggingRunObserver, logModelEvents } from './log-events.ts';
+import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEvents } from './log-events.ts';
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
@@ -29,6 +29,9 @@ import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
+import type { HealthEvent } from './pool/health-events.ts';
+import { HealthMonitor } from './pool/health.ts';
+import type { TimedOutRun } from './pool/load-gate.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { Recovery, type RecoveryEvent } from './pool/recovery.ts';
@@ -69,7 +72,8 @@ export interface Stores {
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent;
+export type AgentPoolEvent =
+  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -161,6 +165,8 @@ export interface AgentPool {
   readonly recovery: Recovery;
   /** Preloading from usage: idle capacity filled by priority score, followers prefetched (`pool.preload`). */
   readonly preloader: Preloader;
+  /** The health monitor: the node's status and checks, timeouts, load shedding (`pool.health`). */
+  readonly health: HealthMonitor;
   /** Conversations. */
   readonly threads: Threads;
   /** Start, follow and cancel runs. */
@@ -221,6 +227,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const stores = await openStores(options, logger, nodeId);
   let instances: InstancePool | undefined;
   let recovering: Recovery | undefined;
+  let preloading: Preloader | undefined;
+  let healthMonitor: HealthMonitor | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -250,7 +258,12 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
                   .error({ err, event: event.type }, 'an event listener threw'),
             },
       );
-    stopLoggingEvents = logModelEvents(bus, logger.child({ component: 'models' }));
+    const stopLoggingModels = logModelEvents(bus, logger.child({ component: 'models' }));
+    const stopLoggingHealth = logHealthEvents(bus, logger.child({ component: 'health' }));
+    stopLoggingEvents = () => {
+      stopLoggingModels();
+      stopLoggingHealth();
+    };
     const poolLog = logger.child({ component: 'pool' });
     const agents = new AgentRegistry(
       {
@@ -315,9 +328,23 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         }),
       );
     }
+    const health: HealthMonitor = new HealthMonitor(
+      {
+        pool,
+        bus,
+        clock,
+        // Read at each check, long after runManager is set.
+        expireRuns: (): TimedOutRun[] => runManager.expireOverdue(),
+        onError: (err) => logger.child({ component: 'health' }).error({ err }, 'health check failed'),
+        ...(options.pool?.health?.readings !== undefined && { readings: options.pool.health.readings }),
+      },
+      pool.options.health,
+    );
+    healthMonitor = health;
     const metrics: PoolMetrics = new PoolMetrics(
       {
         poolStats: () => pool.stats(),
+        health: () => health.report(),
         runsInFlight: (): { queued: number; running: number } => runManager.inFlight(), // read at scrape time
         governance: () => governance.samples(),
         models: () => guards.stats(),
@@ -336,6 +363,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       pool.options.preload,
     );
+    preloading = preloader;
     registerPreloadMetrics(metrics.registry, () => preloader.stats());
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
@@ -421,6 +449,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         history,
         governance,
         resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
+        load: health,
       },
       runOptions,
     );
@@ -484,6 +513,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       instances: pool,
       recovery,
       preloader,
+      health,
       threads,
       runs: runManager,
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
@@ -523,6 +553,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         closed = true;
         try {
           ttlTimer?.cancel();
+          health.close();
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.
@@ -547,7 +578,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     };
   } catch (err) {
     recovering?.close(); // its sweep timer
+    preloading?.close(); // its fill and decay timers
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
+    healthMonitor?.close(); // its timer and the event-loop sampler
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err

@@ -42,6 +42,19 @@ export function startClusterDuties(deps: ClusterDutiesDeps): (() => void)[] {
       ?.catch((err: unknown) => log.warn({ err, why }, 'reading definition changes failed'));
   };
   c.queue?.start((job) => runs.runBackground(job), c.backgroundConcurrency);
+  const queue = c.queue;
+  if (queue !== undefined) {
+    // An overloaded node refuses new runs; it leaves queued ones to the other nodes too.
+    stops.push(
+      deps.bus.on('pool.health.changed', (event) => {
+        const { from, to } = event as BusEvent & { from: string; to: string };
+        if (from !== 'overloaded' && to !== 'overloaded') return;
+        queue
+          .hold(to === 'overloaded')
+          .catch((err: unknown) => log.warn({ err }, 'holding the run queue for the overload failed'));
+      }),
+    );
+  }
   c.membership
     .join({ address: deps.address, startedAt: clock.now() }, () => ({
       runsInFlight: runs.activeCount,

@@ -56,6 +56,23 @@ export {
 } from './pool/recovery-options.ts';
 export { COUNTED_RUN_CODES, IGNORED_ACTIVATION_CODES } from './pool/recovery-failures.ts';
 export {
+  type HealthCheck,
+  HealthMonitor,
+  type HealthReport,
+  type HealthTotals,
+  levelOf,
+} from './pool/health.ts';
+export type { HealthCheckSummary, HealthEvent, HealthStatus } from './pool/health-events.ts';
+export {
+  type HealthOptions,
+  type HealthThresholds,
+  type ResolvedHealthOptions,
+  type ResolvedHealthThresholds,
+  resolveHealthOptions,
+} from './pool/health-options.ts';
+export type { LoadGate, TimedOutRun } from './pool/load-gate.ts';
+export { type HealthReadings, type ProcessReading, processReadings } from './pool/process-readings.ts';
+export {
   type AgentSpec,
   type AgentSpecInput,
   type AgentSpecPatch,

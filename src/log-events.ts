@@ -110,3 +110,50 @@ export function logActivationFailure(
     'activation failed',
   );
 }
+
+/**
+ * Subscribes `logger` to the health monitor's events: the node getting worse is `warn` (`error`
+ * when it starts shedding), getting better `info`; timeouts, stuck instances and a cache shrunk
+ * under memory pressure `warn`. Returns the function that unsubscribes.
+ */
+export function logHealthEvents(bus: EventBus<AgentPoolEvent>, logger: Logger): () => void {
+  const severity = { ok: 0, degraded: 1, overloaded: 2 } as const;
+  const offs = [
+    bus.on('pool.health.changed', (e) => {
+      const fields = { from: e.from, to: e.to, checks: e.checks };
+      if (severity[e.to] < severity[e.from]) logger.info(fields, `node health recovered: ${e.to}`);
+      else if (e.to === 'overloaded') logger.error(fields, 'node overloaded: new runs are refused');
+      else logger.warn(fields, `node health ${e.to}`);
+    }),
+    bus.on('instance.activation_timed_out', (e) =>
+      logger.warn(
+        { project: e.project, agent: e.agent, elapsedMs: e.elapsedMs, timeoutMs: e.timeoutMs },
+        'activation timed out',
+      ),
+    ),
+    bus.on('run.timed_out', (e) =>
+      logger.warn(
+        {
+          runId: e.runId,
+          project: e.project,
+          agent: e.agent,
+          elapsedMs: e.elapsedMs,
+          timeoutMs: e.timeoutMs,
+        },
+        'run timed out: cancelled',
+      ),
+    ),
+    bus.on('instance.stuck', (e) =>
+      logger.warn(
+        { project: e.project, agent: e.name, instanceId: e.instanceId, busyMs: e.busyMs, leases: e.leases },
+        'instance stuck: busy for longer than stuckAfterMs',
+      ),
+    ),
+    bus.on('pool.cache_shrunk', (e) =>
+      logger.warn({ evicted: e.evicted, reason: e.reason }, 'activation cache shrunk under memory pressure'),
+    ),
+  ];
+  return () => {
+    for (const off of offs) off();
+  };
+}

@@ -18,7 +18,9 @@ import {
 } from './metrics-options.ts';
 import type { GovernanceObserver, ProjectGovernanceSample } from './governance/governance.ts';
 import type { BreakerState, ModelGuardStats, ModelObserver } from './models/resilient-model.ts';
+import type { HealthReport } from './pool/health.ts';
 import type { PoolStats } from './pool/pool.ts';
+import { registerHealthMetrics, registerProcessMetrics } from './health-metrics.ts';
 import type { RunObserver } from './run/observer.ts';
 import type { RunRecord } from './store/ports.ts';
 
@@ -36,6 +38,8 @@ export interface MetricsSources {
   governance: () => ProjectGovernanceSample[];
   /** The resilience guard of each model used. */
   models: () => ModelGuardStats[];
+  /** The health monitor's last report. @default no health series */
+  health?: () => HealthReport;
 }
 
 /** Breaker states as gauge values: 0 closed, 1 half-open, 2 open, 3 isolated. */
@@ -64,6 +68,8 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   readonly #throttled: Counter<'model' | 'limit'>;
   readonly #rejected: Counter<'model' | 'code'>;
   readonly #usageExceededCap: Counter<'model'>;
+  /** Whether prom-client's process and GC metrics are registered yet (at the first scrape). */
+  #processMetrics = false;
 
   constructor(sources: MetricsSources, options?: MetricsOptions) {
     this.options = resolveMetricsOptions(options);
@@ -74,6 +80,7 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
     for (const metric of agentSeriesMetrics(() => this.#read(sources).agents)) {
       this.registry.registerMetric(metric as never);
     }
+    if (sources.health !== undefined) registerHealthMetrics(this.registry, sources.health);
     const governance = () => this.#read(sources).governance;
     const models = () => this.#read(sources).models;
 
@@ -287,6 +294,10 @@ export class PoolMetrics implements RunObserver, GovernanceObserver, ModelObserv
   async scrape(): Promise<{ contentType: string; body: string }> {
     // A new scrape reads afresh, even when work since the last one never left the microtask queue.
     this.#snapshot = undefined;
+    if (!this.#processMetrics) {
+      this.#processMetrics = true;
+      registerProcessMetrics(this.registry);
+    }
     return { contentType: this.registry.contentType, body: await this.registry.metrics() };
   }
 

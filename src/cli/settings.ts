@@ -210,6 +210,64 @@ export const SETTINGS: readonly Setting[] = [
     'pool.preload.retryAfterMs',
     'after a prefetch of an agent was skipped or failed, none is tried for it for this long (ms)',
   ),
+  // the health monitor (docs/operations.md, "Health monitor")
+  s(
+    'pool.health.enabled',
+    'run the health monitor: timeouts, stuck instances, process checks, load shedding',
+  ),
+  s('pool.health.intervalMs', 'how often the health check runs (ms); timeouts are enforced this finely'),
+  s(
+    'pool.health.activationTimeoutMs',
+    'an activation working longer fails with ACTIVATION_TIMEOUT (ms; 0: never)',
+  ),
+  s(
+    'pool.health.stuckAfterMs',
+    'a busy instance whose leases have not moved this long is reported stuck (ms; 0: never)',
+  ),
+  s(
+    'pool.health.memoryLimitBytes',
+    "memory the process may use: RSS is measured against it, the heap against it or V8's limit",
+    {
+      env: 'AGENTPOOL_MEMORY_LIMIT_BYTES',
+      text: 'int',
+      defaultText: "the container's memory limit, else the machine's memory",
+    },
+  ),
+  s(
+    'pool.health.eventLoopDelayMs.degraded',
+    'p99 event-loop delay (ms) at which the node is degraded (0: off)',
+  ),
+  s(
+    'pool.health.eventLoopDelayMs.overloaded',
+    'p99 event-loop delay (ms) at which new runs are refused (0: off)',
+  ),
+  s(
+    'pool.health.eventLoopUtilization.degraded',
+    'event-loop utilisation (0..1) at which the node is degraded (0: off)',
+  ),
+  s(
+    'pool.health.eventLoopUtilization.overloaded',
+    'event-loop utilisation (0..1) at which new runs are refused (0: off)',
+  ),
+  s(
+    'pool.health.heapRatio.degraded',
+    'heap used / heap limit at which the node is degraded and the cache shrinks (0: off)',
+  ),
+  s('pool.health.heapRatio.overloaded', 'heap used / heap limit at which new runs are refused (0: off)'),
+  s(
+    'pool.health.rssRatio.degraded',
+    'RSS / memoryLimitBytes at which the node is degraded and the cache shrinks (0: off)',
+  ),
+  s('pool.health.rssRatio.overloaded', 'RSS / memoryLimitBytes at which new runs are refused (0: off)'),
+  s('pool.health.cpuRatio.degraded', 'CPU used / (time × cores) at which the node is degraded (0: off)'),
+  s('pool.health.cpuRatio.overloaded', 'CPU used / (time × cores) at which new runs are refused (0: off)'),
+  s(
+    'pool.health.shrinkFraction',
+    'share of idle, unpinned, not-hot instances evicted per check under memory pressure',
+  ),
+  s('pool.health.retryAfterSeconds', 'Retry-After of an OVERLOADED refusal (s)', {
+    defaultText: 'intervalMs / 1000, rounded up',
+  }),
   // runs and threads
   s('runs.historyLimit', 'thread messages sent to the model at most'),
   s('runs.maxQueuePerThread', 'runs waiting on one thread at most (enqueue, interrupt)'),

@@ -47,6 +47,11 @@ export interface RunQueue {
   pendingRunIds(): Promise<string[]>;
   /** Takes no more jobs on this node (a node draining); the handlers running go on and finish theirs. */
   pause(): Promise<void>;
+  /**
+   * Stops (`true`) or resumes (`false`) taking jobs while the node sheds load, leaving them to the
+   * other nodes; the handlers running go on. A queue paused for draining or closed stays so.
+   */
+  hold(held: boolean): Promise<void>;
   /** Stops taking jobs. `handOver: true` (a node going away) stops without waiting for running
    *  handlers' jobs to complete in Redis, so another node takes them after the lock expires;
    *  false waits for running handlers. */

@@ -53,6 +53,8 @@ export const ERROR_CODES = {
   POOL_SATURATED: 503,
   POOL_CLOSED: 503,
   SHUTTING_DOWN: 503,
+  // The node sheds load (health monitor): new runs are refused, runs in flight finish.
+  OVERLOADED: 503,
   MODEL_UNAVAILABLE: 503,
   // A shared dependency cannot be reached: PostgreSQL, and Redis in cluster mode.
   STORE_UNAVAILABLE: 503,
@@ -62,6 +64,9 @@ export const ERROR_CODES = {
   AGENT_DEGRADED: 503,
   TOOL_TIMEOUT: 504,
   MODEL_TIMEOUT: 504,
+  // The health monitor gave up on an activation, or on a run past its agent's runTimeoutMs.
+  ACTIVATION_TIMEOUT: 504,
+  RUN_TIMEOUT: 504,
 } as const;
 
 /** A stable, documented error code. */

@@ -107,9 +107,16 @@ export class ActivationCache {
     if (to === 'ready') this.#evictable++;
   }
 
-  /** Evicts one instance in policy order, if any may leave now. */
-  evictOne(): AgentInstance | undefined {
-    const key = this.#policy.evict(this.#canEvict);
+  /** Evicts one instance in policy order, if any may leave now (and passes `also`, when given). */
+  evictOne(also?: (instance: AgentInstance) => boolean): AgentInstance | undefined {
+    const canEvict =
+      also === undefined
+        ? this.#canEvict
+        : (key: string) => {
+            const instance = this.#byKey.get(key);
+            return instance !== undefined && instance.evictable && also(instance);
+          };
+    const key = this.#policy.evict(canEvict);
     return key === undefined ? undefined : this.#detach(key);
   }
 

@@ -36,3 +36,17 @@ export function instanceNotFound(project: string, idOrName: string): AgentPoolEr
     agent: idOrName,
   });
 }
+
+/** `ACTIVATION_TIMEOUT`: the health monitor gave up on an activation that took too long. */
+export function activationTimedOut(
+  project: string,
+  idOrName: string,
+  timeoutMs: number,
+  elapsedMs: number,
+): AgentPoolError {
+  return new AgentPoolError(
+    'ACTIVATION_TIMEOUT',
+    `activating ${JSON.stringify(idOrName)} took longer than ${timeoutMs} ms`,
+    { project, agent: idOrName, timeoutMs, elapsedMs },
+  );
+}

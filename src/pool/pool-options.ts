@@ -2,6 +2,7 @@
  * Options of the instance pool, their defaults, and their validation in one step.
  */
 import { enumOption, intOption } from '../core/options.ts';
+import { type HealthOptions, type ResolvedHealthOptions, resolveHealthOptions } from './health-options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
 import {
@@ -35,12 +36,17 @@ export interface InstancePoolOptions {
   recovery?: RecoveryOptions;
   /** Preloading idle capacity by usage and prefetching followers (preload-options.ts). @default {} */
   preload?: PreloadOptions;
+  /** The health monitor: timeouts, stuck instances, process thresholds, load shedding (health-options.ts). @default {} */
+  health?: HealthOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'recovery' | 'preload'>> & {
+export type ResolvedInstancePoolOptions = Required<
+  Omit<InstancePoolOptions, 'recovery' | 'preload' | 'health'>
+> & {
   recovery: ResolvedRecoveryOptions;
   preload: ResolvedPreloadOptions;
+  health: ResolvedHealthOptions;
 };
 
 /** Applies defaults and rejects bad values with a message naming the field. */
@@ -60,5 +66,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
     ),
     recovery: resolveRecoveryOptions(input.recovery),
     preload: resolvePreloadOptions(input.preload),
+    health: resolveHealthOptions(input.health),
   };
 }

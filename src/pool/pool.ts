@@ -22,7 +22,13 @@ import {
   type TransitionReason,
 } from './instance.ts';
 import { Lease } from './lease.ts';
-import { activationFailed, closedError, instanceNotFound, pausedError } from './pool-errors.ts';
+import {
+  activationFailed,
+  activationTimedOut,
+  closedError,
+  instanceNotFound,
+  pausedError,
+} from './pool-errors.ts';
 import { type AgentChange, instanceStateChanged, onAgentChanges, type PoolBus } from './pool-events.ts';
 import {
   type InstancePoolOptions,
@@ -95,7 +101,18 @@ export interface PreloadCounts {
 /** An activation in flight. */
 interface Activation {
   project: string;
+  /** The reference it was asked by (id or name). */
+  ref: string;
   agentId?: string;
+  /**
+   * When its current stretch of work began (the store read, then the build after room was found);
+   * undefined while it waits for room, which `acquireTimeoutMs` bounds instead.
+   */
+  since: number | undefined;
+  /** Rejects the await in progress: the health monitor gave up on the activation. */
+  abort: ((err: AgentPoolError) => void) | undefined;
+  /** Set once the health monitor gave up on it: nothing it produces later is kept. */
+  timedOut: boolean;
   /** Holds one of the `maxActive` places (taken after the agent was read). */
   reserved: boolean;
   /** Set when the agent changed while activating: the result serves its leases and leaves. */
@@ -334,13 +351,13 @@ export class InstancePool {
     const project = instance.agent.project;
     this.#cache.remove(instance);
     this.#oneShots.add(instance); // still live: counted against maxActive while it restarts
-    const activation: Activation = { project, agentId, reserved: false, stale: false };
-    this.#activations.add(activation);
+    const activation = this.#newActivation(project, instance.agent.name);
+    activation.agentId = agentId;
     try {
       instance.fail(cause, this.#clock.now());
       instance.transition('initializing', this.#clock.now(), 'restart');
       if (this.#resolveResources !== undefined)
-        instance.resources = await this.#resolveResources(instance.agent);
+        instance.resources = await this.#bounded(activation, this.#resolveResources(instance.agent));
       this.#assertOpen();
       instance.transition('ready', this.#clock.now(), 'activated');
     } catch (err) {
@@ -456,6 +473,55 @@ export class InstancePool {
     });
   }
 
+  /**
+   * Fails every activation working for `timeoutMs` or longer (not counting a wait for room) with
+   * `ACTIVATION_TIMEOUT`: its acquirers get the error, its place in the pool is freed, and an
+   * instance it was building is terminated (what its model and tool resolution yields later is
+   * dropped). Returns the activations it gave up on. Called by the health monitor.
+   */
+  expireActivations(timeoutMs: number): TimedOutActivation[] {
+    const now = this.#clock.now();
+    const out: TimedOutActivation[] = [];
+    for (const a of this.#activations) {
+      // Only one waiting on its work: one that just finished is not failed after the fact.
+      if (a.abort === undefined || a.timedOut || a.since === undefined || now - a.since < timeoutMs) continue;
+      a.timedOut = true;
+      const elapsedMs = now - a.since;
+      out.push({ project: a.project, agent: a.ref, agentId: a.agentId ?? null, elapsedMs });
+      a.abort?.(activationTimedOut(a.project, a.ref, timeoutMs, elapsedMs));
+    }
+    return out;
+  }
+
+  /** Live instances: resident and one-shot (for the health monitor's look at busy ones). */
+  *liveInstances(): IterableIterator<AgentInstance> {
+    yield* this.#cache.values();
+    yield* this.#oneShots;
+  }
+
+  /**
+   * Evicts up to `count` idle residents in eviction-policy order, never a busy, pinned or hot-tier
+   * one (memory pressure). Returns how many left.
+   */
+  shrink(count: number): number {
+    let evicted = 0;
+    while (evicted < count && this.#cache.evictableCount > 0) {
+      const victim = this.#cache.evictOne(notHot);
+      if (victim === undefined) break;
+      this.#terminateEvicted([victim]);
+      evicted++;
+    }
+    if (evicted > 0) this.#room.wake();
+    return evicted;
+  }
+
+  /** Residents that {@link shrink} could evict now (idle, unpinned, not hot). */
+  get shrinkable(): number {
+    let n = 0;
+    for (const instance of this.#cache.values()) if (instance.evictable && notHot(instance)) n++;
+    return n;
+  }
+
   /** Stops the pool: waiters fail with `POOL_CLOSED`, idle instances terminate, busy ones at release. */
   close(): void {
     if (this.#closed) return;
@@ -554,13 +620,12 @@ export class InstancePool {
     options: AcquireOptions,
     preload?: PreloadSource,
   ): Promise<{ instance: AgentInstance; leased: boolean; outcome?: PreloadOutcome }> {
-    const activation: Activation = { project, reserved: false, stale: false };
-    this.#activations.add(activation);
+    const activation = this.#newActivation(project, idOrName);
     let instance: AgentInstance | undefined;
     try {
       // Read before taking a place, so that asking for a missing agent never evicts anything.
       let started = performance.now();
-      const agent = await this.#registry.get(project, idOrName);
+      const agent = await this.#bounded(activation, this.#registry.get(project, idOrName));
       activation.agentId = agent.id;
       const key = project + SEP + agent.name;
       const resident = this.#cache.get(key);
@@ -573,13 +638,15 @@ export class InstancePool {
         return { instance: resident, leased: false };
       }
       const waitStart = performance.now();
+      activation.since = undefined;
       if (preload === undefined) await this.#room.reserve(project, options);
       else if (!this.#room.tryReserveFree()) {
         throw new AgentPoolError('POOL_SATURATED', 'the free place a preload saw was taken meanwhile');
       }
       activation.reserved = true;
+      activation.since = this.#clock.now();
       started += performance.now() - waitStart;
-      instance = await this.#build(agent, key, started);
+      instance = await this.#build(agent, key, started, activation);
       if (preload !== undefined)
         return { instance, leased: false, outcome: this.#admitPreloaded(instance, activation, preload) };
       this.#admit(instance, activation);
@@ -620,8 +687,16 @@ export class InstancePool {
     await this.#room.reserve(project, options);
     const atVersion: Agent = { ...agent, activeVersion: version, spec };
     let instance: AgentInstance | undefined;
+    // Watched like any activation, but kept out of the stale marking and the activating count.
+    const activation = this.#newActivation(project, idOrName);
+    activation.agentId = agent.id;
     try {
-      instance = await this.#build(atVersion, project + SEP + agent.name + SEP + version, performance.now());
+      instance = await this.#build(
+        atVersion,
+        project + SEP + agent.name + SEP + version,
+        performance.now(),
+        activation,
+      );
       // Counted as live before the place is given back, so maxActive holds throughout.
       this.#oneShots.add(instance);
       instance.lease(this.#clock.now());
@@ -630,6 +705,7 @@ export class InstancePool {
       if (instance !== undefined) this.#fail(instance, err);
       throw activationFailed(err, project, idOrName);
     } finally {
+      this.#activations.delete(activation);
       this.#room.release();
     }
   }
@@ -639,15 +715,17 @@ export class InstancePool {
    * touched (the caller holds a place in the room). `started` is when the activation began, not
    * counting any wait for room; a failure ends the instance and is rethrown.
    */
-  async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
+  async #build(agent: Agent, key: string, started: number, activation: Activation): Promise<AgentInstance> {
     const now = this.#clock.now();
     const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
     if (this.#migratedTier !== undefined) instance.migratedTo = this.#migratedTier(agent.id);
     this.#byState.created++;
     instance.transition('initializing', now, 'activate');
     try {
-      if (this.#resolveResources !== undefined) instance.resources = await this.#resolveResources(agent);
-      if (agent.spec.ttlSeconds !== undefined) await this.#registry.touch(agent.id);
+      if (this.#resolveResources !== undefined)
+        instance.resources = await this.#bounded(activation, this.#resolveResources(agent));
+      if (agent.spec.ttlSeconds !== undefined)
+        await this.#bounded(activation, this.#registry.touch(agent.id));
       this.#assertOpen();
       instance.transition('ready', this.#clock.now(), 'activated');
     } catch (err) {
@@ -785,4 +863,53 @@ export class InstancePool {
   #assertOpen(): void {
     if (this.#closed) throw closedError();
   }
+
+  #newActivation(project: string, ref: string): Activation {
+    const activation: Activation = {
+      project,
+      ref,
+      reserved: false,
+      stale: false,
+      since: this.#clock.now(),
+      abort: undefined,
+      timedOut: false,
+    };
+    this.#activations.add(activation);
+    return activation;
+  }
+
+  /**
+   * `work`, unless the health monitor gives up on the activation first: then the activation's
+   * error (and what `work` yields later is dropped). One promise per await of an activation,
+   * never on the warm path.
+   */
+  #bounded<T>(activation: Activation, work: Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      activation.abort = reject;
+      work.then(
+        (value) => {
+          activation.abort = undefined;
+          resolve(value);
+        },
+        (err: unknown) => {
+          activation.abort = undefined;
+          reject(err);
+        },
+      );
+    });
+  }
+}
+
+/** An activation the health monitor gave up on. */
+export interface TimedOutActivation {
+  project: string;
+  /** As the acquirer named it (id or name). */
+  agent: string;
+  /** Known once the agent was read. */
+  agentId: string | null;
+  elapsedMs: number;
+}
+
+function notHot(instance: AgentInstance): boolean {
+  return instance.tier !== 'hot';
 }

@@ -32,6 +32,9 @@ export const SPEC_LIMITS = {
   labelValueLength: INPUT_LIMITS.labelValueLength,
   metadataBytes: INPUT_LIMITS.metadataBytes,
   ttlSeconds: INPUT_LIMITS.ttlSeconds,
+  /** `runTimeoutMs` from 1 s to a day. */
+  runTimeoutMsMin: 1000,
+  runTimeoutMsMax: 86_400_000,
 } as const;
 
 /** A complete, validated agent definition: what one version holds. */
@@ -64,6 +67,11 @@ export interface AgentSpec extends IndexedSpec {
   readonly ttlSeconds?: number;
   /** This agent's own run quotas, within its project's. */
   readonly limits?: AgentLimits;
+  /**
+   * A run running longer (from its start, ms) is cancelled with `RUN_TIMEOUT` by the health
+   * monitor, within one `pool.health.intervalMs`; no limit when absent.
+   */
+  readonly runTimeoutMs?: number;
 }
 
 /** Per-agent overrides of the project's run quotas. */
@@ -92,6 +100,7 @@ const FIELDS = [
   'metadata',
   'ttlSeconds',
   'limits',
+  'runTimeoutMs',
 ] as const;
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
@@ -237,6 +246,15 @@ export function parseAgentSpec(input: unknown): AgentSpec {
       ttlSeconds: intOption('ttlSeconds', input.ttlSeconds, 1, 1, SPEC_LIMITS.ttlSeconds),
     }),
     ...(limits !== undefined && { limits }),
+    ...(input.runTimeoutMs !== undefined && {
+      runTimeoutMs: intOption(
+        'runTimeoutMs',
+        input.runTimeoutMs,
+        1,
+        SPEC_LIMITS.runTimeoutMsMin,
+        SPEC_LIMITS.runTimeoutMsMax,
+      ),
+    }),
   };
   return spec;
 }

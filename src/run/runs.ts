@@ -13,6 +13,7 @@ import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
 import type { AdmitRequest, Governance, RunAdmission } from '../governance/governance.ts';
 import type { Lease } from '../pool/lease.ts';
+import type { LoadGate, TimedOutRun } from '../pool/load-gate.ts';
 import type { InstancePool } from '../pool/pool.ts';
 import { type Agent, type AgentRegistry, routeVersion } from '../registry/registry.ts';
 import type { AgentSpec } from '../registry/definition.ts';
@@ -99,6 +100,8 @@ export interface RunManagerDeps {
    * `AGENT_DEGRADED`). Called on every run: it must cost a comparison. @default admits every agent
    */
   gate?: (agent: Agent) => void;
+  /** Refuses new runs while the node sheds load (the health monitor). @default never refuses */
+  load?: LoadGate;
 }
 
 /** Limits of the run manager. */
@@ -260,6 +263,8 @@ interface LiveRun {
   queued: boolean;
   /** Stops following the caller's signal, once the run ended. */
   unfollow: (() => void) | undefined;
+  /** Its agent's `runTimeoutMs`, once it holds its instance; 0 when it has none. */
+  timeoutMs: number;
 }
 
 /** Starts, tracks and cancels runs. */
@@ -358,6 +363,10 @@ export class RunManager {
     { existing, durable }: Acceptance,
   ): Promise<RunHandle> {
     if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
+    // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
+    // would end failed instead of waiting.
+    const load = this.#deps.load;
+    if (existing === undefined && load !== undefined && load.overloaded) throw load.refusal();
     this.#accepting++;
     try {
       const request = resolveRunRequest(options);
@@ -539,6 +548,7 @@ export class RunManager {
         stream: this.#stream(id, resumedSeq),
         queued: existing !== undefined,
         unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
+        timeoutMs: 0,
       } as LiveRun;
       if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
       this.#live.set(id, live);
@@ -715,6 +725,8 @@ export class RunManager {
     if (queue === undefined)
       return (await this.#start(project, agentRef, options, { durable: true })).accepted;
     if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
+    const load = this.#deps.load;
+    if (load !== undefined && load.overloaded) throw load.refusal();
     const request = resolveRunRequest(options);
     const metadata = parseMetadata('metadata', options.metadata);
     const multitask = enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
@@ -799,6 +811,42 @@ export class RunManager {
   }
 
   /**
+   * Cancels every run of this node running longer than its agent's `runTimeoutMs` (from when it
+   * started, not while it waited for its thread or instance) with `RUN_TIMEOUT`: it ends `failed`
+   * with that code, its record committed. Returns the runs it ended. Called by the health monitor.
+   */
+  expireOverdue(): TimedOutRun[] {
+    const now = this.#deps.clock.now();
+    const out: TimedOutRun[] = [];
+    for (const live of this.#live.values()) {
+      const run = live.record;
+      if (live.timeoutMs === 0 || run.startedAt === null || live.controller.signal.aborted) continue;
+      const elapsedMs = now - run.startedAt;
+      if (elapsedMs < live.timeoutMs) continue;
+      out.push({
+        runId: run.id,
+        project: run.project,
+        agentId: run.agentId,
+        agentName: run.agentName,
+        timeoutMs: live.timeoutMs,
+        elapsedMs,
+      });
+      live.controller.abort(
+        new AgentPoolError(
+          'RUN_TIMEOUT',
+          `the run took longer than its agent's runTimeoutMs (${live.timeoutMs} ms)`,
+          {
+            runId: run.id,
+            timeoutMs: live.timeoutMs,
+            elapsedMs,
+          },
+        ),
+      );
+    }
+    return out;
+  }
+
+  /**
    * Takes no new runs (`POOL_CLOSED`), interrupts every run in flight, including those still
    * being accepted, and waits for them to commit their terminal status.
    */
@@ -875,6 +923,7 @@ export class RunManager {
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
       live.record = run;
+      live.timeoutMs = lease.agent.spec.runTimeoutMs ?? 0;
       const resources = lease.instance.resources;
       if (resources === undefined) {
         throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');

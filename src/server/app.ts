@@ -22,6 +22,7 @@ import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
+import { registerPoolHealthRoutes } from './routes/pool-health.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
 import { registerRecoveryRoutes } from './routes/recovery.ts';
@@ -253,6 +254,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerPoolRoutes(app, context);
   registerRecoveryRoutes(app, context);
   registerUsageRoutes(app, context);
+  registerPoolHealthRoutes(app, context);
   registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);

@@ -50,6 +50,12 @@ const agentSpecProperties = {
   labels: { type: 'object', additionalProperties: { type: 'string' } },
   metadata: jsonObject,
   ttlSeconds: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.ttlSeconds },
+  runTimeoutMs: {
+    type: 'integer',
+    minimum: SPEC_LIMITS.runTimeoutMsMin,
+    maximum: SPEC_LIMITS.runTimeoutMsMax,
+    description: 'a run running longer (ms) is cancelled with RUN_TIMEOUT by the health monitor',
+  },
   limits: {
     type: 'object',
     additionalProperties: false,
@@ -201,6 +207,55 @@ export const runSchema = {
   },
 } as const;
 
+const HEALTH_STATUSES = ['ok', 'degraded', 'overloaded'];
+const thresholdSchema = {
+  type: 'object',
+  properties: { degraded: { type: 'number' }, overloaded: { type: 'number' } },
+} as const;
+
+/** The health monitor's report (`GET /v1/pool/health`); a project key gets status and check names and statuses only. */
+export const poolHealthSchema = {
+  $id: 'PoolHealth',
+  type: 'object',
+  required: ['status', 'checks'],
+  properties: {
+    status: { type: 'string', enum: HEALTH_STATUSES },
+    checkedAt: {
+      type: ['integer', 'null'],
+      description: 'when the last check ran (epoch ms); null before the first',
+    },
+    checks: {
+      type: 'array',
+      items: {
+        type: 'object',
+        required: ['name', 'status'],
+        properties: {
+          name: {
+            type: 'string',
+            description: 'event_loop_delay, event_loop_utilization, heap, rss, cpu, stuck_instances',
+          },
+          status: { type: 'string', enum: HEALTH_STATUSES },
+          value: { type: 'number' },
+          unit: { type: 'string', description: 'ms, ratio or count' },
+          threshold: thresholdSchema,
+          bytes: { type: 'integer' },
+          limitBytes: { type: 'integer' },
+        },
+      },
+    },
+    totals: {
+      type: 'object',
+      properties: {
+        activationTimeouts: { type: 'integer' },
+        runTimeouts: { type: 'integer' },
+        stuckInstances: { type: 'integer' },
+        pressureEvictions: { type: 'integer' },
+        shedRuns: { type: 'integer' },
+      },
+    },
+  },
+} as const;
+
 /** Every schema registered with `app.addSchema`, referenced as `{ $ref: '<$id>#' }`. */
 export const SHARED_SCHEMAS = [
   errorResponseSchema,
@@ -209,6 +264,7 @@ export const SHARED_SCHEMAS = [
   threadSchema,
   messageSchema,
   runSchema,
+  poolHealthSchema,
 ] as const;
 
 /** A reference to a shared schema. */

@@ -33,7 +33,12 @@ describe('server configuration: option families from the config file', () => {
     const values = {
       bodyLimit: 2048,
       http: { maxJsonDepth: 16, maxConnectionsPerIp: 0 },
-      pool: { maxActive: 5, policy: 'lru', maxIdleMs: 0 },
+      pool: {
+        maxActive: 5,
+        policy: 'lru',
+        maxIdleMs: 0,
+        health: { intervalMs: 5000, eventLoopDelayMs: { overloaded: 2000 }, memoryLimitBytes: 2 ** 30 },
+      },
       runs: { historyLimit: 50, cachedThreads: 10 },
       ttlSweepIntervalMs: 0,
       tools: { baseDir: 'tools', maxModules: 10, builtins: { fetchAllowlist: ['api.example.com'] } },
@@ -183,7 +188,7 @@ describe('server configuration: option families from the config file', () => {
   it('refuses unknown keys at every level, and those only code can give, naming the known ones', () => {
     rejects(
       () => resolveServerConfig({ file: file({ pool: { maxActiv: 5 } }) }),
-      `config file ${PATH} has an unknown key "pool.maxActiv" (known under pool: maxActive, maxBytes, policy, acquireTimeoutMs, maxWaiting, maxIdleMs, idleSweepIntervalMs, recovery, preload)`,
+      `config file ${PATH} has an unknown key "pool.maxActiv" (known under pool: maxActive, maxBytes, policy, acquireTimeoutMs, maxWaiting, maxIdleMs, idleSweepIntervalMs, recovery, preload, health)`,
       { field: 'pool.maxActiv', source: 'file' },
     );
     for (const [values, key] of [
@@ -196,6 +201,8 @@ describe('server configuration: option families from the config file', () => {
       [{ resilience: { retry: { attempts: 2 } } }, 'resilience.retry.attempts'],
       [{ governance: { defaults: { quotas: { maxRuns: 1 } } } }, 'governance.defaults.quotas.maxRuns'],
       [{ http: { timeout: 1 } }, 'http.timeout'],
+      [{ pool: { health: { readings: {} } } }, 'pool.health.readings'],
+      [{ pool: { health: { heapRatio: { high: 1 } } } }, 'pool.health.heapRatio.high'],
     ] as const) {
       rejects(
         () => resolveServerConfig({ file: file(values) }),

@@ -260,6 +260,46 @@ describe('BullMQ run queue across nodes', () => {
     }
   });
 
+  it('a node held (overloaded) takes no jobs, takes them again once released; a drained one stays paused', async () => {
+    // The held node is busy when held, so no fetch of BullMQ's is waiting on Redis: one already
+    // waiting may still bring one job (test/coordination/overloaded-node.test.ts allows for it).
+    const c = await bullCluster();
+    try {
+      const adder = await c.node();
+      const held = await c.node();
+      const ran: string[] = [];
+      const gates = new Map([
+        ['run_block', deferred()],
+        ['run_block2', deferred()],
+      ]);
+      held.start(async (j) => {
+        ran.push(j.runId);
+        await gates.get(j.runId)?.promise;
+      }, 1);
+      await adder.add(job('block'));
+      await until('the node is busy', () => ran.length === 1);
+      await held.hold(true);
+      gates.get('run_block')?.resolve();
+      for (let i = 0; i < 2; i++) await adder.add(job(i));
+      await sleep(500);
+      assert.deepEqual(ran, ['run_block'], 'nothing taken while held');
+      assert.equal((await adder.counts()).waiting, 2, 'they wait for a node');
+      await held.hold(false);
+      await until('the released node took them', () => ran.length === 3);
+
+      await adder.add(job('block2'));
+      await until('the node is busy again', () => ran.length === 4);
+      await held.pause(); // draining
+      await held.hold(false); // an overload ending meanwhile must not undo the drain
+      gates.get('run_block2')?.resolve();
+      await adder.add(job('late'));
+      await sleep(500);
+      assert.equal(ran.includes('run_late'), false, 'a drained node stays paused');
+    } finally {
+      await c.close();
+    }
+  });
+
   it('three nodes with concurrency 1 share six jobs: a busy node does not hoard them', async () => {
     const c = await bullCluster();
     try {

@@ -1,3 +1,4 @@
+import { resolveHealthOptions } from '../../src/pool/health-options.ts';
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
@@ -320,6 +321,7 @@ describe('instance pool options', () => {
         sweepIntervalMs: 60_000,
       },
       preload: resolvePreloadOptions(), // pinned in preload.test.ts
+      health: resolveHealthOptions(), // pinned in test/pool/health-options.test.ts
     });
   });
 

@@ -40,7 +40,9 @@ describe('agent definition', () => {
       labels: { team: 'billing', 'app.io/env': 'prod' },
       metadata: { owner: { email: 'a@b.c' } },
       ttlSeconds: 3600,
+      runTimeoutMs: 120_000,
     });
+    assert.equal(spec.runTimeoutMs, 120_000);
     assert.equal(spec.temperature, 0.2);
     assert.equal(spec.maxTokens, 512);
     assert.equal(spec.ttlSeconds, 3600);
@@ -64,6 +66,9 @@ describe('agent definition', () => {
     rejects({ name: 'ok', metadata: { big: 'x'.repeat(20_000) } }, 'metadata');
     rejects({ name: 'ok', ttlSeconds: -1 }, 'ttlSeconds');
     rejects({ name: 'ok', instructions: 7 }, 'instructions');
+    rejects({ name: 'ok', runTimeoutMs: 999 }, 'runTimeoutMs');
+    rejects({ name: 'ok', runTimeoutMs: 86_400_001 }, 'runTimeoutMs');
+    rejects({ name: 'ok', runTimeoutMs: '5s' }, 'runTimeoutMs');
   });
 
   it('rejects unknown fields by name', () => {

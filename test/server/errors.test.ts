@@ -220,6 +220,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/pool/activity',
       'POST /v1/pool/instances/{agent}/reset',
       'POST /v1/pool/instances/{agent}/{action}',
+      'GET /v1/pool/health',
       'GET /metrics',
       'POST /v1/chat/completions',
       'POST /v1/responses',
@@ -237,7 +238,7 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/cluster',
     ];
     assert.deepEqual([...routes].sort(), [...expected].sort());
-    for (const name of ['Agent', 'AgentVersion', 'Thread', 'Message', 'Run', 'ErrorResponse']) {
+    for (const name of ['Agent', 'AgentVersion', 'Thread', 'Message', 'Run', 'ErrorResponse', 'PoolHealth']) {
       assert.ok(name in doc.components.schemas, `component ${name}`);
     }
     assert.ok(doc.paths['/v1/agents']?.['post']?.requestBody, 'request bodies are documented');

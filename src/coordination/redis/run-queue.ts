@@ -84,6 +84,8 @@ export class BullRunQueue implements RunQueue {
   readonly #queue: Queue<BackgroundJob>;
   #worker: Worker<BackgroundJob> | undefined;
   #closed = false;
+  /** Paused for good (the node drains): {@link hold} no longer resumes it. */
+  #paused = false;
 
   constructor(deps: BullRunQueueDeps, options?: BullRunQueueOptions) {
     this.options = resolveBullRunQueueOptions(options);
@@ -166,8 +168,16 @@ export class BullRunQueue implements RunQueue {
   }
 
   async pause(): Promise<void> {
+    this.#paused = true;
     // Without waiting for the jobs running: they finish, and are recorded, as usual.
     await this.#worker?.pause(true);
+  }
+
+  async hold(held: boolean): Promise<void> {
+    // Draining wins: an overload ending during a drain must not start taking jobs again.
+    if (this.#paused || this.#closed || this.#worker === undefined) return;
+    if (held) await this.#worker.pause(true);
+    else this.#worker.resume();
   }
 
   async pendingRunIds(): Promise<string[]> {

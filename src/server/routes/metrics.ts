@@ -15,7 +15,7 @@ export function registerMetricsRoutes(app: FastifyInstance, { pool }: RouteConte
         tags: ['ops'],
         summary: 'Prometheus metrics',
         description:
-          'Instances by state and tier, activations, evictions, cache hit ratio, acquire waiting and timeouts, runs by status, run and model-call latency, tokens, cost, thread-busy refusals, runs in flight, and per agent for the most active agents (`metrics.maxAgentSeries`; the rest in `agent="(other)"`). Every name starts with `agentpool_`. Once authentication is on, send `Authorization: Bearer <admin key or metrics token>`.',
+          'Instances by state and tier, activations, evictions, cache hit ratio, acquire waiting and timeouts, runs by status, run and model-call latency, tokens, cost, thread-busy refusals, runs in flight, and per agent for the most active agents (`metrics.maxAgentSeries`; the rest in `agent="(other)"`), the health monitor\'s status, checks and timeouts. Every name starts with `agentpool_`, but prom-client\'s own process and GC metrics (`process_*`, `nodejs_*`). Once authentication is on, send `Authorization: Bearer <admin key or metrics token>`.',
         response: { 200: { type: 'string' } },
       },
     },
