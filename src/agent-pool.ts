@@ -29,7 +29,9 @@ import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
+import { WorkingSetCheckpointer } from './pool/checkpoint.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
+import type { ScalingEvent } from './pool/scaling-events.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
@@ -45,6 +47,9 @@ import { MemoryRunStore } from './store/memory-runs.ts';
 import type { AgentStore, RunStore } from './store/ports.ts';
 import { openSqliteStores, resolveSqlitePoolOptions, type SqlitePoolOptions } from './store/sqlite-stores.ts';
 import { MemoryProjectStore } from './store/memory-projects.ts';
+import { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
+import { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';
+import type { WorkingSetStore } from './store/working-set-ports.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
@@ -62,10 +67,12 @@ export interface Stores {
   agents: AgentStore;
   runs: RunStore;
   projects?: ProjectStore;
+  /** Each node's working-set checkpoint (pool/checkpoint.ts); defaults to memory for adapters given without one. */
+  workingSets?: WorkingSetStore;
 }
 
 /** Every event an agent pool emits. */
-export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent;
+export type AgentPoolEvent = AgentEvent | InstanceEvent | ModelEvent | ScalingEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -182,6 +189,11 @@ export interface AgentPool {
   readonly cluster: ClusterView;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
+  /**
+   * The working-set checkpoint: `status` is `warming` while the last checkpoint's agents are
+   * prewarmed at start (`/readyz` answers 503 meanwhile), `start()` resolves when done.
+   */
+  readonly checkpoint: WorkingSetCheckpointer;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
   ping(): Promise<void>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
@@ -280,6 +292,23 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.pool,
     );
     instances = pool;
+    // A node alone keeps its checkpoint under "local"; a cluster node under its configured id. A
+    // cluster node with a generated id would never find its checkpoint again: it keeps none.
+    const checkpointNode = options.cluster?.nodeId ?? (options.redisUrl === undefined ? 'local' : null);
+    const checkpoint = new WorkingSetCheckpointer(
+      {
+        pool,
+        store: stores.workingSets,
+        bus,
+        clock,
+        log: logger.child({ component: 'checkpoint' }),
+        node: checkpointNode,
+      },
+      options.pool?.checkpoint,
+    );
+    if (checkpointNode === null && checkpoint.options.enabled) {
+      poolLog.info('no working-set checkpoint: set cluster.nodeId to keep this node\'s working set across restarts');
+    }
     const metrics: PoolMetrics = new PoolMetrics(
       {
         poolStats: () => pool.stats(),
@@ -407,6 +436,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         watchChanges: stores.agents.changeFeed !== undefined && options.store === 'postgres',
       }),
     );
+    // In the background: the node listens meanwhile, and /readyz says `warming` until it is done.
+    void checkpoint.start();
     const ping = async (): Promise<void> => {
       await Promise.all([
         stores.agents.getById('agt_ping'),
@@ -434,6 +465,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       clock,
       logger,
       recoveredRuns,
+      checkpoint,
       cluster: clusterView(shared, storeName(options), ping),
       ping,
       async prewarmHot() {
@@ -462,6 +494,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          await checkpoint.close(); // while the instances are still resident
           pool.close();
           await sweep;
           await agents.close(); // writes the last uses the pool handed over as it closed
@@ -501,7 +534,13 @@ async function openStores(
   nodeId: string,
 ): Promise<Required<Stores>> {
   const store = options.store ?? 'sqlite';
-  if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
+  if (typeof store === 'object') {
+    return {
+      ...store,
+      projects: store.projects ?? new MemoryProjectStore(),
+      workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
+    };
+  }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
   if (kind !== 'sqlite' && options.sqlite !== undefined) {
     throw validationError('sqlite', `is only used with store 'sqlite', not '${kind}'`);
@@ -527,7 +566,12 @@ async function openStores(
       },
       'stores on PostgreSQL',
     );
-    return { agents: opened.agents, runs: opened.runs, projects: opened.projects };
+    return {
+      agents: opened.agents,
+      runs: opened.runs,
+      projects: opened.projects,
+      workingSets: new PostgresWorkingSetStore(opened.database),
+    };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
     if (options[field] !== undefined) {
@@ -535,11 +579,20 @@ async function openStores(
     }
   }
   if (kind === 'memory') {
-    return { agents: new MemoryAgentStore(), runs: new MemoryRunStore(), projects: new MemoryProjectStore() };
+    return {
+      agents: new MemoryAgentStore(),
+      runs: new MemoryRunStore(),
+      projects: new MemoryProjectStore(),
+      workingSets: new MemoryWorkingSetStore(),
+    };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
   const { lockingMode } = resolveSqlitePoolOptions(options.sqlite);
-  return openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), { lockingMode });
+  const opened = openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), {
+    lockingMode,
+    workingSets: true,
+  });
+  return { ...opened, workingSets: opened.workingSets! };
 }
 
 /** The store as readiness names it. */
@@ -563,6 +616,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.runs.close(),
     stores.projects.close(),
     stores.agents.close(),
+    stores.workingSets.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

@@ -8,6 +8,7 @@
 import type { AgentInstance, InstanceState } from './instance.ts';
 import { hashString } from '../core/hash.ts';
 import { createPolicy } from './policies/create-policy.ts';
+import type { SketchSnapshot } from './policies/count-min-sketch.ts';
 import type { EvictionPolicy, PolicyName } from './policies/policy.ts';
 
 /** Bounds and policy of the cache. */
@@ -125,6 +126,21 @@ export class ActivationCache {
       evicted.push(this.#detach(key));
     }
     return evicted;
+  }
+
+  /** The policy's recent-frequency estimate of a key (0 for policies without a sketch). */
+  frequency(key: string): number {
+    return this.#policy.frequency?.(key) ?? 0;
+  }
+
+  /** The policy's frequency sketch, for a working-set checkpoint; undefined without one (lru). */
+  exportSketch(): SketchSnapshot | undefined {
+    return this.#policy.exportSketch?.();
+  }
+
+  /** Restores the policy's frequency sketch; false when it has none or the snapshot does not fit. */
+  importSketch(snapshot: SketchSnapshot): boolean {
+    return this.#policy.importSketch?.(snapshot) ?? false;
   }
 
   /** Policy internals for stats. */

@@ -2,6 +2,7 @@
  * Options of the instance pool, their defaults, and their validation in one step.
  */
 import { enumOption, intOption } from '../core/options.ts';
+import { type CheckpointOptions, type ResolvedCheckpointOptions, resolveCheckpointOptions } from './checkpoint-options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
 
@@ -21,10 +22,14 @@ export interface InstancePoolOptions {
   maxIdleMs?: number;
   /** How often idle instances are looked for. @default maxIdleMs / 4, within 1 s … 60 s */
   idleSweepIntervalMs?: number;
+  /** The working-set checkpoint and the prewarm at start (pool/checkpoint.ts). @default {} */
+  checkpoint?: CheckpointOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<InstancePoolOptions>;
+export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'checkpoint'>> & {
+  checkpoint: ResolvedCheckpointOptions;
+};
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): ResolvedInstancePoolOptions {
@@ -41,5 +46,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
       input.idleSweepIntervalMs,
       Math.min(60_000, Math.max(1000, Math.floor(maxIdleMs / 4))),
     ),
+    checkpoint: resolveCheckpointOptions(input.checkpoint),
   };
 }

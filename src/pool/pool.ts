@@ -11,6 +11,7 @@ import { Histogram } from '../core/metrics.ts';
 import { intOption } from '../core/options.ts';
 import { SingleFlight } from '../core/single-flight.ts';
 import type { Agent, AgentRegistry } from '../registry/registry.ts';
+import type { StoredSketch, WorkingSetEntry } from '../store/working-set-ports.ts';
 import { ActivationCache } from './activation-cache.ts';
 import {
   AgentInstance,
@@ -263,6 +264,39 @@ export class InstancePool {
     }
     this.#counters.idleDeactivations += swept;
     return swept;
+  }
+
+  /**
+   * The resident agents as a working-set checkpoint keeps them (pool/checkpoint.ts), with the
+   * eviction policy's frequency estimate of each: O(resident), once per checkpoint, never per run.
+   */
+  workingSet(): WorkingSetEntry[] {
+    const out: WorkingSetEntry[] = [];
+    for (const instance of this.#cache.values()) {
+      if (instance.state === 'terminated' || instance.state === 'error') continue;
+      const a = instance.agent;
+      out.push({
+        project: a.project,
+        agentId: a.id,
+        name: a.name,
+        tier: instance.tier,
+        pinned: instance.pinned,
+        uses: instance.uses,
+        lastUsedAt: instance.lastUsedAt,
+        frequency: this.#cache.frequency(instance.key),
+      });
+    }
+    return out;
+  }
+
+  /** The eviction policy's frequency sketch (null with a policy without one), for a checkpoint. */
+  exportSketch(): StoredSketch | null {
+    return this.#cache.exportSketch() ?? null;
+  }
+
+  /** Restores the frequency sketch of a checkpoint; false when the policy has none or it does not fit. */
+  importSketch(sketch: StoredSketch): boolean {
+    return this.#cache.importSketch(sketch);
   }
 
   /**

@@ -205,6 +205,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
   CREATE INDEX threads_project ON threads (project, id);
   `,
+  `
+  -- Each node's working-set checkpoint (WorkingSetStore): one row per node id, replaced whole by
+  -- each save; data is the JSON of its resident agents and the eviction policy's frequency sketch.
+  CREATE TABLE working_sets (
+    node     TEXT PRIMARY KEY NOT NULL,
+    saved_at INTEGER NOT NULL,
+    data     TEXT NOT NULL
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */

@@ -62,6 +62,7 @@ const UNDO: Readonly<Record<number, string>> = {
     ALTER TABLE threads_old RENAME TO threads;
     CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
     CREATE INDEX threads_project ON threads (project, id);`,
+  11: 'DROP TABLE working_sets;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */

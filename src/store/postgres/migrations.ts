@@ -257,6 +257,15 @@ const MIGRATIONS: readonly string[] = [
     RETURN base;
   END $$;
   `,
+  `
+  -- Each node's working-set checkpoint (WorkingSetStore): one row per node id, replaced whole by
+  -- each save; data is the JSON of its resident agents and the eviction policy's frequency sketch.
+  CREATE TABLE working_sets (
+    node     text COLLATE "C" PRIMARY KEY,
+    saved_at bigint NOT NULL,
+    data     text NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code writes. */
