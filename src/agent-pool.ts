@@ -307,7 +307,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.pool?.checkpoint,
     );
     if (checkpointNode === null && checkpoint.options.enabled) {
-      poolLog.info('no working-set checkpoint: set cluster.nodeId to keep this node\'s working set across restarts');
+      poolLog.info(
+        "no working-set checkpoint: set cluster.nodeId to keep this node's working set across restarts",
+      );
     }
     const metrics: PoolMetrics = new PoolMetrics(
       {

@@ -13,7 +13,11 @@ import { isAgentPoolError } from '../core/errors.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EventSink } from '../events/bus.ts';
 import type { WorkingSetCheckpoint, WorkingSetEntry, WorkingSetStore } from '../store/working-set-ports.ts';
-import { type CheckpointOptions, type ResolvedCheckpointOptions, resolveCheckpointOptions } from './checkpoint-options.ts';
+import {
+  type CheckpointOptions,
+  type ResolvedCheckpointOptions,
+  resolveCheckpointOptions,
+} from './checkpoint-options.ts';
 import type { InstancePool } from './pool.ts';
 import type { CheckpointSavedEvent, WarmedEvent } from './scaling-events.ts';
 
@@ -169,7 +173,12 @@ export class WorkingSetCheckpointer {
       return carried === undefined ? e : { ...e, uses: e.uses + carried };
     });
     entries.sort(byValue);
-    const checkpoint: WorkingSetCheckpoint = { node, savedAt: clock.now(), entries, sketch: pool.exportSketch() };
+    const checkpoint: WorkingSetCheckpoint = {
+      node,
+      savedAt: clock.now(),
+      entries,
+      sketch: pool.exportSketch(),
+    };
     try {
       await store.saveWorkingSet(checkpoint);
     } catch (err) {

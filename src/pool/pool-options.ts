@@ -2,7 +2,11 @@
  * Options of the instance pool, their defaults, and their validation in one step.
  */
 import { enumOption, intOption } from '../core/options.ts';
-import { type CheckpointOptions, type ResolvedCheckpointOptions, resolveCheckpointOptions } from './checkpoint-options.ts';
+import {
+  type CheckpointOptions,
+  type ResolvedCheckpointOptions,
+  resolveCheckpointOptions,
+} from './checkpoint-options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
 

@@ -124,7 +124,9 @@ export class CountMinSketch {
   snapshot(): SketchSnapshot {
     return {
       width: this.width,
-      counters: Buffer.from(this.table.buffer, this.table.byteOffset, this.table.byteLength).toString('base64'),
+      counters: Buffer.from(this.table.buffer, this.table.byteOffset, this.table.byteLength).toString(
+        'base64',
+      ),
       additions: this.additionsSinceReset,
     };
   }

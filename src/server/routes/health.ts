@@ -60,7 +60,9 @@ export function registerHealthRoutes(
     async (request, reply) => {
       if (isDraining()) return reply.code(503).send({ status: 'draining' });
       if (pool.checkpoint.status === 'warming') {
-        return reply.code(503).send({ status: 'warming', error: 'prewarming the working set of the last checkpoint' });
+        return reply
+          .code(503)
+          .send({ status: 'warming', error: 'prewarming the working set of the last checkpoint' });
       }
       const dependencies = await pool.cluster.dependencies();
       const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
