@@ -20,6 +20,7 @@ const BENCHES = [
   'acquire',
   'run-overhead',
   'hit-ratio',
+  'restart',
   'memory',
   'http',
   'resilience',

@@ -12,9 +12,14 @@ export interface CheckpointOptions {
   /**
    * Agents of the last checkpoint activated at start, most valuable first, before `/readyz` says
    * ready; 0 saves without prewarming. At most `pool.maxActive − 1` are activated.
-   * @default 100
+   * @default 1000 (the whole checkpoint of a pool of the default size)
    */
   warmupCount?: number;
+  /**
+   * Longest the prewarm holds readiness back, ms: past it `/readyz` says ready and the prewarm
+   * goes on in the background. @default 60000
+   */
+  warmupTimeoutMs?: number;
   /** Activations at once while prewarming. @default 4 */
   warmupConcurrency?: number;
 }
@@ -22,7 +27,7 @@ export interface CheckpointOptions {
 /** {@link CheckpointOptions} with every default applied. */
 export type ResolvedCheckpointOptions = Required<CheckpointOptions>;
 
-const FIELDS = ['enabled', 'intervalMs', 'warmupCount', 'warmupConcurrency'];
+const FIELDS = ['enabled', 'intervalMs', 'warmupCount', 'warmupTimeoutMs', 'warmupConcurrency'];
 
 /** Applies defaults and rejects bad values naming the field (`pool.checkpoint.intervalMs`). */
 export function resolveCheckpointOptions(
@@ -33,7 +38,8 @@ export function resolveCheckpointOptions(
   return {
     enabled: boolOption(`${field}.enabled`, given['enabled'], true),
     intervalMs: intOption(`${field}.intervalMs`, given['intervalMs'], 60_000, 1000),
-    warmupCount: intOption(`${field}.warmupCount`, given['warmupCount'], 100, 0),
+    warmupCount: intOption(`${field}.warmupCount`, given['warmupCount'], 1000, 0),
+    warmupTimeoutMs: intOption(`${field}.warmupTimeoutMs`, given['warmupTimeoutMs'], 60_000, 0),
     warmupConcurrency: intOption(`${field}.warmupConcurrency`, given['warmupConcurrency'], 4, 1, 64),
   };
 }

@@ -112,7 +112,18 @@ export class WorkingSetCheckpointer {
    */
   start(): Promise<WarmupReport | null> {
     if (this.node === null) return Promise.resolve(null);
-    this.#warmup ??= this.#warm(this.node).then((report) => {
+    if (this.#warmup !== undefined) return this.#warmup;
+    // Readiness waits for the prewarm at most warmupTimeoutMs; the prewarm itself goes on.
+    const timeout = this.#deps.clock.setTimeout(() => {
+      if (this.#status !== 'warming') return;
+      this.#status = 'ready';
+      this.#deps.log.warn(
+        { node: this.node, warmupTimeoutMs: this.options.warmupTimeoutMs },
+        'the prewarm is taking longer than warmupTimeoutMs: ready before it is done',
+      );
+    }, this.options.warmupTimeoutMs);
+    this.#warmup = this.#warm(this.node).then((report) => {
+      timeout.cancel();
       this.#warmupReport = report;
       if (!this.#closed) this.#status = 'ready';
       this.#schedule();
@@ -155,7 +166,7 @@ export class WorkingSetCheckpointer {
     if (this.#closed) return;
     this.#closed = true;
     this.#timer?.cancel();
-    if (this.node === null || this.#status !== 'ready') {
+    if (this.node === null || this.#warmupReport === null) {
       await this.#saving;
       return;
     }

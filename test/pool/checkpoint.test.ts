@@ -60,7 +60,8 @@ describe('working-set checkpoint', () => {
     assert.deepEqual(resolveCheckpointOptions(), {
       enabled: true,
       intervalMs: 60_000,
-      warmupCount: 100,
+      warmupCount: 1000,
+      warmupTimeoutMs: 60_000,
       warmupConcurrency: 4,
     });
     assert.throws(() => resolveCheckpointOptions({ intervalMs: 10 }), /pool\.checkpoint\.intervalMs must be/);
@@ -203,7 +204,7 @@ describe('working-set checkpoint', () => {
     }
   });
 
-  it('answers /readyz 503 warming until the prewarm is done', async () => {
+  it('answers /readyz 503 warming until the prewarm is done, or warmupTimeoutMs passed', async () => {
     const dir = dataDir();
     const first = await open(dir);
     await first.pool.checkpoint.start();
@@ -211,7 +212,7 @@ describe('working-set checkpoint', () => {
     await serveTraffic(first.pool);
     await first.pool.close();
 
-    // The agent store holds every read until the gate opens: the prewarm cannot finish before.
+    // The agent store holds every read of an agent until the gate opens: the prewarm cannot finish before.
     let open_: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (open_ = resolve));
     const opened = openSqliteStores(join(dir, 'agentpool.db'), { workingSets: true });
@@ -221,26 +222,32 @@ describe('working-set checkpoint', () => {
         if (prop !== 'getById' && prop !== 'getByName')
           return typeof value === 'function' ? value.bind(target) : value;
         return async (...args: unknown[]) => {
-          await gate;
+          if (args[0] !== 'agt_ping') await gate; // readiness's own probe passes
           return (value as (...a: unknown[]) => unknown).apply(target, args);
         };
       },
     }) as AgentStore;
+    const clock = new ManualClock();
     const pool = await createAgentPool({
       store: { ...opened, agents, workingSets: opened.workingSets! },
-      clock: new ManualClock(),
-      pool: { maxActive: 8 },
+      clock,
+      pool: { maxActive: 8, checkpoint: { warmupTimeoutMs: 30_000 } },
     });
     const app = await buildServer(pool);
     try {
       const warming = await app.inject({ method: 'GET', url: '/readyz' });
       assert.equal(warming.statusCode, 503);
       assert.equal(warming.json().status, 'warming');
+      clock.advance(29_999);
+      assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 503);
+      // Past warmupTimeoutMs the node says ready while the prewarm goes on.
+      clock.advance(1);
+      assert.equal((await app.inject({ method: 'GET', url: '/readyz' })).statusCode, 200);
+      assert.deepEqual(pool.instances.instances(P), []);
       open_();
-      await pool.checkpoint.start();
-      const ready = await app.inject({ method: 'GET', url: '/readyz' });
-      assert.equal(ready.statusCode, 200);
-      assert.ok(pool.instances.instances(P).length > 0);
+      const report = await pool.checkpoint.start();
+      assert.ok((report?.warmed ?? 0) > 0);
+      assert.equal(pool.instances.instances(P).length, report?.warmed);
     } finally {
       open_();
       await app.close();

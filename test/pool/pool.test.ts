@@ -309,7 +309,7 @@ describe('instance pool options', () => {
       maxWaiting: 10_000,
       maxIdleMs: 600_000,
       idleSweepIntervalMs: 60_000,
-      checkpoint: { enabled: true, intervalMs: 60_000, warmupCount: 100, warmupConcurrency: 4 },
+      checkpoint: { enabled: true, intervalMs: 60_000, warmupCount: 1000, warmupTimeoutMs: 60_000, warmupConcurrency: 4 },
     });
   });
 
