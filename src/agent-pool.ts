@@ -29,6 +29,7 @@ import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
 import type { ModelResilienceOptions } from './models/resilience-options.ts';
 import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
+import { Autoscaler } from './pool/autoscaler.ts';
 import { WorkingSetCheckpointer } from './pool/checkpoint.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import type { ScalingEvent } from './pool/scaling-events.ts';
@@ -194,6 +195,8 @@ export interface AgentPool {
    * prewarmed at start (`/readyz` answers 503 meanwhile), `start()` resolves when done.
    */
   readonly checkpoint: WorkingSetCheckpointer;
+  /** Moves the pool's capacity with load and memory (`pool.autoscaling`; off by default). */
+  readonly autoscaler: Autoscaler;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
   ping(): Promise<void>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
@@ -305,6 +308,10 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         node: checkpointNode,
       },
       options.pool?.checkpoint,
+    );
+    const autoscaler = new Autoscaler(
+      { pool, bus, clock, log: logger.child({ component: 'autoscaler' }) },
+      options.pool?.autoscaling,
     );
     if (checkpointNode === null && checkpoint.options.enabled) {
       poolLog.info(
@@ -440,6 +447,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     );
     // In the background: the node listens meanwhile, and /readyz says `warming` until it is done.
     void checkpoint.start();
+    autoscaler.start();
     const ping = async (): Promise<void> => {
       await Promise.all([
         stores.agents.getById('agt_ping'),
@@ -468,6 +476,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       logger,
       recoveredRuns,
       checkpoint,
+      autoscaler,
       cluster: clusterView(shared, storeName(options), ping),
       ping,
       async prewarmHot() {
@@ -496,6 +505,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          autoscaler.close();
           await checkpoint.close(); // while the instances are still resident
           pool.close();
           await sweep;

@@ -20,7 +20,8 @@ export interface ActivationCacheOptions {
 
 /** Resident instances and their eviction order. */
 export class ActivationCache {
-  readonly maxActive: number;
+  /** Changed at run time by {@link resize} (the autoscaler). */
+  maxActive: number;
   readonly maxBytes: number;
   readonly #byKey = new Map<string, AgentInstance>();
   readonly #byAgentId = new Map<string, AgentInstance>();
@@ -141,6 +142,17 @@ export class ActivationCache {
   /** Restores the policy's frequency sketch; false when it has none or the snapshot does not fit. */
   importSketch(snapshot: SketchSnapshot): boolean {
     return this.#policy.importSketch?.(snapshot) ?? false;
+  }
+
+  /**
+   * Changes the count bound (the autoscaler's capacity): the policy is resized with it and, when
+   * it shrank, instances that may leave now (ready, unpinned) are evicted in policy order until
+   * the live count fits; busy ones leave as they are released. Returns the evicted instances,
+   * which the caller terminates.
+   */
+  resize(maxActive: number, othersLive: number): AgentInstance[] {
+    this.maxActive = maxActive;
+    return this.#resizePolicy().concat(this.trim(othersLive));
   }
 
   /** Policy internals for stats. */

@@ -3,6 +3,11 @@
  */
 import { enumOption, intOption } from '../core/options.ts';
 import {
+  type AutoscalingOptions,
+  type ResolvedAutoscalingOptions,
+  resolveAutoscalingOptions,
+} from './autoscaler-options.ts';
+import {
   type CheckpointOptions,
   type ResolvedCheckpointOptions,
   resolveCheckpointOptions,
@@ -28,18 +33,22 @@ export interface InstancePoolOptions {
   idleSweepIntervalMs?: number;
   /** The working-set checkpoint and the prewarm at start (pool/checkpoint.ts). @default {} */
   checkpoint?: CheckpointOptions;
+  /** Capacity that follows load and memory (pool/autoscaler.ts). @default { enabled: false } */
+  autoscaling?: AutoscalingOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'checkpoint'>> & {
+export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'checkpoint' | 'autoscaling'>> & {
   checkpoint: ResolvedCheckpointOptions;
+  autoscaling: ResolvedAutoscalingOptions;
 };
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): ResolvedInstancePoolOptions {
   const maxIdleMs = intOption('pool.maxIdleMs', input.maxIdleMs, 600_000, 0);
+  const maxActive = intOption('pool.maxActive', input.maxActive, 1000);
   return {
-    maxActive: intOption('pool.maxActive', input.maxActive, 1000),
+    maxActive,
     maxBytes: intOption('pool.maxBytes', input.maxBytes, 256 * 2 ** 20),
     policy: enumOption('pool.policy', input.policy, POLICY_NAMES, 'tinylfu'),
     acquireTimeoutMs: intOption('pool.acquireTimeoutMs', input.acquireTimeoutMs, 30_000, 0),
@@ -51,5 +60,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
       Math.min(60_000, Math.max(1000, Math.floor(maxIdleMs / 4))),
     ),
     checkpoint: resolveCheckpointOptions(input.checkpoint),
+    autoscaling: resolveAutoscalingOptions(input.autoscaling, maxActive),
   };
 }

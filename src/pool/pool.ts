@@ -98,6 +98,8 @@ export class InstancePool {
   /** Activations in flight; bounded by concurrent acquirers. */
   readonly #activations = new Set<Activation>();
   readonly #room: Room;
+  /** The bounds the room enforces; `maxActive` is the capacity in effect (see {@link resize}). */
+  readonly #limits: { maxActive: number; maxWaiting: number; acquireTimeoutMs: number };
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
   readonly #counters = newPoolCounters();
@@ -118,7 +120,12 @@ export class InstancePool {
     this.#clock = deps.clock;
     this.#resolveResources = deps.resolveResources;
     this.#cache = new ActivationCache(this.options);
-    this.#room = new Room(this.options, this.#clock, {
+    this.#limits = {
+      maxActive: this.options.maxActive,
+      maxWaiting: this.options.maxWaiting,
+      acquireTimeoutMs: this.options.acquireTimeoutMs,
+    };
+    this.#room = new Room(this.#limits, this.#clock, {
       occupied: () => this.#cache.size + this.#oneShots.size,
       evictOne: () => {
         const victim = this.#cache.evictableCount === 0 ? undefined : this.#cache.evictOne();
@@ -336,9 +343,29 @@ export class InstancePool {
     this.#projectCounters.forget(project);
   }
 
+  /** The live-instance bound in effect: `options.maxActive` until {@link resize} changes it. */
+  get capacity(): number {
+    return this.#limits.maxActive;
+  }
+
+  /**
+   * Changes the live-instance bound at run time (the autoscaler's lever). Growing lets waiting
+   * acquirers in; shrinking evicts idle, unpinned instances in policy order at once, and busy
+   * ones as they are released (never a busy or hot one). Returns how many were evicted now.
+   */
+  resize(maxActive: number): number {
+    intOption('maxActive', maxActive, 1);
+    if (this.#closed || maxActive === this.#limits.maxActive) return 0;
+    this.#limits.maxActive = maxActive;
+    const evicted = this.#cache.resize(maxActive, this.#oneShots.size + this.#room.reserved);
+    this.#terminateEvicted(evicted);
+    this.#room.wake();
+    return evicted.length;
+  }
+
   stats(): PoolStats {
     return buildPoolStats({
-      options: this.options,
+      options: { maxActive: this.#limits.maxActive, maxBytes: this.options.maxBytes },
       cache: this.#cache,
       oneShots: this.#oneShots,
       room: this.#room,
@@ -550,7 +577,7 @@ export class InstancePool {
       return;
     }
     // hot instances are pinned, keeping at least one slot for everything else
-    if (instance.tier === 'hot' && this.#cache.pinnedCount < this.options.maxActive - 1)
+    if (instance.tier === 'hot' && this.#cache.pinnedCount < this.#limits.maxActive - 1)
       instance.pinned = true;
     const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#room.reserved - 1);
     const refused = evicted.indexOf(instance);

@@ -309,7 +309,25 @@ describe('instance pool options', () => {
       maxWaiting: 10_000,
       maxIdleMs: 600_000,
       idleSweepIntervalMs: 60_000,
-      checkpoint: { enabled: true, intervalMs: 60_000, warmupCount: 1000, warmupTimeoutMs: 60_000, warmupConcurrency: 4 },
+      checkpoint: {
+        enabled: true,
+        intervalMs: 60_000,
+        warmupCount: 1000,
+        warmupTimeoutMs: 60_000,
+        warmupConcurrency: 4,
+      },
+      autoscaling: {
+        enabled: false,
+        minActive: 250,
+        maxActive: 4000,
+        scaleUpThreshold: 0.8,
+        scaleDownThreshold: 0.3,
+        cooldownMs: 300_000,
+        intervalMs: 10_000,
+        stepRatio: 0.25,
+        memoryLimitBytes: 0,
+        slowActivationMs: 50,
+      },
     });
   });
 
