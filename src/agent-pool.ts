@@ -33,6 +33,7 @@ import { Autoscaler } from './pool/autoscaler.ts';
 import { WorkingSetCheckpointer } from './pool/checkpoint.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import type { ScalingEvent } from './pool/scaling-events.ts';
+import { TierClassifier } from './pool/tiers.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
 import { referenceCheck } from './reference-check.ts';
@@ -197,6 +198,8 @@ export interface AgentPool {
   readonly checkpoint: WorkingSetCheckpointer;
   /** Moves the pool's capacity with load and memory (`pool.autoscaling`; off by default). */
   readonly autoscaler: Autoscaler;
+  /** Classifies `auto` agents into hot, warm and cold from traffic; per-tier figures (`pool.tiers`). */
+  readonly tiers: TierClassifier;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
   ping(): Promise<void>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
@@ -309,6 +312,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.pool?.checkpoint,
     );
+    const tiers = new TierClassifier({ pool, bus, clock, log: logger.child({ component: 'tiers' }) });
+    pool.setTierAssigner(tiers);
     const autoscaler = new Autoscaler(
       { pool, bus, clock, log: logger.child({ component: 'autoscaler' }) },
       options.pool?.autoscaling,
@@ -448,6 +453,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     // In the background: the node listens meanwhile, and /readyz says `warming` until it is done.
     void checkpoint.start();
     autoscaler.start();
+    tiers.start();
     const ping = async (): Promise<void> => {
       await Promise.all([
         stores.agents.getById('agt_ping'),
@@ -477,6 +483,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       recoveredRuns,
       checkpoint,
       autoscaler,
+      tiers,
       cluster: clusterView(shared, storeName(options), ping),
       ping,
       async prewarmHot() {
@@ -506,6 +513,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
           autoscaler.close();
+          tiers.close();
           await checkpoint.close(); // while the instances are still resident
           pool.close();
           await sweep;

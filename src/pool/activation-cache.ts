@@ -155,6 +155,25 @@ export class ActivationCache {
     return this.#resizePolicy().concat(this.trim(othersLive));
   }
 
+  /**
+   * Pins or unpins a resident instance (its tier changed): a pinned one leaves the policy, whose
+   * capacity shrinks to make room for it; an unpinned one joins it and competes for its place
+   * like a newcomer. Returns the instances evicted to stay within bounds (possibly itself, when
+   * unpinned and idle and the policy refuses it), which the caller terminates.
+   */
+  setPinned(instance: AgentInstance, pinned: boolean, othersLive: number): AgentInstance[] {
+    if (this.#byKey.get(instance.key) !== instance || instance.pinned === pinned) return [];
+    const wasEvictable = instance.evictable;
+    if (pinned) this.#policy.delete(instance.key);
+    instance.pinned = pinned;
+    this.#pinned += pinned ? 1 : -1;
+    if (wasEvictable !== instance.evictable) this.#evictable += instance.evictable ? 1 : -1;
+    let evicted = this.#resizePolicy();
+    if (!pinned)
+      evicted = evicted.concat(this.#policy.add(instance.key, this.#canEvict).map((k) => this.#detach(k)));
+    return evicted.concat(this.trim(othersLive));
+  }
+
   /** Policy internals for stats. */
   describePolicy(): Record<string, number | string> {
     return { name: this.#policy.name, ...this.#policy.describe() };

@@ -12,6 +12,7 @@ import {
   type ResolvedCheckpointOptions,
   resolveCheckpointOptions,
 } from './checkpoint-options.ts';
+import { type ResolvedTierOptions, resolveTierOptions, type TierOptions } from './tier-options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
 
@@ -35,10 +36,15 @@ export interface InstancePoolOptions {
   checkpoint?: CheckpointOptions;
   /** Capacity that follows load and memory (pool/autoscaler.ts). @default { enabled: false } */
   autoscaling?: AutoscalingOptions;
+  /** Classification of `auto` agents from traffic, and per-tier limits (pool/tiers.ts). @default {} */
+  tiers?: TierOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
-export type ResolvedInstancePoolOptions = Required<Omit<InstancePoolOptions, 'checkpoint' | 'autoscaling'>> & {
+export type ResolvedInstancePoolOptions = Required<
+  Omit<InstancePoolOptions, 'checkpoint' | 'autoscaling' | 'tiers'>
+> & {
+  tiers: ResolvedTierOptions;
   checkpoint: ResolvedCheckpointOptions;
   autoscaling: ResolvedAutoscalingOptions;
 };
@@ -61,5 +67,6 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
     ),
     checkpoint: resolveCheckpointOptions(input.checkpoint),
     autoscaling: resolveAutoscalingOptions(input.autoscaling, maxActive),
+    tiers: resolveTierOptions(input.tiers),
   };
 }

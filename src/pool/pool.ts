@@ -18,10 +18,17 @@ import {
   INSTANCE_STATES,
   type InstanceResources,
   type InstanceState,
+  type TierCounts,
   type TransitionReason,
 } from './instance.ts';
 import { Lease } from './lease.ts';
-import { activationFailed, closedError, instanceNotFound, pausedError } from './pool-errors.ts';
+import {
+  activationFailed,
+  closedError,
+  instanceNotFound,
+  pausedError,
+  tierSaturated,
+} from './pool-errors.ts';
 import { type AgentChange, instanceStateChanged, onAgentChanges, type PoolBus } from './pool-events.ts';
 import {
   type InstancePoolOptions,
@@ -39,6 +46,7 @@ import {
   type PoolStats,
 } from './pool-stats.ts';
 import { Room } from './room.ts';
+import { SERVING_TIERS, type ServingTier } from './tier-options.ts';
 
 export type { InstanceEvent, PoolBus } from './pool-events.ts';
 export type { InstanceInfo, PoolStats, ProjectPoolStats } from './pool-stats.ts';
@@ -53,6 +61,16 @@ export interface InstancePoolDeps {
    * activation with its error (for example `TOOL_NOT_FOUND`), at activation rather than at first use.
    */
   resolveResources?: (agent: Agent) => Promise<InstanceResources>;
+  /** Assigns `auto` agents a tier and hears of their one-shot uses (pool/tiers.ts). */
+  tiers?: TierAssigner;
+}
+
+/** What the pool asks of the tier classifier: at activation only, never on the warm path. */
+export interface TierAssigner {
+  /** The tier an `auto` agent serves in now; undefined: warm. */
+  tierOf(agent: Agent): ServingTier | undefined;
+  /** A one-shot instance of an `auto` agent served a lease (cold uses, which no resident counts). */
+  noteOneShot(agent: Agent): void;
 }
 
 /** Options of one acquire. */
@@ -91,6 +109,8 @@ export class InstancePool {
   readonly #bus: PoolBus;
   readonly #clock: Clock;
   readonly #resolveResources: InstancePoolDeps['resolveResources'];
+  #tiers: TierAssigner | undefined;
+  readonly #tierCounts: Record<ServingTier, TierCounts>;
   readonly #cache: ActivationCache;
   readonly #flights = new SingleFlight<string, AgentInstance>();
   /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
@@ -119,6 +139,15 @@ export class InstancePool {
     this.#bus = deps.bus;
     this.#clock = deps.clock;
     this.#resolveResources = deps.resolveResources;
+    this.#tiers = deps.tiers;
+    const limits = this.options.tiers.limits;
+    const counts = (tier: ServingTier): TierCounts => ({
+      instances: 0,
+      leases: 0,
+      maxInstances: limits[tier].maxInstances || Infinity,
+      maxLeases: limits[tier].maxConcurrentRuns || Infinity,
+    });
+    this.#tierCounts = { hot: counts('hot'), warm: counts('warm'), cold: counts('cold') };
     this.#cache = new ActivationCache(this.options);
     this.#limits = {
       maxActive: this.options.maxActive,
@@ -343,6 +372,66 @@ export class InstancePool {
     this.#projectCounters.forget(project);
   }
 
+  /** Connects the tier classifier (the composition root builds it after the pool). */
+  setTierAssigner(tiers: TierAssigner): void {
+    this.#tiers = tiers;
+  }
+
+  /** Resident instances of `auto` agents and their use counts, for the tier classifier (once per interval). */
+  autoResidents(): { agent: Agent; instanceId: string; uses: number; tier: ServingTier }[] {
+    const out: { agent: Agent; instanceId: string; uses: number; tier: ServingTier }[] = [];
+    for (const i of this.#cache.values()) {
+      if (i.agent.spec.tier === 'auto')
+        out.push({ agent: i.agent, instanceId: i.id, uses: i.uses, tier: i.assignedTier ?? 'warm' });
+    }
+    return out;
+  }
+
+  /**
+   * Moves an `auto` agent's resident instance to the tier it was classified into: hot pins it
+   * (keeping one place unpinned, as activation does), warm unpins it, cold takes it out of
+   * service (at its last release when busy) so that it runs one-shot. Its leases and place count
+   * against the new tier's limits from now on. False when the agent has no resident instance.
+   */
+  applyTier(agentId: string, tier: ServingTier): boolean {
+    const instance = this.#cache.getByAgentId(agentId);
+    if (instance === undefined || instance.agent.spec.tier !== 'auto' || this.#closed) return false;
+    const from = instance.tierCounts!;
+    const to = this.#tierCounts[tier];
+    from.instances--;
+    from.leases -= instance.leases;
+    to.instances++;
+    to.leases += instance.leases;
+    instance.tierCounts = to;
+    instance.assignedTier = tier;
+    if (tier === 'cold') {
+      this.#retire(instance, 'tier');
+      return true;
+    }
+    const pin = tier === 'hot' && (instance.pinned || this.#cache.pinnedCount < this.#limits.maxActive - 1);
+    this.#terminateEvicted(this.#cache.setPinned(instance, pin, this.#oneShots.size + this.#room.reserved));
+    this.#room.wake();
+    return true;
+  }
+
+  /** Live instances and leases per serving tier, with their limits (0: none). */
+  tierCounts(): Record<
+    ServingTier,
+    { instances: number; leases: number; maxInstances: number; maxConcurrentRuns: number }
+  > {
+    const out = {} as ReturnType<InstancePool['tierCounts']>;
+    for (const t of SERVING_TIERS) {
+      const c = this.#tierCounts[t];
+      out[t] = {
+        instances: c.instances,
+        leases: c.leases,
+        maxInstances: Number.isFinite(c.maxInstances) ? c.maxInstances : 0,
+        maxConcurrentRuns: Number.isFinite(c.maxLeases) ? c.maxLeases : 0,
+      };
+    }
+    return out;
+  }
+
   /** The live-instance bound in effect: `options.maxActive` until {@link resize} changes it. */
   get capacity(): number {
     return this.#limits.maxActive;
@@ -396,6 +485,7 @@ export class InstancePool {
     const now = this.#clock.now();
     if (!instance.unlease(now)) return;
     if (this.#oneShots.delete(instance)) {
+      if (instance.agent.spec.tier === 'auto') this.#tiers?.noteOneShot(instance.agent);
       instance.terminate(now, instance.retireOnRelease ? 'retired' : 'one-shot');
       this.#touchIfEphemeral(instance);
     } else if (instance.pauseOnRelease) {
@@ -415,6 +505,7 @@ export class InstancePool {
   ) => {
     this.#byState[from]--;
     if (to !== 'terminated') this.#byState[to]++;
+    else if (instance.tierCounts !== undefined) instance.tierCounts.instances--;
     else if (instance.uses > 0 && instance.lastUsedAt >= this.#usesCollectedAt) {
       this.#registry.usage.note(instance.agent.id, instance.lastUsedAt);
     }
@@ -441,6 +532,8 @@ export class InstancePool {
     const state = instance.state;
     if (state === 'paused' || instance.pauseOnRelease) throw pausedError(instance.agent);
     if (state !== 'ready' && state !== 'busy') return undefined;
+    const tier = instance.tierCounts!;
+    if (tier.leases >= tier.maxLeases) this.#refuseTier(instance, 'maxConcurrentRuns');
     this.#counters.hits++;
     if (instance.projectCounters !== undefined) instance.projectCounters.hits++;
     this.#cache.hit(instance);
@@ -539,7 +632,21 @@ export class InstancePool {
    */
   async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
     const now = this.#clock.now();
+    const assigned = agent.spec.tier === 'auto' ? this.#tiers?.tierOf(agent) : undefined;
+    const tier = this.#tierCounts[assigned ?? servingTier(agent.spec.tier)];
+    if (tier.instances >= tier.maxInstances)
+      throw tierSaturated(agent, assigned ?? servingTier(agent.spec.tier), 'maxInstances', tier.maxInstances);
+    if (tier.leases >= tier.maxLeases)
+      throw tierSaturated(
+        agent,
+        assigned ?? servingTier(agent.spec.tier),
+        'maxConcurrentRuns',
+        tier.maxLeases,
+      );
     const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
+    instance.assignedTier = assigned;
+    instance.tierCounts = tier;
+    tier.instances++;
     this.#byState.created++;
     instance.transition('initializing', now, 'activate');
     try {
@@ -668,7 +775,16 @@ export class InstancePool {
     }, this.options.idleSweepIntervalMs);
   }
 
+  #refuseTier(instance: AgentInstance, limit: 'maxConcurrentRuns'): never {
+    throw tierSaturated(instance.agent, servingTier(instance.tier), limit, instance.tierCounts!.maxLeases);
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw closedError();
   }
+}
+
+/** The tier a spec's tier serves in: `auto`, until classified, serves as warm. */
+function servingTier(tier: string): ServingTier {
+  return tier === 'hot' || tier === 'cold' ? tier : 'warm';
 }
