@@ -378,11 +378,12 @@ export class InstancePool {
   }
 
   /** Resident instances of `auto` agents and their use counts, for the tier classifier (once per interval). */
-  autoResidents(): { agent: Agent; instanceId: string; uses: number; tier: ServingTier }[] {
-    const out: { agent: Agent; instanceId: string; uses: number; tier: ServingTier }[] = [];
+  autoResidents(): { agent: Agent; instanceId: string; uses: number; assigned: ServingTier | undefined }[] {
+    const out: { agent: Agent; instanceId: string; uses: number; assigned: ServingTier | undefined }[] = [];
     for (const i of this.#cache.values()) {
-      if (i.agent.spec.tier === 'auto')
-        out.push({ agent: i.agent, instanceId: i.id, uses: i.uses, tier: i.assignedTier ?? 'warm' });
+      if (i.agent.spec.tier === 'auto') {
+        out.push({ agent: i.agent, instanceId: i.id, uses: i.uses, assigned: i.assignedTier });
+      }
     }
     return out;
   }

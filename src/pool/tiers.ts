@@ -110,7 +110,8 @@ export class TierClassifier implements TierAssigner {
     if (this.#closed) return [];
     const { pool, clock, bus, log } = this.#deps;
     const o = this.options;
-    for (const r of pool.autoResidents()) {
+    const residents = pool.autoResidents();
+    for (const r of residents) {
       const t = this.#tracked.get(r.agent.id) ?? this.#track(r.agent.id, r.agent.project, r.agent.name);
       const before = t.instanceId === r.instanceId ? t.instanceUses : 0;
       t.pending += Math.max(0, r.uses - before);
@@ -161,6 +162,12 @@ export class TierClassifier implements TierAssigner {
         });
       }
       bus.emit({ type: 'instance.tier_changed', at, ...c });
+    }
+    // Residents activated before their agent was first classified take its tier silently.
+    for (const r of residents) {
+      const t = this.#tracked.get(r.agent.id);
+      if (r.assigned === undefined && t !== undefined && t.tier === 'warm')
+        pool.applyTier(r.agent.id, 'warm');
     }
     if (changes.length > 0) log.info({ moves: changes.length }, 'auto agents re-classified');
     this.#prune();

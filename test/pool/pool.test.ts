@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { resolveInstancePoolOptions } from '../../src/pool/pool-options.ts';
+import { resolveTierOptions } from '../../src/pool/tier-options.ts';
 import { createAgents, flush, P, poolFixture } from '../support/pool-fixture.ts';
 
 const code = (c: string) => (err: unknown) => isAgentPoolError(err) && err.code === c;
@@ -328,6 +329,7 @@ describe('instance pool options', () => {
         memoryLimitBytes: 0,
         slowActivationMs: 50,
       },
+      tiers: resolveTierOptions(),
     });
   });
 
