@@ -312,7 +312,14 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.pool?.checkpoint,
     );
-    const tiers = new TierClassifier({ pool, bus, clock, log: logger.child({ component: 'tiers' }) });
+    const tiers = new TierClassifier({
+      pool,
+      bus,
+      clock,
+      log: logger.child({ component: 'tiers' }),
+      // Read at activation, long after governance is set; cached there for limitsCacheMs.
+      projectTier: async (project) => (await governance.limits(project)).tiers?.default,
+    });
     pool.setTierAssigner(tiers);
     const autoscaler = new Autoscaler(
       { pool, bus, clock, log: logger.child({ component: 'autoscaler' }) },

@@ -68,7 +68,7 @@ export interface InstancePoolDeps {
 /** What the pool asks of the tier classifier: at activation only, never on the warm path. */
 export interface TierAssigner {
   /** The tier an `auto` agent serves in now; undefined: warm. */
-  tierOf(agent: Agent): ServingTier | undefined;
+  tierOf(agent: Agent): ServingTier | undefined | Promise<ServingTier | undefined>;
   /** A one-shot instance of an `auto` agent served a lease (cold uses, which no resident counts). */
   noteOneShot(agent: Agent): void;
 }
@@ -632,8 +632,8 @@ export class InstancePool {
    * counting any wait for room; a failure ends the instance and is rethrown.
    */
   async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
+    const assigned = agent.spec.tier === 'auto' ? await this.#tiers?.tierOf(agent) : undefined;
     const now = this.#clock.now();
-    const assigned = agent.spec.tier === 'auto' ? this.#tiers?.tierOf(agent) : undefined;
     const tier = this.#tierCounts[assigned ?? servingTier(agent.spec.tier)];
     if (tier.instances >= tier.maxInstances)
       throw tierSaturated(agent, assigned ?? servingTier(agent.spec.tier), 'maxInstances', tier.maxInstances);

@@ -34,6 +34,8 @@ interface Tracked {
   /** The resident instance whose uses were last read, and its count then. */
   instanceId: string | null;
   instanceUses: number;
+  /** Its tier is its project's default: not classified. */
+  fixed: boolean;
 }
 
 /** One agent's move between tiers. */
@@ -63,8 +65,11 @@ export interface TierClassifierDeps {
   bus: EventSink<TierChangedEvent>;
   clock: Clock;
   log: Logger;
-  /** A project's default tier for its `auto` agents, if it set one (read at activation, cached by the caller). */
-  projectTier?: (project: string) => ServingTier | undefined;
+  /**
+   * A project's default tier for its `auto` agents, if it set one (`limits.tiers.default`); read at
+   * activation, so the caller caches it.
+   */
+  projectTier?: (project: string) => ServingTier | undefined | Promise<ServingTier | undefined>;
 }
 
 /** Classifies `auto` agents into hot, warm and cold from their traffic. */
@@ -88,10 +93,10 @@ export class TierClassifier implements TierAssigner {
     this.#schedule();
   }
 
-  tierOf(agent: Agent): ServingTier | undefined {
+  tierOf(agent: Agent): ServingTier | undefined | Promise<ServingTier | undefined> {
     const own = this.#deps.projectTier?.(agent.project);
-    if (own !== undefined) return own;
-    return this.options.classify ? this.#tracked.get(agent.id)?.tier : undefined;
+    if (own instanceof Promise) return own.then((tier) => this.#settle(agent, tier));
+    return this.#settle(agent, own);
   }
 
   noteOneShot(agent: Agent): void {
@@ -126,14 +131,15 @@ export class TierClassifier implements TierAssigner {
     const next = new Map<string, ServingTier>();
     let hot = 0;
     for (const [id, t] of this.#tracked) {
-      if (t.tier === 'hot' && t.score >= o.hotMinScore / 2 && hot < o.maxHot) {
+      if (t.fixed) next.set(id, t.tier);
+      else if (t.tier === 'hot' && t.score >= o.hotMinScore / 2 && hot < o.maxHot) {
         next.set(id, 'hot');
         hot++;
       }
     }
     if (hot < o.maxHot) {
       const candidates = [...this.#tracked]
-        .filter(([id, t]) => !next.has(id) && t.score >= o.hotMinScore)
+        .filter(([id, t]) => !next.has(id) && !t.fixed && t.score >= o.hotMinScore)
         .sort((a, b) => b[1].score - a[1].score);
       for (const [id] of candidates.slice(0, o.maxHot - hot)) next.set(id, 'hot');
     }
@@ -166,8 +172,9 @@ export class TierClassifier implements TierAssigner {
     // Residents activated before their agent was first classified take its tier silently.
     for (const r of residents) {
       const t = this.#tracked.get(r.agent.id);
-      if (r.assigned === undefined && t !== undefined && t.tier === 'warm')
+      if (r.assigned === undefined && t !== undefined && !t.fixed && t.tier === 'warm') {
         pool.applyTier(r.agent.id, 'warm');
+      }
     }
     if (changes.length > 0) log.info({ moves: changes.length }, 'auto agents re-classified');
     this.#prune();
@@ -190,6 +197,22 @@ export class TierClassifier implements TierAssigner {
     this.#timer?.cancel();
   }
 
+  /** The tier of an agent whose project may set one: the project's is fixed, else the classified one. */
+  #settle(agent: Agent, own: ServingTier | undefined): ServingTier | undefined {
+    const t = this.#tracked.get(agent.id);
+    if (own !== undefined) {
+      const fixed = t ?? this.#track(agent.id, agent.project, agent.name);
+      fixed.fixed = true;
+      fixed.tier = own;
+      return own;
+    }
+    if (t?.fixed === true) {
+      t.fixed = false; // the project's default was cleared: classified from now on, from warm
+      t.tier = 'warm';
+    }
+    return this.options.classify ? t?.tier : undefined;
+  }
+
   #track(agentId: string, project: string, name: string): Tracked {
     const t: Tracked = {
       project,
@@ -199,6 +222,7 @@ export class TierClassifier implements TierAssigner {
       pending: 0,
       instanceId: null,
       instanceUses: 0,
+      fixed: false,
     };
     this.#tracked.set(agentId, t);
     return t;

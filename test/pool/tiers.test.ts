@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { createAgentPool } from '../../src/agent-pool.ts';
+import { ManualClock } from '../../src/core/clock.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { silentLogger } from '../../src/core/logger.ts';
 import { LocalEventBus } from '../../src/events/bus.ts';
@@ -186,6 +188,41 @@ describe('tiers', () => {
     await t.use('a0', 30);
     assert.equal(t.pool.instance(P, 'a0'), undefined, 'cold: one-shot instances');
     await flush();
+  });
+
+  it('takes a project’s default tier from its limits (tiers.default), for its auto agents only', async () => {
+    const clock = new ManualClock();
+    const pool = await createAgentPool({ store: 'memory', clock });
+    try {
+      await pool.projects.create({ id: 'vip' });
+      await pool.projects.create({ id: 'batch' });
+      await pool.projects.updateLimits('vip', { tiers: { default: 'hot' } });
+      await pool.projects.updateLimits('batch', { tiers: { default: 'cold' } });
+      await assert.rejects(
+        pool.projects.updateLimits('vip', { tiers: { default: 'auto' } }),
+        /limits\.tiers\.default must be one of/,
+      );
+      assert.deepEqual((await pool.projects.get('vip')).limits.tiers, { default: 'hot' });
+      for (const project of ['vip', 'batch']) {
+        await pool.agents.create(project, { name: 'a' });
+        await pool.agents.create(project, { name: 'explicit', tier: 'warm' });
+        for (const name of ['a', 'explicit']) (await pool.instances.acquire(project, name)).release();
+      }
+      assert.deepEqual(
+        [pool.instances.instance('vip', 'a')?.tier, pool.instances.instance('vip', 'a')?.pinned],
+        ['hot', true],
+      );
+      assert.equal(pool.instances.instance('batch', 'a'), undefined, 'cold: one-shot');
+      assert.equal(pool.instances.instance('vip', 'explicit')?.tier, 'warm');
+      assert.equal(pool.instances.instance('batch', 'explicit')?.tier, 'warm');
+      // Classification leaves them where their project put them.
+      for (let i = 0; i < 50; i++) (await pool.instances.acquire('batch', 'a')).release();
+      clock.advance(MINUTE);
+      assert.equal(pool.instances.instance('batch', 'a'), undefined);
+      assert.equal(pool.tiers.classified(pool.instances.instance('vip', 'a')!.agentId), 'hot');
+    } finally {
+      await pool.close();
+    }
   });
 
   it('does not classify when classify is off', async () => {
