@@ -33,6 +33,7 @@ import { Autoscaler } from './pool/autoscaler.ts';
 import { WorkingSetCheckpointer } from './pool/checkpoint.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
 import type { ScalingEvent } from './pool/scaling-events.ts';
+import { registerScalingMetrics } from './pool/scaling-metrics.ts';
 import { TierClassifier } from './pool/tiers.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { type AgentEvent, AgentRegistry, type AgentRegistryOptions } from './registry/registry.ts';
@@ -339,6 +340,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       },
       options.metrics,
     );
+    registerScalingMetrics(metrics.registry, { checkpoint, autoscaler, tiers });
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
