@@ -6,6 +6,7 @@ import { resolveCheckpointOptions } from '../../src/pool/checkpoint-options.ts';
 import { buildServer } from '../../src/server/app.ts';
 import type { AgentStore } from '../../src/store/ports.ts';
 import { openSqliteStores } from '../../src/store/sqlite-stores.ts';
+import { testSchema } from '../support/postgres.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
 const P = 'default';
@@ -252,6 +253,43 @@ describe('working-set checkpoint', () => {
       open_();
       await app.close();
       await pool.close();
+    }
+  });
+
+  it('on one PostgreSQL database, each node saves and prewarms its own working set', async () => {
+    const schema = await testSchema('checkpoint');
+    const node = (nodeId: string) =>
+      createAgentPool({
+        store: 'postgres',
+        databaseUrl: schema.url,
+        postgres: { schema: schema.schema },
+        cluster: { nodeId },
+        clock: new ManualClock(),
+        ttlSweepIntervalMs: 0,
+        pool: { maxActive: 8 },
+      });
+    try {
+      const a = await node('node-a');
+      const b = await node('node-b');
+      await a.checkpoint.start();
+      await b.checkpoint.start();
+      for (let i = 0; i < 4; i++) await a.agents.create(P, { name: `x${i}` });
+      // Each node serves its own agents: their working sets differ.
+      for (let round = 0; round < 5; round++) {
+        for (const name of ['x0', 'x1']) (await a.instances.acquire(P, name)).release();
+        for (const name of ['x2', 'x3']) (await b.instances.acquire(P, name)).release();
+      }
+      await Promise.all([a.close(), b.close()]);
+      const again = await Promise.all([node('node-a'), node('node-b')]);
+      try {
+        await Promise.all(again.map((n) => n.checkpoint.start()));
+        assert.deepEqual(resident(again[0]!), ['x0', 'x1']);
+        assert.deepEqual(resident(again[1]!), ['x2', 'x3']);
+      } finally {
+        await Promise.all(again.map((n) => n.close()));
+      }
+    } finally {
+      await schema.cleanup();
     }
   });
 });
