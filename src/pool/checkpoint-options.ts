@@ -11,7 +11,7 @@ export interface CheckpointOptions {
   intervalMs?: number;
   /**
    * Agents of the last checkpoint activated at start, most valuable first, before `/readyz` says
-   * ready; 0 saves without prewarming. At most `pool.maxActive − 1` are activated.
+   * ready; 0 saves without prewarming. At most the pool's capacity − 1 are activated.
    * @default 1000 (the whole checkpoint of a pool of the default size)
    */
   warmupCount?: number;

@@ -226,7 +226,7 @@ export class WorkingSetCheckpointer {
       report.savedAt = checkpoint.savedAt;
       if (checkpoint.sketch !== null) report.sketchRestored = pool.importSketch(checkpoint.sketch);
       for (const e of checkpoint.entries) this.#carried.set(e.agentId, e.uses);
-      const limit = Math.min(this.options.warmupCount, Math.max(0, pool.options.maxActive - 1));
+      const limit = Math.min(this.options.warmupCount, Math.max(0, pool.capacity - 1));
       const queue = checkpoint.entries
         .filter((e) => e.tier !== 'cold')
         .sort(byValue)
