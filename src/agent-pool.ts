@@ -310,6 +310,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         log: logger.child({ component: 'checkpoint' }),
         node: checkpointNode,
+        restore: (entries) => tiers.restore(entries),
       },
       options.pool?.checkpoint,
     );

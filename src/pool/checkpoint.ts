@@ -58,6 +58,8 @@ export interface CheckpointDeps {
   log: Logger;
   /** The key of this node's checkpoint; null turns checkpointing off (a cluster node without a stable id). */
   node: string | null;
+  /** Hands the checkpoint's entries over before the prewarm (the tier classifier restores its classes). */
+  restore?: (entries: readonly WorkingSetEntry[]) => void;
 }
 
 /** Codes of an agent that is gone or cannot be prewarmed for a reason of its own, not a failure. */
@@ -226,6 +228,7 @@ export class WorkingSetCheckpointer {
       report.savedAt = checkpoint.savedAt;
       if (checkpoint.sketch !== null) report.sketchRestored = pool.importSketch(checkpoint.sketch);
       for (const e of checkpoint.entries) this.#carried.set(e.agentId, e.uses);
+      this.#deps.restore?.(checkpoint.entries);
       const limit = Math.min(this.options.warmupCount, Math.max(0, pool.capacity - 1));
       const queue = checkpoint.entries
         .filter((e) => e.tier !== 'cold')
@@ -250,7 +253,9 @@ export class WorkingSetCheckpointer {
     }
     report.durationMs = performance.now() - t0;
     bus.emit({ type: 'pool.warmed', at: clock.now(), node, ...report });
-    log.info({ node, ...report, startedAt: started }, 'working set prewarmed from its checkpoint');
+    // A lifecycle line when there was something to restore; a first start has nothing to say.
+    if (report.savedAt === null) log.debug({ node }, 'no working-set checkpoint: starting cold');
+    else log.info({ node, ...report, startedAt: started }, 'working set prewarmed from its checkpoint');
     return report;
   }
 

@@ -316,6 +316,7 @@ export class InstancePool {
         agentId: a.id,
         name: a.name,
         tier: instance.tier,
+        auto: a.spec.tier === 'auto',
         pinned: instance.pinned,
         uses: instance.uses,
         lastUsedAt: instance.lastUsedAt,

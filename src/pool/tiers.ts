@@ -19,6 +19,7 @@ import type { Clock, TimerHandle } from '../core/clock.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EventSink } from '../events/bus.ts';
 import type { Agent } from '../registry/registry.ts';
+import type { WorkingSetEntry } from '../store/working-set-ports.ts';
 import type { InstancePool, TierAssigner } from './pool.ts';
 import type { TierChangedEvent } from './scaling-events.ts';
 import type { ResolvedTierOptions, ServingTier } from './tier-options.ts';
@@ -103,6 +104,23 @@ export class TierClassifier implements TierAssigner {
     const t = this.#tracked.get(agent.id);
     if (t !== undefined) t.pending++;
     else if (this.options.classify) this.#track(agent.id, agent.project, agent.name).pending++;
+  }
+
+  /**
+   * Takes back the classes of a working-set checkpoint's `auto` agents (before the start's
+   * prewarm), so a hot one is pinned again and a cold one stays one-shot from the first request:
+   * hot ones at `hotMinScore`, cold ones at 0. Nothing when not classifying.
+   */
+  restore(entries: readonly WorkingSetEntry[]): void {
+    if (!this.options.classify) return;
+    for (const e of entries) {
+      if (e.auto !== true || (e.tier !== 'hot' && e.tier !== 'cold') || this.#tracked.has(e.agentId))
+        continue;
+      if (this.#tracked.size >= this.options.maxTracked) break;
+      const t = this.#track(e.agentId, e.project, e.name);
+      t.tier = e.tier;
+      t.score = e.tier === 'hot' ? this.options.hotMinScore : 0;
+    }
   }
 
   /** The tier an agent is classified into now (undefined: not tracked, so warm). */

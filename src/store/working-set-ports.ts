@@ -14,6 +14,8 @@ export interface WorkingSetEntry {
   readonly name: string;
   /** The tier its instance served in (its spec's, or the one `auto` was classified into). */
   readonly tier: string;
+  /** True when its spec's tier is `auto` (so `tier` is its classification). @default false */
+  readonly auto?: boolean;
   /** True when it was pinned (hot). */
   readonly pinned: boolean;
   /** Leases granted, carried over from earlier checkpoints of the same node. */

@@ -181,6 +181,29 @@ describe('working-set checkpoint', () => {
     }
   });
 
+  it('restores the classes of auto agents: one classified hot is pinned again from the start', async () => {
+    const dir = dataDir();
+    const tiers = { maxHot: 1, hotMinScore: 5, intervalMs: 1000 };
+    const first = await open(dir, { pool: { tiers } });
+    await first.pool.checkpoint.start();
+    await createAgents(first.pool);
+    await serveTraffic(first.pool);
+    first.clock.advance(1000); // r0…r3 used 12 times each: the first is made hot
+    const hot = first.pool.instances.instances(P).filter((i) => i.tier === 'hot');
+    assert.equal(hot.length, 1);
+    await first.pool.close();
+
+    const second = await open(dir, { pool: { tiers } });
+    try {
+      await second.pool.checkpoint.start();
+      const again = second.pool.instances.instance(P, hot[0]!.name);
+      assert.deepEqual([again?.tier, again?.pinned], ['hot', true]);
+      assert.equal(second.pool.instances.stats().pinned, 1);
+    } finally {
+      await second.pool.close();
+    }
+  });
+
   it('keys the checkpoint by node id: another node finds none of it', async () => {
     const dir = dataDir();
     const first = await open(dir, { cluster: { nodeId: 'node-a' } });
