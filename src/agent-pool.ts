@@ -319,8 +319,13 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       bus,
       clock,
       log: logger.child({ component: 'tiers' }),
-      // Read at activation, long after governance is set; cached there for limitsCacheMs.
-      projectTier: async (project) => (await governance.limits(project)).tiers?.default,
+      // Read at activation, long after governance is set; cached there for limitsCacheMs, so an
+      // activation mostly waits for nothing here.
+      projectTier: (project) => {
+        const cached = governance.cachedLimits(project);
+        if (cached !== undefined) return cached.tiers?.default;
+        return governance.limits(project).then((limits) => limits.tiers?.default);
+      },
     });
     pool.setTierAssigner(tiers);
     const autoscaler = new Autoscaler(

@@ -633,7 +633,8 @@ export class InstancePool {
    * counting any wait for room; a failure ends the instance and is rethrown.
    */
   async #build(agent: Agent, key: string, started: number): Promise<AgentInstance> {
-    const assigned = agent.spec.tier === 'auto' ? await this.#tiers?.tierOf(agent) : undefined;
+    let assigned = agent.spec.tier === 'auto' ? this.#tiers?.tierOf(agent) : undefined;
+    if (assigned instanceof Promise) assigned = await assigned; // only when the project's limits were not cached
     const now = this.#clock.now();
     const tier = this.#tierCounts[assigned ?? servingTier(agent.spec.tier)];
     if (tier.instances >= tier.maxInstances)
