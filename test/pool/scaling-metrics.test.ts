@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { createAgentPool, ManualClock } from '../../src/index.ts';
+import { buildServer } from '../../src/server/app.ts';
 
 describe('scaling metrics', () => {
   it('exposes the checkpoint, autoscaler and tier series on the pool registry', async () => {
@@ -42,6 +43,35 @@ describe('scaling metrics', () => {
       assert.ok(line('agentpool_warmup_agents{outcome="warmed"}') !== undefined);
       for (const l of leases) l.release();
     } finally {
+      await pool.close();
+    }
+  });
+
+  it('shows the admin the checkpoint, autoscaling and tiers in GET /v1/pool/stats', async () => {
+    const pool = await createAgentPool({
+      store: 'memory',
+      clock: new ManualClock(),
+      pool: { maxActive: 4, autoscaling: { enabled: true, minActive: 2, maxActive: 16 } },
+    });
+    const app = await buildServer(pool);
+    try {
+      await pool.checkpoint.start();
+      const stats = (await app.inject({ method: 'GET', url: '/v1/pool/stats' })).json();
+      assert.equal(stats.scope, 'pool');
+      assert.equal(stats.maxActive, 4);
+      assert.deepEqual([stats.checkpoint.status, stats.checkpoint.node], ['ready', 'local']);
+      assert.deepEqual(
+        [stats.autoscaling.enabled, stats.autoscaling.capacity, stats.autoscaling.minActive],
+        [true, 4, 2],
+      );
+      assert.deepEqual(stats.tiers.byTier.warm, {
+        instances: 0,
+        leases: 0,
+        maxInstances: 0,
+        maxConcurrentRuns: 0,
+      });
+    } finally {
+      await app.close();
       await pool.close();
     }
   });
