@@ -9,6 +9,7 @@ import type { InstancePoolOptions } from '../../src/pool/pool-options.ts';
 import type { TierChangedEvent } from '../../src/pool/scaling-events.ts';
 import { resolveTierOptions, type ServingTier } from '../../src/pool/tier-options.ts';
 import { TierClassifier } from '../../src/pool/tiers.ts';
+import { buildServer } from '../../src/server/app.ts';
 import { createAgents, flush, P, poolFixture } from '../support/pool-fixture.ts';
 
 const MINUTE = 60_000;
@@ -221,6 +222,27 @@ describe('tiers', () => {
       assert.equal(pool.instances.instance('batch', 'a'), undefined);
       assert.equal(pool.tiers.classified(pool.instances.instance('vip', 'a')!.agentId), 'hot');
     } finally {
+      await pool.close();
+    }
+  });
+
+  it('sets and clears a project’s default tier over HTTP', async () => {
+    const pool = await createAgentPool({ store: 'memory', clock: new ManualClock() });
+    const app = await buildServer(pool);
+    try {
+      await pool.projects.create({ id: 'batch' });
+      const patch = (tiers: unknown) =>
+        app.inject({ method: 'PATCH', url: '/v1/projects/batch', payload: { limits: { tiers } } });
+      const set = await patch({ default: 'cold' });
+      assert.equal(set.statusCode, 200);
+      assert.deepEqual(set.json().limits.tiers, { default: 'cold' });
+      const bad = await patch({ default: 'lukewarm' });
+      assert.equal(bad.statusCode, 400);
+      assert.equal(bad.json().error.details.field, 'limits.tiers.default');
+      const cleared = await patch(null);
+      assert.equal(cleared.json().limits.tiers, undefined);
+    } finally {
+      await app.close();
       await pool.close();
     }
   });
