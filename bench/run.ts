@@ -21,6 +21,7 @@ const BENCHES = [
   'run-overhead',
   'hit-ratio',
   'preload',
+  'restart',
   'memory',
   'http',
   'resilience',

@@ -32,7 +32,12 @@ import { type ModelEvent, ModelGuards } from './models/resilient-model.ts';
 import type { HealthEvent } from './pool/health-events.ts';
 import { HealthMonitor } from './pool/health.ts';
 import type { TimedOutRun } from './pool/load-gate.ts';
+import { Autoscaler } from './pool/autoscaler.ts';
+import { WorkingSetCheckpointer } from './pool/checkpoint.ts';
 import type { InstancePoolOptions } from './pool/pool-options.ts';
+import type { ScalingEvent } from './pool/scaling-events.ts';
+import { registerScalingMetrics } from './pool/scaling-metrics.ts';
+import { TierClassifier } from './pool/tiers.ts';
 import { type InstanceEvent, InstancePool } from './pool/pool.ts';
 import { Recovery, type RecoveryEvent } from './pool/recovery.ts';
 import { registerRecoveryMetrics } from './recovery-metrics.ts';
@@ -52,6 +57,9 @@ import { MemoryRunStore } from './store/memory-runs.ts';
 import type { AgentStore, RunStore } from './store/ports.ts';
 import { openSqliteStores, resolveSqlitePoolOptions, type SqlitePoolOptions } from './store/sqlite-stores.ts';
 import { MemoryProjectStore } from './store/memory-projects.ts';
+import { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
+import { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';
+import type { WorkingSetStore } from './store/working-set-ports.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
@@ -69,11 +77,13 @@ export interface Stores {
   agents: AgentStore;
   runs: RunStore;
   projects?: ProjectStore;
+  /** Each node's working-set checkpoint (pool/checkpoint.ts); defaults to memory for adapters given without one. */
+  workingSets?: WorkingSetStore;
 }
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent =
-  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent;
+  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent | ScalingEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -196,6 +206,15 @@ export interface AgentPool {
   readonly cluster: ClusterView;
   /** Runs a crash left unfinished, marked `interrupted` when this pool started. */
   readonly recoveredRuns: number;
+  /**
+   * The working-set checkpoint: `status` is `warming` while the last checkpoint's agents are
+   * prewarmed at start (`/readyz` answers 503 meanwhile), `start()` resolves when done.
+   */
+  readonly checkpoint: WorkingSetCheckpointer;
+  /** Moves the pool's capacity with load and memory (`pool.autoscaling`; off by default). */
+  readonly autoscaler: Autoscaler;
+  /** Classifies `auto` agents into hot, warm and cold from traffic; per-tier figures (`pool.tiers`). */
+  readonly tiers: TierClassifier;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
   ping(): Promise<void>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
@@ -341,6 +360,44 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       pool.options.health,
     );
     healthMonitor = health;
+    // A node alone keeps its checkpoint under "local"; a cluster node under its configured id. A
+    // cluster node with a generated id would never find its checkpoint again: it keeps none.
+    const checkpointNode = options.cluster?.nodeId ?? (options.redisUrl === undefined ? 'local' : null);
+    const checkpoint = new WorkingSetCheckpointer(
+      {
+        pool,
+        store: stores.workingSets,
+        bus,
+        clock,
+        log: logger.child({ component: 'checkpoint' }),
+        node: checkpointNode,
+        restore: (entries) => tiers.restore(entries),
+      },
+      options.pool?.checkpoint,
+    );
+    const tiers = new TierClassifier({
+      pool,
+      bus,
+      clock,
+      log: logger.child({ component: 'tiers' }),
+      // Read at activation, long after governance is set; cached there for limitsCacheMs, so an
+      // activation mostly waits for nothing here.
+      projectTier: (project) => {
+        const cached = governance.cachedLimits(project);
+        if (cached !== undefined) return cached.tiers?.default;
+        return governance.limits(project).then((limits) => limits.tiers?.default);
+      },
+    });
+    pool.setTierAssigner(tiers);
+    const autoscaler = new Autoscaler(
+      { pool, bus, clock, log: logger.child({ component: 'autoscaler' }) },
+      options.pool?.autoscaling,
+    );
+    if (checkpointNode === null && checkpoint.options.enabled) {
+      poolLog.info(
+        "no working-set checkpoint: set cluster.nodeId to keep this node's working set across restarts",
+      );
+    }
     const metrics: PoolMetrics = new PoolMetrics(
       {
         poolStats: () => pool.stats(),
@@ -365,6 +422,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     );
     preloading = preloader;
     registerPreloadMetrics(metrics.registry, () => preloader.stats());
+    registerScalingMetrics(metrics.registry, { checkpoint, autoscaler, tiers });
     const leases = shared.threadLeases;
     const history = new ThreadHistoryCache({
       maxThreads: runOptions.cachedThreads,
@@ -500,6 +558,10 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         watchChanges: stores.agents.changeFeed !== undefined && options.store === 'postgres',
       }),
     );
+    // In the background: the node listens meanwhile, and /readyz says `warming` until it is done.
+    void checkpoint.start();
+    autoscaler.start();
+    tiers.start();
     const ping = async (): Promise<void> => {
       await Promise.all([
         stores.agents.getById('agt_ping'),
@@ -530,6 +592,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       clock,
       logger,
       recoveredRuns,
+      checkpoint,
+      autoscaler,
+      tiers,
       cluster: clusterView(shared, storeName(options), ping),
       ping,
       async prewarmHot() {
@@ -559,6 +624,9 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          autoscaler.close();
+          tiers.close();
+          await checkpoint.close(); // while the instances are still resident
           recovery.close();
           preloader.close();
           pool.close();
@@ -603,7 +671,13 @@ async function openStores(
   nodeId: string,
 ): Promise<Required<Stores>> {
   const store = options.store ?? 'sqlite';
-  if (typeof store === 'object') return { ...store, projects: store.projects ?? new MemoryProjectStore() };
+  if (typeof store === 'object') {
+    return {
+      ...store,
+      projects: store.projects ?? new MemoryProjectStore(),
+      workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
+    };
+  }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
   if (kind !== 'sqlite' && options.sqlite !== undefined) {
     throw validationError('sqlite', `is only used with store 'sqlite', not '${kind}'`);
@@ -629,7 +703,12 @@ async function openStores(
       },
       'stores on PostgreSQL',
     );
-    return { agents: opened.agents, runs: opened.runs, projects: opened.projects };
+    return {
+      agents: opened.agents,
+      runs: opened.runs,
+      projects: opened.projects,
+      workingSets: new PostgresWorkingSetStore(opened.database),
+    };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
     if (options[field] !== undefined) {
@@ -637,11 +716,20 @@ async function openStores(
     }
   }
   if (kind === 'memory') {
-    return { agents: new MemoryAgentStore(), runs: new MemoryRunStore(), projects: new MemoryProjectStore() };
+    return {
+      agents: new MemoryAgentStore(),
+      runs: new MemoryRunStore(),
+      projects: new MemoryProjectStore(),
+      workingSets: new MemoryWorkingSetStore(),
+    };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
   const { lockingMode } = resolveSqlitePoolOptions(options.sqlite);
-  return openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), { lockingMode });
+  const opened = openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), {
+    lockingMode,
+    workingSets: true,
+  });
+  return { ...opened, workingSets: opened.workingSets! };
 }
 
 /** The store as readiness names it. */
@@ -665,6 +753,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.runs.close(),
     stores.projects.close(),
     stores.agents.close(),
+    stores.workingSets.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

@@ -267,3 +267,37 @@ export {
 } from './metrics.ts';
 export { AgentActivity, type AgentRunFigures, type RunCounts } from './agent-activity.ts';
 export type { ProjectPoolStats } from './pool/pool.ts';
+// The pool's self-management: working-set checkpoint, autoscaling, tiers (docs/operations.md).
+export {
+  type CheckpointStats,
+  type CheckpointStatus,
+  type WarmupReport,
+  WorkingSetCheckpointer,
+} from './pool/checkpoint.ts';
+export { type CheckpointOptions, resolveCheckpointOptions } from './pool/checkpoint-options.ts';
+export { Autoscaler, type AutoscalerStats, type ScalingDecision } from './pool/autoscaler.ts';
+export { type AutoscalingOptions, resolveAutoscalingOptions } from './pool/autoscaler-options.ts';
+export { type TierChange, TierClassifier, type TierStats } from './pool/tiers.ts';
+export {
+  resolveTierOptions,
+  SERVING_TIERS,
+  type ServingTier,
+  type TierLimits,
+  type TierOptions,
+} from './pool/tier-options.ts';
+export type {
+  CheckpointSavedEvent,
+  ScaledEvent,
+  ScalingEvent,
+  TierChangedEvent,
+  WarmedEvent,
+} from './pool/scaling-events.ts';
+export type {
+  StoredSketch,
+  WorkingSetCheckpoint,
+  WorkingSetEntry,
+  WorkingSetStore,
+} from './store/working-set-ports.ts';
+export { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
+export { SqliteWorkingSetStore } from './store/sqlite-working-sets.ts';
+export { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';

@@ -163,6 +163,7 @@ export class Projects {
     const change = patch as {
       quotas?: Record<string, unknown> | null;
       budgets?: Record<string, unknown> | null;
+      tiers?: Record<string, unknown> | null;
     };
     parseProjectLimits(patch); // field names and values, before merging
     const merge = (own: object | undefined, next: Record<string, unknown> | null | undefined) =>
@@ -170,6 +171,7 @@ export class Projects {
     const limits: ProjectLimits = parseProjectLimits({
       quotas: merge(current.limits.quotas, change.quotas),
       budgets: merge(current.limits.budgets, change.budgets),
+      tiers: merge(current.limits.tiers, change.tiers),
     });
     const updated = await this.#store.setLimits(id, limits);
     if (updated === undefined) return this.get(id); // deleted meanwhile: PROJECT_NOT_FOUND

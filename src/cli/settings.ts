@@ -268,6 +268,58 @@ export const SETTINGS: readonly Setting[] = [
   s('pool.health.retryAfterSeconds', 'Retry-After of an OVERLOADED refusal (s)', {
     defaultText: 'intervalMs / 1000, rounded up',
   }),
+  s('pool.checkpoint.enabled', 'save the working set to the store and prewarm it at start'),
+  s('pool.checkpoint.intervalMs', 'how often the working set is saved (ms; and at shutdown)'),
+  s(
+    'pool.checkpoint.warmupCount',
+    'agents of the last checkpoint prewarmed at start, most valuable first (0: none)',
+  ),
+  s('pool.checkpoint.warmupTimeoutMs', 'longest the prewarm holds /readyz back (ms); it goes on after'),
+  s('pool.checkpoint.warmupConcurrency', 'activations at once while prewarming'),
+  s('pool.autoscaling.enabled', 'let the autoscaler move the capacity with load and memory'),
+  s('pool.autoscaling.minActive', 'capacity at least', { defaultText: 'ceil(pool.maxActive / 4)' }),
+  s('pool.autoscaling.maxActive', 'capacity at most', { defaultText: '4 × pool.maxActive' }),
+  s('pool.autoscaling.scaleUpThreshold', 'grow when busy / capacity reaches this'),
+  s(
+    'pool.autoscaling.scaleDownThreshold',
+    'shrink when busy / capacity is at most this (nobody waiting, no evictions)',
+  ),
+  s(
+    'pool.autoscaling.cooldownMs',
+    'after a change, how long before shrinking (and after a shrink, before growing) (ms)',
+  ),
+  s('pool.autoscaling.intervalMs', 'how often load and memory are read (ms)'),
+  s('pool.autoscaling.stepRatio', 'share of the capacity one decision adds or removes'),
+  s('pool.autoscaling.memoryLimitBytes', 'heap the pool may grow into (0: 80% of the V8 heap limit)'),
+  s('pool.autoscaling.slowActivationMs', 'evictions while activations take this long (ms) ask for more room'),
+  s('pool.tiers.classify', 'classify auto agents hot, warm or cold from their traffic'),
+  s('pool.tiers.intervalMs', 'how often auto agents are re-classified (ms)'),
+  s('pool.tiers.maxHot', 'auto agents made hot (pinned, prewarmed) at most'),
+  s('pool.tiers.hotMinScore', 'score from which an auto agent becomes hot (hot until below half of it)'),
+  s('pool.tiers.coldMaxScore', 'score below which an auto agent becomes cold (cold until twice it)'),
+  s('pool.tiers.decay', 'share of a score kept from one interval to the next'),
+  s('pool.tiers.maxTracked', 'auto agents whose scores are tracked at most'),
+  s('pool.tiers.limits.hot.maxInstances', 'live hot instances at most (0: no limit); beyond, TIER_SATURATED'),
+  s(
+    'pool.tiers.limits.hot.maxConcurrentRuns',
+    'runs at once on hot instances at most (0: no limit); beyond, TIER_SATURATED',
+  ),
+  s(
+    'pool.tiers.limits.warm.maxInstances',
+    'live warm instances at most (0: no limit); beyond, TIER_SATURATED',
+  ),
+  s(
+    'pool.tiers.limits.warm.maxConcurrentRuns',
+    'runs at once on warm instances at most (0: no limit); beyond, TIER_SATURATED',
+  ),
+  s(
+    'pool.tiers.limits.cold.maxInstances',
+    'live cold instances at most (0: no limit); beyond, TIER_SATURATED',
+  ),
+  s(
+    'pool.tiers.limits.cold.maxConcurrentRuns',
+    'runs at once on cold instances at most (0: no limit); beyond, TIER_SATURATED',
+  ),
   // runs and threads
   s('runs.historyLimit', 'thread messages sent to the model at most'),
   s('runs.maxQueuePerThread', 'runs waiting on one thread at most (enqueue, interrupt)'),
@@ -424,6 +476,13 @@ export const SETTINGS: readonly Setting[] = [
   s('governance.defaults.budgets.dailyUsd', 'USD per project per UTC day', { defaultText: 'unlimited' }),
   s('governance.defaults.budgets.monthlyUsd', 'USD per project per UTC month', { defaultText: 'unlimited' }),
   s('governance.defaults.budgets.perRunUsd', 'USD per run', { defaultText: 'unlimited' }),
+  s(
+    'governance.defaults.tiers.default',
+    "tier of every project's auto agents (hot, warm or cold) instead of classifying them",
+    {
+      defaultText: 'none (classified)',
+    },
+  ),
   s(
     'governance.defaultMaxTokens',
     'output tokens a budgeted call may produce when its agent sets no maxTokens',

@@ -51,6 +51,8 @@ export const ERROR_CODES = {
   MODEL_CALL_FAILED: 502,
   ACQUIRE_TIMEOUT: 503,
   POOL_SATURATED: 503,
+  // A tier's instance or concurrent-run limit (pool.tiers.limits) is reached.
+  TIER_SATURATED: 503,
   POOL_CLOSED: 503,
   SHUTTING_DOWN: 503,
   // The node sheds load (health monitor): new runs are refused, runs in flight finish.

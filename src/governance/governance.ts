@@ -170,6 +170,11 @@ export class Governance {
     return limits;
   }
 
+  /** The project's limits when cached and fresh, without waiting; undefined otherwise (then {@link limits}). */
+  cachedLimits(project: string): ProjectLimits | undefined {
+    return this.#cachedLimits(project, this.#deps.clock.now());
+  }
+
   #cachedLimits(project: string, now: number): ProjectLimits | undefined {
     const cached = this.#limits.get(project);
     return cached !== undefined && cached.expires > now ? cached.limits : undefined;

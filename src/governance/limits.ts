@@ -5,8 +5,15 @@
  * is unlimited.
  */
 import { validationError } from '../core/errors.ts';
-import { intOption, isPlainObject, numberOption, objectOption, rejectUnknownKeys } from '../core/options.ts';
-import type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
+import {
+  enumOption,
+  intOption,
+  isPlainObject,
+  numberOption,
+  objectOption,
+  rejectUnknownKeys,
+} from '../core/options.ts';
+import type { BudgetLimits, ProjectLimits, QuotaLimits, TierSettings } from '../store/project-ports.ts';
 
 export type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
 
@@ -21,8 +28,16 @@ const MAX_USD = 1e9;
  */
 export function parseProjectLimits(input: unknown, field = 'limits'): ProjectLimits {
   if (!isPlainObject(input)) throw validationError(field, 'must be an object');
-  const record = objectOption(field, input, ['quotas', 'budgets']);
-  const out: { quotas?: QuotaLimits; budgets?: BudgetLimits } = {};
+  const record = objectOption(field, input, ['quotas', 'budgets', 'tiers']);
+  const out: { quotas?: QuotaLimits; budgets?: BudgetLimits; tiers?: TierSettings } = {};
+  if (record['tiers'] !== undefined && record['tiers'] !== null) {
+    const t = objectOption(`${field}.tiers`, record['tiers'], ['default']);
+    if (t['default'] !== undefined && t['default'] !== null) {
+      out.tiers = {
+        default: enumOption(`${field}.tiers.default`, t['default'], ['hot', 'warm', 'cold'], 'warm'),
+      };
+    }
+  }
   if (record['quotas'] !== undefined && record['quotas'] !== null) {
     const q = objectOption(`${field}.quotas`, record['quotas'], QUOTA_FIELDS);
     const quotas: Record<string, number> = {};
@@ -49,6 +64,9 @@ export function mergeLimits(defaults: ProjectLimits, own: ProjectLimits): Projec
   return {
     quotas: { ...defaults.quotas, ...own.quotas },
     budgets: { ...defaults.budgets, ...own.budgets },
+    ...((defaults.tiers !== undefined || own.tiers !== undefined) && {
+      tiers: { ...defaults.tiers, ...own.tiers },
+    }),
   };
 }
 

@@ -8,6 +8,7 @@
 import type { AgentInstance, InstanceState } from './instance.ts';
 import { hashString } from '../core/hash.ts';
 import { createPolicy } from './policies/create-policy.ts';
+import type { SketchSnapshot } from './policies/count-min-sketch.ts';
 import type { EvictionPolicy, PolicyName } from './policies/policy.ts';
 
 /** Bounds and policy of the cache. */
@@ -19,7 +20,8 @@ export interface ActivationCacheOptions {
 
 /** Resident instances and their eviction order. */
 export class ActivationCache {
-  readonly maxActive: number;
+  /** Changed at run time by {@link resize} (the autoscaler). */
+  maxActive: number;
   readonly maxBytes: number;
   readonly #byKey = new Map<string, AgentInstance>();
   readonly #byAgentId = new Map<string, AgentInstance>();
@@ -146,6 +148,51 @@ export class ActivationCache {
     const victim = policy.peekVictim(this.#canEvict);
     if (victim === undefined || policy.frequency(key) <= policy.frequency(victim)) return undefined;
     return this.#byKey.get(victim);
+  }
+
+  /** The policy's recent-frequency estimate of a key (0 for policies without a sketch). */
+  frequency(key: string): number {
+    return this.#policy.frequency?.(key) ?? 0;
+  }
+
+  /** The policy's frequency sketch, for a working-set checkpoint; undefined without one (lru). */
+  exportSketch(): SketchSnapshot | undefined {
+    return this.#policy.exportSketch?.();
+  }
+
+  /** Restores the policy's frequency sketch; false when it has none or the snapshot does not fit. */
+  importSketch(snapshot: SketchSnapshot): boolean {
+    return this.#policy.importSketch?.(snapshot) ?? false;
+  }
+
+  /**
+   * Changes the count bound (the autoscaler's capacity): the policy is resized with it and, when
+   * it shrank, instances that may leave now (ready, unpinned) are evicted in policy order until
+   * the live count fits; busy ones leave as they are released. Returns the evicted instances,
+   * which the caller terminates.
+   */
+  resize(maxActive: number, othersLive: number): AgentInstance[] {
+    this.maxActive = maxActive;
+    return this.#resizePolicy().concat(this.trim(othersLive));
+  }
+
+  /**
+   * Pins or unpins a resident instance (its tier changed): a pinned one leaves the policy, whose
+   * capacity shrinks to make room for it; an unpinned one joins it and competes for its place
+   * like a newcomer. Returns the instances evicted to stay within bounds (possibly itself, when
+   * unpinned and idle and the policy refuses it), which the caller terminates.
+   */
+  setPinned(instance: AgentInstance, pinned: boolean, othersLive: number): AgentInstance[] {
+    if (this.#byKey.get(instance.key) !== instance || instance.pinned === pinned) return [];
+    const wasEvictable = instance.evictable;
+    if (pinned) this.#policy.delete(instance.key);
+    instance.pinned = pinned;
+    this.#pinned += pinned ? 1 : -1;
+    if (wasEvictable !== instance.evictable) this.#evictable += instance.evictable ? 1 : -1;
+    let evicted = this.#resizePolicy();
+    if (!pinned)
+      evicted = evicted.concat(this.#policy.add(instance.key, this.#canEvict).map((k) => this.#detach(k)));
+    return evicted.concat(this.trim(othersLive));
   }
 
   /** Policy internals for stats. */

@@ -25,6 +25,14 @@ export interface InstanceResources {
   readonly tools: readonly Tool[];
 }
 
+/** Live instances and leases of one tier, against its limits (Infinity: none); shared by its instances. */
+export interface TierCounts {
+  instances: number;
+  leases: number;
+  readonly maxInstances: number;
+  readonly maxLeases: number;
+}
+
 /** Every lifecycle state. */
 export const INSTANCE_STATES = [
   'created',
@@ -63,7 +71,9 @@ export type TransitionReason =
   | 'retired'
   | 'deactivated'
   | 'one-shot'
-  | 'closed';
+  | 'closed'
+  /** An `auto` agent classified cold: its instance leaves and it runs one-shot from now on. */
+  | 'tier';
 
 /** The legal moves, by source state. */
 export const TRANSITIONS: Readonly<Record<InstanceState, readonly InstanceState[]>> = {
@@ -123,6 +133,13 @@ export class AgentInstance {
   projectCounters: { hits: number } | undefined = undefined;
   /** Set while a preloaded or prefetched instance has served no lease yet (pool/preload.ts counts it used or wasted). */
   preloadedBy: 'preload' | 'prefetch' | undefined = undefined;
+  /**
+   * The tier an `auto` agent was classified into (pool/tiers.ts), or a project's default tier;
+   * undefined: its spec's tier applies.
+   */
+  assignedTier: 'hot' | 'warm' | 'cold' | undefined = undefined;
+  /** Its tier's counts (pool/tier-limits.ts), kept in step by lease and unlease: two increments a run. */
+  tierCounts: TierCounts | undefined = undefined;
   #status: InstanceStatus;
   readonly #observe: TransitionObserver;
 
@@ -145,8 +162,9 @@ export class AgentInstance {
     return this.#status.state;
   }
 
+  /** The tier in effect: the one assigned to an `auto` agent, else its spec's. */
   get tier(): Tier {
-    return this.migratedTo ?? this.agent.spec.tier;
+    return this.migratedTo ?? this.assignedTier ?? this.agent.spec.tier;
   }
 
   /** Leases currently held. */
@@ -162,6 +180,7 @@ export class AgentInstance {
   /** Grants a lease: ready → busy, or one more lease on a busy instance. */
   lease(now: number): void {
     this.uses++;
+    if (this.tierCounts !== undefined) this.tierCounts.leases++;
     this.lastUsedAt = now;
     if (this.#status.state === 'busy') this.#status.leases++;
     else this.#set({ state: 'busy', since: now, leases: 1 }, 'acquire');
@@ -172,6 +191,7 @@ export class AgentInstance {
     this.lastUsedAt = now;
     const status = this.#status;
     if (status.state !== 'busy') throw illegal(this, 'ready');
+    if (this.tierCounts !== undefined) this.tierCounts.leases--;
     if (status.leases > 1) {
       status.leases--;
       return false;

@@ -50,3 +50,17 @@ export function activationTimedOut(
     { project, agent: idOrName, timeoutMs, elapsedMs },
   );
 }
+
+/** `TIER_SATURATED`: the tier's instance or concurrent-run limit is reached (pool.tiers.limits). */
+export function tierSaturated(
+  agent: Agent,
+  tier: string,
+  limit: 'maxInstances' | 'maxConcurrentRuns',
+  value: number,
+): AgentPoolError {
+  return new AgentPoolError(
+    'TIER_SATURATED',
+    `the ${tier} tier is at its ${limit} (${value}): agent ${agent.name} cannot be served now`,
+    { project: agent.project, agent: agent.name, tier, limit, value, retryAfterSeconds: 1 },
+  );
+}

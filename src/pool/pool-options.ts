@@ -3,6 +3,17 @@
  */
 import { enumOption, intOption } from '../core/options.ts';
 import { type HealthOptions, type ResolvedHealthOptions, resolveHealthOptions } from './health-options.ts';
+import {
+  type AutoscalingOptions,
+  type ResolvedAutoscalingOptions,
+  resolveAutoscalingOptions,
+} from './autoscaler-options.ts';
+import {
+  type CheckpointOptions,
+  type ResolvedCheckpointOptions,
+  resolveCheckpointOptions,
+} from './checkpoint-options.ts';
+import { type ResolvedTierOptions, resolveTierOptions, type TierOptions } from './tier-options.ts';
 import { POLICY_NAMES } from './policies/create-policy.ts';
 import type { PolicyName } from './policies/policy.ts';
 import {
@@ -38,22 +49,32 @@ export interface InstancePoolOptions {
   preload?: PreloadOptions;
   /** The health monitor: timeouts, stuck instances, process thresholds, load shedding (health-options.ts). @default {} */
   health?: HealthOptions;
+  /** The working-set checkpoint and the prewarm at start (pool/checkpoint.ts). @default {} */
+  checkpoint?: CheckpointOptions;
+  /** Capacity that follows load and memory (pool/autoscaler.ts). @default { enabled: false } */
+  autoscaling?: AutoscalingOptions;
+  /** Classification of `auto` agents from traffic, and per-tier limits (pool/tiers.ts). @default {} */
+  tiers?: TierOptions;
 }
 
 /** {@link InstancePoolOptions} with every default applied. */
 export type ResolvedInstancePoolOptions = Required<
-  Omit<InstancePoolOptions, 'recovery' | 'preload' | 'health'>
+  Omit<InstancePoolOptions, 'recovery' | 'preload' | 'health' | 'checkpoint' | 'autoscaling' | 'tiers'>
 > & {
   recovery: ResolvedRecoveryOptions;
   preload: ResolvedPreloadOptions;
   health: ResolvedHealthOptions;
+  tiers: ResolvedTierOptions;
+  checkpoint: ResolvedCheckpointOptions;
+  autoscaling: ResolvedAutoscalingOptions;
 };
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): ResolvedInstancePoolOptions {
   const maxIdleMs = intOption('pool.maxIdleMs', input.maxIdleMs, 600_000, 0);
+  const maxActive = intOption('pool.maxActive', input.maxActive, 1000);
   return {
-    maxActive: intOption('pool.maxActive', input.maxActive, 1000),
+    maxActive,
     maxBytes: intOption('pool.maxBytes', input.maxBytes, 256 * 2 ** 20),
     policy: enumOption('pool.policy', input.policy, POLICY_NAMES, 'tinylfu'),
     acquireTimeoutMs: intOption('pool.acquireTimeoutMs', input.acquireTimeoutMs, 30_000, 0),
@@ -67,5 +88,8 @@ export function resolveInstancePoolOptions(input: InstancePoolOptions = {}): Res
     recovery: resolveRecoveryOptions(input.recovery),
     preload: resolvePreloadOptions(input.preload),
     health: resolveHealthOptions(input.health),
+    checkpoint: resolveCheckpointOptions(input.checkpoint),
+    autoscaling: resolveAutoscalingOptions(input.autoscaling, maxActive),
+    tiers: resolveTierOptions(input.tiers),
   };
 }

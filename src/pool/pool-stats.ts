@@ -204,7 +204,8 @@ export function newPoolCounters(): PoolCounters {
 
 /** The parts of the pool a {@link PoolStats} snapshot is read from. */
 export interface PoolStatsSources {
-  options: ResolvedInstancePoolOptions;
+  /** The bounds in effect (maxActive moves with the autoscaler). */
+  options: Pick<ResolvedInstancePoolOptions, 'maxActive' | 'maxBytes'>;
   cache: ActivationCache;
   /** Live instances outside the cache. */
   oneShots: ReadonlySet<AgentInstance>;

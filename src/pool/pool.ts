@@ -13,12 +13,14 @@ import { intOption } from '../core/options.ts';
 import { SingleFlight } from '../core/single-flight.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { Agent, AgentRegistry } from '../registry/registry.ts';
+import type { StoredSketch, WorkingSetEntry } from '../store/working-set-ports.ts';
 import { ActivationCache } from './activation-cache.ts';
 import {
   AgentInstance,
   INSTANCE_STATES,
   type InstanceResources,
   type InstanceState,
+  type TierCounts,
   type TransitionReason,
 } from './instance.ts';
 import { Lease } from './lease.ts';
@@ -28,6 +30,7 @@ import {
   closedError,
   instanceNotFound,
   pausedError,
+  tierSaturated,
 } from './pool-errors.ts';
 import { type AgentChange, instanceStateChanged, onAgentChanges, type PoolBus } from './pool-events.ts';
 import {
@@ -46,6 +49,7 @@ import {
   type PoolStats,
 } from './pool-stats.ts';
 import { Room } from './room.ts';
+import { SERVING_TIERS, type ServingTier } from './tier-options.ts';
 
 export type { InstanceEvent, PoolBus } from './pool-events.ts';
 export type { InstanceInfo, PoolStats, ProjectPoolStats } from './pool-stats.ts';
@@ -64,6 +68,16 @@ export interface InstancePoolDeps {
   onActivationFailed?: (agent: Agent, err: unknown) => void;
   /** The tier failure recovery migrated an agent down to, read at activation. */
   migratedTier?: (agentId: string) => Tier | undefined;
+  /** Assigns `auto` agents a tier and hears of their one-shot uses (pool/tiers.ts). */
+  tiers?: TierAssigner;
+}
+
+/** What the pool asks of the tier classifier: at activation only, never on the warm path. */
+export interface TierAssigner {
+  /** The tier an `auto` agent serves in now; undefined: warm. */
+  tierOf(agent: Agent): ServingTier | undefined | Promise<ServingTier | undefined>;
+  /** A one-shot instance of an `auto` agent served a lease (cold uses, which no resident counts). */
+  noteOneShot(agent: Agent): void;
 }
 
 /** Options of one acquire. */
@@ -133,6 +147,8 @@ export class InstancePool {
   readonly #resolveResources: InstancePoolDeps['resolveResources'];
   readonly #onActivationFailed: InstancePoolDeps['onActivationFailed'];
   readonly #migratedTier: InstancePoolDeps['migratedTier'];
+  #tiers: TierAssigner | undefined;
+  readonly #tierCounts: Record<ServingTier, TierCounts>;
   readonly #cache: ActivationCache;
   readonly #flights = new SingleFlight<string, AgentInstance>();
   /** Live instances outside the cache: one-shots and retired ones still busy. Bounded by leases in flight. */
@@ -140,6 +156,8 @@ export class InstancePool {
   /** Activations in flight; bounded by concurrent acquirers. */
   readonly #activations = new Set<Activation>();
   readonly #room: Room;
+  /** The bounds the room enforces; `maxActive` is the capacity in effect (see {@link resize}). */
+  readonly #limits: { maxActive: number; maxWaiting: number; acquireTimeoutMs: number };
   readonly #latency = new Histogram();
   readonly #byState = Object.fromEntries(INSTANCE_STATES.map((s) => [s, 0])) as Record<InstanceState, number>;
   readonly #counters = newPoolCounters();
@@ -167,8 +185,22 @@ export class InstancePool {
     this.#resolveResources = deps.resolveResources;
     this.#onActivationFailed = deps.onActivationFailed;
     this.#migratedTier = deps.migratedTier;
+    this.#tiers = deps.tiers;
+    const limits = this.options.tiers.limits;
+    const counts = (tier: ServingTier): TierCounts => ({
+      instances: 0,
+      leases: 0,
+      maxInstances: limits[tier].maxInstances || Infinity,
+      maxLeases: limits[tier].maxConcurrentRuns || Infinity,
+    });
+    this.#tierCounts = { hot: counts('hot'), warm: counts('warm'), cold: counts('cold') };
     this.#cache = new ActivationCache(this.options);
-    this.#room = new Room(this.options, this.#clock, {
+    this.#limits = {
+      maxActive: this.options.maxActive,
+      maxWaiting: this.options.maxWaiting,
+      acquireTimeoutMs: this.options.acquireTimeoutMs,
+    };
+    this.#room = new Room(this.#limits, this.#clock, {
       occupied: () => this.#cache.size + this.#oneShots.size,
       evictOne: () => {
         const victim = this.#cache.evictableCount === 0 ? undefined : this.#cache.evictOne();
@@ -425,6 +457,40 @@ export class InstancePool {
   }
 
   /**
+   * The resident agents as a working-set checkpoint keeps them (pool/checkpoint.ts), with the
+   * eviction policy's frequency estimate of each: O(resident), once per checkpoint, never per run.
+   */
+  workingSet(): WorkingSetEntry[] {
+    const out: WorkingSetEntry[] = [];
+    for (const instance of this.#cache.values()) {
+      if (instance.state === 'terminated' || instance.state === 'error') continue;
+      const a = instance.agent;
+      out.push({
+        project: a.project,
+        agentId: a.id,
+        name: a.name,
+        tier: instance.tier,
+        auto: a.spec.tier === 'auto',
+        pinned: instance.pinned,
+        uses: instance.uses,
+        lastUsedAt: instance.lastUsedAt,
+        frequency: this.#cache.frequency(instance.key),
+      });
+    }
+    return out;
+  }
+
+  /** The eviction policy's frequency sketch (null with a policy without one), for a checkpoint. */
+  exportSketch(): StoredSketch | null {
+    return this.#cache.exportSketch() ?? null;
+  }
+
+  /** Restores the frequency sketch of a checkpoint; false when the policy has none or it does not fit. */
+  importSketch(sketch: StoredSketch): boolean {
+    return this.#cache.importSketch(sketch);
+  }
+
+  /**
    * What one project sees of the pool: its live instances by state and tier, and its hits,
    * misses and activations since start; nothing about other projects or the pool's capacity.
    */
@@ -461,9 +527,90 @@ export class InstancePool {
     this.#projectCounters.forget(project);
   }
 
+  /** Connects the tier classifier (the composition root builds it after the pool). */
+  setTierAssigner(tiers: TierAssigner): void {
+    this.#tiers = tiers;
+  }
+
+  /** Resident instances of `auto` agents and their use counts, for the tier classifier (once per interval). */
+  autoResidents(): { agent: Agent; instanceId: string; uses: number; assigned: ServingTier | undefined }[] {
+    const out: { agent: Agent; instanceId: string; uses: number; assigned: ServingTier | undefined }[] = [];
+    for (const i of this.#cache.values()) {
+      if (i.agent.spec.tier === 'auto') {
+        out.push({ agent: i.agent, instanceId: i.id, uses: i.uses, assigned: i.assignedTier });
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Moves an `auto` agent's resident instance to the tier it was classified into: hot pins it
+   * (keeping one place unpinned, as activation does), warm unpins it, cold takes it out of
+   * service (at its last release when busy) so that it runs one-shot. Its leases and place count
+   * against the new tier's limits from now on. False when the agent has no resident instance.
+   */
+  applyTier(agentId: string, tier: ServingTier): boolean {
+    const instance = this.#cache.getByAgentId(agentId);
+    if (instance === undefined || instance.agent.spec.tier !== 'auto' || this.#closed) return false;
+    const from = instance.tierCounts!;
+    const to = this.#tierCounts[tier];
+    from.instances--;
+    from.leases -= instance.leases;
+    to.instances++;
+    to.leases += instance.leases;
+    instance.tierCounts = to;
+    instance.assignedTier = tier;
+    if (tier === 'cold') {
+      this.#retire(instance, 'tier');
+      return true;
+    }
+    const pin = tier === 'hot' && (instance.pinned || this.#cache.pinnedCount < this.#limits.maxActive - 1);
+    this.#terminateEvicted(this.#cache.setPinned(instance, pin, this.#oneShots.size + this.#room.reserved));
+    this.#room.wake();
+    return true;
+  }
+
+  /** Live instances and leases per serving tier, with their limits (0: none). */
+  tierCounts(): Record<
+    ServingTier,
+    { instances: number; leases: number; maxInstances: number; maxConcurrentRuns: number }
+  > {
+    const out = {} as ReturnType<InstancePool['tierCounts']>;
+    for (const t of SERVING_TIERS) {
+      const c = this.#tierCounts[t];
+      out[t] = {
+        instances: c.instances,
+        leases: c.leases,
+        maxInstances: Number.isFinite(c.maxInstances) ? c.maxInstances : 0,
+        maxConcurrentRuns: Number.isFinite(c.maxLeases) ? c.maxLeases : 0,
+      };
+    }
+    return out;
+  }
+
+  /** The live-instance bound in effect: `options.maxActive` until {@link resize} changes it. */
+  get capacity(): number {
+    return this.#limits.maxActive;
+  }
+
+  /**
+   * Changes the live-instance bound at run time (the autoscaler's lever). Growing lets waiting
+   * acquirers in; shrinking evicts idle, unpinned instances in policy order at once, and busy
+   * ones as they are released (never a busy or hot one). Returns how many were evicted now.
+   */
+  resize(maxActive: number): number {
+    intOption('maxActive', maxActive, 1);
+    if (this.#closed || maxActive === this.#limits.maxActive) return 0;
+    this.#limits.maxActive = maxActive;
+    const evicted = this.#cache.resize(maxActive, this.#oneShots.size + this.#room.reserved);
+    this.#terminateEvicted(evicted);
+    this.#room.wake();
+    return evicted.length;
+  }
+
   stats(): PoolStats {
     return buildPoolStats({
-      options: this.options,
+      options: { maxActive: this.#limits.maxActive, maxBytes: this.options.maxBytes },
       cache: this.#cache,
       oneShots: this.#oneShots,
       room: this.#room,
@@ -543,6 +690,7 @@ export class InstancePool {
     const now = this.#clock.now();
     if (!instance.unlease(now)) return;
     if (this.#oneShots.delete(instance)) {
+      if (instance.agent.spec.tier === 'auto') this.#tiers?.noteOneShot(instance.agent);
       instance.terminate(now, instance.retireOnRelease ? 'retired' : 'one-shot');
       this.#touchIfEphemeral(instance);
     } else if (instance.pauseOnRelease) {
@@ -563,6 +711,7 @@ export class InstancePool {
     this.#byState[from]--;
     if (to !== 'terminated') this.#byState[to]++;
     else {
+      if (instance.tierCounts !== undefined) instance.tierCounts.instances--;
       if (instance.preloadedBy !== undefined) this.#preloads[instance.preloadedBy].wasted++;
       if (instance.uses > 0 && instance.lastUsedAt >= this.#usesCollectedAt) {
         this.#registry.usage.note(instance.agent.id, instance.lastUsedAt);
@@ -591,6 +740,8 @@ export class InstancePool {
     const state = instance.state;
     if (state === 'paused' || instance.pauseOnRelease) throw pausedError(instance.agent);
     if (state !== 'ready' && state !== 'busy') return undefined;
+    const tier = instance.tierCounts!;
+    if (tier.leases >= tier.maxLeases) this.#refuseTier(instance, 'maxConcurrentRuns');
     this.#counters.hits++;
     if (instance.projectCounters !== undefined) instance.projectCounters.hits++;
     this.#cache.hit(instance);
@@ -716,9 +867,25 @@ export class InstancePool {
    * counting any wait for room; a failure ends the instance and is rethrown.
    */
   async #build(agent: Agent, key: string, started: number, activation: Activation): Promise<AgentInstance> {
+    let assigned = agent.spec.tier === 'auto' ? this.#tiers?.tierOf(agent) : undefined;
+    // only when the project's limits were not cached
+    if (assigned instanceof Promise) assigned = await this.#bounded(activation, assigned);
     const now = this.#clock.now();
+    const tier = this.#tierCounts[assigned ?? servingTier(agent.spec.tier)];
+    if (tier.instances >= tier.maxInstances)
+      throw tierSaturated(agent, assigned ?? servingTier(agent.spec.tier), 'maxInstances', tier.maxInstances);
+    if (tier.leases >= tier.maxLeases)
+      throw tierSaturated(
+        agent,
+        assigned ?? servingTier(agent.spec.tier),
+        'maxConcurrentRuns',
+        tier.maxLeases,
+      );
     const instance = new AgentInstance(newId('ins', now), agent, key, now, this.#observe);
     if (this.#migratedTier !== undefined) instance.migratedTo = this.#migratedTier(agent.id);
+    instance.assignedTier = assigned;
+    instance.tierCounts = tier;
+    tier.instances++;
     this.#byState.created++;
     instance.transition('initializing', now, 'activate');
     try {
@@ -769,7 +936,7 @@ export class InstancePool {
       return;
     }
     // hot instances are pinned, keeping at least one slot for everything else
-    if (instance.tier === 'hot' && this.#cache.pinnedCount < this.options.maxActive - 1)
+    if (instance.tier === 'hot' && this.#cache.pinnedCount < this.#limits.maxActive - 1)
       instance.pinned = true;
     const evicted = this.#cache.insert(instance, this.#oneShots.size + this.#room.reserved - 1);
     const refused = evicted.indexOf(instance);
@@ -860,6 +1027,10 @@ export class InstancePool {
     }, this.options.idleSweepIntervalMs);
   }
 
+  #refuseTier(instance: AgentInstance, limit: 'maxConcurrentRuns'): never {
+    throw tierSaturated(instance.agent, servingTier(instance.tier), limit, instance.tierCounts!.maxLeases);
+  }
+
   #assertOpen(): void {
     if (this.#closed) throw closedError();
   }
@@ -912,4 +1083,9 @@ export interface TimedOutActivation {
 
 function notHot(instance: AgentInstance): boolean {
   return instance.tier !== 'hot';
+}
+
+/** The tier a spec's tier serves in: `auto`, until classified, serves as warm. */
+function servingTier(tier: string): ServingTier {
+  return tier === 'hot' || tier === 'cold' ? tier : 'warm';
 }

@@ -23,10 +23,17 @@ export interface BudgetLimits {
   readonly perRunUsd?: number;
 }
 
+/** How a project's agents are served (pool/tiers.ts). */
+export interface TierSettings {
+  /** The tier of the project's `auto` agents, instead of classifying them from traffic. */
+  readonly default?: 'hot' | 'warm' | 'cold';
+}
+
 /** A project's own limits; what it leaves out comes from the pool's defaults (governance/limits.ts validates). */
 export interface ProjectLimits {
   readonly quotas?: QuotaLimits;
   readonly budgets?: BudgetLimits;
+  readonly tiers?: TierSettings;
 }
 
 /** A project: the unit of isolation. Its id is a slug that every other record's `project` names. */

@@ -7,11 +7,14 @@ import { SqliteDatabase, type SqliteDatabaseOptions, type SqliteLockingMode } fr
 import { SqliteProjectStore } from './sqlite-projects.ts';
 import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
 import { SqliteAgentStore } from './sqlite.ts';
+import { SqliteWorkingSetStore } from './sqlite-working-sets.ts';
 
 /** Options of {@link openSqliteStores}: the database's, and the run store's node. */
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   /** Stamped on the runs the run store creates and commits. @default null */
   readonly nodeId?: SqliteRunStoreOptions['nodeId'];
+  /** Also open the working-set store (pool/checkpoint.ts) on the connection. @default false */
+  readonly workingSets?: boolean;
 }
 
 /** The stores {@link openSqliteStores} opens; each is closed on its own, the file with the last. */
@@ -19,6 +22,8 @@ export interface SqliteStores {
   readonly agents: SqliteAgentStore;
   readonly runs: SqliteRunStore;
   readonly projects: SqliteProjectStore;
+  /** With `workingSets: true`. */
+  readonly workingSets?: SqliteWorkingSetStore;
 }
 
 /** How a pool opens its SQLite file (`createAgentPool({ sqlite })`, the settings `sqlite.*`). */
@@ -45,7 +50,9 @@ export function openSqliteStores(path: string, options: SqliteStoresOptions = {}
     const runs = new SqliteRunStore({ database, nodeId: options.nodeId });
     opened.push(runs);
     const projects = new SqliteProjectStore({ database });
-    return { agents, runs, projects };
+    if (options.workingSets !== true) return { agents, runs, projects };
+    opened.push(projects);
+    return { agents, runs, projects, workingSets: new SqliteWorkingSetStore({ database }) };
   } catch (err) {
     for (const store of opened) void store.close();
     throw err;

@@ -188,7 +188,7 @@ describe('server configuration: option families from the config file', () => {
   it('refuses unknown keys at every level, and those only code can give, naming the known ones', () => {
     rejects(
       () => resolveServerConfig({ file: file({ pool: { maxActiv: 5 } }) }),
-      `config file ${PATH} has an unknown key "pool.maxActiv" (known under pool: maxActive, maxBytes, policy, acquireTimeoutMs, maxWaiting, maxIdleMs, idleSweepIntervalMs, recovery, preload, health)`,
+      `config file ${PATH} has an unknown key "pool.maxActiv" (known under pool: maxActive, maxBytes, policy, acquireTimeoutMs, maxWaiting, maxIdleMs, idleSweepIntervalMs, recovery, preload, health, checkpoint, autoscaling, tiers)`,
       { field: 'pool.maxActiv', source: 'file' },
     );
     for (const [values, key] of [

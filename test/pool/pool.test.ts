@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
 import { resolveInstancePoolOptions } from '../../src/pool/pool-options.ts';
 import { resolvePreloadOptions } from '../../src/pool/preload-options.ts';
+import { resolveTierOptions } from '../../src/pool/tier-options.ts';
 import { createAgents, flush, P, poolFixture } from '../support/pool-fixture.ts';
 
 const code = (c: string) => (err: unknown) => isAgentPoolError(err) && err.code === c;
@@ -322,6 +323,26 @@ describe('instance pool options', () => {
       },
       preload: resolvePreloadOptions(), // pinned in preload.test.ts
       health: resolveHealthOptions(), // pinned in test/pool/health-options.test.ts
+      checkpoint: {
+        enabled: true,
+        intervalMs: 60_000,
+        warmupCount: 1000,
+        warmupTimeoutMs: 60_000,
+        warmupConcurrency: 4,
+      },
+      autoscaling: {
+        enabled: false,
+        minActive: 250,
+        maxActive: 4000,
+        scaleUpThreshold: 0.8,
+        scaleDownThreshold: 0.3,
+        cooldownMs: 300_000,
+        intervalMs: 10_000,
+        stepRatio: 0.25,
+        memoryLimitBytes: 0,
+        slowActivationMs: 50,
+      },
+      tiers: resolveTierOptions(),
     });
   });
 

@@ -63,6 +63,7 @@ const UNDO: Readonly<Record<number, string>> = {
     CREATE INDEX threads_expires_at ON threads (expires_at, id) WHERE expires_at IS NOT NULL;
     CREATE INDEX threads_project ON threads (project, id);`,
   11: 'DROP TABLE agent_usage;', // its indexes go with it
+  12: 'DROP TABLE working_sets;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */

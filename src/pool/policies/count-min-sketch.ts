@@ -4,6 +4,16 @@
  * the policies use.
  */
 
+/**
+ * A sketch's counters as a working-set checkpoint keeps them: the width they were laid out for,
+ * the counters (one byte each, 4 × width) in base64, and the additions since the last halving.
+ */
+export interface SketchSnapshot {
+  readonly width: number;
+  readonly counters: string;
+  readonly additions: number;
+}
+
 /** Four rows; the minimum over rows is the estimate (count-min). */
 const ROWS = 4;
 /** Counters saturate here: TinyLFU only needs to rank keys near the admission boundary. */
@@ -108,6 +118,32 @@ export class CountMinSketch {
     const c = t[2 * w + (Math.imul(h, SEED2) >>> s)]!;
     const d = t[3 * w + (Math.imul(h, SEED3) >>> s)]!;
     return Math.min(a, b, c, d);
+  }
+
+  /** The counters as they are now, to restore in a later process (see {@link restore}). */
+  snapshot(): SketchSnapshot {
+    return {
+      width: this.width,
+      counters: Buffer.from(this.table.buffer, this.table.byteOffset, this.table.byteLength).toString(
+        'base64',
+      ),
+      additions: this.additionsSinceReset,
+    };
+  }
+
+  /**
+   * Takes the counters of a snapshot of a sketch of the same width; false (and nothing changed)
+   * when the width differs or the snapshot is malformed: counters laid out for another width
+   * would credit the wrong keys.
+   */
+  restore(snapshot: SketchSnapshot): boolean {
+    if (snapshot.width !== this.width || typeof snapshot.counters !== 'string') return false;
+    const bytes = Buffer.from(snapshot.counters, 'base64');
+    if (bytes.length !== this.table.length) return false;
+    for (let i = 0; i < bytes.length; i++) this.table[i] = Math.min(MAX_COUNT, bytes[i]!);
+    const additions = Number.isSafeInteger(snapshot.additions) ? snapshot.additions : 0;
+    this.additionsSinceReset = Math.min(Math.max(0, additions), this.sampleSize - 1);
+    return true;
   }
 
   /** Halves every counter: old popularity decays so a shifted workload can take over. */

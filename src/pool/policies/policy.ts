@@ -4,6 +4,8 @@
  * through `canEvict`, which keys may leave now (busy and pinned instances never do).
  */
 
+import type { SketchSnapshot } from './count-min-sketch.ts';
+
 /** The policies agentpool ships. */
 export type PolicyName = 'lru' | 'tinylfu';
 
@@ -45,6 +47,13 @@ export interface EvictionPolicy<K> {
   resize(capacity: number, canEvict: CanEvict<K>): K[];
   /** A snapshot of internal sizes for stats (for example the tinylfu window size). */
   describe(): Record<string, number | string>;
+  /**
+   * The frequency sketch's counters, for a working-set checkpoint (pool/checkpoint.ts); absent
+   * on policies without one (lru).
+   */
+  exportSketch?(): SketchSnapshot;
+  /** Restores counters from {@link exportSketch} of an earlier process; false when they do not fit. */
+  importSketch?(snapshot: SketchSnapshot): boolean;
   /**
    * How often a key was asked for lately, resident or not (a frequency policy's estimate). Absent
    * when the policy keeps no such figure (lru): then it cannot say one key is worth more than another.

@@ -6,7 +6,7 @@
  * recency lists, the sketch and the climber's state; the cache owns the instances.
  */
 import { intOption } from '../../core/options.ts';
-import { CountMinSketch } from './count-min-sketch.ts';
+import { CountMinSketch, type SketchSnapshot } from './count-min-sketch.ts';
 import { LinkedList, ListNode } from './linked-list.ts';
 import type { CanEvict, EvictionPolicy, KeyHasher, PolicyOptions } from './policy.ts';
 
@@ -212,7 +212,15 @@ export class TinyLfuPolicy<K> implements EvictionPolicy<K> {
     return this.sketch.frequency(window.hash) < this.sketch.frequency(main.hash) ? window.key : main.key;
   }
 
-  /** The sketch's estimate for a key, resident or not (for tests and stats). */
+  exportSketch(): SketchSnapshot {
+    return this.sketch.snapshot();
+  }
+
+  importSketch(snapshot: SketchSnapshot): boolean {
+    return this.sketch.restore(snapshot);
+  }
+
+  /** The sketch's estimate for a key, resident or not (for tests, stats and checkpoints). */
   frequency(key: K): number {
     return this.sketch.frequency(this.hashKey(key));
   }

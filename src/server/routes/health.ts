@@ -12,7 +12,7 @@ const OPEN: readonly Record<string, string[]>[] = [];
 const statusSchema = {
   type: 'object',
   properties: {
-    status: { type: 'string', enum: ['ok', 'draining', 'unavailable'] },
+    status: { type: 'string', enum: ['ok', 'draining', 'unavailable', 'warming'] },
     error: { type: 'string' },
     /** The dependencies that do not answer, by name (`postgres`, `sqlite`, `redis`, …). */
     down: { type: 'array', items: { type: 'string' } },
@@ -52,13 +52,18 @@ export function registerHealthRoutes(
         tags,
         summary: 'Readiness: the store (and Redis, in a cluster) answer and the server is not draining',
         description:
-          'While the server drains (SIGTERM) it keeps listening and answers 503 `draining` here, so a load balancer takes it out of rotation while its runs finish. When a dependency does not answer: 503 `unavailable`, `down` naming it (`postgres`, `sqlite`, `redis`) and `dependencies` saying why; the node serves again by itself once it answers.',
+          'While the server drains (SIGTERM) it keeps listening and answers 503 `draining` here, so a load balancer takes it out of rotation while its runs finish. When a dependency does not answer: 503 `unavailable`, `down` naming it (`postgres`, `sqlite`, `redis`) and `dependencies` saying why; the node serves again by itself once it answers. While the node prewarms the working set of its last checkpoint at start: 503 `warming` (docs/operations.md, "Working-set checkpoint").',
         security: OPEN,
         response: { 200: statusSchema, 503: statusSchema },
       },
     },
     async (request, reply) => {
       if (isDraining()) return reply.code(503).send({ status: 'draining' });
+      if (pool.checkpoint.status === 'warming') {
+        return reply
+          .code(503)
+          .send({ status: 'warming', error: 'prewarming the working set of the last checkpoint' });
+      }
       const dependencies = await pool.cluster.dependencies();
       const down = dependencies.filter((d) => !d.ok).map((d) => d.name);
       if (down.length > 0) {

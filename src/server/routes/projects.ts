@@ -16,10 +16,12 @@ const anyObject = { type: 'object', additionalProperties: true } as const;
 const limitsBody = {
   type: 'object',
   additionalProperties: false,
-  description: 'quotas and budgets; a field set to null returns to the pool default',
+  description:
+    "quotas, budgets, and tiers (`{ default: hot | warm | cold }`: the tier of the project's `auto` agents); a field set to null returns to the pool default",
   properties: {
     quotas: { anyOf: [anyObject, { type: 'null' }] },
     budgets: { anyOf: [anyObject, { type: 'null' }] },
+    tiers: { anyOf: [anyObject, { type: 'null' }] },
   },
 } as const;
 const USAGE_ROUTE = '/v1/projects/:id/usage';

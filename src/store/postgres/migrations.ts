@@ -299,6 +299,15 @@ const MIGRATIONS: readonly string[] = [
   CREATE INDEX agent_usage_project_cost ON agent_usage (project, cost_usd DESC, agent_id);
   CREATE INDEX agent_usage_uses ON agent_usage (uses DESC, agent_id);
   `,
+  `
+  -- Each node's working-set checkpoint (WorkingSetStore): one row per node id, replaced whole by
+  -- each save; data is the JSON of its resident agents and the eviction policy's frequency sketch.
+  CREATE TABLE working_sets (
+    node     text COLLATE "C" PRIMARY KEY,
+    saved_at bigint NOT NULL,
+    data     text NOT NULL
+  );
+  `,
 ];
 
 /** The schema version this code writes. */
