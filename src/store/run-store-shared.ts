@@ -4,6 +4,7 @@
  */
 import { AgentPoolError, validationError } from '../core/errors.ts';
 import { INPUT_LIMITS } from '../core/input-limits.ts';
+import { numberOption } from '../core/options.ts';
 import { decodeCursor } from './paging.ts';
 import type { InterruptOptions, NewMessage, NewThread, RunRecord, RunStatus, VersionStats } from './ports.ts';
 
@@ -166,4 +167,19 @@ export function runNotFound(id: string): AgentPoolError {
 /** commitStep naming another thread than the stored run. */
 export function threadChanged(id: string): AgentPoolError {
   return validationError('run.threadId', 'differs from the stored run; a run never changes thread', { id });
+}
+
+/** A new thread's row as the SQL stores write it (serialised now, so a caller changing its objects later changes nothing). */
+export function newThreadRow(thread: NewThread) {
+  const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
+  return {
+    id: thread.id,
+    project: thread.project,
+    metadata: JSON.stringify(thread.metadata),
+    ttl_seconds: ttl,
+    expires_at: ttl === null ? null : thread.now + ttl * 1000,
+    message_count: 0,
+    created_at: thread.now,
+    updated_at: thread.now,
+  };
 }

@@ -12,7 +12,7 @@
  * WAL checkpoints run on a thread of their own (sqlite-checkpointer.ts), not inside a COMMIT.
  */
 import type Database from 'better-sqlite3';
-import { intOption, numberOption } from '../core/options.ts';
+import { intOption } from '../core/options.ts';
 import { GroupCommit, type GroupTransactions } from './group-commit.ts';
 import { boundedPage, encodeCursor, pageLimit } from './paging.ts';
 import type {
@@ -35,6 +35,7 @@ import {
   idExists,
   interruptedOutcome,
   interruptNode,
+  newThreadRow,
   leaseLost,
   nodeIdOption,
   runNotFound,
@@ -85,21 +86,6 @@ export type SqliteRunStoreOptions = SqliteStoreSource & {
  * its WAL stays far below any checkpoint until then.
  */
 const CHECKPOINTER_AFTER_WRITES = 100;
-
-/** A new thread's row, serialised now, so a caller changing its objects before the group commit changes nothing. */
-function threadRow(thread: NewThread): ThreadRow {
-  const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
-  return {
-    id: thread.id,
-    project: thread.project,
-    metadata: JSON.stringify(thread.metadata),
-    ttl_seconds: ttl,
-    expires_at: ttl === null ? null : thread.now + ttl * 1000,
-    message_count: 0,
-    created_at: thread.now,
-    updated_at: thread.now,
-  };
-}
 
 function runRow(run: RunRecord, node: string | null): RunRow {
   return {
@@ -183,7 +169,7 @@ export class SqliteRunStore implements RunStore {
   }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
-    const row = threadRow(thread);
+    const row = newThreadRow(thread);
     return this.#write(() => {
       this.#w.insertThread(row);
       return toThread(row);
@@ -240,7 +226,7 @@ export class SqliteRunStore implements RunStore {
     const token = fenceOf(run, fence) ?? null;
     const row = runRow(run, this.#node);
     const rows = pending(messages);
-    const newThread = thread && threadRow(thread);
+    const newThread = thread && newThreadRow(thread);
     return this.#write(
       () => {
         if (newThread !== undefined) this.#w.insertThread(newThread);

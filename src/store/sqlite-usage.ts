@@ -5,29 +5,13 @@
 import type Database from 'better-sqlite3';
 import type { AgentUsageRecord, AgentUse, ListUsageQuery, Page, UsageSort } from './ports.ts';
 import { boundedPage, pageLimit } from './paging.ts';
-import { decodeUsageCursor, encodeUsageCursor } from './usage-paging.ts';
-
-/** A row of `agent_usage` joined with its agent's name. */
-interface UsageRow {
-  agent_id: string;
-  project: string;
-  name: string;
-  uses: number;
-  successes: number;
-  failures: number;
-  latency_ms_total: number;
-  latency_count: number;
-  cost_usd: number;
-  last_used_at: number;
-}
-
-/** The column each sort orders by; fixed names, never input. */
-const COLUMN: Readonly<Record<UsageSort, string>> = {
-  uses: 'uses',
-  recent: 'last_used_at',
-  failures: 'failures',
-  cost: 'cost_usd',
-};
+import {
+  decodeUsageCursor,
+  encodeUsageCursor,
+  toUsage,
+  USAGE_COLUMN,
+  type UsageRow,
+} from './usage-paging.ts';
 
 const SELECT = `SELECT u.*, a.name FROM agent_usage u JOIN agents a ON a.id = u.agent_id`;
 
@@ -93,7 +77,7 @@ export class SqliteUsage {
     const key = `${sort}:${scoped}:${next}`;
     let statement = this.#lists.get(key);
     if (statement === undefined) {
-      const c = `u.${COLUMN[sort]}`;
+      const c = `u.${USAGE_COLUMN[sort]}`;
       const where = [
         ...(scoped ? ['u.project = ?'] : []),
         ...(next ? [`(${c} < ? OR (${c} = ? AND u.agent_id > ?))`] : []),
@@ -105,19 +89,4 @@ export class SqliteUsage {
     }
     return statement;
   }
-}
-
-function toUsage(r: UsageRow): AgentUsageRecord {
-  return {
-    agentId: r.agent_id,
-    project: r.project,
-    name: r.name,
-    uses: r.uses,
-    successes: r.successes,
-    failures: r.failures,
-    latencyMsTotal: r.latency_ms_total,
-    latencyCount: r.latency_count,
-    costUsd: r.cost_usd,
-    lastUsedAt: r.last_used_at,
-  };
 }

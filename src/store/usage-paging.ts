@@ -69,3 +69,41 @@ export function addRunTotals(a: AgentRunTotals, b: AgentRunTotals): AgentRunTota
     costUsd: a.costUsd + b.costUsd,
   };
 }
+
+/** A row of `agent_usage` joined with its agent's name, as the SQL adapters read it. */
+export interface UsageRow {
+  agent_id: string;
+  project: string;
+  name: string;
+  uses: number;
+  successes: number;
+  failures: number;
+  latency_ms_total: number;
+  latency_count: number;
+  cost_usd: number;
+  last_used_at: number;
+}
+
+/** The column each sort orders by in the SQL adapters; fixed names, never input. */
+export const USAGE_COLUMN: Readonly<Record<UsageSort, string>> = {
+  uses: 'uses',
+  recent: 'last_used_at',
+  failures: 'failures',
+  cost: 'cost_usd',
+};
+
+/** A usage row as the port hands it out. */
+export function toUsage(r: UsageRow): AgentUsageRecord {
+  return {
+    agentId: r.agent_id,
+    project: r.project,
+    name: r.name,
+    uses: r.uses,
+    successes: r.successes,
+    failures: r.failures,
+    latencyMsTotal: r.latency_ms_total,
+    latencyCount: r.latency_count,
+    costUsd: r.cost_usd,
+    lastUsedAt: r.last_used_at,
+  };
+}

@@ -6,7 +6,6 @@
  * have no gaps however many nodes write, and a plain run costs a few statements, not a few per
  * write. Listings are keyset pages, byte-bounded on the server (paging.ts).
  */
-import { numberOption } from '../../core/options.ts';
 import { boundedPage, encodeCursor, pageLimit } from '../paging.ts';
 import type {
   InterruptOptions,
@@ -28,6 +27,7 @@ import {
   idExists,
   interruptedOutcome,
   interruptNode,
+  newThreadRow,
   leaseLost,
   runCursor,
   runNotFound,
@@ -58,18 +58,7 @@ const THREAD_WRITE_PARAMS = `${WRITE_PARAMS}, $27, $28, $29, $30`;
 
 /** A new thread's row, serialised now. */
 function threadRow(thread: NewThread): ThreadRow {
-  const ttl = thread.ttlSeconds === null ? null : numberOption('ttlSeconds', thread.ttlSeconds, 0, 0, 1e12);
-  return {
-    id: thread.id,
-    project: thread.project,
-    metadata: JSON.stringify(thread.metadata),
-    ttl_seconds: ttl,
-    expires_at: ttl === null ? null : thread.now + ttl * 1000,
-    message_count: 0,
-    fence: 0,
-    created_at: thread.now,
-    updated_at: thread.now,
-  };
+  return { ...newThreadRow(thread), fence: 0 };
 }
 
 /** A RunStore on a PostgreSQL database shared with the other stores (open.ts opens them together). */

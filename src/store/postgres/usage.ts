@@ -2,31 +2,16 @@
  * Agents' persisted usage on PostgreSQL (table `agent_usage`): the batched upsert recordUse runs
  * after moving `lastUsedAt`, and the keyset-paged reads of AgentStore.getUsage / listUsage.
  */
-import type { AgentUsageRecord, AgentUse, ListUsageQuery, Page, UsageSort } from '../ports.ts';
+import type { AgentUsageRecord, AgentUse, ListUsageQuery, Page } from '../ports.ts';
 import { boundedPage, pageLimit } from '../paging.ts';
-import { decodeUsageCursor, encodeUsageCursor } from '../usage-paging.ts';
+import {
+  decodeUsageCursor,
+  encodeUsageCursor,
+  toUsage,
+  USAGE_COLUMN,
+  type UsageRow,
+} from '../usage-paging.ts';
 import type { StoreConnection } from './connection.ts';
-
-interface UsageRow {
-  agent_id: string;
-  project: string;
-  name: string;
-  uses: number;
-  successes: number;
-  failures: number;
-  latency_ms_total: number;
-  latency_count: number;
-  cost_usd: number;
-  last_used_at: number;
-}
-
-/** The column each sort orders by; fixed names, never input. */
-const COLUMN: Readonly<Record<UsageSort, string>> = {
-  uses: 'uses',
-  recent: 'last_used_at',
-  failures: 'failures',
-  cost: 'cost_usd',
-};
 
 /**
  * Adds `uses` (one entry per agent, in id order, so two nodes lock rows in the same order) to
@@ -77,7 +62,7 @@ export async function listUsage(
   const limit = pageLimit(query.limit);
   const { sort, project } = query;
   const after = query.cursor === undefined ? undefined : decodeUsageCursor(sort, query.cursor);
-  const c = `u.${COLUMN[sort]}`;
+  const c = `u.${USAGE_COLUMN[sort]}`;
   const where: string[] = [];
   const args: unknown[] = [];
   if (project !== undefined) {
@@ -97,19 +82,4 @@ export async function listUsage(
     args,
   );
   return boundedPage(rows, limit, toUsage, (r) => encodeUsageCursor(sort, toUsage(r)));
-}
-
-function toUsage(r: UsageRow): AgentUsageRecord {
-  return {
-    agentId: r.agent_id,
-    project: r.project,
-    name: r.name,
-    uses: r.uses,
-    successes: r.successes,
-    failures: r.failures,
-    latencyMsTotal: r.latency_ms_total,
-    latencyCount: r.latency_count,
-    costUsd: r.cost_usd,
-    lastUsedAt: r.last_used_at,
-  };
 }
