@@ -15,7 +15,8 @@ import type { RouteContext } from '../context.ts';
 import { errorResponses, PAGE_LIMIT } from '../schemas.ts';
 
 const tags = ['pool'];
-const agentParams = {
+/** The `{agent}` path parameter of the instance routes. */
+export const agentParams = {
   type: 'object',
   required: ['agent'],
   properties: { agent: { type: 'string', description: 'The agent id (`agt_…`) or name.' } },

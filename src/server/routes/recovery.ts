@@ -7,13 +7,9 @@
 import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { errorResponses } from '../schemas.ts';
+import { agentParams } from './pool.ts';
 
 const tags = ['pool'];
-const agentParams = {
-  type: 'object',
-  required: ['agent'],
-  properties: { agent: { type: 'string', description: 'The agent id (`agt_…`) or name.' } },
-} as const;
 const stepSchema = {
   type: 'object',
   additionalProperties: true,
