@@ -5,7 +5,7 @@
  * read. Plain runs and one-tool-call runs on a new thread each, zero-latency mock model.
  *
  *   git worktree add ../agentpool-base <rev> && (cd ../agentpool-base && ln -s ../agentpool/node_modules .)
- *   node --expose-gc bench/run-overhead-ab.bench.ts ../agentpool-base [sqlite|memory]
+ *   node --expose-gc bench/run-overhead-ab.bench.ts ../agentpool-base [sqlite|memory] [stateless]
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +22,8 @@ if (other === undefined) {
   process.exit(2);
 }
 const store = process.argv[3] === 'memory' ? 'memory' : 'sqlite';
+/** `stateless` as a fourth argument: runs without a thread (only the run record is written). */
+const stateless = process.argv[4] === 'stateless';
 const ROUNDS = 40;
 const BATCH = 25;
 
@@ -59,8 +61,8 @@ async function contender(root: string) {
     tools: ['custom:add'],
   });
   const run = async (agent: string) => {
-    const thread = await pool.threads.create('bench');
-    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, threadId: thread.id })).result;
+    const thread = stateless ? {} : { threadId: (await pool.threads.create('bench')).id };
+    return (await pool.runs.start('bench', agent, { input: SCRIPT.prompt, ...thread })).result;
   };
   return {
     run,
@@ -101,7 +103,9 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await trees.other.close();
 await trees.this.close();
-console.log(`store ${store}, ${ROUNDS * BATCH} runs per tree and scenario, median µs per run`);
+console.log(
+  `store ${store}${stateless ? ', stateless' : ''}, ${ROUNDS * BATCH} runs per tree and scenario, median µs per run`,
+);
 console.log('| scenario | other tree | this tree | this / other |');
 console.log('| --- | --- | --- | --- |');
 for (const scenario of ['plain', 'tool'] as const) {
