@@ -128,6 +128,12 @@ export class HealthMonitor implements LoadGate {
     return this.#report;
   }
 
+  /** The last check's findings, or, before the timer's first check, a check made now (when enabled). */
+  current(): HealthReport {
+    if (this.#report.checkedAt === null && !this.#closed && this.options.enabled) return this.check();
+    return this.#report;
+  }
+
   /**
    * Runs one check now (the timer does this every `intervalMs`): timeouts, stuck instances, the
    * process, and the status with what follows from it. Returns the new report.

@@ -89,7 +89,6 @@ describe('usage routes', () => {
     for (let i = 0; i < 3; i++) await run(alpha, 'two');
     await run(alpha, 'one');
     await run(beta, 'theirs');
-    await f.pool.agents.usage.flush();
     const page = async (headers: Record<string, string>, query: string) => {
       const res = await f.app.inject({ url: `/v1/pool/activity${query}`, headers });
       assert.equal(res.statusCode, 200, res.body);

@@ -23,7 +23,7 @@ export function registerPoolHealthRoutes(app: FastifyInstance, { pool }: RouteCo
       },
     },
     async (request) => {
-      const report = pool.health.report();
+      const report = pool.health.current();
       if (request.admin) return report;
       return {
         status: report.status,

@@ -178,6 +178,9 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
       const { limit = 50, cursor, sort: asked } = request.query;
       const sort: UsageSort = enumOption('sort', asked, USAGE_SORTS, 'uses');
       const project = await statsProject(pool, request, request.query.project, true);
+      // This node's figures not yet written go first (one batched write), so the report includes
+      // every run this node finished; another node's arrive with its next flush.
+      await pool.agents.usage.flush();
       const page = await pool.stores.agents.listUsage({
         sort,
         limit,
