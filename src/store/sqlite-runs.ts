@@ -229,8 +229,7 @@ export class SqliteRunStore implements RunStore {
     const newThread = thread && newThreadRow(thread);
     return this.#write(
       () => {
-        if (newThread !== undefined) this.#w.insertThread(newThread);
-        const appended = this.#w.createRun(row, rows, token).map(toMessage);
+        const appended = this.#w.createRun(row, rows, token, newThread).map(toMessage);
         return { run: toRun(row), messages: appended };
       },
       newThread !== undefined || partial(rows, token),
@@ -376,11 +375,14 @@ function prepareWrites(db: Database.Database, s: Statements) {
       } else if (s.threadExists.get(threadId) === undefined) throw threadNotFound(threadId);
       return [];
     }
-    const at = (messages[messages.length - 1] as PendingMessage).message.createdAt;
+    const at = lastAt(messages);
     const count = s.reserveSeqs.get({ id: threadId, n: messages.length, at, fence });
     if (count === undefined) throw refused(threadId, fence);
-    let seq = count - messages.length;
-    return messages.map(({ message, content }) => {
+    return insertMessages(threadId, messages, count - messages.length);
+  };
+  /** Inserts `messages` numbered after `seq`. */
+  const insertMessages = (threadId: string, messages: readonly PendingMessage[], seq: number): MessageRow[] =>
+    messages.map(({ message, content }) => {
       const row: MessageRow = {
         thread_id: threadId,
         seq: ++seq,
@@ -393,7 +395,6 @@ function prepareWrites(db: Database.Database, s: Statements) {
       s.insertMessage.run(row);
       return row;
     });
-  };
   const insertThread = (row: ThreadRow): void => {
     try {
       s.insertThread.run(row);
@@ -403,13 +404,40 @@ function prepareWrites(db: Database.Database, s: Statements) {
       throw err;
     }
   };
+  /**
+   * A new thread and its first messages: the thread's row is inserted as the append would leave it
+   * (count, last message time, expiry), so the seqs need no update of it. A fenced write takes the
+   * usual path, which sets the fence.
+   */
+  const insertThreadWith = (
+    thread: ThreadRow,
+    messages: readonly PendingMessage[],
+    fence: number | null,
+  ): MessageRow[] | undefined => {
+    if (fence !== null || messages.length === 0) {
+      insertThread(thread);
+      return undefined;
+    }
+    const updated = Math.max(thread.updated_at, lastAt(messages));
+    const ttl = thread.ttl_seconds;
+    insertThread({
+      ...thread,
+      message_count: messages.length,
+      updated_at: updated,
+      expires_at: ttl === null ? null : updated + ttl * 1000,
+    });
+    return insertMessages(thread.id, messages, 0);
+  };
   const createRun = (
     row: RunRow,
     messages: readonly PendingMessage[],
     fence: number | null,
+    thread?: ThreadRow,
   ): MessageRow[] => {
     // The thread first, so a missing thread reads THREAD_NOT_FOUND, not a foreign-key failure.
-    const appended = row.thread_id === null ? [] : append(row.thread_id, messages, fence);
+    const appended =
+      (thread && insertThreadWith(thread, messages, fence)) ??
+      (row.thread_id === null ? [] : append(row.thread_id, messages, fence));
     try {
       s.insertRun.run(row);
     } catch (err) {
@@ -438,4 +466,9 @@ function prepareWrites(db: Database.Database, s: Statements) {
   const atomic = db.transaction((body: () => unknown) => body());
   const transactions: GroupTransactions = { transaction: atomic.immediate, isolate: atomic };
   return { insertThread, createRun, commitStep, transactions };
+}
+
+/** When the last of `messages` (not empty) was created. */
+function lastAt(messages: readonly PendingMessage[]): number {
+  return (messages[messages.length - 1] as PendingMessage).message.createdAt;
 }
