@@ -16,7 +16,6 @@ import type { Logger } from '../core/logger.ts';
 import type { BusEvent, EventSink } from '../events/bus.ts';
 import type { AgentUsage } from '../registry/usage.ts';
 import type { AgentStore, AgentUsageRecord, RunRecord } from '../store/ports.ts';
-import { addRunTotals, zeroRunTotals } from '../store/usage-paging.ts';
 import { type AgentRef, FollowTable } from './follow-table.ts';
 import type { AgentInstance } from './instance.ts';
 import type { InstancePool, PreloadCounts, PreloadOutcome, PreloadSource } from './pool.ts';
@@ -138,15 +137,7 @@ export class Preloader {
   async candidates(): Promise<ScoredCandidate[]> {
     const { store, usage, clock } = this.#deps;
     const page = await store.listUsage({ sort: 'uses', limit: this.options.candidates });
-    const merged = page.data.map((u) => {
-      const pending = usage.peek(u.agentId);
-      if (pending === undefined) return u;
-      return {
-        ...u,
-        ...addRunTotals(u, pending.runs ?? zeroRunTotals()),
-        lastUsedAt: Math.max(u.lastUsedAt, pending.at),
-      };
-    });
+    const merged = page.data.map((u) => usage.withPending(u));
     let maxUses = 0;
     for (const u of merged) if (u.uses > maxUses) maxUses = u.uses;
     const now = clock.now();

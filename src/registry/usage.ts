@@ -8,7 +8,15 @@
  */
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { intOption } from '../core/options.ts';
-import type { AgentStore, AgentUse, RunRecord } from '../store/ports.ts';
+import type {
+  AgentStore,
+  AgentUsageRecord,
+  AgentUse,
+  ListUsageQuery,
+  Page,
+  RunRecord,
+} from '../store/ports.ts';
+import { addRunTotals, zeroRunTotals } from '../store/usage-paging.ts';
 
 /** How uses are recorded. */
 export interface AgentUsageOptions {
@@ -128,6 +136,36 @@ export class AgentUsage {
   peek(agentId: string): AgentUse | undefined {
     const p = this.#pending.get(agentId);
     return p && { id: agentId, at: p.at, runs: p.runs && { ...p.runs } };
+  }
+
+  /** `record` (the store's) with what this process has not written yet of its agent added. */
+  withPending(record: AgentUsageRecord): AgentUsageRecord {
+    const p = this.#pending.get(record.agentId);
+    if (p === undefined) return record;
+    const runs = p.runs === undefined ? record : addRunTotals(record, p.runs);
+    return { ...record, ...runs, lastUsedAt: Math.max(record.lastUsedAt, p.at) };
+  }
+
+  /**
+   * An agent's usage as of now: what the store holds plus what this process has not written yet;
+   * undefined when neither has any. Another node's pending figures arrive with its next flush.
+   */
+  async of(agent: {
+    id: string;
+    project: string;
+    name: string;
+    lastUsedAt: number;
+  }): Promise<AgentUsageRecord | undefined> {
+    const stored = await this.#store.getUsage(agent.id);
+    if (stored === undefined && !this.#pending.has(agent.id)) return undefined;
+    const { id: agentId, project, name, lastUsedAt } = agent;
+    return this.withPending(stored ?? { agentId, project, name, lastUsedAt, ...zeroRunTotals() });
+  }
+
+  /** The activity report: used agents by `query.sort`, paged, this process's pending figures written first. */
+  async list(query: ListUsageQuery): Promise<Page<AgentUsageRecord>> {
+    await this.flush();
+    return this.#store.listUsage(query);
   }
 
   #add(agentId: string, pending: PendingUse): void {

@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { enumOption } from '../../core/options.ts';
 import type { AgentUsageRecord } from '../../store/ports.ts';
 import { USAGE_SORTS, type UsageSort } from '../../store/ports.ts';
-import { addRunTotals, zeroRunTotals } from '../../store/usage-paging.ts';
+import { zeroRunTotals } from '../../store/usage-paging.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, type PageQuery, pageQueryProperties } from '../schemas.ts';
 import { idOrNameParams } from './agents.ts';
@@ -104,25 +104,15 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
     },
     async (request) => {
       const agent = await pool.agents.get(request.project, request.params.idOrName);
-      const stored = await pool.stores.agents.getUsage(agent.id);
-      const pending = pool.agents.usage.peek(agent.id);
-      const base: AgentUsageRecord = stored ?? {
+      const current = await pool.agents.usage.of(agent);
+      const usage: AgentUsageRecord = current ?? {
         agentId: agent.id,
         project: agent.project,
         name: agent.name,
         lastUsedAt: agent.lastUsedAt,
         ...zeroRunTotals(),
       };
-      const usage: AgentUsageRecord =
-        pending === undefined
-          ? base
-          : {
-              ...base,
-              ...addRunTotals(base, pending.runs ?? zeroRunTotals()),
-              lastUsedAt: Math.max(base.lastUsedAt, pending.at),
-            };
-      const scored =
-        stored === undefined && pending === undefined ? undefined : await pool.preloader.score(usage);
+      const scored = current === undefined ? undefined : await pool.preloader.score(usage);
       return {
         agentId: agent.id,
         project: agent.project,
@@ -178,10 +168,7 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
       const { limit = 50, cursor, sort: asked } = request.query;
       const sort: UsageSort = enumOption('sort', asked, USAGE_SORTS, 'uses');
       const project = await statsProject(pool, request, request.query.project, true);
-      // This node's figures not yet written go first (one batched write), so the report includes
-      // every run this node finished; another node's arrive with its next flush.
-      await pool.agents.usage.flush();
-      const page = await pool.stores.agents.listUsage({
+      const page = await pool.agents.usage.list({
         sort,
         limit,
         ...(project !== undefined && { project }),
