@@ -10,6 +10,7 @@
 import type { Clock, TimerHandle } from './core/clock.ts';
 import { intOption } from './core/options.ts';
 import type { PoolStats } from './pool/pool-stats.ts';
+import { RecentRuns } from './recent-runs.ts';
 import type { RunRecord } from './store/ports.ts';
 
 /** Options of {@link LiveFigures} (`createAgentPool({ liveFigures })`). */
@@ -25,6 +26,10 @@ export interface LiveFiguresOptions {
    * which is all the window's slowest can come from). @default 10
    */
   slowestRuns?: number;
+  /** Recent runs kept per agent for the drill-down, for the `recentAgents` agents that ran last. @default 10 */
+  recentRuns?: number;
+  /** Agents whose recent runs are kept. @default 1000 */
+  recentAgents?: number;
 }
 
 /** {@link LiveFiguresOptions} with every default applied. */
@@ -33,6 +38,8 @@ export interface ResolvedLiveFiguresOptions {
   readonly buckets: number;
   readonly maxProjects: number;
   readonly slowestRuns: number;
+  readonly recentRuns: number;
+  readonly recentAgents: number;
 }
 
 /** Applies the defaults of {@link LiveFiguresOptions}; `VALIDATION_FAILED` naming the field otherwise. */
@@ -42,6 +49,8 @@ export function resolveLiveFiguresOptions(options: LiveFiguresOptions = {}): Res
     buckets: intOption('liveFigures.buckets', options.buckets, 90, 2, 10_000),
     maxProjects: intOption('liveFigures.maxProjects', options.maxProjects, 200, 1),
     slowestRuns: intOption('liveFigures.slowestRuns', options.slowestRuns, 10, 1, 100),
+    recentRuns: intOption('liveFigures.recentRuns', options.recentRuns, 10, 1, 100),
+    recentAgents: intOption('liveFigures.recentAgents', options.recentAgents, 1000, 1),
   };
 }
 
@@ -193,6 +202,8 @@ export interface LiveFiguresDeps {
 /** The ring of live figures of one pool. */
 export class LiveFigures {
   readonly options: ResolvedLiveFiguresOptions;
+  /** Each agent's last runs on this node. */
+  readonly recent: RecentRuns;
   readonly #clock: Clock;
   readonly #readPool: () => PoolReading;
   readonly #ring: Bucket[];
@@ -204,6 +215,7 @@ export class LiveFigures {
     this.options = resolveLiveFiguresOptions(options);
     this.#clock = deps.clock;
     this.#readPool = deps.readPool;
+    this.recent = new RecentRuns(this.options.recentRuns, this.options.recentAgents);
     this.#ring = Array.from({ length: this.options.buckets }, () => ({
       index: -1,
       pool: newCounts(),
@@ -262,6 +274,7 @@ export class LiveFigures {
 
   /** Counts a finished run (a terminal record) in its bucket. */
   runFinished(run: RunRecord): void {
+    this.recent.runFinished(run);
     const at = run.finishedAt ?? this.#clock.now();
     const bucket = this.#bucket(at);
     const ms = Math.max(0, at - run.createdAt);

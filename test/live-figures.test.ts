@@ -45,6 +45,8 @@ describe('live figures', () => {
       buckets: 90,
       maxProjects: 200,
       slowestRuns: 10,
+      recentRuns: 10,
+      recentAgents: 1000,
     });
     assert.throws(
       () => resolveLiveFiguresOptions({ buckets: 1 }),
@@ -131,6 +133,21 @@ describe('live figures', () => {
     assert.equal(live.window().runs.succeeded, 2);
     assert.equal(live.window('p1').runs.succeeded, 1);
     assert.equal(live.window('p2').runs.succeeded, 0);
+  });
+
+  it("keeps each agent's last runs, newest first, for the agents that ran last", () => {
+    const { live, finish } = setup({ recentRuns: 2, recentAgents: 2 });
+    finish(10, { agentId: 'agt_a' });
+    finish(20, { agentId: 'agt_a' });
+    finish(30, { agentId: 'agt_a' });
+    finish(10, { agentId: 'agt_b' });
+    assert.deepEqual(
+      live.recent.of('agt_a').map((r) => r.durationMs),
+      [30, 20],
+    );
+    finish(10, { agentId: 'agt_c' }); // agt_a ran before agt_b: it goes
+    assert.deepEqual(live.recent.of('agt_a'), []);
+    assert.equal(live.recent.of('agt_b').length, 1);
   });
 
   it('samples the pool counters once per bucket: differences, and live instances at the end', () => {
