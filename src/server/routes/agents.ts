@@ -124,7 +124,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool }: RouteContext
             q: {
               type: 'string',
               maxLength: 200,
-              description: 'Only agents whose name contains this text (the dashboard\'s search).',
+              description: "Only agents whose name contains this text (the dashboard's search).",
             },
           },
         },
