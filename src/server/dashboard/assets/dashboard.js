@@ -66,7 +66,9 @@ function figure(name, text) {
 function sparkline(label, values, format = int) {
   const w = 180;
   const h = 40;
-  const max = Math.max(1, ...values.filter((v) => v !== null));
+  const seen = values.filter((v) => v !== null);
+  const top = seen.length === 0 ? null : Math.max(...seen);
+  const max = Math.max(top ?? 0, Number.MIN_VALUE);
   const step = w / Math.max(1, values.length - 1);
   let d = '';
   values.forEach((v, i) => {
@@ -75,7 +77,12 @@ function sparkline(label, values, format = int) {
   });
   const box = el('div', undefined, { class: 'chart' });
   const last = [...values].reverse().find((v) => v !== null);
-  box.append(el('span', `${label}: ${last === undefined ? '–' : format(last)} (max ${format(max)})`));
+  box.append(
+    el(
+      'span',
+      `${label}: ${last === undefined ? '–' : format(last)} (max ${top === null ? '–' : format(top)})`,
+    ),
+  );
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
   svg.setAttribute('width', w);
   svg.setAttribute('height', h);
@@ -336,6 +343,11 @@ function restart() {
   state.project = null;
   state.page = 0;
   state.cursors = [undefined];
+  state.query = '';
+  $('#search').value = '';
+  $('#detail').hidden = true;
+  $('#run-events').hidden = true;
+  $('#project-pick').hidden = true;
   void poll();
 }
 
