@@ -284,6 +284,16 @@ try {
       assert.equal(res.status, 200);
       const run = (await res.json()) as { status: string; output: string };
       assert.deepEqual([run.status, run.output], ['succeeded', '[demo] 17*23 = 391']);
+      // The dashboard's assets ship in the package (copied into dist/ by the build).
+      for (const [path, type] of [
+        ['/dashboard', /^text\/html/],
+        ['/dashboard/dashboard.js', /^text\/javascript/],
+        ['/dashboard/dashboard.css', /^text\/css/],
+      ] as const) {
+        const asset = await fetch(`${url}${path}`);
+        assert.equal(asset.status, 200, path);
+        assert.match(asset.headers.get('content-type') ?? '', type, path);
+      }
       child.kill('SIGTERM');
       assert.equal(await exited, 0, output);
       assert.match(output, /\nstopped\n/);
