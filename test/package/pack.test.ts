@@ -139,13 +139,17 @@ describe('the npm package', () => {
       'dist/index.d.ts',
       'dist/cli/main.js',
       'dist/cli/commands/serve.js',
+      'dist/server/dashboard/assets/index.html',
+      'dist/server/dashboard/assets/dashboard.js',
+      'dist/server/dashboard/assets/dashboard.css',
     ]) {
       assert.ok(files.includes(needed), `${needed} is missing from the tarball`);
     }
     const stray = files.filter(
       (f) =>
         !['package.json', 'README.md', 'LICENSE', 'examples/agents.yaml'].includes(f) &&
-        !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(f),
+        !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(f) &&
+        !/^dist\/server\/dashboard\/assets\/(index\.html|dashboard\.css)$/.test(f),
     );
     assert.deepEqual(stray, [], 'files that have no place in the package');
     assert.deepEqual(
