@@ -284,21 +284,26 @@ export class LiveFigures {
       counts = newCounts();
       bucket.projects.set(run.project, counts);
     }
-    const slow: SlowRun = {
-      runId: run.id,
-      project: run.project,
-      agent: run.agentName,
-      status: run.status,
-      durationMs: ms,
-      finishedAt: at,
-    };
+    const max = this.options.slowestRuns;
+    // The run object is made only when it makes one of the slowest lists (rarely, once warm).
+    let slow: SlowRun | undefined;
     for (const c of counts === undefined ? [bucket.pool] : [bucket.pool, counts]) {
       if (run.status === 'succeeded') c.succeeded++;
       else if (run.status === 'cancelled') c.cancelled++;
       else c.failed++;
       c.cost += run.cost;
       (c.latency[latency] as number)++;
-      addSlow(c.slowest, slow, this.options.slowestRuns);
+      if (c.slowest.length < max || ms > (c.slowest.at(-1) as SlowRun).durationMs) {
+        slow ??= {
+          runId: run.id,
+          project: run.project,
+          agent: run.agentName,
+          status: run.status,
+          durationMs: ms,
+          finishedAt: at,
+        };
+        addSlow(c.slowest, slow, max);
+      }
     }
   }
 

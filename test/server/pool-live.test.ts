@@ -164,7 +164,9 @@ describe('agentpool top --once', () => {
   before(async () => {
     f = await serverFixture({ adminKey: ADMIN });
     await f.pool.agents.create('default', { name: 'support' });
-    await (await f.pool.runs.start('default', 'support', { input: 'hi' })).result;
+    await (
+      await f.pool.runs.start('default', 'support', { input: 'hi' })
+    ).result;
     await f.app.listen({ port: 0, host: '127.0.0.1' });
     url = `http://127.0.0.1:${(f.app.server.address() as AddressInfo).port}`;
   });
