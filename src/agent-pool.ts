@@ -24,7 +24,8 @@ import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEven
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
-import { LiveFigures, type LiveFiguresOptions } from './live-figures.ts';
+import { LiveFigures } from './live-figures.ts';
+import type { LiveFiguresOptions } from './live-figures-options.ts';
 import { type MetricsOptions, PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';

@@ -8,51 +8,14 @@
  * read, not hooked).
  */
 import type { Clock, TimerHandle } from './core/clock.ts';
-import { intOption } from './core/options.ts';
+import {
+  type LiveFiguresOptions,
+  type ResolvedLiveFiguresOptions,
+  resolveLiveFiguresOptions,
+} from './live-figures-options.ts';
 import type { PoolStats } from './pool/pool-stats.ts';
 import { RecentRuns } from './recent-runs.ts';
 import type { RunRecord } from './store/ports.ts';
-
-/** Options of {@link LiveFigures} (`createAgentPool({ liveFigures })`). */
-export interface LiveFiguresOptions {
-  /** Width of one bucket, ms (also how often the pool's counters are sampled). @default 10000 */
-  bucketMs?: number;
-  /** Buckets kept: the window is `bucketMs × buckets`. @default 90 (15 minutes) */
-  buckets?: number;
-  /** Projects with run figures of their own in a bucket; beyond, a run counts for the pool only. @default 200 */
-  maxProjects?: number;
-  /**
-   * Slowest runs shown for the window (each bucket keeps as many, for the pool and per project,
-   * which is all the window's slowest can come from). @default 10
-   */
-  slowestRuns?: number;
-  /** Recent runs kept per agent for the drill-down, for the `recentAgents` agents that ran last. @default 10 */
-  recentRuns?: number;
-  /** Agents whose recent runs are kept. @default 1000 */
-  recentAgents?: number;
-}
-
-/** {@link LiveFiguresOptions} with every default applied. */
-export interface ResolvedLiveFiguresOptions {
-  readonly bucketMs: number;
-  readonly buckets: number;
-  readonly maxProjects: number;
-  readonly slowestRuns: number;
-  readonly recentRuns: number;
-  readonly recentAgents: number;
-}
-
-/** Applies the defaults of {@link LiveFiguresOptions}; `VALIDATION_FAILED` naming the field otherwise. */
-export function resolveLiveFiguresOptions(options: LiveFiguresOptions = {}): ResolvedLiveFiguresOptions {
-  return {
-    bucketMs: intOption('liveFigures.bucketMs', options.bucketMs, 10_000, 100),
-    buckets: intOption('liveFigures.buckets', options.buckets, 90, 2, 10_000),
-    maxProjects: intOption('liveFigures.maxProjects', options.maxProjects, 200, 1),
-    slowestRuns: intOption('liveFigures.slowestRuns', options.slowestRuns, 10, 1, 100),
-    recentRuns: intOption('liveFigures.recentRuns', options.recentRuns, 10, 1, 100),
-    recentAgents: intOption('liveFigures.recentAgents', options.recentAgents, 1000, 1),
-  };
-}
 
 /** Upper bounds (ms) of the run-latency histogram: 1 ms × 1.5ⁿ up to about an hour, then +∞. */
 const LATENCY_BOUNDS: readonly number[] = (() => {
@@ -164,10 +127,16 @@ function newCounts(): RunCounts {
   };
 }
 
+/** The first bucket whose bound is ≥ `ms` (binary search); the last, open one beyond them all. */
 function latencyIndex(ms: number): number {
-  let i = 0;
-  while (i < LATENCY_BOUNDS.length && ms > (LATENCY_BOUNDS[i] as number)) i++;
-  return i;
+  let lo = 0;
+  let hi = LATENCY_BOUNDS.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (ms > (LATENCY_BOUNDS[mid] as number)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 /** The upper bound of the bucket holding quantile `q`; null when nothing was counted. */
@@ -284,27 +253,40 @@ export class LiveFigures {
       counts = newCounts();
       bucket.projects.set(run.project, counts);
     }
+    const slow = this.#count(bucket.pool, run, at, ms, latency, undefined);
+    if (counts !== undefined) this.#count(counts, run, at, ms, latency, slow);
+  }
+
+  /**
+   * Adds the run to `c`; returns its slowest-list entry, made only when it makes a list (rarely,
+   * once warm), so the project's count can reuse the pool's.
+   */
+  #count(
+    c: RunCounts,
+    run: RunRecord,
+    at: number,
+    ms: number,
+    latency: number,
+    slow: SlowRun | undefined,
+  ): SlowRun | undefined {
+    if (run.status === 'succeeded') c.succeeded++;
+    else if (run.status === 'cancelled') c.cancelled++;
+    else c.failed++;
+    c.cost += run.cost;
+    (c.latency[latency] as number)++;
     const max = this.options.slowestRuns;
-    // The run object is made only when it makes one of the slowest lists (rarely, once warm).
-    let slow: SlowRun | undefined;
-    for (const c of counts === undefined ? [bucket.pool] : [bucket.pool, counts]) {
-      if (run.status === 'succeeded') c.succeeded++;
-      else if (run.status === 'cancelled') c.cancelled++;
-      else c.failed++;
-      c.cost += run.cost;
-      (c.latency[latency] as number)++;
-      if (c.slowest.length < max || ms > (c.slowest.at(-1) as SlowRun).durationMs) {
-        slow ??= {
-          runId: run.id,
-          project: run.project,
-          agent: run.agentName,
-          status: run.status,
-          durationMs: ms,
-          finishedAt: at,
-        };
-        addSlow(c.slowest, slow, max);
-      }
+    if (c.slowest.length < max || ms > (c.slowest.at(-1) as SlowRun).durationMs) {
+      slow ??= {
+        runId: run.id,
+        project: run.project,
+        agent: run.agentName,
+        status: run.status,
+        durationMs: ms,
+        finishedAt: at,
+      };
+      addSlow(c.slowest, slow, max);
     }
+    return slow;
   }
 
   /** The slot of the bucket holding `at`, emptied first when it held an older bucket. */

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ManualClock } from '../src/core/clock.ts';
 import { isAgentPoolError } from '../src/core/errors.ts';
-import { LiveFigures, type PoolReading, resolveLiveFiguresOptions } from '../src/live-figures.ts';
+import { resolveLiveFiguresOptions } from '../src/live-figures-options.ts';
+import { LiveFigures, type PoolReading } from '../src/live-figures.ts';
 import { runRecord } from './support/run-record.ts';
 
 const empty = { buckets: [], counts: [], p50: Number.NaN, p99: Number.NaN };
