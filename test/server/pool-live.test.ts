@@ -116,6 +116,17 @@ describe('GET /v1/pool/live', () => {
     assert.equal(none.statusCode, 401);
   });
 
+  it('answers without a key on a server without keys (development mode), as the whole pool', async () => {
+    const open = await serverFixture();
+    try {
+      const res = await open.app.inject({ url: '/v1/pool/live' });
+      assert.equal(res.statusCode, 200, res.body);
+      assert.equal(json<Live>(res).scope, 'pool');
+    } finally {
+      await open.close();
+    }
+  });
+
   it("lists a page of the project's agents with usage, and an agent's recent runs", async () => {
     await run('alpha', 'support');
     const res = await f.app.inject({ url: '/v1/pool/live/agents?q=sup', headers: alpha });

@@ -5,9 +5,19 @@
 const KEY = 'agentpool.key';
 const POLL_MS = 2000;
 const PAGE = 25;
+/** The agents table (usage figures) is read again every this many polls: every 10 s. */
+const AGENTS_EVERY = 5;
 
 const $ = (selector) => document.querySelector(selector);
-const state = { project: null, admin: false, cursors: [undefined], page: 0, query: '', timer: null };
+const state = {
+  project: null,
+  admin: false,
+  cursors: [undefined],
+  page: 0,
+  query: '',
+  timer: null,
+  polls: 0,
+};
 
 function headers() {
   const h = {};
@@ -197,7 +207,9 @@ function renderLive(live) {
   if (state.project === null) {
     state.project = live.project ?? 'default';
     void loadProjects();
-    void loadAgents();
+    void loadAgents().catch(showError);
+  } else if (++state.polls % AGENTS_EVERY === 0) {
+    void loadAgents().catch(showError);
   }
 }
 
