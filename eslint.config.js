@@ -31,4 +31,26 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
     },
   },
+  {
+    // The dashboard's page script runs in the browser, outside the TypeScript project.
+    files: ['src/server/dashboard/assets/*.js'],
+    extends: [tseslint.configs.disableTypeChecked],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'sessionStorage',
+          'fetch',
+          'setTimeout',
+          'clearTimeout',
+          'URLSearchParams',
+          'TextDecoder',
+          'Node',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -24,6 +24,8 @@ import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEven
 import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
+import { LiveFigures } from './live-figures.ts';
+import type { LiveFiguresOptions } from './live-figures-options.ts';
 import { type MetricsOptions, PoolMetrics } from './metrics.ts';
 import { ModelCatalog, type ModelCatalogOptions } from './models/catalog.ts';
 import { PriceTable, type PriceTableOptions } from './models/pricing.ts';
@@ -151,6 +153,8 @@ export interface AgentPoolOptions {
   metrics?: MetricsOptions;
   /** Bounds of runs, thread history and the replay buffers of run events (`run/run-options.ts`). */
   runs?: RunOptions;
+  /** The window of live figures the dashboard and `agentpool top` show (`live-figures.ts`). @default {} */
+  liveFigures?: LiveFiguresOptions;
   /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
   /** Time source. @default the system clock */
@@ -190,6 +194,8 @@ export interface AgentPool {
   readonly prices: PriceTable;
   /** Prometheus metrics of this pool (`metrics.scrape()` for the exposition text). */
   readonly metrics: PoolMetrics;
+  /** The last minutes in 10-second buckets: runs, latency, cost, slowest runs, cache and activations. */
+  readonly live: LiveFigures;
   /** Subscribe to `agent.*`, `instance.*`, `breaker.*` and `model.fallback` events. */
   readonly events: EventBus<AgentPoolEvent>;
   readonly stores: Required<Stores>;
@@ -409,6 +415,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.metrics,
     );
     registerRecoveryMetrics(metrics.registry, () => recovery.stats());
+    const live = new LiveFigures({ clock, readPool: () => pool.stats() }, options.liveFigures);
     const preloader = new Preloader(
       {
         pool,
@@ -496,6 +503,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
             // Persisted usage, who-follows-whom and failure recovery: a Map lookup and a few additions each.
             runFinished: (run) => {
               metrics.runFinished(run);
+              live.runFinished(run);
               agents.usage.record(run);
               preloader.runFinished(run);
               recovery.runFinished(run);
@@ -562,6 +570,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     void checkpoint.start();
     autoscaler.start();
     tiers.start();
+    live.start();
     const ping = async (): Promise<void> => {
       await Promise.all([
         stores.agents.getById('agt_ping'),
@@ -583,6 +592,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       governance,
       flags,
       metrics,
+      live,
       models,
       guards,
       tools,
@@ -619,6 +629,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         try {
           ttlTimer?.cancel();
           health.close();
+          live.close();
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.

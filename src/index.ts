@@ -14,6 +14,9 @@ export {
   silentLogger,
 } from './core/logger.ts';
 export type { HistogramSnapshot } from './core/metrics.ts';
+export type { LiveBucket, LiveFigures, LiveWindow, SlowRun } from './live-figures.ts';
+export type { LiveFiguresOptions } from './live-figures-options.ts';
+export type { RecentRun, RecentRuns } from './recent-runs.ts';
 export { type BusEvent, type EventBus, LocalEventBus } from './events/bus.ts';
 export {
   type AgentInstance,

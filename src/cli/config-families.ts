@@ -16,6 +16,7 @@ import {
 import { resolveSqlitePoolOptions, type SqlitePoolOptions } from '../store/sqlite-stores.ts';
 import { FeatureFlags, type FlagDefinition } from '../governance/flags.ts';
 import { type GovernanceOptions, resolveGovernanceOptions } from '../governance/limits.ts';
+import { type LiveFiguresOptions, resolveLiveFiguresOptions } from '../live-figures-options.ts';
 import { type MetricsOptions, resolveMetricsOptions } from '../metrics-options.ts';
 import { type ModelCatalogOptions, resolveModelCatalogOptions } from '../models/catalog-options.ts';
 import { PriceTable, type PriceTableOptions } from '../models/pricing.ts';
@@ -70,6 +71,8 @@ export interface FamilySettings {
   flags?: Record<string, FlagDefinition>;
   /** Per-agent Prometheus series and stats bounds. */
   metrics?: MetricsOptions;
+  /** The window of live figures the dashboard and `agentpool top` show. */
+  liveFigures?: LiveFiguresOptions;
   /** Agents' lastUsedAt writes. */
   agents?: AgentUsageOptions;
   /** The PostgreSQL stores' schema, connection pool and timeouts (store postgres). */
@@ -159,6 +162,7 @@ export const FAMILIES: Readonly<Record<keyof FamilySettings, Family>> = {
     },
   },
   metrics: { resolve: (value) => resolveMetricsOptions(value as MetricsOptions) },
+  liveFigures: { resolve: (value) => resolveLiveFiguresOptions(value as LiveFiguresOptions) },
   agents: { resolve: (value) => resolveAgentUsageOptions(value as AgentUsageOptions) },
   postgres: {
     resolve: (value) => {

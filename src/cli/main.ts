@@ -11,7 +11,7 @@
  *   agentpool run <agent> "message" [--thread ID | --new-thread]
  *   agentpool threads create|get|messages|rm, runs get|cancel|follow
  *   agentpool projects ls|create|get|rm|limits, keys ls|create|revoke, usage (admin)
- *   agentpool stats
+ *   agentpool stats | top [--once] [--interval 2]
  */
 import { Command, CommanderError, Option } from 'commander';
 import { isAgentPoolError } from '../core/errors.ts';
@@ -29,6 +29,7 @@ import { MULTITASK_STRATEGIES } from '../coordination/thread-gate.ts';
 import { type RunFlags, type RunIo, runCommand } from './commands/run.ts';
 import { registerRunsCommand } from './commands/runs.ts';
 import { type StatsFlags, statsCommand } from './commands/stats.ts';
+import { type TopFlags, topCommand } from './commands/top.ts';
 import { registerThreadsCommand } from './commands/threads.ts';
 import { registerUsageCommand } from './commands/usage.ts';
 import type { ServeFlags } from './commands/serve.ts';
@@ -131,6 +132,21 @@ Prints the pool's live instances against its bound, instances by state and tier,
 misses, activations with their p50/p99 latency, and deactivations by cause.
 ${CLIENT_HELP}`;
 
+const TOP_HELP = `
+Refreshes like top (every --interval seconds, default 2) with the dashboard's live figures
+(GET /v1/pool/live): live instances by state and tier, cache hits and hit ratio, activations,
+evictions, health and its checks; runs in flight, in the last minute, by outcome, p50/p99 latency
+and cost over the last 15 minutes, with a one-line chart per 10 seconds; the slowest runs; spend
+today and this month against each project's budgets, the top agents by cost, each model's
+breaker and fallbacks; the cluster's nodes when there are several. q or Ctrl-C quits.
+The admin key sees the whole pool (or one project with --project), a project key its project.
+${CLIENT_HELP}
+
+Examples:
+  $ agentpool top
+  $ agentpool top --once          # one frame, for scripts
+  $ agentpool top --json          # the live view's JSON, once`;
+
 /** The real process, plus raw stdout for streamed text and whether stderr takes colours. */
 function defaultIo(): RunIo {
   return {
@@ -158,8 +174,8 @@ export function buildProgram(io: RunIo = defaultIo(), exit: ExitStatus = { code:
     .addHelpText(
       'after',
       `
-Every command has its own --help. Client commands (agents, run, threads, runs, stats, projects,
-keys, usage) talk to a running server: --url or AGENTPOOL_URL, a key in AGENTPOOL_API_KEY.
+Every command has its own --help. Client commands (agents, run, threads, runs, stats, top,
+projects, keys, usage) talk to a running server: --url or AGENTPOOL_URL, a key in AGENTPOOL_API_KEY.
 Exit codes: 0 success, 1 an error (error: <CODE>: <message> on stderr), 2 a usage error.
 
 Examples:
@@ -296,6 +312,16 @@ Examples:
     .addHelpText('after', STATS_HELP)
     .action(async (flags: StatsFlags) => {
       await statsCommand(flags, io);
+    });
+
+  clientOptions(program.command('top'))
+    .description('a live view of the pool, runs, money and nodes in the terminal, refreshing like top')
+    .option('--interval <seconds>', 'seconds between frames (default 2)', positiveInt('--interval', 3600))
+    .option('--once', 'print one frame and exit')
+    .option('--json', "print the live view's JSON once and exit")
+    .addHelpText('after', TOP_HELP)
+    .action(async (flags: TopFlags) => {
+      await topCommand(flags, io);
     });
 
   registerProjectsCommand(program, io);

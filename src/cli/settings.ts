@@ -495,6 +495,12 @@ export const SETTINGS: readonly Setting[] = [
     'agents with Prometheus series of their own; the rest are summed in agent="(other)"',
   ),
   s('metrics.maxTrackedAgents', 'agents whose figures the stats API keeps'),
+  s('liveFigures.bucketMs', 'width of one bucket of the live figures (dashboard, agentpool top) (ms)'),
+  s('liveFigures.buckets', 'buckets of live figures kept: the window is bucketMs × buckets'),
+  s('liveFigures.maxProjects', 'projects with live run figures of their own per bucket'),
+  s('liveFigures.slowestRuns', 'slowest runs the live view lists'),
+  s('liveFigures.recentRuns', "runs kept per agent for the dashboard's drill-down"),
+  s('liveFigures.recentAgents', 'agents whose recent runs are kept'),
   s('agents.lastUsedFlushIntervalMs', "how often agents' lastUsedAt is written (ms)"),
   s('agents.maxPendingUses', 'agents whose last use is held in memory before a write'),
   // The SQLite file

@@ -78,6 +78,8 @@ export interface ListAgentsOptions {
   cursor?: string;
   /** Only agents with all these labels. */
   labels?: Record<string, string>;
+  /** Only agents whose name contains this text. */
+  q?: string;
 }
 
 /** Agent definitions of every project. Every method takes the project first: isolation is explicit. */
@@ -182,6 +184,7 @@ export class AgentRegistry {
       limit,
       cursor: options.cursor,
       labels: options.labels,
+      q: options.q,
     });
   }
 

@@ -17,12 +17,14 @@ import { intOption } from '../core/options.ts';
 import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
 import type { RouteContext } from './context.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
+import { registerDashboardRoutes } from './dashboard/page.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolHealthRoutes } from './routes/pool-health.ts';
+import { registerPoolLiveRoutes } from './routes/pool-live.ts';
 import { registerPoolRoutes } from './routes/pool.ts';
 import { registerProjectRoutes } from './routes/projects.ts';
 import { registerRecoveryRoutes } from './routes/recovery.ts';
@@ -255,9 +257,11 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerRecoveryRoutes(app, context);
   registerUsageRoutes(app, context);
   registerPoolHealthRoutes(app, context);
+  registerPoolLiveRoutes(app, context);
   registerClusterRoutes(app, context);
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);
   registerProjectRoutes(app, context);
+  registerDashboardRoutes(app);
   return app;
 }

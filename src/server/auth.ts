@@ -6,7 +6,8 @@
  * `agentpool-project` header is 403); the admin key manages projects and keys, and may act in any
  * existing project named by that header (an unknown one is 404, so a typo creates nothing).
  * `/metrics` tells every tenant's figures, so it needs the admin key or the metrics token, which
- * opens nothing else. Health, readiness and the API docs stay open.
+ * opens nothing else. Health, readiness, the API docs and the dashboard's page (which asks for a
+ * key and sends it with each API call) stay open.
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -14,6 +15,7 @@ import type { AgentPool } from '../agent-pool.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { assertSlug } from '../registry/definition.ts';
 import { projectNotFound } from '../store/project-ports.ts';
+import { DASHBOARD_PATH } from './dashboard/page.ts';
 
 const OPEN_PATHS = ['/healthz', '/readyz', '/openapi.json'];
 const METRICS_PATH = '/metrics';
@@ -40,7 +42,13 @@ function pathOf(url: string): string {
 }
 
 function isOpen(path: string): boolean {
-  return OPEN_PATHS.includes(path) || path === '/docs' || path.startsWith('/docs/');
+  return (
+    OPEN_PATHS.includes(path) ||
+    path === '/docs' ||
+    path.startsWith('/docs/') ||
+    path === DASHBOARD_PATH ||
+    path.startsWith(`${DASHBOARD_PATH}/`)
+  );
 }
 
 function bearer(request: FastifyRequest): string | undefined {

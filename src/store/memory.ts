@@ -150,11 +150,14 @@ export class MemoryAgentStore implements AgentStore {
     const limit = pageLimit(query.limit);
     const start = query.cursor === undefined ? undefined : decodeCursor('name', query.cursor);
     const wanted = Object.entries(query.labels ?? {});
+    const q = query.q ?? '';
     const index = this.#projects.get(project);
     if (index === undefined) return { data: [], nextCursor: null };
     const matching = function* (this: MemoryAgentStore): Generator<StoredAgent> {
       for (let i = start === undefined ? 0 : bound(index.names, start, false); i < index.names.length; i++) {
-        const stored = index.byName.get(index.names[i] as string) as StoredAgent;
+        const name = index.names[i] as string;
+        if (q !== '' && !name.includes(q)) continue;
+        const stored = index.byName.get(name) as StoredAgent;
         if (wanted.length === 0 || hasLabels(this.#activeSpec(stored), wanted)) yield stored;
       }
     };

@@ -80,6 +80,8 @@ export interface ListAgentsQuery {
   readonly cursor?: string | undefined;
   /** Only agents carrying every one of these labels with these values. */
   readonly labels?: Readonly<Record<string, string>> | undefined;
+  /** Only agents whose name contains this text (case-sensitive; names are lowercase slugs). */
+  readonly q?: string | undefined;
 }
 
 /** What {@link AgentStore.create} needs. */

@@ -345,11 +345,19 @@ export function prepareStatements(db: Database.Database) {
   const labelled = (after: boolean) => `
     SELECT a.* FROM agent_labels l JOIN agents a ON a.id = l.agent_id
     WHERE l.project = @project AND l.key = @key AND l.value = @value ${after ? 'AND l.name > @after' : ''}
+      AND (@q IS NULL OR instr(l.name, @q) > 0)
       AND NOT EXISTS (
         SELECT 1 FROM json_each(@rest) j WHERE NOT EXISTS (
           SELECT 1 FROM agent_labels x WHERE x.agent_id = l.agent_id AND x.key = j.key AND x.value = j.value))
     ORDER BY l.name LIMIT @limit`;
-  type LabelArgs = { project: string; key: string; value: string; rest: string; limit: number };
+  type LabelArgs = {
+    project: string;
+    key: string;
+    value: string;
+    rest: string;
+    q: string | null;
+    limit: number;
+  };
   return {
     insertAgent: db.prepare<[AgentRow]>(`
       INSERT INTO agents (id, project, name, active_version, latest_version, spec, tier, ttl_seconds,
@@ -368,6 +376,14 @@ export function prepareStatements(db: Database.Database) {
     listFirst: agent<[string, number]>('SELECT * FROM agents WHERE project = ? ORDER BY name LIMIT ?'),
     listAfter: agent<[string, string, number]>(
       'SELECT * FROM agents WHERE project = ? AND name > ? ORDER BY name LIMIT ?',
+    ),
+    // A name search walks the (project, name) index in order and tests each name, stopping at a
+    // full page: a common text answers at once, a rare one reads the project's names once.
+    searchFirst: agent<[string, string, number]>(
+      'SELECT * FROM agents WHERE project = ? AND instr(name, ?) > 0 ORDER BY name LIMIT ?',
+    ),
+    searchAfter: agent<[string, string, string, number]>(
+      'SELECT * FROM agents WHERE project = ? AND name > ? AND instr(name, ?) > 0 ORDER BY name LIMIT ?',
     ),
     listLabelsFirst: agent<LabelArgs>(labelled(false)),
     listLabelsAfter: agent<LabelArgs & { after: string }>(labelled(true)),

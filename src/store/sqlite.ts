@@ -159,8 +159,14 @@ export class SqliteAgentStore implements AgentStore {
     const labels = Object.entries(query.labels ?? {});
     return this.#conn.guard(() => {
       const s = this.#s;
+      const q = query.q === undefined || query.q === '' ? null : query.q;
       let rows: Iterable<AgentRow>;
-      if (labels.length === 0) {
+      if (labels.length === 0 && q !== null) {
+        rows =
+          after === undefined
+            ? s.searchFirst.iterate(project, q, limit + 1)
+            : s.searchAfter.iterate(project, after, q, limit + 1);
+      } else if (labels.length === 0) {
         rows =
           after === undefined
             ? s.listFirst.iterate(project, limit + 1)
@@ -175,7 +181,7 @@ export class SqliteAgentStore implements AgentStore {
         }
         const [key, value] = labels[driver] as [string, string];
         const rest = JSON.stringify(Object.fromEntries(labels.filter((_, i) => i !== driver)));
-        const args = { project, key, value, rest, limit: limit + 1 };
+        const args = { project, key, value, rest, q, limit: limit + 1 };
         rows =
           after === undefined
             ? s.listLabelsFirst.iterate(args)

@@ -51,6 +51,7 @@ describe('server configuration: option families from the config file', () => {
       },
       flags: { beta: { strategy: 'percentage', percent: 10 } },
       metrics: { maxAgentSeries: 10 },
+      liveFigures: { bucketMs: 5000, buckets: 120 },
       agents: { lastUsedFlushIntervalMs: 1000 },
     };
     const config = resolveServerConfig({ file: file(values) });
@@ -63,6 +64,7 @@ describe('server configuration: option families from the config file', () => {
     assert.deepEqual(config.models, values.models);
     assert.deepEqual(config.flags, values.flags);
     assert.deepEqual(config.metrics, values.metrics);
+    assert.deepEqual(config.liveFigures, values.liveFigures);
     assert.deepEqual(config.agents, values.agents);
   });
 

@@ -161,6 +161,7 @@ describe('server configuration', () => {
       'governance',
       'flags',
       'metrics',
+      'liveFigures',
       'agents',
       'sqlite',
       'postgres',

@@ -139,13 +139,17 @@ describe('the npm package', () => {
       'dist/index.d.ts',
       'dist/cli/main.js',
       'dist/cli/commands/serve.js',
+      'dist/server/dashboard/assets/index.html',
+      'dist/server/dashboard/assets/dashboard.js',
+      'dist/server/dashboard/assets/dashboard.css',
     ]) {
       assert.ok(files.includes(needed), `${needed} is missing from the tarball`);
     }
     const stray = files.filter(
       (f) =>
         !['package.json', 'README.md', 'LICENSE', 'examples/agents.yaml'].includes(f) &&
-        !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(f),
+        !/^dist\/.+\.(js|d\.ts|js\.map)$/.test(f) &&
+        !/^dist\/server\/dashboard\/assets\/(index\.html|dashboard\.css)$/.test(f),
     );
     assert.deepEqual(stray, [], 'files that have no place in the package');
     assert.deepEqual(
@@ -284,6 +288,16 @@ try {
       assert.equal(res.status, 200);
       const run = (await res.json()) as { status: string; output: string };
       assert.deepEqual([run.status, run.output], ['succeeded', '[demo] 17*23 = 391']);
+      // The dashboard's assets ship in the package (copied into dist/ by the build).
+      for (const [path, type] of [
+        ['/dashboard', /^text\/html/],
+        ['/dashboard/dashboard.js', /^text\/javascript/],
+        ['/dashboard/dashboard.css', /^text\/css/],
+      ] as const) {
+        const asset = await fetch(`${url}${path}`);
+        assert.equal(asset.status, 200, path);
+        assert.match(asset.headers.get('content-type') ?? '', type, path);
+      }
       child.kill('SIGTERM');
       assert.equal(await exited, 0, output);
       assert.match(output, /\nstopped\n/);

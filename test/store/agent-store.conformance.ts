@@ -211,6 +211,24 @@ export function agentStoreConformance(
         assert.deepEqual(names((await store.list('p1', { limit: 10, labels: none })).data), []);
       });
 
+      it('searches names by a contained text (q), in name order, paging without gaps', async () => {
+        for (const n of ['alpha-bot', 'beta-bot', 'gamma', 'bot-one', 'delta-bot', 'robot-x']) {
+          await make(n, spec({ labels: n.startsWith('b') ? { env: 'prod' } : {} }));
+        }
+        await make('other-bot', spec(), 'p2');
+        const all: string[] = [];
+        let cursor: string | undefined;
+        do {
+          const page = await store.list('p1', { limit: 2, q: 'bot', cursor });
+          all.push(...names(page.data));
+          cursor = page.nextCursor ?? undefined;
+        } while (cursor !== undefined);
+        assert.deepEqual(all, ['alpha-bot', 'beta-bot', 'bot-one', 'delta-bot', 'robot-x']);
+        assert.deepEqual(names((await store.list('p1', { limit: 10, q: 'zzz' })).data), []);
+        const labelled = await store.list('p1', { limit: 10, q: 'bot', labels: { env: 'prod' } });
+        assert.deepEqual(names(labelled.data), ['beta-bot', 'bot-one']);
+      });
+
       it('keeps label filters inside the project', async () => {
         await make('a', spec({ labels: { env: 'prod' } }), 'p1');
         await make('b', spec({ labels: { env: 'prod' } }), 'p2');

@@ -94,6 +94,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     ...(config.resilience !== undefined && { resilience: config.resilience }),
     ...(config.flags !== undefined && { flags: config.flags }),
     ...(config.metrics !== undefined && { metrics: config.metrics }),
+    ...(config.liveFigures !== undefined && { liveFigures: config.liveFigures }),
     ...(config.agents !== undefined && { agents: config.agents }),
     ...(config.ttlSweepIntervalMs !== undefined && { ttlSweepIntervalMs: config.ttlSweepIntervalMs }),
   });

@@ -106,7 +106,7 @@ export function registerAgentRoutes(app: FastifyInstance, { pool }: RouteContext
     },
   );
 
-  app.get<{ Querystring: PageQuery & { label?: string[] } }>(
+  app.get<{ Querystring: PageQuery & { label?: string[]; q?: string } }>(
     '/v1/agents',
     {
       schema: {
@@ -121,18 +121,24 @@ export function registerAgentRoutes(app: FastifyInstance, { pool }: RouteContext
               items: { type: 'string' },
               description: '`key=value`; repeat or comma-separate for several (all must match).',
             },
+            q: {
+              type: 'string',
+              maxLength: 200,
+              description: "Only agents whose name contains this text (the dashboard's search).",
+            },
           },
         },
         response: { 200: pageOf('Agent'), ...errorResponses },
       },
     },
     async (request) => {
-      const { limit, cursor, label } = request.query;
+      const { limit, cursor, label, q } = request.query;
       const labels = parseLabelFilter(label);
       return pool.agents.list(request.project, {
         ...(limit !== undefined && { limit }),
         ...(cursor !== undefined && { cursor }),
         ...(labels !== undefined && { labels }),
+        ...(q !== undefined && q !== '' && { q }),
       });
     },
   );

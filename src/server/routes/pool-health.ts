@@ -6,8 +6,20 @@
  * (`/readyz` is the probe).
  */
 import type { FastifyInstance } from 'fastify';
+import type { AgentPool } from '../../agent-pool.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, ref } from '../schemas.ts';
+
+/** The health report as the admin sees it, or a project key (status and check names only). */
+export function healthView(pool: AgentPool, admin: boolean) {
+  const report = pool.health.current();
+  if (admin) return report;
+  return {
+    status: report.status,
+    checkedAt: report.checkedAt,
+    checks: report.checks.map((c) => ({ name: c.name, status: c.status })),
+  };
+}
 
 /** Registers `GET /v1/pool/health`. */
 export function registerPoolHealthRoutes(app: FastifyInstance, { pool }: RouteContext): void {
@@ -22,14 +34,6 @@ export function registerPoolHealthRoutes(app: FastifyInstance, { pool }: RouteCo
         response: { 200: ref('PoolHealth'), ...errorResponses },
       },
     },
-    async (request) => {
-      const report = pool.health.current();
-      if (request.admin) return report;
-      return {
-        status: report.status,
-        checkedAt: report.checkedAt,
-        checks: report.checks.map((c) => ({ name: c.name, status: c.status })),
-      };
-    },
+    async (request) => healthView(pool, request.admin),
   );
 }

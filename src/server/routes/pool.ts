@@ -63,6 +63,20 @@ function projectStats(pool: AgentPool, project: string) {
   };
 }
 
+/** The body of `GET /v1/pool/stats`: the whole pool's figures, or one project's (undefined: the pool). */
+export function poolStatsView(pool: AgentPool, project: string | undefined) {
+  if (project !== undefined) return projectStats(pool, project);
+  return {
+    scope: 'pool' as const,
+    ...pool.instances.stats(),
+    runs: pool.runs.inFlight(),
+    models: pool.guards.stats(),
+    checkpoint: pool.checkpoint.stats(),
+    autoscaling: pool.autoscaler.stats(),
+    tiers: pool.tiers.stats(),
+  };
+}
+
 /**
  * The project a stats request reads: `?project=` for the admin (it must exist), the key's own
  * project otherwise (naming another is 403 `FORBIDDEN`); undefined when the admin asks for the pool.
@@ -107,16 +121,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
     },
     async (request) => {
       const project = await statsProject(pool, request, request.query.project, true);
-      if (project !== undefined) return projectStats(pool, project);
-      return {
-        scope: 'pool',
-        ...instances.stats(),
-        runs: pool.runs.inFlight(),
-        models: pool.guards.stats(),
-        checkpoint: pool.checkpoint.stats(),
-        autoscaling: pool.autoscaler.stats(),
-        tiers: pool.tiers.stats(),
-      };
+      return poolStatsView(pool, project);
     },
   );
 

@@ -64,7 +64,7 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
         tags: ['agents'],
         summary: "An agent's usage: persisted figures, live figures, priority and followers",
         description:
-          '`usage`: uses, successes, failures, success rate, mean latency, cost and last use since the agent was created, persisted (in coalesced writes) plus what this node has not written yet. `live`: its live instance on this node (null when none) and its run figures since this node started (null when it has not run here). `priority`: the terms and score preloading ranks it by (null when never used). `followers`: agents that tend to run next on its threads, as prefetching learned them on this node.',
+          '`usage`: uses, successes, failures, success rate, mean latency, cost and last use since the agent was created, persisted (in coalesced writes) plus what this node has not written yet. `live`: its live instance on this node (null when none) and its run figures since this node started (null when it has not run here), and `recentRuns`: its last runs on this node, newest first (id, status, thread, version, model, cost, duration, finish). `priority`: the terms and score preloading ranks it by (null when never used). `followers`: agents that tend to run next on its threads, as prefetching learned them on this node.',
         params: idOrNameParams,
         response: {
           200: {
@@ -121,6 +121,7 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
         live: {
           instance: pool.instances.instance(agent.project, agent.id) ?? null,
           runs: pool.metrics.agents.agent(agent.project, agent.name) ?? null,
+          recentRuns: pool.live.recent.of(agent.id),
         },
         priority: scored === undefined ? null : { ...scored, threshold: pool.preloader.options.threshold },
         followers: pool.preloader

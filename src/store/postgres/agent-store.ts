@@ -149,15 +149,18 @@ export class PostgresAgentStore implements AgentStore {
     const limit = pageLimit(query.limit);
     const after = query.cursor === undefined ? null : decodeCursor('name', query.cursor);
     const labels = Object.entries(query.labels ?? {});
+    const q = query.q === undefined || query.q === '' ? null : query.q;
     let rows: AgentRow[];
     if (labels.length === 0) {
       const inner = `SELECT * FROM agents WHERE project = $1 AND ($2::text IS NULL OR name > $2)
+                       AND ($5::text IS NULL OR strpos(name, $5) > 0)
                      ORDER BY name LIMIT $3`;
       rows = await this.#conn.rows<AgentRow>(bytesBounded(inner, 'q.name', AGENT_BYTES, '$4'), [
         project,
         after,
         limit + 1,
         PAGE_BUDGET,
+        q,
       ]);
     } else {
       // The scan walks one label's index in name order and checks the others per row, so the
@@ -178,6 +181,7 @@ export class PostgresAgentStore implements AgentStore {
       const inner = `
         SELECT a.* FROM agent_labels l JOIN agents a ON a.id = l.agent_id
         WHERE l.project = $1 AND l.key = $2 AND l.value = $3 AND ($4::text IS NULL OR l.name > $4)
+          AND ($9::text IS NULL OR strpos(l.name, $9) > 0)
           AND NOT EXISTS (
             SELECT 1 FROM unnest($5::text[], $6::text[]) AS j (key, value) WHERE NOT EXISTS (
               SELECT 1 FROM agent_labels x WHERE x.agent_id = l.agent_id AND x.key = j.key AND x.value = j.value))
@@ -191,6 +195,7 @@ export class PostgresAgentStore implements AgentStore {
         rest.map(([, v]) => v),
         limit + 1,
         PAGE_BUDGET,
+        q,
       ]);
     }
     return boundedPage(
