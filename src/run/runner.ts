@@ -22,7 +22,10 @@ import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
-import { runTool, type Tool } from '../tools/tool.ts';
+import type { ToolOrigin } from '../tools/catalog.ts';
+import { type HookRun, HookSet } from '../tools/hooks.ts';
+import { type ToolFigures, type ToolSeries } from '../tools/tool-figures.ts';
+import { runTool, type Tool, type ToolResult } from '../tools/tool.ts';
 import { applyCallSettings, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
 import {
@@ -47,6 +50,10 @@ export interface RunnerDeps {
   toolTimeoutMs: number;
   /** Told how long each model call took. @default ignores */
   observer?: RunObserver;
+  /** The pool's hooks, for runs whose instance has no hook set of its own. @default none */
+  hooks?: HookSet;
+  /** Where tools come from (their `source`) and where their calls are counted. @default unlabelled, uncounted */
+  tools?: { readonly figures: ToolFigures; originOf(tool: Tool): ToolOrigin | undefined };
 }
 
 /** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
@@ -73,6 +80,8 @@ export interface RunInput {
   settings?: CallSettings;
   /** Where each finished step and the terminal record are written. */
   writes: RunWrites;
+  /** The instance's hooks (the pool's and its definition's), resolved at activation. @default the pool's */
+  hooks?: HookSet | undefined;
 }
 
 interface StepResult {
@@ -91,10 +100,12 @@ export class Runner {
   readonly #observer: RunObserver;
   /** Worked out once per tool list: a live instance hands every run the same list. */
   readonly #agentTools = new WeakMap<readonly Tool[], AgentTools>();
+  readonly #hooks: HookSet;
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     this.#observer = deps.observer ?? IGNORE_RUNS;
+    this.#hooks = deps.hooks ?? new HookSet([], () => undefined);
   }
 
   async execute(input: RunInput): Promise<RunRecord> {
@@ -110,7 +121,7 @@ export class Runner {
         : [...agentTools.definitions, ...clientToolDefinitions(clientTools)];
     const clientNames: ReadonlySet<string> =
       clientTools.length === 0 ? NO_NAMES : new Set(clientTools.map((t) => t.name));
-    const byName = agentTools.byName;
+    const hooks = input.hooks ?? this.#hooks;
     try {
       // A run resumed after its node died goes on after its last committed step.
       for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
@@ -119,15 +130,48 @@ export class Runner {
           input.admission?.budgeted === true
             ? await input.admission.reserveStep(promptBytes(prompt, toolDefs))
             : undefined;
+        if (hooks.wants('beforeModelCall')) {
+          hooks.emit('beforeModelCall', { ...hookRun(run), step, model: spec.model });
+        }
         const started = performance.now();
         let result: StepResult;
         try {
           result = await this.#modelStep(spec, prompt, toolDefs, step, input);
         } catch (err) {
-          this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, false);
+          const seconds = (performance.now() - started) / 1000;
+          this.#observer.modelCall(spec.model, seconds, false);
+          if (hooks.wants('afterModelCall')) {
+            const { code, message } = describeError(modelError(err, signal), signal.aborted);
+            hooks.emit('afterModelCall', {
+              ...hookRun(run),
+              step,
+              model: spec.model,
+              ok: false,
+              durationMs: seconds * 1000,
+              finishReason: null,
+              inputTokens: 0,
+              outputTokens: 0,
+              toolCalls: 0,
+              error: { code, message },
+            });
+          }
           throw err;
         }
-        this.#observer.modelCall(result.model, (performance.now() - started) / 1000, true);
+        const seconds = (performance.now() - started) / 1000;
+        this.#observer.modelCall(result.model, seconds, true);
+        if (hooks.wants('afterModelCall')) {
+          hooks.emit('afterModelCall', {
+            ...hookRun(run),
+            step,
+            model: result.model,
+            ok: true,
+            durationMs: seconds * 1000,
+            finishReason: result.finishReason,
+            inputTokens: result.inputTokens,
+            outputTokens: result.outputTokens,
+            toolCalls: result.toolCalls.length,
+          });
+        }
         const { client: clientCalls, server: serverCalls } =
           result.toolCalls.length === 0 ? NO_CALLS : splitCalls(result.toolCalls, clientNames, stateless);
         const stops = clientCalls.length > 0;
@@ -153,8 +197,18 @@ export class Runner {
             ...exceeded,
           });
         }
+        let stepTools: StepTools | undefined;
         if (serverCalls.length > 0) {
-          const toolContent = await this.#callTools(serverCalls, byName, step, input, clientNames);
+          stepTools = { calls: 0, errors: 0, timeouts: 0, durationMs: 0 };
+          const toolContent = await this.#callTools(
+            serverCalls,
+            agentTools,
+            step,
+            input,
+            clientNames,
+            hooks,
+            stepTools,
+          );
           messages.push(this.#message('tool', toolContent, run.id));
         }
         for (const call of clientCalls) {
@@ -183,9 +237,14 @@ export class Runner {
           outputTokens: result.outputTokens,
         };
         if (exceeded !== undefined) finished.usageExceededCap = exceeded;
+        if (stepTools !== undefined) {
+          stepTools.durationMs = roundMs(stepTools.durationMs);
+          finished.tools = stepTools;
+        }
         events.publish(finished);
         if (done) {
           events.publish({ type: 'run.finished', run });
+          if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
           return run;
         }
         for (const m of messages) prompt.push(...toPrompt('', [m]));
@@ -199,14 +258,25 @@ export class Runner {
         },
       );
     } catch (err) {
-      return this.fail(run, err, signal, events, input.writes);
+      const failed = await this.fail(run, err, signal, events, input.writes);
+      // A run handed over to another node is not finished: it comes back `running`.
+      if (failed.status !== 'running' && hooks.wants('onRunFinished')) {
+        hooks.emit('onRunFinished', { ...hookRun(failed), run: failed });
+      }
+      return failed;
     }
   }
 
   #toolsOf(tools: readonly Tool[]): AgentTools {
     let known = this.#agentTools.get(tools);
     if (known === undefined) {
-      known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])) };
+      const catalog = this.#deps.tools;
+      const bound = new Map<string, BoundTool>();
+      for (const tool of tools) {
+        const source = catalog?.originOf(tool)?.source ?? 'custom';
+        bound.set(tool.name, { tool, source, series: catalog?.figures.seriesFor(tool.name, source) });
+      }
+      known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])), bound };
       this.#agentTools.set(tools, known);
     }
     return known;
@@ -284,13 +354,18 @@ export class Runner {
 
   async #callTools(
     calls: readonly LanguageModelV3ToolCallPart[],
-    byName: ReadonlyMap<string, Tool>,
+    agentTools: AgentTools,
     step: number,
     input: RunInput,
     /** The caller's functions: a call of one reaching here had arguments that were not JSON. */
     clientNames: ReadonlySet<string>,
+    hooks: HookSet,
+    /** Summed into the step's `step.finished` event. */
+    stepTools: StepTools,
   ): Promise<ToolContent> {
     const { run, signal, events } = input;
+    const { byName, bound } = agentTools;
+    const figures = this.#deps.tools?.figures;
     const ctx = {
       signal,
       project: run.project,
@@ -307,42 +382,101 @@ export class Runner {
           toolName: call.toolName,
           input: call.input,
         });
-        const tool = byName.get(call.toolName);
-        const known = tool !== undefined || clientNames.has(call.toolName);
-        const outcome =
-          known && call.input instanceof InvalidToolInput
-            ? { ok: false as const, error: { code: 'TOOL_INPUT_INVALID', message: call.input.message } }
-            : tool === undefined
-              ? {
-                  ok: false as const,
-                  error: {
-                    code: 'TOOL_NOT_FOUND',
-                    message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
-                  },
-                }
-              : await runTool(
-                  tool,
-                  call.input,
-                  { ...ctx, idempotencyKey: `${run.id}:${step}:${callIndex}` },
-                  this.#deps.toolTimeoutMs,
-                );
+        const own = bound.get(call.toolName);
+        const known = own !== undefined || clientNames.has(call.toolName);
         const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
+        if (own === undefined || (known && call.input instanceof InvalidToolInput)) {
+          const error =
+            known && call.input instanceof InvalidToolInput
+              ? { code: 'TOOL_INPUT_INVALID', message: call.input.message }
+              : {
+                  code: 'TOOL_NOT_FOUND',
+                  message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
+                };
+          if (own !== undefined) this.#counted(own, run.project, 'error', 0, stepTools, figures);
+          events.publish({ type: 'tool.result', step, ...ids, ok: false, error, durationMs: 0 });
+          return errorResult(ids, error);
+        }
+        const hookEvent =
+          hooks.wants('beforeToolCall') || hooks.wants('afterToolCall')
+            ? { ...hookRun(run), step, ...ids, source: own.source, input: call.input }
+            : undefined;
+        if (hookEvent !== undefined) hooks.emit('beforeToolCall', hookEvent);
+        const started = performance.now();
+        const outcome: ToolResult = await runTool(
+          own.tool,
+          call.input,
+          { ...ctx, idempotencyKey: `${run.id}:${step}:${callIndex}` },
+          this.#deps.toolTimeoutMs,
+        );
+        const durationMs = roundMs(performance.now() - started);
+        const timedOut = !outcome.ok && outcome.error.code === 'TOOL_TIMEOUT';
+        this.#counted(
+          own,
+          run.project,
+          outcome.ok ? 'ok' : timedOut ? 'timeout' : 'error',
+          durationMs,
+          stepTools,
+          figures,
+        );
+        if (hookEvent !== undefined) {
+          hooks.emit('afterToolCall', {
+            ...hookEvent,
+            ok: outcome.ok,
+            durationMs,
+            timedOut,
+            ...(outcome.ok ? { output: outcome.output } : { error: outcome.error }),
+          });
+        }
+        const source = own.source;
         if (outcome.ok) {
-          events.publish({ type: 'tool.result', step, ...ids, ok: true, output: outcome.output });
+          events.publish({
+            type: 'tool.result',
+            step,
+            ...ids,
+            ok: true,
+            output: outcome.output,
+            durationMs,
+            source,
+          });
           return {
             type: 'tool-result',
             ...ids,
             output: { type: 'json', value: (outcome.output ?? null) as never },
           };
         }
-        events.publish({ type: 'tool.result', step, ...ids, ok: false, error: outcome.error });
-        return {
-          type: 'tool-result',
+        const failed: RunEventInput = {
+          type: 'tool.result',
+          step,
           ...ids,
-          output: { type: 'error-text', value: `${outcome.error.code}: ${outcome.error.message}` },
+          ok: false,
+          error: outcome.error,
+          durationMs,
+          source,
         };
+        if (timedOut) failed.timedOut = true;
+        events.publish(failed);
+        return errorResult(ids, outcome.error);
       }),
     );
+  }
+
+  /** Counts one call in the tool's figures and in its step's summary. */
+  #counted(
+    own: BoundTool,
+    project: string,
+    outcome: 'ok' | 'error' | 'timeout',
+    durationMs: number,
+    stepTools: StepTools,
+    figures: ToolFigures | undefined,
+  ): void {
+    stepTools.calls++;
+    stepTools.durationMs += durationMs;
+    if (outcome !== 'ok') {
+      stepTools.errors++;
+      if (outcome === 'timeout') stepTools.timeouts++;
+    }
+    if (own.series !== undefined) figures?.record(project, own.series, outcome, durationMs);
   }
 
   /**
@@ -501,6 +635,44 @@ function splitCalls(
 interface AgentTools {
   readonly definitions: LanguageModelV3FunctionTool[];
   readonly byName: ReadonlyMap<string, Tool>;
+  /** By name: the tool with its source and the series its calls are counted in. */
+  readonly bound: ReadonlyMap<string, BoundTool>;
+}
+
+/** A tool bound once per tool list to its source label and figures. */
+interface BoundTool {
+  readonly tool: Tool;
+  readonly source: string;
+  readonly series: ToolSeries | undefined;
+}
+
+/** The tool calls of one step, as `step.finished` sums them; `errors` includes `timeouts`. */
+interface StepTools {
+  calls: number;
+  errors: number;
+  timeouts: number;
+  durationMs: number;
+}
+
+/** The run fields every hook event carries. */
+function hookRun(run: RunRecord): HookRun {
+  return { project: run.project, agent: run.agentName, runId: run.id, threadId: run.threadId };
+}
+
+/** Milliseconds to the microsecond. */
+function roundMs(ms: number): number {
+  return Math.round(ms * 1000) / 1000;
+}
+
+function errorResult(
+  ids: { toolCallId: string; toolName: string },
+  error: { code: string; message: string },
+): ToolContent[number] {
+  return {
+    type: 'tool-result',
+    ...ids,
+    output: { type: 'error-text', value: `${error.code}: ${error.message}` },
+  };
 }
 
 /** The tools as the model is told of them. */

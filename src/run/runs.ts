@@ -952,6 +952,7 @@ export class RunManager {
         clientTools: request.clientTools,
         settings: request.settings,
         writes,
+        hooks: resources.hooks,
       });
     } catch (err) {
       ended = await runner.fail(run, err, signal, stream, writes);

@@ -16,7 +16,12 @@ import {
   type ResolvedBuiltinToolOptions,
   resolveBuiltinToolOptions,
 } from './builtins.ts';
-import { ModuleToolLoader, resolveModuleToolLoaderOptions } from './module-tools.ts';
+import { ModuleToolLoader, type RefusedReload, resolveModuleToolLoaderOptions } from './module-tools.ts';
+import { ToolFigures } from './tool-figures.ts';
+import { listTools, type ToolListing } from './tool-listing.ts';
+import { parseToolRef, type ToolRef } from './tool-ref.ts';
+
+export { parseToolRef, TOOL_REF_KINDS, type ToolRef } from './tool-ref.ts';
 import {
   bindTool,
   createToolAjv,
@@ -35,6 +40,12 @@ export interface ToolCatalogOptions {
   allowOutsideBaseDir?: boolean;
   /** Tool modules kept loaded by the catalog's loader. @default 1000 */
   maxModules?: number;
+  /** Whether a tool module whose file changed is imported again at its next activation. @default true */
+  reload?: boolean;
+  /** Distinct contents of one module file imported over the process's life (what Node keeps). @default 20 */
+  maxModuleVersions?: number;
+  /** Re-imports of changed module files over the process's life. @default 1000 */
+  maxReloads?: number;
   /** Options of the builtin tools (fetch allowlist, limits, clock, fetch). @default {} */
   builtins?: BuiltinToolOptions;
   /** Tools registered in code, referenced as `custom:<name>`. @default [] */
@@ -50,21 +61,14 @@ export interface ResolvedToolCatalogOptions {
   readonly baseDir: string;
   readonly allowOutsideBaseDir: boolean;
   readonly maxModules: number;
+  readonly reload: boolean;
+  readonly maxModuleVersions: number;
+  readonly maxReloads: number;
   readonly builtins: ResolvedBuiltinToolOptions;
   readonly tools: readonly Tool[];
   readonly defaultTimeoutMs: number;
   readonly clock: Clock;
 }
-
-/** A parsed tool reference. */
-export type ToolRef =
-  | { readonly kind: 'builtin'; readonly name: string }
-  | { readonly kind: 'custom'; readonly name: string }
-  /** `name` null: every tool of the module. */
-  | { readonly kind: 'module'; readonly path: string; readonly name: string | null };
-
-/** The reference kinds this catalog resolves. */
-export const TOOL_REF_KINDS = ['builtin', 'module', 'custom'] as const;
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveToolCatalogOptions(
@@ -90,6 +94,9 @@ export function resolveToolCatalogOptions(
     baseDir: loader.baseDir,
     allowOutsideBaseDir: loader.allowOutsideBaseDir,
     maxModules: loader.maxModules,
+    reload: loader.reload,
+    maxModuleVersions: loader.maxModuleVersions,
+    maxReloads: loader.maxReloads,
     builtins: resolveBuiltinToolOptions({ clock, ...input.builtins }, `${prefix}builtins.`),
     tools: [...tools],
     defaultTimeoutMs: intOption(`${prefix}defaultTimeoutMs`, input.defaultTimeoutMs, 30_000),
@@ -98,31 +105,21 @@ export function resolveToolCatalogOptions(
 }
 
 /**
- * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>` and
- * `custom:<name>`; other kinds throw `TOOL_NOT_FOUND` saying the kind is not supported yet.
+ * Where a resolved tool comes from: its `source` labels its figures (`builtin`, `custom`,
+ * `module`; an MCP server's tools will say `mcp:<server>`), and a module tool names its file.
  */
-export function parseToolRef(ref: string): ToolRef {
-  const notFound = (message: string): AgentPoolError =>
-    new AgentPoolError('TOOL_NOT_FOUND', `tool reference ${JSON.stringify(ref)}: ${message}`, { ref });
-  if (typeof ref !== 'string' || ref.trim() === '') throw notFound('must be a non-empty string');
-  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(ref);
-  if (match === null) return { kind: 'builtin', name: ref };
-  const kind = (match[1] as string).toLowerCase();
-  const rest = match[2] as string;
-  if (kind === 'builtin' || kind === 'custom') {
-    if (rest === '') throw notFound(`needs a tool name after "${kind}:"`);
-    return { kind, name: rest };
-  }
-  if (kind === 'module') {
-    // The last '#' splits path and tool name, so a '#' inside a directory name still works.
-    const hash = rest.lastIndexOf('#');
-    const path = hash === -1 ? rest : rest.slice(0, hash);
-    const name = hash === -1 ? null : rest.slice(hash + 1);
-    if (path === '') throw notFound('needs a file path after "module:"');
-    if (name === '') throw notFound('needs a tool name after "#"');
-    return { kind: 'module', path, name };
-  }
-  throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
+export interface ToolOrigin {
+  readonly source: string;
+  /** The reference that resolved it (`builtin:calculator`, `custom:refund`, `module:./x.ts`). */
+  readonly ref: string;
+  /** A module tool's absolute file path and content version. */
+  readonly module?: { readonly path: string; readonly version: string };
+}
+
+/** What the catalog is handed by the pool that owns it. */
+export interface ToolCatalogDeps {
+  /** Told when a changed module file is not imported because a cap was reached. @default ignores */
+  onReloadRefused?: (refused: RefusedReload) => void;
 }
 
 /** Resolves agents' tool references to tools and runs tool calls with the catalog's default timeout. */
@@ -130,6 +127,10 @@ export class ToolCatalog {
   readonly options: ResolvedToolCatalogOptions;
   /** The module loader; its cache is bounded by `maxModules`. */
   readonly modules: ModuleToolLoader;
+  /** Calls, errors, timeouts and latency per tool (and per project), fed by the run loop. */
+  readonly figures = new ToolFigures();
+  /** Where each resolved tool comes from (keyed by the tool object runs hold). */
+  readonly #origins = new WeakMap<Tool, ToolOrigin>();
   readonly #ajv = createToolAjv();
   // Keyed by the tool as defined: a module re-imported after leaving the loader's cache yields the
   // same tool objects from Node's module cache, and must not compile its schemas again.
@@ -137,18 +138,47 @@ export class ToolCatalog {
   readonly #builtins: ReadonlyMap<string, Tool>;
   readonly #custom: ReadonlyMap<string, Tool>;
 
-  constructor(options: ToolCatalogOptions = {}) {
+  constructor(options: ToolCatalogOptions = {}, deps: ToolCatalogDeps = {}) {
     this.options = resolveToolCatalogOptions(options);
     const prepare = (tool: Tool): Tool => this.#prepare(tool);
     this.modules = new ModuleToolLoader({
       baseDir: this.options.baseDir,
       allowOutsideBaseDir: this.options.allowOutsideBaseDir,
       maxModules: this.options.maxModules,
+      reload: this.options.reload,
+      maxModuleVersions: this.options.maxModuleVersions,
+      maxReloads: this.options.maxReloads,
       prepare,
+      ...(deps.onReloadRefused !== undefined && { onReloadRefused: deps.onReloadRefused }),
     });
     const builtins = createBuiltinTools(this.options.builtins);
     this.#builtins = new Map(BUILTIN_TOOL_NAMES.map((name) => [name, prepare(builtins[name])]));
     this.#custom = new Map(this.options.tools.map((tool) => [tool.name, prepare(tool)]));
+    for (const [name, tool] of this.#builtins)
+      this.#origins.set(tool, { source: 'builtin', ref: `builtin:${name}` });
+    for (const [name, tool] of this.#custom)
+      this.#origins.set(tool, { source: 'custom', ref: `custom:${name}` });
+  }
+
+  /** Where a tool this catalog resolved comes from; undefined for a tool it did not resolve. */
+  originOf(tool: Tool): ToolOrigin | undefined {
+    return this.#origins.get(tool);
+  }
+
+  /**
+   * What agents holding `refs` can use: the builtin and registered tools, then the tools of the
+   * modules `refs` name (see tool-listing.ts); a new kind of reference adds its case there.
+   */
+  list(refs: Iterable<string>): ToolListing[] {
+    return listTools(this, refs);
+  }
+
+  /** The builtin tools, then the registered (`custom:`) ones. */
+  ownTools(): { tool: Tool; origin: ToolOrigin }[] {
+    return [...this.#builtins.values(), ...this.#custom.values()].map((tool) => ({
+      tool,
+      origin: this.#origins.get(tool) as ToolOrigin,
+    }));
   }
 
   /**
@@ -309,9 +339,20 @@ export class ToolCatalog {
         }
         return [tool];
       }
-      case 'module':
-        if (parsed.name === null) return (await this.modules.load(parsed.path)).tools;
-        return [await this.modules.loadTool(parsed.path, parsed.name)];
+      case 'module': {
+        const module = await this.modules.load(parsed.path);
+        const tools =
+          parsed.name === null ? module.tools : [await this.modules.loadTool(parsed.path, parsed.name)];
+        for (const tool of tools) {
+          if (this.#origins.has(tool)) continue;
+          this.#origins.set(tool, {
+            source: 'module',
+            ref: `module:${parsed.path}`,
+            module: { path: module.path, version: module.version },
+          });
+        }
+        return tools;
+      }
     }
   }
 
