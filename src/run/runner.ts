@@ -23,9 +23,9 @@ import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resil
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
 import type { ToolOrigin } from '../tools/catalog.ts';
-import { type HookRun, HookSet } from '../tools/hooks.ts';
-import { type ToolFigures, type ToolSeries } from '../tools/tool-figures.ts';
-import { runTool, type Tool, type ToolResult } from '../tools/tool.ts';
+import { HookSet } from '../tools/hooks.ts';
+import type { ToolFigures } from '../tools/tool-figures.ts';
+import type { Tool } from '../tools/tool.ts';
 import { applyCallSettings, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
 import {
@@ -38,7 +38,17 @@ import {
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunWrites } from './run-writes.ts';
 import type { RunEventInput, RunEventStream } from './stream.ts';
+import {
+  hookRun,
+  InvalidToolInput,
+  parseToolInput,
+  roundMs,
+  type StepTools,
+  ToolCalls,
+} from './tool-calls.ts';
 import { unansweredNote } from './unanswered-note.ts';
+
+export { toolDefinitions } from './tool-calls.ts';
 
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
@@ -98,14 +108,14 @@ interface StepResult {
 export class Runner {
   readonly #deps: RunnerDeps;
   readonly #observer: RunObserver;
-  /** Worked out once per tool list: a live instance hands every run the same list. */
-  readonly #agentTools = new WeakMap<readonly Tool[], AgentTools>();
+  readonly #toolCalls: ToolCalls;
   readonly #hooks: HookSet;
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     this.#observer = deps.observer ?? IGNORE_RUNS;
     this.#hooks = deps.hooks ?? new HookSet([], () => undefined);
+    this.#toolCalls = new ToolCalls({ toolTimeoutMs: deps.toolTimeoutMs, tools: deps.tools });
   }
 
   async execute(input: RunInput): Promise<RunRecord> {
@@ -114,7 +124,7 @@ export class Runner {
     let run = input.run;
     const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
     const clientTools = input.clientTools ?? [];
-    const agentTools = this.#toolsOf(tools);
+    const agentTools = this.#toolCalls.toolsOf(tools);
     const toolDefs =
       clientTools.length === 0
         ? agentTools.definitions
@@ -200,7 +210,7 @@ export class Runner {
         let stepTools: StepTools | undefined;
         if (serverCalls.length > 0) {
           stepTools = { calls: 0, errors: 0, timeouts: 0, durationMs: 0 };
-          const toolContent = await this.#callTools(
+          const toolContent = await this.#toolCalls.call(
             serverCalls,
             agentTools,
             step,
@@ -265,21 +275,6 @@ export class Runner {
       }
       return failed;
     }
-  }
-
-  #toolsOf(tools: readonly Tool[]): AgentTools {
-    let known = this.#agentTools.get(tools);
-    if (known === undefined) {
-      const catalog = this.#deps.tools;
-      const bound = new Map<string, BoundTool>();
-      for (const tool of tools) {
-        const source = catalog?.originOf(tool)?.source ?? 'custom';
-        bound.set(tool.name, { tool, source, series: catalog?.figures.seriesFor(tool.name, source) });
-      }
-      known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])), bound };
-      this.#agentTools.set(tools, known);
-    }
-    return known;
   }
 
   async #modelStep(
@@ -350,133 +345,6 @@ export class Runner {
       reader.releaseLock();
     }
     return result;
-  }
-
-  async #callTools(
-    calls: readonly LanguageModelV3ToolCallPart[],
-    agentTools: AgentTools,
-    step: number,
-    input: RunInput,
-    /** The caller's functions: a call of one reaching here had arguments that were not JSON. */
-    clientNames: ReadonlySet<string>,
-    hooks: HookSet,
-    /** Summed into the step's `step.finished` event. */
-    stepTools: StepTools,
-  ): Promise<ToolContent> {
-    const { run, signal, events } = input;
-    const { byName, bound } = agentTools;
-    const figures = this.#deps.tools?.figures;
-    const ctx = {
-      signal,
-      project: run.project,
-      agent: run.agentName,
-      runId: run.id,
-      threadId: run.threadId,
-    };
-    return Promise.all(
-      calls.map(async (call, callIndex): Promise<ToolContent[number]> => {
-        events.publish({
-          type: 'tool.call',
-          step,
-          toolCallId: call.toolCallId,
-          toolName: call.toolName,
-          input: call.input,
-        });
-        const own = bound.get(call.toolName);
-        const known = own !== undefined || clientNames.has(call.toolName);
-        const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
-        if (own === undefined || (known && call.input instanceof InvalidToolInput)) {
-          const error =
-            known && call.input instanceof InvalidToolInput
-              ? { code: 'TOOL_INPUT_INVALID', message: call.input.message }
-              : {
-                  code: 'TOOL_NOT_FOUND',
-                  message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
-                };
-          if (own !== undefined) this.#counted(own, run.project, 'error', 0, stepTools, figures);
-          events.publish({ type: 'tool.result', step, ...ids, ok: false, error, durationMs: 0 });
-          return errorResult(ids, error);
-        }
-        const hookEvent =
-          hooks.wants('beforeToolCall') || hooks.wants('afterToolCall')
-            ? { ...hookRun(run), step, ...ids, source: own.source, input: call.input }
-            : undefined;
-        if (hookEvent !== undefined) hooks.emit('beforeToolCall', hookEvent);
-        const started = performance.now();
-        const outcome: ToolResult = await runTool(
-          own.tool,
-          call.input,
-          { ...ctx, idempotencyKey: `${run.id}:${step}:${callIndex}` },
-          this.#deps.toolTimeoutMs,
-        );
-        const durationMs = roundMs(performance.now() - started);
-        const timedOut = !outcome.ok && outcome.error.code === 'TOOL_TIMEOUT';
-        this.#counted(
-          own,
-          run.project,
-          outcome.ok ? 'ok' : timedOut ? 'timeout' : 'error',
-          durationMs,
-          stepTools,
-          figures,
-        );
-        if (hookEvent !== undefined) {
-          hooks.emit('afterToolCall', {
-            ...hookEvent,
-            ok: outcome.ok,
-            durationMs,
-            timedOut,
-            ...(outcome.ok ? { output: outcome.output } : { error: outcome.error }),
-          });
-        }
-        const source = own.source;
-        if (outcome.ok) {
-          events.publish({
-            type: 'tool.result',
-            step,
-            ...ids,
-            ok: true,
-            output: outcome.output,
-            durationMs,
-            source,
-          });
-          return {
-            type: 'tool-result',
-            ...ids,
-            output: { type: 'json', value: (outcome.output ?? null) as never },
-          };
-        }
-        const failed: RunEventInput = {
-          type: 'tool.result',
-          step,
-          ...ids,
-          ok: false,
-          error: outcome.error,
-          durationMs,
-          source,
-        };
-        if (timedOut) failed.timedOut = true;
-        events.publish(failed);
-        return errorResult(ids, outcome.error);
-      }),
-    );
-  }
-
-  /** Counts one call in the tool's figures and in its step's summary. */
-  #counted(
-    own: BoundTool,
-    project: string,
-    outcome: 'ok' | 'error' | 'timeout',
-    durationMs: number,
-    stepTools: StepTools,
-    figures: ToolFigures | undefined,
-  ): void {
-    stepTools.calls++;
-    stepTools.durationMs += durationMs;
-    if (outcome !== 'ok') {
-      stepTools.errors++;
-      if (outcome === 'timeout') stepTools.timeouts++;
-    }
-    if (own.series !== undefined) figures?.record(project, own.series, outcome, durationMs);
   }
 
   /**
@@ -631,83 +499,12 @@ function splitCalls(
   return { client, server };
 }
 
-/** An agent's tools as a run uses them: their definitions for the model, and by name. */
-interface AgentTools {
-  readonly definitions: LanguageModelV3FunctionTool[];
-  readonly byName: ReadonlyMap<string, Tool>;
-  /** By name: the tool with its source and the series its calls are counted in. */
-  readonly bound: ReadonlyMap<string, BoundTool>;
-}
-
-/** A tool bound once per tool list to its source label and figures. */
-interface BoundTool {
-  readonly tool: Tool;
-  readonly source: string;
-  readonly series: ToolSeries | undefined;
-}
-
-/** The tool calls of one step, as `step.finished` sums them; `errors` includes `timeouts`. */
-interface StepTools {
-  calls: number;
-  errors: number;
-  timeouts: number;
-  durationMs: number;
-}
-
-/** The run fields every hook event carries. */
-function hookRun(run: RunRecord): HookRun {
-  return { project: run.project, agent: run.agentName, runId: run.id, threadId: run.threadId };
-}
-
-/** Milliseconds to the microsecond. */
-function roundMs(ms: number): number {
-  return Math.round(ms * 1000) / 1000;
-}
-
-function errorResult(
-  ids: { toolCallId: string; toolName: string },
-  error: { code: string; message: string },
-): ToolContent[number] {
-  return {
-    type: 'tool-result',
-    ...ids,
-    output: { type: 'error-text', value: `${error.code}: ${error.message}` },
-  };
-}
-
-/** The tools as the model is told of them. */
-export function toolDefinitions(tools: readonly Tool[]): LanguageModelV3FunctionTool[] {
-  return tools.map((t) => ({
-    type: 'function',
-    name: t.name,
-    description: t.description,
-    inputSchema: t.jsonSchema,
-  }));
-}
-
 /**
  * UTF-8 bytes of everything a model call sends, as JSON: an upper bound of its input tokens for a
  * byte-level tokenizer, which is what budget reservations need.
  */
 export function promptBytes(prompt: unknown, tools: unknown): number {
   return Buffer.byteLength(JSON.stringify(prompt)) + Buffer.byteLength(JSON.stringify(tools));
-}
-
-/** A tool call whose arguments were not valid JSON; the model is told so. */
-class InvalidToolInput {
-  readonly message: string;
-  constructor(raw: string) {
-    this.message = `the tool input is not valid JSON: ${raw.slice(0, 200)}`;
-  }
-}
-
-function parseToolInput(raw: string): unknown {
-  if (raw.trim() === '') return {};
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return new InvalidToolInput(raw);
-  }
 }
 
 function modelError(err: unknown, signal: AbortSignal): unknown {
