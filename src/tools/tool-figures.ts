@@ -7,8 +7,8 @@
  *
  * Bounded: at most `maxSeries` series (tool, source); later tools share the series
  * `tool="(other)"` of their source, so a catalogue of many module tools cannot blow up the
- * label set. At most `maxProjects` projects keep a breakdown (the least recently active
- * goes first), each with at most `maxSeries` entries.
+ * label set. At most `maxProjects` projects keep a breakdown (the one seen
+ * first goes first), each with at most `maxSeries` entries.
  */
 import { Histogram } from '../core/metrics.ts';
 
