@@ -3,7 +3,11 @@ import { mkdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { isAgentPoolError } from '../../src/core/errors.ts';
-import { ModuleToolLoader, type RefusedReload } from '../../src/tools/module-tools.ts';
+import {
+  ModuleToolLoader,
+  type RefusedReload,
+  resolveModuleToolLoaderOptions,
+} from '../../src/tools/module-tools.ts';
 import type { ToolContext } from '../../src/tools/tool.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
@@ -42,6 +46,17 @@ describe('module tools that reload', () => {
     mkdirSync(dir);
     return { write: writer(dir), loader: new ModuleToolLoader({ baseDir: dir, ...options }) };
   };
+
+  it('defaults to reloading, 20 contents per file and 1000 re-imports, and names a bad value', () => {
+    const o = resolveModuleToolLoaderOptions();
+    assert.deepEqual([o.reload, o.maxModuleVersions, o.maxReloads], [true, 20, 1000]);
+    assert.throws(
+      () => resolveModuleToolLoaderOptions({ maxModuleVersions: 0 }),
+      /tools\.maxModuleVersions must be a positive integer/,
+    );
+    assert.throws(() => resolveModuleToolLoaderOptions({ reload: 'yes' as never }), /tools\.reload must be/);
+    assert.equal(resolveModuleToolLoaderOptions({ maxReloads: 0 }).maxReloads, 0, 'no reloads at all');
+  });
 
   it('serves the cached version while the file is unchanged, and imports it again once it changed', async () => {
     const { write, loader } = setup();
