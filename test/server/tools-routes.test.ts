@@ -249,6 +249,8 @@ describe('tool figures, GET /v1/tools and POST /v1/tools/reload', () => {
     const result = events.find((e) => e.type === 'tool.result');
     assert.equal(result?.type === 'tool.result' && result.output, 'HEY!!!');
 
+    const bare = await app.inject({ method: 'POST', url: '/v1/tools/reload', headers: admin });
+    assert.equal(bare.statusCode, 200, 'the body is optional');
     const unchanged = json<{ changed: unknown[]; retired: number }>(
       await app.inject({
         method: 'POST',
