@@ -16,7 +16,12 @@ import {
   type ResolvedBuiltinToolOptions,
   resolveBuiltinToolOptions,
 } from './builtins.ts';
-import { ModuleToolLoader, type RefusedReload, resolveModuleToolLoaderOptions } from './module-tools.ts';
+import {
+  ModuleToolLoader,
+  pickTool,
+  type RefusedReload,
+  resolveModuleToolLoaderOptions,
+} from './module-tools.ts';
 import { ToolFigures } from './tool-figures.ts';
 import { listTools, type ToolListing } from './tool-listing.ts';
 import { parseToolRef, type ToolRef } from './tool-ref.ts';
@@ -341,8 +346,7 @@ export class ToolCatalog {
       }
       case 'module': {
         const module = await this.modules.load(parsed.path);
-        const tools =
-          parsed.name === null ? module.tools : [await this.modules.loadTool(parsed.path, parsed.name)];
+        const tools = parsed.name === null ? module.tools : [pickTool(module, parsed.name)];
         for (const tool of tools) {
           if (this.#origins.has(tool)) continue;
           this.#origins.set(tool, {

@@ -153,17 +153,7 @@ export class ModuleToolLoader {
 
   /** One tool of a module, by tool name or, failing that, by export name. */
   async loadTool(path: string, name: string): Promise<Tool> {
-    const module = await this.load(path);
-    const tool = module.tools.find((t) => t.name === name) ?? module.exports.get(name);
-    if (tool === undefined) {
-      const available = module.tools.map((t) => t.name);
-      throw new AgentPoolError(
-        'TOOL_NOT_FOUND',
-        `tool module ${module.path} has no tool named ${JSON.stringify(name)} (it exports: ${available.join(', ')})`,
-        { path: module.path, tool: name, available },
-      );
-    }
-    return tool;
+    return pickTool(await this.load(path), name);
   }
 
   /**
@@ -276,6 +266,20 @@ export class ModuleToolLoader {
     }
     return Object.freeze({ path, version: hash, tools: Object.freeze([...prepared.values()]), exports });
   }
+}
+
+/** One tool of a loaded module, by tool name or, failing that, by export name; `TOOL_NOT_FOUND` otherwise. */
+export function pickTool(module: ModuleTools, name: string): Tool {
+  const tool = module.tools.find((t) => t.name === name) ?? module.exports.get(name);
+  if (tool === undefined) {
+    const available = module.tools.map((t) => t.name);
+    throw new AgentPoolError(
+      'TOOL_NOT_FOUND',
+      `tool module ${module.path} has no tool named ${JSON.stringify(name)} (it exports: ${available.join(', ')})`,
+      { path: module.path, tool: name, available },
+    );
+  }
+  return tool;
 }
 
 function collectTools(path: string, namespace: Record<string, unknown>): Tool[] {

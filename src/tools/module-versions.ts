@@ -9,10 +9,11 @@
  * distinct content of a file, and that is capped twice: `maxModuleVersions` distinct contents per
  * file and `maxReloads` re-imports per loader. Past a cap, a changed file is not imported: the
  * loaded version keeps serving, and the refusal is counted and reported. The check on each load
- * is a `stat` (mtime and size); the content is read and hashed only when they moved.
+ * is a synchronous `stat` (mtime and size); the content is read and hashed only when they moved.
  */
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { pathToFileURL } from 'node:url';
 import { AgentPoolError } from '../core/errors.ts';
 
@@ -127,7 +128,8 @@ export class ModuleVersions {
     const pending = this.#checks.get(path);
     if (pending !== undefined) return pending;
     const cached = this.#cache.get(path);
-    if (cached !== undefined && !force && !this.#config.reload) {
+    // The common case answers at once: a cached module whose file kept its mtime and size.
+    if (cached !== undefined && ((!force && !this.#config.reload) || unchanged(path, cached))) {
       this.#hit(path, cached);
       return Promise.resolve(cached.version);
     }
@@ -155,13 +157,11 @@ export class ModuleVersions {
     let size: number;
     let source: Buffer;
     try {
-      const info = await stat(path);
+      // Synchronous: a local stat takes a microsecond or two, where the thread-pool round trip of
+      // fs.promises.stat took 30-50 µs of every activation using a module.
+      const info = statSync(path);
       if (!info.isFile()) throw new Error('not a file');
       ({ mtimeMs, size } = info);
-      if (cached !== undefined && cached.mtimeMs === mtimeMs && cached.size === size) {
-        this.#hit(path, cached);
-        return cached.version;
-      }
       source = await readFile(path);
     } catch {
       throw new AgentPoolError('TOOL_NOT_FOUND', `tool module ${path} does not exist`, { path });
@@ -230,5 +230,15 @@ export class ModuleVersions {
       this.#cache.delete(this.#cache.keys().next().value as string);
     }
     return version;
+  }
+}
+
+/** Whether a cached module's file kept its mtime and size; false when it cannot be read (the check says why). */
+function unchanged(path: string, entry: Entry): boolean {
+  try {
+    const info = statSync(path, { throwIfNoEntry: false });
+    return info !== undefined && info.isFile() && info.mtimeMs === entry.mtimeMs && info.size === entry.size;
+  } catch {
+    return false;
   }
 }
