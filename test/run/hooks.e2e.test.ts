@@ -3,6 +3,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
+import { pino } from 'pino';
 import type { AgentPoolEvent } from '../../src/agent-pool.ts';
 import { createAgentPool } from '../../src/agent-pool.ts';
 import { isAgentPoolError } from '../../src/core/errors.ts';
@@ -32,6 +33,7 @@ describe('run hooks', () => {
   const temp = tempDir();
   let failures: AgentPoolEvent[] = [];
   let throwing: 'no' | 'throw' | 'reject' = 'no';
+  const lines: Record<string, unknown>[] = [];
 
   const writeHooks = (label: string) =>
     writeFileSync(
@@ -45,6 +47,7 @@ describe('run hooks', () => {
   before(async () => {
     writeHooks('v1');
     f = await runFixture({
+      logger: pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) }),
       tools: { baseDir: temp.dir, tools: testTools().tools },
       hooks: {
         ...recorded.hooks,
@@ -75,6 +78,7 @@ describe('run hooks', () => {
     recorded.seen.length = 0;
     hookLog.length = 0;
     failures = [];
+    lines.length = 0;
     throwing = 'no';
   });
 
@@ -165,6 +169,12 @@ describe('run hooks', () => {
         ['beforeModelCall', 'pool', first.id, 'the hook broke'],
         ['afterToolCall', 'pool', second.id, 'the async hook broke'],
       ],
+    );
+    const logged = lines.filter((l) => l['msg'] === 'hook beforeModelCall failed');
+    assert.equal(logged.length, 2);
+    assert.deepEqual(
+      [logged[0]?.['level'], logged[0]?.['component'], logged[0]?.['origin'], logged[0]?.['runId']],
+      [40, 'tools', 'pool', first.id],
     );
     const { body } = await f.pool.metrics.scrape();
     assert.match(body, /^agentpool_hook_errors_total\{hook="beforeModelCall"\} 2$/m);

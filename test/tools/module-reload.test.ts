@@ -8,6 +8,7 @@ import {
   type RefusedReload,
   resolveModuleToolLoaderOptions,
 } from '../../src/tools/module-tools.ts';
+import { ToolCatalog } from '../../src/tools/catalog.ts';
 import type { ToolContext } from '../../src/tools/tool.ts';
 import { tempDir } from '../support/temp-dir.ts';
 
@@ -200,5 +201,28 @@ describe('module tools that reload', () => {
     assert.equal(failed[0]?.path, path);
     write('broken.ts', 'fixed');
     assert.equal(await answer(loader, 'broken.ts'), 'fixed');
+  });
+
+  it("gives the catalog's next resolution (an activation) the new tools, labelled with their version", async () => {
+    const dir = join(temp.dir, `t${++n}`);
+    mkdirSync(dir);
+    const write = writer(dir);
+    write('cat.ts', 'v1');
+    const catalog = new ToolCatalog({ baseDir: dir });
+    const [before] = await catalog.resolve(['module:./cat.ts']);
+    assert.ok(before !== undefined);
+    const v1 = catalog.originOf(before)?.module?.version;
+    assert.deepEqual(catalog.originOf(before), {
+      source: 'module',
+      ref: 'module:./cat.ts',
+      module: { path: join(dir, 'cat.ts'), version: v1 },
+    });
+    assert.deepEqual(await catalog.resolve(['module:./cat.ts#greet']), [before], 'unchanged: the same tool');
+    write('cat.ts', 'v22');
+    const [after] = await catalog.resolve(['module:./cat.ts#greet']);
+    assert.ok(after !== undefined && after !== before);
+    assert.equal(await after.execute({}, ctx), 'v22');
+    assert.notEqual(catalog.originOf(after)?.module?.version, v1);
+    assert.equal(await before.execute({}, ctx), 'v1', 'a live instance keeps the tools it has');
   });
 });
