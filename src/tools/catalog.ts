@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { describeFailure, refError } from './ref-errors.ts';
 import { intOption } from '../core/options.ts';
 import {
   BUILTIN_TOOL_NAMES,
@@ -24,9 +25,7 @@ import {
 } from './module-tools.ts';
 import { ToolFigures } from './tool-figures.ts';
 import { listTools, type ToolListing } from './tool-listing.ts';
-import { parseToolRef, type ToolRef } from './tool-ref.ts';
 
-export { parseToolRef, TOOL_REF_KINDS, type ToolRef } from './tool-ref.ts';
 import {
   bindTool,
   createToolAjv,
@@ -75,6 +74,16 @@ export interface ResolvedToolCatalogOptions {
   readonly clock: Clock;
 }
 
+/** A parsed tool reference. */
+export type ToolRef =
+  | { readonly kind: 'builtin'; readonly name: string }
+  | { readonly kind: 'custom'; readonly name: string }
+  /** `name` null: every tool of the module. */
+  | { readonly kind: 'module'; readonly path: string; readonly name: string | null };
+
+/** The reference kinds this catalog resolves. */
+export const TOOL_REF_KINDS = ['builtin', 'module', 'custom'] as const;
+
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveToolCatalogOptions(
   input: ToolCatalogOptions = {},
@@ -107,6 +116,34 @@ export function resolveToolCatalogOptions(
     defaultTimeoutMs: intOption(`${prefix}defaultTimeoutMs`, input.defaultTimeoutMs, 30_000),
     clock,
   };
+}
+
+/**
+ * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>` and
+ * `custom:<name>`; other kinds throw `TOOL_NOT_FOUND` saying the kind is not supported yet.
+ */
+export function parseToolRef(ref: string): ToolRef {
+  const notFound = (message: string): AgentPoolError =>
+    new AgentPoolError('TOOL_NOT_FOUND', `tool reference ${JSON.stringify(ref)}: ${message}`, { ref });
+  if (typeof ref !== 'string' || ref.trim() === '') throw notFound('must be a non-empty string');
+  const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):(.*)$/s.exec(ref);
+  if (match === null) return { kind: 'builtin', name: ref };
+  const kind = (match[1] as string).toLowerCase();
+  const rest = match[2] as string;
+  if (kind === 'builtin' || kind === 'custom') {
+    if (rest === '') throw notFound(`needs a tool name after "${kind}:"`);
+    return { kind, name: rest };
+  }
+  if (kind === 'module') {
+    // The last '#' splits path and tool name, so a '#' inside a directory name still works.
+    const hash = rest.lastIndexOf('#');
+    const path = hash === -1 ? rest : rest.slice(0, hash);
+    const name = hash === -1 ? null : rest.slice(hash + 1);
+    if (path === '') throw notFound('needs a file path after "module:"');
+    if (name === '') throw notFound('needs a tool name after "#"');
+    return { kind: 'module', path, name };
+  }
+  throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
 }
 
 /**
@@ -175,7 +212,15 @@ export class ToolCatalog {
    * modules `refs` name (see tool-listing.ts); a new kind of reference adds its case there.
    */
   list(refs: Iterable<string>): ToolListing[] {
-    return listTools(this, refs);
+    const parsed: ToolRef[] = [];
+    for (const ref of refs) {
+      try {
+        parsed.push(parseToolRef(ref));
+      } catch {
+        // a definition written before a kind was withdrawn: nothing to list
+      }
+    }
+    return listTools(this, parsed);
   }
 
   /** The builtin tools, then the registered (`custom:`) ones. */
@@ -368,33 +413,4 @@ export class ToolCatalog {
     }
     return bound;
   }
-}
-
-/** A reference the catalog cannot resolve, as a validation error of the definition field holding it. */
-function refError(field: string, ref: string, err: unknown): AgentPoolError {
-  const message = err instanceof Error ? err.message : String(err);
-  // parseToolRef's messages start with the reference already.
-  const prefix = `tool reference ${JSON.stringify(ref)}: `;
-  const reason = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-  return validationError(field, `${JSON.stringify(ref)} cannot be used: ${reason}`, { ref });
-}
-
-function describeFailure(ref: string, err: unknown): AgentPoolError {
-  if (!isAgentPoolError(err)) {
-    return new AgentPoolError(
-      'TOOL_NOT_FOUND',
-      `cannot resolve tool reference ${JSON.stringify(ref)}: ${String(err)}`,
-      {
-        ref,
-      },
-    );
-  }
-  // parseToolRef already names the reference; everything else gets it prefixed.
-  if (err.details.ref === ref) return err;
-  return new AgentPoolError(
-    err.code,
-    `cannot resolve tool reference ${JSON.stringify(ref)}: ${err.message}`,
-    { ...err.details, ref },
-    { cause: err },
-  );
 }

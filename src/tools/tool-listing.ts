@@ -6,8 +6,7 @@
  * in {@link listTools}.
  */
 import type { JSONSchema7 } from '@ai-sdk/provider';
-import type { ToolCatalog } from './catalog.ts';
-import { parseToolRef, type ToolRef } from './tool-ref.ts';
+import type { ToolCatalog, ToolRef } from './catalog.ts';
 import type { Tool } from './tool.ts';
 
 /** One entry of the listing. */
@@ -26,19 +25,14 @@ export interface ToolListing {
   readonly loaded: boolean;
 }
 
-/** The tools `refs` (a project's agents' references) make usable, with the catalog's own first. */
-export function listTools(catalog: ToolCatalog, refs: Iterable<string>): ToolListing[] {
+/** The tools `refs` (a project's agents' references, parsed) make usable, with the catalog's own first. */
+export function listTools(catalog: ToolCatalog, refs: Iterable<ToolRef>): ToolListing[] {
   const listed: ToolListing[] = catalog
     .ownTools()
     .map(({ tool, origin }) => entry(tool, origin.source, origin.ref));
   const modules = new Map<string, string>(); // absolute path → the first reference naming it
-  for (const ref of refs) {
-    let parsed: ToolRef;
-    try {
-      parsed = parseToolRef(ref);
-    } catch {
-      continue; // a definition written before a kind was withdrawn: nothing to list
-    }
+  for (const parsed of refs) {
+    // A new kind of reference (mcp:<server>) adds its case, listing what it makes usable.
     switch (parsed.kind) {
       case 'builtin':
       case 'custom':
