@@ -91,8 +91,20 @@ export class ToolCalls {
                   code: 'TOOL_NOT_FOUND',
                   message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
                 };
-          if (own !== undefined) this.#counted(own, run.project, 'error', 0, stepTools, figures);
-          events.publish({ type: 'tool.result', step, ...ids, ok: false, error, durationMs: 0 });
+          const refused: RunEventInput = {
+            type: 'tool.result',
+            step,
+            ...ids,
+            ok: false,
+            error,
+            durationMs: 0,
+          };
+          if (own !== undefined) {
+            // Arguments that were not JSON: counted as a failed call of the tool, which never ran.
+            this.#counted(own, run.project, 'error', 0, stepTools, figures);
+            refused.source = own.source;
+          }
+          events.publish(refused);
           return errorResult(ids, error);
         }
         const hookEvent =

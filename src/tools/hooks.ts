@@ -73,7 +73,10 @@ export interface ToolCallStartEvent extends HookRun {
   readonly input: unknown;
 }
 
-/** After one of the agent's tools ran (or failed, timed out, was refused its input). */
+/**
+ * After one of the agent's tools ran: succeeded, threw, timed out, or had its input refused by its
+ * schema. (A call whose arguments were not JSON never reaches the tool, nor its hooks.)
+ */
 export interface ToolCallEndEvent extends ToolCallStartEvent {
   readonly ok: boolean;
   readonly durationMs: number;
