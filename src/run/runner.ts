@@ -254,7 +254,6 @@ export class Runner {
         events.publish(finished);
         if (done) {
           events.publish({ type: 'run.finished', run });
-          if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
           return run;
         }
         for (const m of messages) prompt.push(...toPrompt('', [m]));
@@ -268,13 +267,17 @@ export class Runner {
         },
       );
     } catch (err) {
-      const failed = await this.fail(run, err, signal, events, input.writes);
-      // A run handed over to another node is not finished: it comes back `running`.
-      if (failed.status !== 'running' && hooks.wants('onRunFinished')) {
-        hooks.emit('onRunFinished', { ...hookRun(failed), run: failed });
-      }
-      return failed;
+      return this.fail(run, err, signal, events, input.writes);
     }
+  }
+
+  /**
+   * Tells the `onRunFinished` hooks (the instance's, else the pool's) and channel of a run whose
+   * terminal record was committed, whether or not it reached a model (an activation that failed,
+   * a refusal where a background run was to run).
+   */
+  finished(run: RunRecord, hooks: HookSet = this.#hooks): void {
+    if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
   }
 
   async #modelStep(

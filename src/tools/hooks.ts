@@ -85,7 +85,10 @@ export interface ToolCallEndEvent extends ToolCallStartEvent {
   readonly timedOut: boolean;
 }
 
-/** After a run's terminal record was committed (succeeded, failed, cancelled, interrupted). */
+/**
+ * After a run's terminal record was committed (succeeded, failed, cancelled, interrupted), also
+ * when it never reached a model (its activation failed: only the pool's hooks then).
+ */
 export interface RunFinishedEvent extends HookRun {
   readonly run: RunRecord;
 }

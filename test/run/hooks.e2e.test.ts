@@ -230,6 +230,13 @@ describe('run hooks', () => {
       model: MODEL,
       hooks: { onRunFinished: 'module:./hooks.ts#notAFunction' },
     });
+    const run = await (await f.pool.runs.start(P, 'notfn', { input: 'hi' })).result;
+    assert.deepEqual([run.status, run.error?.code], ['failed', 'HOOK_NOT_FOUND']);
+    assert.deepEqual(
+      recorded.seen.map(([name, e]) => [name, 'run' in e ? e.run.id : null]),
+      [['onRunFinished', run.id]],
+      "a run that never reached a model still tells the pool's onRunFinished",
+    );
     await assert.rejects(
       f.pool.instances.acquire(P, 'notfn'),
       (err) =>
