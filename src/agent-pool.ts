@@ -73,6 +73,10 @@ import {
 import { Projects } from './auth/projects.ts';
 import { DEFAULT_PROJECT } from './registry/definition.ts';
 import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
+import { resolveHookRefs } from './tools/hook-modules.ts';
+import { checkRunHooks, type HookEvent, type HookLayer, HookSet, type RunHooks } from './tools/hooks.ts';
+import { projectTools, reloadTools, type ToolReload, type ToolWithFigures } from './tool-admin.ts';
+import { registerToolMetrics } from './tool-metrics.ts';
 
 /** The stores of a pool; `projects` defaults to memory for adapters given without one. */
 export interface Stores {
@@ -85,7 +89,14 @@ export interface Stores {
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent =
-  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent | ScalingEvent;
+  | AgentEvent
+  | InstanceEvent
+  | ModelEvent
+  | RecoveryEvent
+  | PreloadEvent
+  | HealthEvent
+  | ScalingEvent
+  | HookEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -131,8 +142,14 @@ export interface AgentPoolOptions {
   resilience?: ModelResilienceOptions;
   /** Prices per million tokens, added to or replacing the built-in table. */
   prices?: PriceTableOptions;
-  /** Tool resolution: module base directory, fetch allowlist, tools registered in code. */
+  /** Tool resolution: module base directory, module reloading, fetch allowlist, tools registered in code. */
   tools?: ToolCatalogOptions;
+  /**
+   * Functions called at points of every run (before and after each model call and tool call, when
+   * the run finished); they observe, are not awaited, and a failing one is reported, never fatal
+   * (docs/models-and-tools.md, "Hooks"). An agent's own `hooks` run after these. @default none
+   */
+  hooks?: RunHooks;
   /** Agent definitions: how often agents' `lastUsedAt` is written. */
   agents?: AgentRegistryOptions;
   /** Default quotas and budgets of projects, and how budgets are reserved. */
@@ -223,6 +240,13 @@ export interface AgentPool {
   readonly tiers: TierClassifier;
   /** Resolves when every store answers a read; rejects with the store's error otherwise. */
   ping(): Promise<void>;
+  /**
+   * Checks the cached tool and hook modules (or the one at `path`) now, loads those whose file
+   * changed and retires the live instances using them, so their next activation has the new version.
+   */
+  reloadTools(options?: { path?: string }): Promise<ToolReload>;
+  /** What a project can use: builtin, registered and its agents' module tools, with its figures. */
+  listTools(project: string): Promise<{ project: string; data: ToolWithFigures[]; truncated: boolean }>;
   /** Activates every hot-tier agent of every project; returns how many were prewarmed. */
   prewarmHot(): Promise<number>;
   /** Interrupts runs in flight, stops timers, terminates instances and closes the stores (yours too). */
@@ -246,7 +270,15 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
-  const tools = new ToolCatalog(options.tools);
+  const poolHooks = checkRunHooks('hooks', options.hooks);
+  const toolLog = logger.child({ component: 'tools' });
+  const tools = new ToolCatalog(options.tools, {
+    onReloadRefused: (refused) =>
+      toolLog.warn(
+        refused,
+        `tool module ${refused.path} changed but was not imported again: tools.${refused.limit} (${refused.max}) reached; it keeps its loaded version until the process restarts`,
+      ),
+  });
   const { nodeId } = resolveClusterOptions(options.cluster);
   checkRedisStore(options);
   const stores = await openStores(options, logger, nodeId);
@@ -290,6 +322,33 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       stopLoggingHealth();
     };
     const poolLog = logger.child({ component: 'pool' });
+    // A failing hook: a log line, an event and a count; the run it observed goes on.
+    const hookFailed = (
+      hook: HookEvent['hook'],
+      origin: string,
+      err: unknown,
+      run: { project: string; agent: string; runId: string },
+    ) => {
+      const message = err instanceof Error ? err.message : String(err);
+      toolLog.warn(
+        { err, hook, origin, project: run.project, agent: run.agent, runId: run.runId },
+        `hook ${hook} failed`,
+      );
+      toolMetrics.hookFailed(hook); // read when a hook fails, long after toolMetrics is set
+      bus.emit({
+        type: 'hook.failed',
+        hook,
+        origin,
+        project: run.project,
+        agent: run.agent,
+        runId: run.runId,
+        error: { message },
+        at: clock.now(),
+      });
+    };
+    const poolLayer: HookLayer[] =
+      Object.keys(poolHooks).length === 0 ? [] : [{ origin: 'pool', hooks: poolHooks }];
+    const sharedHooks = new HookSet(poolLayer, hookFailed);
     const agents = new AgentRegistry(
       {
         store: stores.agents,
@@ -317,6 +376,14 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
                 model: models.resolve(ref),
               })),
               tools: await tools.resolve(agent.spec.tools),
+              // Resolved once per instance: its runs call these without looking anything up.
+              hooks:
+                agent.spec.hooks === undefined
+                  ? sharedHooks
+                  : new HookSet(
+                      [...poolLayer, await resolveHookRefs(tools.modules, agent.spec.hooks)],
+                      hookFailed,
+                    ),
             };
           } catch (err) {
             logActivationFailure(poolLog, agent, err);
@@ -416,6 +483,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     );
     registerRecoveryMetrics(metrics.registry, () => recovery.stats());
     const live = new LiveFigures({ clock, readPool: () => pool.stats() }, options.liveFigures);
+    const toolMetrics = registerToolMetrics(metrics.registry, tools);
     const preloader = new Preloader(
       {
         pool,
@@ -454,6 +522,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           preloader.forgetProject(project);
           history.forgetProject(project);
           metrics.forgetProject(project);
+          tools.figures.forgetProject(project);
           governance.forget(project);
         },
       },
@@ -483,6 +552,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       clock,
       toolTimeoutMs: tools.options.defaultTimeoutMs,
       observer: metrics,
+      hooks: sharedHooks,
+      tools,
     });
     const runManager = new RunManager(
       {
@@ -607,6 +678,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       tiers,
       cluster: clusterView(shared, storeName(options), ping),
       ping,
+      reloadTools: (reload) => reloadTools({ tools, pool }, reload?.path),
+      listTools: (project) => projectTools({ tools, agents }, project),
       async prewarmHot() {
         let count = 0;
         let cursor: string | undefined;

@@ -153,7 +153,24 @@ export {
   type SqliteStoresOptions,
 } from './store/sqlite-stores.ts';
 export { type BuiltinToolOptions, BUILTIN_TOOL_NAMES } from './tools/builtins.ts';
-export { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
+export { ToolCatalog, type ToolCatalogOptions, type ToolOrigin } from './tools/catalog.ts';
+export {
+  DIAGNOSTICS_CHANNELS,
+  HOOK_NAMES,
+  type HookEvent,
+  type HookEvents,
+  type HookName,
+  type ModelCallEndEvent,
+  type ModelCallStartEvent,
+  type RunFinishedEvent,
+  type RunHooks,
+  type ToolCallEndEvent,
+  type ToolCallStartEvent,
+} from './tools/hooks.ts';
+export type { ModuleChange, ModuleVersionStats } from './tools/module-tools.ts';
+export type { ToolFigureRow, ToolCounts } from './tools/tool-figures.ts';
+export type { ToolListing } from './tools/tool-listing.ts';
+export type { ToolReload, ToolWithFigures } from './tool-admin.ts';
 export {
   defineTool,
   runTool,

@@ -32,7 +32,13 @@ import { formatPath, parsePath } from './settings.ts';
 /** The tool settings a config file may hold (no tools, clock or fetch: those only code can give). */
 export type ToolSettings = Pick<
   ToolCatalogOptions,
-  'baseDir' | 'allowOutsideBaseDir' | 'maxModules' | 'defaultTimeoutMs'
+  | 'baseDir'
+  | 'allowOutsideBaseDir'
+  | 'maxModules'
+  | 'reload'
+  | 'maxModuleVersions'
+  | 'maxReloads'
+  | 'defaultTimeoutMs'
 > & {
   builtins?: Pick<
     NonNullable<ToolCatalogOptions['builtins']>,

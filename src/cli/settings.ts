@@ -337,6 +337,12 @@ export const SETTINGS: readonly Setting[] = [
   }),
   s('tools.allowOutsideBaseDir', 'whether module: paths may resolve outside baseDir'),
   s('tools.maxModules', 'tool modules kept loaded'),
+  s(
+    'tools.reload',
+    'whether a tool or hook module whose file changed is imported again at its next activation',
+  ),
+  s('tools.maxModuleVersions', 'distinct contents of one module file imported over the process life'),
+  s('tools.maxReloads', 'imports of changed module files over the process life'),
   s('tools.defaultTimeoutMs', 'timeout of one tool call (ms)'),
   s(
     'tools.builtins.fetchAllowlist',

@@ -40,6 +40,8 @@ export const ERROR_CODES = {
   RATE_LIMITED: 429,
   UNSUPPORTED_MEDIA_TYPE: 415,
   TOOL_NOT_FOUND: 422,
+  // An agent's `hooks` names a module or export that is not there, or not a function.
+  HOOK_NOT_FOUND: 422,
   TOOL_INPUT_INVALID: 422,
   MAX_STEPS_REACHED: 422,
   ACTIVATION_FAILED: 500,

@@ -12,6 +12,7 @@ import { AgentPoolError } from '../core/errors.ts';
 import type { ModelTarget } from '../models/resilient-model.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { Agent } from '../registry/registry.ts';
+import type { HookSet } from '../tools/hooks.ts';
 import type { Tool } from '../tools/tool.ts';
 
 /** What activation resolves once and every run of the instance reuses. */
@@ -23,6 +24,8 @@ export interface InstanceResources {
   readonly models: readonly ModelTarget[];
   /** The agent's tools, resolved from its references. */
   readonly tools: readonly Tool[];
+  /** The pool's hooks, then the definition's, resolved from its module references. @default the pool's */
+  readonly hooks?: HookSet;
 }
 
 /** Live instances and leases of one tier, against its limits (Infinity: none); shared by its instances. */

@@ -522,6 +522,21 @@ export class InstancePool {
     return retired;
   }
 
+  /**
+   * Retires every resident instance `test` picks (a tool or hook module it uses changed): an idle
+   * one now, a busy one at its last release, a pinned one prewarmed again. Activations in flight
+   * are not touched: they load the modules as they are now. Returns how many were retired.
+   */
+  retireWhere(test: (instance: AgentInstance) => boolean): number {
+    let retired = 0;
+    for (const instance of [...this.#cache.values()]) {
+      if (!test(instance)) continue;
+      this.#retireChanged(instance, true);
+      retired++;
+    }
+    return retired;
+  }
+
   /** Forgets a deleted project's figures, so a project created again with its id starts at zero. */
   forgetProject(project: string): void {
     this.#projectCounters.forget(project);

@@ -14,6 +14,20 @@ export const TIERS = ['hot', 'warm', 'cold', 'auto'] as const;
 /** One of {@link TIERS}. */
 export type Tier = (typeof TIERS)[number];
 
+/** The points of a run an agent's `hooks` may name a function for, in the order a run meets them. */
+export const HOOK_NAMES = [
+  'beforeModelCall',
+  'afterModelCall',
+  'beforeToolCall',
+  'afterToolCall',
+  'onRunFinished',
+] as const;
+/** One of {@link HOOK_NAMES}. */
+export type HookName = (typeof HOOK_NAMES)[number];
+
+/** An agent's hooks: per point, a `module:<path>#<export>` reference to a function. */
+export type AgentHookRefs = Readonly<Partial<Record<HookName, string>>>;
+
 /** The default project of a single-tenant deployment. */
 export const DEFAULT_PROJECT = 'default';
 /** The model of an agent that names none: the built-in demo model, needing no key and no network. */
@@ -57,6 +71,11 @@ export interface AgentSpec extends IndexedSpec {
   readonly maxSteps: number;
   /** Tool references, resolved at activation. @default [] */
   readonly tools: readonly string[];
+  /**
+   * Functions called at points of each run, as `module:<path>#<export>` references resolved once
+   * per instance at activation (paths as for module tools); absent when there are none.
+   */
+  readonly hooks?: AgentHookRefs;
   /** @default 'auto' */
   readonly tier: Tier;
   /** Key/value labels for filtering. @default {} */
@@ -95,6 +114,7 @@ const FIELDS = [
   'maxTokens',
   'maxSteps',
   'tools',
+  'hooks',
   'tier',
   'labels',
   'metadata',
@@ -143,6 +163,29 @@ function parseTools(value: unknown): string[] {
     seen.add(ref);
   });
   return [...value];
+}
+
+const HOOK_REF = /^module:.+#[^#]+$/s;
+
+function parseHooks(value: unknown): AgentHookRefs | undefined {
+  if (value === undefined) return undefined;
+  if (!isPlainObject(value)) {
+    throw validationError('hooks', `must be an object of hook references (hooks: ${HOOK_NAMES.join(', ')})`);
+  }
+  rejectUnknownKeys('hooks.', value, HOOK_NAMES);
+  const hooks: Partial<Record<HookName, string>> = {};
+  for (const name of HOOK_NAMES) {
+    const ref = value[name];
+    if (ref === undefined) continue;
+    if (typeof ref !== 'string' || ref.length > SPEC_LIMITS.toolRefLength || !HOOK_REF.test(ref)) {
+      throw validationError(
+        `hooks.${name}`,
+        `must be "module:<path>#<export>" (at most ${SPEC_LIMITS.toolRefLength} characters), got ${JSON.stringify(ref)}`,
+      );
+    }
+    hooks[name] = ref;
+  }
+  return Object.keys(hooks).length === 0 ? undefined : hooks;
 }
 
 function parseModel(field: string, value: unknown, fallback: string): string {
@@ -226,6 +269,7 @@ export function parseAgentSpec(input: unknown): AgentSpec {
   const model = parseModel('model', input.model, DEFAULT_MODEL);
   const fallbacks = parseFallbacks(input.fallbacks, model);
   const limits = parseAgentLimits(input.limits);
+  const hooks = parseHooks(input.hooks);
   const spec: AgentSpec = {
     name: assertSlug('name', input.name),
     instructions: parseString('instructions', input.instructions, '', SPEC_LIMITS.instructionsLength),
@@ -239,6 +283,7 @@ export function parseAgentSpec(input: unknown): AgentSpec {
     }),
     maxSteps: intOption('maxSteps', input.maxSteps, 10, 1, SPEC_LIMITS.maxSteps),
     tools: parseTools(input.tools),
+    ...(hooks !== undefined && { hooks }),
     tier: enumOption('tier', input.tier, TIERS, 'auto'),
     labels: parseLabels(input.labels),
     metadata: parseMetadata('metadata', input.metadata, canonicalJson),

@@ -22,7 +22,10 @@ import type { PriceTable } from '../models/pricing.ts';
 import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
-import { runTool, type Tool } from '../tools/tool.ts';
+import type { ToolOrigin } from '../tools/catalog.ts';
+import { HookSet } from '../tools/hooks.ts';
+import type { ToolFigures } from '../tools/tool-figures.ts';
+import type { Tool } from '../tools/tool.ts';
 import { applyCallSettings, type CallSettings, effectiveMaxTokens } from './call-settings.ts';
 import { type ClientTool, clientToolDefinitions } from './conversation.ts';
 import {
@@ -35,7 +38,17 @@ import {
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
 import type { RunWrites } from './run-writes.ts';
 import type { RunEventInput, RunEventStream } from './stream.ts';
+import {
+  hookRun,
+  InvalidToolInput,
+  parseToolInput,
+  roundMs,
+  type StepTools,
+  ToolCalls,
+} from './tool-calls.ts';
 import { unansweredNote } from './unanswered-note.ts';
+
+export { toolDefinitions } from './tool-calls.ts';
 
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
@@ -47,6 +60,10 @@ export interface RunnerDeps {
   toolTimeoutMs: number;
   /** Told how long each model call took. @default ignores */
   observer?: RunObserver;
+  /** The pool's hooks, for runs whose instance has no hook set of its own. @default none */
+  hooks?: HookSet;
+  /** Where tools come from (their `source`) and where their calls are counted. @default unlabelled, uncounted */
+  tools?: { readonly figures: ToolFigures; originOf(tool: Tool): ToolOrigin | undefined };
 }
 
 /** One run to execute: a `running` record, the resolved agent, and the conversation so far. */
@@ -73,6 +90,8 @@ export interface RunInput {
   settings?: CallSettings;
   /** Where each finished step and the terminal record are written. */
   writes: RunWrites;
+  /** The instance's hooks (the pool's and its definition's), resolved at activation. @default the pool's */
+  hooks?: HookSet | undefined;
 }
 
 interface StepResult {
@@ -89,12 +108,14 @@ interface StepResult {
 export class Runner {
   readonly #deps: RunnerDeps;
   readonly #observer: RunObserver;
-  /** Worked out once per tool list: a live instance hands every run the same list. */
-  readonly #agentTools = new WeakMap<readonly Tool[], AgentTools>();
+  readonly #toolCalls: ToolCalls;
+  readonly #hooks: HookSet;
 
   constructor(deps: RunnerDeps) {
     this.#deps = deps;
     this.#observer = deps.observer ?? IGNORE_RUNS;
+    this.#hooks = deps.hooks ?? new HookSet([], () => undefined);
+    this.#toolCalls = new ToolCalls({ toolTimeoutMs: deps.toolTimeoutMs, tools: deps.tools });
   }
 
   async execute(input: RunInput): Promise<RunRecord> {
@@ -103,14 +124,14 @@ export class Runner {
     let run = input.run;
     const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
     const clientTools = input.clientTools ?? [];
-    const agentTools = this.#toolsOf(tools);
+    const agentTools = this.#toolCalls.toolsOf(tools);
     const toolDefs =
       clientTools.length === 0
         ? agentTools.definitions
         : [...agentTools.definitions, ...clientToolDefinitions(clientTools)];
     const clientNames: ReadonlySet<string> =
       clientTools.length === 0 ? NO_NAMES : new Set(clientTools.map((t) => t.name));
-    const byName = agentTools.byName;
+    const hooks = input.hooks ?? this.#hooks;
     try {
       // A run resumed after its node died goes on after its last committed step.
       for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
@@ -119,15 +140,48 @@ export class Runner {
           input.admission?.budgeted === true
             ? await input.admission.reserveStep(promptBytes(prompt, toolDefs))
             : undefined;
+        if (hooks.wants('beforeModelCall')) {
+          hooks.emit('beforeModelCall', { ...hookRun(run), step, model: spec.model });
+        }
         const started = performance.now();
         let result: StepResult;
         try {
           result = await this.#modelStep(spec, prompt, toolDefs, step, input);
         } catch (err) {
-          this.#observer.modelCall(spec.model, (performance.now() - started) / 1000, false);
+          const seconds = (performance.now() - started) / 1000;
+          this.#observer.modelCall(spec.model, seconds, false);
+          if (hooks.wants('afterModelCall')) {
+            const { code, message } = describeError(modelError(err, signal), signal.aborted);
+            hooks.emit('afterModelCall', {
+              ...hookRun(run),
+              step,
+              model: spec.model,
+              ok: false,
+              durationMs: seconds * 1000,
+              finishReason: null,
+              inputTokens: 0,
+              outputTokens: 0,
+              toolCalls: 0,
+              error: { code, message },
+            });
+          }
           throw err;
         }
-        this.#observer.modelCall(result.model, (performance.now() - started) / 1000, true);
+        const seconds = (performance.now() - started) / 1000;
+        this.#observer.modelCall(result.model, seconds, true);
+        if (hooks.wants('afterModelCall')) {
+          hooks.emit('afterModelCall', {
+            ...hookRun(run),
+            step,
+            model: result.model,
+            ok: true,
+            durationMs: seconds * 1000,
+            finishReason: result.finishReason,
+            inputTokens: result.inputTokens,
+            outputTokens: result.outputTokens,
+            toolCalls: result.toolCalls.length,
+          });
+        }
         const { client: clientCalls, server: serverCalls } =
           result.toolCalls.length === 0 ? NO_CALLS : splitCalls(result.toolCalls, clientNames, stateless);
         const stops = clientCalls.length > 0;
@@ -153,8 +207,18 @@ export class Runner {
             ...exceeded,
           });
         }
+        let stepTools: StepTools | undefined;
         if (serverCalls.length > 0) {
-          const toolContent = await this.#callTools(serverCalls, byName, step, input, clientNames);
+          stepTools = { calls: 0, errors: 0, timeouts: 0, durationMs: 0 };
+          const toolContent = await this.#toolCalls.call(
+            serverCalls,
+            agentTools,
+            step,
+            input,
+            clientNames,
+            hooks,
+            stepTools,
+          );
           messages.push(this.#message('tool', toolContent, run.id));
         }
         for (const call of clientCalls) {
@@ -183,6 +247,10 @@ export class Runner {
           outputTokens: result.outputTokens,
         };
         if (exceeded !== undefined) finished.usageExceededCap = exceeded;
+        if (stepTools !== undefined) {
+          stepTools.durationMs = roundMs(stepTools.durationMs);
+          finished.tools = stepTools;
+        }
         events.publish(finished);
         if (done) {
           events.publish({ type: 'run.finished', run });
@@ -203,13 +271,13 @@ export class Runner {
     }
   }
 
-  #toolsOf(tools: readonly Tool[]): AgentTools {
-    let known = this.#agentTools.get(tools);
-    if (known === undefined) {
-      known = { definitions: toolDefinitions(tools), byName: new Map(tools.map((t) => [t.name, t])) };
-      this.#agentTools.set(tools, known);
-    }
-    return known;
+  /**
+   * Tells the `onRunFinished` hooks (the instance's, else the pool's) and channel of a run whose
+   * terminal record was committed, whether or not it reached a model (an activation that failed,
+   * a refusal where a background run was to run).
+   */
+  finished(run: RunRecord, hooks: HookSet = this.#hooks): void {
+    if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
   }
 
   async #modelStep(
@@ -280,69 +348,6 @@ export class Runner {
       reader.releaseLock();
     }
     return result;
-  }
-
-  async #callTools(
-    calls: readonly LanguageModelV3ToolCallPart[],
-    byName: ReadonlyMap<string, Tool>,
-    step: number,
-    input: RunInput,
-    /** The caller's functions: a call of one reaching here had arguments that were not JSON. */
-    clientNames: ReadonlySet<string>,
-  ): Promise<ToolContent> {
-    const { run, signal, events } = input;
-    const ctx = {
-      signal,
-      project: run.project,
-      agent: run.agentName,
-      runId: run.id,
-      threadId: run.threadId,
-    };
-    return Promise.all(
-      calls.map(async (call, callIndex): Promise<ToolContent[number]> => {
-        events.publish({
-          type: 'tool.call',
-          step,
-          toolCallId: call.toolCallId,
-          toolName: call.toolName,
-          input: call.input,
-        });
-        const tool = byName.get(call.toolName);
-        const known = tool !== undefined || clientNames.has(call.toolName);
-        const outcome =
-          known && call.input instanceof InvalidToolInput
-            ? { ok: false as const, error: { code: 'TOOL_INPUT_INVALID', message: call.input.message } }
-            : tool === undefined
-              ? {
-                  ok: false as const,
-                  error: {
-                    code: 'TOOL_NOT_FOUND',
-                    message: `no tool named ${JSON.stringify(call.toolName)}; available: ${[...byName.keys()].join(', ') || 'none'}`,
-                  },
-                }
-              : await runTool(
-                  tool,
-                  call.input,
-                  { ...ctx, idempotencyKey: `${run.id}:${step}:${callIndex}` },
-                  this.#deps.toolTimeoutMs,
-                );
-        const ids = { toolCallId: call.toolCallId, toolName: call.toolName };
-        if (outcome.ok) {
-          events.publish({ type: 'tool.result', step, ...ids, ok: true, output: outcome.output });
-          return {
-            type: 'tool-result',
-            ...ids,
-            output: { type: 'json', value: (outcome.output ?? null) as never },
-          };
-        }
-        events.publish({ type: 'tool.result', step, ...ids, ok: false, error: outcome.error });
-        return {
-          type: 'tool-result',
-          ...ids,
-          output: { type: 'error-text', value: `${outcome.error.code}: ${outcome.error.message}` },
-        };
-      }),
-    );
   }
 
   /**
@@ -497,45 +502,12 @@ function splitCalls(
   return { client, server };
 }
 
-/** An agent's tools as a run uses them: their definitions for the model, and by name. */
-interface AgentTools {
-  readonly definitions: LanguageModelV3FunctionTool[];
-  readonly byName: ReadonlyMap<string, Tool>;
-}
-
-/** The tools as the model is told of them. */
-export function toolDefinitions(tools: readonly Tool[]): LanguageModelV3FunctionTool[] {
-  return tools.map((t) => ({
-    type: 'function',
-    name: t.name,
-    description: t.description,
-    inputSchema: t.jsonSchema,
-  }));
-}
-
 /**
  * UTF-8 bytes of everything a model call sends, as JSON: an upper bound of its input tokens for a
  * byte-level tokenizer, which is what budget reservations need.
  */
 export function promptBytes(prompt: unknown, tools: unknown): number {
   return Buffer.byteLength(JSON.stringify(prompt)) + Buffer.byteLength(JSON.stringify(tools));
-}
-
-/** A tool call whose arguments were not valid JSON; the model is told so. */
-class InvalidToolInput {
-  readonly message: string;
-  constructor(raw: string) {
-    this.message = `the tool input is not valid JSON: ${raw.slice(0, 200)}`;
-  }
-}
-
-function parseToolInput(raw: string): unknown {
-  if (raw.trim() === '') return {};
-  try {
-    return JSON.parse(raw) as unknown;
-  } catch {
-    return new InvalidToolInput(raw);
-  }
 }
 
 function modelError(err: unknown, signal: AbortSignal): unknown {

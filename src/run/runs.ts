@@ -800,6 +800,7 @@ export class RunManager {
       };
       await store.commitStep(failed, []);
       this.#observer.runFinished(failed);
+      this.#deps.runner.finished(failed);
       return;
     } finally {
       this.#accepting--;
@@ -952,6 +953,7 @@ export class RunManager {
         clientTools: request.clientTools,
         settings: request.settings,
         writes,
+        hooks: resources.hooks,
       });
     } catch (err) {
       ended = await runner.fail(run, err, signal, stream, writes);
@@ -970,7 +972,10 @@ export class RunManager {
       const flushing = this.#deps.governance.flush();
       if (flushing !== undefined) await flushing;
     }
-    if (isTerminal(ended.status)) this.#observer.runFinished(ended);
+    if (isTerminal(ended.status)) {
+      this.#observer.runFinished(ended);
+      runner.finished(ended, lease?.instance.resources?.hooks);
+    }
     return ended;
   }
 

@@ -39,6 +39,12 @@ export type RunEvent =
       ok: boolean;
       output?: unknown;
       error?: { code: string; message: string };
+      /** How long the tool ran, ms (0 when it did not run: unknown tool, input not JSON). */
+      durationMs?: number;
+      /** Where the tool comes from: `builtin`, `custom`, `module`, `mcp:<server>`. */
+      source?: string;
+      /** Set when the call ended with `TOOL_TIMEOUT`. */
+      timedOut?: true;
     })
   | (EventBase & {
       type: 'step.finished';
@@ -50,6 +56,8 @@ export type RunEvent =
       outputTokens: number;
       /** Set when the provider reported more than the call's cap; the step was charged the cap. */
       usageExceededCap?: UsageExceededCap;
+      /** The agent's tool calls of this step, when it made any: `errors` includes `timeouts`; time in ms. */
+      tools?: { calls: number; errors: number; timeouts: number; durationMs: number };
     })
   | (EventBase & { type: 'run.finished'; run: RunRecord })
   | (EventBase & {

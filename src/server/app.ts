@@ -31,6 +31,7 @@ import { registerRecoveryRoutes } from './routes/recovery.ts';
 import { registerRolloutRoutes } from './routes/rollouts.ts';
 import { registerRunRoutes } from './routes/runs.ts';
 import { registerThreadRoutes } from './routes/threads.ts';
+import { registerToolRoutes } from './routes/tools.ts';
 import { registerUsageRoutes } from './routes/usage.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { installAuth } from './auth.ts';
@@ -225,6 +226,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'threads', description: 'Conversations' },
         { name: 'runs', description: 'Executions of agents' },
         { name: 'pool', description: 'Live instances and the activation cache' },
+        { name: 'tools', description: 'Tools a project can use, their figures, module reloads' },
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
         { name: 'ops', description: 'Health, readiness and metrics' },
       ],
@@ -255,6 +257,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
   registerRecoveryRoutes(app, context);
+  registerToolRoutes(app, context);
   registerUsageRoutes(app, context);
   registerPoolHealthRoutes(app, context);
   registerPoolLiveRoutes(app, context);

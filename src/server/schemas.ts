@@ -4,7 +4,7 @@
  * routes reuse. Request schemas check types and reject unknown fields; the limits of values come
  * from the core's own constants, and the facade still validates everything it is given.
  */
-import { SPEC_LIMITS, TIERS } from '../registry/definition.ts';
+import { HOOK_NAMES, SPEC_LIMITS, TIERS } from '../registry/definition.ts';
 import { MULTITASK_STRATEGIES } from '../coordination/thread-gate.ts';
 
 /** Page size bounds of every list route. */
@@ -46,6 +46,15 @@ const agentSpecProperties = {
   maxTokens: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.maxTokens },
   maxSteps: { type: 'integer', minimum: 1, maximum: SPEC_LIMITS.maxSteps },
   tools: { type: 'array', maxItems: SPEC_LIMITS.tools, items: { type: 'string' } },
+  hooks: {
+    type: 'object',
+    additionalProperties: false,
+    description:
+      'functions called at points of each run, as `module:<path>#<export>` references resolved once per instance at activation',
+    properties: Object.fromEntries(
+      HOOK_NAMES.map((name) => [name, { type: 'string', maxLength: SPEC_LIMITS.toolRefLength }]),
+    ),
+  },
   tier: { type: 'string', enum: [...TIERS] },
   labels: { type: 'object', additionalProperties: { type: 'string' } },
   metadata: jsonObject,

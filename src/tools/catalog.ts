@@ -8,6 +8,7 @@ import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { describeFailure, refError } from './ref-errors.ts';
 import { intOption } from '../core/options.ts';
 import {
   BUILTIN_TOOL_NAMES,
@@ -16,7 +17,15 @@ import {
   type ResolvedBuiltinToolOptions,
   resolveBuiltinToolOptions,
 } from './builtins.ts';
-import { ModuleToolLoader, resolveModuleToolLoaderOptions } from './module-tools.ts';
+import {
+  ModuleToolLoader,
+  pickTool,
+  type RefusedReload,
+  resolveModuleToolLoaderOptions,
+} from './module-tools.ts';
+import { ToolFigures } from './tool-figures.ts';
+import { listTools, type ToolListing } from './tool-listing.ts';
+
 import {
   bindTool,
   createToolAjv,
@@ -35,6 +44,12 @@ export interface ToolCatalogOptions {
   allowOutsideBaseDir?: boolean;
   /** Tool modules kept loaded by the catalog's loader. @default 1000 */
   maxModules?: number;
+  /** Whether a tool module whose file changed is imported again at its next activation. @default true */
+  reload?: boolean;
+  /** Distinct contents of one module file imported over the process's life (what Node keeps). @default 20 */
+  maxModuleVersions?: number;
+  /** Re-imports of changed module files over the process's life. @default 1000 */
+  maxReloads?: number;
   /** Options of the builtin tools (fetch allowlist, limits, clock, fetch). @default {} */
   builtins?: BuiltinToolOptions;
   /** Tools registered in code, referenced as `custom:<name>`. @default [] */
@@ -50,6 +65,9 @@ export interface ResolvedToolCatalogOptions {
   readonly baseDir: string;
   readonly allowOutsideBaseDir: boolean;
   readonly maxModules: number;
+  readonly reload: boolean;
+  readonly maxModuleVersions: number;
+  readonly maxReloads: number;
   readonly builtins: ResolvedBuiltinToolOptions;
   readonly tools: readonly Tool[];
   readonly defaultTimeoutMs: number;
@@ -90,6 +108,9 @@ export function resolveToolCatalogOptions(
     baseDir: loader.baseDir,
     allowOutsideBaseDir: loader.allowOutsideBaseDir,
     maxModules: loader.maxModules,
+    reload: loader.reload,
+    maxModuleVersions: loader.maxModuleVersions,
+    maxReloads: loader.maxReloads,
     builtins: resolveBuiltinToolOptions({ clock, ...input.builtins }, `${prefix}builtins.`),
     tools: [...tools],
     defaultTimeoutMs: intOption(`${prefix}defaultTimeoutMs`, input.defaultTimeoutMs, 30_000),
@@ -125,11 +146,33 @@ export function parseToolRef(ref: string): ToolRef {
   throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
 }
 
+/**
+ * Where a resolved tool comes from: its `source` labels its figures (`builtin`, `custom`,
+ * `module`; an MCP server's tools will say `mcp:<server>`), and a module tool names its file.
+ */
+export interface ToolOrigin {
+  readonly source: string;
+  /** The reference that resolved it (`builtin:calculator`, `custom:refund`, `module:./x.ts`). */
+  readonly ref: string;
+  /** A module tool's absolute file path and content version. */
+  readonly module?: { readonly path: string; readonly version: string };
+}
+
+/** What the catalog is handed by the pool that owns it. */
+export interface ToolCatalogDeps {
+  /** Told when a changed module file is not imported because a cap was reached. @default ignores */
+  onReloadRefused?: (refused: RefusedReload) => void;
+}
+
 /** Resolves agents' tool references to tools and runs tool calls with the catalog's default timeout. */
 export class ToolCatalog {
   readonly options: ResolvedToolCatalogOptions;
   /** The module loader; its cache is bounded by `maxModules`. */
   readonly modules: ModuleToolLoader;
+  /** Calls, errors, timeouts and latency per tool (and per project), fed by the run loop. */
+  readonly figures = new ToolFigures();
+  /** Where each resolved tool comes from (keyed by the tool object runs hold). */
+  readonly #origins = new WeakMap<Tool, ToolOrigin>();
   readonly #ajv = createToolAjv();
   // Keyed by the tool as defined: a module re-imported after leaving the loader's cache yields the
   // same tool objects from Node's module cache, and must not compile its schemas again.
@@ -137,18 +180,55 @@ export class ToolCatalog {
   readonly #builtins: ReadonlyMap<string, Tool>;
   readonly #custom: ReadonlyMap<string, Tool>;
 
-  constructor(options: ToolCatalogOptions = {}) {
+  constructor(options: ToolCatalogOptions = {}, deps: ToolCatalogDeps = {}) {
     this.options = resolveToolCatalogOptions(options);
     const prepare = (tool: Tool): Tool => this.#prepare(tool);
     this.modules = new ModuleToolLoader({
       baseDir: this.options.baseDir,
       allowOutsideBaseDir: this.options.allowOutsideBaseDir,
       maxModules: this.options.maxModules,
+      reload: this.options.reload,
+      maxModuleVersions: this.options.maxModuleVersions,
+      maxReloads: this.options.maxReloads,
       prepare,
+      ...(deps.onReloadRefused !== undefined && { onReloadRefused: deps.onReloadRefused }),
     });
     const builtins = createBuiltinTools(this.options.builtins);
     this.#builtins = new Map(BUILTIN_TOOL_NAMES.map((name) => [name, prepare(builtins[name])]));
     this.#custom = new Map(this.options.tools.map((tool) => [tool.name, prepare(tool)]));
+    for (const [name, tool] of this.#builtins)
+      this.#origins.set(tool, { source: 'builtin', ref: `builtin:${name}` });
+    for (const [name, tool] of this.#custom)
+      this.#origins.set(tool, { source: 'custom', ref: `custom:${name}` });
+  }
+
+  /** Where a tool this catalog resolved comes from; undefined for a tool it did not resolve. */
+  originOf(tool: Tool): ToolOrigin | undefined {
+    return this.#origins.get(tool);
+  }
+
+  /**
+   * What agents holding `refs` can use: the builtin and registered tools, then the tools of the
+   * modules `refs` name (see tool-listing.ts); a new kind of reference adds its case there.
+   */
+  list(refs: Iterable<string>): ToolListing[] {
+    const parsed: ToolRef[] = [];
+    for (const ref of refs) {
+      try {
+        parsed.push(parseToolRef(ref));
+      } catch {
+        // a definition written before a kind was withdrawn: nothing to list
+      }
+    }
+    return listTools(this, parsed);
+  }
+
+  /** The builtin tools, then the registered (`custom:`) ones. */
+  ownTools(): { tool: Tool; origin: ToolOrigin }[] {
+    return [...this.#builtins.values(), ...this.#custom.values()].map((tool) => ({
+      tool,
+      origin: this.#origins.get(tool) as ToolOrigin,
+    }));
   }
 
   /**
@@ -309,9 +389,19 @@ export class ToolCatalog {
         }
         return [tool];
       }
-      case 'module':
-        if (parsed.name === null) return (await this.modules.load(parsed.path)).tools;
-        return [await this.modules.loadTool(parsed.path, parsed.name)];
+      case 'module': {
+        const module = await this.modules.load(parsed.path);
+        const tools = parsed.name === null ? module.tools : [pickTool(module, parsed.name)];
+        for (const tool of tools) {
+          if (this.#origins.has(tool)) continue;
+          this.#origins.set(tool, {
+            source: 'module',
+            ref: `module:${parsed.path}`,
+            module: { path: module.path, version: module.version },
+          });
+        }
+        return tools;
+      }
     }
   }
 
@@ -323,33 +413,4 @@ export class ToolCatalog {
     }
     return bound;
   }
-}
-
-/** A reference the catalog cannot resolve, as a validation error of the definition field holding it. */
-function refError(field: string, ref: string, err: unknown): AgentPoolError {
-  const message = err instanceof Error ? err.message : String(err);
-  // parseToolRef's messages start with the reference already.
-  const prefix = `tool reference ${JSON.stringify(ref)}: `;
-  const reason = message.startsWith(prefix) ? message.slice(prefix.length) : message;
-  return validationError(field, `${JSON.stringify(ref)} cannot be used: ${reason}`, { ref });
-}
-
-function describeFailure(ref: string, err: unknown): AgentPoolError {
-  if (!isAgentPoolError(err)) {
-    return new AgentPoolError(
-      'TOOL_NOT_FOUND',
-      `cannot resolve tool reference ${JSON.stringify(ref)}: ${String(err)}`,
-      {
-        ref,
-      },
-    );
-  }
-  // parseToolRef already names the reference; everything else gets it prefixed.
-  if (err.details.ref === ref) return err;
-  return new AgentPoolError(
-    err.code,
-    `cannot resolve tool reference ${JSON.stringify(ref)}: ${err.message}`,
-    { ...err.details, ref },
-    { cause: err },
-  );
 }

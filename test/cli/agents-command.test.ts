@@ -114,6 +114,10 @@ describe('agentpool agents, against agentpool serve', () => {
     const text = await cli(['stats'], server.env);
     assert.equal(text.code, 0, text.stderr);
     assert.match(text.stdout, /^active +\d+ \/ \d+ /);
+    assert.match(
+      text.stdout,
+      /^tools +\d+ calls \(\d+ failed, \d+ timed out\); modules \d+ cached, \d+ loads, \d+ reloads, \d+ cache hits, \d+ reloads refused$/m,
+    );
     const json = await cli(['stats', '--json'], server.env);
     assert.equal(json.code, 0, json.stderr);
     const stats = JSON.parse(json.stdout) as { maxActive: number; pinned: number };

@@ -216,6 +216,8 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/pool/instances/{agent}',
       'GET /v1/pool/instances/{agent}/recovery',
       'GET /v1/pool/recovery',
+      'GET /v1/tools',
+      'POST /v1/tools/reload',
       'GET /v1/agents/{idOrName}/stats',
       'GET /v1/pool/activity',
       'POST /v1/pool/instances/{agent}/reset',

@@ -37,6 +37,7 @@ const PROJECT_FIELDS = [
   'hitRatio',
   'runs',
   'models',
+  'tools',
 ].sort();
 
 describe('GET /v1/pool/stats', () => {

@@ -1,9 +1,11 @@
 /**
  * `agentpool stats`: a compact summary of a running server's pool (`GET /v1/pool/stats`, the
  * pool's `PoolStats`): instances against the bound, states and tiers, cache hits, activations
- * and their latency, and deactivations by cause.
+ * and their latency, deactivations by cause, and tool calls with the module loader's figures.
  */
 import type { PoolStats } from '../../pool/pool.ts';
+import type { ModuleVersionStats } from '../../tools/module-tools.ts';
+import type { ToolFigureRow } from '../../tools/tool-figures.ts';
 import { AgentPoolClient, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
 
@@ -18,6 +20,7 @@ export interface StatsFlags extends ClientFlags {
  */
 type WireStats = Partial<Omit<PoolStats, 'activationLatencyMs'>> & {
   activationLatencyMs?: { count?: number; p50?: number | null; p99?: number | null };
+  tools?: { sources?: Partial<ToolFigureRow>[]; modules?: Partial<ModuleVersionStats> };
 };
 
 /** Prints the pool's stats as a few labelled lines (or the raw JSON). */
@@ -55,5 +58,21 @@ export function formatStats(s: WireStats): string[] {
     `activations  ${n(s.activations)} (${n(s.activationFailures)} failed), p50 ${ms(latency?.p50)}, p99 ${ms(latency?.p99)}`,
     `evictions    ${n(s.evictions)}  (idle ${n(s.idleDeactivations)}, retired ${n(s.retirements)}, deactivations ${n(s.deactivations)}, acquire timeouts ${n(s.acquireTimeouts)})`,
     ...(policy === '' ? [] : [`policy       ${policy}`]),
+    ...(s.tools === undefined ? [] : [toolsLine(s.tools)]),
   ];
+}
+
+/** Tool calls summed over sources, and the module loader's figures. */
+function toolsLine(tools: NonNullable<WireStats['tools']>): string {
+  let calls = 0;
+  let errors = 0;
+  let timeouts = 0;
+  for (const row of tools.sources ?? []) {
+    calls += row.calls ?? 0;
+    errors += row.errors ?? 0;
+    timeouts += row.timeouts ?? 0;
+  }
+  const m = tools.modules ?? {};
+  const n = (v: number | undefined) => (v === undefined ? '?' : String(v));
+  return `tools        ${calls} calls (${errors} failed, ${timeouts} timed out); modules ${n(m.modules)} cached, ${n(m.loads)} loads, ${n(m.reloads)} reloads, ${n(m.cacheHits)} cache hits, ${n(m.reloadsRefused)} reloads refused`;
 }
