@@ -215,6 +215,8 @@ describe('server errors, options, health and OpenAPI', () => {
       'GET /v1/pool/instances',
       'GET /v1/pool/instances/{agent}',
       'GET /v1/pool/instances/{agent}/recovery',
+      'GET /v1/pool/live',
+      'GET /v1/pool/live/agents',
       'GET /v1/pool/recovery',
       'GET /v1/tools',
       'POST /v1/tools/reload',
