@@ -71,6 +71,11 @@ import {
 import { Projects } from './auth/projects.ts';
 import { DEFAULT_PROJECT } from './registry/definition.ts';
 import { ToolCatalog, type ToolCatalogOptions } from './tools/catalog.ts';
+import { McpServers } from './tools/mcp/mcp-servers.ts';
+import { type McpEvent, McpSessions } from './tools/mcp/sessions.ts';
+import type { McpServerStore } from './store/mcp-server-ports.ts';
+import { MemoryMcpServerStore } from './store/memory-mcp-servers.ts';
+import { PostgresMcpServerStore } from './store/postgres/mcp-server-store.ts';
 
 /** The stores of a pool; `projects` defaults to memory for adapters given without one. */
 export interface Stores {
@@ -79,11 +84,20 @@ export interface Stores {
   projects?: ProjectStore;
   /** Each node's working-set checkpoint (pool/checkpoint.ts); defaults to memory for adapters given without one. */
   workingSets?: WorkingSetStore;
+  /** Each project's declared MCP servers (tools/mcp); defaults to memory for adapters given without one. */
+  mcpServers?: McpServerStore;
 }
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent =
-  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent | ScalingEvent;
+  | AgentEvent
+  | InstanceEvent
+  | ModelEvent
+  | RecoveryEvent
+  | PreloadEvent
+  | HealthEvent
+  | ScalingEvent
+  | McpEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -187,6 +201,8 @@ export interface AgentPool {
   /** The resilience guard of each model: breaker state, retries, fallbacks, throttling. */
   readonly guards: ModelGuards;
   readonly tools: ToolCatalog;
+  /** Each project's MCP servers: declare, list, delete; their shared sessions and per-server figures. */
+  readonly mcp: McpServers;
   readonly prices: PriceTable;
   /** Prometheus metrics of this pool (`metrics.scrape()` for the exposition text). */
   readonly metrics: PoolMetrics;
@@ -248,6 +264,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let recovering: Recovery | undefined;
   let preloading: Preloader | undefined;
   let healthMonitor: HealthMonitor | undefined;
+  let mcpServers: McpServers | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -305,12 +322,16 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         resolveResources: async (agent) => {
           try {
+            // mcp: references follow their server's cached list: each run reads the tools as they are.
+            const live = await tools.resolveLive(agent.spec.tools, agent.project);
             return {
               models: [agent.spec.model, ...(agent.spec.fallbacks ?? [])].map((ref) => ({
                 ref,
                 model: models.resolve(ref),
               })),
-              tools: await tools.resolve(agent.spec.tools),
+              get tools() {
+                return live.current;
+              },
             };
           } catch (err) {
             logActivationFailure(poolLog, agent, err);
@@ -409,6 +430,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.metrics,
     );
     registerRecoveryMetrics(metrics.registry, () => recovery.stats());
+    const mcp = new McpServers({
+      store: stores.mcpServers,
+      clock,
+      sessions: new McpSessions({
+        options: tools.options.mcp,
+        clock,
+        bus,
+        log: logger.child({ component: 'mcp' }),
+        registry: metrics.registry,
+      }),
+    });
+    mcpServers = mcp;
+    tools.useMcp(mcp);
     const preloader = new Preloader(
       {
         pool,
@@ -448,6 +482,13 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           history.forgetProject(project);
           metrics.forgetProject(project);
           governance.forget(project);
+          mcp
+            .forgetProject(project)
+            .catch((err: unknown) =>
+              logger
+                .child({ component: 'mcp' })
+                .error({ err, project }, "could not forget a deleted project's MCP servers"),
+            );
         },
       },
     });
@@ -506,7 +547,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         gate: (agent) => recovery.assertServes(agent),
         history,
         governance,
-        resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
+        resolveTools: (refs, project) => tools.resolve(refs, project), // sizes a cold start's tool definitions for its budget
         load: health,
       },
       runOptions,
@@ -586,6 +627,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       models,
       guards,
       tools,
+      mcp,
       prices,
       events: bus,
       stores,
@@ -624,6 +666,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          await mcp.close(); // after the runs: their MCP calls ended with them
           autoscaler.close();
           tiers.close();
           await checkpoint.close(); // while the instances are still resident
@@ -649,6 +692,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     preloading?.close(); // its fill and decay timers
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     healthMonitor?.close(); // its timer and the event-loop sampler
+    await mcpServers?.close(); // its idle sweep
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err
@@ -676,6 +720,7 @@ async function openStores(
       ...store,
       projects: store.projects ?? new MemoryProjectStore(),
       workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
+      mcpServers: store.mcpServers ?? new MemoryMcpServerStore(),
     };
   }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
@@ -708,6 +753,7 @@ async function openStores(
       runs: opened.runs,
       projects: opened.projects,
       workingSets: new PostgresWorkingSetStore(opened.database),
+      mcpServers: new PostgresMcpServerStore(opened.database),
     };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
@@ -721,6 +767,7 @@ async function openStores(
       runs: new MemoryRunStore(),
       projects: new MemoryProjectStore(),
       workingSets: new MemoryWorkingSetStore(),
+      mcpServers: new MemoryMcpServerStore(),
     };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
@@ -728,8 +775,9 @@ async function openStores(
   const opened = openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), {
     lockingMode,
     workingSets: true,
+    mcpServers: true,
   });
-  return { ...opened, workingSets: opened.workingSets! };
+  return { ...opened, workingSets: opened.workingSets!, mcpServers: opened.mcpServers! };
 }
 
 /** The store as readiness names it. */
@@ -754,6 +802,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.projects.close(),
     stores.agents.close(),
     stores.workingSets.close(),
+    stores.mcpServers.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

@@ -20,6 +20,7 @@ import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMcpServerRoutes } from './routes/mcp-servers.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolHealthRoutes } from './routes/pool-health.ts';
@@ -222,6 +223,10 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'agents', description: 'Agent definitions and versions' },
         { name: 'threads', description: 'Conversations' },
         { name: 'runs', description: 'Executions of agents' },
+        {
+          name: 'mcp-servers',
+          description: "The project's MCP servers, whose tools agents reference as mcp:<server>",
+        },
         { name: 'pool', description: 'Live instances and the activation cache' },
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
         { name: 'ops', description: 'Health, readiness and metrics' },
@@ -250,6 +255,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerAgentRoutes(app, context);
   registerRolloutRoutes(app, context);
   registerThreadRoutes(app, context);
+  registerMcpServerRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
   registerRecoveryRoutes(app, context);
