@@ -111,7 +111,7 @@ export function resolveToolCatalogOptions(
 /**
  * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>`,
  * `custom:<name>`, `mcp:<server>` and `mcp:<server>/<tool>`; other kinds throw `TOOL_NOT_FOUND`
- * saying the kind is not supported.
+ * saying the kind is not supported yet.
  */
 export function parseToolRef(ref: string): ToolRef {
   const notFound = (message: string): AgentPoolError =>
@@ -147,7 +147,7 @@ export function parseToolRef(ref: string): ToolRef {
     if (name === '') throw notFound('needs a tool name after "/"');
     return { kind: 'mcp', server, name };
   }
-  throw notFound(`tool kind "${kind}" is not supported (supported: ${TOOL_REF_KINDS.join(', ')})`);
+  throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
 }
 
 /** Resolves agents' tool references to tools and runs tool calls with the catalog's default timeout. */
@@ -315,7 +315,7 @@ export class ToolCatalog {
     return (
       `builtin tools: ${[...this.#builtins.keys()].join(', ')}; ` +
       `registered tools (custom:<name>): ${custom.length === 0 ? 'none' : custom.join(', ')}; ` +
-      `module:<path> for a tool module, or mcp:<server> for a declared MCP server's tools`
+      `or module:<path> for a tool module, mcp:<server> for a declared MCP server's tools`
     );
   }
 
@@ -361,9 +361,7 @@ export class ToolCatalog {
         return [await this.modules.loadTool(parsed.path, parsed.name)];
       case 'mcp':
         if (this.#mcp === undefined) {
-          throw new AgentPoolError('TOOL_NOT_FOUND', 'MCP servers are resolved by an agent pool only', {
-            ref,
-          });
+          throw new AgentPoolError('TOOL_NOT_FOUND', 'MCP servers are resolved by an agent pool only');
         }
         return this.#mcp.resolve(project, parsed.server, parsed.name, (tool) => this.#prepare(tool));
     }
