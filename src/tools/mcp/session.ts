@@ -292,9 +292,13 @@ export class McpSession {
     void client.close().catch(() => undefined);
   }
 
+  /**
+   * Lists the tools again unless a listing is under way; unless `force`d (list_changed, a new
+   * session), only while the breaker lets calls through: an open breaker's trial may be this.
+   */
   #refreshInBackground(force = false): void {
     if (this.#refreshing !== undefined || this.#closed) return;
-    if (!force && this.breaker.state.value !== 'closed') return;
+    if (!force && this.breaker.state.value !== 'closed' && !this.breaker.admit()) return;
     this.#refresh().catch((err: unknown) => this.#deps.observer.refreshFailed(this, err));
   }
 
