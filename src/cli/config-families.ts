@@ -31,7 +31,7 @@ import { formatPath, parsePath } from './settings.ts';
 /** The tool settings a config file may hold (no tools, clock or fetch: those only code can give). */
 export type ToolSettings = Pick<
   ToolCatalogOptions,
-  'baseDir' | 'allowOutsideBaseDir' | 'maxModules' | 'defaultTimeoutMs'
+  'baseDir' | 'allowOutsideBaseDir' | 'maxModules' | 'defaultTimeoutMs' | 'mcp'
 > & {
   builtins?: Pick<
     NonNullable<ToolCatalogOptions['builtins']>,
