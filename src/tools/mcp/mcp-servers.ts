@@ -78,6 +78,25 @@ export class McpServers implements McpToolProvider {
     return { server: shown(put.record), created: put.created };
   }
 
+  /**
+   * Declares `project`'s server `name` as a declarations file does (`apply -f`, `serve` at start):
+   * `unchanged` when the stored declaration is the same, else as {@link put}.
+   */
+  async apply(
+    project: string,
+    name: string,
+    body: unknown,
+    writer: DeclarationWriter = { admin: true },
+  ): Promise<'created' | 'updated' | 'unchanged'> {
+    checkMcpServerName(name);
+    const declaration = parseMcpServerDeclaration(body, writer, this.sessions.options, 'body');
+    const existing = await this.#deps.store.getMcpServer(project, name);
+    if (existing !== undefined && JSON.stringify(existing.declaration) === JSON.stringify(declaration)) {
+      return 'unchanged';
+    }
+    return (await this.put(project, name, declaration, writer)).created ? 'created' : 'updated';
+  }
+
   /** One declared server as shown (secrets hidden); `MCP_SERVER_NOT_FOUND` when undeclared. */
   async get(project: string, name: string): Promise<McpServerRecord> {
     return shown(await this.#record(project, name));
