@@ -73,6 +73,8 @@ export class McpSessions {
   readonly #sessions = new Map<string, McpSession>();
   readonly #observer: McpSessionObserver;
   readonly #latency: Histogram<'project' | 'server' | 'outcome'> | undefined;
+  /** Each session's latency series, bound once (a call then costs no label hashing). */
+  readonly #bound = new WeakMap<McpSession, Map<string, { observe(value: number): void }>>();
   #sweep: TimerHandle | undefined;
   #closed = false;
 
@@ -109,8 +111,7 @@ export class McpSessions {
           bus.emit({ type: 'mcp.breaker_closed', ...base });
         }
       },
-      called: (s, seconds, outcome) =>
-        this.#latency?.observe({ project: s.project, server: s.server, outcome }, seconds),
+      called: (s, seconds, outcome) => this.#latencyOf(s, outcome)?.observe(seconds),
       refreshFailed: (s, err) =>
         log.debug({ project: s.project, server: s.server, err }, 'MCP tool list refresh failed'),
     };
@@ -203,6 +204,19 @@ export class McpSessions {
     const sessions = [...this.#sessions.values()];
     this.#sessions.clear();
     await Promise.all(sessions.map((s) => s.close()));
+  }
+
+  #latencyOf(session: McpSession, outcome: string): { observe(value: number): void } | undefined {
+    const latency = this.#latency;
+    if (latency === undefined) return undefined;
+    let bound = this.#bound.get(session);
+    if (bound === undefined) this.#bound.set(session, (bound = new Map()));
+    let series = bound.get(outcome);
+    if (series === undefined) {
+      series = latency.labels({ project: session.project, server: session.server, outcome });
+      bound.set(outcome, series);
+    }
+    return series;
   }
 
   #evictOne(): void {
