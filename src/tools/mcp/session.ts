@@ -215,7 +215,8 @@ export class McpSession {
     signal: AbortSignal,
     mayReinit: boolean,
   ): Promise<CallToolResult> {
-    const client = await this.#session();
+    // An open session is used at once: no extra turn of the microtask queue on every call.
+    const client = this.#client ?? (await this.#session());
     try {
       return (await client.callTool({ name, arguments: args }, undefined, {
         signal,

@@ -5,9 +5,10 @@
  * idle sessions closed by a sweep. It reports to the pool's bus (`mcp.*` events), its logger and
  * its metrics, and keeps per-server figures for `GET /v1/pool/stats`.
  */
-import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import type { Clock, TimerHandle } from '../../core/clock.ts';
 import type { Logger } from '../../core/logger.ts';
+import { LabelledHistogram } from '../../labelled-histogram.ts';
 import type { EventSink } from '../../events/bus.ts';
 import type { McpBreakerState } from './breaker.ts';
 import { identityKey, type McpServerDeclaration, resolveConnection } from './declarations.ts';
@@ -72,9 +73,7 @@ export class McpSessions {
   /** In least-recently-used order (a use moves a session to the end). */
   readonly #sessions = new Map<string, McpSession>();
   readonly #observer: McpSessionObserver;
-  readonly #latency: Histogram<'project' | 'server' | 'outcome'> | undefined;
-  /** Each session's latency series, bound once (a call then costs no label hashing). */
-  readonly #bound = new WeakMap<McpSession, Map<string, { observe(value: number): void }>>();
+  readonly #latency: LabelledHistogram<'project' | 'server' | 'outcome'> | undefined;
   #sweep: TimerHandle | undefined;
   #closed = false;
 
@@ -111,7 +110,8 @@ export class McpSessions {
           bus.emit({ type: 'mcp.breaker_closed', ...base });
         }
       },
-      called: (s, seconds, outcome) => this.#latencyOf(s, outcome)?.observe(seconds),
+      called: (s, seconds, outcome) =>
+        this.#latency?.observe({ project: s.project, server: s.server, outcome }, seconds),
       refreshFailed: (s, err) =>
         log.debug({ project: s.project, server: s.server, err }, 'MCP tool list refresh failed'),
     };
@@ -206,19 +206,6 @@ export class McpSessions {
     await Promise.all(sessions.map((s) => s.close()));
   }
 
-  #latencyOf(session: McpSession, outcome: string): { observe(value: number): void } | undefined {
-    const latency = this.#latency;
-    if (latency === undefined) return undefined;
-    let bound = this.#bound.get(session);
-    if (bound === undefined) this.#bound.set(session, (bound = new Map()));
-    let series = bound.get(outcome);
-    if (series === undefined) {
-      series = latency.labels({ project: session.project, server: session.server, outcome });
-      bound.set(outcome, series);
-    }
-    return series;
-  }
-
   #evictOne(): void {
     for (const [key, session] of this.#sessions) {
       if (session.inFlight > 0) continue;
@@ -242,7 +229,7 @@ export class McpSessions {
 function registerMcpMetrics(
   registry: Registry,
   stats: () => McpStats,
-): Histogram<'project' | 'server' | 'outcome'> {
+): LabelledHistogram<'project' | 'server' | 'outcome'> {
   const registers = [registry];
   const counter = (name: string, help: string, read: (s: McpServerStats) => number): void => {
     new Counter({
@@ -298,11 +285,13 @@ function registerMcpMetrics(
       this.set(stats().openSessions);
     },
   });
-  return new Histogram({
+  // Observed on every call: a series found by Map lookups (prom-client's hashes its labels each time).
+  const latency = new LabelledHistogram({
     name: 'agentpool_mcp_call_seconds',
     help: 'Latency of MCP tool calls, by project, server and outcome (ok, error, timeout, unavailable).',
     labelNames: ['project', 'server', 'outcome'],
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 30],
-    registers,
   });
+  registry.registerMetric(latency as never);
+  return latency;
 }
