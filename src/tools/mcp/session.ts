@@ -7,21 +7,17 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import {
   type CallToolResult,
-  ErrorCode,
-  McpError,
   type Tool as ListedTool,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { Clock } from '../../core/clock.ts';
-import { AgentPoolError, isAgentPoolError } from '../../core/errors.ts';
+import type { AgentPoolError } from '../../core/errors.ts';
 import { McpBreaker, type McpBreakerState } from './breaker.ts';
 import type { McpConnectionSpec } from './declarations.ts';
+import { classifyMcpFailure, isExpiredSession, type McpFailureContext, mcpUnavailable } from './failures.ts';
 import type { ResolvedMcpOptions } from './mcp-options.ts';
 
 export type { ListedTool };
@@ -87,6 +83,7 @@ export class McpSession {
     listRefreshes: 0,
   };
   readonly #deps: McpSessionDeps;
+  readonly #failureContext: McpFailureContext;
   #client: Client | undefined;
   #opening: Promise<Client> | undefined;
   #list: ToolList | undefined;
@@ -101,6 +98,7 @@ export class McpSession {
     this.project = deps.project;
     this.server = deps.server;
     this.#lastUsedAt = deps.clock.now();
+    this.#failureContext = { server: deps.server, project: deps.project, callTimeoutMs: deps.callTimeoutMs };
     this.breaker = new McpBreaker({
       threshold: deps.options.breakerThreshold,
       backoffInitialMs: deps.options.backoffInitialMs,
@@ -354,62 +352,18 @@ export class McpSession {
     }
   }
 
-  /**
-   * What a failure becomes: the server answered (an MCP error other than a timeout or a closed
-   * connection) is `TOOL_FAILED`; anything else counts against the breaker, drops the session and
-   * is `MCP_UNAVAILABLE`. A call the run cancelled counts for nothing.
-   */
+  /** Applies what a failure means (failures.ts) to the counters, breaker and session; returns its error. */
   #failed(err: unknown, signal: AbortSignal | undefined, seconds: number | undefined): AgentPoolError {
-    const report = (outcome: 'error' | 'timeout' | 'unavailable'): void => {
-      if (seconds !== undefined) this.#deps.observer.called(this, seconds, outcome);
-    };
-    if (signal?.aborted === true) {
-      const reason: unknown = signal.reason;
-      // runTool's own timeout aborted the call: the server is hanging as far as its breaker knows.
-      if (isAgentPoolError(reason, 'TOOL_TIMEOUT')) {
-        this.counters.timeouts++;
-        this.breaker.failure();
-        report('timeout');
-        return reason;
-      }
-      report('error');
-      return new AgentPoolError('RUN_CANCELLED', `MCP call to "${this.server}" cancelled`, {
-        server: this.server,
-      });
-    }
-    if (isAgentPoolError(err)) {
-      report('unavailable');
-      return err;
-    }
-    if (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number)) {
-      this.counters.timeouts++;
-      this.breaker.failure();
-      this.#drop('failed');
-      report('timeout');
-      return this.#unavailable(`it did not answer within ${this.#deps.callTimeoutMs} ms`);
-    }
-    if (err instanceof McpError && err.code !== (ErrorCode.ConnectionClosed as number)) {
-      this.breaker.success(); // it answered
-      report('error');
-      return new AgentPoolError('TOOL_FAILED', `MCP server "${this.server}": ${err.message}`, {
-        server: this.server,
-        mcpCode: err.code,
-      });
-    }
-    this.breaker.failure();
-    this.#drop('failed');
-    report('unavailable');
-    return this.#unavailable(err instanceof Error ? err.message : String(err));
+    const failure = classifyMcpFailure(err, signal, this.#failureContext);
+    if (failure.timedOut) this.counters.timeouts++;
+    if (failure.breaker === 'failure') this.breaker.failure();
+    else if (failure.breaker === 'success') this.breaker.success();
+    if (failure.drop) this.#drop('failed');
+    if (seconds !== undefined) this.#deps.observer.called(this, seconds, failure.outcome);
+    return failure.error;
   }
 
   #unavailable(why: string): AgentPoolError {
-    return new AgentPoolError('MCP_UNAVAILABLE', `MCP server "${this.server}" is unavailable: ${why}`, {
-      server: this.server,
-      project: this.project,
-    });
+    return mcpUnavailable(this.#failureContext, why);
   }
-}
-
-function isExpiredSession(err: unknown): boolean {
-  return err instanceof StreamableHTTPError && err.code === 404;
 }
