@@ -37,6 +37,7 @@ const PROJECT_FIELDS = [
   'hitRatio',
   'runs',
   'models',
+  'mcp',
 ].sort();
 
 describe('GET /v1/pool/stats', () => {
