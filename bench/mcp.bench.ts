@@ -28,7 +28,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createAgentPool } from '../src/agent-pool.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { startMcpServer } from '../test/support/mcp-server.ts';
-import { quantile, table, writeResult } from './harness.ts';
+import { quantile, summarize, table, timeBatches, writeResult } from './harness.ts';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
@@ -158,6 +158,14 @@ async function main(): Promise<void> {
     // At least 1 µs: below that the difference of two medians is timer noise.
     const agentpoolNet = Math.max(1, m.agentpoolOverhead - m.rawOverhead);
     const ratio = naiveNet / agentpoolNet;
+    // What agentpool does per step for the session and the list alone (no I/O): the instance's
+    // tools as of the cached list, the tool by name. Batch-timed: it is below the timer's grain.
+    const lookupNs = summarize(
+      await timeBatches(() => live.current.find((t) => t.name === 'bench__echo'), {
+        batches: 200,
+        batch: 10_000,
+      }),
+    ).median;
     const f = (x: number) => x.toFixed(1);
     const summary = [
       `Local MCP server (the SDK's McpServer, stateful Streamable HTTP) in its own process; ${ROUNDS * CALLS} calls per contender, interleaved call by call; µs per call, each until the event loop drained.`,
@@ -203,6 +211,13 @@ async function main(): Promise<void> {
           ],
           ['end to end: naive ÷ agentpool', `${(m.naive / m.agentpool).toFixed(1)}×`, '', ''],
           ['added cost of an MCP call over an in-process tool', `${f(m.agentpool - m.inProcess)} µs`, '', ''],
+          [
+            "of agentpool's overhead, the session and cached-list lookup per step (batch-timed)",
+            `${(lookupNs / 1000).toFixed(3)} µs`,
+            '',
+            '',
+          ],
+          ['naive overhead ÷ that lookup', `${(naiveNet / (lookupNs / 1000)).toFixed(0)}×`, '', ''],
         ],
       ),
       '',
@@ -213,7 +228,7 @@ async function main(): Promise<void> {
       title: 'MCP tools: per-step overhead against a naive client, and against an in-process tool',
       command: 'node --expose-gc bench/mcp.bench.ts',
       summary,
-      data: { calls: CALLS, rounds: ROUNDS, medians: m, naiveNet, agentpoolNet, ratio, stats },
+      data: { calls: CALLS, rounds: ROUNDS, medians: m, naiveNet, agentpoolNet, ratio, lookupNs, stats },
     });
   } finally {
     await pool.close();
