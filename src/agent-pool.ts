@@ -475,20 +475,14 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           pool.retireProject(project);
         },
         // Retires again: an instance activated while the data was going must not outlive it.
-        forget: (project) => {
+        forget: async (project) => {
           pool.retireProject(project);
           pool.forgetProject(project);
           preloader.forgetProject(project);
           history.forgetProject(project);
           metrics.forgetProject(project);
           governance.forget(project);
-          mcp
-            .forgetProject(project)
-            .catch((err: unknown) =>
-              logger
-                .child({ component: 'mcp' })
-                .error({ err, project }, "could not forget a deleted project's MCP servers"),
-            );
+          await mcp.forgetProject(project); // its declarations, and its sessions here
         },
       },
     });
