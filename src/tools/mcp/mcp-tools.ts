@@ -52,6 +52,8 @@ export function toolOutput(server: string, tool: string, result: CallToolResult)
     );
   }
   if (result.structuredContent !== undefined) return result.structuredContent;
+  const [only] = result.content;
+  if (result.content.length === 1 && only?.type === 'text') return only.text; // the usual answer
   if (result.content.every((c) => c.type === 'text')) return text();
   return result.content;
 }

@@ -207,28 +207,30 @@ export class McpSession {
     }
   }
 
-  async #callOnce(
+  /**
+   * Sends the call on the open session (opening one if needed); a 404 on the session's id (the
+   * server restarted or expired it) opens a new session and sends it again, once. No async frame
+   * of its own: on an open session this is the SDK's promise, one less turn per call.
+   */
+  #callOnce(
     name: string,
     args: Record<string, unknown>,
     signal: AbortSignal,
     mayReinit: boolean,
   ): Promise<CallToolResult> {
-    // An open session is used at once: no extra turn of the microtask queue on every call.
-    const client = this.#client ?? (await this.#session());
-    try {
-      return (await client.callTool({ name, arguments: args }, undefined, {
-        signal,
-        timeout: this.#deps.callTimeoutMs,
-      })) as CallToolResult;
-    } catch (err) {
-      if (mayReinit && isExpiredSession(err) && !signal.aborted) {
-        // The server forgot the session (it restarted, or expired it): a new one, once.
+    const options = { signal, timeout: this.#deps.callTimeoutMs };
+    const send = (client: Client): Promise<CallToolResult> => {
+      const sent = client.callTool({ name, arguments: args }, undefined, options) as Promise<CallToolResult>;
+      if (!mayReinit) return sent;
+      return sent.catch((err: unknown) => {
+        if (!isExpiredSession(err) || signal.aborted) throw err;
         this.counters.reinits++;
-        this.#drop('expired', client);
+        this.#drop('expired', client); // only if no concurrent call replaced it already
         return this.#callOnce(name, args, signal, false);
-      }
-      throw err;
-    }
+      });
+    };
+    const client = this.#client;
+    return client !== undefined ? send(client) : this.#session().then(send);
   }
 
   /** The open session, or one opened now (one opening shared by every concurrent caller). */
