@@ -3,7 +3,7 @@
  * and lists the tools for every call, on the same local MCP server over Streamable HTTP (the SDK's
  * server, test/support/mcp-server.ts, in a child process: this script with `--server`), and the
  * added cost of an MCP tool call over a direct in-process tool. All measured in the same run, the
- * contenders interleaved call by call so machine load hits them alike.
+ * contenders interleaved call by call in a seeded shuffled order so machine load hits them alike.
  *
  *   - naive: per call a new SDK Client + StreamableHTTPClientTransport, connect (initialize),
  *     tools/list, tools/call, close.
@@ -28,11 +28,13 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { createAgentPool } from '../src/agent-pool.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { startMcpServer } from '../test/support/mcp-server.ts';
+import { mulberry32 } from '../test/support/seeded-random.ts';
 import { quantile, summarize, table, timeBatches, writeResult } from './harness.ts';
 
 const CALLS = Number(process.env.BENCH_CALLS ?? 200);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const WARMUP = 50;
+const SEED = 20_261_203;
 const P = 'bench';
 
 if (process.argv.includes('--server')) {
@@ -119,10 +121,17 @@ async function main(): Promise<void> {
     const overhead: Record<Name, number[]> = { naive: [], agentpool: [], raw: [], inProcess: [] };
     for (const fn of Object.values(contenders)) for (let i = 0; i < WARMUP; i++) await fn();
     const entries = Object.entries(contenders) as [Name, () => Promise<void>][];
+    const random = mulberry32(SEED);
     for (let i = 0; i < ROUNDS * CALLS; i++) {
-      // One call of each per iteration, the order rotating, so load drifts hit all alike.
-      for (let k = 0; k < entries.length; k++) {
-        const [name, fn] = entries[(i + k) % entries.length]!;
+      // One call of each per iteration in a shuffled order (a fixed rotation would always put
+      // the same contender after the naive one, whose garbage and closing sockets spill over),
+      // with an untimed turn of the event loop between calls.
+      for (let k = entries.length - 1; k > 0; k--) {
+        const j = Math.floor(random() * (k + 1));
+        [entries[k], entries[j]] = [entries[j]!, entries[k]!];
+      }
+      for (const [name, fn] of entries) {
+        await new Promise((resolve) => setImmediate(resolve));
         inside = 0;
         const t0 = performance.now();
         await fn();
@@ -168,7 +177,7 @@ async function main(): Promise<void> {
     ).median;
     const f = (x: number) => x.toFixed(1);
     const summary = [
-      `Local MCP server (the SDK's McpServer, stateful Streamable HTTP) in its own process; ${ROUNDS * CALLS} calls per contender, interleaved call by call; µs per call, each until the event loop drained.`,
+      `Local MCP server (the SDK's McpServer, stateful Streamable HTTP) in its own process; ${ROUNDS * CALLS} calls per contender, interleaved call by call in a shuffled order; µs per call, each until the event loop drained.`,
       '',
       table(
         ['contender', 'median µs', 'p99 µs', 'what it does per call'],
