@@ -25,6 +25,7 @@ const BENCHES = [
   'memory',
   'http',
   'resilience',
+  'mcp',
   'metrics',
   'cluster',
 ] as const;

@@ -77,6 +77,11 @@ import { resolveHookRefs } from './tools/hook-modules.ts';
 import { checkRunHooks, type HookEvent, type HookLayer, HookSet, type RunHooks } from './tools/hooks.ts';
 import { projectTools, reloadTools, type ToolReload, type ToolWithFigures } from './tool-admin.ts';
 import { registerToolMetrics } from './tool-metrics.ts';
+import { McpServers } from './tools/mcp/mcp-servers.ts';
+import { type McpEvent, McpSessions } from './tools/mcp/sessions.ts';
+import type { McpServerStore } from './store/mcp-server-ports.ts';
+import { MemoryMcpServerStore } from './store/memory-mcp-servers.ts';
+import { PostgresMcpServerStore } from './store/postgres/mcp-server-store.ts';
 
 /** The stores of a pool; `projects` defaults to memory for adapters given without one. */
 export interface Stores {
@@ -85,6 +90,8 @@ export interface Stores {
   projects?: ProjectStore;
   /** Each node's working-set checkpoint (pool/checkpoint.ts); defaults to memory for adapters given without one. */
   workingSets?: WorkingSetStore;
+  /** Each project's declared MCP servers (tools/mcp); defaults to memory for adapters given without one. */
+  mcpServers?: McpServerStore;
 }
 
 /** Every event an agent pool emits. */
@@ -96,7 +103,8 @@ export type AgentPoolEvent =
   | PreloadEvent
   | HealthEvent
   | ScalingEvent
-  | HookEvent;
+  | HookEvent
+  | McpEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -208,6 +216,8 @@ export interface AgentPool {
   /** The resilience guard of each model: breaker state, retries, fallbacks, throttling. */
   readonly guards: ModelGuards;
   readonly tools: ToolCatalog;
+  /** Each project's MCP servers: declare, list, delete; their shared sessions and per-server figures. */
+  readonly mcp: McpServers;
   readonly prices: PriceTable;
   /** Prometheus metrics of this pool (`metrics.scrape()` for the exposition text). */
   readonly metrics: PoolMetrics;
@@ -286,6 +296,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let recovering: Recovery | undefined;
   let preloading: Preloader | undefined;
   let healthMonitor: HealthMonitor | undefined;
+  let mcpServers: McpServers | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -370,12 +381,16 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         clock,
         resolveResources: async (agent) => {
           try {
+            // mcp: references follow their server's cached list: each run reads the tools as they are.
+            const liveTools = await tools.resolveLive(agent.spec.tools, agent.project);
             return {
               models: [agent.spec.model, ...(agent.spec.fallbacks ?? [])].map((ref) => ({
                 ref,
                 model: models.resolve(ref),
               })),
-              tools: await tools.resolve(agent.spec.tools),
+              get tools() {
+                return liveTools.current;
+              },
               // Resolved once per instance: its runs call these without looking anything up.
               hooks:
                 agent.spec.hooks === undefined
@@ -484,6 +499,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     registerRecoveryMetrics(metrics.registry, () => recovery.stats());
     const live = new LiveFigures({ clock, readPool: () => pool.stats() }, options.liveFigures);
     const toolMetrics = registerToolMetrics(metrics.registry, tools);
+    const mcp = new McpServers({
+      store: stores.mcpServers,
+      clock,
+      sessions: new McpSessions({
+        options: tools.options.mcp,
+        clock,
+        bus,
+        log: logger.child({ component: 'mcp' }),
+        registry: metrics.registry,
+      }),
+    });
+    mcpServers = mcp;
+    tools.useMcp(mcp);
     const preloader = new Preloader(
       {
         pool,
@@ -516,7 +544,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           pool.retireProject(project);
         },
         // Retires again: an instance activated while the data was going must not outlive it.
-        forget: (project) => {
+        forget: async (project) => {
           pool.retireProject(project);
           pool.forgetProject(project);
           preloader.forgetProject(project);
@@ -524,6 +552,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           metrics.forgetProject(project);
           tools.figures.forgetProject(project);
           governance.forget(project);
+          await mcp.forgetProject(project); // its declarations, and its sessions here
         },
       },
     });
@@ -585,7 +614,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         gate: (agent) => recovery.assertServes(agent),
         history,
         governance,
-        resolveTools: (refs) => tools.resolve(refs), // sizes a cold start's tool definitions for its budget
+        resolveTools: (refs, project) => tools.resolve(refs, project), // sizes a cold start's tool definitions for its budget
         load: health,
       },
       runOptions,
@@ -667,6 +696,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       models,
       guards,
       tools,
+      mcp,
       prices,
       events: bus,
       stores,
@@ -708,6 +738,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           // another node resumes them once their jobs' locks expire.
           await shared.queue?.close(true);
           await runManager.close('the pool is closing');
+          await mcp.close(); // after the runs: their MCP calls ended with them
           autoscaler.close();
           tiers.close();
           await checkpoint.close(); // while the instances are still resident
@@ -733,6 +764,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     preloading?.close(); // its fill and decay timers
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     healthMonitor?.close(); // its timer and the event-loop sampler
+    await mcpServers?.close(); // its idle sweep
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err
@@ -760,6 +792,7 @@ async function openStores(
       ...store,
       projects: store.projects ?? new MemoryProjectStore(),
       workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
+      mcpServers: store.mcpServers ?? new MemoryMcpServerStore(),
     };
   }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
@@ -792,6 +825,7 @@ async function openStores(
       runs: opened.runs,
       projects: opened.projects,
       workingSets: new PostgresWorkingSetStore(opened.database),
+      mcpServers: new PostgresMcpServerStore(opened.database),
     };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
@@ -805,6 +839,7 @@ async function openStores(
       runs: new MemoryRunStore(),
       projects: new MemoryProjectStore(),
       workingSets: new MemoryWorkingSetStore(),
+      mcpServers: new MemoryMcpServerStore(),
     };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
@@ -812,8 +847,9 @@ async function openStores(
   const opened = openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), {
     lockingMode,
     workingSets: true,
+    mcpServers: true,
   });
-  return { ...opened, workingSets: opened.workingSets! };
+  return { ...opened, workingSets: opened.workingSets!, mcpServers: opened.mcpServers! };
 }
 
 /** The store as readiness names it. */
@@ -838,6 +874,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.projects.close(),
     stores.agents.close(),
     stores.workingSets.close(),
+    stores.mcpServers.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

@@ -38,7 +38,7 @@ export interface ProjectDataDeps {
    * Forgets what this process keeps about the project (live instances, figures, cached limits)
    * once its data is gone, so a project created again with its id starts with nothing.
    */
-  forget?: (project: string) => void;
+  forget?: (project: string) => void | Promise<void>;
 }
 
 /** Counts a project's agents, threads and runs (threads in bounded steps, yielding between them). */
@@ -107,6 +107,6 @@ export async function purgeProject(
   // since; its thread is gone, so only a stateless one can be left.
   await deleteRuns();
   await store.deleteProject(project);
-  deps.forget?.(project);
+  await deps.forget?.(project);
   return { project, deleted };
 }

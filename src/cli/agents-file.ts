@@ -1,6 +1,7 @@
 /**
- * Agents files: a YAML or JSON list of agent definitions applied declaratively (`agentpool apply
- * -f`, and `agentpool serve` at start). Every entry is checked before anything is written (its
+ * Agents files: a YAML or JSON list of agent definitions (and, under `mcpServers:`, the MCP servers
+ * they use: mcp-servers-file.ts) applied declaratively (`agentpool apply -f`, and `agentpool serve`
+ * at start). Every entry is checked before anything is written (its
  * fields, then what it refers to: tools and model providers), so a bad entry applies nothing; a
  * failure while writing stops at that entry and says which agents were applied before it.
  */
@@ -11,6 +12,8 @@ import type { AgentRegistry, ApplyResult } from '../registry/registry.ts';
 import { parseToolRef } from '../tools/catalog.ts';
 import { readStructuredFile } from './config.ts';
 import { isPlainObject } from '../core/options.ts';
+import type { McpServers } from '../tools/mcp/mcp-servers.ts';
+import { type AppliedMcpServer, applyMcpServers, parseMcpServersSection } from './mcp-servers-file.ts';
 
 /** The bundled examples (`examples/agents.yaml` of the package), which `serve` applies when no file is configured. */
 export const DEFAULT_AGENTS_FILE = resolve(import.meta.dirname, '../../examples/agents.yaml');
@@ -38,6 +41,8 @@ export interface AppliedAgent {
 export interface ApplyAgentsFileOptions {
   /** Called after each agent is applied, in file order (to print progress). */
   onApplied?: (applied: AppliedAgent) => void;
+  /** Called after each MCP server of `mcpServers:` is applied (before the agents). */
+  onServerApplied?: (applied: AppliedMcpServer) => void;
 }
 
 /** Bad entries an error lists at most (the count says how many there were). */
@@ -56,15 +61,15 @@ function entryLabel(index: number, name: unknown): string {
 export function parseAgentsFile(path: string, contents: unknown): AgentsFileEntry[] {
   let list: unknown = contents;
   if (isPlainObject(contents)) {
-    const unknown = Object.keys(contents).find((key) => key !== 'agents');
+    const unknown = Object.keys(contents).find((key) => key !== 'agents' && key !== 'mcpServers');
     if (unknown !== undefined) {
       throw new AgentPoolError(
         'VALIDATION_FAILED',
-        `agents file ${path} has an unknown key ${JSON.stringify(unknown)} (expected only "agents")`,
+        `agents file ${path} has an unknown key ${JSON.stringify(unknown)} (expected only "agents" and "mcpServers")`,
         { file: path, field: unknown },
       );
     }
-    list = contents.agents;
+    list = contents.agents ?? [];
   }
   if (!Array.isArray(list)) {
     throw new AgentPoolError(
@@ -140,18 +145,33 @@ export function readAgentsFile(path: string): AgentsFileEntry[] {
 }
 
 /**
- * Applies every agent of the file in order (`registry.apply`: created, updated or unchanged) and
- * returns what each did. Every entry's references are checked first (`registry.validate`), so an
+ * Applies the file's MCP servers (`mcpServers:`, through `pool.mcp`), then every agent of the file
+ * in order (`registry.apply`: created, updated or unchanged) and returns what each agent did. Every entry's references are checked first (`registry.validate`), so an
  * unknown tool or model provider anywhere in the file applies nothing. A failure while writing
  * stops at that entry; its error names the file and the entry, and `details.applied` lists the
  * agents applied before it.
  */
 export async function applyAgentsFile(
-  pool: { readonly agents: Pick<AgentRegistry, 'apply' | 'validate'> },
+  pool: {
+    readonly agents: Pick<AgentRegistry, 'apply' | 'validate'>;
+    readonly mcp?: Pick<McpServers, 'apply' | 'sessions'>;
+  },
   path: string,
   options: ApplyAgentsFileOptions = {},
 ): Promise<AppliedAgent[]> {
-  const entries = readAgentsFile(path);
+  const contents = readStructuredFile(path, 'agents file');
+  const entries = parseAgentsFile(path, contents);
+  const servers = parseMcpServersSection(
+    path,
+    isPlainObject(contents) ? contents.mcpServers : undefined,
+    pool.mcp,
+  );
+  if (servers.length > 0 && pool.mcp === undefined) {
+    throw new AgentPoolError('VALIDATION_FAILED', `agents file ${path}: mcpServers cannot be applied here`, {
+      file: path,
+      field: 'mcpServers',
+    });
+  }
   for (const entry of entries) {
     try {
       await pool.agents.validate(entry.spec);
@@ -165,6 +185,7 @@ export async function applyAgentsFile(
       );
     }
   }
+  if (pool.mcp !== undefined) await applyMcpServers(path, servers, pool.mcp, options.onServerApplied);
   const applied: AppliedAgent[] = [];
   for (const entry of entries) {
     try {

@@ -39,6 +39,7 @@ export type ToolSettings = Pick<
   | 'maxModuleVersions'
   | 'maxReloads'
   | 'defaultTimeoutMs'
+  | 'mcp'
 > & {
   builtins?: Pick<
     NonNullable<ToolCatalogOptions['builtins']>,

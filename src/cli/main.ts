@@ -100,8 +100,12 @@ unknown tool or model provider too, checked as \`agentpool serve\` checks them f
 environment and --config: module paths resolve against tools.baseDir (else the working directory),
 providers include the named ones of models.providers; a missing API key is not an error),
 and a file that is not valid YAML or JSON shows the offending line.
-Only the agent store is opened, so this is safe next to a running server on the same data
-directory, which serves the new versions from its next run.
+An "mcpServers" list declares the MCP servers agents reference as mcp:<server>, applied first,
+one line each:  created    acme/mcp:github  (name, optional project, then the declaration:
+transport http with url and headers, or stdio with command, args and env; secrets as
+{ env: VAR }). The file is trusted as the admin key is.
+Only the agent and MCP server stores are opened, so this is safe next to a running server on
+the same data directory, which serves the new versions from its next run.
 
 Example:
   $ agentpool apply -f examples/agents.yaml --data-dir ./data`;

@@ -355,6 +355,22 @@ export const SETTINGS: readonly Setting[] = [
   s('tools.builtins.fetchTimeoutMs', 'how long one fetch_url call may take (ms)'),
   s('tools.builtins.fetchMaxBytes', 'response bytes fetch_url keeps'),
   s('tools.builtins.fetchMaxRedirects', 'redirects fetch_url follows, each checked against the allowlist'),
+  s('tools.mcp.idleTimeoutMs', 'an MCP session unused this long is closed (ms)'),
+  s('tools.mcp.listTtlMs', "age of an MCP server's cached tool list before a background refresh (ms)"),
+  s('tools.mcp.callTimeoutMs', "timeout of one MCP tool call unless the server's declaration gives one (ms)"),
+  s('tools.mcp.connectTimeoutMs', 'timeout of opening an MCP session and of listing its tools (ms)'),
+  s('tools.mcp.breakerThreshold', "consecutive failures that open an MCP server's breaker"),
+  s(
+    'tools.mcp.backoffInitialMs',
+    'first wait before a server whose breaker opened is tried again (ms; doubles, jittered)',
+  ),
+  s('tools.mcp.backoffMaxMs', 'longest such wait (ms)'),
+  s('tools.mcp.maxSessions', 'MCP sessions (server and identity) kept at most'),
+  s('tools.mcp.allowStdio', 'who may declare stdio MCP servers: admin, all (project keys too) or none'),
+  s(
+    'tools.mcp.projectEnvPrefix',
+    'prefix of the environment variables a project key may reference in a declaration',
+  ),
   // model providers
   s('models.maxCachedModels', 'resolved models kept (least recently resolved dropped)'),
   m(['models', 'providers', 'openai', 'apiKey'], 'OpenAI API key', {

@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   THREAD_NOT_FOUND: 404,
   RUN_NOT_FOUND: 404,
   ROLLOUT_NOT_FOUND: 404,
+  // A tool reference `mcp:<server>` naming a server the agent's project has not declared.
+  MCP_SERVER_NOT_FOUND: 404,
   AGENT_EXISTS: 409,
   PROJECT_EXISTS: 409,
   PROJECT_NOT_FOUND: 404,
@@ -64,6 +66,8 @@ export const ERROR_CODES = {
   STORE_UNAVAILABLE: 503,
   COORDINATION_UNAVAILABLE: 503,
   MODEL_BUSY: 503,
+  // An MCP server cannot be reached (down, hanging, breaker open): its tools' calls fail fast with it.
+  MCP_UNAVAILABLE: 503,
   // Failure recovery marked the agent degraded: its runs are refused until a reset or the cooldown.
   AGENT_DEGRADED: 503,
   TOOL_TIMEOUT: 504,

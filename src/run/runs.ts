@@ -94,7 +94,7 @@ export interface RunManagerDeps {
    * The tools of an agent's references, for the size of their definitions when a budgeted run
    * is admitted on a cold start (no live instance knows them yet). @default counts none
    */
-  resolveTools?: (refs: readonly string[]) => Promise<readonly Tool[]>;
+  resolveTools?: (refs: readonly string[], project: string) => Promise<readonly Tool[]>;
   /**
    * Refuses an agent's runs before anything of them counts, by throwing (failure recovery's
    * `AGENT_DEGRADED`). Called on every run: it must cost a comparison. @default admits every agent
@@ -603,7 +603,10 @@ export class RunManager {
 
   /** Admission that must wait (limits to read, a budget to reserve, a shared ledger), measuring the first call when a budget asks. */
   #admit(admitted: Omit<AdmitRequest, 'promptBytes'>, firstCall: FirstCall): Promise<RunAdmission> {
-    return this.#deps.governance.admit({ ...admitted, promptBytes: () => this.#firstCallBytes(firstCall) });
+    return this.#deps.governance.admit({
+      ...admitted,
+      promptBytes: () => this.#firstCallBytes(firstCall, admitted.project),
+    });
   }
 
   /**
@@ -1007,7 +1010,7 @@ export class RunManager {
    * catalog (the activation will resolve the same); a reference that fails to resolve is counted
    * as nothing here and fails the activation.
    */
-  async #firstCallBytes(call: FirstCall): Promise<number> {
+  async #firstCallBytes(call: FirstCall, project: string): Promise<number> {
     const { spec, thread, request } = call;
     const inputs = inputMessages(request, undefined, call.runId, call.now);
     let messages: readonly (MessageRecord | NewMessage)[] = [...call.prefix, ...inputs];
@@ -1017,7 +1020,7 @@ export class RunManager {
     }
     let tools: readonly Tool[] | undefined = call.lease?.instance.resources?.tools;
     if (tools === undefined && spec.tools.length > 0 && this.#deps.resolveTools !== undefined) {
-      tools = await this.#deps.resolveTools(spec.tools).catch(() => undefined);
+      tools = await this.#deps.resolveTools(spec.tools, project).catch(() => undefined);
     }
     return (
       promptBytes(toPrompt([spec.instructions, request.instructions], messages), [

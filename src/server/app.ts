@@ -21,6 +21,7 @@ import { registerDashboardRoutes } from './dashboard/page.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerClusterRoutes } from './routes/cluster.ts';
 import { registerHealthRoutes } from './routes/health.ts';
+import { registerMcpServerRoutes } from './routes/mcp-servers.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
 import { registerPoolHealthRoutes } from './routes/pool-health.ts';
@@ -225,6 +226,10 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'agents', description: 'Agent definitions and versions' },
         { name: 'threads', description: 'Conversations' },
         { name: 'runs', description: 'Executions of agents' },
+        {
+          name: 'mcp-servers',
+          description: "The project's MCP servers, whose tools agents reference as mcp:<server>",
+        },
         { name: 'pool', description: 'Live instances and the activation cache' },
         { name: 'tools', description: 'Tools a project can use, their figures, module reloads' },
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
@@ -254,6 +259,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerAgentRoutes(app, context);
   registerRolloutRoutes(app, context);
   registerThreadRoutes(app, context);
+  registerMcpServerRoutes(app, context);
   registerRunRoutes(app, context);
   registerPoolRoutes(app, context);
   registerRecoveryRoutes(app, context);

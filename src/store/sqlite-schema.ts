@@ -237,6 +237,18 @@ const MIGRATIONS: readonly string[] = [
     data     TEXT NOT NULL
   ) WITHOUT ROWID;
   `,
+  `
+  -- The MCP servers each project declared (McpServerStore): declaration is the JSON of the
+  -- declaration as validated, with environment references, never resolved secrets.
+  CREATE TABLE mcp_servers (
+    project     TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    declaration TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    PRIMARY KEY (project, name)
+  ) WITHOUT ROWID;
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */

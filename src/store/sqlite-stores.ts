@@ -8,6 +8,7 @@ import { SqliteProjectStore } from './sqlite-projects.ts';
 import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
 import { SqliteAgentStore } from './sqlite.ts';
 import { SqliteWorkingSetStore } from './sqlite-working-sets.ts';
+import { SqliteMcpServerStore } from './sqlite-mcp-servers.ts';
 
 /** Options of {@link openSqliteStores}: the database's, and the run store's node. */
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
@@ -15,6 +16,8 @@ export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   readonly nodeId?: SqliteRunStoreOptions['nodeId'];
   /** Also open the working-set store (pool/checkpoint.ts) on the connection. @default false */
   readonly workingSets?: boolean;
+  /** Also open the MCP server store (tools/mcp) on the connection. @default false */
+  readonly mcpServers?: boolean;
 }
 
 /** The stores {@link openSqliteStores} opens; each is closed on its own, the file with the last. */
@@ -24,6 +27,8 @@ export interface SqliteStores {
   readonly projects: SqliteProjectStore;
   /** With `workingSets: true`. */
   readonly workingSets?: SqliteWorkingSetStore;
+  /** With `mcpServers: true`. */
+  readonly mcpServers?: SqliteMcpServerStore;
 }
 
 /** How a pool opens its SQLite file (`createAgentPool({ sqlite })`, the settings `sqlite.*`). */
@@ -50,9 +55,17 @@ export function openSqliteStores(path: string, options: SqliteStoresOptions = {}
     const runs = new SqliteRunStore({ database, nodeId: options.nodeId });
     opened.push(runs);
     const projects = new SqliteProjectStore({ database });
-    if (options.workingSets !== true) return { agents, runs, projects };
     opened.push(projects);
-    return { agents, runs, projects, workingSets: new SqliteWorkingSetStore({ database }) };
+    const workingSets = options.workingSets === true ? new SqliteWorkingSetStore({ database }) : undefined;
+    if (workingSets !== undefined) opened.push(workingSets);
+    const mcpServers = options.mcpServers === true ? new SqliteMcpServerStore({ database }) : undefined;
+    return {
+      agents,
+      runs,
+      projects,
+      ...(workingSets !== undefined && { workingSets }),
+      ...(mcpServers !== undefined && { mcpServers }),
+    };
   } catch (err) {
     for (const store of opened) void store.close();
     throw err;

@@ -10,6 +10,7 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { describeFailure, refError } from './ref-errors.ts';
 import { intOption } from '../core/options.ts';
+import { DEFAULT_PROJECT } from '../registry/definition.ts';
 import {
   BUILTIN_TOOL_NAMES,
   type BuiltinToolOptions,
@@ -17,6 +18,10 @@ import {
   type ResolvedBuiltinToolOptions,
   resolveBuiltinToolOptions,
 } from './builtins.ts';
+import { ComposedTools, fixedTools, type LiveTools, type ToolSource } from './live-tools.ts';
+import { MCP_SERVER_NAME } from './mcp/declarations.ts';
+import type { McpToolProvider } from './mcp/mcp-servers.ts';
+import { type McpOptions, type ResolvedMcpOptions, resolveMcpOptions } from './mcp/mcp-options.ts';
 import {
   ModuleToolLoader,
   pickTool,
@@ -25,7 +30,6 @@ import {
 } from './module-tools.ts';
 import { ToolFigures } from './tool-figures.ts';
 import { listTools, type ToolListing } from './tool-listing.ts';
-
 import {
   bindTool,
   createToolAjv,
@@ -58,6 +62,8 @@ export interface ToolCatalogOptions {
   defaultTimeoutMs?: number;
   /** Time source of tool-call timeouts, and of the builtins unless `builtins.clock` is given. @default systemClock */
   clock?: Clock;
+  /** MCP servers' sessions, tool lists, timeouts, breakers (`tools/mcp/mcp-options.ts`). @default {} */
+  mcp?: McpOptions;
 }
 
 /** {@link ToolCatalogOptions} with every default applied. */
@@ -72,6 +78,7 @@ export interface ResolvedToolCatalogOptions {
   readonly tools: readonly Tool[];
   readonly defaultTimeoutMs: number;
   readonly clock: Clock;
+  readonly mcp: ResolvedMcpOptions;
 }
 
 /** A parsed tool reference. */
@@ -79,10 +86,12 @@ export type ToolRef =
   | { readonly kind: 'builtin'; readonly name: string }
   | { readonly kind: 'custom'; readonly name: string }
   /** `name` null: every tool of the module. */
-  | { readonly kind: 'module'; readonly path: string; readonly name: string | null };
+  | { readonly kind: 'module'; readonly path: string; readonly name: string | null }
+  /** `name` null: every tool of the server. */
+  | { readonly kind: 'mcp'; readonly server: string; readonly name: string | null };
 
 /** The reference kinds this catalog resolves. */
-export const TOOL_REF_KINDS = ['builtin', 'module', 'custom'] as const;
+export const TOOL_REF_KINDS = ['builtin', 'module', 'custom', 'mcp'] as const;
 
 /** Applies defaults and rejects bad values with a message naming the field. */
 export function resolveToolCatalogOptions(
@@ -115,12 +124,14 @@ export function resolveToolCatalogOptions(
     tools: [...tools],
     defaultTimeoutMs: intOption(`${prefix}defaultTimeoutMs`, input.defaultTimeoutMs, 30_000),
     clock,
+    mcp: resolveMcpOptions(input.mcp, `${prefix}mcp`),
   };
 }
 
 /**
- * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>` and
- * `custom:<name>`; other kinds throw `TOOL_NOT_FOUND` saying the kind is not supported yet.
+ * Parses `builtin:<name>` (or a bare builtin name), `module:<path>`, `module:<path>#<name>`,
+ * `custom:<name>`, `mcp:<server>` and `mcp:<server>/<tool>`; other kinds throw `TOOL_NOT_FOUND`
+ * saying the kind is not supported yet.
  */
 export function parseToolRef(ref: string): ToolRef {
   const notFound = (message: string): AgentPoolError =>
@@ -142,6 +153,19 @@ export function parseToolRef(ref: string): ToolRef {
     if (path === '') throw notFound('needs a file path after "module:"');
     if (name === '') throw notFound('needs a tool name after "#"');
     return { kind: 'module', path, name };
+  }
+  if (kind === 'mcp') {
+    // The first '/' splits server and tool: MCP tool names may hold '/' themselves.
+    const slash = rest.indexOf('/');
+    const server = slash === -1 ? rest : rest.slice(0, slash);
+    const name = slash === -1 ? null : rest.slice(slash + 1);
+    if (!MCP_SERVER_NAME.test(server)) {
+      throw notFound(
+        `needs an MCP server name after "mcp:" (letters, digits and "-", at most 32), got ${JSON.stringify(server)}`,
+      );
+    }
+    if (name === '') throw notFound('needs a tool name after "/"');
+    return { kind: 'mcp', server, name };
   }
   throw notFound(`tool kind "${kind}" is not supported yet (supported: ${TOOL_REF_KINDS.join(', ')})`);
 }
@@ -179,6 +203,7 @@ export class ToolCatalog {
   readonly #bound = new WeakMap<Tool, Tool>();
   readonly #builtins: ReadonlyMap<string, Tool>;
   readonly #custom: ReadonlyMap<string, Tool>;
+  #mcp: McpToolProvider | undefined;
 
   constructor(options: ToolCatalogOptions = {}, deps: ToolCatalogDeps = {}) {
     this.options = resolveToolCatalogOptions(options);
@@ -231,21 +256,39 @@ export class ToolCatalog {
     }));
   }
 
+  /** Resolves `mcp:` references through `provider` (the pool's MCP servers); set once by the composition root. */
+  useMcp(provider: McpToolProvider): void {
+    this.#mcp = provider;
+  }
+
   /**
-   * The tools an agent's references name, in reference order (a module reference contributes its
-   * tools in export order). Fails with `TOOL_NOT_FOUND` naming the reference, or
-   * `VALIDATION_FAILED` when two references yield the same tool name.
+   * The tools an agent of `project` names, in reference order (a module reference contributes its
+   * tools in export order, an MCP server its tools in list order), as they are now. Fails with
+   * `TOOL_NOT_FOUND` (or `MCP_SERVER_NOT_FOUND`) naming the reference, or `VALIDATION_FAILED` when
+   * two references yield the same tool name.
    */
-  async resolve(refs: readonly string[]): Promise<Tool[]> {
+  async resolve(refs: readonly string[], project: string = DEFAULT_PROJECT): Promise<Tool[]> {
+    return [...(await this.resolveLive(refs, project)).current];
+  }
+
+  /**
+   * {@link resolve}, as an instance holds its tools: `mcp:` references follow their server's cached
+   * tool list, so `current` (read at each run's start, never waiting on the server) changes when
+   * the list does; without `mcp:` references it never changes.
+   */
+  async resolveLive(refs: readonly string[], project: string = DEFAULT_PROJECT): Promise<LiveTools> {
     // Settled in parallel (modules import concurrently); the first failure in reference order is
     // reported so the same definition always fails with the same message.
-    const settled = await Promise.allSettled(refs.map((ref) => this.#resolveOne(ref)));
+    const settled = await Promise.allSettled(refs.map((ref) => this.#resolveOne(ref, project)));
     const tools: Tool[] = [];
+    const parts: (readonly Tool[] | ToolSource)[] = [];
     const seen = new Map<string, string>();
     settled.forEach((outcome, i) => {
       const ref = refs[i] as string;
       if (outcome.status === 'rejected') throw describeFailure(ref, outcome.reason);
-      for (const tool of outcome.value) {
+      const part = outcome.value;
+      parts.push(part);
+      for (const tool of Array.isArray(part) ? part : (part as ToolSource).current()) {
         const first = seen.get(tool.name);
         if (first !== undefined) {
           throw validationError(
@@ -258,7 +301,7 @@ export class ToolCatalog {
         tools.push(tool);
       }
     });
-    return tools;
+    return parts.every((p) => Array.isArray(p)) ? fixedTools(tools) : new ComposedTools(parts);
   }
 
   /**
@@ -330,9 +373,12 @@ export class ToolCatalog {
         }
         return;
       }
+      case 'mcp':
+        // Declarations are per project and may come after the agent (apply -f, a server declared
+        // later): a reference to an undeclared server fails its activation, MCP_SERVER_NOT_FOUND.
+        return;
       default: {
-        // A new kind of reference (mcp:, naming a configured MCP server's tool) adds its case above;
-        // until it does, this fails to compile.
+        // A new kind of reference adds its case above; until it does, this fails to compile.
         const unchecked: never = parsed;
         throw validationError(
           field,
@@ -348,7 +394,7 @@ export class ToolCatalog {
     return (
       `builtin tools: ${[...this.#builtins.keys()].join(', ')}; ` +
       `registered tools (custom:<name>): ${custom.length === 0 ? 'none' : custom.join(', ')}; ` +
-      `or module:<path> for a tool module`
+      `or module:<path> for a tool module, mcp:<server> for a declared MCP server's tools`
     );
   }
 
@@ -362,7 +408,7 @@ export class ToolCatalog {
     return runTool(tool, input, ctx, timeoutMs, this.options.clock);
   }
 
-  async #resolveOne(ref: string): Promise<readonly Tool[]> {
+  async #resolveOne(ref: string, project: string): Promise<readonly Tool[] | ToolSource> {
     const parsed = parseToolRef(ref);
     switch (parsed.kind) {
       case 'builtin': {
@@ -401,6 +447,17 @@ export class ToolCatalog {
           });
         }
         return tools;
+      }
+      case 'mcp': {
+        if (this.#mcp === undefined) {
+          throw new AgentPoolError('TOOL_NOT_FOUND', 'MCP servers are resolved by an agent pool only');
+        }
+        const origin: ToolOrigin = { source: `mcp:${parsed.server}`, ref };
+        return this.#mcp.resolve(project, parsed.server, parsed.name, (tool) => {
+          const prepared = this.#prepare(tool);
+          this.#origins.set(prepared, origin);
+          return prepared;
+        });
       }
     }
   }

@@ -159,7 +159,10 @@ describe('agents file', () => {
       ['- name: a\n- just-a-string\n', /agents\[1\]: must be an object/],
       ['- name: a\n- name: a\n', /agents\[1\] \("a"\): repeats default\/a, already defined by agents\[0\]/],
       ['- name: a\n  project: Not A Slug\n', /agents\[0\] \("a"\): project must be a slug/],
-      ['- name: a\n  tools: ["mcp:x"]\n', /agents\[0\] \("a"\): tool reference "mcp:x": tool kind "mcp"/],
+      [
+        '- name: a\n  tools: ["agent:x"]\n',
+        /agents\[0\] \("a"\): tool reference "agent:x": tool kind "agent"/,
+      ],
       ['- name: a\n  colour: blue\n', /agents\[0\] \("a"\): colour is not a known field/],
       ['agents: []\nversion: 2\n', /has an unknown key "version"/],
       ['name: a\n', /has an unknown key "name"/],

@@ -146,7 +146,7 @@ describe('agentpool serve --print-config', () => {
     assert.equal(unknown.code, 1);
     assert.match(
       unknown.stderr,
-      /^error: config file .*typo\.yaml has an unknown key "tools\.fetchAllowlist" \(known under tools: baseDir, allowOutsideBaseDir, maxModules, reload, maxModuleVersions, maxReloads, defaultTimeoutMs, builtins\)\n$/,
+      /^error: config file .*typo\.yaml has an unknown key "tools\.fetchAllowlist" \(known under tools: baseDir, allowOutsideBaseDir, maxModules, reload, maxModuleVersions, maxReloads, defaultTimeoutMs, builtins, mcp\)\n$/,
     );
 
     const badFlag = await cli(['serve', '--port', 'abc', '--print-config'], {});

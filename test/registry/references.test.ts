@@ -111,10 +111,7 @@ describe('references checked when a definition is written', () => {
         'module:../../package.json',
         /^tools\[0\] "module:\.\.\/\.\.\/package\.json" cannot be used: .*outside the tool base directory/,
       ],
-      [
-        'mcp:server/tool',
-        /^tools\[0\] "mcp:server\/tool" cannot be used: tool kind "mcp" is not supported yet/,
-      ],
+      ['mcp:bad_server/tool', /^tools\[0\] "mcp:bad_server\/tool" cannot be used: needs an MCP server name/],
     ];
     for (const [ref, message] of cases) {
       await assert.rejects(

@@ -38,6 +38,7 @@ const PROJECT_FIELDS = [
   'runs',
   'models',
   'tools',
+  'mcp',
 ].sort();
 
 describe('GET /v1/pool/stats', () => {

@@ -82,13 +82,15 @@ describe('tool references', () => {
   });
 
   it('refuse kinds that are not supported yet, and empty parts', () => {
-    for (const ref of ['mcp:github/search', 'http:https://api.example.com/tool', 'agent:researcher']) {
+    for (const ref of ['http:https://api.example.com/tool', 'agent:researcher']) {
       const kind = ref.slice(0, ref.indexOf(':'));
       assert.throws(
         () => parseToolRef(ref),
         code(
           'TOOL_NOT_FOUND',
-          new RegExp(`tool kind "${kind}" is not supported yet \\(supported: builtin, module, custom\\)`),
+          new RegExp(
+            `tool kind "${kind}" is not supported yet \\(supported: builtin, module, custom, mcp\\)`,
+          ),
         ),
       );
     }
@@ -96,6 +98,15 @@ describe('tool references', () => {
     assert.throws(() => parseToolRef('module:x.ts#'), code('TOOL_NOT_FOUND', /needs a tool name after "#"/));
     assert.throws(() => parseToolRef('custom:'), code('TOOL_NOT_FOUND', /needs a tool name/));
     assert.throws(() => parseToolRef(''), code('TOOL_NOT_FOUND', /non-empty/));
+    assert.throws(() => parseToolRef('mcp:'), code('TOOL_NOT_FOUND', /needs an MCP server name/));
+    assert.throws(() => parseToolRef('mcp:bad_name'), code('TOOL_NOT_FOUND', /needs an MCP server name/));
+    assert.throws(() => parseToolRef('mcp:files/'), code('TOOL_NOT_FOUND', /needs a tool name after "\/"/));
+  });
+
+  it('parse mcp:<server> (every tool) and mcp:<server>/<tool>, the first "/" splitting them', () => {
+    assert.deepEqual(parseToolRef('mcp:github'), { kind: 'mcp', server: 'github', name: null });
+    assert.deepEqual(parseToolRef('mcp:github/search'), { kind: 'mcp', server: 'github', name: 'search' });
+    assert.deepEqual(parseToolRef('mcp:fs/read/file'), { kind: 'mcp', server: 'fs', name: 'read/file' });
   });
 });
 
@@ -148,11 +159,12 @@ describe('tool catalog check (a reference, when a definition is written)', () =>
     await catalog({ allowOutsideBaseDir: true }).check('module:../catalog.test.ts');
   });
 
-  it('refuses kinds the catalog cannot resolve yet (mcp:) and malformed references', async () => {
+  it('accepts mcp: references (declared per project, checked at activation) and refuses malformed ones', async () => {
     const c = catalog();
+    await c.check('mcp:files/read');
     await assert.rejects(
-      c.check('mcp:files/read'),
-      invalid('tools', /"mcp:files\/read" cannot be used: tool kind "mcp" is not supported yet/),
+      c.check('mcp:files_x/read'),
+      invalid('tools', /"mcp:files_x\/read" cannot be used: needs an MCP server name/),
     );
     await assert.rejects(c.check('custom:'), invalid('tools', /needs a tool name after "custom:"/));
   });
@@ -237,7 +249,10 @@ describe('tool catalog', () => {
       ['module:named.ts#nope', /"module:named\.ts#nope": tool module .*named\.ts has no tool named "nope"/],
       ['module:no-tools.ts', /exports no tools/],
       ['module:throws.ts', /failed to load: fixture exploded/],
-      ['mcp:github', /^tool reference "mcp:github": tool kind "mcp" is not supported yet/],
+      [
+        'mcp:github',
+        /^cannot resolve tool reference "mcp:github": MCP servers are resolved by an agent pool only/,
+      ],
     ];
     for (const [ref, message] of cases) {
       await assert.rejects(c.resolve(['calculator', ref]), (err) => {

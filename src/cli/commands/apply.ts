@@ -1,6 +1,7 @@
 /**
  * `agentpool apply -f <file>`: applies an agents file to the store directly, without a server,
- * and prints what happened to each agent. Only the agent store is opened: building a whole pool
+ * and prints what happened to each MCP server and agent. Only the agent and MCP server stores are
+ * opened: building a whole pool
  * would mark the runs of a server running on the same data directory as interrupted. References
  * are checked as `agentpool serve` checks them: model providers known to a catalog configured from
  * the same config file and environment (named providers included), tool modules resolved against
@@ -21,6 +22,14 @@ import { ModelCatalog } from '../../models/catalog.ts';
 import { referenceCheck } from '../../reference-check.ts';
 import { ToolCatalog } from '../../tools/catalog.ts';
 import { type AppliedAgent, applyAgentsFile } from '../agents-file.ts';
+import { formatAppliedServer } from '../mcp-servers-file.ts';
+import { silentLogger } from '../../core/logger.ts';
+import type { McpServerStore } from '../../store/mcp-server-ports.ts';
+import { MemoryMcpServerStore } from '../../store/memory-mcp-servers.ts';
+import { PostgresMcpServerStore } from '../../store/postgres/mcp-server-store.ts';
+import { SqliteMcpServerStore } from '../../store/sqlite-mcp-servers.ts';
+import { McpServers } from '../../tools/mcp/mcp-servers.ts';
+import { type McpEvent, McpSessions } from '../../tools/mcp/sessions.ts';
 import { loadServerConfig, type ServerFlags } from '../config.ts';
 import type { CliIo } from '../io.ts';
 
@@ -46,14 +55,14 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     io.env,
   );
   // Built before the store is opened: a bad provider setting in the environment fails first.
-  const checkReferences = referenceCheck(
-    new ModelCatalog({ ...config.models, env: io.env }),
-    new ToolCatalog(config.tools),
-  );
+  const tools = new ToolCatalog(config.tools);
+  const checkReferences = referenceCheck(new ModelCatalog({ ...config.models, env: io.env }), tools);
   let store: AgentStore;
+  let mcpStore: McpServerStore;
   if (config.store === 'memory') {
     io.err('warning: --store memory keeps nothing: the agents are gone when this command exits');
     store = new MemoryAgentStore();
+    mcpStore = new MemoryMcpServerStore();
   } else if (config.store === 'postgres') {
     if (config.databaseUrl === undefined) {
       throw validationError(
@@ -65,9 +74,22 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
     const opened = await openPostgresStores({ databaseUrl: config.databaseUrl });
     await Promise.all([opened.runs.close(), opened.projects.close()]);
     store = opened.agents;
+    mcpStore = new PostgresMcpServerStore(opened.database);
   } else {
     store = new SqliteAgentStore({ path: join(config.dataDir, 'agentpool.db') });
+    mcpStore = new SqliteMcpServerStore({ path: join(config.dataDir, 'agentpool.db') });
   }
+  // Declarations only: no session is opened here.
+  const mcp = new McpServers({
+    store: mcpStore,
+    clock: systemClock,
+    sessions: new McpSessions({
+      options: tools.options.mcp,
+      clock: systemClock,
+      bus: new LocalEventBus<McpEvent>(),
+      log: silentLogger(),
+    }),
+  });
   try {
     const agents = new AgentRegistry({
       store,
@@ -75,8 +97,12 @@ export async function applyCommand(flags: ApplyFlags, io: CliIo): Promise<void> 
       clock: systemClock,
       checkReferences,
     });
-    await applyAgentsFile({ agents }, flags.file, { onApplied: (applied) => io.out(formatApplied(applied)) });
+    await applyAgentsFile({ agents, mcp }, flags.file, {
+      onApplied: (applied) => io.out(formatApplied(applied)),
+      onServerApplied: (applied) => io.out(formatAppliedServer(applied)),
+    });
   } finally {
-    await store.close();
+    await mcp.close();
+    await Promise.all([store.close(), mcpStore.close()]);
   }
 }

@@ -21,6 +21,7 @@ import { createLogger, type Logger } from '../../core/logger.ts';
 import { DEFAULT_PROJECT, TIERS } from '../../registry/definition.ts';
 import { buildServer } from '../../server/app.ts';
 import { type AppliedAgent, applyAgentsFile, DEFAULT_AGENTS_FILE } from '../agents-file.ts';
+import { formatAppliedServer } from '../mcp-servers-file.ts';
 import { loadExplainedServerConfig, type ServerConfig, type ServerFlags } from '../config.ts';
 import { effectiveSettingsJson, formatEffectiveSettings } from '../effective-config.ts';
 import type { CliIo } from '../io.ts';
@@ -182,6 +183,7 @@ async function applyStartAgents(
   }
   const applied = await applyAgentsFile(pool, path, {
     onApplied: (agent) => io.out(`  ${formatApplied(agent)}`),
+    onServerApplied: (server) => io.out(`  ${formatAppliedServer(server)}`),
   });
   const count = (result: string) => applied.filter((a) => a.result === result).length;
   log.info(

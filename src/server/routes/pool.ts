@@ -61,6 +61,8 @@ function projectStats(pool: AgentPool, project: string) {
     // Breaker states are shared facts about providers; calls in flight per model would tell others' load.
     models: pool.guards.stats().map((m) => ({ model: m.model, breaker: m.breaker })),
     tools: pool.tools.figures.projectStats(project),
+    // The project's own MCP servers only.
+    mcp: { servers: pool.mcp.stats().servers.filter((s) => s.project === project) },
   };
 }
 
@@ -76,6 +78,7 @@ export function poolStatsView(pool: AgentPool, project: string | undefined) {
     autoscaling: pool.autoscaler.stats(),
     tiers: pool.tiers.stats(),
     tools: { ...pool.tools.figures.stats(), modules: pool.tools.modules.stats() },
+    mcp: pool.mcp.stats(),
   };
 }
 
@@ -116,7 +119,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
         tags,
         summary: 'Pool statistics (the whole pool for the admin, its own figures for a project key)',
         description:
-          "For the admin (or in development mode): `scope: \"pool\"`, live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, runs in flight, per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls, and the pool's self-management: `checkpoint` (status, saves, the start's prewarm), `autoscaling` (capacity, bounds, decisions, the last one) `tiers` (classified agents, moves, per tier its instances, leases and limits), and `tools`: per tool and source its calls, errors (timeouts included), timeouts, total time and latency p50/p99 (ms), the same summed per `sources` (`builtin`, `custom`, `module`, `mcp:<server>`), and the module loader's `modules` figures (loads, reloads, cache hits, refused reloads, versions imported). For a project key, or the admin with `?project=`: `scope: \"project\"`, that project's live instances by state and tier, its hits, misses and activations since start, its runs in flight, and each model's breaker state only, and `tools`: its own calls, errors, timeouts and time per tool and per source.",
+          "For the admin (or in development mode): `scope: \"pool\"`, live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, runs in flight, per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls, and the pool's self-management: `checkpoint` (status, saves, the start's prewarm), `autoscaling` (capacity, bounds, decisions, the last one), `tiers` (classified agents, moves, per tier its instances, leases and limits), `mcp` (sessions open, per MCP server its calls, errors, timeouts, session opens and re-initialisations, tool-list cache hits and refreshes, breaker state), and `tools`: per tool and source its calls, errors (timeouts included), timeouts, total time and latency p50/p99 (ms), the same summed per `sources` (`builtin`, `custom`, `module`, `mcp:<server>`), and the module loader's `modules` figures (loads, reloads, cache hits, refused reloads, versions imported). For a project key, or the admin with `?project=`: `scope: \"project\"`, that project's live instances by state and tier, its hits, misses and activations since start, its runs in flight, each model's breaker state only, `tools`: its own calls, errors, timeouts and time per tool and per source, and its own MCP servers' figures (`mcp.servers`).",
         querystring: { type: 'object', additionalProperties: false, properties: { project: projectQuery } },
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
       },

@@ -308,6 +308,18 @@ const MIGRATIONS: readonly string[] = [
     data     text NOT NULL
   );
   `,
+  `
+  -- The MCP servers each project declared (McpServerStore): declaration is the JSON of the
+  -- declaration as validated, with environment references, never resolved secrets.
+  CREATE TABLE mcp_servers (
+    project     text COLLATE "C" NOT NULL,
+    name        text COLLATE "C" NOT NULL,
+    declaration text NOT NULL,
+    created_at  bigint NOT NULL,
+    updated_at  bigint NOT NULL,
+    PRIMARY KEY (project, name)
+  );
+  `,
 ];
 
 /** The schema version this code writes. */

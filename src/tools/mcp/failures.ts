@@ -1,0 +1,74 @@
+/**
+ * What a failed MCP request means: the error the model is shown, the latency outcome, what the
+ * server's breaker hears (a dead server, a live one, or nothing) and whether the session must be
+ * dropped. The server answered (an MCP error other than a timeout or a closed connection): a live
+ * server, `TOOL_FAILED`. It timed out or could not be reached: a dead one, `MCP_UNAVAILABLE`. The
+ * run cancelled the call: nothing, `RUN_CANCELLED`.
+ */
+import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AgentPoolError, isAgentPoolError } from '../../core/errors.ts';
+
+/** A failure classified. */
+export interface McpFailure {
+  readonly error: AgentPoolError;
+  readonly outcome: 'error' | 'timeout' | 'unavailable';
+  readonly breaker: 'failure' | 'success' | 'none';
+  readonly timedOut: boolean;
+  readonly drop: boolean;
+}
+
+/** Where a failure happened. */
+export interface McpFailureContext {
+  readonly server: string;
+  readonly project: string;
+  readonly callTimeoutMs: number;
+}
+
+/** `MCP_UNAVAILABLE` for a server, saying why. */
+export function mcpUnavailable(ctx: McpFailureContext, why: string): AgentPoolError {
+  return new AgentPoolError('MCP_UNAVAILABLE', `MCP server "${ctx.server}" is unavailable: ${why}`, {
+    server: ctx.server,
+    project: ctx.project,
+  });
+}
+
+/** True when the server answered 404 to the session's id: it restarted or expired the session. */
+export function isExpiredSession(err: unknown): boolean {
+  return err instanceof StreamableHTTPError && err.code === 404;
+}
+
+/** Classifies `err`; `signal` is the call's (aborted by the run or by runTool's timeout). */
+export function classifyMcpFailure(
+  err: unknown,
+  signal: AbortSignal | undefined,
+  ctx: McpFailureContext,
+): McpFailure {
+  if (signal?.aborted === true) {
+    const reason: unknown = signal.reason;
+    // runTool's own timeout aborted the call: the server is hanging as far as its breaker knows.
+    if (isAgentPoolError(reason, 'TOOL_TIMEOUT')) {
+      return { error: reason, outcome: 'timeout', breaker: 'failure', timedOut: true, drop: false };
+    }
+    const error = new AgentPoolError('RUN_CANCELLED', `MCP call to "${ctx.server}" cancelled`, {
+      server: ctx.server,
+    });
+    return { error, outcome: 'error', breaker: 'none', timedOut: false, drop: false };
+  }
+  if (isAgentPoolError(err)) {
+    return { error: err, outcome: 'unavailable', breaker: 'none', timedOut: false, drop: false };
+  }
+  if (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number)) {
+    const error = mcpUnavailable(ctx, `it did not answer in time (${ctx.callTimeoutMs} ms for a call)`);
+    return { error, outcome: 'timeout', breaker: 'failure', timedOut: true, drop: true };
+  }
+  if (err instanceof McpError && err.code !== (ErrorCode.ConnectionClosed as number)) {
+    const error = new AgentPoolError('TOOL_FAILED', `MCP server "${ctx.server}": ${err.message}`, {
+      server: ctx.server,
+      mcpCode: err.code,
+    });
+    return { error, outcome: 'error', breaker: 'success', timedOut: false, drop: false };
+  }
+  const error = mcpUnavailable(ctx, err instanceof Error ? err.message : String(err));
+  return { error, outcome: 'unavailable', breaker: 'failure', timedOut: false, drop: true };
+}
