@@ -709,7 +709,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       cluster: clusterView(shared, storeName(options), ping),
       ping,
       reloadTools: (reload) => reloadTools({ tools, pool }, reload?.path),
-      listTools: (project) => projectTools({ tools, agents }, project),
+      listTools: (project) => projectTools({ tools, agents, mcp }, project),
       async prewarmHot() {
         let count = 0;
         let cursor: string | undefined;

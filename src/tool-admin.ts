@@ -6,6 +6,7 @@
 import type { InstancePool } from './pool/pool.ts';
 import type { AgentRegistry } from './registry/registry.ts';
 import type { ToolCatalog } from './tools/catalog.ts';
+import type { McpServers } from './tools/mcp/mcp-servers.ts';
 import { hookModulePaths } from './tools/hook-modules.ts';
 import type { ModuleChange, ModuleVersionStats } from './tools/module-tools.ts';
 import type { ToolCounts } from './tools/tool-figures.ts';
@@ -57,9 +58,9 @@ export async function reloadTools(
   return { changed, failed, retired, modules: tools.modules.stats() };
 }
 
-/** What `project` can use (see tools/tool-listing.ts), each with the project's figures. */
+/** What `project` can use (see tools/tool-listing.ts), its declared MCP servers' tools included, each with the project's figures. */
 export async function projectTools(
-  deps: { tools: ToolCatalog; agents: AgentRegistry },
+  deps: { tools: ToolCatalog; agents: AgentRegistry; mcp: McpServers },
   project: string,
 ): Promise<{ project: string; data: ToolWithFigures[]; truncated: boolean }> {
   const refs = new Set<string>();
@@ -71,7 +72,8 @@ export async function projectTools(
     read += page.data.length;
     cursor = page.nextCursor ?? undefined;
   } while (cursor !== undefined && read < MAX_LISTED_AGENTS);
-  const data = deps.tools.list(refs).map((tool) => ({
+  const listed = [...deps.tools.list(refs), ...(await deps.mcp.listTools(project))];
+  const data = listed.map((tool) => ({
     ...tool,
     figures:
       tool.name === null

@@ -2,8 +2,8 @@
  * What a project can use, as `GET /v1/tools` lists it: the builtin and registered (`custom:`)
  * tools every project has, then the tools of each module its agents reference (the module's
  * loaded version; a module not loaded yet is listed by its reference with `loaded: false`, since
- * listing must not run a module's code). A later kind of reference (`mcp:<server>`) adds its case
- * in {@link listTools}.
+ * listing must not run a module's code). The tools of the project's declared MCP servers are added
+ * by the pool (mcp/mcp-servers.ts, `listTools`).
  */
 import type { JSONSchema7 } from '@ai-sdk/provider';
 import type { ToolCatalog, ToolRef } from './catalog.ts';
@@ -14,15 +14,17 @@ export interface ToolListing {
   /** The tool's name; null for a module not loaded yet. */
   readonly name: string | null;
   readonly description: string | null;
-  /** `builtin`, `custom`, `module` (later `mcp:<server>`). */
+  /** `builtin`, `custom`, `module` or `mcp:<server>`. */
   readonly source: string;
   /** What an agent's `tools` writes to use it. */
   readonly ref: string;
   readonly inputSchema: JSONSchema7 | null;
   /** A module tool's file and content version. */
   readonly module?: { readonly path: string; readonly version: string | null };
-  /** False for a module no activation has loaded yet. */
+  /** False for a module no activation has loaded yet, or an MCP server that cannot be listed now. */
   readonly loaded: boolean;
+  /** Why an MCP server's tools are not listed (`MCP_UNAVAILABLE`…). */
+  readonly error?: { readonly code: string; readonly message: string };
 }
 
 /** The tools `refs` (a project's agents' references, parsed) make usable, with the catalog's own first. */
@@ -32,11 +34,11 @@ export function listTools(catalog: ToolCatalog, refs: Iterable<ToolRef>): ToolLi
     .map(({ tool, origin }) => entry(tool, origin.source, origin.ref));
   const modules = new Map<string, string>(); // absolute path → the first reference naming it
   for (const parsed of refs) {
-    // A new kind of reference (mcp:<server>) adds its case, listing what it makes usable.
     switch (parsed.kind) {
       case 'builtin':
       case 'custom':
-        break; // listed above
+      case 'mcp':
+        break; // listed above, or by the project's MCP servers
       case 'module': {
         let path: string;
         try {

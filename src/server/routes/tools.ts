@@ -35,6 +35,10 @@ const toolSchema = {
       properties: { path: { type: 'string' }, version: { type: ['string', 'null'] } },
     },
     figures: countsSchema,
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' } },
+    },
   },
 } as const;
 
@@ -47,7 +51,7 @@ export function registerToolRoutes(app: FastifyInstance, { pool }: RouteContext)
         tags,
         summary: 'The tools a project can use, with their figures',
         description:
-          "The builtin tools, the tools registered in code (`custom:<name>`), and the tools of each module the project's agents reference (at its loaded version; a module no activation has loaded yet is listed by its reference with `loaded: false`). Each carries the project's figures since the server started: calls, errors (timeouts included), timeouts and total time in ms. A project key lists its own project; the admin names one with `?project=` (else the project it acts in, `agentpool-project`). `truncated`: the project has more than 10000 agents and only the first ones' references were read.",
+          "The builtin tools, the tools registered in code (`custom:<name>`), and the tools of each module the project's agents reference (at its loaded version; a module no activation has loaded yet is listed by its reference with `loaded: false`), and the tools of the project's declared MCP servers under the names the model sees (`source` `mcp:<server>`; a server that cannot be listed now is one entry with `loaded: false` and its `error`). Each carries the project's figures since the server started: calls, errors (timeouts included), timeouts and total time in ms. A project key lists its own project; the admin names one with `?project=` (else the project it acts in, `agentpool-project`). `truncated`: the project has more than 10000 agents and only the first ones' references were read.",
         querystring: {
           type: 'object',
           additionalProperties: false,

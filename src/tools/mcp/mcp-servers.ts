@@ -4,10 +4,12 @@
  * `mcp:` tool references into live tool sets over the shared sessions. What the routes, the config
  * file, `apply -f` and the tool catalog call.
  */
+import type { JSONSchema7 } from '@ai-sdk/provider';
 import type { Clock } from '../../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../../core/errors.ts';
 import type { McpServerStore } from '../../store/mcp-server-ports.ts';
 import type { Tool } from '../tool.ts';
+import type { ToolListing } from '../tool-listing.ts';
 import {
   checkMcpServerName,
   type DeclarationWriter,
@@ -15,8 +17,8 @@ import {
   parseMcpServerDeclaration,
   publicDeclaration,
 } from './declarations.ts';
-import { McpToolSet } from './mcp-tools.ts';
-import type { McpSession } from './session.ts';
+import { McpToolSet, modelToolNames } from './mcp-tools.ts';
+import type { McpSession, ToolList } from './session.ts';
 import type { McpSessions, McpStats } from './sessions.ts';
 
 /** Servers one project may declare at most. */
@@ -149,6 +151,47 @@ export class McpServers implements McpToolProvider {
     set.current();
     set.assertFound();
     return set;
+  }
+
+  /**
+   * What `project`'s declared servers offer, for `GET /v1/tools`: each server's tools under the
+   * names the model sees, from the cached list (listed now when there is none); a server that
+   * cannot be reached is one entry with `loaded: false` and the reason.
+   */
+  async listTools(project: string): Promise<ToolListing[]> {
+    const listed: ToolListing[] = [];
+    for (const { name: server, declaration } of await this.#deps.store.listMcpServers(project)) {
+      const source = `mcp:${server}`;
+      let tools: ToolList;
+      try {
+        const session = this.sessions.session(project, server, declaration);
+        tools = session.cachedTools() ?? (await session.tools());
+      } catch (err) {
+        if (!isAgentPoolError(err)) throw err;
+        listed.push({
+          name: null,
+          description: null,
+          source,
+          ref: source,
+          inputSchema: null,
+          loaded: false,
+          error: { code: err.code, message: err.message },
+        });
+        continue;
+      }
+      const names = modelToolNames(server, tools.tools);
+      for (const tool of tools.tools) {
+        listed.push({
+          name: names.get(tool.name) ?? tool.name,
+          description: tool.description ?? null,
+          source,
+          ref: `${source}/${tool.name}`,
+          inputSchema: tool.inputSchema as JSONSchema7,
+          loaded: true,
+        });
+      }
+    }
+    return listed;
   }
 
   /** Per-server figures (`GET /v1/pool/stats`'s `mcp`). */

@@ -47,6 +47,18 @@ describe('runs calling MCP tools', () => {
     assert.match(String(toolMessage?.content), /42/);
   });
 
+  it('lists the server tools in GET /v1/tools (pool.listTools) with their per-tool figures', async () => {
+    const listing = await f.pool.listTools(P);
+    const add = listing.data.find((t) => t.name === 'calc__add');
+    assert.equal(add?.source, 'mcp:calc');
+    assert.equal(add?.ref, 'mcp:calc/add');
+    assert.equal(add?.loaded, true);
+    assert.ok((add?.figures.calls ?? 0) >= 1, JSON.stringify(add?.figures));
+    assert.ok(listing.data.some((t) => t.name === 'calc__slow' && t.figures.calls === 0));
+    const stats = f.pool.tools.figures.projectStats(P);
+    assert.ok(JSON.stringify(stats).includes('mcp:calc'), JSON.stringify(stats));
+  });
+
   it('shares one session and one listing across runs', async () => {
     const opensBefore = server.counts.initialize;
     for (let i = 0; i < 5; i++) {
