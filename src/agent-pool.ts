@@ -21,7 +21,8 @@ import { validationError } from './core/errors.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
 import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEvents } from './log-events.ts';
-import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
+import type { FlagDefinition } from './governance/flags.ts';
+import { type FlagChangedEvent, RuntimeFlags } from './governance/runtime-flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
 import { type MetricsOptions, PoolMetrics } from './metrics.ts';
@@ -60,6 +61,9 @@ import { MemoryProjectStore } from './store/memory-projects.ts';
 import { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
 import { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';
 import type { WorkingSetStore } from './store/working-set-ports.ts';
+import type { FlagStore } from './store/flag-ports.ts';
+import { MemoryFlagStore } from './store/memory-flags.ts';
+import { PostgresFlagStore } from './store/postgres/flag-store.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
@@ -79,11 +83,20 @@ export interface Stores {
   projects?: ProjectStore;
   /** Each node's working-set checkpoint (pool/checkpoint.ts); defaults to memory for adapters given without one. */
   workingSets?: WorkingSetStore;
+  /** Feature flags set at runtime and their audit trail; defaults to memory for adapters given without one. */
+  flags?: FlagStore;
 }
 
 /** Every event an agent pool emits. */
 export type AgentPoolEvent =
-  AgentEvent | InstanceEvent | ModelEvent | RecoveryEvent | PreloadEvent | HealthEvent | ScalingEvent;
+  | AgentEvent
+  | InstanceEvent
+  | ModelEvent
+  | RecoveryEvent
+  | PreloadEvent
+  | HealthEvent
+  | ScalingEvent
+  | FlagChangedEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -145,7 +158,11 @@ export interface AgentPoolOptions {
     ledger?: GovernanceLedger;
     rateLimiter?: RateLimiter;
   };
-  /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
+  /**
+   * Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. They
+   * are defaults: written to the flag store at start unless changed there at runtime
+   * (`pool.flags.set()`, `PUT /v1/flags/{name}`), which every node follows. @default {}
+   */
   flags?: Record<string, FlagDefinition>;
   /** How many agents get Prometheus series of their own, and how many keep figures for the stats API. */
   metrics?: MetricsOptions;
@@ -197,8 +214,8 @@ export interface AgentPool {
   readonly projects: Projects;
   /** Quotas and budgets: admission of runs and agents, usage per project. */
   readonly governance: Governance;
-  /** The feature flags of `options.flags`. */
-  readonly flags: FeatureFlags;
+  /** Feature flags: `isEnabled` from memory; `set`, `delete`, `history` persisted, audited and followed by every node. */
+  readonly flags: RuntimeFlags;
   readonly clock: Clock;
   /** The logger of `options.logger` (silent by default). */
   readonly logger: Logger;
@@ -237,7 +254,6 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     0,
   );
   const runOptions = resolveRunOptions(options.runs);
-  const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const tools = new ToolCatalog(options.tools);
@@ -248,6 +264,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let recovering: Recovery | undefined;
   let preloading: Preloader | undefined;
   let healthMonitor: HealthMonitor | undefined;
+  let runtimeFlags: RuntimeFlags | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -284,6 +301,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       stopLoggingHealth();
     };
     const poolLog = logger.child({ component: 'pool' });
+    const flags = new RuntimeFlags(
+      {
+        store: stores.flags,
+        clock,
+        bus,
+        relay: shared.relay,
+        log: logger.child({ component: 'flags' }),
+        pollMs: shared.changePollMs,
+      },
+      options.flags ?? {},
+    );
+    runtimeFlags = flags;
+    await flags.start();
     const agents = new AgentRegistry(
       {
         store: stores.agents,
@@ -619,6 +649,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         try {
           ttlTimer?.cancel();
           health.close();
+          await flags.close();
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.
@@ -649,6 +680,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     preloading?.close(); // its fill and decay timers
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     healthMonitor?.close(); // its timer and the event-loop sampler
+    await runtimeFlags?.close(); // its poll timer and relay subscription
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err
@@ -676,6 +708,7 @@ async function openStores(
       ...store,
       projects: store.projects ?? new MemoryProjectStore(),
       workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
+      flags: store.flags ?? new MemoryFlagStore(),
     };
   }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
@@ -708,6 +741,7 @@ async function openStores(
       runs: opened.runs,
       projects: opened.projects,
       workingSets: new PostgresWorkingSetStore(opened.database),
+      flags: new PostgresFlagStore(opened.database),
     };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
@@ -721,6 +755,7 @@ async function openStores(
       runs: new MemoryRunStore(),
       projects: new MemoryProjectStore(),
       workingSets: new MemoryWorkingSetStore(),
+      flags: new MemoryFlagStore(),
     };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
@@ -729,7 +764,7 @@ async function openStores(
     lockingMode,
     workingSets: true,
   });
-  return { ...opened, workingSets: opened.workingSets! };
+  return { ...opened, workingSets: opened.workingSets!, flags: opened.flags! };
 }
 
 /** The store as readiness names it. */
@@ -754,6 +789,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.projects.close(),
     stores.agents.close(),
     stores.workingSets.close(),
+    stores.flags.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

@@ -223,9 +223,22 @@ export {
   evaluateFlag,
   FeatureFlags,
   FLAG_STRATEGIES,
+  type FlagDefinition,
+  type FlagInfo,
   type FlagStrategy,
   parseFlagStrategy,
 } from './governance/flags.ts';
+export {
+  type FlagChangedEvent,
+  type FlagWriteOptions,
+  MAX_FLAGS,
+  type RuntimeFlagInfo,
+  RuntimeFlags,
+} from './governance/runtime-flags.ts';
+export type { FlagChange, FlagStore, FlagWrite, StoredFlag } from './store/flag-ports.ts';
+export { MemoryFlagStore } from './store/memory-flags.ts';
+export { SqliteFlagStore } from './store/sqlite-flags.ts';
+export { PostgresFlagStore } from './store/postgres/flag-store.ts';
 export { type Rollout, routeVersion } from './registry/registry.ts';
 export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
 export type { AgentRollout, VersionStats } from './store/ports.ts';

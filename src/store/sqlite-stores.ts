@@ -8,12 +8,13 @@ import { SqliteProjectStore } from './sqlite-projects.ts';
 import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
 import { SqliteAgentStore } from './sqlite.ts';
 import { SqliteWorkingSetStore } from './sqlite-working-sets.ts';
+import { SqliteFlagStore } from './sqlite-flags.ts';
 
 /** Options of {@link openSqliteStores}: the database's, and the run store's node. */
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   /** Stamped on the runs the run store creates and commits. @default null */
   readonly nodeId?: SqliteRunStoreOptions['nodeId'];
-  /** Also open the working-set store (pool/checkpoint.ts) on the connection. @default false */
+  /** Also open the working-set store (pool/checkpoint.ts) and the flag store on the connection. @default false */
   readonly workingSets?: boolean;
 }
 
@@ -24,6 +25,8 @@ export interface SqliteStores {
   readonly projects: SqliteProjectStore;
   /** With `workingSets: true`. */
   readonly workingSets?: SqliteWorkingSetStore;
+  /** With `workingSets: true`. */
+  readonly flags?: SqliteFlagStore;
 }
 
 /** How a pool opens its SQLite file (`createAgentPool({ sqlite })`, the settings `sqlite.*`). */
@@ -52,7 +55,9 @@ export function openSqliteStores(path: string, options: SqliteStoresOptions = {}
     const projects = new SqliteProjectStore({ database });
     if (options.workingSets !== true) return { agents, runs, projects };
     opened.push(projects);
-    return { agents, runs, projects, workingSets: new SqliteWorkingSetStore({ database }) };
+    const workingSets = new SqliteWorkingSetStore({ database });
+    opened.push(workingSets);
+    return { agents, runs, projects, workingSets, flags: new SqliteFlagStore({ database }) };
   } catch (err) {
     for (const store of opened) void store.close();
     throw err;
