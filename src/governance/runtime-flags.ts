@@ -147,9 +147,14 @@ export class RuntimeFlags {
   /**
    * Creates or replaces flag `name` with `definition` (a strategy, optionally `startedAt`, which
    * defaults to now), audited; in effect here at once and on every node within `changePollMs`.
-   * `VALIDATION_FAILED` naming the field for a bad name or definition.
+   * `VALIDATION_FAILED` naming the field for a bad name or definition. Answers the flag and the
+   * audited change (`change.before` null: created).
    */
-  async set(name: string, definition: unknown, options: FlagWriteOptions = {}): Promise<RuntimeFlagInfo> {
+  async set(
+    name: string,
+    definition: unknown,
+    options: FlagWriteOptions = {},
+  ): Promise<{ flag: RuntimeFlagInfo; change: FlagChange }> {
     checkFlagName(name, 'name');
     const at = this.#deps.clock.now();
     const named = parseFlagDefinition(definition, 'flag', at);
@@ -158,7 +163,7 @@ export class RuntimeFlags {
     }
     const { flag, change } = await this.#deps.store.putFlag(name, named, this.#write(options, at));
     this.#applied(flag, change);
-    return this.get(name) as RuntimeFlagInfo;
+    return { flag: this.get(name) as RuntimeFlagInfo, change };
   }
 
   /** Deletes flag `name`, audited; `NOT_FOUND` when there is none. Answers the change. */

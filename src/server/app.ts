@@ -19,6 +19,7 @@ import type { RouteContext } from './context.ts';
 import { handleError, handleNotFound } from './error-handler.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerClusterRoutes } from './routes/cluster.ts';
+import { registerFlagRoutes } from './routes/flags.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
 import { registerOpenAICompatRoutes } from './routes/openai-compat.ts';
@@ -225,6 +226,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'pool', description: 'Live instances and the activation cache' },
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
         { name: 'ops', description: 'Health, readiness and metrics' },
+        { name: 'flags', description: 'Feature flags at runtime and their history (admin)' },
       ],
       components: {
         securitySchemes: {
@@ -259,5 +261,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerMetricsRoutes(app, context);
   registerOpenAICompatRoutes(app, context);
   registerProjectRoutes(app, context);
+  registerFlagRoutes(app, context);
   return app;
 }

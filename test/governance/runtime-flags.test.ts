@@ -46,7 +46,8 @@ describe('runtime feature flags', () => {
         { strategy: 'allowlist', projects: ['acme'] },
         { actor: 'ops' },
       );
-      assert.equal(set.updatedBy, 'ops');
+      assert.equal(set.flag.updatedBy, 'ops');
+      assert.equal(set.change.before, null);
       assert.equal(pool.flags.isEnabled('beta', ctx), true);
       assert.equal(pool.flags.isEnabled('beta', { ...ctx, project: 'other' }), false);
       await pool.flags.set('beta', { strategy: 'none' });
@@ -102,9 +103,9 @@ describe('runtime feature flags', () => {
       await assert.rejects(pool.flags.set('beta', { strategy: 'sometimes' }), invalid('flag.strategy'));
       await assert.rejects(pool.flags.set('beta', { strategy: 'all', extra: 1 }), invalid('flag.extra'));
       const first = await pool.flags.set('beta', { strategy: 'all' }, { expectedRevision: 0 });
-      await pool.flags.set('beta', { strategy: 'none' }, { expectedRevision: first.revision });
+      await pool.flags.set('beta', { strategy: 'none' }, { expectedRevision: first.flag.revision });
       await assert.rejects(
-        pool.flags.set('beta', { strategy: 'all' }, { expectedRevision: first.revision }),
+        pool.flags.set('beta', { strategy: 'all' }, { expectedRevision: first.flag.revision }),
         (e) => isAgentPoolError(e, 'VERSION_CONFLICT'),
       );
       assert.equal(pool.flags.get('beta')?.flag.strategy, 'none');
