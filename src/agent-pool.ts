@@ -52,6 +52,9 @@ import { Rollouts } from './run/rollouts.ts';
 import type { RunEvent } from './run/stream.ts';
 import { RunManager } from './run/runs.ts';
 import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
+import { Retention, type RetentionSweptEvent } from './run/retention.ts';
+import type { RetentionOptions } from './run/retention-options.ts';
+import { registerRetentionMetrics } from './retention-metrics.ts';
 import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
 import { MemoryRunStore } from './store/memory-runs.ts';
@@ -96,7 +99,8 @@ export type AgentPoolEvent =
   | PreloadEvent
   | HealthEvent
   | ScalingEvent
-  | FlagChangedEvent;
+  | FlagChangedEvent
+  | RetentionSweptEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -170,6 +174,12 @@ export interface AgentPoolOptions {
   runs?: RunOptions;
   /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
+  /**
+   * How long runs, their messages and threads are kept (`days`, default 30; a project's
+   * `limits.retention.days` wins; 0 keeps them), and how the background sweep deletes what is
+   * older (`batchSize`, `intervalMs`). @default {}
+   */
+  retention?: RetentionOptions;
   /** Time source. @default the system clock */
   clock?: Clock;
   /** The event bus. @default an in-process bus */
@@ -214,6 +224,8 @@ export interface AgentPool {
   readonly projects: Projects;
   /** Quotas and budgets: admission of runs and agents, usage per project. */
   readonly governance: Governance;
+  /** The retention sweep: `sweep()` now, `stats()`, its options. */
+  readonly retention: Retention;
   /** Feature flags: `isEnabled` from memory; `set`, `delete`, `history` persisted, audited and followed by every node. */
   readonly flags: RuntimeFlags;
   readonly clock: Clock;
@@ -265,6 +277,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let preloading: Preloader | undefined;
   let healthMonitor: HealthMonitor | undefined;
   let runtimeFlags: RuntimeFlags | undefined;
+  let retaining: Retention | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -494,6 +507,21 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.governance,
     );
     const threads = new Threads({ store: stores.runs, clock, leases, history });
+    const retention = new Retention(
+      {
+        runs: stores.runs,
+        projects: stores.projects,
+        leases,
+        history,
+        duties: shared.duties,
+        clock,
+        bus,
+        log: logger.child({ component: 'retention' }),
+      },
+      options.retention,
+    );
+    retaining = retention;
+    registerRetentionMetrics(metrics.registry, () => retention.stats());
     const guards = new ModelGuards(options.resilience, {
       clock,
       bus,
@@ -573,6 +601,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       }, ttlSweepIntervalMs);
     };
     scheduleTtlSweep();
+    retention.start();
     preloader.start();
     stopCluster.push(
       ...startClusterDuties({
@@ -611,6 +640,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
       projects,
       governance,
+      retention,
       flags,
       metrics,
       models,
@@ -650,6 +680,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           ttlTimer?.cancel();
           health.close();
           await flags.close();
+          await retention.close(); // its batch under way ends before the stores close
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.
@@ -681,6 +712,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     healthMonitor?.close(); // its timer and the event-loop sampler
     await runtimeFlags?.close(); // its poll timer and relay subscription
+    await retaining?.close(); // its timer
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err

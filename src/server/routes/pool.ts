@@ -100,7 +100,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
         tags,
         summary: 'Pool statistics (the whole pool for the admin, its own figures for a project key)',
         description:
-          'For the admin (or in development mode): `scope: "pool"`, live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, runs in flight, per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls, and the pool\'s self-management: `checkpoint` (status, saves, the start\'s prewarm), `autoscaling` (capacity, bounds, decisions, the last one) and `tiers` (classified agents, moves, per tier its instances, leases and limits). For a project key, or the admin with `?project=`: `scope: "project"`, that project\'s live instances by state and tier, its hits, misses and activations since start, its runs in flight, and each model\'s breaker state only.',
+          'For the admin (or in development mode): `scope: "pool"`, live instances by state and tier, cache hits and misses, activations, evictions, waiting acquirers, the activation latency histogram, runs in flight, per model its breaker state, calls in flight and queued, retries, fallbacks, throttled and rejected calls, and the pool\'s self-management: `checkpoint` (status, saves, the start\'s prewarm), `autoscaling` (capacity, bounds, decisions, the last one), `tiers` (classified agents, moves, per tier its instances, leases and limits) and `retention` (its days, the sweeps this node made, the last one, what they deleted). For a project key, or the admin with `?project=`: `scope: "project"`, that project\'s live instances by state and tier, its hits, misses and activations since start, its runs in flight, and each model\'s breaker state only.',
         querystring: { type: 'object', additionalProperties: false, properties: { project: projectQuery } },
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },
       },
@@ -116,6 +116,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
         checkpoint: pool.checkpoint.stats(),
         autoscaling: pool.autoscaler.stats(),
         tiers: pool.tiers.stats(),
+        retention: pool.retention.stats(),
       };
     },
   );
