@@ -15,6 +15,7 @@
 import type { EventRelay } from '../coordination/cluster.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
 import { isAgentPoolError, validationError } from '../core/errors.ts';
+import { intOption } from '../core/options.ts';
 import type { Logger } from '../core/logger.ts';
 import type { EventSink } from '../events/bus.ts';
 import type { FlagChange, FlagStore, StoredFlag } from '../store/flag-ports.ts';
@@ -256,7 +257,9 @@ export class RuntimeFlags {
     return {
       actor,
       at,
-      ...(options.expectedRevision !== undefined && { expectedRevision: options.expectedRevision }),
+      ...(options.expectedRevision !== undefined && {
+        expectedRevision: intOption('expectedRevision', options.expectedRevision, 0, 0),
+      }),
     };
   }
 
