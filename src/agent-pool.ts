@@ -795,6 +795,7 @@ async function openStores(
   const opened = openSqliteStores(join(options.dataDir ?? './data', 'agentpool.db'), {
     lockingMode,
     workingSets: true,
+    flags: true,
   });
   return { ...opened, workingSets: opened.workingSets!, flags: opened.flags! };
 }

@@ -14,8 +14,10 @@ import { SqliteFlagStore } from './sqlite-flags.ts';
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   /** Stamped on the runs the run store creates and commits. @default null */
   readonly nodeId?: SqliteRunStoreOptions['nodeId'];
-  /** Also open the working-set store (pool/checkpoint.ts) and the flag store on the connection. @default false */
+  /** Also open the working-set store (pool/checkpoint.ts) on the connection. @default false */
   readonly workingSets?: boolean;
+  /** Also open the flag store (governance/runtime-flags.ts) on the connection. @default false */
+  readonly flags?: boolean;
 }
 
 /** The stores {@link openSqliteStores} opens; each is closed on its own, the file with the last. */
@@ -25,7 +27,7 @@ export interface SqliteStores {
   readonly projects: SqliteProjectStore;
   /** With `workingSets: true`. */
   readonly workingSets?: SqliteWorkingSetStore;
-  /** With `workingSets: true`. */
+  /** With `flags: true`. */
   readonly flags?: SqliteFlagStore;
 }
 
@@ -53,11 +55,17 @@ export function openSqliteStores(path: string, options: SqliteStoresOptions = {}
     const runs = new SqliteRunStore({ database, nodeId: options.nodeId });
     opened.push(runs);
     const projects = new SqliteProjectStore({ database });
-    if (options.workingSets !== true) return { agents, runs, projects };
     opened.push(projects);
-    const workingSets = new SqliteWorkingSetStore({ database });
-    opened.push(workingSets);
-    return { agents, runs, projects, workingSets, flags: new SqliteFlagStore({ database }) };
+    const workingSets = options.workingSets === true ? new SqliteWorkingSetStore({ database }) : undefined;
+    if (workingSets !== undefined) opened.push(workingSets);
+    const flags = options.flags === true ? new SqliteFlagStore({ database }) : undefined;
+    return {
+      agents,
+      runs,
+      projects,
+      ...(workingSets !== undefined && { workingSets }),
+      ...(flags !== undefined && { flags }),
+    };
   } catch (err) {
     for (const store of opened) void store.close();
     throw err;
