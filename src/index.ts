@@ -118,6 +118,18 @@ export type { InstanceResources } from './pool/instance.ts';
 export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './coordination/thread-gate.ts';
 export type { RunHandle, StartRunOptions } from './run/runs.ts';
 export { type ResolvedRunOptions, type RunOptions, resolveRunOptions } from './run/run-options.ts';
+export {
+  Retention,
+  type RetentionStats,
+  type RetentionSweep,
+  type RetentionSweptEvent,
+} from './run/retention.ts';
+export {
+  type ResolvedRetentionOptions,
+  type RetentionOptions,
+  resolveRetentionOptions,
+} from './run/retention-options.ts';
+export type { RetainedThreads, RetentionDeleted } from './store/ports.ts';
 export { type CallSettings, type ResponseFormat, resolveCallSettings } from './run/call-settings.ts';
 export type { ClientTool, ClientToolResult, Turn } from './run/conversation.ts';
 export { RunManager } from './run/runs.ts';
@@ -219,6 +231,7 @@ export type { NodeInfo } from './coordination/membership.ts';
 export type { BackgroundJob, BackgroundRequest, RunQueue } from './coordination/run-queue.ts';
 export type { RunEventLog } from './coordination/run-event-log.ts';
 export type { ThreadLeases } from './coordination/thread-leases.ts';
+export { type DutyLock, LocalDutyLock } from './coordination/duty-lock.ts';
 export {
   evaluateFlag,
   FeatureFlags,
