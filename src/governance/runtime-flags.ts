@@ -60,7 +60,7 @@ export interface FlagChangedEvent {
 
 /** Who writes, and optionally the revision the writer last saw (0: only if absent). */
 export interface FlagWriteOptions {
-  /** Recorded in the history. @default 'library' */
+  /** Recorded in the history (1-200 characters; `config` is reserved). @default 'library' */
   actor?: string;
   /** Write only over this revision; `VERSION_CONFLICT` otherwise. @default any */
   expectedRevision?: number;
@@ -253,6 +253,13 @@ export class RuntimeFlags {
     const actor = options.actor ?? LIBRARY_ACTOR;
     if (typeof actor !== 'string' || actor === '' || actor.length > 200) {
       throw validationError('actor', 'must be a string of 1-200 characters');
+    }
+    if (actor === CONFIG_ACTOR) {
+      // A runtime write must never pass for the configuration's, or the next start would override it.
+      throw validationError(
+        'actor',
+        `"${CONFIG_ACTOR}" is reserved for the flags written from the configuration`,
+      );
     }
     return {
       actor,

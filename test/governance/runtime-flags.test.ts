@@ -102,6 +102,10 @@ describe('runtime feature flags', () => {
       );
       await assert.rejects(pool.flags.set('beta', { strategy: 'sometimes' }), invalid('flag.strategy'));
       await assert.rejects(pool.flags.set('beta', { strategy: 'all', extra: 1 }), invalid('flag.extra'));
+      await assert.rejects(
+        pool.flags.set('beta', { strategy: 'all' }, { actor: 'config' }),
+        invalid('actor'),
+      );
       const first = await pool.flags.set('beta', { strategy: 'all' }, { expectedRevision: 0 });
       await pool.flags.set('beta', { strategy: 'none' }, { expectedRevision: first.flag.revision });
       await assert.rejects(
