@@ -513,6 +513,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         projects: stores.projects,
         leases,
         history,
+        // Read at a sweep, long after runManager is set.
+        forgetRuns: (project, before) => runManager.forgetFinishedBefore(project, before),
         duties: shared.duties,
         clock,
         bus,

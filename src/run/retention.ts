@@ -71,6 +71,8 @@ export interface RetentionDeps {
   leases: ThreadLeases;
   /** Deleted threads leave this node's history cache. */
   history: ThreadHistoryCache;
+  /** Forgets the replayable events of the project's runs finished before the cutoff (RunManager.forgetFinishedBefore). */
+  forgetRuns: (project: string, before: number) => void;
   duties: DutyLock;
   clock: Clock;
   bus: EventSink<RetentionSweptEvent>;
@@ -169,8 +171,9 @@ export class Retention {
     before: number,
     total: { threads: number; messages: number; runs: number; statelessRuns: number },
   ): Promise<boolean> {
-    const { runs, leases, history } = this.#deps;
+    const { runs, leases, history, forgetRuns } = this.#deps;
     const limit = this.options.batchSize;
+    forgetRuns(project, before);
     let cursor: string | undefined;
     do {
       const step = await runs.listRetainedThreads(project, before, { limit, cursor });

@@ -93,6 +93,10 @@ describe('retention', () => {
         await gone(pool, P, old.thread);
         await assert.rejects(pool.runs.get(P, old.run), (e) => isAgentPoolError(e, 'RUN_NOT_FOUND'));
         await assert.rejects(pool.runs.get(P, oldRun), (e) => isAgentPoolError(e, 'RUN_NOT_FOUND'));
+        // Its events were replayable from memory: they go with it.
+        await assert.rejects(pool.runs.events(P, oldRun), (e) => isAgentPoolError(e, 'RUN_NOT_FOUND'));
+        await assert.rejects(pool.runs.events(P, old.run), (e) => isAgentPoolError(e, 'RUN_NOT_FOUND'));
+        await pool.runs.events(P, recentRun); // still there
         assert.equal((await pool.threads.get(P, recent.thread)).messageCount, 2);
         assert.equal((await pool.runs.get(P, recentRun)).status, 'succeeded');
 
