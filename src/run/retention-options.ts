@@ -9,7 +9,7 @@ import { MAX_RETENTION_DAYS } from '../governance/limits.ts';
 export interface RetentionOptions {
   /** Runs and threads idle longer than this many days are deleted; 0 keeps everything. @default 30 */
   days?: number;
-  /** Threads examined (and stateless runs deleted) per batch, 1..1000; each batch is one short transaction. @default 200 */
+  /** Threads examined (and stateless runs deleted) per batch, 1..1000; each batch is one short transaction. @default 100 *
   batchSize?: number;
   /** How often a sweep starts, ms; 0 never sweeps. @default 600000 (10 minutes) */
   intervalMs?: number;
@@ -23,7 +23,7 @@ export function resolveRetentionOptions(input: RetentionOptions = {}): ResolvedR
   const o = objectOption('retention', input, ['days', 'batchSize', 'intervalMs']) as RetentionOptions;
   return {
     days: intOption('retention.days', o.days, 30, 0, MAX_RETENTION_DAYS),
-    batchSize: intOption('retention.batchSize', o.batchSize, 200, 1, 1000),
+    batchSize: intOption('retention.batchSize', o.batchSize, 100, 1, 1000),
     intervalMs: intOption('retention.intervalMs', o.intervalMs, 600_000, 0, 7 * 24 * 3_600_000),
   };
 }

@@ -46,7 +46,7 @@ describe('retention', () => {
   });
 
   it('resolves its options with defaults, naming a bad field', () => {
-    assert.deepEqual(resolveRetentionOptions(), { days: 30, batchSize: 200, intervalMs: 600_000 });
+    assert.deepEqual(resolveRetentionOptions(), { days: 30, batchSize: 100, intervalMs: 600_000 });
     assert.throws(
       () => resolveRetentionOptions({ batchSize: 5000 }),
       (e) => isAgentPoolError(e, 'VALIDATION_FAILED') && e.details.field === 'retention.batchSize',
