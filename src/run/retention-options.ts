@@ -9,7 +9,7 @@ import { MAX_RETENTION_DAYS } from '../governance/limits.ts';
 export interface RetentionOptions {
   /** Runs and threads idle longer than this many days are deleted; 0 keeps everything. @default 30 */
   days?: number;
-  /** Threads examined (and stateless runs deleted) per batch, 1..1000; each batch is one short transaction. @default 100 *
+  /** Threads examined (and stateless runs deleted) per batch, 1..1000; each batch is one short transaction. @default 100 */
   batchSize?: number;
   /** How often a sweep starts, ms; 0 never sweeps. @default 600000 (10 minutes) */
   intervalMs?: number;
