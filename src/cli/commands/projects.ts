@@ -1,7 +1,7 @@
 /**
  * `agentpool projects ls|create|get|rm|limits`: a running server's projects (tenants), with the
- * admin key (`/v1/projects…`). `limits` shows a project's quotas and budgets, or changes them
- * field by field (`--quota maxConcurrentRuns=5 --budget dailyUsd=default`).
+ * admin key (`/v1/projects…`). `limits` shows a project's quotas, budgets and retention, or
+ * changes them field by field (`--quota maxConcurrentRuns=5 --budget dailyUsd=default`).
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { AgentPoolClient, ApiError, type ClientFlags } from '../http-client.ts';
