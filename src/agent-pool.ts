@@ -21,7 +21,8 @@ import { validationError } from './core/errors.ts';
 import { enumOption, intOption } from './core/options.ts';
 import { type EventBus, LocalEventBus } from './events/bus.ts';
 import { logActivationFailure, logHealthEvents, loggingRunObserver, logModelEvents } from './log-events.ts';
-import { FeatureFlags, type FlagDefinition } from './governance/flags.ts';
+import type { FlagDefinition } from './governance/flags.ts';
+import { type FlagChangedEvent, RuntimeFlags } from './governance/runtime-flags.ts';
 import { Governance } from './governance/governance.ts';
 import type { GovernanceOptions } from './governance/limits.ts';
 import { LiveFigures } from './live-figures.ts';
@@ -53,6 +54,9 @@ import { Rollouts } from './run/rollouts.ts';
 import type { RunEvent } from './run/stream.ts';
 import { RunManager } from './run/runs.ts';
 import { type RunOptions, resolveRunOptions } from './run/run-options.ts';
+import { Retention, type RetentionSweptEvent } from './run/retention.ts';
+import type { RetentionOptions } from './run/retention-options.ts';
+import { registerRetentionMetrics } from './retention-metrics.ts';
 import { Threads } from './run/threads.ts';
 import { MemoryAgentStore } from './store/memory.ts';
 import { MemoryRunStore } from './store/memory-runs.ts';
@@ -62,6 +66,9 @@ import { MemoryProjectStore } from './store/memory-projects.ts';
 import { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
 import { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';
 import type { WorkingSetStore } from './store/working-set-ports.ts';
+import type { FlagStore } from './store/flag-ports.ts';
+import { MemoryFlagStore } from './store/memory-flags.ts';
+import { PostgresFlagStore } from './store/postgres/flag-store.ts';
 import type { ProjectStore } from './store/project-ports.ts';
 import { openPostgresStores } from './store/postgres/open.ts';
 import {
@@ -92,6 +99,8 @@ export interface Stores {
   workingSets?: WorkingSetStore;
   /** Each project's declared MCP servers (tools/mcp); defaults to memory for adapters given without one. */
   mcpServers?: McpServerStore;
+  /** Feature flags set at runtime and their audit trail; defaults to memory for adapters given without one. */
+  flags?: FlagStore;
 }
 
 /** Every event an agent pool emits. */
@@ -104,7 +113,9 @@ export type AgentPoolEvent =
   | HealthEvent
   | ScalingEvent
   | HookEvent
-  | McpEvent;
+  | McpEvent
+  | FlagChangedEvent
+  | RetentionSweptEvent;
 
 /** Options of {@link createAgentPool}. */
 export interface AgentPoolOptions {
@@ -172,7 +183,11 @@ export interface AgentPoolOptions {
     ledger?: GovernanceLedger;
     rateLimiter?: RateLimiter;
   };
-  /** Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. @default {} */
+  /**
+   * Named feature flags, evaluated per project and request with `pool.flags.isEnabled()`. They
+   * are defaults: written to the flag store at start unless changed there at runtime
+   * (`pool.flags.set()`, `PUT /v1/flags/{name}`), which every node follows. @default {}
+   */
   flags?: Record<string, FlagDefinition>;
   /** How many agents get Prometheus series of their own, and how many keep figures for the stats API. */
   metrics?: MetricsOptions;
@@ -182,6 +197,12 @@ export interface AgentPoolOptions {
   liveFigures?: LiveFiguresOptions;
   /** How often ephemeral agents and threads past their ttl are deleted; 0 never. @default 60000 */
   ttlSweepIntervalMs?: number;
+  /**
+   * How long runs, their messages and threads are kept (`days`, default 30; a project's
+   * `limits.retention.days` wins; 0 keeps them), and how the background sweep deletes what is
+   * older (`batchSize`, `intervalMs`). @default {}
+   */
+  retention?: RetentionOptions;
   /** Time source. @default the system clock */
   clock?: Clock;
   /** The event bus. @default an in-process bus */
@@ -230,8 +251,10 @@ export interface AgentPool {
   readonly projects: Projects;
   /** Quotas and budgets: admission of runs and agents, usage per project. */
   readonly governance: Governance;
-  /** The feature flags of `options.flags`. */
-  readonly flags: FeatureFlags;
+  /** The retention sweep: `sweep()` now, `stats()`, its options. */
+  readonly retention: Retention;
+  /** Feature flags: `isEnabled` from memory; `set`, `delete`, `history` persisted, audited and followed by every node. */
+  readonly flags: RuntimeFlags;
   readonly clock: Clock;
   /** The logger of `options.logger` (silent by default). */
   readonly logger: Logger;
@@ -277,7 +300,6 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     0,
   );
   const runOptions = resolveRunOptions(options.runs);
-  const flags = new FeatureFlags({ flags: options.flags ?? {}, clock });
   const models = new ModelCatalog(options.models);
   const prices = new PriceTable(options.prices);
   const poolHooks = checkRunHooks('hooks', options.hooks);
@@ -297,6 +319,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
   let preloading: Preloader | undefined;
   let healthMonitor: HealthMonitor | undefined;
   let mcpServers: McpServers | undefined;
+  let runtimeFlags: RuntimeFlags | undefined;
+  let retaining: Retention | undefined;
   let stopLoggingEvents: (() => void) | undefined;
   let coordination: Coordination<RunEvent> | undefined;
   const stopCluster: (() => void)[] = [];
@@ -360,6 +384,19 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     const poolLayer: HookLayer[] =
       Object.keys(poolHooks).length === 0 ? [] : [{ origin: 'pool', hooks: poolHooks }];
     const sharedHooks = new HookSet(poolLayer, hookFailed);
+    const flags = new RuntimeFlags(
+      {
+        store: stores.flags,
+        clock,
+        bus,
+        relay: shared.relay,
+        log: logger.child({ component: 'flags' }),
+        pollMs: shared.changePollMs,
+      },
+      options.flags ?? {},
+    );
+    runtimeFlags = flags;
+    await flags.start();
     const agents = new AgentRegistry(
       {
         store: stores.agents,
@@ -569,6 +606,23 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       options.governance,
     );
     const threads = new Threads({ store: stores.runs, clock, leases, history });
+    const retention = new Retention(
+      {
+        runs: stores.runs,
+        projects: stores.projects,
+        leases,
+        history,
+        // Read at a sweep, long after runManager is set.
+        forgetRuns: (project, before) => runManager.forgetFinishedBefore(project, before),
+        duties: shared.duties,
+        clock,
+        bus,
+        log: logger.child({ component: 'retention' }),
+      },
+      options.retention,
+    );
+    retaining = retention;
+    registerRetentionMetrics(metrics.registry, () => retention.stats());
     const guards = new ModelGuards(options.resilience, {
       clock,
       bus,
@@ -651,6 +705,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       }, ttlSweepIntervalMs);
     };
     scheduleTtlSweep();
+    retention.start();
     preloader.start();
     stopCluster.push(
       ...startClusterDuties({
@@ -690,6 +745,7 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
       rollouts: new Rollouts({ registry: agents, store: stores.runs, clock }),
       projects,
       governance,
+      retention,
       flags,
       metrics,
       live,
@@ -733,6 +789,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
           ttlTimer?.cancel();
           health.close();
           live.close();
+          await flags.close();
+          await retention.close(); // its batch under way ends before the stores close
           for (const stop of stopCluster) stop();
           // No more background runs here; those running stop at their last committed step and
           // another node resumes them once their jobs' locks expire.
@@ -765,6 +823,8 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
     instances?.close(); // it subscribed to the bus and scheduled its idle sweep
     healthMonitor?.close(); // its timer and the event-loop sampler
     await mcpServers?.close(); // its idle sweep
+    await runtimeFlags?.close(); // its poll timer and relay subscription
+    await retaining?.close(); // its timer
     stopLoggingEvents?.();
     for (const stop of stopCluster) stop();
     await closeCoordination(options).catch(() => undefined); // the error that matters is err
@@ -793,6 +853,7 @@ async function openStores(
       projects: store.projects ?? new MemoryProjectStore(),
       workingSets: store.workingSets ?? new MemoryWorkingSetStore(),
       mcpServers: store.mcpServers ?? new MemoryMcpServerStore(),
+      flags: store.flags ?? new MemoryFlagStore(),
     };
   }
   const kind = enumOption('store', store, ['sqlite', 'memory', 'postgres'] as const, 'sqlite');
@@ -826,6 +887,7 @@ async function openStores(
       projects: opened.projects,
       workingSets: new PostgresWorkingSetStore(opened.database),
       mcpServers: new PostgresMcpServerStore(opened.database),
+      flags: new PostgresFlagStore(opened.database),
     };
   }
   for (const field of ['databaseUrl', 'postgres'] as const) {
@@ -840,6 +902,7 @@ async function openStores(
       projects: new MemoryProjectStore(),
       workingSets: new MemoryWorkingSetStore(),
       mcpServers: new MemoryMcpServerStore(),
+      flags: new MemoryFlagStore(),
     };
   }
   // One connection for the three stores: what exclusive locking needs, and one file handle.
@@ -848,8 +911,14 @@ async function openStores(
     lockingMode,
     workingSets: true,
     mcpServers: true,
+    flags: true,
   });
-  return { ...opened, workingSets: opened.workingSets!, mcpServers: opened.mcpServers! };
+  return {
+    ...opened,
+    workingSets: opened.workingSets!,
+    mcpServers: opened.mcpServers!,
+    flags: opened.flags!,
+  };
 }
 
 /** The store as readiness names it. */
@@ -875,6 +944,7 @@ async function closeStores(stores: Required<Stores>): Promise<void> {
     stores.agents.close(),
     stores.workingSets.close(),
     stores.mcpServers.close(),
+    stores.flags.close(),
   ]);
   const failed = outcomes.find((o) => o.status === 'rejected');
   if (failed !== undefined) throw failed.reason;

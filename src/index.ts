@@ -121,6 +121,18 @@ export type { InstanceResources } from './pool/instance.ts';
 export { MULTITASK_STRATEGIES, type MultitaskStrategy } from './coordination/thread-gate.ts';
 export type { RunHandle, StartRunOptions } from './run/runs.ts';
 export { type ResolvedRunOptions, type RunOptions, resolveRunOptions } from './run/run-options.ts';
+export {
+  Retention,
+  type RetentionStats,
+  type RetentionSweep,
+  type RetentionSweptEvent,
+} from './run/retention.ts';
+export {
+  type ResolvedRetentionOptions,
+  type RetentionOptions,
+  resolveRetentionOptions,
+} from './run/retention-options.ts';
+export type { RetainedThreads, RetentionDeleted } from './store/ports.ts';
 export { type CallSettings, type ResponseFormat, resolveCallSettings } from './run/call-settings.ts';
 export type { ClientTool, ClientToolResult, Turn } from './run/conversation.ts';
 export { RunManager } from './run/runs.ts';
@@ -239,13 +251,27 @@ export type { NodeInfo } from './coordination/membership.ts';
 export type { BackgroundJob, BackgroundRequest, RunQueue } from './coordination/run-queue.ts';
 export type { RunEventLog } from './coordination/run-event-log.ts';
 export type { ThreadLeases } from './coordination/thread-leases.ts';
+export { type DutyLock, LocalDutyLock } from './coordination/duty-lock.ts';
 export {
   evaluateFlag,
   FeatureFlags,
   FLAG_STRATEGIES,
+  type FlagDefinition,
+  type FlagInfo,
   type FlagStrategy,
   parseFlagStrategy,
 } from './governance/flags.ts';
+export {
+  type FlagChangedEvent,
+  type FlagWriteOptions,
+  MAX_FLAGS,
+  type RuntimeFlagInfo,
+  RuntimeFlags,
+} from './governance/runtime-flags.ts';
+export type { FlagChange, FlagStore, FlagWrite, StoredFlag } from './store/flag-ports.ts';
+export { MemoryFlagStore } from './store/memory-flags.ts';
+export { SqliteFlagStore } from './store/sqlite-flags.ts';
+export { PostgresFlagStore } from './store/postgres/flag-store.ts';
 export { type Rollout, routeVersion } from './registry/registry.ts';
 export { type RolloutStatus, Rollouts } from './run/rollouts.ts';
 export type { AgentRollout, VersionStats } from './store/ports.ts';

@@ -164,6 +164,7 @@ export class Projects {
       quotas?: Record<string, unknown> | null;
       budgets?: Record<string, unknown> | null;
       tiers?: Record<string, unknown> | null;
+      retention?: Record<string, unknown> | null;
     };
     parseProjectLimits(patch); // field names and values, before merging
     const merge = (own: object | undefined, next: Record<string, unknown> | null | undefined) =>
@@ -172,6 +173,7 @@ export class Projects {
       quotas: merge(current.limits.quotas, change.quotas),
       budgets: merge(current.limits.budgets, change.budgets),
       tiers: merge(current.limits.tiers, change.tiers),
+      retention: merge(current.limits.retention, change.retention),
     });
     const updated = await this.#store.setLimits(id, limits);
     if (updated === undefined) return this.get(id); // deleted meanwhile: PROJECT_NOT_FOUND

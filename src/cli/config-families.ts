@@ -24,6 +24,7 @@ import { type ModelResilienceOptions, resolveModelResilienceOptions } from '../m
 import { type InstancePoolOptions, resolveInstancePoolOptions } from '../pool/pool-options.ts';
 import { type AgentUsageOptions, resolveAgentUsageOptions } from '../registry/usage.ts';
 import { resolveRunOptions, type RunOptions } from '../run/run-options.ts';
+import { resolveRetentionOptions, type RetentionOptions } from '../run/retention-options.ts';
 import { type CorsOptions, resolveCorsOptions } from '../server/cors.ts';
 import { type HttpLimitsOptions, resolveHttpLimitsOptions } from '../server/http-limits.ts';
 import { resolveToolCatalogOptions, type ToolCatalogOptions } from '../tools/catalog.ts';
@@ -64,6 +65,8 @@ export interface FamilySettings {
   runs?: RunOptions;
   /** How often ephemeral agents and threads past their ttl are deleted (ms). */
   ttlSweepIntervalMs?: number;
+  /** How long runs and threads are kept, and how the retention sweep deletes what is older. */
+  retention?: RetentionOptions;
   /** Tool module base directory, fetch allowlist and limits. */
   tools?: ToolSettings;
   /** Model providers: built-in ones and named OpenAI-compatible servers. */
@@ -126,6 +129,7 @@ export const FAMILIES: Readonly<Record<keyof FamilySettings, Family>> = {
   ttlSweepIntervalMs: {
     resolve: (value) => intOption('ttlSweepIntervalMs', value, TTL_SWEEP_INTERVAL_MS_DEFAULT, 0),
   },
+  retention: { resolve: (value) => resolveRetentionOptions(value as RetentionOptions) },
   tools: {
     resolve: (value) => {
       const {

@@ -23,6 +23,7 @@ import {
   agentsRmCommand,
 } from './commands/agents.ts';
 import { type ApplyFlags, applyCommand } from './commands/apply.ts';
+import { registerFlagsCommand } from './commands/flags.ts';
 import { registerKeysCommand } from './commands/keys.ts';
 import { registerProjectsCommand } from './commands/projects.ts';
 import { MULTITASK_STRATEGIES } from '../coordination/thread-gate.ts';
@@ -331,6 +332,7 @@ Examples:
   registerProjectsCommand(program, io);
   registerKeysCommand(program, io);
   registerUsageCommand(program, io);
+  registerFlagsCommand(program, io);
 
   return program;
 }

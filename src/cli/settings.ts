@@ -329,6 +329,14 @@ export const SETTINGS: readonly Setting[] = [
   s('runs.replayBytes', "approximate bytes of one run's events kept for replay"),
   s('runs.cachedThreads', 'threads whose recent messages stay cached in memory'),
   s('ttlSweepIntervalMs', 'how often ephemeral agents and threads past their ttl are deleted (ms; 0: never)'),
+  // retention
+  s(
+    'retention.days',
+    "runs and threads idle longer than this many days are deleted (0: kept); a project's limits.retention.days wins",
+    { env: 'AGENTPOOL_RETENTION_DAYS', text: 'int' },
+  ),
+  s('retention.batchSize', 'threads examined (and stateless runs deleted) per batch of the retention sweep'),
+  s('retention.intervalMs', 'how often the retention sweep starts (ms; 0: never)'),
   // tools
   s('tools.baseDir', 'directory module: tool paths are resolved against', {
     env: 'AGENTPOOL_TOOLS_BASE_DIR',

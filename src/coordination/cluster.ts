@@ -38,6 +38,8 @@ import type { RunQueue } from './run-queue.ts';
 import { BullRunQueue } from './redis/run-queue.ts';
 import { RedisEventBus } from './redis/event-bus.ts';
 import { LocalEventBus, type BusEvent } from '../events/bus.ts';
+import { type DutyLock, LocalDutyLock } from './duty-lock.ts';
+import { RedisDutyLock } from './redis/duty-lock.ts';
 
 /** The mode a node runs in. */
 export type NodeMode = 'single' | 'cluster';
@@ -64,6 +66,8 @@ export interface Coordination<E extends LoggedRunEvent = LoggedRunEvent> {
    * Undefined on a single node.
    */
   readonly relay: EventRelay | undefined;
+  /** Who does a cluster-wide duty now (retention's sweep): Redis in a cluster, always this node alone. */
+  readonly duties: DutyLock;
   /** Resolves when Redis answers (at once on a single node); COORDINATION_UNAVAILABLE otherwise. */
   ping(): Promise<void>;
   /** Stops timers and subscriptions and closes the connections it opened. */
@@ -145,6 +149,7 @@ export async function openCoordination<E extends LoggedRunEvent>(
       backgroundConcurrency,
       changePollMs,
       relay: undefined,
+      duties: new LocalDutyLock(),
       ping: () => Promise.resolve(),
       close: () => threadLeases.close(),
     };
@@ -210,6 +215,7 @@ export async function openCoordination<E extends LoggedRunEvent>(
         onEvent: (listener) => relayed.on('*', listener),
         onResubscribed: (listener) => bus.onResubscribed(listener),
       },
+      duties: new RedisDutyLock({ redis, prefix, nodeId }),
       async ping() {
         try {
           await cmd.ping();

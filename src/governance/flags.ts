@@ -226,17 +226,40 @@ export interface FlagInfo {
   readonly percent: number | null;
 }
 
-interface NamedFlag {
+/** A flag's strategy and the origin of its ramp: what a pool holds per name. */
+export interface NamedFlag {
   readonly flag: FlagStrategy;
   readonly startedAt: number;
 }
 
+/** Refuses a name that is not 1-64 lowercase letters, digits, ".", "_", "-" (`field` names it). */
+export function checkFlagName(name: string, field: string): void {
+  if (typeof name !== 'string' || !FLAG_NAME.test(name)) {
+    throw validationError(
+      field,
+      'name must be 1-64 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit',
+    );
+  }
+}
+
 /**
- * The named feature flags of one pool, fixed at construction and evaluated on its clock. Keys are
- * hashed together with the flag's name, so two flags at 10 % select two independent tenths.
+ * Validates one flag's definition (a strategy, optionally `startedAt`) under `field`; a missing
+ * `startedAt` is `now`. Errors as {@link parseFlagStrategy}'s.
+ */
+export function parseFlagDefinition(input: unknown, field: string, now: number): NamedFlag {
+  const flag = parseStrategy(input, field, ['startedAt']);
+  const startedAt = intOption(`${field}.startedAt`, (input as { startedAt?: unknown }).startedAt, now, 0);
+  return { flag, startedAt };
+}
+
+/**
+ * The named feature flags of one pool, evaluated on its clock from memory. Built from
+ * `options.flags`; the pool's runtime flags (runtime-flags.ts) keep it current with the flag store
+ * through {@link FeatureFlags.replaceAll} and {@link FeatureFlags.apply}. Keys are hashed together
+ * with the flag's name, so two flags at 10 % select two independent tenths.
  */
 export class FeatureFlags {
-  readonly #flags = new Map<string, NamedFlag>();
+  #flags = new Map<string, NamedFlag>();
   readonly #clock: Clock;
 
   /** Validates every flag; errors name the field (`flags.beta.percent must be …`). */
@@ -246,38 +269,20 @@ export class FeatureFlags {
     if (!isPlainObject(flags)) throw validationError('flags', 'must be an object of flags by name');
     const now = this.#clock.now();
     for (const name of Object.keys(flags).sort()) {
-      if (!FLAG_NAME.test(name)) {
-        throw validationError(
-          `flags.${name}`,
-          'name must be 1-64 lowercase letters, digits, ".", "_" or "-", starting and ending with a letter or digit',
-        );
-      }
-      const input = flags[name];
-      const flag = parseStrategy(input, `flags.${name}`, ['startedAt']);
-      const startedAt = intOption(
-        `flags.${name}.startedAt`,
-        (input as { startedAt?: unknown }).startedAt,
-        now,
-        0,
-      );
-      this.#flags.set(name, { flag, startedAt });
+      checkFlagName(name, `flags.${name}`);
+      this.#flags.set(name, parseFlagDefinition(flags[name], `flags.${name}`, now));
     }
   }
 
   /**
    * Whether flag `name` is on for this request. An unknown name throws `NOT_FOUND` rather than
-   * answering false: the set of flags is fixed at construction, so an unknown name is a typo, and
-   * a typo that silently turns a feature off (or keeps a guarded path dark in production) is far
+   * answering false: an unknown name is a typo (or a flag deleted while code still asks), and a
+   * typo that silently turns a feature off (or keeps a guarded path dark in production) is far
    * costlier than an error on the first request that reaches it.
    */
   isEnabled(name: string, ctx: { project: string; key: string }): boolean {
     const named = this.#flags.get(name);
-    if (named === undefined) {
-      throw new AgentPoolError('NOT_FOUND', `feature flag ${JSON.stringify(name)} is not defined`, {
-        flag: name,
-        defined: [...this.#flags.keys()],
-      });
-    }
+    if (named === undefined) throw flagNotFound(name, [...this.#flags.keys()]);
     return evaluateFlag(named.flag, {
       project: ctx.project,
       key: `${name}\u0000${ctx.key}`,
@@ -291,14 +296,48 @@ export class FeatureFlags {
     return this.#flags.has(name);
   }
 
+  /** How many flags are defined. */
+  get size(): number {
+    return this.#flags.size;
+  }
+
+  /** One flag with its current share, or undefined. */
+  get(name: string): FlagInfo | undefined {
+    const named = this.#flags.get(name);
+    return named === undefined ? undefined : this.#info(name, named, this.#clock.now());
+  }
+
   /** Every flag, by name, with its current share. */
   list(): FlagInfo[] {
     const now = this.#clock.now();
-    return [...this.#flags].map(([name, { flag, startedAt }]) => ({
-      name,
-      flag,
-      startedAt,
-      percent: currentPercent(flag, now, startedAt),
-    }));
+    return [...this.#flags].map(([name, named]) => this.#info(name, named, now));
   }
+
+  /** Replaces every flag with these (already validated), ordered by name. */
+  replaceAll(flags: Iterable<readonly [string, NamedFlag]>): void {
+    this.#flags = new Map([...flags].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Sets (a definition) or removes (undefined) one flag. */
+  apply(name: string, named: NamedFlag | undefined): void {
+    if (named === undefined) {
+      this.#flags.delete(name);
+      return;
+    }
+    const had = this.#flags.has(name);
+    this.#flags.set(name, named);
+    if (!had) this.replaceAll(this.#flags); // keeps the listing in name order
+  }
+
+  #info(name: string, { flag, startedAt }: NamedFlag, now: number): FlagInfo {
+    return { name, flag, startedAt, percent: currentPercent(flag, now, startedAt) };
+  }
+}
+
+/** `NOT_FOUND` for a flag name no flag has. */
+export function flagNotFound(name: string, defined?: readonly string[]): AgentPoolError {
+  return new AgentPoolError('NOT_FOUND', `feature flag ${JSON.stringify(name)} is not defined`, {
+    flag: name,
+    ...(defined !== undefined && { defined }),
+  });
 }

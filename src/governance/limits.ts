@@ -13,23 +13,42 @@ import {
   objectOption,
   rejectUnknownKeys,
 } from '../core/options.ts';
-import type { BudgetLimits, ProjectLimits, QuotaLimits, TierSettings } from '../store/project-ports.ts';
+import type {
+  BudgetLimits,
+  ProjectLimits,
+  QuotaLimits,
+  RetentionSettings,
+  TierSettings,
+} from '../store/project-ports.ts';
 
 export type { BudgetLimits, ProjectLimits, QuotaLimits } from '../store/project-ports.ts';
 
 const QUOTA_FIELDS = ['maxAgents', 'maxConcurrentRuns', 'runsPerMinute', 'tokensPerMinute'] as const;
 const BUDGET_FIELDS = ['dailyUsd', 'monthlyUsd', 'perRunUsd'] as const;
 const MAX_USD = 1e9;
+/** A hundred years: more is a typo (0 keeps data for good). */
+export const MAX_RETENTION_DAYS = 36_500;
 
 /**
- * Validates quotas and budgets (`{ quotas?, budgets? }`), rejecting unknown fields and bad values
+ * Validates quotas, budgets, tiers and retention (`{ quotas?, budgets?, tiers?, retention? }`), rejecting unknown fields and bad values
  * by field name (`limits.budgets.dailyUsd must be …`). `null` for a field means unlimited and is
  * dropped, so a PATCH can clear one limit.
  */
 export function parseProjectLimits(input: unknown, field = 'limits'): ProjectLimits {
   if (!isPlainObject(input)) throw validationError(field, 'must be an object');
-  const record = objectOption(field, input, ['quotas', 'budgets', 'tiers']);
-  const out: { quotas?: QuotaLimits; budgets?: BudgetLimits; tiers?: TierSettings } = {};
+  const record = objectOption(field, input, ['quotas', 'budgets', 'tiers', 'retention']);
+  const out: {
+    quotas?: QuotaLimits;
+    budgets?: BudgetLimits;
+    tiers?: TierSettings;
+    retention?: RetentionSettings;
+  } = {};
+  if (record['retention'] !== undefined && record['retention'] !== null) {
+    const r = objectOption(`${field}.retention`, record['retention'], ['days']);
+    if (r['days'] !== undefined && r['days'] !== null) {
+      out.retention = { days: intOption(`${field}.retention.days`, r['days'], 0, 0, MAX_RETENTION_DAYS) };
+    }
+  }
   if (record['tiers'] !== undefined && record['tiers'] !== null) {
     const t = objectOption(`${field}.tiers`, record['tiers'], ['default']);
     if (t['default'] !== undefined && t['default'] !== null) {

@@ -247,6 +247,8 @@ const OPEN_CALLS_WINDOW = 16;
 interface RecentStream {
   project: string;
   stream: RunEventStream;
+  /** Epoch ms when the run finished (retention forgets it with the run). */
+  finishedAt: number;
 }
 
 interface LiveRun {
@@ -1090,6 +1092,18 @@ export class RunManager {
   }
 
   /**
+   * Forgets the replayable events of the project's runs that finished before `before`: retention
+   * deleted them (or is deleting them), and a deleted run's events must not be served.
+   */
+  forgetFinishedBefore(project: string, before: number): void {
+    for (const [runId, recent] of this.#recent) {
+      if (recent.project !== project || recent.finishedAt >= before) continue;
+      this.#recentBytes -= recent.stream.bytes;
+      this.#recent.delete(runId);
+    }
+  }
+
+  /**
    * Forgets a finished run and stops following its caller; its events stay replayable unless it
    * keeps nothing (`keep` false).
    */
@@ -1100,7 +1114,7 @@ export class RunManager {
     if (this.#live.size === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake();
     if (!keep) return;
-    this.#recent.set(runId, { project: live.project, stream: live.stream });
+    this.#recent.set(runId, { project: live.project, stream: live.stream, finishedAt: this.#now() });
     this.#recentBytes += live.stream.bytes;
     const { recentStreams, recentStreamsBytes } = this.#options;
     while (this.#recent.size > recentStreams || this.#recentBytes > recentStreamsBytes) {

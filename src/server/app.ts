@@ -20,6 +20,7 @@ import { handleError, handleNotFound } from './error-handler.ts';
 import { registerDashboardRoutes } from './dashboard/page.ts';
 import { registerAgentRoutes } from './routes/agents.ts';
 import { registerClusterRoutes } from './routes/cluster.ts';
+import { registerFlagRoutes } from './routes/flags.ts';
 import { registerHealthRoutes } from './routes/health.ts';
 import { registerMcpServerRoutes } from './routes/mcp-servers.ts';
 import { registerMetricsRoutes } from './routes/metrics.ts';
@@ -234,6 +235,7 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
         { name: 'tools', description: 'Tools a project can use, their figures, module reloads' },
         { name: 'openai', description: 'OpenAI-compatible endpoints where `model` names an agent' },
         { name: 'ops', description: 'Health, readiness and metrics' },
+        { name: 'flags', description: 'Feature flags at runtime and their history (admin)' },
       ],
       components: {
         securitySchemes: {
@@ -272,5 +274,6 @@ export async function buildServer(pool: AgentPool, options?: ServerOptions): Pro
   registerOpenAICompatRoutes(app, context);
   registerProjectRoutes(app, context);
   registerDashboardRoutes(app);
+  registerFlagRoutes(app, context);
   return app;
 }

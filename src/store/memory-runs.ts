@@ -19,6 +19,8 @@ import type {
   NewThread,
   Page,
   ProjectThreadsDeleted,
+  RetainedThreads,
+  RetentionDeleted,
   ProjectWalk,
   RunRecord,
   RunStore,
@@ -26,6 +28,7 @@ import type {
   VersionStats,
 } from './ports.ts';
 import {
+  checkIds,
   checkRun,
   fenceOf,
   idExists,
@@ -36,6 +39,7 @@ import {
   runNotFound,
   threadChanged,
   threadNotFound,
+  walkCursor,
   runCursor,
   seqCursor,
   sinceOption,
@@ -340,6 +344,55 @@ export class MemoryRunStore implements RunStore {
       threads++;
     }
     return { threads, messages, runs, nextCursor: more ? encodeCursor('walk', 'more') : null };
+  }
+
+  // Retention: full scans too, each step bounded by what it examines or deletes.
+  async listRetainedThreads(project: string, before: number, walk: ProjectWalk): Promise<RetainedThreads> {
+    this.#assertOpen();
+    const limit = pageLimit(walk.limit);
+    const after = walkCursor(walk.cursor);
+    const examined = [...this.#threads.values()]
+      .filter((t) => t.project === project && t.id > after)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .slice(0, limit);
+    const last = examined[examined.length - 1];
+    return {
+      ids: examined.filter((t) => t.updatedAt < before).map((t) => t.id),
+      nextCursor: examined.length < limit || last === undefined ? null : encodeCursor('retain', last.id),
+    };
+  }
+
+  async deleteRetainedThreads(ids: readonly string[], before: number): Promise<RetentionDeleted> {
+    this.#assertOpen();
+    checkIds(ids);
+    const deleted = { threads: 0, messages: 0, runs: 0 };
+    for (const id of ids) {
+      const thread = this.#threads.get(id);
+      if (thread === undefined || thread.updatedAt >= before) continue;
+      const runs = [...thread.runIds].map((runId) => this.#runs.get(runId)?.record);
+      if (runs.some((r) => r?.status === 'queued' || r?.status === 'running')) continue;
+      for (const runId of thread.runIds) this.#runs.delete(runId);
+      this.#threads.delete(id);
+      deleted.threads++;
+      deleted.messages += thread.messages.length;
+      deleted.runs += runs.length;
+    }
+    return deleted;
+  }
+
+  async deleteRetainedRuns(project: string, before: number, limit: number): Promise<number> {
+    this.#assertOpen();
+    const max = pageLimit(limit);
+    let n = 0;
+    for (const [id, { record: run }] of this.#runs) {
+      if (n === max) break;
+      if (run.project !== project || run.threadId !== null || run.finishedAt === null) continue;
+      if (run.finishedAt >= before || run.createdAt >= before) continue;
+      if (run.status === 'queued' || run.status === 'running') continue;
+      this.#runs.delete(id);
+      n++;
+    }
+    return n;
   }
 
   async close(): Promise<void> {

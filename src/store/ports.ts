@@ -534,6 +534,22 @@ export interface RunStore {
    * `nextCursor` until it is null; the project then holds no thread that existed at the first step.
    */
   deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted>;
+  /**
+   * Retention (run/retention.ts), one step of a walk over the project's threads in id order:
+   * examines at most `limit` (1..1000) threads after the cursor and answers the ids of those last
+   * updated (a message appended, or created) before `before`. `nextCursor` is null at the end.
+   */
+  listRetainedThreads(project: string, before: number, walk: ProjectWalk): Promise<RetainedThreads>;
+  /**
+   * Deletes these threads (at most 1000) with their messages and runs in one short transaction,
+   * each only if it is still last updated before `before` and has no `queued` or `running` run.
+   */
+  deleteRetainedThreads(ids: readonly string[], before: number): Promise<RetentionDeleted>;
+  /**
+   * Deletes up to `limit` (1..1000) of the project's stateless runs that finished before `before`
+   * (never a `queued` or `running` one) in one short transaction; answers how many.
+   */
+  deleteRetainedRuns(project: string, before: number, limit: number): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -560,4 +576,20 @@ export interface ProjectThreadsDeleted {
   /** Runs that were still on the deleted threads. */
   readonly runs: number;
   readonly nextCursor: string | null;
+}
+
+/** One step of {@link RunStore.listRetainedThreads}. */
+export interface RetainedThreads {
+  /** Threads last updated before the cutoff, among those examined. */
+  readonly ids: string[];
+  readonly nextCursor: string | null;
+}
+
+/** What {@link RunStore.deleteRetainedThreads} deleted. */
+export interface RetentionDeleted {
+  readonly threads: number;
+  /** Messages of the deleted threads. */
+  readonly messages: number;
+  /** Runs of the deleted threads. */
+  readonly runs: number;
 }

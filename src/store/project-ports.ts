@@ -29,11 +29,18 @@ export interface TierSettings {
   readonly default?: 'hot' | 'warm' | 'cold';
 }
 
+/** How long a project's data is kept (run/retention.ts), instead of the pool's `retention.days`. */
+export interface RetentionSettings {
+  /** Runs and threads idle longer than this many days are deleted; 0 keeps them. */
+  readonly days?: number;
+}
+
 /** A project's own limits; what it leaves out comes from the pool's defaults (governance/limits.ts validates). */
 export interface ProjectLimits {
   readonly quotas?: QuotaLimits;
   readonly budgets?: BudgetLimits;
   readonly tiers?: TierSettings;
+  readonly retention?: RetentionSettings;
 }
 
 /** A project: the unit of isolation. Its id is a slug that every other record's `project` names. */

@@ -183,3 +183,21 @@ export function newThreadRow(thread: NewThread) {
     updated_at: thread.now,
   };
 }
+
+/** The most threads one retention step deletes. */
+const MAX_RETAINED_IDS = 1000;
+
+/** Refuses more ids than one step may delete. */
+export function checkIds(ids: readonly string[]): void {
+  if (!Array.isArray(ids) || ids.length > MAX_RETAINED_IDS) {
+    throw validationError('ids', `must be an array of at most ${MAX_RETAINED_IDS} thread ids`);
+  }
+}
+
+/** The thread id a retention walk goes on after ('' at the start: every id sorts after it). */
+export function walkCursor(cursor: string | undefined): string {
+  if (cursor === undefined) return '';
+  const after = decodeCursor('retain', cursor);
+  if (after === '') throw validationError('cursor', 'is not a cursor of this listing');
+  return after;
+}

@@ -22,6 +22,8 @@ import type {
   NewThread,
   Page,
   ProjectThreadsDeleted,
+  RetainedThreads,
+  RetentionDeleted,
   ProjectWalk,
   RunRecord,
   RunStatus,
@@ -48,6 +50,7 @@ import {
   VERSION_STATS_MAX_RUNS,
 } from './run-store-shared.ts';
 import { prepareProjectRunDeletion } from './sqlite-project-data.ts';
+import { prepareRetention } from './sqlite-retention.ts';
 import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from './rows.ts';
 import { prepareRunStatements } from './sqlite-schema.ts';
 import {
@@ -138,6 +141,7 @@ export class SqliteRunStore implements RunStore {
   readonly #w: ReturnType<typeof prepareWrites>;
   readonly #group: GroupCommit;
   readonly #projectData: ReturnType<typeof prepareProjectRunDeletion>;
+  readonly #retention: ReturnType<typeof prepareRetention>;
   readonly #node: string | null;
   /** The checkpointer's options until it starts (undefined without one); see #write. */
   #checkpoint: ResolvedSqliteCheckpointOptions | undefined;
@@ -156,9 +160,9 @@ export class SqliteRunStore implements RunStore {
     // A ':memory:' database has no WAL to copy; an exclusive one admits no second connection.
     const { path, lockingMode } = this.#conn.database;
     this.#checkpoint = path === ':memory:' || lockingMode === 'exclusive' ? undefined : checkpoint;
-    [this.#s, this.#w, this.#projectData] = this.#conn.prepare((db) => {
+    [this.#s, this.#w, this.#projectData, this.#retention] = this.#conn.prepare((db) => {
       const s = prepareRunStatements(db);
-      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db)] as const;
+      return [s, prepareWrites(db, s), prepareProjectRunDeletion(db), prepareRetention(db)] as const;
     });
     this.#group = new GroupCommit(this.#w.transactions, (err) => this.#conn.storeError(err));
   }
@@ -322,6 +326,18 @@ export class SqliteRunStore implements RunStore {
 
   async deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted> {
     return this.#conn.guard(() => this.#projectData.deleteThreads(project, query));
+  }
+
+  async listRetainedThreads(project: string, before: number, walk: ProjectWalk): Promise<RetainedThreads> {
+    return this.#conn.guard(() => this.#retention.listThreads(project, before, walk));
+  }
+
+  async deleteRetainedThreads(ids: readonly string[], before: number): Promise<RetentionDeleted> {
+    return this.#conn.guard(() => this.#retention.deleteThreads(ids, before));
+  }
+
+  async deleteRetainedRuns(project: string, before: number, limit: number): Promise<number> {
+    return this.#conn.guard(() => this.#retention.deleteRuns(project, before, limit));
   }
 
   async close(): Promise<void> {

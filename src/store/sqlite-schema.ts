@@ -249,6 +249,28 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project, name)
   ) WITHOUT ROWID;
   `,
+  `
+  -- Feature flags set at runtime (FlagStore): data is the JSON of the strategy and its startedAt;
+  -- revision is the id of the flag_history row that set it.
+  CREATE TABLE flags (
+    name       TEXT PRIMARY KEY NOT NULL,
+    data       TEXT NOT NULL,
+    revision   INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    updated_by TEXT NOT NULL
+  ) WITHOUT ROWID;
+  -- Their audit trail: one row per put or delete, never rewritten; it outlives the flag.
+  CREATE TABLE flag_history (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    name   TEXT NOT NULL,
+    action TEXT NOT NULL,
+    before TEXT,
+    after  TEXT,
+    actor  TEXT NOT NULL,
+    at     INTEGER NOT NULL
+  );
+  CREATE INDEX flag_history_name ON flag_history (name, id);
+  `,
 ];
 
 /** The schema version this code writes; a file's `user_version` after opening. */

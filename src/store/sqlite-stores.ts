@@ -9,6 +9,7 @@ import { SqliteRunStore, type SqliteRunStoreOptions } from './sqlite-runs.ts';
 import { SqliteAgentStore } from './sqlite.ts';
 import { SqliteWorkingSetStore } from './sqlite-working-sets.ts';
 import { SqliteMcpServerStore } from './sqlite-mcp-servers.ts';
+import { SqliteFlagStore } from './sqlite-flags.ts';
 
 /** Options of {@link openSqliteStores}: the database's, and the run store's node. */
 export interface SqliteStoresOptions extends SqliteDatabaseOptions {
@@ -18,6 +19,8 @@ export interface SqliteStoresOptions extends SqliteDatabaseOptions {
   readonly workingSets?: boolean;
   /** Also open the MCP server store (tools/mcp) on the connection. @default false */
   readonly mcpServers?: boolean;
+  /** Also open the flag store (governance/runtime-flags.ts) on the connection. @default false */
+  readonly flags?: boolean;
 }
 
 /** The stores {@link openSqliteStores} opens; each is closed on its own, the file with the last. */
@@ -29,6 +32,8 @@ export interface SqliteStores {
   readonly workingSets?: SqliteWorkingSetStore;
   /** With `mcpServers: true`. */
   readonly mcpServers?: SqliteMcpServerStore;
+  /** With `flags: true`. */
+  readonly flags?: SqliteFlagStore;
 }
 
 /** How a pool opens its SQLite file (`createAgentPool({ sqlite })`, the settings `sqlite.*`). */
@@ -59,12 +64,14 @@ export function openSqliteStores(path: string, options: SqliteStoresOptions = {}
     const workingSets = options.workingSets === true ? new SqliteWorkingSetStore({ database }) : undefined;
     if (workingSets !== undefined) opened.push(workingSets);
     const mcpServers = options.mcpServers === true ? new SqliteMcpServerStore({ database }) : undefined;
+    const flags = options.flags === true ? new SqliteFlagStore({ database }) : undefined;
     return {
       agents,
       runs,
       projects,
       ...(workingSets !== undefined && { workingSets }),
       ...(mcpServers !== undefined && { mcpServers }),
+      ...(flags !== undefined && { flags }),
     };
   } catch (err) {
     for (const store of opened) void store.close();

@@ -86,6 +86,27 @@ describe('agentpool projects, keys and usage, against a server with an admin key
     assert.match(unknown.stderr, /^error: VALIDATION_FAILED: .*colour/);
   });
 
+  it('projects limits --retention-days keeps a project’s data its own number of days, "default" resets it', async () => {
+    await runCli(['projects', 'create', 'archive'], as(ADMIN));
+    const kept = await runCli(['projects', 'limits', 'archive', '--retention-days', '365'], as(ADMIN));
+    assert.equal(kept.code, 0, kept.stderr);
+    assert.deepEqual(kept.stdout.split('\n'), [
+      "quotas   the server's defaults",
+      "budgets  the server's defaults",
+      'retention days 365',
+      '',
+    ]);
+    assert.deepEqual((await server.pool.projects.get('archive')).limits.retention, { days: 365 });
+    const reset = await runCli(
+      ['projects', 'limits', 'archive', '--retention-days', 'default', '--json'],
+      as(ADMIN),
+    );
+    assert.deepEqual(JSON.parse(reset.stdout), { quotas: {}, budgets: {} });
+    const bad = await runCli(['projects', 'limits', 'archive', '--retention-days', 'forever'], as(ADMIN));
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--retention-days must be a number of days/);
+  });
+
   it('keys create prints the secret alone; the key acts in its project; ls lists it; revoke ends it', async () => {
     await runCli(['projects', 'create', 'initech'], as(ADMIN));
     const created = await runCli(['keys', 'create', 'initech', '--name', 'ci'], as(ADMIN));

@@ -154,6 +154,7 @@ describe('server configuration', () => {
       'pool',
       'runs',
       'ttlSweepIntervalMs',
+      'retention',
       'tools',
       'models',
       'resilience',

@@ -34,6 +34,7 @@ describe('agentpool', () => {
       'projects',
       'keys',
       'usage',
+      'flags',
     ]) {
       assert.match(stdout, new RegExp(`\\n {2}${command} `), command);
     }
@@ -49,6 +50,7 @@ describe('agentpool', () => {
       ['projects', 'ls'],
       ['keys', 'ls', 'acme'],
       ['usage'],
+      ['flags', 'ls'],
       ['stats'],
     ]) {
       for (const url of ['notaurl', 'ftp://example.com']) {

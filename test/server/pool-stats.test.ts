@@ -109,6 +109,12 @@ describe('GET /v1/pool/stats', () => {
     assert.equal(pool.active, 2);
     assert.equal(pool['maxActive'], f.pool.instances.options.maxActive);
     assert.ok(Array.isArray(pool.models) && 'inFlight' in (pool.models[0] ?? {}));
+    await f.pool.retention.sweep();
+    const retention = (await stats(admin))['retention'] as { days: number; sweeps: number; deleted: object };
+    assert.deepEqual(
+      [retention.days, retention.sweeps, retention.deleted],
+      [30, 1, { threads: 0, messages: 0, runs: 0 }],
+    );
     const one = await stats(admin, '?project=alpha');
     assert.equal(one.scope, 'project');
     assert.equal(one.active, 1);

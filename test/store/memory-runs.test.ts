@@ -5,6 +5,7 @@ import { MemoryRunStore } from '../../src/store/memory-runs.ts';
 import type { NewMessage } from '../../src/store/ports.ts';
 import { runRecord } from '../support/run-record.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
+import { retentionConformance } from './retention.conformance.ts';
 
 runStoreConformance('MemoryRunStore', async (options) => {
   const store = new MemoryRunStore(options);
@@ -72,4 +73,9 @@ describe('MemoryRunStore records', () => {
     assert.equal((await store.getRun('run_1'))?.steps, 0);
     assert.equal((await store.getThread('thr_1'))?.messageCount, 1);
   });
+});
+
+retentionConformance('MemoryRunStore', async () => {
+  const store = new MemoryRunStore();
+  return { store, cleanup: () => store.close() };
 });

@@ -15,6 +15,7 @@ import { SqliteAgentStore } from '../../src/store/sqlite.ts';
 import { SqliteRunStore } from '../../src/store/sqlite-runs.ts';
 import { SQLITE_SCHEMA_VERSION } from '../../src/store/sqlite-schema.ts';
 import { runStoreConformance } from './run-store.conformance.ts';
+import { retentionConformance } from './retention.conformance.ts';
 import { storeOnTempFile, rollBackSchema, userVersion } from '../support/sqlite-store.ts';
 import { runRecord } from '../support/run-record.ts';
 
@@ -23,6 +24,8 @@ const T0 = Date.UTC(2026, 0, 1);
 runStoreConformance('SqliteRunStore', (options) =>
   storeOnTempFile((path) => new SqliteRunStore({ path, ...options })),
 );
+
+retentionConformance('SqliteRunStore', () => storeOnTempFile((path) => new SqliteRunStore({ path })));
 
 function run(overrides: Partial<RunRecord> = {}): RunRecord {
   return runRecord({

@@ -64,6 +64,8 @@ const UNDO: Readonly<Record<number, string>> = {
     CREATE INDEX threads_project ON threads (project, id);`,
   11: 'DROP TABLE agent_usage;', // its indexes go with it
   12: 'DROP TABLE working_sets;',
+  13: 'DROP TABLE mcp_servers;',
+  14: 'DROP TABLE flag_history; DROP TABLE flags;',
 };
 
 /** Rolls a closed database file back to schema version `version`, as an older agentpool left it. */

@@ -1,7 +1,7 @@
 /**
  * `agentpool projects ls|create|get|rm|limits`: a running server's projects (tenants), with the
- * admin key (`/v1/projects…`). `limits` shows a project's quotas and budgets, or changes them
- * field by field (`--quota maxConcurrentRuns=5 --budget dailyUsd=default`).
+ * admin key (`/v1/projects…`). `limits` shows a project's quotas, budgets and retention, or
+ * changes them field by field (`--quota maxConcurrentRuns=5 --budget dailyUsd=default`).
  */
 import { type Command, InvalidArgumentError } from 'commander';
 import { AgentPoolClient, ApiError, type ClientFlags } from '../http-client.ts';
@@ -45,6 +45,8 @@ export interface ProjectsLimitsFlags extends ClientFlags {
   quota?: LimitPatch;
   /** Budget fields to change, in USD (`--budget dailyUsd=10`). */
   budget?: LimitPatch;
+  /** Days its runs and threads are kept (`--retention-days 7`); `default` returns to the server's `retention.days`. */
+  retentionDays?: number | 'default';
   json?: boolean;
 }
 
@@ -54,7 +56,11 @@ interface ProjectView {
   name: string;
   createdAt: number;
   metadata: Record<string, unknown>;
-  limits?: { quotas?: Record<string, unknown>; budgets?: Record<string, unknown> };
+  limits?: {
+    quotas?: Record<string, unknown>;
+    budgets?: Record<string, unknown>;
+    retention?: Record<string, unknown>;
+  };
 }
 
 const projectPath = (id: string) => `/v1/projects/${encodeURIComponent(id)}`;
@@ -157,12 +163,20 @@ export async function projectsLimitsCommand(
   io: CliIo,
 ): Promise<void> {
   const client = AgentPoolClient.from(flags, io.env);
-  const { quota: quotas, budget: budgets } = flags;
+  const { quota: quotas, budget: budgets, retentionDays } = flags;
+  const retention =
+    retentionDays === undefined ? undefined : retentionDays === 'default' ? null : { days: retentionDays };
   const project =
-    quotas === undefined && budgets === undefined
+    quotas === undefined && budgets === undefined && retention === undefined
       ? await client.request<ProjectView>('GET', projectPath(id))
       : await client.request<ProjectView>('PATCH', projectPath(id), {
-          body: { limits: { ...(quotas && { quotas }), ...(budgets && { budgets }) } },
+          body: {
+            limits: {
+              ...(quotas && { quotas }),
+              ...(budgets && { budgets }),
+              ...(retention !== undefined && { retention }),
+            },
+          },
         });
   const limits = project.limits ?? {};
   if (flags.json === true) {
@@ -171,6 +185,18 @@ export async function projectsLimitsCommand(
   }
   io.out(`quotas   ${formatLimits(limits.quotas)}`);
   io.out(`budgets  ${formatLimits(limits.budgets)}`);
+  if (limits.retention !== undefined) io.out(`retention ${formatLimits(limits.retention)}`);
+}
+
+/** `--retention-days`: days from 0 up, or `default` (the server's `retention.days`). */
+function retentionDays(value: string): number | 'default' {
+  if (value === 'default') return value;
+  if (!/^\d+$/.test(value)) {
+    throw new InvalidArgumentError(
+      `--retention-days must be a number of days (0: kept) or "default", got ${JSON.stringify(value)}`,
+    );
+  }
+  return Number(value);
 }
 
 /**
@@ -269,7 +295,7 @@ export function registerProjectsCommand(program: Command, io: CliIo): void {
   clientOptions(
     projects
       .command('limits')
-      .description("show a project's quotas and budgets, or change some of them")
+      .description("show a project's quotas, budgets and retention, or change some of them")
       .argument('<id>', 'project id')
       .option(
         '--quota <field=value>',
@@ -281,11 +307,16 @@ export function registerProjectsCommand(program: Command, io: CliIo): void {
         'set a budget in USD (dailyUsd, monthlyUsd, perRunUsd); value "default" resets it; repeatable',
         limitField('--budget'),
       )
+      .option(
+        '--retention-days <days>',
+        'keep its runs and threads this many days (0: for good) instead of the server\'s retention.days; "default" resets it',
+        retentionDays,
+      )
       .option('--json', 'print the limits as JSON'),
   )
     .addHelpText(
       'after',
-      `${adminHelp}\n\nExamples:\n  $ agentpool projects limits acme\n  $ agentpool projects limits acme --quota maxConcurrentRuns=5 --budget dailyUsd=10\n  $ agentpool projects limits acme --budget dailyUsd=default`,
+      `${adminHelp}\n\nExamples:\n  $ agentpool projects limits acme\n  $ agentpool projects limits acme --quota maxConcurrentRuns=5 --budget dailyUsd=10\n  $ agentpool projects limits acme --budget dailyUsd=default\n  $ agentpool projects limits acme --retention-days 7`,
     )
     .action(async (id: string, flags: ProjectsLimitsFlags) => {
       await projectsLimitsCommand(id, flags, io);

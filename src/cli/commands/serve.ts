@@ -89,6 +89,7 @@ async function startServer(flags: ServerFlags, io: CliIo): Promise<RunningServer
     models: { ...config.models, env: io.env },
     ...(config.pool !== undefined && { pool: config.pool }),
     ...(config.runs !== undefined && { runs: config.runs }),
+    ...(config.retention !== undefined && { retention: config.retention }),
     ...(config.tools !== undefined && { tools: config.tools }),
     ...(config.governance !== undefined && { governance: config.governance }),
     ...(config.prices !== undefined && { prices: { prices: config.prices } }),

@@ -17,11 +17,12 @@ const limitsBody = {
   type: 'object',
   additionalProperties: false,
   description:
-    "quotas, budgets, and tiers (`{ default: hot | warm | cold }`: the tier of the project's `auto` agents); a field set to null returns to the pool default",
+    "quotas, budgets, tiers (`{ default: hot | warm | cold }`: the tier of the project's `auto` agents) and retention (`{ days }`: how long its runs and threads are kept, 0 for good); a field set to null returns to the pool default",
   properties: {
     quotas: { anyOf: [anyObject, { type: 'null' }] },
     budgets: { anyOf: [anyObject, { type: 'null' }] },
     tiers: { anyOf: [anyObject, { type: 'null' }] },
+    retention: { anyOf: [anyObject, { type: 'null' }] },
   },
 } as const;
 const USAGE_ROUTE = '/v1/projects/:id/usage';

@@ -320,6 +320,30 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (project, name)
   );
   `,
+  `
+  -- Feature flags set at runtime (FlagStore): data is the JSON of the strategy and its startedAt;
+  -- revision is the id of the flag_history row that set it.
+  CREATE TABLE flags (
+    name       text COLLATE "C" PRIMARY KEY,
+    data       text NOT NULL,
+    revision   bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    updated_by text NOT NULL
+  );
+  -- Their audit trail: one row per put or delete, never rewritten; it outlives the flag. Ids are
+  -- assigned under a transaction-scoped advisory lock (not a sequence), so they commit in order
+  -- and a node that saw id n has seen every change up to n.
+  CREATE TABLE flag_history (
+    id     bigint PRIMARY KEY,
+    name   text COLLATE "C" NOT NULL,
+    action text NOT NULL,
+    before text,
+    after  text,
+    actor  text NOT NULL,
+    at     bigint NOT NULL
+  );
+  CREATE INDEX flag_history_name ON flag_history (name, id);
+  `,
 ];
 
 /** The schema version this code writes. */

@@ -14,6 +14,8 @@ import type {
   NewThread,
   Page,
   ProjectThreadsDeleted,
+  RetainedThreads,
+  RetentionDeleted,
   ProjectWalk,
   RunRecord,
   RunStatus,
@@ -43,6 +45,7 @@ import type { PostgresDatabase } from './database.ts';
 import { uniqueViolation } from './errors.ts';
 import { bytesBounded, PAGE_BUDGET } from './paging.ts';
 import { ProjectRunData } from './project-data.ts';
+import { RunRetention } from './retention.ts';
 import { type MessageRow, type RunRow, type ThreadRow, toMessage, toRun, toThread } from '../rows.ts';
 
 /** A run as this store keeps it: its input and output JSON-encoded (migrations.ts says why). */
@@ -66,11 +69,13 @@ export class PostgresRunStore implements RunStore {
   readonly #conn: StoreConnection;
   readonly #node: string | null;
   readonly #projectData: ProjectRunData;
+  readonly #retention: RunRetention;
 
   constructor(db: PostgresDatabase) {
     this.#conn = new StoreConnection(db, 'run store');
     this.#node = db.options.nodeId;
     this.#projectData = new ProjectRunData(this.#conn);
+    this.#retention = new RunRetention(this.#conn);
   }
 
   async createThread(thread: NewThread): Promise<ThreadRecord> {
@@ -249,6 +254,18 @@ export class PostgresRunStore implements RunStore {
 
   async deleteProjectThreads(project: string, query: ProjectWalk): Promise<ProjectThreadsDeleted> {
     return this.#projectData.deleteThreads(project, query);
+  }
+
+  async listRetainedThreads(project: string, before: number, walk: ProjectWalk): Promise<RetainedThreads> {
+    return this.#retention.listThreads(project, before, walk);
+  }
+
+  async deleteRetainedThreads(ids: readonly string[], before: number): Promise<RetentionDeleted> {
+    return this.#retention.deleteThreads(ids, before);
+  }
+
+  async deleteRetainedRuns(project: string, before: number, limit: number): Promise<number> {
+    return this.#retention.deleteRuns(project, before, limit);
   }
 
   async close(): Promise<void> {
