@@ -56,8 +56,8 @@ Configuration, highest precedence first, key by key:
   2. environment variables (below)
   3. the config file (--config or ${CONFIG_ENV}), YAML or JSON with the keys
      ${CONFIG_FILE_KEYS.join(', ')};
-     pool, runs, tools, models, resilience, prices, governance, flags, metrics, agents, http and
-     cors are objects; relative paths in the file are taken from its directory
+     pool, runs, retention, tools, models, resilience, prices, governance, flags, metrics,
+     liveFigures, agents, sqlite, postgres, cluster, http and cors are objects; relative paths in the file are taken from its directory
   4. the defaults
 Every value is checked at start; an error names the flag, variable or key. docs/configuration.md
 lists every key, variable and default; \`agentpool serve --print-config\` shows the values in force.
@@ -180,7 +180,7 @@ export function buildProgram(io: RunIo = defaultIo(), exit: ExitStatus = { code:
       'after',
       `
 Every command has its own --help. Client commands (agents, run, threads, runs, stats, top,
-projects, keys, usage) talk to a running server: --url or AGENTPOOL_URL, a key in AGENTPOOL_API_KEY.
+projects, keys, usage, flags) talk to a running server: --url or AGENTPOOL_URL, a key in AGENTPOOL_API_KEY.
 Exit codes: 0 success, 1 an error (error: <CODE>: <message> on stderr), 2 a usage error.
 
 Examples:
