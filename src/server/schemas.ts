@@ -296,6 +296,12 @@ export const pageQueryProperties = {
 } as const;
 
 /** The querystring schema of a list route. */
+/** `?project=` of a read the admin may aim at any project and a project key only at its own. */
+export const projectQuery = {
+  type: 'string',
+  description: 'The admin (or development mode) reads this project; a project key may only name its own.',
+} as const;
+
 export const pageQuery = { type: 'object', properties: pageQueryProperties } as const;
 
 /** A list route's query, as validated; absent fields are absent, so it passes straight to the core. */

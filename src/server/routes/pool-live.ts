@@ -9,7 +9,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AgentPool } from '../../agent-pool.ts';
 import { zeroRunTotals } from '../../store/usage-paging.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses, PAGE_LIMIT } from '../schemas.ts';
+import { errorResponses, PAGE_LIMIT, projectQuery } from '../schemas.ts';
 import { healthView } from './pool-health.ts';
 import { poolStatsView, statsProject } from './pool.ts';
 import { usageView } from './usage.ts';
@@ -56,11 +56,7 @@ export function registerPoolLiveRoutes(app: FastifyInstance, { pool }: RouteCont
           type: 'object',
           additionalProperties: false,
           properties: {
-            project: {
-              type: 'string',
-              description:
-                'The admin (or development mode) reads this project; a project key may only name its own.',
-            },
+            project: projectQuery,
           },
         },
         response: { 200: { type: 'object', additionalProperties: true }, ...errorResponses },

@@ -12,7 +12,7 @@ import type { InstanceInfo } from '../../pool/pool.ts';
 import { assertSlug } from '../../registry/definition.ts';
 import { projectNotFound } from '../../store/project-ports.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses, PAGE_LIMIT } from '../schemas.ts';
+import { errorResponses, PAGE_LIMIT, projectQuery } from '../schemas.ts';
 
 const tags = ['pool'];
 /** The `{agent}` path parameter of the instance routes. */
@@ -46,11 +46,6 @@ function notLive(agent: string): AgentPoolError {
     agent,
   });
 }
-
-const projectQuery = {
-  type: 'string',
-  description: 'The admin (or development mode) reads this project; a project key may only name its own.',
-} as const;
 
 /** One project's figures: what its own key may see. */
 function projectStats(pool: AgentPool, project: string) {

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses } from '../schemas.ts';
+import { errorResponses, projectQuery } from '../schemas.ts';
 import { statsProject } from './pool.ts';
 
 const tags = ['tools'];
@@ -56,11 +56,7 @@ export function registerToolRoutes(app: FastifyInstance, { pool }: RouteContext)
           type: 'object',
           additionalProperties: false,
           properties: {
-            project: {
-              type: 'string',
-              description:
-                'The admin (or development mode) reads this project; a project key may only name its own.',
-            },
+            project: projectQuery,
           },
         },
         response: {

@@ -9,7 +9,7 @@ import type { AgentUsageRecord } from '../../store/ports.ts';
 import { USAGE_SORTS, type UsageSort } from '../../store/ports.ts';
 import { zeroRunTotals } from '../../store/usage-paging.ts';
 import type { RouteContext } from '../context.ts';
-import { errorResponses, type PageQuery, pageQueryProperties } from '../schemas.ts';
+import { errorResponses, type PageQuery, pageQueryProperties, projectQuery } from '../schemas.ts';
 import { idOrNameParams } from './agents.ts';
 import { statsProject } from './pool.ts';
 
@@ -144,11 +144,7 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
           additionalProperties: false,
           properties: {
             ...pageQueryProperties,
-            project: {
-              type: 'string',
-              description:
-                'The admin (or development mode) reads this project; a project key may only name its own.',
-            },
+            project: projectQuery,
             sort: { type: 'string', description: 'uses | recent | failures | cost. Default uses.' },
           },
         },
