@@ -46,6 +46,7 @@ export default tseslint.config(
           'fetch',
           'setTimeout',
           'clearTimeout',
+          'AbortController',
           'URLSearchParams',
           'TextDecoder',
           'Node',

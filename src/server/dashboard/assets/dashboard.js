@@ -16,6 +16,10 @@ const state = {
   page: 0,
   query: '',
   timer: null,
+  /** Bumped by restart(): a poll of an older generation does not re-arm (one polling loop). */
+  generation: 0,
+  /** Aborts the run events being read (another run opened, or the panel closed). */
+  events: null,
   polls: 0,
 };
 
@@ -296,7 +300,13 @@ async function showRun(id) {
   $('#run-id').textContent = id;
   const list = $('#events');
   list.replaceChildren();
-  const res = await fetch(`/v1/runs/${encodeURIComponent(id)}/events`, { headers: headers() });
+  stopEvents();
+  const reading = new AbortController();
+  state.events = reading;
+  const res = await fetch(`/v1/runs/${encodeURIComponent(id)}/events`, {
+    headers: headers(),
+    signal: reading.signal,
+  });
   if (!res.ok) {
     list.append(el('li', `error ${res.status}`));
     return;
@@ -322,10 +332,19 @@ async function showRun(id) {
   $('#run-events').scrollIntoView();
 }
 
+/** Stops reading a run's events, if any are being read. */
+function stopEvents() {
+  state.events?.abort();
+  state.events = null;
+}
+
 function route() {
   const hash = decodeURIComponent(location.hash.slice(1));
   if (hash.startsWith('agent/')) void showAgent(hash.slice(6)).catch(showError);
-  else if (hash.startsWith('run/')) void showRun(hash.slice(4)).catch(showError);
+  else if (hash.startsWith('run/'))
+    void showRun(hash.slice(4)).catch((err) => {
+      if (err.name !== 'AbortError') showError(err);
+    });
 }
 
 function showError(err) {
@@ -333,6 +352,7 @@ function showError(err) {
 }
 
 async function poll() {
+  const generation = state.generation;
   try {
     renderLive(await api('/v1/pool/live'));
     $('#login').hidden = true;
@@ -347,11 +367,13 @@ async function poll() {
     }
     showError(err);
   }
-  state.timer = setTimeout(poll, POLL_MS);
+  if (generation === state.generation) state.timer = setTimeout(poll, POLL_MS);
 }
 
 function restart() {
   clearTimeout(state.timer);
+  state.generation++; // a poll still waiting for its answer ends there
+  stopEvents();
   state.project = null;
   state.page = 0;
   state.cursors = [undefined];
@@ -399,7 +421,10 @@ $('#project').addEventListener('change', () => {
   void loadAgents().catch(showError);
 });
 $('#detail-close').addEventListener('click', () => ($('#detail').hidden = true));
-$('#run-close').addEventListener('click', () => ($('#run-events').hidden = true));
+$('#run-close').addEventListener('click', () => {
+  stopEvents();
+  $('#run-events').hidden = true;
+});
 window.addEventListener('hashchange', route);
 route();
 void poll();
