@@ -143,7 +143,7 @@ export class McpSessions {
       observer: this.#observer,
     });
     this.#sessions.set(key, session);
-    if (this.#sessions.size > this.options.maxSessions) this.#evictOne();
+    this.#trim();
     return session;
   }
 
@@ -151,6 +151,7 @@ export class McpSessions {
   sweepIdle(): number {
     let closed = 0;
     for (const session of this.#sessions.values()) if (session.closeIfIdle()) closed++;
+    this.#trim(); // sessions kept over the bound while they were busy
     return closed;
   }
 
@@ -206,12 +207,17 @@ export class McpSessions {
     await Promise.all(sessions.map((s) => s.close()));
   }
 
-  #evictOne(): void {
+  /**
+   * Back to `maxSessions`: the least recently used sessions without calls in flight close. Busy
+   * ones are kept (their calls would fail), so the map may stay over until they finish: the next
+   * session opened, or the idle sweep, trims again.
+   */
+  #trim(): void {
     for (const [key, session] of this.#sessions) {
+      if (this.#sessions.size <= this.options.maxSessions) return;
       if (session.inFlight > 0) continue;
       this.#sessions.delete(key);
       void session.close();
-      return;
     }
   }
 
