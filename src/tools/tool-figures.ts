@@ -80,14 +80,19 @@ export class ToolFigures {
   /** The series a tool's calls are counted in (bind it once; a run reuses it). */
   seriesFor(tool: string, source: string): ToolSeries {
     let bySource = this.#series.get(source);
-    if (bySource === undefined) this.#series.set(source, (bySource = new Map()));
-    let series = bySource.get(tool);
+    let series = bySource?.get(tool);
     if (series !== undefined) return series;
     if (this.#seriesCount >= this.#maxSeries) {
-      series = bySource.get(OTHER_TOOL);
+      // Past the bound a tool shares its source's "(other)" series, and a source first seen then
+      // (MCP server names are the tenants' to choose) shares the one "(other)" source: at most one
+      // more series per source seen before the bound, plus one.
+      if (bySource === undefined) source = OTHER_TOOL;
+      bySource = this.#series.get(source);
+      series = bySource?.get(OTHER_TOOL);
       if (series !== undefined) return series;
       tool = OTHER_TOOL;
     }
+    if (bySource === undefined) this.#series.set(source, (bySource = new Map()));
     series = new ToolSeries(tool, source);
     bySource.set(tool, series);
     this.#seriesCount++;

@@ -62,6 +62,16 @@ describe('tool figures', () => {
     assert.equal(figures.series().length, 4, 'two named series, one "(other)" per source');
   });
 
+  it('bound the sources too: a source first seen past maxSeries shares one "(other)" source', () => {
+    const figures = new ToolFigures({ maxSeries: 2 });
+    figures.seriesFor('a', 'module');
+    figures.seriesFor('b', 'module');
+    const late = [1, 2, 3, 4, 5].map((i) => figures.seriesFor('t', `mcp:server-${i}`));
+    assert.ok(late.every((s) => s === late[0]));
+    assert.deepEqual([late[0]!.tool, late[0]!.source], [OTHER_TOOL, OTHER_TOOL]);
+    assert.equal(figures.series().length, 3, 'however many MCP servers are declared');
+  });
+
   it('bound the projects with a breakdown, dropping the least recently added', () => {
     const figures = new ToolFigures({ maxProjects: 2 });
     const add = figures.seriesFor('add', 'custom');
