@@ -77,6 +77,9 @@ describe('GET /v1/pool/live', () => {
     ]) {
       assert.deepEqual(view.stats[key], stats[key], key);
     }
+    // What the runs above make: two agents activated once each, the second and third runs of
+    // `support` served warm.
+    assert.deepEqual([view.stats['activations'], view.stats['hits'], view.stats['active']], [2, 2, 2]);
     assert.equal(view.runs.succeeded, 4);
     assert.equal(view.runs.lastMinute, 4);
     assert.equal(typeof view.runs.p50Ms, 'number');
@@ -86,6 +89,8 @@ describe('GET /v1/pool/live', () => {
     assert.deepEqual(view.money.projects.map((p) => p.project).sort(), ['alpha', 'beta', 'default']);
     const health = json<{ status: string }>(await f.app.inject({ url: '/v1/pool/health', headers: admin }));
     assert.equal(view.health.status, health.status);
+    assert.ok(['ok', 'degraded', 'overloaded'].includes(view.health.status));
+    assert.ok(Array.isArray(view.health.checks) && view.health.checks.length > 0, 'its checks');
     assert.equal(view.cluster!.nodes.length, 1);
   });
 

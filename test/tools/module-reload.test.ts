@@ -212,6 +212,8 @@ describe('module tools that reload', () => {
     const [before] = await catalog.resolve(['module:./cat.ts']);
     assert.ok(before !== undefined);
     const v1 = catalog.originOf(before)?.module?.version;
+    assert.equal(v1, (await catalog.modules.load('cat.ts')).version);
+    assert.match(v1 ?? '', /^[0-9a-f]+$/, 'a content hash');
     assert.deepEqual(catalog.originOf(before), {
       source: 'module',
       ref: 'module:./cat.ts',
