@@ -162,7 +162,7 @@ function addSlow(list: SlowRun[], run: SlowRun, max: number): void {
 }
 
 /** What {@link LiveFigures} reads. */
-export interface LiveFiguresDeps {
+interface LiveFiguresDeps {
   clock: Clock;
   /** The pool's counters, read once per bucket. */
   readPool: () => PoolReading;
@@ -214,7 +214,7 @@ export class LiveFigures {
     this.#timer = this.#clock.setTimeout(
       () => {
         if (this.#closed) return;
-        this.sample(this.#clock.now() - 1);
+        this.#sample(this.#clock.now() - 1);
         this.#schedule();
       },
       bucketMs - (now % bucketMs),
@@ -222,7 +222,7 @@ export class LiveFigures {
   }
 
   /** Records what the pool did since the last sample into the bucket holding `at` (the sampler calls it). */
-  sample(at = this.#clock.now()): void {
+  #sample(at: number): void {
     const now = this.#readPool();
     const last = this.#last ?? now;
     this.#last = now;

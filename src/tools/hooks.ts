@@ -137,12 +137,9 @@ export interface HookLayer {
 export class HookSet {
   readonly #lists: Readonly<Record<HookName, readonly Bound[]>>;
   readonly #report: HookFailureReporter;
-  /** True when no layer has any hook: then only channel subscribers matter. */
-  readonly empty: boolean;
 
   constructor(layers: readonly HookLayer[], report: HookFailureReporter) {
     const lists = {} as Record<HookName, Bound[]>;
-    let count = 0;
     for (const name of HOOK_NAMES) {
       lists[name] = [];
       for (const layer of layers) {
@@ -150,12 +147,10 @@ export class HookSet {
         if (fn === undefined) continue;
         const origin = typeof layer.origin === 'string' ? layer.origin : layer.origin(name);
         lists[name].push({ fn: fn as Bound['fn'], origin });
-        count++;
       }
     }
     this.#lists = lists;
     this.#report = report;
-    this.empty = count === 0;
   }
 
   /** Whether anything hooks or subscribes to `name`: build its event only then. */

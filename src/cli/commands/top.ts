@@ -24,7 +24,7 @@ interface Budget {
 }
 
 /** `GET /v1/pool/live` as `top` reads it. */
-export interface LiveView {
+interface LiveView {
   scope: 'pool' | 'project';
   project: string | null;
   at: number;
@@ -72,7 +72,7 @@ export interface LiveView {
 const BARS = '▁▂▃▄▅▆▇█';
 
 /** A one-line chart of `values`. */
-export function spark(values: readonly number[]): string {
+function spark(values: readonly number[]): string {
   const max = Math.max(0, ...values);
   if (max === 0) return BARS[0]!.repeat(values.length);
   return values.map((v) => BARS[Math.min(7, Math.round((v / max) * 7))]).join('');
@@ -87,7 +87,7 @@ const counts = (byKey: Record<string, number>) =>
     .join(', ') || 'none';
 
 /** The lines of one frame. */
-export function formatTop(v: LiveView, width = 60): string[] {
+function formatTop(v: LiveView, width = 60): string[] {
   const s = v.stats;
   const recent = v.series.slice(-width);
   const runsPerBucket = recent.map((b) => b.runs.succeeded + b.runs.failed + b.runs.cancelled);
@@ -136,7 +136,7 @@ export function formatTop(v: LiveView, width = 60): string[] {
 }
 
 /** What `top` waits on between frames: a key press of `q` / Ctrl-C, or the next tick. */
-export interface TopInput {
+interface TopInput {
   /** Resolves after `ms`, or early (true) when the user asked to quit. */
   wait(ms: number): Promise<boolean>;
   close(): void;
