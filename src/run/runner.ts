@@ -48,8 +48,6 @@ import {
 } from './tool-calls.ts';
 import { unansweredNote } from './unanswered-note.ts';
 
-export { toolDefinitions } from './tool-calls.ts';
-
 /** What the runner needs from the rest of the pool. */
 export interface RunnerDeps {
   /** Every model call goes through them: breaker, retries, timeout, bulkhead, rate limits, fallbacks. */
