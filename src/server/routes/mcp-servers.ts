@@ -4,13 +4,10 @@
  * header's project or `?project=`. Secrets referenced from the environment are shown as
  * `{ env }`, never resolved; literal values of secret-looking headers and variables are masked.
  */
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { AgentPoolError } from '../../core/errors.ts';
-import { assertSlug } from '../../registry/definition.ts';
-import { projectNotFound } from '../../store/project-ports.ts';
-import type { AgentPool } from '../../agent-pool.ts';
+import type { FastifyInstance } from 'fastify';
 import type { RouteContext } from '../context.ts';
 import { errorResponses } from '../schemas.ts';
+import { scopedProject } from './pool.ts';
 
 const tags = ['mcp-servers'];
 const nameParams = {
@@ -67,25 +64,6 @@ const serverSchema = {
   },
 } as const;
 
-/** The project an MCP server request acts in: `?project=` for the admin (it must exist), the request's otherwise. */
-async function projectOf(
-  pool: AgentPool,
-  request: FastifyRequest,
-  asked: string | undefined,
-): Promise<string> {
-  if (asked === undefined || asked === request.project) return request.project;
-  if (!request.admin) {
-    throw new AgentPoolError(
-      'FORBIDDEN',
-      `this key acts in project ${JSON.stringify(request.project)} only, and ?project= names ${JSON.stringify(asked)}`,
-      { project: request.project, named: asked },
-    );
-  }
-  const project = assertSlug('project', asked);
-  if (!(await pool.projects.exists(project))) throw projectNotFound(project);
-  return project;
-}
-
 type Query = { Querystring: { project?: string } };
 type Named = Query & { Params: { name: string } };
 
@@ -106,7 +84,7 @@ export function registerMcpServerRoutes(app: FastifyInstance, { pool }: RouteCon
       },
     },
     async (request, reply) => {
-      const project = await projectOf(pool, request, request.query.project);
+      const project = await scopedProject(pool, request, request.query.project, false);
       const { server, created } = await pool.mcp.put(project, request.params.name, request.body, {
         admin: request.admin,
       });
@@ -128,7 +106,7 @@ export function registerMcpServerRoutes(app: FastifyInstance, { pool }: RouteCon
       },
     },
     async (request) =>
-      pool.mcp.get(await projectOf(pool, request, request.query.project), request.params.name),
+      pool.mcp.get(await scopedProject(pool, request, request.query.project, false), request.params.name),
   );
 
   app.get<Query>(
@@ -144,7 +122,9 @@ export function registerMcpServerRoutes(app: FastifyInstance, { pool }: RouteCon
         },
       },
     },
-    async (request) => ({ data: await pool.mcp.list(await projectOf(pool, request, request.query.project)) }),
+    async (request) => ({
+      data: await pool.mcp.list(await scopedProject(pool, request, request.query.project, false)),
+    }),
   );
 
   app.delete<Named>(
@@ -161,7 +141,10 @@ export function registerMcpServerRoutes(app: FastifyInstance, { pool }: RouteCon
       },
     },
     async (request, reply) => {
-      await pool.mcp.delete(await projectOf(pool, request, request.query.project), request.params.name);
+      await pool.mcp.delete(
+        await scopedProject(pool, request, request.query.project, false),
+        request.params.name,
+      );
       return reply.code(204).send();
     },
   );

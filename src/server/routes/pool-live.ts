@@ -11,7 +11,7 @@ import { zeroRunTotals } from '../../store/usage-paging.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, PAGE_LIMIT, projectQuery } from '../schemas.ts';
 import { healthView } from './pool-health.ts';
-import { poolStatsView, statsProject } from './pool.ts';
+import { poolStatsView, scopedProject } from './pool.ts';
 import { usageView } from './usage.ts';
 
 const tags = ['pool'];
@@ -63,7 +63,7 @@ export function registerPoolLiveRoutes(app: FastifyInstance, { pool }: RouteCont
       },
     },
     async (request) => {
-      const project = await statsProject(pool, request, request.query.project, true);
+      const project = await scopedProject(pool, request, request.query.project, true);
       const window = pool.live.window(project);
       const [moneyView, clusterView] = await Promise.all([
         money(pool, project),

@@ -79,10 +79,23 @@ export function poolStatsView(pool: AgentPool, project: string | undefined) {
 }
 
 /**
- * The project a stats request reads: `?project=` for the admin (it must exist), the key's own
- * project otherwise (naming another is 403 `FORBIDDEN`); undefined when the admin asks for the pool.
+ * The project a request reads or acts in: `?project=` for the admin (it must exist), the key's own
+ * project otherwise (naming another is 403 `FORBIDDEN`); with `whole`, undefined when the admin
+ * names none (the whole pool), else the project the admin acts in.
  */
-export async function statsProject(
+export async function scopedProject(
+  pool: AgentPool,
+  request: FastifyRequest,
+  asked: string | undefined,
+  whole: false,
+): Promise<string>;
+export async function scopedProject(
+  pool: AgentPool,
+  request: FastifyRequest,
+  asked: string | undefined,
+  whole: boolean,
+): Promise<string | undefined>;
+export async function scopedProject(
   pool: AgentPool,
   request: FastifyRequest,
   asked: string | undefined,
@@ -92,7 +105,7 @@ export async function statsProject(
     if (asked !== undefined && asked !== request.project) {
       throw new AgentPoolError(
         'FORBIDDEN',
-        `this key reads the figures of project ${JSON.stringify(request.project)} only`,
+        `this key reads and acts in project ${JSON.stringify(request.project)} only`,
         { project: request.project, named: asked },
       );
     }
@@ -121,7 +134,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
       },
     },
     async (request) => {
-      const project = await statsProject(pool, request, request.query.project, true);
+      const project = await scopedProject(pool, request, request.query.project, true);
       return poolStatsView(pool, project);
     },
   );
@@ -147,7 +160,7 @@ export function registerPoolRoutes(app: FastifyInstance, { pool }: RouteContext)
       },
     },
     async (request) => {
-      const project = (await statsProject(pool, request, request.query.project, false)) as string;
+      const project = (await scopedProject(pool, request, request.query.project, false)) as string;
       const { agent, limit = 50 } = request.query;
       if (agent !== undefined) {
         const figures = pool.metrics.agents.agent(project, agent);

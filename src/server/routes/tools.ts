@@ -8,7 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { requireAdmin } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, projectQuery } from '../schemas.ts';
-import { statsProject } from './pool.ts';
+import { scopedProject } from './pool.ts';
 
 const tags = ['tools'];
 const countsSchema = {
@@ -73,7 +73,7 @@ export function registerToolRoutes(app: FastifyInstance, { pool }: RouteContext)
       },
     },
     async (request) => {
-      const project = (await statsProject(pool, request, request.query.project, false)) as string;
+      const project = await scopedProject(pool, request, request.query.project, false);
       return pool.listTools(project);
     },
   );

@@ -11,7 +11,7 @@ import { zeroRunTotals } from '../../store/usage-paging.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, type PageQuery, pageQueryProperties, projectQuery } from '../schemas.ts';
 import { idOrNameParams } from './agents.ts';
-import { statsProject } from './pool.ts';
+import { scopedProject } from './pool.ts';
 
 const usageSchema = {
   type: 'object',
@@ -164,7 +164,7 @@ export function registerUsageRoutes(app: FastifyInstance, { pool }: RouteContext
     async (request) => {
       const { limit = 50, cursor, sort: asked } = request.query;
       const sort: UsageSort = enumOption('sort', asked, USAGE_SORTS, 'uses');
-      const project = await statsProject(pool, request, request.query.project, true);
+      const project = await scopedProject(pool, request, request.query.project, true);
       const page = await pool.agents.usage.list({
         sort,
         limit,
