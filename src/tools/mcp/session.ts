@@ -150,6 +150,9 @@ export class McpSession {
   async tools(): Promise<ToolList> {
     const cached = this.cachedTools();
     if (cached !== undefined) return cached;
+    // cachedTools() may just have started the listing, as the breaker's trial: join it (a second
+    // admit would be refused while the trial runs).
+    if (this.#refreshing !== undefined) return this.#refreshing;
     if (!this.breaker.admit()) throw this.#unavailable('its breaker is open');
     return this.#refresh();
   }

@@ -107,7 +107,13 @@ describe('MCP failures', () => {
       server = await startMcpServer({ port });
       assert.equal(live.current.length, 2, 'no listing while the breaker is open');
       assert.equal(server.counts.initialize, 0);
-      clock.advance(1000); // the backoff is over: the next read of the tools is the trial
+      clock.advance(1000); // the backoff is over: the next listing is the trial
+      // An activation now joins that trial and has the tools at once.
+      const again = await rig.catalog.resolveLive(['mcp:later'], P);
+      assert.deepEqual(
+        again.current.map((t) => t.name),
+        ['later__echo', 'later__add', 'later__slow'],
+      );
       await until(() => live.current.length === 4, 'the tools once the server is up');
       assert.deepEqual(
         live.current.map((t) => t.name),
