@@ -43,6 +43,12 @@ export interface ToolSpec<S extends ToolInputSchema = ToolInputSchema, O = unkno
   description: string;
   inputSchema: S;
   execute(input: ToolInput<S>, ctx: ToolContext): O | Promise<O>;
+  /**
+   * True when `execute` bounds its calls itself and honours `ctx.signal` (an MCP tool: its server's
+   * `timeoutMs`, enforced by the MCP client on the request); the
+   * tool timeout (`tools.defaultTimeoutMs`) then sets no timer of its own. @default false
+   */
+  ownTimeout?: boolean;
 }
 
 /** A validated tool, made by {@link defineTool}. */
@@ -56,6 +62,8 @@ export interface Tool<I = unknown, O = unknown> {
   /** Validates input; throws AgentPoolError `TOOL_INPUT_INVALID` listing every problem. */
   parse(input: unknown): I;
   execute(input: I, ctx: ToolContext): O | Promise<O>;
+  /** See {@link ToolSpec.ownTimeout}. */
+  readonly ownTimeout: boolean;
 }
 
 /** One problem with a tool input: a JSON Pointer (`''` for the root) and what is wrong there. */
@@ -109,14 +117,20 @@ export function bindTool(tool: Tool, ajv: Ajv): Tool {
   if (!isTool(tool)) throw validationError('tool', 'must be made with defineTool');
   if (isZodSchema(tool.inputSchema)) return tool;
   return buildTool(
-    { name: tool.name, description: tool.description, inputSchema: tool.inputSchema, execute: tool.execute },
+    {
+      name: tool.name,
+      description: tool.description,
+      inputSchema: tool.inputSchema,
+      execute: tool.execute,
+      ownTimeout: tool.ownTimeout,
+    },
     ajv,
   );
 }
 
 function buildTool(spec: ToolSpec, ajv: Ajv | undefined): Tool {
   if (typeof spec !== 'object' || spec === null) throw validationError('tool', 'must be an object');
-  const { name, description, inputSchema, execute } = spec;
+  const { name, description, inputSchema, execute, ownTimeout = false } = spec;
   if (typeof name !== 'string' || !NAME_PATTERN.test(name)) {
     throw validationError(
       'tool.name',
@@ -128,6 +142,9 @@ function buildTool(spec: ToolSpec, ajv: Ajv | undefined): Tool {
   }
   if (typeof execute !== 'function') {
     throw validationError('tool.execute', `must be a function (tool "${name}")`, { tool: name });
+  }
+  if (typeof ownTimeout !== 'boolean') {
+    throw validationError('tool.ownTimeout', `must be a boolean when given (tool "${name}")`, { tool: name });
   }
   const zod = isZodSchema(inputSchema) ? inputSchema : undefined;
   const jsonSchema = zod ? zodToJsonSchema(name, zod) : copyJsonSchema(name, inputSchema);
@@ -156,7 +173,7 @@ function buildTool(spec: ToolSpec, ajv: Ajv | undefined): Tool {
     };
   }
 
-  const tool = { name, description, inputSchema, jsonSchema, parse, execute };
+  const tool = { name, description, inputSchema, jsonSchema, parse, execute, ownTimeout };
   Object.defineProperty(tool, TOOL_BRAND, { value: true });
   return Object.freeze(tool);
 }
@@ -255,7 +272,7 @@ function message(err: unknown): string {
  * (`TOOL_TIMEOUT`) and the run's signal (`RUN_CANCELLED`) — either one also aborts the signal the
  * tool sees, so its I/O stops — and normalises the output to JSON. A thrown AgentPoolError keeps
  * its code; any other throw becomes `TOOL_FAILED` with the original message.
- * `timeoutMs` of 0 or Infinity means no timeout.
+ * `timeoutMs` of 0 or Infinity means no timeout; a tool with `ownTimeout` gets no timer either.
  */
 export function runTool(
   tool: Tool,
@@ -289,7 +306,7 @@ export function runTool(
       finish(result);
     };
     ctx.signal.addEventListener('abort', onAbort, { once: true });
-    if (Number.isFinite(timeoutMs) && timeoutMs > 0) {
+    if (!tool.ownTimeout && Number.isFinite(timeoutMs) && timeoutMs > 0) {
       timer = clock.setTimeout(() => {
         const err = new AgentPoolError(
           'TOOL_TIMEOUT',

@@ -270,6 +270,30 @@ describe('runTool', () => {
     assert.equal(clock.pendingTimers, 0);
   });
 
+  it('sets no timer for a tool with ownTimeout, which the run can still cancel', async () => {
+    const clock = new ManualClock();
+    const run = new AbortController();
+    const tool = defineTool({
+      name: 't',
+      description: 'Bounds itself.',
+      inputSchema: { type: 'object' },
+      execute: () => new Promise(() => {}),
+      ownTimeout: true,
+    });
+    assert.equal(tool.ownTimeout, true);
+    const pending = runTool(tool, {}, context(run.signal), 500, clock);
+    assert.equal(clock.pendingTimers, 0);
+    clock.advance(1000);
+    run.abort();
+    const result = await pending;
+    assert.equal(!result.ok && result.error.code, 'RUN_CANCELLED');
+    assert.equal(bindTool(tool, createToolAjv()).ownTimeout, true, 'kept when bound to a catalog');
+    assert.throws(
+      () => defineTool({ ...specOf(), ownTimeout: 'yes' as unknown as boolean }),
+      /tool\.ownTimeout must be a boolean/,
+    );
+  });
+
   it('answers RUN_CANCELLED when the run is aborted, and aborts the signal the tool sees', async () => {
     const run = new AbortController();
     let toolSignal: AbortSignal | undefined;

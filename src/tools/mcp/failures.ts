@@ -38,18 +38,14 @@ export function isExpiredSession(err: unknown): boolean {
   return err instanceof StreamableHTTPError && err.code === 404;
 }
 
-/** Classifies `err`; `signal` is the call's (aborted by the run or by runTool's timeout). */
+/** Classifies `err`; `signal` is the call's (aborted when the run is cancelled). */
 export function classifyMcpFailure(
   err: unknown,
   signal: AbortSignal | undefined,
   ctx: McpFailureContext,
 ): McpFailure {
   if (signal?.aborted === true) {
-    const reason: unknown = signal.reason;
-    // runTool's own timeout aborted the call: the server is hanging as far as its breaker knows.
-    if (isAgentPoolError(reason, 'TOOL_TIMEOUT')) {
-      return { error: reason, outcome: 'timeout', breaker: 'failure', timedOut: true, drop: false };
-    }
+    // The run was cancelled (an MCP tool has no timer of runTool's: its timeout is the request's).
     const error = new AgentPoolError('RUN_CANCELLED', `MCP call to "${ctx.server}" cancelled`, {
       server: ctx.server,
     });

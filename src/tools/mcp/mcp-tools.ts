@@ -79,6 +79,7 @@ function toTool(
         inputSchema: { ...schema, type: 'object' } as JSONSchema7,
         execute: async (input, ctx) =>
           toolOutput(server, listed.name, await session().call(listed.name, input, ctx.signal)),
+        ownTimeout: true, // the session's call timeout (the declaration's timeoutMs)
       }),
     );
   } catch {
@@ -104,6 +105,7 @@ function placeholder(
       description: `The tool "${tool}" of the MCP server "${server}" (its description is not known yet).`,
       inputSchema: { type: 'object' } as JSONSchema7,
       execute: async (input, ctx) => toolOutput(server, tool, await session().call(tool, input, ctx.signal)),
+      ownTimeout: true,
     }),
   );
 }

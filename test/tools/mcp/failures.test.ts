@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { ManualClock } from '../../../src/core/clock.ts';
 import { startMcpServer, type TestMcpServer } from '../../support/mcp-server.ts';
-import { mcpRig, until } from './rig.ts';
+import { mcpRig, toolContext, until } from './rig.ts';
 
 const P = 'acme';
 const STDIO_SERVER = fileURLToPath(new URL('../fixtures/mcp-stdio-server.ts', import.meta.url));
@@ -140,6 +140,24 @@ describe('MCP failures', () => {
         /MCP_TEST_UNSET_VARIABLE \(for Authorization\) is not set/,
       );
       assert.equal(server.counts.initialize, 0);
+    } finally {
+      await rig.close();
+    }
+  });
+
+  it("bounds a call by its server's timeout alone, not by the tool timeout", async () => {
+    const rig = mcpRig();
+    try {
+      await rig.mcp.put(P, 'search', { transport: 'http', url: server.url, timeoutMs: 300 });
+      const tools = (await rig.catalog.resolveLive(['mcp:search'], P)).current;
+      const tool = tools.find((t) => t.name === 'search__slow')!;
+      const started = performance.now();
+      // A 20 ms tool timeout that would win if runTool timed MCP calls too.
+      const result = await rig.catalog.run(tool, {}, toolContext(P), 20);
+      assert.ok(performance.now() - started >= 290, 'it waited for the server timeout');
+      assert.equal(!result.ok && result.error.code, 'MCP_UNAVAILABLE', JSON.stringify(result));
+      assert.match(!result.ok ? result.error.message : '', /did not answer in time \(300 ms for a call\)/);
+      assert.equal(rig.mcp.stats().servers[0]?.timeouts, 1, 'counted as a timeout of the server');
     } finally {
       await rig.close();
     }
