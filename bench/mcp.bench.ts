@@ -5,19 +5,22 @@
  * added cost of an MCP tool call over a direct in-process tool. All measured in the same run, the
  * contenders interleaved call by call in a seeded shuffled order so machine load hits them alike.
  *
- *   - naive: per call a new SDK Client + StreamableHTTPClientTransport, connect (initialize),
- *     tools/list, tools/call, close.
- *   - raw: one connected SDK Client calling tools/call: the call itself, the floor.
- *   - agentpool: the tool as an agent's instance holds it (`mcp:bench`), called through the
- *     catalog as the runner calls it (input checked, timeout, output normalised), over the shared
- *     session and the cached list.
- *   - in-process: the same echo tool defined in code (`custom:`), through the catalog.
- * A contender's per-step overhead is measured call by call: its time minus the time spent inside
- * the SDK's `Client.callTool` (the request itself, which every contender pays), read by wrapping
- * that method here, so the network's noise in the call does not blur the overhead. Each timed call
- * lasts until the event loop has drained (a setImmediate), so the SDK's work after the answer (the
- * response stream's end) is counted for everyone alike; the raw client's remainder is that floor,
- * and a contender's overhead is its remainder minus the floor.
+ * Every contender but the bare client is a tool of the same pool, called through the catalog as
+ * the runner calls it (input checked, the run's signal, output normalised), so they differ only in
+ * how the call reaches the server:
+ *   - naive: a tool whose every call makes a new SDK Client + StreamableHTTPClientTransport,
+ *     connects (initialize), lists the tools, calls, closes.
+ *   - floor: a tool calling tools/call on one connected SDK Client: the call itself.
+ *   - agentpool: the tool as an agent's instance holds it (`mcp:bench`), over the shared session
+ *     and the cached list.
+ *   - in-process: the same echo defined in code (`custom:`).
+ *   - bare client: one connected SDK Client calling tools/call, outside any tool path (to show
+ *     what the whole tool path adds).
+ * A contender's time outside the SDK's `Client.callTool` (the request itself, which every contender
+ * pays; read by wrapping that method here, so the network's noise in the call does not blur the
+ * rest) is measured call by call. Each timed call lasts until the event loop has drained (a
+ * setImmediate), so the SDK's work after the answer is counted for everyone alike. A contender's
+ * per-step overhead is its time outside tools/call minus the floor's.
  *
  *   node --expose-gc bench/mcp.bench.ts        (about half a minute; BENCH_CALLS, BENCH_ROUNDS override)
  */
@@ -26,7 +29,8 @@ import { fileURLToPath } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { createAgentPool } from '../src/agent-pool.ts';
-import { defineTool } from '../src/tools/tool.ts';
+import { toolOutput } from '../src/tools/mcp/mcp-tools.ts';
+import { defineTool, type Tool } from '../src/tools/tool.ts';
 import { startMcpServer } from '../test/support/mcp-server.ts';
 import { mulberry32 } from '../test/support/seeded-random.ts';
 import { quantile, summarize, table, timeBatches, writeResult } from './harness.ts';
@@ -77,31 +81,44 @@ async function main(): Promise<void> {
       idempotencyKey: 'run_bench:1:0',
     };
     const input = { text: 'hello' };
-    const agentpool = async (): Promise<void> => {
-      // What a step does: the instance's tools as of now, the tool by name, the call.
-      const tool = live.current.find((t) => t.name === 'bench__echo')!;
-      const result = await pool.tools.run(tool, input, ctx);
-      if (!result.ok) throw new Error(JSON.stringify(result));
+    const connected = async (name: string): Promise<Client> => {
+      const client = new Client({ name, version: '1' });
+      await client.connect(new StreamableHTTPClientTransport(new URL(url)));
+      return client;
     };
-    const inProcess = async (): Promise<void> => {
-      const tool = live.current.find((t) => t.name === 'echo')!;
-      const result = await pool.tools.run(tool, input, ctx);
-      if (!result.ok) throw new Error(JSON.stringify(result));
-    };
-    const raw = new Client({ name: 'bench-raw', version: '1' });
-    await raw.connect(new StreamableHTTPClientTransport(new URL(url)));
-    const rawCall = async (): Promise<void> => {
-      await raw.callTool({ name: 'echo', arguments: input });
-    };
-    const naive = async (): Promise<void> => {
+    const echoOf = (name: string, call: (signal: AbortSignal) => Promise<unknown>) =>
+      defineTool({
+        name,
+        description: 'Echoes its text over MCP.',
+        inputSchema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] },
+        execute: async (_input, { signal }) => toolOutput('bench', 'echo', (await call(signal)) as never),
+        ownTimeout: true, // as the `mcp:` tool: the SDK's request timeout bounds the call
+      });
+    const floorClient = await connected('bench-floor');
+    const floorTool = echoOf('floor_echo', (signal) =>
+      floorClient.callTool({ name: 'echo', arguments: input }, undefined, { signal }),
+    );
+    const naiveTool = echoOf('naive_echo', async (signal) => {
       const client = new Client({ name: 'bench-naive', version: '1' });
       const transport = new StreamableHTTPClientTransport(new URL(url));
-      await client.connect(transport);
-      const { tools } = await client.listTools();
+      await client.connect(transport, { signal });
+      const { tools } = await client.listTools(undefined, { signal });
       if (!tools.some((t) => t.name === 'echo')) throw new Error('no echo tool');
-      await client.callTool({ name: 'echo', arguments: input });
+      const result = await client.callTool({ name: 'echo', arguments: input }, undefined, { signal });
       await transport.terminateSession();
       await client.close();
+      return result;
+    });
+    const through = (find: () => Tool) => async (): Promise<void> => {
+      const result = await pool.tools.run(find(), input, ctx);
+      if (!result.ok) throw new Error(JSON.stringify(result));
+    };
+    // What a step does for the `mcp:` tool: the instance's tools as of now, the tool by name, the call.
+    const agentpool = through(() => live.current.find((t) => t.name === 'bench__echo')!);
+    const inProcess = through(() => live.current.find((t) => t.name === 'echo')!);
+    const bare = await connected('bench-bare');
+    const bareCall = async (): Promise<void> => {
+      await bare.callTool({ name: 'echo', arguments: input });
     };
     // The time inside the SDK's callTool of the last call: the request itself.
     let inside = 0;
@@ -115,10 +132,17 @@ async function main(): Promise<void> {
       }
     };
 
-    const contenders = { naive, agentpool, raw: rawCall, inProcess } as const;
+    const contenders = {
+      naive: through(() => naiveTool),
+      floor: through(() => floorTool),
+      agentpool,
+      inProcess,
+      bare: bareCall,
+    } as const;
     type Name = keyof typeof contenders;
-    const samples: Record<Name, number[]> = { naive: [], agentpool: [], raw: [], inProcess: [] };
-    const overhead: Record<Name, number[]> = { naive: [], agentpool: [], raw: [], inProcess: [] };
+    const names = Object.keys(contenders) as Name[];
+    const samples = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<Name, number[]>;
+    const overhead = Object.fromEntries(names.map((n) => [n, [] as number[]])) as Record<Name, number[]>;
     for (const fn of Object.values(contenders)) for (let i = 0; i < WARMUP; i++) await fn();
     const entries = Object.entries(contenders) as [Name, () => Promise<void>][];
     const random = mulberry32(SEED);
@@ -141,7 +165,7 @@ async function main(): Promise<void> {
         overhead[name].push((total - inside) * 1000);
       }
     }
-    await raw.close();
+    await Promise.all([floorClient.close(), bare.close()]);
     const stats = pool.mcp.stats().servers[0]!;
 
     const med = (xs: number[]) =>
@@ -154,19 +178,16 @@ async function main(): Promise<void> {
         [...xs].sort((a, b) => a - b),
         0.99,
       );
-    const m = {
-      naive: med(samples.naive),
-      naiveOverhead: med(overhead.naive),
-      agentpool: med(samples.agentpool),
-      agentpoolOverhead: med(overhead.agentpool),
-      raw: med(samples.raw),
-      rawOverhead: med(overhead.raw),
-      inProcess: med(samples.inProcess),
-    };
-    const naiveNet = m.naiveOverhead - m.rawOverhead;
+    const m = Object.fromEntries(
+      names.map((n) => [n, { total: med(samples[n]), outside: med(overhead[n]), p99: p99(samples[n]) }]),
+    ) as Record<Name, { total: number; outside: number; p99: number }>;
+    const naiveNet = m.naive.outside - m.floor.outside;
     // At least 1 µs: below that the difference of two medians is timer noise.
-    const agentpoolNet = Math.max(1, m.agentpoolOverhead - m.rawOverhead);
+    const agentpoolNet = Math.max(1, m.agentpool.outside - m.floor.outside);
     const ratio = naiveNet / agentpoolNet;
+    // agentpool's whole tool path (input check, the run's signal, output normalised) and its MCP
+    // layer over a bare connected client that is no tool at all.
+    const wholePath = m.agentpool.outside - m.bare.outside;
     // What agentpool does per step for the session and the list alone (no I/O): the instance's
     // tools as of the cached list, the tool by name. Batch-timed: it is below the timer's grain.
     const lookupNs = summarize(
@@ -176,40 +197,27 @@ async function main(): Promise<void> {
       }),
     ).median;
     const f = (x: number) => x.toFixed(1);
+    const row = (name: Name, label: string, what: string) => [label, f(m[name].total), f(m[name].p99), what];
     const summary = [
-      `Local MCP server (the SDK's McpServer, stateful Streamable HTTP) in its own process; ${ROUNDS * CALLS} calls per contender, interleaved call by call in a shuffled order; µs per call, each until the event loop drained.`,
+      `Local MCP server (the SDK's McpServer, stateful Streamable HTTP) in its own process; ${ROUNDS * CALLS} calls per contender, interleaved call by call in a shuffled order; µs per call, each until the event loop drained. All but the bare client are tools called through the pool's catalog as the runner calls them.`,
       '',
       table(
         ['contender', 'median µs', 'p99 µs', 'what it does per call'],
         [
-          [
-            'naive client',
-            f(m.naive),
-            f(p99(samples.naive)),
-            'new session (initialize), tools/list, tools/call, close',
-          ],
-          ['raw SDK client (floor)', f(m.raw), f(p99(samples.raw)), 'tools/call on a connected session'],
-          [
-            'agentpool `mcp:` tool',
-            f(m.agentpool),
-            f(p99(samples.agentpool)),
-            "the instance's tools, the call through the catalog over the shared session",
-          ],
-          [
-            'agentpool in-process tool',
-            f(m.inProcess),
-            f(p99(samples.inProcess)),
-            'the same echo defined in code',
-          ],
+          row('naive', 'naive client (a tool)', 'new session (initialize), tools/list, tools/call, close'),
+          row('floor', 'connected client (a tool; the floor)', 'tools/call on one connected session'),
+          row('agentpool', 'agentpool `mcp:` tool', "the instance's tools, the call over the shared session"),
+          row('inProcess', 'agentpool in-process tool', 'the same echo defined in code'),
+          row('bare', 'bare SDK client (no tool)', 'tools/call on a connected session, nothing around it'),
         ],
       ),
       '',
       table(
         ['figure', 'value', 'target', ''],
         [
-          ['raw client: its time outside tools/call (the floor), median', `${f(m.rawOverhead)} µs`, '', ''],
-          ['naive: outside tools/call (connect, list, close), median', `${f(m.naiveOverhead)} µs`, '', ''],
-          ['agentpool: outside tools/call, median', `${f(m.agentpoolOverhead)} µs`, '', ''],
+          ['floor: its time outside tools/call, median', `${f(m.floor.outside)} µs`, '', ''],
+          ['naive: outside tools/call (connect, list, close), median', `${f(m.naive.outside)} µs`, '', ''],
+          ['agentpool: outside tools/call, median', `${f(m.agentpool.outside)} µs`, '', ''],
           ['naive per-step overhead (its time outside tools/call − the floor)', `${f(naiveNet)} µs`, '', ''],
           ['agentpool per-step overhead (the same)', `${f(agentpoolNet)} µs`, '', ''],
           [
@@ -218,8 +226,19 @@ async function main(): Promise<void> {
             '≥ 100×',
             ratio >= 100 ? 'met' : 'missed',
           ],
-          ['end to end: naive ÷ agentpool', `${(m.naive / m.agentpool).toFixed(1)}×`, '', ''],
-          ['added cost of an MCP call over an in-process tool', `${f(m.agentpool - m.inProcess)} µs`, '', ''],
+          ['end to end: naive ÷ agentpool', `${(m.naive.total / m.agentpool.total).toFixed(1)}×`, '', ''],
+          [
+            "agentpool's whole tool path over the bare client (outside tools/call)",
+            `${f(wholePath)} µs`,
+            '',
+            `naive ÷ it: ${(naiveNet / wholePath).toFixed(0)}×`,
+          ],
+          [
+            'added cost of an MCP call over an in-process tool',
+            `${f(m.agentpool.total - m.inProcess.total)} µs`,
+            '',
+            '',
+          ],
           [
             "of agentpool's overhead, the session and cached-list lookup per step (batch-timed)",
             `${(lookupNs / 1000).toFixed(3)} µs`,
@@ -237,7 +256,17 @@ async function main(): Promise<void> {
       title: 'MCP tools: per-step overhead against a naive client, and against an in-process tool',
       command: 'node --expose-gc bench/mcp.bench.ts',
       summary,
-      data: { calls: CALLS, rounds: ROUNDS, medians: m, naiveNet, agentpoolNet, ratio, lookupNs, stats },
+      data: {
+        calls: CALLS,
+        rounds: ROUNDS,
+        medians: m,
+        naiveNet,
+        agentpoolNet,
+        ratio,
+        wholePath,
+        lookupNs,
+        stats,
+      },
     });
   } finally {
     await pool.close();
