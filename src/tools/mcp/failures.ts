@@ -2,8 +2,8 @@
  * What a failed MCP request means: the error the model is shown, the latency outcome, what the
  * server's breaker hears (a dead server, a live one, or nothing) and whether the session must be
  * dropped. The server answered (an MCP error other than a timeout or a closed connection): a live
- * server, `TOOL_FAILED`. It timed out or could not be reached: a dead one, `MCP_UNAVAILABLE`. The
- * run cancelled the call: nothing, `RUN_CANCELLED`.
+ * server, `TOOL_FAILED`. It timed out (`TOOL_TIMEOUT` for a call) or could not be reached
+ * (`MCP_UNAVAILABLE`): a dead one. The run cancelled the call: nothing, `RUN_CANCELLED`.
  */
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
@@ -22,7 +22,6 @@ export interface McpFailure {
 export interface McpFailureContext {
   readonly server: string;
   readonly project: string;
-  readonly callTimeoutMs: number;
 }
 
 /** `MCP_UNAVAILABLE` for a server, saying why. */
@@ -38,7 +37,10 @@ export function isExpiredSession(err: unknown): boolean {
   return err instanceof StreamableHTTPError && err.code === 404;
 }
 
-/** Classifies `err`; `signal` is the call's (aborted when the run is cancelled). */
+/**
+ * Classifies `err` of a tool call (`signal` the call's, aborted when the run is cancelled) or, with
+ * `signal` undefined, of a listing.
+ */
 export function classifyMcpFailure(
   err: unknown,
   signal: AbortSignal | undefined,
@@ -55,7 +57,18 @@ export function classifyMcpFailure(
     return { error: err, outcome: 'unavailable', breaker: 'none', timedOut: false, drop: false };
   }
   if (err instanceof McpError && err.code === (ErrorCode.RequestTimeout as number)) {
-    const error = mcpUnavailable(ctx, `it did not answer in time (${ctx.callTimeoutMs} ms for a call)`);
+    // A call that outlived its timeout is the tool's timeout, as for any tool (and counted so in
+    // the tool's figures); for the breaker, the server is hanging.
+    // The SDK's timeout error carries the timeout: the call's, or the connection's when the call
+    // had to open a session first.
+    const timeoutMs = (err.data as { timeout?: unknown } | undefined)?.timeout;
+    const inTime = `in time${typeof timeoutMs === 'number' ? ` (${timeoutMs} ms)` : ''}`;
+    const error =
+      signal === undefined
+        ? mcpUnavailable(ctx, `it did not answer ${inTime}`)
+        : new AgentPoolError('TOOL_TIMEOUT', `MCP server "${ctx.server}" did not answer the call ${inTime}`, {
+            server: ctx.server,
+          });
     return { error, outcome: 'timeout', breaker: 'failure', timedOut: true, drop: true };
   }
   if (err instanceof McpError && err.code !== (ErrorCode.ConnectionClosed as number)) {

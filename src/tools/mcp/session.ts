@@ -98,7 +98,7 @@ export class McpSession {
     this.project = deps.project;
     this.server = deps.server;
     this.#lastUsedAt = deps.clock.now();
-    this.#failureContext = { server: deps.server, project: deps.project, callTimeoutMs: deps.callTimeoutMs };
+    this.#failureContext = { server: deps.server, project: deps.project };
     this.breaker = new McpBreaker({
       threshold: deps.options.breakerThreshold,
       backoffInitialMs: deps.options.backoffInitialMs,
