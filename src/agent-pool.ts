@@ -84,7 +84,7 @@ import { resolveHookRefs } from './tools/hook-modules.ts';
 import { checkRunHooks, type HookEvent, type HookLayer, HookSet, type RunHooks } from './tools/hooks.ts';
 import { projectTools, reloadTools, type ToolReload, type ToolWithFigures } from './tool-admin.ts';
 import { registerToolMetrics } from './tool-metrics.ts';
-import { McpServers } from './tools/mcp/mcp-servers.ts';
+import { type McpServerChangedEvent, McpServers } from './tools/mcp/mcp-servers.ts';
 import { type McpEvent, McpSessions } from './tools/mcp/sessions.ts';
 import type { McpServerStore } from './store/mcp-server-ports.ts';
 import { MemoryMcpServerStore } from './store/memory-mcp-servers.ts';
@@ -546,7 +546,24 @@ export async function createAgentPool(options: AgentPoolOptions = {}): Promise<A
         log: logger.child({ component: 'mcp' }),
         registry: metrics.registry,
       }),
+      // A changed declaration reaches the other nodes' live tools too.
+      ...(relay !== undefined && { share: (event: McpServerChangedEvent) => relay.publish(event) }),
+      nodeId,
     });
+    if (relay !== undefined) {
+      stopCluster.push(
+        relay.onEvent((event) => {
+          if (event.type !== 'mcp.server_changed') return;
+          const changed = event as McpServerChangedEvent;
+          mcp.changedElsewhere(changed).catch((err: unknown) => {
+            const { project, server } = changed;
+            logger
+              .child({ component: 'mcp' })
+              .warn({ err, project, server }, 'applying an MCP server change failed');
+          });
+        }),
+      );
+    }
     mcpServers = mcp;
     tools.useMcp(mcp);
     const preloader = new Preloader(

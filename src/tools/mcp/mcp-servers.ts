@@ -13,6 +13,7 @@ import type { ToolListing } from '../tool-listing.ts';
 import {
   checkMcpServerName,
   type DeclarationWriter,
+  type McpServerDeclaration,
   type McpServerRecord,
   parseMcpServerDeclaration,
   publicDeclaration,
@@ -34,17 +35,41 @@ export interface McpToolProvider {
   ): Promise<McpToolSet>;
 }
 
+/** Told to the other nodes of a cluster when a declaration is put or deleted. */
+export interface McpServerChangedEvent {
+  readonly type: 'mcp.server_changed';
+  readonly at: number;
+  /** The node that took the change (it ignores its own event). */
+  readonly node: string;
+  readonly project: string;
+  readonly server: string;
+}
+
 /** What {@link McpServers} is built from. */
 export interface McpServersDeps {
   readonly store: McpServerStore;
   readonly sessions: McpSessions;
   readonly clock: Clock;
+  /** Tells the other nodes of a cluster of a changed declaration (they call {@link McpServers.changedElsewhere}). */
+  readonly share?: (event: McpServerChangedEvent) => void;
+  /** This node's id, in the events it shares. @default 'local' */
+  readonly nodeId?: string;
+}
+
+/** The declaration the live tools of one server use now; undefined once deleted. */
+interface HeldDeclaration {
+  declaration: McpServerDeclaration | undefined;
 }
 
 /** Declared MCP servers and their tools. */
 export class McpServers implements McpToolProvider {
   readonly sessions: McpSessions;
   readonly #deps: McpServersDeps;
+  /**
+   * By `project` NUL `server`, the declaration of the servers whose tools live instances hold, so
+   * a put or delete reaches them at their next call without an activation.
+   */
+  readonly #held = new Map<string, HeldDeclaration>();
 
   constructor(deps: McpServersDeps) {
     this.#deps = deps;
@@ -76,7 +101,7 @@ export class McpServers implements McpToolProvider {
       }
     }
     const put = await store.putMcpServer(project, name, declaration, this.#deps.clock.now());
-    await this.sessions.forget(project, name);
+    await this.#changed(project, name, put.record.declaration);
     return { server: shown(put.record), created: put.created };
   }
 
@@ -112,12 +137,30 @@ export class McpServers implements McpToolProvider {
   /** Forgets a declared server and closes its sessions here; `MCP_SERVER_NOT_FOUND` when undeclared. */
   async delete(project: string, name: string): Promise<void> {
     if (!(await this.#deps.store.deleteMcpServer(project, name))) throw notFound(project, name);
-    await this.sessions.forget(project, name);
+    await this.#changed(project, name, undefined);
+  }
+
+  /**
+   * Another node put or deleted `project`'s server `server`: the declaration is read again and its
+   * sessions here close, as on the node that took the change.
+   */
+  async changedElsewhere({ node, project, server }: McpServerChangedEvent): Promise<void> {
+    if (node === (this.#deps.nodeId ?? 'local')) return; // told back by the relay: applied already
+    const held = this.#held.get(heldKey(project, server));
+    if (held === undefined) {
+      await this.sessions.forget(project, server);
+      return;
+    }
+    const declaration = (await this.#deps.store.getMcpServer(project, server))?.declaration;
+    // A late or repeated message about what this node already has: nothing to redo.
+    if (JSON.stringify(declaration) === JSON.stringify(held.declaration)) return;
+    await this.#changed(project, server, declaration, false);
   }
 
   /** Forgets a deleted project's servers and sessions. */
   async forgetProject(project: string): Promise<void> {
     await this.#deps.store.deleteProjectMcpServers(project);
+    for (const key of this.#held.keys()) if (key.startsWith(`${project}\u0000`)) this.#held.delete(key);
     await this.sessions.forget(project);
   }
 
@@ -135,9 +178,17 @@ export class McpServers implements McpToolProvider {
   ): Promise<McpToolSet> {
     const { declaration } = await this.#record(project, server);
     const { sessions } = this;
+    const key = heldKey(project, server);
+    let held = this.#held.get(key);
+    if (held === undefined) this.#held.set(key, (held = { declaration }));
+    else held.declaration = declaration;
     let session: McpSession | undefined;
+    // A put or delete retires the sessions: the next call takes the declaration as it is now.
     const source = (): McpSession => {
-      if (session === undefined || session.retired) session = sessions.session(project, server, declaration);
+      if (session === undefined || session.retired) {
+        if (held.declaration === undefined) throw notFound(project, server);
+        session = sessions.session(project, server, held.declaration);
+      }
       return session;
     };
     try {
@@ -204,11 +255,49 @@ export class McpServers implements McpToolProvider {
     return this.sessions.close();
   }
 
+  /**
+   * Applies a put (`declaration`) or delete (undefined) of `project`'s server `name` on this node:
+   * the live tools of it take the new declaration at their next call, its sessions close, and a
+   * listing with the new declaration starts so the next run finds the tools; told to the other
+   * nodes unless it came from one.
+   */
+  async #changed(
+    project: string,
+    name: string,
+    declaration: McpServerDeclaration | undefined,
+    share = true,
+  ): Promise<void> {
+    const held = this.#held.get(heldKey(project, name));
+    if (held !== undefined) held.declaration = declaration;
+    await this.sessions.forget(project, name);
+    if (held !== undefined && declaration !== undefined) {
+      // Errors are the breaker's and the next call's to report.
+      this.sessions
+        .session(project, name, declaration)
+        .tools()
+        .catch(() => undefined);
+    }
+    if (share) {
+      const node = this.#deps.nodeId ?? 'local';
+      this.#deps.share?.({
+        type: 'mcp.server_changed',
+        at: this.#deps.clock.now(),
+        node,
+        project,
+        server: name,
+      });
+    }
+  }
+
   async #record(project: string, name: string): Promise<McpServerRecord> {
     const record = await this.#deps.store.getMcpServer(project, name);
     if (record === undefined) throw notFound(project, name);
     return record;
   }
+}
+
+function heldKey(project: string, server: string): string {
+  return `${project}\u0000${server}`;
 }
 
 function shown(record: McpServerRecord): McpServerRecord {

@@ -128,15 +128,19 @@ export class McpToolSet {
     this.#prepare = prepare;
   }
 
-  /** The tools as of the cached list (a refresh past the TTL starts in the background). */
+  /**
+   * The tools as of the cached list (a refresh past the TTL starts in the background). A new
+   * session (the declaration changed) keeps the tools of the last list until its own arrives.
+   */
   current(): readonly Tool[] {
     let list: ToolList | undefined;
+    const built = this.#built;
     try {
       list = this.#session().cachedTools();
+      if (list === undefined && built?.list !== undefined) return built.tools;
     } catch {
-      list = undefined; // its credentials cannot be resolved now: calls say why
+      list = undefined; // deleted, or its credentials cannot be resolved now: calls say why
     }
-    const built = this.#built;
     if (built !== undefined && built.list === list) return built.tools;
     const tools = this.#build(list);
     this.#built = { list, tools };

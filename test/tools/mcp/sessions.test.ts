@@ -222,6 +222,35 @@ describe('MCP sessions over Streamable HTTP', () => {
     }
   });
 
+  it('takes a put or delete of the declaration at the next call of tools resolved before it', async () => {
+    const moved = await startMcpServer();
+    const rig = mcpRig();
+    try {
+      await rig.mcp.put(P, 'search', { transport: 'http', url: server.url });
+      const live = await rig.catalog.resolveLive(['mcp:search'], P);
+      assert.deepEqual(await rig.call(live.current, 'search__echo', { text: 'a' }), {
+        ok: true,
+        output: 'echo: a',
+      });
+      await rig.mcp.put(P, 'search', { transport: 'http', url: moved.url });
+      await until(
+        () => moved.counts.list === 1 && live.current.length > 0,
+        'the listing with the new declaration, started by the put',
+      );
+      assert.deepEqual(await rig.call(live.current, 'search__echo', { text: 'b' }), {
+        ok: true,
+        output: 'echo: b',
+      });
+      assert.equal(moved.counts.call, 1, 'the call went to the new URL');
+      assert.equal(server.counts.call, 1);
+      await rig.mcp.delete(P, 'search');
+      assert.deepEqual(live.current, [], "a deleted server's tools leave the live tools");
+    } finally {
+      await rig.close();
+      await moved.close();
+    }
+  });
+
   it('fails the activation of a reference to an undeclared server, naming it', async () => {
     const rig = mcpRig();
     try {
