@@ -348,18 +348,19 @@ export { MemoryWorkingSetStore } from './store/memory-working-sets.ts';
 export { SqliteWorkingSetStore } from './store/sqlite-working-sets.ts';
 export { PostgresWorkingSetStore } from './store/postgres/working-set-store.ts';
 export { McpServers, type McpToolProvider, MAX_MCP_SERVERS_PER_PROJECT } from './tools/mcp/mcp-servers.ts';
+export type { DeclarationWriter } from './tools/mcp/declarations.ts';
+export { type McpOptions, type McpStdioPolicy, resolveMcpOptions } from './tools/mcp/mcp-options.ts';
+export type { McpEvent, McpServerStats, McpStats } from './tools/mcp/sessions.ts';
 export type {
-  DeclarationWriter,
   McpHttpServer,
   McpSecretRef,
   McpServerDeclaration,
+  McpServerPut,
   McpServerRecord,
+  McpServerStore,
   McpStdioServer,
   McpValue,
-} from './tools/mcp/declarations.ts';
-export { type McpOptions, type McpStdioPolicy, resolveMcpOptions } from './tools/mcp/mcp-options.ts';
-export type { McpEvent, McpServerStats, McpStats } from './tools/mcp/sessions.ts';
-export type { McpServerPut, McpServerStore } from './store/mcp-server-ports.ts';
+} from './store/mcp-server-ports.ts';
 export { MemoryMcpServerStore } from './store/memory-mcp-servers.ts';
 export { SqliteMcpServerStore } from './store/sqlite-mcp-servers.ts';
 export { PostgresMcpServerStore } from './store/postgres/mcp-server-store.ts';

@@ -1,10 +1,54 @@
 /**
- * The McpServerStore port: the MCP servers each project declared (tools/mcp/declarations.ts), one
- * record per project and server name, replaced whole by a put. A cluster's nodes share it
- * (PostgreSQL), so a declaration made through one node is used by all. Also holds the encoding
- * every adapter shares, so they store and read back the same JSON.
+ * The McpServerStore port: the MCP servers each project declared (their shape here, their
+ * validation in tools/mcp/declarations.ts), one record per project and server name, replaced whole
+ * by a put. A cluster's nodes share it (PostgreSQL), so a declaration made through one node is used
+ * by all. Also holds the encoding every adapter shares, so they store and read back the same JSON.
  */
-import type { McpServerDeclaration, McpServerRecord } from '../tools/mcp/declarations.ts';
+
+/** A value read from the agentpool process's environment when a session opens, never stored or shown. */
+export interface McpSecretRef {
+  readonly env: string;
+}
+
+/** A header or environment value: literal, or a reference to an environment variable. */
+export type McpValue = string | McpSecretRef;
+
+/** A server reached over Streamable HTTP. */
+export interface McpHttpServer {
+  readonly transport: 'http';
+  /** `http:` or `https:` URL of the server's MCP endpoint. */
+  readonly url: string;
+  /** Request headers (for example `Authorization`), each literal or `{ env: 'VAR' }`. */
+  readonly headers?: Readonly<Record<string, McpValue>>;
+  /** Timeout of one tool call, ms. @default tools.mcp.callTimeoutMs */
+  readonly timeoutMs?: number;
+}
+
+/** A server run as a child process speaking MCP on its stdin and stdout. */
+export interface McpStdioServer {
+  readonly transport: 'stdio';
+  readonly command: string;
+  readonly args?: readonly string[];
+  /** Environment of the process (added to a minimal safe environment), each literal or `{ env }`. */
+  readonly env?: Readonly<Record<string, McpValue>>;
+  /** Working directory of the process. @default the agentpool process's */
+  readonly cwd?: string;
+  /** Timeout of one tool call, ms. @default tools.mcp.callTimeoutMs */
+  readonly timeoutMs?: number;
+}
+
+/** What a project declares for one MCP server. */
+export type McpServerDeclaration = McpHttpServer | McpStdioServer;
+
+/** A declared server as stored: its project, name and declaration. */
+export interface McpServerRecord {
+  readonly project: string;
+  readonly name: string;
+  readonly declaration: McpServerDeclaration;
+  /** Epoch ms. */
+  readonly createdAt: number;
+  readonly updatedAt: number;
+}
 
 /** A put's outcome: the record as stored now, and whether it is new. */
 export interface McpServerPut {

@@ -4,8 +4,13 @@
  * it put does not reach the store. Bounded by what the service above allows per project.
  */
 import { AgentPoolError } from '../core/errors.ts';
-import type { McpServerDeclaration, McpServerRecord } from '../tools/mcp/declarations.ts';
-import { mcpServerRecord, type McpServerPut, type McpServerStore } from './mcp-server-ports.ts';
+import {
+  mcpServerRecord,
+  type McpServerPut,
+  type McpServerStore,
+  type McpServerDeclaration,
+  type McpServerRecord,
+} from './mcp-server-ports.ts';
 
 interface Row {
   declaration: string;

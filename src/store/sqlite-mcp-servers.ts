@@ -4,8 +4,13 @@
  */
 import type Database from 'better-sqlite3';
 import { intOption } from '../core/options.ts';
-import type { McpServerDeclaration, McpServerRecord } from '../tools/mcp/declarations.ts';
-import { mcpServerRecord, type McpServerPut, type McpServerStore } from './mcp-server-ports.ts';
+import {
+  mcpServerRecord,
+  type McpServerPut,
+  type McpServerStore,
+  type McpServerDeclaration,
+  type McpServerRecord,
+} from './mcp-server-ports.ts';
 import { SqliteConnection, type SqliteStoreSource } from './sqlite-connection.ts';
 
 /** Options of {@link SqliteMcpServerStore}: its file (`path`) or a database shared with the other stores. */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import type { McpServerStore } from '../../src/store/mcp-server-ports.ts';
-import type { McpServerDeclaration } from '../../src/tools/mcp/declarations.ts';
+import type { McpServerDeclaration } from '../../src/store/mcp-server-ports.ts';
 
 const T0 = Date.UTC(2026, 0, 1);
 const HTTP: McpServerDeclaration = {

@@ -3,8 +3,13 @@
  * the database the other stores share, so every node of a cluster uses the same declarations. A
  * put is one upsert that keeps the row's `created_at` and says whether it inserted.
  */
-import type { McpServerDeclaration, McpServerRecord } from '../../tools/mcp/declarations.ts';
-import { mcpServerRecord, type McpServerPut, type McpServerStore } from '../mcp-server-ports.ts';
+import {
+  type McpServerDeclaration,
+  mcpServerRecord,
+  type McpServerPut,
+  type McpServerRecord,
+  type McpServerStore,
+} from '../mcp-server-ports.ts';
 import { StoreConnection } from './connection.ts';
 import type { PostgresDatabase } from './database.ts';
 

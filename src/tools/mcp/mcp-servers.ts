@@ -7,14 +7,12 @@
 import type { JSONSchema7 } from '@ai-sdk/provider';
 import type { Clock } from '../../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../../core/errors.ts';
-import type { McpServerStore } from '../../store/mcp-server-ports.ts';
+import type { McpServerDeclaration, McpServerRecord, McpServerStore } from '../../store/mcp-server-ports.ts';
 import type { Tool } from '../tool.ts';
 import type { ToolListing } from '../tool-listing.ts';
 import {
   checkMcpServerName,
   type DeclarationWriter,
-  type McpServerDeclaration,
-  type McpServerRecord,
   parseMcpServerDeclaration,
   publicDeclaration,
 } from './declarations.ts';

@@ -11,7 +11,8 @@ import type { Logger } from '../../core/logger.ts';
 import { LabelledHistogram } from '../../labelled-histogram.ts';
 import type { EventSink } from '../../events/bus.ts';
 import type { McpBreakerState } from './breaker.ts';
-import { identityKey, type McpServerDeclaration, resolveConnection } from './declarations.ts';
+import type { McpServerDeclaration } from '../../store/mcp-server-ports.ts';
+import { identityKey, resolveConnection } from './declarations.ts';
 import type { ResolvedMcpOptions } from './mcp-options.ts';
 import { McpSession, type McpSessionCounters, type McpSessionObserver } from './session.ts';
 
