@@ -10,8 +10,10 @@
  *   git archive <rev> | (mkdir -p /tmp/base && tar -x -C /tmp/base) && ln -s "$PWD/node_modules" /tmp/base/
  *   node bench/http-ab.bench.ts /tmp/base [sqlite|memory] [inject]
  *
- * With `inject`, the three servers are built in this one process and answer `app.inject` instead
- * (no sockets: the HTTP layer's own work stands out more), alternating batches of 25 requests.
+ * With `inject`, each server process runs batches of 200 sequential `app.inject` runs instead (no
+ * sockets, so the HTTP layer's own work stands out more; light-my-request's cost is in every
+ * figure). Each tree has a process of its own in both modes: built in one process, the server
+ * built last read up to 10 % cheaper whichever tree it was.
  * With `memory`, the agentpool servers use the memory store and the floor writes nothing.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -46,11 +48,7 @@ interface Served {
   close(): Promise<void>;
 }
 
-async function listen(app: FastifyInstance, listening: boolean): Promise<number> {
-  if (!listening) {
-    await app.ready();
-    return 0;
-  }
+async function listen(app: FastifyInstance): Promise<number> {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   return typeof address === 'object' && address !== null ? address.port : 0;
@@ -67,7 +65,7 @@ function injector(app: FastifyInstance, name: string): () => Promise<void> {
 }
 
 /** `buildServer(pool)` of the tree at `root`, loaded from its own sources. */
-async function serveAgentpool(root: string, store: 'sqlite' | 'memory', listening = true): Promise<Served> {
+async function serveAgentpool(root: string, store: 'sqlite' | 'memory'): Promise<Served> {
   const { createAgentPool } = (await import(join(root, 'src/agent-pool.ts'))) as typeof AgentPoolModule;
   const { buildServer } = (await import(join(root, 'src/server/app.ts'))) as typeof AppModule;
   const mock = (await import(join(root, 'bench/peers/mock-model.ts'))) as typeof MockModule;
@@ -81,7 +79,7 @@ async function serveAgentpool(root: string, store: 'sqlite' | 'memory', listenin
   });
   await pool.agents.create('default', { name: AGENT, instructions: INSTRUCTIONS, model: 'mock/instant' });
   const app = await buildServer(pool);
-  const port = await listen(app, listening);
+  const port = await listen(app);
   return {
     port,
     inject: injector(app, root),
@@ -94,7 +92,7 @@ async function serveAgentpool(root: string, store: 'sqlite' | 'memory', listenin
 }
 
 /** The floor: a bare route calling the model, plus the run record's SQLite write with `sqlite`. */
-async function serveFloor(store: 'sqlite' | 'memory', listening = true): Promise<Served> {
+async function serveFloor(store: 'sqlite' | 'memory'): Promise<Served> {
   const model = createInstantModel();
   const tmp = tempDir('agentpool-http-ab-floor-');
   const runs = store === 'sqlite' ? new SqliteRunStore({ path: join(tmp.dir, 'runs.db') }) : undefined;
@@ -135,7 +133,7 @@ async function serveFloor(store: 'sqlite' | 'memory', listening = true): Promise
       return { output };
     },
   );
-  const port = await listen(app, listening);
+  const port = await listen(app);
   return {
     port,
     inject: injector(app, 'floor'),
@@ -147,10 +145,20 @@ async function serveFloor(store: 'sqlite' | 'memory', listening = true): Promise
   };
 }
 
+/** `count` sequential `inject`ed runs; the CPU time they took, per run. */
+async function injectBatch(served: Served, count: number): Promise<number> {
+  const before = process.cpuUsage();
+  for (let i = 0; i < count; i++) await served.inject();
+  const spent = process.cpuUsage(before);
+  return (spent.user + spent.system) / count;
+}
+
 async function serve(target: string, store: 'sqlite' | 'memory'): Promise<void> {
   const served = target === 'floor' ? await serveFloor(store) : await serveAgentpool(target, store);
   process.on('message', (message) => {
-    if (message === 'cpu') {
+    if (typeof message === 'object' && message !== null && 'inject' in message) {
+      void injectBatch(served, Number(message.inject)).then((cpuMicros) => process.send?.({ cpuMicros }));
+    } else if (message === 'cpu') {
       const { user, system } = process.cpuUsage();
       process.send?.({ cpuMicros: user + system });
     } else if (message === 'close') {
@@ -187,7 +195,7 @@ interface Server {
   perSecond: number[];
 }
 
-function ask(child: ChildProcess, message: string): Promise<Record<string, number>> {
+function ask(child: ChildProcess, message: string | { inject: number }): Promise<Record<string, number>> {
   return new Promise((done) => {
     child.once('message', (answer) => done(answer as Record<string, number>));
     child.send(message);
@@ -206,6 +214,14 @@ async function start(name: string, target: string, store: string): Promise<Serve
     cpuMicros: [],
     perSecond: [],
   };
+}
+
+/** Per burst in `inject` mode: this many sequential runs through `app.inject`. */
+const INJECT_BATCH = 200;
+
+async function injectBurst(server: Server, count: number): Promise<void> {
+  const { cpuMicros } = await ask(server.child, { inject: count });
+  server.cpuMicros.push(cpuMicros ?? NaN);
 }
 
 async function burst(server: Server, seconds: number): Promise<void> {
@@ -228,87 +244,64 @@ async function burst(server: Server, seconds: number): Promise<void> {
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-async function main(other: string, store: 'sqlite' | 'memory'): Promise<void> {
+interface Figures {
+  floor: { cpu: number; rps: number };
+  other: { cpu: number; rps: number };
+  this: { cpu: number; rps: number };
+}
+
+/** One session: the three servers started afresh, measured in alternating rounds. */
+async function session(other: string, store: 'sqlite' | 'memory', inject: boolean): Promise<Figures> {
   const servers = [
     await start('floor', 'floor', store),
     await start('other', resolve(other), store),
     await start('this', HERE, store),
   ];
   try {
+    const rounds = inject ? ROUNDS * 5 : ROUNDS;
+    const run = (server: Server, warm: boolean) =>
+      inject
+        ? injectBurst(server, warm ? 5 * INJECT_BATCH : INJECT_BATCH)
+        : burst(server, warm ? WARMUP_S : BURST_S);
     for (const server of servers) {
-      await burst(server, WARMUP_S);
+      await run(server, true);
       server.cpuMicros.length = 0;
       server.perSecond.length = 0;
     }
-    for (let round = 0; round < ROUNDS; round++) {
-      for (const server of round % 2 === 0 ? servers : [...servers].reverse()) await burst(server, BURST_S);
+    for (let round = 0; round < rounds; round++) {
+      for (const server of round % 2 === 0 ? servers : [...servers].reverse()) await run(server, false);
     }
   } finally {
     for (const server of servers) server.child.send('close');
   }
-  const [floor, before, after] = servers.map((s) => ({
-    name: s.name,
-    cpu: median(s.cpuMicros),
-    rps: median(s.perSecond),
-  })) as [
-    { name: string; cpu: number; rps: number },
-    { cpu: number; rps: number },
-    { cpu: number; rps: number },
-  ];
-  console.log(
-    `store ${store}: ${ROUNDS} rounds of ${BURST_S} s bursts per server (autocannon, ${CONNECTIONS} connections), alternating; median over the rounds`,
-  );
-  console.log('| server | server CPU µs per request | requests/s | floor CPU / its CPU |');
-  console.log('| --- | --- | --- | --- |');
-  for (const [name, s] of [
-    ['floor', floor],
-    ['other tree', before],
-    ['this tree', after],
-  ] as const) {
-    console.log(
-      `| ${name} | ${s.cpu.toFixed(1)} | ${s.rps.toFixed(0)} | ${(floor.cpu / s.cpu).toFixed(3)} |`,
-    );
-  }
-  console.log(`this / other, CPU per request: ${(after.cpu / before.cpu).toFixed(3)}`);
+  const [floor, before, after] = servers.map((s) => ({ cpu: median(s.cpuMicros), rps: median(s.perSecond) }));
+  return { floor: floor!, other: before!, this: after! };
 }
 
-/**
- * The same three servers in this one process, without sockets: alternating batches of `inject`ed
- * requests, the process's CPU time per request. light-my-request's own cost is in every figure.
- */
-async function mainInject(other: string, store: 'sqlite' | 'memory'): Promise<void> {
-  const rounds = ROUNDS * 10;
-  const batch = 25;
-  const servers = {
-    floor: await serveFloor(store, false),
-    other: await serveAgentpool(resolve(other), store, false),
-    this: await serveAgentpool(HERE, store, false),
-  };
-  const names = ['floor', 'other', 'this'] as const;
-  const cpu: Record<(typeof names)[number], number[]> = { floor: [], other: [], this: [] };
-  try {
-    for (let i = 0; i < 500; i++) for (const name of names) await servers[name].inject();
-    for (let round = 0; round < rounds; round++) {
-      for (const name of round % 2 === 0 ? names : [...names].reverse()) {
-        const before = process.cpuUsage();
-        for (let k = 0; k < batch; k++) await servers[name].inject();
-        const spent = process.cpuUsage(before);
-        cpu[name].push((spent.user + spent.system) / batch);
-      }
-    }
-  } finally {
-    for (const name of names) await servers[name].close();
-  }
-  const m = { floor: median(cpu.floor), other: median(cpu.other), this: median(cpu.this) };
+async function main(other: string, store: 'sqlite' | 'memory', inject: boolean): Promise<void> {
+  const repeats = Number(process.env['AB_REPEATS'] ?? 3);
   console.log(
-    `store ${store}, inject: ${rounds} alternating batches of ${batch} requests per server, median CPU µs per request`,
+    inject
+      ? `store ${store}, inject: ${repeats} sessions (fresh processes) of ${ROUNDS * 5} rounds of ${INJECT_BATCH} sequential app.inject runs per server, alternating; medians over the rounds`
+      : `store ${store}: ${repeats} sessions (fresh processes) of ${ROUNDS} rounds of ${BURST_S} s bursts per server (autocannon, ${CONNECTIONS} connections), alternating; medians over the rounds`,
   );
-  console.log('| server | CPU µs per request | over the floor |');
-  console.log('| --- | --- | --- |');
-  for (const name of names)
-    console.log(`| ${name} | ${m[name].toFixed(1)} | ${(m[name] - m.floor).toFixed(1)} |`);
   console.log(
-    `this / other: ${(m.this / m.other).toFixed(3)}; over the floor, this / other: ${((m.this - m.floor) / (m.other - m.floor)).toFixed(3)}`,
+    '| session | floor CPU µs per request | other tree | this tree | this / other | floor / this | requests/s floor, other, this |',
+  );
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  const ratios: number[] = [];
+  const ofFloor: number[] = [];
+  for (let i = 0; i < repeats; i++) {
+    const f = await session(other, store, inject);
+    ratios.push(f.this.cpu / f.other.cpu);
+    ofFloor.push(f.floor.cpu / f.this.cpu);
+    const rps = inject ? '—' : [f.floor, f.other, f.this].map((x) => x.rps.toFixed(0)).join(', ');
+    console.log(
+      `| ${i + 1} | ${f.floor.cpu.toFixed(1)} | ${f.other.cpu.toFixed(1)} | ${f.this.cpu.toFixed(1)} | ${(f.this.cpu / f.other.cpu).toFixed(3)} | ${(f.floor.cpu / f.this.cpu).toFixed(3)} | ${rps} |`,
+    );
+  }
+  console.log(
+    `median over the sessions: this / other ${median(ratios).toFixed(3)}, floor / this ${median(ofFloor).toFixed(3)}`,
   );
 }
 
@@ -321,5 +314,5 @@ if (process.argv[2] === '--serve') {
     process.exit(2);
   }
   const store = process.argv[3] === 'memory' ? 'memory' : 'sqlite';
-  await (process.argv[4] === 'inject' ? mainInject(other, store) : main(other, store));
+  await main(other, store, process.argv[4] === 'inject');
 }
