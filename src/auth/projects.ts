@@ -275,11 +275,21 @@ export class Projects {
 
   /** True when any key is in use: the server then requires one. */
   async hasKeys(): Promise<boolean> {
+    const known = this.knownHasKeys();
+    if (known !== undefined) return known;
     const now = this.#clock.now();
-    if (this.#activeKeys === undefined || now - this.#activeKeys.at > KEY_COUNT_TTL_MS) {
-      this.#activeKeys = { count: await this.#store.countKeys(), at: now };
-    }
+    this.#activeKeys = { count: await this.#store.countKeys(), at: now };
     return this.#activeKeys.count > 0;
+  }
+
+  /**
+   * {@link hasKeys}'s answer while the count it comes from is still trusted, at once (the server
+   * asks it of every request); undefined when the keys must be counted again.
+   */
+  knownHasKeys(): boolean | undefined {
+    const counted = this.#activeKeys;
+    if (counted === undefined || this.#clock.now() - counted.at > KEY_COUNT_TTL_MS) return undefined;
+    return counted.count > 0;
   }
 
   /** The project a key belongs to, or undefined for an unknown or revoked key. */

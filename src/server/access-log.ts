@@ -33,29 +33,38 @@ export function installAccessLog(app: FastifyInstance): void {
   });
   app.addHook('onResponse', (request, reply, done) => {
     const status = reply.statusCode;
-    const level = accessLevel(status, request.routeOptions.url);
     // The server's logger is pino (buildServer hands fastify one), which FastifyBaseLogger understates.
     const log = request.log as Logger;
-    if (log.isLevelEnabled(level)) {
-      log[level](
-        accessFields(request, status, reply.elapsedTime),
-        `${request.method} ${request.url} ${status}`,
-      );
+    const most = mostSevereLevel(status);
+    // A probe's line is at debug, lower still: when even `most` is off, nothing is written, and the
+    // route (an object fastify builds per call of `routeOptions`) is not looked up.
+    if (log.isLevelEnabled(most)) {
+      const route = request.routeOptions.url;
+      const level = most === 'error' || !isProbe(route) ? most : 'debug';
+      if (level === most || log.isLevelEnabled(level)) {
+        log[level](
+          accessFields(request, route, status, reply.elapsedTime),
+          `${request.method} ${request.url} ${status}`,
+        );
+      }
     }
     done();
   });
 }
 
-function accessLevel(status: number, route: string | undefined): 'error' | 'warn' | 'info' | 'debug' {
-  if (status >= 500 && status !== 502 && status !== 503 && status !== 504) return 'error';
-  if (isProbe(route)) return 'debug';
-  return status >= 500 ? 'warn' : 'info';
+/**
+ * The level of a request's line unless it is a probe's: 500 is `error` (even for a probe); 502, 503
+ * and 504 are `warn`; anything else `info`. A probe's line is `debug` instead, unless `error`.
+ */
+function mostSevereLevel(status: number): 'error' | 'warn' | 'info' {
+  if (status < 500) return 'info';
+  return status === 502 || status === 503 || status === 504 ? 'warn' : 'error';
 }
 
-function accessFields(request: FastifyRequest, status: number, elapsedMs: number) {
+function accessFields(request: FastifyRequest, route: string | undefined, status: number, elapsedMs: number) {
   return {
     method: request.method,
-    route: request.routeOptions.url ?? null, // null: no route matched (404)
+    route: route ?? null, // null: no route matched (404)
     url: request.url,
     status,
     durationMs: Math.round(elapsedMs * 10) / 10,

@@ -10,7 +10,7 @@
  * key and sends it with each API call) stay open.
  */
 import { timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import type { AgentPool } from '../agent-pool.ts';
 import { AgentPoolError } from '../core/errors.ts';
 import { assertSlug } from '../registry/definition.ts';
@@ -38,7 +38,8 @@ export interface AuthOptions {
 }
 
 function pathOf(url: string): string {
-  return url.split('?', 1)[0] ?? '';
+  const query = url.indexOf('?');
+  return query < 0 ? url : url.slice(0, query);
 }
 
 function isOpen(path: string): boolean {
@@ -71,44 +72,84 @@ function namedProject(request: FastifyRequest): string | undefined {
   return typeof named === 'string' ? assertSlug(PROJECT_HEADER, named) : undefined;
 }
 
-/** Sets `request.project` and `request.admin` on every request, refusing what is not authenticated. */
+/**
+ * Sets `request.project` and `request.admin` on every request, refusing what is not authenticated.
+ * A callback hook, not an async one: in development mode and on open paths it decides at once,
+ * without a promise, and waits only for a store read (a key's project, a named project).
+ */
 export function installAuth(app: FastifyInstance, pool: AgentPool, options: AuthOptions): void {
   app.decorateRequest('project', '');
   app.decorateRequest('admin', false);
-  app.addHook('onRequest', async (request) => {
-    request.project = options.project;
-    const path = pathOf(request.url);
-    const on = options.adminKey !== null || (await pool.projects.hasKeys());
-    if (!on || isOpen(path)) {
-      request.admin = !on;
+  app.addHook('onRequest', (request, _reply, done) => {
+    let pending: Promise<void> | undefined;
+    try {
+      pending = authenticate(request, pool, options);
+    } catch (err) {
+      done(err as FastifyError);
       return;
     }
-    const key = bearer(request);
-    if (path === METRICS_PATH) {
-      if (key !== undefined && (sameSecret(key, options.adminKey) || sameSecret(key, options.metricsToken))) {
-        return;
-      }
-      throw new AgentPoolError(
-        'UNAUTHENTICATED',
-        '/metrics needs the admin key or the metrics token: send Authorization: Bearer <token>',
-      );
+    if (pending === undefined) done();
+    else pending.then(() => done(), done);
+  });
+}
+
+/** Authenticates `request`: undefined when decided at once, else the promise of the decision. */
+function authenticate(
+  request: FastifyRequest,
+  pool: AgentPool,
+  options: AuthOptions,
+): Promise<void> | undefined {
+  request.project = options.project;
+  if (options.adminKey !== null) return authenticateKey(request, pool, options);
+  const on = pool.projects.knownHasKeys();
+  if (on === undefined) {
+    return pool.projects
+      .hasKeys()
+      .then((counted) => (counted ? authenticateKey(request, pool, options) : developmentMode(request)));
+  }
+  return on ? authenticateKey(request, pool, options) : developmentMode(request);
+}
+
+/** Development mode: no admin key and no project key, so every request acts as the admin. */
+function developmentMode(request: FastifyRequest): undefined {
+  request.admin = true;
+  return undefined;
+}
+
+/** Authentication is on: the key decides, except on open paths. */
+function authenticateKey(
+  request: FastifyRequest,
+  pool: AgentPool,
+  options: AuthOptions,
+): Promise<void> | undefined {
+  const path = pathOf(request.url);
+  if (isOpen(path)) return undefined;
+  const key = bearer(request);
+  if (path === METRICS_PATH) {
+    if (key !== undefined && (sameSecret(key, options.adminKey) || sameSecret(key, options.metricsToken))) {
+      return undefined;
     }
-    if (key === undefined) {
-      throw new AgentPoolError(
-        'UNAUTHENTICATED',
-        'this server needs an API key: send Authorization: Bearer <key>',
-      );
-    }
-    if (sameSecret(key, options.adminKey)) {
-      request.admin = true;
-      const named = namedProject(request);
-      if (named !== undefined) {
-        if (!(await pool.projects.exists(named))) throw projectNotFound(named);
-        request.project = named;
-      }
-      return;
-    }
-    const project = await pool.projects.authenticate(key);
+    throw new AgentPoolError(
+      'UNAUTHENTICATED',
+      '/metrics needs the admin key or the metrics token: send Authorization: Bearer <token>',
+    );
+  }
+  if (key === undefined) {
+    throw new AgentPoolError(
+      'UNAUTHENTICATED',
+      'this server needs an API key: send Authorization: Bearer <key>',
+    );
+  }
+  if (sameSecret(key, options.adminKey)) {
+    request.admin = true;
+    const named = namedProject(request);
+    if (named === undefined) return undefined;
+    return pool.projects.exists(named).then((exists) => {
+      if (!exists) throw projectNotFound(named);
+      request.project = named;
+    });
+  }
+  return pool.projects.authenticate(key).then((project) => {
     if (project === undefined)
       throw new AgentPoolError('UNAUTHENTICATED', 'the API key is unknown or revoked');
     const named = namedProject(request);
@@ -128,4 +169,30 @@ export function requireAdmin(request: FastifyRequest, what = 'managing projects 
   if (!request.admin) {
     throw new AgentPoolError('FORBIDDEN', `${what} needs the admin key`);
   }
+}
+
+/**
+ * Makes every route registered on `app` from now on whose path `matches` the admin's alone
+ * ({@link requireAdmin}, after authentication). The check is added to those routes only, so the
+ * requests of every other route do not pay for it.
+ */
+export function adminOnlyRoutes(
+  app: FastifyInstance,
+  matches: (url: string) => boolean,
+  what?: string,
+): void {
+  const check: onRequestHookHandler = (request, _reply, done) => {
+    try {
+      requireAdmin(request, what);
+    } catch (err) {
+      done(err as FastifyError);
+      return;
+    }
+    done();
+  };
+  app.addHook('onRoute', (route) => {
+    if (!matches(route.url)) return;
+    const own = route.onRequest;
+    route.onRequest = own === undefined ? [check] : [...(Array.isArray(own) ? own : [own]), check];
+  });
 }

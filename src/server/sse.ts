@@ -12,13 +12,17 @@ export function formatSseEvent(event: RunEvent): string {
 }
 
 /**
- * An AbortSignal that fires when the client disconnects before the response was finished. The
+ * An AbortSignal that fires when the client disconnects before the response was complete. The
  * response's `close` is used rather than the request's, which Node also emits once the body is read.
+ * Complete means ended by the server (`writableEnded`), not yet flushed to the client: what a run
+ * had to answer is then written, and an `inject`ed response (never flushed) is not taken for a
+ * client that went away, with an Error built for each.
  */
 export function clientGone(reply: FastifyReply): AbortSignal {
   const controller = new AbortController();
-  reply.raw.once('close', () => {
-    if (!reply.raw.writableFinished) controller.abort(new Error('the client went away'));
+  const response = reply.raw;
+  response.once('close', () => {
+    if (!response.writableEnded) controller.abort(new Error('the client went away'));
   });
   return controller.signal;
 }

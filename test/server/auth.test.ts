@@ -51,6 +51,32 @@ describe('authentication', () => {
     );
   });
 
+  it('answers 403 FORBIDDEN to a project key on every project route (HEAD too) but its usage', async () => {
+    s = await server(ADMIN);
+    await s.pool.projects.create({ id: 'alpha' });
+    const { key, info } = await s.pool.projects.createKey('alpha');
+    const alpha = { authorization: `Bearer ${key}` };
+    for (const [method, url] of [
+      ['GET', '/v1/projects'],
+      ['HEAD', '/v1/projects'],
+      ['POST', '/v1/projects'],
+      ['GET', '/v1/projects/alpha'],
+      ['PATCH', '/v1/projects/alpha'],
+      ['DELETE', '/v1/projects/alpha'],
+      ['GET', '/v1/projects/alpha/keys'],
+      ['POST', '/v1/projects/alpha/keys'],
+      ['DELETE', `/v1/projects/alpha/keys/${info.id}`],
+    ] as const) {
+      const payload = method === 'POST' || method === 'PATCH' ? { payload: {} } : {};
+      const res = await s.app.inject({ method, url, headers: alpha, ...payload });
+      assert.equal(res.statusCode, 403, `${method} ${url}`);
+      if (method !== 'HEAD') assert.equal(code(res), 'FORBIDDEN', `${method} ${url}`);
+    }
+    const usage = await s.app.inject({ url: '/v1/projects/alpha/usage', headers: alpha });
+    assert.equal(usage.statusCode, 200, usage.body);
+    assert.equal(await s.pool.projects.authenticate(key), 'alpha', 'the key was not revoked');
+  });
+
   it('the admin key manages projects and keys; a project key may not; a revoked key stops working', async () => {
     s = await server(ADMIN);
     const admin = { authorization: `Bearer ${ADMIN}` };

@@ -8,7 +8,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { validationError } from '../../core/errors.ts';
 import { FLAG_STRATEGIES, flagNotFound } from '../../governance/flags.ts';
 import type { FlagWriteOptions } from '../../governance/runtime-flags.ts';
-import { requireAdmin } from '../auth.ts';
+import { adminOnlyRoutes } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, type PageQuery, pageQuery } from '../schemas.ts';
 
@@ -72,10 +72,7 @@ function writeOptions(request: FastifyRequest): FlagWriteOptions {
 /** Registers `/v1/flags` and `/v1/flags/{name}` (with `/history`). */
 export function registerFlagRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const flags = pool.flags;
-  app.addHook('onRequest', async (request) => {
-    if (request.routeOptions.url?.startsWith('/v1/flags') === true)
-      requireAdmin(request, 'managing feature flags');
-  });
+  adminOnlyRoutes(app, (url) => url.startsWith('/v1/flags'), 'managing feature flags');
 
   app.get(
     '/v1/flags',

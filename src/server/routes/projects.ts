@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { projectNotFound } from '../../store/project-ports.ts';
-import { requireAdmin } from '../auth.ts';
+import { adminOnlyRoutes } from '../auth.ts';
 import type { RouteContext } from '../context.ts';
 import { errorResponses, type PageQuery, pageQuery } from '../schemas.ts';
 
@@ -31,10 +31,7 @@ const USAGE_ROUTE = '/v1/projects/:id/usage';
 export function registerProjectRoutes(app: FastifyInstance, { pool }: RouteContext): void {
   const projects = pool.projects;
   // Every project route is the admin's, except usage, which a project's own keys may read too.
-  app.addHook('onRequest', async (request) => {
-    const route = request.routeOptions.url;
-    if (route?.startsWith('/v1/projects') === true && route !== USAGE_ROUTE) requireAdmin(request);
-  });
+  adminOnlyRoutes(app, (url) => url.startsWith('/v1/projects') && url !== USAGE_ROUTE);
 
   app.post<{
     Body: { id: string; name?: string; metadata?: Record<string, unknown>; limits?: Record<string, unknown> };
