@@ -20,23 +20,20 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Fastify, { type FastifyInstance } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import type * as AgentPoolModule from '../src/agent-pool.ts';
-import { newId } from '../src/core/ids.ts';
 import type * as AppModule from '../src/server/app.ts';
 import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
-import { runRecord } from '../test/support/run-record.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
+import { FLOOR_AGENT as AGENT, FLOOR_INSTRUCTIONS as INSTRUCTIONS, floorApp } from './http-floor.ts';
 import type * as MockModule from './peers/mock-model.ts';
-import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
+import { SCRIPT } from './peers/mock-model.ts';
 
 const HERE = resolve(fileURLToPath(import.meta.url), '../..');
 const ROUNDS = Number(process.env['AB_ROUNDS'] ?? 8);
 const BURST_S = 2;
 const WARMUP_S = 2;
 const CONNECTIONS = 10;
-const AGENT = 'instant';
-const INSTRUCTIONS = 'You are a calculator.';
 
 // ---------------------------------------------------------------------------------------------
 // the servers (child processes)
@@ -93,46 +90,9 @@ async function serveAgentpool(root: string, store: 'sqlite' | 'memory'): Promise
 
 /** The floor: a bare route calling the model, plus the run record's SQLite write with `sqlite`. */
 async function serveFloor(store: 'sqlite' | 'memory'): Promise<Served> {
-  const model = createInstantModel();
   const tmp = tempDir('agentpool-http-ab-floor-');
   const runs = store === 'sqlite' ? new SqliteRunStore({ path: join(tmp.dir, 'runs.db') }) : undefined;
-  const app = Fastify({ logger: false });
-  app.post<{ Body: { input: string } }>(
-    `/v1/agents/${AGENT}/runs`,
-    {
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['input'],
-          properties: { input: { type: 'string' } },
-        },
-      },
-    },
-    async (request) => {
-      const now = Date.now();
-      const { stream } = await model.doStream({
-        prompt: [
-          { role: 'system', content: INSTRUCTIONS },
-          { role: 'user', content: [{ type: 'text', text: request.body.input }] },
-        ],
-      });
-      let output = '';
-      for await (const part of stream) if (part.type === 'text-delta') output += part.delta;
-      const run = runRecord({
-        id: newId('run', now),
-        project: 'default',
-        agentId: 'agt_floor',
-        agentName: AGENT,
-        input: request.body.input,
-        model: 'mock/instant',
-        createdAt: now,
-        startedAt: now,
-      });
-      await runs?.createRun({ ...run, status: 'succeeded', output, steps: 1, finishedAt: Date.now() }, []);
-      return { output };
-    },
-  );
+  const app = floorApp(`/v1/agents/${AGENT}/runs`, runs);
   const port = await listen(app);
   return {
     port,

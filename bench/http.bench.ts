@@ -22,21 +22,17 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import Fastify from 'fastify';
 import { createAgentPool } from '../src/agent-pool.ts';
-import { newId } from '../src/core/ids.ts';
 import { buildServer } from '../src/server/app.ts';
 import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { table, writeResult } from './harness.ts';
+import { FLOOR_AGENT as AGENT, FLOOR_INSTRUCTIONS as INSTRUCTIONS, floorApp } from './http-floor.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
-import { runRecord } from '../test/support/run-record.ts';
 
 const CONNECTIONS = 10;
 const WARMUP_S = 3;
 const DURATION_S = 8;
-const AGENT = 'instant';
-const INSTRUCTIONS = 'You are a calculator.';
 
 // ---------------------------------------------------------------------------------------------
 // autocannon (no type declarations shipped; the part of its API used here)
@@ -70,46 +66,9 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (
 // servers under test (child processes)
 
 async function serveBare(record = false): Promise<{ port: number; close: () => Promise<void> }> {
-  const model = createInstantModel();
   const tmp = record ? tempDir('agentpool-bench-floor-') : undefined;
   const store = tmp === undefined ? undefined : new SqliteRunStore({ path: join(tmp.dir, 'runs.db') });
-  const app = Fastify({ logger: false });
-  app.post<{ Body: { input: string } }>(
-    '/run',
-    {
-      schema: {
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['input'],
-          properties: { input: { type: 'string' } },
-        },
-      },
-    },
-    async (request) => {
-      const now = Date.now();
-      const { stream } = await model.doStream({
-        prompt: [
-          { role: 'system', content: INSTRUCTIONS },
-          { role: 'user', content: [{ type: 'text', text: request.body.input }] },
-        ],
-      });
-      let output = '';
-      for await (const part of stream) if (part.type === 'text-delta') output += part.delta;
-      const run = runRecord({
-        id: newId('run', now),
-        project: 'default',
-        agentId: 'agt_floor',
-        agentName: AGENT,
-        input: request.body.input,
-        model: 'mock/instant',
-        createdAt: now,
-        startedAt: now,
-      });
-      await store?.createRun({ ...run, status: 'succeeded', output, steps: 1, finishedAt: Date.now() }, []);
-      return { output };
-    },
-  );
+  const app = floorApp('/run', store);
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   const port = typeof address === 'object' && address !== null ? address.port : 0;
