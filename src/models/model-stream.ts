@@ -31,10 +31,22 @@ export interface ModelStreamReader {
   cancel(reason?: unknown): Promise<void>;
 }
 
+/** What {@link ModelStream.drain} hands each part to. */
+export interface PartSink {
+  /** Takes the next part; a throw stops the stream (it is cancelled) and rejects the drain with it. */
+  part(part: Part): void;
+}
+
 /** The parts of one model call, starting with the first part the answering model sent. */
 export interface ModelStream {
   /** The stream's one reader (the stream itself: there is no second reader to lock out). */
   getReader(): ModelStreamReader;
+  /**
+   * Reads the stream to its end, handing each part to `sink` in order: what the attempt read
+   * ahead at once, the rest as it arrives. Resolves once the stream ended; rejects with what broke
+   * it or what `sink` threw. Cheaper than `read()` in a loop: no promise nor result object per part.
+   */
+  drain(sink: PartSink): Promise<void>;
   /** Stops the call: the request is cancelled and its bulkhead slot freed. */
   cancel(reason?: unknown): Promise<void>;
 }
@@ -55,7 +67,6 @@ export interface AttemptGuard {
 
 /** Parts a provider sends before any content: an attempt is not over until something else arrives. */
 const PREAMBLE: ReadonlySet<Part['type']> = new Set(['stream-start', 'response-metadata', 'raw']);
-const ONCE = { once: true } as const;
 const DONE: ReadableStreamReadResult<Part> = Object.freeze({ done: true, value: undefined });
 const ignore = (): void => undefined;
 
@@ -75,38 +86,44 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
   readonly #head: Part[] = [];
   #headRead = 0;
   #reader: ReadableStreamDefaultReader<Part> | undefined;
+  /** The call's bulkhead slot: the caller's until the hand-over (it retries in it), then the stream's. */
+  readonly #slot: Release;
   /** The call's bulkhead slot, from the hand-over until the stream ends or the caller aborts. */
   #release: Release | undefined;
   #done = false;
   /** What broke the stream after the hand-over; every later read rejects with it. */
   #error: unknown;
 
-  constructor(guard: AttemptGuard, signal: AbortSignal | undefined, attempt: number, admission: Admission) {
+  constructor(
+    guard: AttemptGuard,
+    signal: AbortSignal | undefined,
+    attempt: number,
+    admission: Admission,
+    slot: Release,
+  ) {
     this.#guard = guard;
     this.#signal = signal;
     this.#attempt = attempt;
     this.#admission = admission;
+    this.#slot = slot;
   }
 
   /**
    * Sends the request (the caller's signal must not have aborted yet). Resolves once the first
-   * content part arrived; rejects with the attempt's failure, on time even if the model ignores
-   * its abort signal, or with the abort reason as soon as the caller aborts. The breaker hears
+   * content part arrived, the stream then holding the call's bulkhead slot until it ends; rejects
+   * with the attempt's failure, on time even if the model ignores its abort signal, or with the
+   * abort reason as soon as the caller aborts, leaving the slot to the caller. The breaker hears
    * the outcome before the caller does.
    */
   open(model: LanguageModelV3, call: LanguageModelV3CallOptions): Promise<this> {
     const settle = Promise.withResolvers<this>();
     this.#settle = settle;
-    this.#signal?.addEventListener('abort', this.#onAbort, ONCE);
+    // Not `once`: every way the attempt or its stream ends removes it (#fail, #free), and options
+    // cost an object per call.
+    this.#signal?.addEventListener('abort', this.#onAbort);
     this.#timer = this.#guard.clock.setTimeout(this.#onTimeout, this.#guard.timeoutMs);
     void this.#readHead(model, call);
     return settle.promise;
-  }
-
-  /** Holds the call's bulkhead slot until the stream ends; a caller who aborted meanwhile gets it freed at once. */
-  hold(release: Release): void {
-    this.#release = release;
-    if (this.#signal?.aborted === true) this.#free();
   }
 
   getReader(): this {
@@ -126,6 +143,37 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
 
   releaseLock(): void {
     if (!this.#done) this.cancel().catch(ignore);
+  }
+
+  async drain(sink: PartSink): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#done) {
+          if (this.#error !== undefined) throw this.#error;
+          return;
+        }
+        let part = this.#head[this.#headRead];
+        if (part !== undefined) this.#headRead++;
+        else {
+          let next: ReadableStreamReadResult<Part>;
+          try {
+            next = await (this.#reader as ReadableStreamDefaultReader<Part>).read();
+          } catch (err) {
+            this.#end(err); // after the first content part errors pass through, unretried
+            throw err;
+          }
+          if (next.done) {
+            this.#end(undefined);
+            return;
+          }
+          part = next.value;
+        }
+        this.#tap(part);
+        sink.part(part);
+      }
+    } finally {
+      this.releaseLock(); // a sink that threw leaves the stream unread: cancelled, its slot freed
+    }
   }
 
   async cancel(reason?: unknown): Promise<void> {
@@ -158,6 +206,8 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
       return;
     }
     this.#settled();
+    // The caller's abort would have failed the attempt: the signal has not aborted.
+    this.#release = this.#slot;
     this.#guard.circuit.succeeded(this.#admission);
     settle.resolve(this);
   }

@@ -11,6 +11,7 @@
 import type {
   LanguageModelV3CallOptions,
   LanguageModelV3FunctionTool,
+  LanguageModelV3StreamPart,
   LanguageModelV3ToolCallPart,
 } from '@ai-sdk/provider';
 import type { Clock } from '../core/clock.ts';
@@ -19,7 +20,7 @@ import { newId } from '../core/ids.ts';
 import { roundUsd } from '../core/money.ts';
 import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
-import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
+import type { ModelGuards, ModelTarget, PartSink, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
 import type { ToolOrigin } from '../tools/catalog.ts';
@@ -92,14 +93,51 @@ export interface RunInput {
   hooks?: HookSet | undefined;
 }
 
-interface StepResult {
+/** One model call's answer, gathered from its stream part by part (text deltas are published as they come). */
+class StepResult implements PartSink {
   /** The model that answered (a fallback when the agent's own could not). */
   model: string;
-  text: string;
-  toolCalls: LanguageModelV3ToolCallPart[];
-  finishReason: string;
-  inputTokens: number;
-  outputTokens: number;
+  text = '';
+  toolCalls: LanguageModelV3ToolCallPart[] = [];
+  finishReason = 'unknown';
+  inputTokens = 0;
+  outputTokens = 0;
+  /** Set when the provider reported more than the call's cap allowed (see Runner.#account). */
+  exceeded: UsageExceededCap | undefined;
+  readonly #step: number;
+  readonly #events: RunEventStream;
+  readonly #signal: AbortSignal;
+
+  constructor(model: string, step: number, events: RunEventStream, signal: AbortSignal) {
+    this.model = model;
+    this.#step = step;
+    this.#events = events;
+    this.#signal = signal;
+  }
+
+  part(part: LanguageModelV3StreamPart): void {
+    switch (part.type) {
+      case 'text-delta':
+        this.text += part.delta;
+        this.#events.publish({ type: 'text.delta', step: this.#step, delta: part.delta });
+        break;
+      case 'tool-call':
+        this.toolCalls.push({
+          type: 'tool-call',
+          toolCallId: part.toolCallId,
+          toolName: part.toolName,
+          input: parseToolInput(part.input),
+        });
+        break;
+      case 'finish':
+        this.finishReason = part.finishReason.unified;
+        this.inputTokens = part.usage.inputTokens.total ?? 0;
+        this.outputTokens = part.usage.outputTokens.total ?? 0;
+        break;
+      case 'error':
+        throw modelError(part.error, this.#signal);
+    }
+  }
 }
 
 /** Executes runs; never throws for a run's own failure: it returns the terminal, committed record. */
@@ -188,15 +226,17 @@ export class Runner {
         for (const call of stops && stateless ? clientCalls : result.toolCalls) assistant.push(call);
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;
-        const counted = this.#account(
+        // A final answer: the step's record is the run's terminal one, built once.
+        const answered = result.toolCalls.length === 0;
+        run = this.#account(
           run,
           result,
           outputCap(spec, input.settings ?? {}, input.admission),
           worstUsd,
+          answered,
         );
-        run = counted.run;
         input.admission?.settleStep(run.cost - cost, result.inputTokens + result.outputTokens);
-        const exceeded = counted.exceeded;
+        const exceeded = result.exceeded;
         if (exceeded !== undefined) {
           this.#deps.guards.usageExceededCap({
             project: run.project,
@@ -229,11 +269,10 @@ export class Runner {
             client: true,
           });
         }
-        const done = stops || result.toolCalls.length === 0;
-        if (done) {
+        const done = stops || answered;
+        if (stops) {
           // A run stopped at client calls has no final answer: `output` stays null.
-          const output = stops ? null : result.text;
-          run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
+          run = { ...run, status: 'succeeded', output: null, finishedAt: this.#deps.clock.now() };
         }
         await input.writes.commit(run, stateless ? [] : messages);
         const finished: RunEventInput = {
@@ -285,14 +324,7 @@ export class Runner {
     step: number,
     input: RunInput,
   ): Promise<StepResult> {
-    const result: StepResult = {
-      model: spec.model,
-      text: '',
-      toolCalls: [],
-      finishReason: 'unknown',
-      inputTokens: 0,
-      outputTokens: 0,
-    };
+    const result = new StepResult(spec.model, step, input.events, input.signal);
     const settings = input.settings ?? {};
     const temperature = settings.temperature ?? spec.temperature;
     const maxOutputTokens = outputCap(spec, settings, input.admission);
@@ -303,47 +335,17 @@ export class Runner {
     if (temperature !== undefined) call.temperature = temperature;
     if (maxOutputTokens !== undefined) call.maxOutputTokens = maxOutputTokens;
     const { run } = input;
-    let stream: Awaited<ReturnType<ModelGuards['stream']>>['stream'];
     try {
-      ({ ref: result.model, stream } = await this.#deps.guards.stream(input.models, call, {
+      const opened = await this.#deps.guards.stream(input.models, call, {
         project: run.project,
         agent: run.agentName,
         runId: run.id,
-      }));
+      });
+      result.model = opened.ref;
+      // One promise for the whole stream, where a read loop cost one per part.
+      await opened.stream.drain(result);
     } catch (err) {
       throw modelError(err, input.signal);
-    }
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value: part } = await reader.read();
-        if (done) break;
-        switch (part.type) {
-          case 'text-delta':
-            result.text += part.delta;
-            input.events.publish({ type: 'text.delta', step, delta: part.delta });
-            break;
-          case 'tool-call':
-            result.toolCalls.push({
-              type: 'tool-call',
-              toolCallId: part.toolCallId,
-              toolName: part.toolName,
-              input: parseToolInput(part.input),
-            });
-            break;
-          case 'finish':
-            result.finishReason = part.finishReason.unified;
-            result.inputTokens = part.usage.inputTokens.total ?? 0;
-            result.outputTokens = part.usage.outputTokens.total ?? 0;
-            break;
-          case 'error':
-            throw modelError(part.error, input.signal);
-        }
-      }
-    } catch (err) {
-      throw modelError(err, input.signal);
-    } finally {
-      reader.releaseLock();
     }
     return result;
   }
@@ -354,21 +356,24 @@ export class Runner {
    * beyond `capTokens` is not counted, nor more than `worstUsd`, the worst case reserved for the
    * call. So a provider that reports more than it was allowed to produce cannot spend a budget
    * past its limit, and the record's cost stays what the budget was charged (a restart reads the
-   * budget back from the records). Such a step is described in `exceeded`, and the run's
+   * budget back from the records). Such a step is described in `step.exceeded`, and the run's
    * `metadata.usageExceededCap` sums them. The cost is rounded to a nano-dollar, so a run of
-   * several steps reads `0.0135`, not `0.013499999999999998`.
+   * several steps reads `0.0135`, not `0.013499999999999998`. A step that `answered` finishes the
+   * record (succeeded, its text the output) in the same copy.
    */
   #account(
     run: RunRecord,
     step: StepResult,
     capTokens: number | undefined,
     worstUsd: number | undefined,
-  ): { run: RunRecord; exceeded?: UsageExceededCap } {
+    answered: boolean,
+  ): RunRecord {
     const prices = this.#deps.prices;
-    const reported = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
-    const reportedUsd = prices.costOf(step.model, reported).usd;
+    const reportedUsd = prices.costOf(step.model, step).usd;
     const overCap = capTokens !== undefined && step.outputTokens > capTokens;
-    let usd = overCap ? prices.costOf(step.model, { ...reported, outputTokens: capTokens }).usd : reportedUsd;
+    let usd = overCap
+      ? prices.costOf(step.model, { inputTokens: step.inputTokens, outputTokens: capTokens }).usd
+      : reportedUsd;
     if (worstUsd !== undefined && usd > worstUsd) usd = worstUsd;
     const next: RunRecord = {
       ...run,
@@ -377,8 +382,11 @@ export class Runner {
       inputTokens: run.inputTokens + step.inputTokens,
       outputTokens: run.outputTokens + step.outputTokens,
       cost: roundUsd(run.cost + usd),
+      status: answered ? 'succeeded' : run.status,
+      output: answered ? step.text : run.output,
+      finishedAt: answered ? this.#deps.clock.now() : run.finishedAt,
     };
-    if (!overCap && usd === reportedUsd) return { run: next };
+    if (!overCap && usd === reportedUsd) return next;
     const exceeded: UsageExceededCap = {
       model: step.model,
       capTokens: capTokens ?? null,
@@ -387,6 +395,7 @@ export class Runner {
       reportedUsd,
       chargedUsd: usd,
     };
+    step.exceeded = exceeded;
     const sum = run.metadata['usageExceededCap'] as ExceededSum | undefined;
     const total: ExceededSum = {
       calls: (sum?.calls ?? 0) + 1,
@@ -394,7 +403,7 @@ export class Runner {
       reportedUsd: (sum?.reportedUsd ?? 0) + reportedUsd,
       chargedUsd: (sum?.chargedUsd ?? 0) + usd,
     };
-    return { run: { ...next, metadata: { ...next.metadata, usageExceededCap: total } }, exceeded };
+    return { ...next, metadata: { ...next.metadata, usageExceededCap: total } };
   }
 
   #message(role: 'assistant' | 'tool', content: AssistantContent | ToolContent, runId: string): NewMessage {

@@ -17,8 +17,8 @@ interface PendingWrite {
   fn: () => unknown;
   /** Whether `fn` may leave changes behind when it throws (more than one statement). */
   partial: boolean;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
+  /** Its caller's promise, settled after the commit. */
+  settle: PromiseWithResolvers<unknown>;
 }
 
 /** Batches writes into shared transactions. */
@@ -28,6 +28,8 @@ export class GroupCommit {
   readonly #tx: GroupTransactions;
   readonly #wrapError: (err: unknown) => unknown;
   #scheduled = false;
+  /** flush(), bound once for setImmediate. */
+  readonly #flush = (): void => this.flush();
 
   /** @param wrapError turns a driver error into the error callers see */
   constructor(transactions: GroupTransactions, wrapError: (err: unknown) => unknown) {
@@ -42,13 +44,13 @@ export class GroupCommit {
    * undoes a failed statement alone.
    */
   write<T>(fn: () => T, partial: boolean): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, partial, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    const settle = Promise.withResolvers<unknown>(); // no executor closure, unlike new Promise
+    this.#queue.push({ fn, partial, settle });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    return settle.promise as Promise<T>;
   }
 
   /** Commits the queued writes now (also called before closing the database). */
@@ -72,10 +74,10 @@ export class GroupCommit {
         value = write.fn();
       });
     } catch (err) {
-      write.reject(this.#wrapError(err));
+      write.settle.reject(this.#wrapError(err));
       return;
     }
-    write.resolve(value);
+    write.settle.resolve(value);
   }
 
   #flushMany(batch: PendingWrite[]): void {
@@ -92,13 +94,13 @@ export class GroupCommit {
       });
     } catch (err) {
       const error = this.#wrapError(err); // the shared commit failed: nothing was written
-      for (const write of batch) write.reject(error);
+      for (const write of batch) write.settle.reject(error);
       return;
     }
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as { ok: boolean; value: unknown };
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(this.#wrapError(outcome.value));
+      if (outcome.ok) write.settle.resolve(outcome.value);
+      else write.settle.reject(this.#wrapError(outcome.value));
     });
   }
 }
