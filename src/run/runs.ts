@@ -9,6 +9,7 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { OldestKey } from '../core/oldest-key.ts';
+import { SoloMap } from '../core/solo-map.ts';
 import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
 import type { AdmitRequest, Governance, RunAdmission } from '../governance/governance.ts';
@@ -275,8 +276,8 @@ export class RunManager {
   readonly #deps: RunManagerDeps;
   readonly #options: RunManagerOptions;
   readonly #observer: RunObserver;
-  /** Runs not yet terminal; bounded by concurrent requests. */
-  readonly #live = new Map<string, LiveRun>();
+  /** Runs not yet terminal, bounded by concurrent requests; usually one at a time, so a SoloMap. */
+  readonly #live = new SoloMap<string, LiveRun>();
   /** start() calls still being accepted, so closing waits for them too. */
   #accepting = 0;
   #closed = false;
