@@ -170,6 +170,45 @@ interface FirstCall {
 }
 
 /** How a wait or stream run is accepted. */
+/** What accepting a run works out before anything may wait. */
+interface Intake {
+  project: string;
+  agentRef: string;
+  options: StartRunOptions;
+  existing: RunRecord | undefined;
+  request: RunRequest;
+  metadata: RunRecord['metadata'];
+  resuming: boolean;
+  strategy: MultitaskStrategy;
+  /** Written with its first step (RunWrites): a wait or stream run of one node. */
+  lazy: boolean;
+  now: number;
+  newThread: NewThread | undefined;
+  writes: RunWrites;
+  threadId: string | null;
+  /** The thread a run that keeps nothing reads. */
+  readThread: string | null;
+  entrant: GateEntrant;
+}
+
+/** What admission is asked for a run of `spec`. */
+function admittedOf(
+  project: string,
+  agentId: string,
+  spec: AgentSpec,
+  request: RunRequest,
+): Omit<AdmitRequest, 'promptBytes'> {
+  return {
+    project,
+    agentId,
+    agentQuotas: spec.limits,
+    models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
+    // The run's own cap when it asks for less than the agent allows: reserve what it may use.
+    maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
+    hasTools: spec.tools.length > 0,
+  };
+}
+
 const WAITED_FOR: Acceptance = Object.freeze({ durable: false });
 const NO_MESSAGES: readonly never[] = Object.freeze([]);
 const NO_OPEN_CALLS: ReadonlyMap<string, string> = new Map();
@@ -360,19 +399,32 @@ export class RunManager {
     return this.#start(project, agentRef, options, WAITED_FOR);
   }
 
-  async #start(
+  /**
+   * Accepts a run. Not async: a run whose every answer is known at once (a live instance, no
+   * rollout candidate, a free thread that is new or cached, admission without a wait, nothing
+   * written before its first step) is accepted without an async frame, which V8 allocates whole
+   * (every register of the function) on each call even when it never waits. Anything else goes
+   * on in {@link #startWaiting}, which may wait; the warm path hands it what it holds.
+   */
+  #start(
     project: string,
     agentRef: string,
     options: StartRunOptions,
-    { existing, durable }: Acceptance,
+    acceptance: Acceptance,
   ): Promise<RunHandle> {
-    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
-    // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
-    // would end failed instead of waiting.
-    const load = this.#deps.load;
-    if (existing === undefined && load !== undefined && load.overloaded) throw load.refusal();
-    this.#accepting++;
+    const { existing, durable } = acceptance;
+    if (this.#closed)
+      return Promise.reject(new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs'));
+    const { registry, leases, store, clock, pool, governance, history } = this.#deps;
+    let lease: Lease | undefined;
+    let intake: Intake | undefined;
+    let claimed: Promise<number | undefined> | undefined;
+    let admission: RunAdmission | undefined;
     try {
+      // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
+      // would end failed instead of waiting.
+      const load = this.#deps.load;
+      if (existing === undefined && load !== undefined && load.overloaded) throw load.refusal();
       const request = resolveRunRequest(options);
       const metadata = parseMetadata('metadata', options.metadata);
       const resuming = existing !== undefined && existing.startedAt !== null;
@@ -380,7 +432,6 @@ export class RunManager {
       const strategy = resuming
         ? 'enqueue'
         : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-      const { registry, threads, leases, store, clock, pool, governance, history } = this.#deps;
       // A wait or stream run on one node is written with its first step (or its end): the caller
       // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
       // cluster the run is recorded at once: its fencing token must reach the thread first.
@@ -398,13 +449,123 @@ export class RunManager {
       const readThread = request.store ? null : requestedThread;
       const id = existing?.id ?? newId('run', now);
       const controller = new AbortController();
-      const entrant: GateEntrant = { runId: id, controller };
+      intake = {
+        project,
+        agentRef,
+        options,
+        existing,
+        request,
+        metadata,
+        resuming,
+        strategy,
+        lazy,
+        now,
+        newThread,
+        writes,
+        threadId,
+        readThread,
+        entrant: { runId: id, controller },
+      };
       // A definition another process changed retires its stale instance before the warm path looks.
       const checking = registry.checkForChanges();
-      if (checking !== undefined) await checking;
+      if (!lazy || checking !== undefined) return this.#startWaiting(intake, checking, undefined);
       // The warm path: a live instance serves the agent now, so no registry read and, when the
       // thread is free too, one transaction records the run as running with the user's message.
-      let lease = resuming ? undefined : pool.tryAcquire(project, agentRef);
+      lease = pool.tryAcquire(project, agentRef);
+      if (lease === undefined || readThread !== null) return this.#startWaiting(intake, undefined, lease);
+      const agent = lease.agent;
+      const spec = agent.spec;
+      /** The store's write epoch, taken before the thread is read. */
+      const epoch = threadId !== null && newThread === undefined ? store.writeEpoch?.() : undefined;
+      if (
+        routeVersion(agent, threadId ?? id, now) !== agent.activeVersion ||
+        (threadId !== null &&
+          (bringsConversation(request) ||
+            (newThread === undefined && history.known(project, threadId, epoch) === undefined)))
+      )
+        return this.#startWaiting(intake, undefined, lease);
+      this.#deps.gate?.(agent);
+      const liveTools = lease.instance.resources?.tools;
+      if (liveTools !== undefined)
+        checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+      // Written with the run: no history to read; cached, so that its next run reads none either.
+      if (newThread !== undefined)
+        history.created(project, newThread.id, history.epoch ?? store.writeEpoch?.());
+      const { entrant } = intake;
+      // A `reject` run holds its thread before admission (see #startWaiting); a busy one is refused there.
+      const rejects = threadId !== null && strategy === 'reject';
+      if (rejects && leases.claimNow?.(threadId, entrant) !== true)
+        return this.#startWaiting(intake, undefined, lease);
+      admission = governance.admitNow(admittedOf(project, agent.id, spec, request));
+      if (admission === undefined) {
+        if (rejects) leases.release(threadId, entrant); // claimed again there, before admission
+        return this.#startWaiting(intake, undefined, lease);
+      }
+      if (threadId !== null && !rejects && leases.claimNow?.(threadId, entrant) !== true)
+        claimed = this.#claim(threadId, entrant, strategy);
+      const results = pairToolCalls(request.turns, request.toolResults, NO_OPEN_CALLS);
+      // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
+      const startsNow = claimed === undefined || leases.holds(threadId as string, id);
+      const toolsChecked = liveTools !== undefined;
+      // The epoch the history was current at, for the first call's history (a run that waits reads it again).
+      const plan: Plan = {
+        request,
+        results,
+        prefix: NO_MESSAGES,
+        toolsChecked,
+        epoch: startsNow ? epoch : undefined,
+      };
+      if (!startsNow) {
+        lease.release(); // never hold an instance while waiting for the thread
+        lease = undefined;
+      }
+      const record = newRun({
+        id,
+        project,
+        agent,
+        version: agent.activeVersion,
+        model: spec.model,
+        threadId,
+        input: request.recordInput,
+        metadata,
+        createdAt: now,
+        startedAt: startsNow ? now : null,
+      });
+      let started: Started | undefined;
+      if (startsNow) {
+        const inputs = inputMessages(request, results, id, now);
+        writes.started(threadId === null ? NO_MESSAGES : inputs);
+        started = { inputs, committed: [] };
+      }
+      return Promise.resolve(
+        this.#launch(intake, record, claimed, lease, started, admission, undefined, plan, 0),
+      );
+    } catch (err) {
+      // Refused before it was recorded: what it took is given back, and it counts for nothing.
+      if (intake !== undefined) this.#abandon(intake, lease, admission, claimed);
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Accepts a run that may have to wait: for a definition's change, a registry read, its thread's
+   * history, its thread, admission, or its record's write. `checking` is the registry's pending
+   * check; `lease` the instance the warm path took, else one is looked for here.
+   */
+  async #startWaiting(
+    intake: Intake,
+    checking: Promise<void> | undefined,
+    taken: Lease | undefined,
+  ): Promise<RunHandle> {
+    const { project, agentRef, existing, request, metadata, resuming, strategy, lazy, now } = intake;
+    const { newThread, writes, threadId, readThread, entrant } = intake;
+    const id = entrant.runId;
+    this.#accepting++;
+    try {
+      const { registry, threads, leases, store, pool, governance, history } = this.#deps;
+      let lease = taken;
+      if (checking !== undefined) await checking;
+      if (lease === undefined && !resuming) lease = pool.tryAcquire(project, agentRef);
       /**
        * The thread's claim while it may still be pending (it resolves with the lease's fencing
        * token); undefined once the run holds its thread, or when it has none or claimed none yet.
@@ -467,15 +628,7 @@ export class RunManager {
             claimed = undefined;
           }
         }
-        const admitted = {
-          project,
-          agentId: agent.id,
-          agentQuotas: spec.limits,
-          models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
-          // The run's own cap when it asks for less than the agent allows: reserve what it may use.
-          maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
-          hasTools: spec.tools.length > 0,
-        };
+        const admitted = admittedOf(project, agent.id, spec, request);
         admission =
           governance.admitNow(admitted) ??
           (await this.#admit(admitted, {
@@ -505,7 +658,7 @@ export class RunManager {
         const claimedNow = claimed === undefined || (!leases.fenced && leases.holds(threadId as string, id));
         if (resuming) {
           if (log !== undefined) resumedSeq = await log.lastSeq(id);
-          accepted = { ...existing, status: 'running' };
+          accepted = { ...(existing as RunRecord), status: 'running' };
           started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
         } else {
           const startsNow = lease !== undefined && claimedNow;
@@ -536,42 +689,70 @@ export class RunManager {
           } else if (!lazy && existing === undefined) await writes.commit(accepted, NO_MESSAGES);
         }
       } catch (err) {
-        lease?.release();
-        admission?.withdraw(); // refused before it was recorded: it counts for nothing
-        if (newThread !== undefined && !writes.created) history.delete(newThread.id); // never written
-        if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
+        this.#abandon(intake, lease, admission, claimed);
         throw err;
       }
-      const callerSignal = options.signal;
-      // Listed before the run is driven, which may end it before it first waits; `result` is set
-      // before anything else can see the entry.
-      const live = {
-        project,
-        record: accepted,
-        controller,
-        stream: this.#stream(id, resumedSeq),
-        queued: existing !== undefined,
-        unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
-        timeoutMs: 0,
-      } as LiveRun;
-      if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
-      this.#live.set(id, live);
-      live.result = this.#drive(
-        live,
-        accepted,
-        claimed,
-        entrant,
-        lease,
-        started,
-        admission,
-        pinned,
-        plan,
-        writes,
-      );
-      return { id, accepted, stream: live.stream, result: live.result };
+      return this.#launch(intake, accepted, claimed, lease, started, admission, pinned, plan, resumedSeq);
     } finally {
       this.#accepting--;
     }
+  }
+
+  /** Lists an accepted run and drives it in the background; the handle its caller is given. */
+  #launch(
+    intake: Intake,
+    accepted: RunRecord,
+    claimed: Promise<number | undefined> | undefined,
+    lease: Lease | undefined,
+    started: Started | undefined,
+    admission: RunAdmission,
+    pinned: number | undefined,
+    plan: Plan,
+    resumedSeq: number,
+  ): RunHandle {
+    const { entrant, options, writes } = intake;
+    const { runId: id, controller } = entrant;
+    const callerSignal = options.signal;
+    // Listed before the run is driven, which may end it before it first waits; `result` is set
+    // before anything else can see the entry.
+    const live = {
+      project: intake.project,
+      record: accepted,
+      controller,
+      stream: this.#stream(id, resumedSeq),
+      queued: intake.existing !== undefined,
+      unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
+      timeoutMs: 0,
+    } as LiveRun;
+    if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
+    this.#live.set(id, live);
+    live.result = this.#drive(
+      live,
+      accepted,
+      claimed,
+      entrant,
+      lease,
+      started,
+      admission,
+      pinned,
+      plan,
+      writes,
+    );
+    return { id, accepted, stream: live.stream, result: live.result };
+  }
+
+  /** Gives back what a run refused before it was recorded took, so that it counts for nothing. */
+  #abandon(
+    intake: Intake,
+    lease: Lease | undefined,
+    admission: RunAdmission | undefined,
+    claimed: Promise<number | undefined> | undefined,
+  ): void {
+    lease?.release();
+    admission?.withdraw();
+    const { newThread, writes, threadId, entrant } = intake;
+    if (newThread !== undefined && !writes.created) this.#deps.history.delete(newThread.id); // never written
+    if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
   }
 
   /**
