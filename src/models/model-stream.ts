@@ -17,6 +17,7 @@ import type {
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import type { ModelRateLimit } from '../coordination/rate-limiter.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { unwatchAbort, watchAbort } from '../core/abort-watch.ts';
 import type { Admission, Circuit } from './circuit.ts';
 import type { Release } from './fair-bulkhead.ts';
 
@@ -118,9 +119,9 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
   open(model: LanguageModelV3, call: LanguageModelV3CallOptions): Promise<this> {
     const settle = Promise.withResolvers<this>();
     this.#settle = settle;
-    // Not `once`: every way the attempt or its stream ends removes it (#fail, #free), and options
-    // cost an object per call.
-    this.#signal?.addEventListener('abort', this.#onAbort);
+    // Not `once`: every way the attempt or its stream ends removes it (#fail, #free). A run's signal
+    // tells it without an EventTarget listener (watchAbort).
+    if (this.#signal !== undefined) watchAbort(this.#signal, this.#onAbort);
     this.#timer = this.#guard.clock.setTimeout(this.#onTimeout, this.#guard.timeoutMs);
     void this.#readHead(model, call);
     return settle.promise;
@@ -218,7 +219,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     const settle = this.#settle;
     if (settle === undefined) return;
     this.#settled();
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#signal !== undefined) unwatchAbort(this.#signal, this.#onAbort);
     this.#guard.circuit.failed(this.#admission, err);
     settle.reject(err);
   }
@@ -273,7 +274,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     const release = this.#release;
     if (release === undefined) return;
     this.#release = undefined;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#signal !== undefined) unwatchAbort(this.#signal, this.#onAbort);
     release();
   }
 }

@@ -7,6 +7,7 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { WatchedAbortController } from '../core/abort-watch.ts';
 import { newId } from '../core/ids.ts';
 import { OldestKey } from '../core/oldest-key.ts';
 import { SoloMap } from '../core/solo-map.ts';
@@ -448,7 +449,7 @@ export class RunManager {
       const threadId = request.store ? requestedThread : null;
       const readThread = request.store ? null : requestedThread;
       const id = existing?.id ?? newId('run', now);
-      const controller = new AbortController();
+      const controller = new WatchedAbortController(); // a model attempt watches it without a listener
       intake = {
         project,
         agentRef,
