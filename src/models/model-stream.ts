@@ -139,7 +139,11 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
       this.#tap(part);
       return Promise.resolve({ done: false, value: part });
     }
-    return (this.#reader as ReadableStreamDefaultReader<Part>).read().then(this.#onRead, this.#onReadError);
+    // Closures made here, not per attempt: the run path reads with drain().
+    return (this.#reader as ReadableStreamDefaultReader<Part>).read().then(
+      (next) => this.#onRead(next),
+      (err: unknown) => this.#onReadError(err),
+    );
   }
 
   releaseLock(): void {
@@ -243,17 +247,17 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     else this.#free();
   };
 
-  readonly #onRead = (next: ReadableStreamReadResult<Part>): ReadableStreamReadResult<Part> => {
+  #onRead(next: ReadableStreamReadResult<Part>): ReadableStreamReadResult<Part> {
     if (next.done) this.#end(undefined);
     else this.#tap(next.value);
     return next;
-  };
+  }
 
   /** After the first content part the caller has shown output: errors pass through, unretried. */
-  readonly #onReadError = (err: unknown): never => {
+  #onReadError(err: unknown): never {
     this.#end(err);
     throw err;
-  };
+  }
 
   #tap(part: Part): void {
     if (part.type !== 'finish') return;

@@ -236,7 +236,13 @@ export class SqliteRunStore implements RunStore {
       return this.#write(
         () => {
           const appended = this.#w.createRun(row, rows, token, newThread).map(toMessage);
-          return { run: toRun(row), messages: appended };
+          // The record is read back when asked for: a run's own write never asks (RunWrites).
+          return {
+            get run(): RunRecord {
+              return toRun(row);
+            },
+            messages: appended,
+          };
         },
         newThread !== undefined || partial(rows, token),
       );
