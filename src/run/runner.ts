@@ -168,6 +168,7 @@ export class Runner {
     const clientNames: ReadonlySet<string> =
       clientTools.length === 0 ? NO_NAMES : new Set(clientTools.map((t) => t.name));
     const hooks = input.hooks ?? this.#hooks;
+    const callContext = { project: run.project, agent: run.agentName, runId: run.id };
     try {
       // A run resumed after its node died goes on after its last committed step.
       for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
@@ -180,14 +181,23 @@ export class Runner {
           hooks.emit('beforeModelCall', { ...hookRun(run), step, model: spec.model });
         }
         const started = performance.now();
-        let result: StepResult;
+        // The model call inline, not in a method of its own: an async frame and an await less a step.
+        const result = new StepResult(spec.model, step, events, signal);
         try {
-          result = await this.#modelStep(spec, prompt, toolDefs, step, input);
-        } catch (err) {
+          const opened = await this.#deps.guards.stream(
+            input.models,
+            this.#callOptions(spec, prompt, toolDefs, step, input),
+            callContext,
+          );
+          result.model = opened.ref;
+          // One promise for the whole stream, where a read loop cost one per part.
+          await opened.stream.drain(result);
+        } catch (thrown) {
+          const err = modelError(thrown, signal);
           const seconds = (performance.now() - started) / 1000;
           this.#observer.modelCall(spec.model, seconds, false);
           if (hooks.wants('afterModelCall')) {
-            const { code, message } = describeError(modelError(err, signal), signal.aborted);
+            const { code, message } = describeError(err, signal.aborted);
             hooks.emit('afterModelCall', {
               ...hookRun(run),
               step,
@@ -317,14 +327,14 @@ export class Runner {
     if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
   }
 
-  async #modelStep(
+  /** The options of a step's model call. */
+  #callOptions(
     spec: AgentSpec,
     prompt: ReturnType<typeof toPrompt>,
     tools: LanguageModelV3FunctionTool[],
     step: number,
     input: RunInput,
-  ): Promise<StepResult> {
-    const result = new StepResult(spec.model, step, input.events, input.signal);
+  ): LanguageModelV3CallOptions {
     const settings = input.settings ?? {};
     const temperature = settings.temperature ?? spec.temperature;
     const maxOutputTokens = outputCap(spec, settings, input.admission);
@@ -334,20 +344,7 @@ export class Runner {
     if (tools.length > 0) call.tools = tools;
     if (temperature !== undefined) call.temperature = temperature;
     if (maxOutputTokens !== undefined) call.maxOutputTokens = maxOutputTokens;
-    const { run } = input;
-    try {
-      const opened = await this.#deps.guards.stream(input.models, call, {
-        project: run.project,
-        agent: run.agentName,
-        runId: run.id,
-      });
-      result.model = opened.ref;
-      // One promise for the whole stream, where a read loop cost one per part.
-      await opened.stream.drain(result);
-    } catch (err) {
-      throw modelError(err, input.signal);
-    }
-    return result;
+    return call;
   }
 
   /**
