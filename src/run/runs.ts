@@ -49,7 +49,7 @@ import type { BackgroundJob, RunQueue } from '../coordination/run-queue.ts';
 import type { ThreadLeases } from '../coordination/thread-leases.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
-import { describeError, promptBytes, type Runner } from './runner.ts';
+import { describeError, promptBytes, type Runner, type RunInput } from './runner.ts';
 import { toolDefinitions } from './tool-calls.ts';
 import { RunWrites } from './run-writes.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
@@ -1058,8 +1058,11 @@ export class RunManager {
   /**
    * Takes the run from accepted to terminal; `lease` and `started` are set when it started already.
    * Resolves with its terminal record (or, handed over, the record as it stopped); never rejects.
+   * Not async: a run that holds its thread and instance and started has nothing to wait for before
+   * its first model call, and its end is chained to the runner's promise; any other goes through
+   * {@link #driveWaiting}.
    */
-  async #drive(
+  #drive(
     live: LiveRun,
     accepted: RunRecord,
     /** The thread's claim while it may be pending; undefined when the run holds its thread or has none. */
@@ -1073,8 +1076,65 @@ export class RunManager {
     plan: Plan,
     writes: RunWrites,
   ): Promise<RunRecord> {
-    const { pool, runner, leases, clock } = this.#deps;
-    const { stream } = live;
+    if (
+      claimed !== undefined ||
+      lease === undefined ||
+      started === undefined ||
+      live.controller.signal.aborted
+    )
+      return this.#driveWaiting(
+        live,
+        accepted,
+        claimed,
+        entrant,
+        lease,
+        started,
+        admission,
+        pinned,
+        plan,
+        writes,
+      );
+    const { runner } = this.#deps;
+    const signal = entrant.controller.signal;
+    let running: Promise<RunRecord>;
+    try {
+      running = this.#execute(live, accepted, lease, started, admission, plan, writes);
+    } catch (err) {
+      running = runner.fail(accepted, err, signal, live.stream, writes);
+    }
+    const held = lease;
+    return running.then(
+      (ended) => this.#ended(live, ended, entrant, held, admission, plan),
+      (err: unknown) =>
+        // The runner's own failure to end the run (its terminal write failed): tried once more.
+        runner.fail(accepted, err, signal, live.stream, writes).then(
+          (ended) => this.#ended(live, ended, entrant, held, admission, plan),
+          (failed: unknown) => {
+            this.#release(live, entrant, held, admission, true, undefined, plan);
+            const rethrow = (): never => {
+              throw failed;
+            };
+            const flushing = this.#deps.governance.flush();
+            return flushing === undefined ? rethrow() : flushing.then(rethrow);
+          },
+        ),
+    );
+  }
+
+  /** {@link #drive} for a run that waits for its thread or instance, or is written before it starts. */
+  async #driveWaiting(
+    live: LiveRun,
+    accepted: RunRecord,
+    claimed: Promise<number | undefined> | undefined,
+    entrant: GateEntrant,
+    lease: Lease | undefined,
+    started: Started | undefined,
+    admission: RunAdmission,
+    pinned: number | undefined,
+    plan: Plan,
+    writes: RunWrites,
+  ): Promise<RunRecord> {
+    const { pool, runner, clock } = this.#deps;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
     let holdsThread = claimed === undefined;
@@ -1112,58 +1172,122 @@ export class RunManager {
         started = { inputs, committed: writes.created ? await writes.commit(running, NO_MESSAGES) : [] };
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
-      live.record = run;
-      live.timeoutMs = lease.agent.spec.runTimeoutMs ?? 0;
-      const resources = lease.instance.resources;
-      if (resources === undefined) {
-        throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
-      }
-      stream.publish({ type: 'run.started', run });
-      let history: readonly (MessageRecord | NewMessage)[];
-      if (threadId === null) history = [...plan.prefix, ...started.inputs];
-      else if (writes.newThread)
-        history = promptHistory(started.inputs); // a thread its first write creates
-      else if (writes.created) history = promptHistory(await this.#history(run.project, threadId, started));
-      else {
-        const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);
-        history = promptHistory(pending instanceof Promise ? await pending : pending);
-      }
-      const { request } = plan;
-      ended = await runner.execute({
-        run,
-        spec: lease.agent.spec,
-        models: resources.models,
-        tools: resources.tools,
-        history,
-        signal,
-        events: stream,
-        admission,
-        instructions: request.instructions,
-        clientTools: request.clientTools,
-        settings: request.settings,
-        writes,
-        hooks: resources.hooks,
-      });
+      ended = await this.#execute(live, run, lease, started, admission, plan, writes);
     } catch (err) {
-      ended = await runner.fail(run, err, signal, stream, writes);
+      ended = await runner.fail(run, err, signal, live.stream, writes);
     } finally {
-      lease?.release();
-      admission.release();
-      if (threadId !== null) {
-        if (holdsThread) leases.release(threadId, entrant);
-        else this.#releaseThread(threadId, entrant, claimed);
-      }
-      this.#retire(live, plan.request.store);
-      // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
-      // for them; its caller does wait, so a client that starts its next run on the answer of this
-      // one finds this one's place free on every node. Never fails: an unreachable Redis gets them
-      // later, and the holds expire anyway.
+      this.#release(live, entrant, lease, admission, holdsThread, claimed, plan);
       const flushing = this.#deps.governance.flush();
       if (flushing !== undefined) await flushing;
     }
+    return this.#told(ended, lease);
+  }
+
+  /** Runs a started run that holds its instance and thread: its history, then the runner. */
+  #execute(
+    live: LiveRun,
+    run: RunRecord,
+    lease: Lease,
+    started: Started,
+    admission: RunAdmission,
+    plan: Plan,
+    writes: RunWrites,
+  ): Promise<RunRecord> {
+    live.record = run;
+    live.timeoutMs = lease.agent.spec.runTimeoutMs ?? 0;
+    const resources = lease.instance.resources;
+    if (resources === undefined) {
+      throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
+    }
+    live.stream.publish({ type: 'run.started', run });
+    const threadId = run.threadId;
+    let history: readonly (MessageRecord | NewMessage)[] | Promise<readonly (MessageRecord | NewMessage)[]>;
+    if (threadId === null) history = [...plan.prefix, ...started.inputs];
+    else if (writes.newThread)
+      history = promptHistory(started.inputs); // a thread its first write creates
+    else if (writes.created) history = this.#history(run.project, threadId, started).then(promptHistory);
+    else {
+      const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);
+      history = pending instanceof Promise ? pending.then(promptHistory) : promptHistory(pending);
+    }
+    const input: RunInput = {
+      run,
+      spec: lease.agent.spec,
+      models: resources.models,
+      tools: resources.tools,
+      history: NO_MESSAGES,
+      signal: live.controller.signal,
+      events: live.stream,
+      admission,
+      instructions: plan.request.instructions,
+      clientTools: plan.request.clientTools,
+      settings: plan.request.settings,
+      writes,
+      hooks: resources.hooks,
+    };
+    const { runner } = this.#deps;
+    if (!(history instanceof Promise)) {
+      input.history = history;
+      return runner.execute(input);
+    }
+    return history.then((read) => {
+      input.history = read;
+      return runner.execute(input);
+    });
+  }
+
+  /** The end of a run driven without an async frame: what it held given back, then it is told. */
+  #ended(
+    live: LiveRun,
+    ended: RunRecord,
+    entrant: GateEntrant,
+    lease: Lease,
+    admission: RunAdmission,
+    plan: Plan,
+  ): RunRecord | Promise<RunRecord> {
+    this.#release(live, entrant, lease, admission, true, undefined, plan);
+    return this.#finished(ended, lease);
+  }
+
+  /**
+   * Gives back what a run held (instance, admission, thread) and retires it. A shared ledger (a
+   * cluster's Redis) applies the run's give-backs without making the run wait for them.
+   */
+  #release(
+    live: LiveRun,
+    entrant: GateEntrant,
+    lease: Lease | undefined,
+    admission: RunAdmission,
+    holdsThread: boolean,
+    claimed: Promise<number | undefined> | undefined,
+    plan: Plan,
+  ): void {
+    lease?.release();
+    admission.release();
+    const threadId = live.record.threadId;
+    if (threadId !== null) {
+      if (holdsThread) this.#deps.leases.release(threadId, entrant);
+      else this.#releaseThread(threadId, entrant, claimed);
+    }
+    this.#retire(live, plan.request.store);
+  }
+
+  /**
+   * Tells the observers and hooks of a run that ended, once its give-backs reached a shared ledger:
+   * its caller waits for them, so a client that starts its next run on the answer of this one finds
+   * this one's place free on every node. Never fails: an unreachable Redis gets them later, and the
+   * holds expire anyway.
+   */
+  #finished(ended: RunRecord, lease: Lease | undefined): RunRecord | Promise<RunRecord> {
+    const flushing = this.#deps.governance.flush();
+    if (flushing !== undefined) return flushing.then(() => this.#told(ended, lease));
+    return this.#told(ended, lease);
+  }
+
+  #told(ended: RunRecord, lease: Lease | undefined): RunRecord {
     if (isTerminal(ended.status)) {
       this.#observer.runFinished(ended);
-      runner.finished(ended, lease?.instance.resources?.hooks);
+      this.#deps.runner.finished(ended, lease?.instance.resources?.hooks);
     }
     return ended;
   }
