@@ -7,8 +7,11 @@
 
 /** How the group commit drives the database's transactions. */
 export interface GroupTransactions {
-  /** Runs `body` in one transaction and commits it; throws, having rolled back, when either fails. */
-  readonly transaction: (body: () => void) => void;
+  /**
+   * Runs `body` in one transaction, commits it and returns what `body` returned; throws, having
+   * rolled back, when either fails.
+   */
+  readonly transaction: (body: () => unknown) => unknown;
   /** Inside `transaction`: runs `body` so that a throw undoes its changes alone (a savepoint). */
   readonly isolate: (body: () => unknown) => unknown;
 }
@@ -70,9 +73,7 @@ export class GroupCommit {
   #flushOne(write: PendingWrite): void {
     let value: unknown;
     try {
-      this.#tx.transaction(() => {
-        value = write.fn();
-      });
+      value = this.#tx.transaction(write.fn); // no closure per write
     } catch (err) {
       write.settle.reject(this.#wrapError(err));
       return;
