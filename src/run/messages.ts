@@ -40,26 +40,32 @@ export function toPrompt(
   system: string | readonly string[],
   messages: readonly PromptMessage[],
 ): LanguageModelV3Prompt {
-  const prompt: LanguageModelV3Message[] = [];
-  for (const text of typeof system === 'string' ? [system] : system) {
-    if (text !== '') prompt.push({ role: 'system', content: text });
+  const texts = typeof system === 'string' ? [system] : system;
+  let size = messages.length;
+  for (const text of texts) if (text !== '') size++;
+  // Sized at once: pushes would grow an empty array to 16 places, most of them never used.
+  const prompt = new Array<LanguageModelV3Message>(size);
+  let i = 0;
+  for (const text of texts) {
+    if (text !== '') prompt[i++] = { role: 'system', content: text };
   }
   for (const m of messages) {
     switch (m.role) {
       case 'system':
-        prompt.push({ role: 'system', content: textOf(m.content) });
+        prompt[i++] = { role: 'system', content: textOf(m.content) };
         break;
       case 'user':
-        prompt.push({ role: 'user', content: m.content as UserContent });
+        prompt[i++] = { role: 'user', content: m.content as UserContent };
         break;
       case 'assistant':
-        prompt.push({ role: 'assistant', content: m.content as AssistantContent });
+        prompt[i++] = { role: 'assistant', content: m.content as AssistantContent };
         break;
       case 'tool':
-        prompt.push({ role: 'tool', content: m.content as ToolContent });
+        prompt[i++] = { role: 'tool', content: m.content as ToolContent };
         break;
     }
   }
+  prompt.length = i; // a message of no known role is left out, as before
   return prompt;
 }
 

@@ -231,8 +231,8 @@ export class Runner {
         const { client: clientCalls, server: serverCalls } =
           result.toolCalls.length === 0 ? NO_CALLS : splitCalls(result.toolCalls, clientNames, stateless);
         const stops = clientCalls.length > 0;
-        const assistant: AssistantContent = [];
-        if (result.text !== '') assistant.push({ type: 'text', text: result.text });
+        // Starts with the text part, if any: an array of one, where a push would grow an empty one to 16 places.
+        const assistant: AssistantContent = result.text === '' ? [] : [{ type: 'text', text: result.text }];
         for (const call of stops && stateless ? clientCalls : result.toolCalls) assistant.push(call);
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;

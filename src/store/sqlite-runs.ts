@@ -448,12 +448,11 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     const updated = Math.max(thread.updated_at, lastAt(messages));
     const ttl = thread.ttl_seconds;
-    insertThread({
-      ...thread,
-      message_count: messages.length,
-      updated_at: updated,
-      expires_at: ttl === null ? null : updated + ttl * 1000,
-    });
+    // In place: the row was made for this write (createRun), and nothing else reads it.
+    thread.message_count = messages.length;
+    thread.updated_at = updated;
+    thread.expires_at = ttl === null ? null : updated + ttl * 1000;
+    insertThread(thread);
     return insertMessages(thread.id, messages, 0);
   };
   const createRun = (
