@@ -42,14 +42,17 @@ export function toPrompt(
 ): LanguageModelV3Prompt {
   const texts = typeof system === 'string' ? [system] : system;
   let size = messages.length;
-  for (const text of texts) if (text !== '') size++;
+  // Indexed loops: no iterator object per loop.
+  for (let t = 0; t < texts.length; t++) if (texts[t] !== '') size++;
   // Sized at once: pushes would grow an empty array to 16 places, most of them never used.
   const prompt = new Array<LanguageModelV3Message>(size);
   let i = 0;
-  for (const text of texts) {
+  for (let t = 0; t < texts.length; t++) {
+    const text = texts[t] as string;
     if (text !== '') prompt[i++] = { role: 'system', content: text };
   }
-  for (const m of messages) {
+  for (let k = 0; k < messages.length; k++) {
+    const m = messages[k] as PromptMessage;
     switch (m.role) {
       case 'system':
         prompt[i++] = { role: 'system', content: textOf(m.content) };
@@ -69,6 +72,11 @@ export function toPrompt(
   return prompt;
 }
 
+/** Whether a prompt message is an assistant's with a tool call (module-level: no closure per prompt). */
+const callsTools = (m: LanguageModelV3Message): boolean =>
+  m.role === 'assistant' && m.content.some(isToolCall);
+const isToolCall = (p: { type: string }): boolean => p.type === 'tool-call';
+
 /**
  * Answers, in the prompt only, tool calls left without a result before the conversation moved on
  * (a client that never sent the results of the calls a thread stopped at): providers refuse an
@@ -76,8 +84,7 @@ export function toPrompt(
  */
 export function answerOpenCalls(prompt: LanguageModelV3Prompt): LanguageModelV3Prompt {
   // Most prompts carry no tool call at all: nothing to answer, nothing to copy.
-  if (!prompt.some((m) => m.role === 'assistant' && m.content.some((p) => p.type === 'tool-call')))
-    return prompt;
+  if (!prompt.some(callsTools)) return prompt;
   const out: LanguageModelV3Message[] = [];
   let open: LanguageModelV3ToolCallPart[] = [];
   const close = () => {
