@@ -68,6 +68,7 @@ export interface AttemptGuard {
 
 /** Parts a provider sends before any content: an attempt is not over until something else arrives. */
 const PREAMBLE: ReadonlySet<Part['type']> = new Set(['stream-start', 'response-metadata', 'raw']);
+const NO_PARTS: readonly Part[] = Object.freeze([]);
 const DONE: ReadableStreamReadResult<Part> = Object.freeze({ done: true, value: undefined });
 const ignore = (): void => undefined;
 
@@ -84,7 +85,8 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
   /** Settles the attempt; undefined once it has settled. */
   #settle: PromiseWithResolvers<this> | undefined;
   /** What the attempt read: the preamble and the first content part, handed out first. */
-  readonly #head: Part[] = [];
+  /** Made at its size, part by part (concat): most attempts read ahead two parts, and a push would grow an empty array to 16 places. */
+  #head: readonly Part[] = NO_PARTS;
   #headRead = 0;
   #reader: ReadableStreamDefaultReader<Part> | undefined;
   /** The call's bulkhead slot: the caller's until the hand-over (it retries in it), then the stream's. */
@@ -198,7 +200,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
         if (next.done) break;
         const part = next.value;
         if (part.type === 'error') throw this.#guard.failure(part.error, this.#signal, this.#attempt, true);
-        this.#head.push(part);
+        this.#head = this.#head.concat(part);
         if (!PREAMBLE.has(part.type)) break;
       }
     } catch (err) {

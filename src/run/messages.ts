@@ -40,16 +40,21 @@ export function toPrompt(
   system: string | readonly string[],
   messages: readonly PromptMessage[],
 ): LanguageModelV3Prompt {
-  const texts = typeof system === 'string' ? [system] : system;
+  const one = typeof system === 'string';
   let size = messages.length;
-  // Indexed loops: no iterator object per loop.
-  for (let t = 0; t < texts.length; t++) if (texts[t] !== '') size++;
+  // Indexed loops: no iterator object per loop; and no array made of a lone system text.
+  if (one) size += system === '' ? 0 : 1;
+  else for (let t = 0; t < system.length; t++) if (system[t] !== '') size++;
   // Sized at once: pushes would grow an empty array to 16 places, most of them never used.
   const prompt = new Array<LanguageModelV3Message>(size);
   let i = 0;
-  for (let t = 0; t < texts.length; t++) {
-    const text = texts[t] as string;
-    if (text !== '') prompt[i++] = { role: 'system', content: text };
+  if (one) {
+    if (system !== '') prompt[i++] = { role: 'system', content: system };
+  } else {
+    for (let t = 0; t < system.length; t++) {
+      const text = system[t] as string;
+      if (text !== '') prompt[i++] = { role: 'system', content: text };
+    }
   }
   for (let k = 0; k < messages.length; k++) {
     const m = messages[k] as PromptMessage;

@@ -98,7 +98,8 @@ class StepResult implements PartSink {
   /** The model that answered (a fallback when the agent's own could not). */
   model: string;
   text = '';
-  toolCalls: LanguageModelV3ToolCallPart[] = [];
+  /** The calls the model made; a shared empty array until the first (most steps make none). */
+  toolCalls: LanguageModelV3ToolCallPart[] = NO_TOOL_CALLS;
   finishReason = 'unknown';
   inputTokens = 0;
   outputTokens = 0;
@@ -122,6 +123,7 @@ class StepResult implements PartSink {
         this.#events.publish({ type: 'text.delta', step: this.#step, delta: part.delta });
         break;
       case 'tool-call':
+        if (this.toolCalls === NO_TOOL_CALLS) this.toolCalls = [];
         this.toolCalls.push({
           type: 'tool-call',
           toolCallId: part.toolCallId,
@@ -158,7 +160,11 @@ export class Runner {
     const { spec, tools, signal, events } = input;
     const stateless = input.run.threadId === null;
     let run = input.run;
-    const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
+    const instructions =
+      input.instructions === undefined || input.instructions === ''
+        ? spec.instructions
+        : [spec.instructions, input.instructions];
+    const prompt = answerOpenCalls(toPrompt(instructions, input.history));
     const clientTools = input.clientTools ?? [];
     const agentTools = this.#toolCalls.toolsOf(tools);
     const toolDefs =
@@ -480,6 +486,7 @@ function outputCap(
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set();
+const NO_TOOL_CALLS: LanguageModelV3ToolCallPart[] = Object.freeze([]) as never;
 
 /** A step's tool calls: the caller's (`client`), which end the run, and the agent's to run (`server`). */
 interface SplitCalls {
