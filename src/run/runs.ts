@@ -418,9 +418,13 @@ export class RunManager {
       return Promise.reject(new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs'));
     const { registry, leases, store, clock, pool, governance, history } = this.#deps;
     let lease: Lease | undefined;
-    let intake: Intake | undefined;
     let claimed: Promise<number | undefined> | undefined;
     let admission: RunAdmission | undefined;
+    // What the catch gives back; set once they exist.
+    let newThread: NewThread | undefined;
+    let writes: RunWrites | undefined;
+    let threadId: string | null = null;
+    let entrant: GateEntrant | undefined;
     try {
       // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
       // would end failed instead of waiting.
@@ -438,19 +442,109 @@ export class RunManager {
       // cluster the run is recorded at once: its fencing token must reach the thread first.
       const lazy = existing === undefined && !durable && !leases.fenced;
       const now = clock.now();
-      const newThread = existing === undefined ? this.#newThread(project, options, request, now) : undefined;
-      const writes = new RunWrites(
+      newThread = existing === undefined ? this.#newThread(project, options, request, now) : undefined;
+      writes = new RunWrites(
         { store, history },
         { created: existing !== undefined, keep: request.store, thread: newThread },
       );
       const requestedThread =
         newThread?.id ?? (options.threadId === undefined ? null : parseId('threadId', options.threadId));
       // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
-      const threadId = request.store ? requestedThread : null;
+      threadId = request.store ? requestedThread : null;
       const readThread = request.store ? null : requestedThread;
       const id = existing?.id ?? newId('run', now);
       const controller = new WatchedAbortController(); // a model attempt watches it without a listener
-      intake = {
+      entrant = { runId: id, controller };
+      // A definition another process changed retires its stale instance before the warm path looks.
+      const checking = registry.checkForChanges();
+      // The warm path: a live instance serves the agent now, so no registry read and, when the
+      // thread is free too, one transaction records the run as running with the user's message.
+      // A `break` leaves it for #startWaiting with the lease it took (the one place an Intake is made).
+      warm: {
+        if (!lazy || checking !== undefined) break warm;
+        lease = pool.tryAcquire(project, agentRef);
+        if (lease === undefined || readThread !== null) break warm;
+        const agent = lease.agent;
+        const spec = agent.spec;
+        /** The store's write epoch, taken before the thread is read. */
+        const epoch = threadId !== null && newThread === undefined ? store.writeEpoch?.() : undefined;
+        if (
+          routeVersion(agent, threadId ?? id, now) !== agent.activeVersion ||
+          (threadId !== null &&
+            (bringsConversation(request) ||
+              (newThread === undefined && history.known(project, threadId, epoch) === undefined)))
+        )
+          break warm;
+        this.#deps.gate?.(agent);
+        const liveTools = lease.instance.resources?.tools;
+        if (liveTools !== undefined)
+          checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+        // Written with the run: no history to read; cached, so that its next run reads none either.
+        if (newThread !== undefined)
+          history.created(project, newThread.id, history.epoch ?? store.writeEpoch?.());
+        // A `reject` run holds its thread before admission (see #startWaiting); a busy one is refused there.
+        const rejects = threadId !== null && strategy === 'reject';
+        if (rejects && leases.claimNow?.(threadId as string, entrant) !== true) break warm;
+        admission = governance.admitNow(admittedOf(project, agent.id, spec, request));
+        if (admission === undefined) {
+          if (rejects) leases.release(threadId as string, entrant); // claimed again there, before admission
+          break warm;
+        }
+        if (threadId !== null && !rejects && leases.claimNow?.(threadId, entrant) !== true)
+          claimed = this.#claim(threadId, entrant, strategy);
+        const results = pairToolCalls(request.turns, request.toolResults, NO_OPEN_CALLS);
+        // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
+        const startsNow = claimed === undefined || leases.holds(threadId as string, id);
+        const toolsChecked = liveTools !== undefined;
+        // The epoch the history was current at, for the first call's history (a run that waits reads it again).
+        const plan: Plan = {
+          request,
+          results,
+          prefix: NO_MESSAGES,
+          toolsChecked,
+          epoch: startsNow ? epoch : undefined,
+        };
+        if (!startsNow) {
+          lease.release(); // never hold an instance while waiting for the thread
+          lease = undefined;
+        }
+        const record = newRun({
+          id,
+          project,
+          agent,
+          version: agent.activeVersion,
+          model: spec.model,
+          threadId,
+          input: request.recordInput,
+          metadata,
+          createdAt: now,
+          startedAt: startsNow ? now : null,
+        });
+        let started: Started | undefined;
+        if (startsNow) {
+          const inputs = inputMessages(request, results, id, now);
+          writes.started(threadId === null ? NO_MESSAGES : inputs);
+          started = { inputs, committed: [] };
+        }
+        return Promise.resolve(
+          this.#launch(
+            project,
+            options,
+            false,
+            entrant,
+            writes,
+            record,
+            claimed,
+            lease,
+            started,
+            admission,
+            undefined,
+            plan,
+            0,
+          ),
+        );
+      }
+      const intake: Intake = {
         project,
         agentRef,
         options,
@@ -465,85 +559,13 @@ export class RunManager {
         writes,
         threadId,
         readThread,
-        entrant: { runId: id, controller },
+        entrant,
       };
-      // A definition another process changed retires its stale instance before the warm path looks.
-      const checking = registry.checkForChanges();
-      if (!lazy || checking !== undefined) return this.#startWaiting(intake, checking, undefined);
-      // The warm path: a live instance serves the agent now, so no registry read and, when the
-      // thread is free too, one transaction records the run as running with the user's message.
-      lease = pool.tryAcquire(project, agentRef);
-      if (lease === undefined || readThread !== null) return this.#startWaiting(intake, undefined, lease);
-      const agent = lease.agent;
-      const spec = agent.spec;
-      /** The store's write epoch, taken before the thread is read. */
-      const epoch = threadId !== null && newThread === undefined ? store.writeEpoch?.() : undefined;
-      if (
-        routeVersion(agent, threadId ?? id, now) !== agent.activeVersion ||
-        (threadId !== null &&
-          (bringsConversation(request) ||
-            (newThread === undefined && history.known(project, threadId, epoch) === undefined)))
-      )
-        return this.#startWaiting(intake, undefined, lease);
-      this.#deps.gate?.(agent);
-      const liveTools = lease.instance.resources?.tools;
-      if (liveTools !== undefined)
-        checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
-      // Written with the run: no history to read; cached, so that its next run reads none either.
-      if (newThread !== undefined)
-        history.created(project, newThread.id, history.epoch ?? store.writeEpoch?.());
-      const { entrant } = intake;
-      // A `reject` run holds its thread before admission (see #startWaiting); a busy one is refused there.
-      const rejects = threadId !== null && strategy === 'reject';
-      if (rejects && leases.claimNow?.(threadId, entrant) !== true)
-        return this.#startWaiting(intake, undefined, lease);
-      admission = governance.admitNow(admittedOf(project, agent.id, spec, request));
-      if (admission === undefined) {
-        if (rejects) leases.release(threadId, entrant); // claimed again there, before admission
-        return this.#startWaiting(intake, undefined, lease);
-      }
-      if (threadId !== null && !rejects && leases.claimNow?.(threadId, entrant) !== true)
-        claimed = this.#claim(threadId, entrant, strategy);
-      const results = pairToolCalls(request.turns, request.toolResults, NO_OPEN_CALLS);
-      // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
-      const startsNow = claimed === undefined || leases.holds(threadId as string, id);
-      const toolsChecked = liveTools !== undefined;
-      // The epoch the history was current at, for the first call's history (a run that waits reads it again).
-      const plan: Plan = {
-        request,
-        results,
-        prefix: NO_MESSAGES,
-        toolsChecked,
-        epoch: startsNow ? epoch : undefined,
-      };
-      if (!startsNow) {
-        lease.release(); // never hold an instance while waiting for the thread
-        lease = undefined;
-      }
-      const record = newRun({
-        id,
-        project,
-        agent,
-        version: agent.activeVersion,
-        model: spec.model,
-        threadId,
-        input: request.recordInput,
-        metadata,
-        createdAt: now,
-        startedAt: startsNow ? now : null,
-      });
-      let started: Started | undefined;
-      if (startsNow) {
-        const inputs = inputMessages(request, results, id, now);
-        writes.started(threadId === null ? NO_MESSAGES : inputs);
-        started = { inputs, committed: [] };
-      }
-      return Promise.resolve(
-        this.#launch(intake, record, claimed, lease, started, admission, undefined, plan, 0),
-      );
+      return this.#startWaiting(intake, checking, lease);
     } catch (err) {
       // Refused before it was recorded: what it took is given back, and it counts for nothing.
-      if (intake !== undefined) this.#abandon(intake, lease, admission, claimed);
+      if (writes !== undefined && entrant !== undefined)
+        this.#abandon(lease, admission, claimed, newThread, writes, threadId, entrant);
       return Promise.reject(err);
     }
   }
@@ -690,10 +712,24 @@ export class RunManager {
           } else if (!lazy && existing === undefined) await writes.commit(accepted, NO_MESSAGES);
         }
       } catch (err) {
-        this.#abandon(intake, lease, admission, claimed);
+        this.#abandon(lease, admission, claimed, newThread, writes, threadId, entrant);
         throw err;
       }
-      return this.#launch(intake, accepted, claimed, lease, started, admission, pinned, plan, resumedSeq);
+      return this.#launch(
+        project,
+        intake.options,
+        existing !== undefined,
+        entrant,
+        writes,
+        accepted,
+        claimed,
+        lease,
+        started,
+        admission,
+        pinned,
+        plan,
+        resumedSeq,
+      );
     } finally {
       this.#accepting--;
     }
@@ -701,7 +737,12 @@ export class RunManager {
 
   /** Lists an accepted run and drives it in the background; the handle its caller is given. */
   #launch(
-    intake: Intake,
+    project: string,
+    options: StartRunOptions,
+    /** A background run (already recorded): handed over, not interrupted, when this node closes. */
+    queued: boolean,
+    entrant: GateEntrant,
+    writes: RunWrites,
     accepted: RunRecord,
     claimed: Promise<number | undefined> | undefined,
     lease: Lease | undefined,
@@ -711,17 +752,16 @@ export class RunManager {
     plan: Plan,
     resumedSeq: number,
   ): RunHandle {
-    const { entrant, options, writes } = intake;
     const { runId: id, controller } = entrant;
     const callerSignal = options.signal;
     // Listed before the run is driven, which may end it before it first waits; `result` is set
     // before anything else can see the entry.
     const live = {
-      project: intake.project,
+      project,
       record: accepted,
       controller,
       stream: this.#stream(id, resumedSeq),
-      queued: intake.existing !== undefined,
+      queued,
       unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
       timeoutMs: 0,
     } as LiveRun;
@@ -744,14 +784,16 @@ export class RunManager {
 
   /** Gives back what a run refused before it was recorded took, so that it counts for nothing. */
   #abandon(
-    intake: Intake,
     lease: Lease | undefined,
     admission: RunAdmission | undefined,
     claimed: Promise<number | undefined> | undefined,
+    newThread: NewThread | undefined,
+    writes: RunWrites,
+    threadId: string | null,
+    entrant: GateEntrant,
   ): void {
     lease?.release();
     admission?.withdraw();
-    const { newThread, writes, threadId, entrant } = intake;
     if (newThread !== undefined && !writes.created) this.#deps.history.delete(newThread.id); // never written
     if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
   }
