@@ -199,6 +199,7 @@ export {
   ModelGuards,
   type ModelStream,
   type ModelStreamReader,
+  type PartSink,
   type ModelTarget,
   type UsageExceededCap,
 } from './models/resilient-model.ts';

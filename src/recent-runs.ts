@@ -23,6 +23,8 @@ export class RecentRuns {
   readonly #maxAgents: number;
   /** Insertion order is recency: an agent that runs again moves to the end. */
   readonly #byAgent = new Map<string, RecentRun[]>();
+  /** The agent that finished a run last: already the newest key of #byAgent. */
+  #newest: string | undefined;
 
   constructor(perAgent: number, maxAgents: number) {
     this.#perAgent = perAgent;
@@ -38,10 +40,14 @@ export class RecentRuns {
         if (oldest !== undefined) this.#byAgent.delete(oldest);
       }
       list = [];
-    } else {
+      this.#byAgent.set(run.agentId, list);
+    } else if (run.agentId !== this.#newest) {
+      // Moved to the end; an agent that ran last already is there (a delete and set of a Map's
+      // only key cost it a new table each time).
       this.#byAgent.delete(run.agentId);
+      this.#byAgent.set(run.agentId, list);
     }
-    this.#byAgent.set(run.agentId, list);
+    this.#newest = run.agentId;
     const finishedAt = run.finishedAt ?? run.createdAt;
     list.unshift({
       runId: run.id,

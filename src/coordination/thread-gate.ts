@@ -8,6 +8,7 @@
  * State exists only for threads with a run in flight, and each queue is bounded.
  */
 import { AgentPoolError } from '../core/errors.ts';
+import { SoloMap } from '../core/solo-map.ts';
 
 /** What a run does when its thread is busy. */
 export const MULTITASK_STRATEGIES = ['reject', 'enqueue', 'interrupt'] as const;
@@ -34,7 +35,8 @@ interface ThreadTurn {
 
 /** Grants threads to runs one at a time. */
 export class ThreadGate {
-  readonly #threads = new Map<string, ThreadTurn>();
+  /** Threads held; usually one at a time, so a SoloMap. */
+  readonly #threads = new SoloMap<string, ThreadTurn>();
   readonly #maxQueue: number;
 
   /** @param maxQueue runs waiting on one thread at most; more fail with `THREAD_BUSY`. */

@@ -91,8 +91,9 @@ export function objectOption(
 
 /** Rejects keys of `input` that are not in `known`, naming the first one found. */
 export function rejectUnknownKeys(prefix: string, input: object, known: readonly string[]): void {
-  for (const key of Object.keys(input)) {
-    if (!known.includes(key)) {
+  // for-in, not Object.keys: no array of the keys per call (a run checks its options this way).
+  for (const key in input) {
+    if (Object.hasOwn(input, key) && !known.includes(key)) {
       throw validationError(`${prefix}${key}`, `is not a known field (known: ${known.join(', ')})`);
     }
   }

@@ -143,14 +143,17 @@ export class RunAdmission {
     // Charged before the reservation is given back: a shared ledger applies them in this order,
     // so between the two a window shows the cost twice (never a moment with it nowhere).
     ledger.charge(this.#run.project, usd, this.#createdAt);
-    let left = usd;
-    for (const hold of this.#holds) {
-      const take = Math.min(hold.usd, left);
-      ledger.unreserve(this.#hold, hold.windows, take);
-      hold.usd -= take;
-      left -= take;
+    if (this.#holds.length > 0) {
+      // No budget, no holds: nothing to filter, and no new (empty) array per step.
+      let left = usd;
+      for (const hold of this.#holds) {
+        const take = Math.min(hold.usd, left);
+        ledger.unreserve(this.#hold, hold.windows, take);
+        hold.usd -= take;
+        left -= take;
+      }
+      this.#holds = this.#holds.filter((h) => h.usd > 0);
     }
-    this.#holds = this.#holds.filter((h) => h.usd > 0);
     this.#spent += usd;
     ledger.addTokens(this.#run.project, tokens, this.#ctx.clock.now());
   }
@@ -170,8 +173,10 @@ export class RunAdmission {
     if (this.#released) return;
     this.#released = true;
     const { ledger } = this.#ctx;
-    for (const hold of this.#holds) ledger.unreserve(this.#hold, hold.windows, hold.usd);
-    this.#holds = [];
+    if (this.#holds.length > 0) {
+      for (const hold of this.#holds) ledger.unreserve(this.#hold, hold.windows, hold.usd);
+      this.#holds = [];
+    }
     ledger.release(this.#hold);
   }
 

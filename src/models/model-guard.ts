@@ -122,33 +122,43 @@ export class ModelGuard {
   }
 
   /**
-   * Makes the call with a bulkhead slot: attempts, retried while the failure is retryable and
-   * attempts are left. The stream holds the slot until it ends (or the call is cancelled, read or
-   * not): a streaming call keeps the provider busy.
+   * Makes the call with a bulkhead slot: the first attempt, then, only if it fails, retries while
+   * the failure is retryable and attempts are left. The stream holds the slot until it ends (or the
+   * call is cancelled, read or not): a streaming call keeps the provider busy.
    */
-  async #call(
+  #call(model: LanguageModelV3, call: LanguageModelV3CallOptions, release: Release): Promise<ModelStream> {
+    // No async frame on the way of a call answered at its first attempt: the retry loop is entered
+    // only by a failure.
+    return this.#attempt(model, call, 1, release).catch((err: unknown) =>
+      this.#retry(err, model, call, release),
+    );
+  }
+
+  /** Retries after `failed` (attempt 1 failed with it); gives the slot back when no attempt answers. */
+  async #retry(
+    failed: unknown,
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
     release: Release,
   ): Promise<ModelStream> {
     const signal = call.abortSignal;
+    let err = failed;
     try {
       for (let attempt = 1; ; attempt++) {
+        if (signal?.aborted === true || attempt >= this.policy.retry.maxAttempts || !this.#retryable(err))
+          throw err;
+        this.retries++;
+        this.#deps.observer.retried(this.ref);
+        await sleep(this.#backoff(err, attempt), undefined, { ...UNREF, signal });
         try {
-          const stream = await this.#attempt(model, call, attempt);
-          stream.hold(release);
-          return stream;
-        } catch (err) {
-          if (signal?.aborted === true || attempt >= this.policy.retry.maxAttempts || !this.#retryable(err))
-            throw err;
-          this.retries++;
-          this.#deps.observer.retried(this.ref);
-          await sleep(this.#backoff(err, attempt), undefined, { ...UNREF, signal });
+          return await this.#attempt(model, call, attempt + 1, release);
+        } catch (next) {
+          err = next;
         }
       }
-    } catch (err) {
+    } catch (end) {
       release();
-      throw this.#failed(err, signal);
+      throw this.#failed(end, signal);
     }
   }
 
@@ -186,10 +196,11 @@ export class ModelGuard {
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
     attempt: number,
+    release: Release,
   ): Promise<GuardedStream> {
     const limit = this.#limit;
-    if (limit === undefined) return this.#send(model, call, attempt, undefined);
-    return this.#limited(limit, model, call, attempt);
+    if (limit === undefined) return this.#send(model, call, attempt, release, undefined);
+    return this.#limited(limit, model, call, attempt, release);
   }
 
   async #limited(
@@ -197,6 +208,7 @@ export class ModelGuard {
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
     attempt: number,
+    release: Release,
   ): Promise<GuardedStream> {
     call.abortSignal?.throwIfAborted();
     const now = this.#deps.clock.now();
@@ -209,14 +221,18 @@ export class ModelGuard {
         ? await untilAborted(taking, call.abortSignal, (late) => late === undefined && unsent())
         : taking;
     if (refusal !== undefined) throw this.#throttle(refusal);
-    return this.#send(model, call, attempt, unsent);
+    return this.#send(model, call, attempt, release, unsent);
   }
 
-  /** The request, unless the caller aborted or the breaker refuses it (then `unsent` is told). */
+  /**
+   * The request, unless the caller aborted or the breaker refuses it (then `unsent` is told). The
+   * stream it answers with holds the call's bulkhead slot (`release`).
+   */
   #send(
     model: LanguageModelV3,
     call: LanguageModelV3CallOptions,
     attempt: number,
+    release: Release,
     unsent: (() => void) | undefined,
   ): Promise<GuardedStream> {
     const signal = call.abortSignal;
@@ -225,7 +241,7 @@ export class ModelGuard {
       unsent?.();
       return Promise.reject(signal?.aborted === true ? signal.reason : this.#unavailable());
     }
-    return new GuardedStream(this.#attempts, signal, attempt, admission).open(model, call);
+    return new GuardedStream(this.#attempts, signal, attempt, admission, release).open(model, call);
   }
 
   /** MODEL_BUSY for a call the bulkhead refused, saying which bound refused it. */

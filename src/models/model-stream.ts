@@ -17,6 +17,7 @@ import type {
 import type { ReadableStreamReadResult } from 'node:stream/web';
 import type { ModelRateLimit } from '../coordination/rate-limiter.ts';
 import type { Clock, TimerHandle } from '../core/clock.ts';
+import { unwatchAbort, watchAbort } from '../core/abort-watch.ts';
 import type { Admission, Circuit } from './circuit.ts';
 import type { Release } from './fair-bulkhead.ts';
 
@@ -31,10 +32,22 @@ export interface ModelStreamReader {
   cancel(reason?: unknown): Promise<void>;
 }
 
+/** What {@link ModelStream.drain} hands each part to. */
+export interface PartSink {
+  /** Takes the next part; a throw stops the stream (it is cancelled) and rejects the drain with it. */
+  part(part: Part): void;
+}
+
 /** The parts of one model call, starting with the first part the answering model sent. */
 export interface ModelStream {
   /** The stream's one reader (the stream itself: there is no second reader to lock out). */
   getReader(): ModelStreamReader;
+  /**
+   * Reads the stream to its end, handing each part to `sink` in order: what the attempt read
+   * ahead at once, the rest as it arrives. Resolves once the stream ended; rejects with what broke
+   * it or what `sink` threw. Cheaper than `read()` in a loop: no promise nor result object per part.
+   */
+  drain(sink: PartSink): Promise<void>;
   /** Stops the call: the request is cancelled and its bulkhead slot freed. */
   cancel(reason?: unknown): Promise<void>;
 }
@@ -55,7 +68,7 @@ export interface AttemptGuard {
 
 /** Parts a provider sends before any content: an attempt is not over until something else arrives. */
 const PREAMBLE: ReadonlySet<Part['type']> = new Set(['stream-start', 'response-metadata', 'raw']);
-const ONCE = { once: true } as const;
+const NO_PARTS: readonly Part[] = Object.freeze([]);
 const DONE: ReadableStreamReadResult<Part> = Object.freeze({ done: true, value: undefined });
 const ignore = (): void => undefined;
 
@@ -72,41 +85,48 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
   /** Settles the attempt; undefined once it has settled. */
   #settle: PromiseWithResolvers<this> | undefined;
   /** What the attempt read: the preamble and the first content part, handed out first. */
-  readonly #head: Part[] = [];
+  /** Made at its size, part by part (concat): most attempts read ahead two parts, and a push would grow an empty array to 16 places. */
+  #head: readonly Part[] = NO_PARTS;
   #headRead = 0;
   #reader: ReadableStreamDefaultReader<Part> | undefined;
+  /** The call's bulkhead slot: the caller's until the hand-over (it retries in it), then the stream's. */
+  readonly #slot: Release;
   /** The call's bulkhead slot, from the hand-over until the stream ends or the caller aborts. */
   #release: Release | undefined;
   #done = false;
   /** What broke the stream after the hand-over; every later read rejects with it. */
   #error: unknown;
 
-  constructor(guard: AttemptGuard, signal: AbortSignal | undefined, attempt: number, admission: Admission) {
+  constructor(
+    guard: AttemptGuard,
+    signal: AbortSignal | undefined,
+    attempt: number,
+    admission: Admission,
+    slot: Release,
+  ) {
     this.#guard = guard;
     this.#signal = signal;
     this.#attempt = attempt;
     this.#admission = admission;
+    this.#slot = slot;
   }
 
   /**
    * Sends the request (the caller's signal must not have aborted yet). Resolves once the first
-   * content part arrived; rejects with the attempt's failure, on time even if the model ignores
-   * its abort signal, or with the abort reason as soon as the caller aborts. The breaker hears
+   * content part arrived, the stream then holding the call's bulkhead slot until it ends; rejects
+   * with the attempt's failure, on time even if the model ignores its abort signal, or with the
+   * abort reason as soon as the caller aborts, leaving the slot to the caller. The breaker hears
    * the outcome before the caller does.
    */
   open(model: LanguageModelV3, call: LanguageModelV3CallOptions): Promise<this> {
     const settle = Promise.withResolvers<this>();
     this.#settle = settle;
-    this.#signal?.addEventListener('abort', this.#onAbort, ONCE);
+    // Not `once`: every way the attempt or its stream ends removes it (#fail, #free). A run's signal
+    // tells it without an EventTarget listener (watchAbort).
+    if (this.#signal !== undefined) watchAbort(this.#signal, this.#onAbort);
     this.#timer = this.#guard.clock.setTimeout(this.#onTimeout, this.#guard.timeoutMs);
     void this.#readHead(model, call);
     return settle.promise;
-  }
-
-  /** Holds the call's bulkhead slot until the stream ends; a caller who aborted meanwhile gets it freed at once. */
-  hold(release: Release): void {
-    this.#release = release;
-    if (this.#signal?.aborted === true) this.#free();
   }
 
   getReader(): this {
@@ -121,11 +141,46 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
       this.#tap(part);
       return Promise.resolve({ done: false, value: part });
     }
-    return (this.#reader as ReadableStreamDefaultReader<Part>).read().then(this.#onRead, this.#onReadError);
+    // Closures made here, not per attempt: the run path reads with drain().
+    return (this.#reader as ReadableStreamDefaultReader<Part>).read().then(
+      (next) => this.#onRead(next),
+      (err: unknown) => this.#onReadError(err),
+    );
   }
 
   releaseLock(): void {
     if (!this.#done) this.cancel().catch(ignore);
+  }
+
+  async drain(sink: PartSink): Promise<void> {
+    try {
+      for (;;) {
+        if (this.#done) {
+          if (this.#error !== undefined) throw this.#error;
+          return;
+        }
+        let part = this.#head[this.#headRead];
+        if (part !== undefined) this.#headRead++;
+        else {
+          let next: ReadableStreamReadResult<Part>;
+          try {
+            next = await (this.#reader as ReadableStreamDefaultReader<Part>).read();
+          } catch (err) {
+            this.#end(err); // after the first content part errors pass through, unretried
+            throw err;
+          }
+          if (next.done) {
+            this.#end(undefined);
+            return;
+          }
+          part = next.value;
+        }
+        this.#tap(part);
+        sink.part(part);
+      }
+    } finally {
+      this.releaseLock(); // a sink that threw leaves the stream unread: cancelled, its slot freed
+    }
   }
 
   async cancel(reason?: unknown): Promise<void> {
@@ -145,7 +200,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
         if (next.done) break;
         const part = next.value;
         if (part.type === 'error') throw this.#guard.failure(part.error, this.#signal, this.#attempt, true);
-        this.#head.push(part);
+        this.#head = this.#head.concat(part);
         if (!PREAMBLE.has(part.type)) break;
       }
     } catch (err) {
@@ -158,6 +213,8 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
       return;
     }
     this.#settled();
+    // The caller's abort would have failed the attempt: the signal has not aborted.
+    this.#release = this.#slot;
     this.#guard.circuit.succeeded(this.#admission);
     settle.resolve(this);
   }
@@ -168,7 +225,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     const settle = this.#settle;
     if (settle === undefined) return;
     this.#settled();
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#signal !== undefined) unwatchAbort(this.#signal, this.#onAbort);
     this.#guard.circuit.failed(this.#admission, err);
     settle.reject(err);
   }
@@ -192,17 +249,17 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     else this.#free();
   };
 
-  readonly #onRead = (next: ReadableStreamReadResult<Part>): ReadableStreamReadResult<Part> => {
+  #onRead(next: ReadableStreamReadResult<Part>): ReadableStreamReadResult<Part> {
     if (next.done) this.#end(undefined);
     else this.#tap(next.value);
     return next;
-  };
+  }
 
   /** After the first content part the caller has shown output: errors pass through, unretried. */
-  readonly #onReadError = (err: unknown): never => {
+  #onReadError(err: unknown): never {
     this.#end(err);
     throw err;
-  };
+  }
 
   #tap(part: Part): void {
     if (part.type !== 'finish') return;
@@ -223,7 +280,7 @@ export class GuardedStream implements ModelStream, ModelStreamReader {
     const release = this.#release;
     if (release === undefined) return;
     this.#release = undefined;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
+    if (this.#signal !== undefined) unwatchAbort(this.#signal, this.#onAbort);
     release();
   }
 }

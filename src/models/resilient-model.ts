@@ -6,7 +6,7 @@
  */
 import type { LanguageModelV3, LanguageModelV3CallOptions } from '@ai-sdk/provider';
 import { LocalRateLimiter } from '../coordination/local-rate-limiter.ts';
-import { type AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { isAgentPoolError, validationError } from '../core/errors.ts';
 import type { ModelGuardStats, ModelObserver, UsageExceededCap } from './model-events.ts';
 import { ModelGuard, type ModelGuardsDeps } from './model-guard.ts';
 import type { ModelStream } from './model-stream.ts';
@@ -25,7 +25,7 @@ export type {
   UsageExceededCap,
 } from './model-events.ts';
 export type { ModelGuardsDeps } from './model-guard.ts';
-export type { ModelStream, ModelStreamReader } from './model-stream.ts';
+export type { ModelStream, ModelStreamReader, PartSink } from './model-stream.ts';
 
 /** One model of a route: its ref (the guard it goes through) and the provider model. */
 export interface ModelTarget {
@@ -71,32 +71,46 @@ export class ModelGuards {
   }
 
   /** Streams one model call through `route` (primary first, then fallbacks): the answering ref and a stream that starts with the first part that model sent. */
-  async stream(
+  stream(
     route: readonly ModelTarget[],
     call: LanguageModelV3CallOptions,
     context: ModelCallContext,
   ): Promise<{ ref: string; stream: ModelStream }> {
-    if (route.length === 0) throw validationError('route', 'must list at least one model');
+    try {
+      if (route.length === 0) throw validationError('route', 'must list at least one model');
+      call.abortSignal?.throwIfAborted();
+      return this.#through(route, 0, call, context);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * The call through `route[i]`, then the next model of the route when it fails in a way a
+   * fallback may fix. No async frame on the way of a call its first model answers.
+   */
+  #through(
+    route: readonly ModelTarget[],
+    i: number,
+    call: LanguageModelV3CallOptions,
+    context: ModelCallContext,
+  ): Promise<{ ref: string; stream: ModelStream }> {
+    const target = route[i] as ModelTarget;
+    const guard = this.#guard(target.ref);
     const signal = call.abortSignal;
-    signal?.throwIfAborted();
-    let last: AgentPoolError | undefined;
-    for (let i = 0; i < route.length; i++) {
-      const target = route[i] as ModelTarget;
-      const guard = this.#guard(target.ref);
-      try {
-        const stream = await guard.open(target.model, call, context.project);
+    return guard.open(target.model, call, context.project).then(
+      (stream) => {
         if (signal?.aborted !== true) return { ref: target.ref, stream };
         // The guard leaves at once when the caller aborts: this abort came with its answer.
         stream.cancel(signal.reason).catch(() => undefined);
         throw signal.reason;
-      } catch (err) {
+      },
+      (err: unknown) => {
         if (signal?.aborted === true) throw signal.reason;
         if (!isAgentPoolError(err)) throw err;
         err.details['attempted'] = route.slice(0, i + 1).map((t) => t.ref);
-        if (!canFallBack(err)) throw err;
-        last = err;
         const next = route[i + 1];
-        if (next === undefined) break;
+        if (!canFallBack(err) || next === undefined) throw err;
         guard.fallbacks++;
         const reason = { code: err.code, message: err.message };
         this.#deps.bus.emit({
@@ -108,9 +122,9 @@ export class ModelGuards {
           ...context,
         });
         this.#deps.observer.fallback(target.ref, next.ref);
-      }
-    }
-    throw last as AgentPoolError;
+        return this.#through(route, i + 1, call, context);
+      },
+    );
   }
 
   /**

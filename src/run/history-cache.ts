@@ -107,10 +107,17 @@ export class ThreadHistoryCache {
   /** Records messages just committed to a thread; keeps the entry only if they continue it exactly. */
   appended(threadId: string, messages: readonly MessageRecord[]): void {
     const first = messages[0];
-    const cached = this.#threads.get(threadId)?.messages;
-    if (first === undefined || cached === undefined) return;
+    const entry = this.#threads.get(threadId);
+    if (first === undefined || entry === undefined) return;
+    const cached = entry.messages;
     if (first.seq !== (cached.at(-1)?.seq ?? 0) + 1) {
       this.#threads.delete(threadId);
+      return;
+    }
+    // A new thread's first messages: an array of their size, where a push would grow the empty one
+    // to 16 places.
+    if (cached.length === 0) {
+      entry.messages = messages.slice(-this.#options.maxMessages);
       return;
     }
     cached.push(...messages);

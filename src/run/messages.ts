@@ -40,28 +40,47 @@ export function toPrompt(
   system: string | readonly string[],
   messages: readonly PromptMessage[],
 ): LanguageModelV3Prompt {
-  const prompt: LanguageModelV3Message[] = [];
-  for (const text of typeof system === 'string' ? [system] : system) {
-    if (text !== '') prompt.push({ role: 'system', content: text });
+  const one = typeof system === 'string';
+  let size = messages.length;
+  // Indexed loops: no iterator object per loop; and no array made of a lone system text.
+  if (one) size += system === '' ? 0 : 1;
+  else for (let t = 0; t < system.length; t++) if (system[t] !== '') size++;
+  // Sized at once: pushes would grow an empty array to 16 places, most of them never used.
+  const prompt = new Array<LanguageModelV3Message>(size);
+  let i = 0;
+  if (one) {
+    if (system !== '') prompt[i++] = { role: 'system', content: system };
+  } else {
+    for (let t = 0; t < system.length; t++) {
+      const text = system[t] as string;
+      if (text !== '') prompt[i++] = { role: 'system', content: text };
+    }
   }
-  for (const m of messages) {
+  for (let k = 0; k < messages.length; k++) {
+    const m = messages[k] as PromptMessage;
     switch (m.role) {
       case 'system':
-        prompt.push({ role: 'system', content: textOf(m.content) });
+        prompt[i++] = { role: 'system', content: textOf(m.content) };
         break;
       case 'user':
-        prompt.push({ role: 'user', content: m.content as UserContent });
+        prompt[i++] = { role: 'user', content: m.content as UserContent };
         break;
       case 'assistant':
-        prompt.push({ role: 'assistant', content: m.content as AssistantContent });
+        prompt[i++] = { role: 'assistant', content: m.content as AssistantContent };
         break;
       case 'tool':
-        prompt.push({ role: 'tool', content: m.content as ToolContent });
+        prompt[i++] = { role: 'tool', content: m.content as ToolContent };
         break;
     }
   }
+  prompt.length = i; // a message of no known role is left out, as before
   return prompt;
 }
+
+/** Whether a prompt message is an assistant's with a tool call (module-level: no closure per prompt). */
+const callsTools = (m: LanguageModelV3Message): boolean =>
+  m.role === 'assistant' && m.content.some(isToolCall);
+const isToolCall = (p: { type: string }): boolean => p.type === 'tool-call';
 
 /**
  * Answers, in the prompt only, tool calls left without a result before the conversation moved on
@@ -70,8 +89,7 @@ export function toPrompt(
  */
 export function answerOpenCalls(prompt: LanguageModelV3Prompt): LanguageModelV3Prompt {
   // Most prompts carry no tool call at all: nothing to answer, nothing to copy.
-  if (!prompt.some((m) => m.role === 'assistant' && m.content.some((p) => p.type === 'tool-call')))
-    return prompt;
+  if (!prompt.some(callsTools)) return prompt;
   const out: LanguageModelV3Message[] = [];
   let open: LanguageModelV3ToolCallPart[] = [];
   const close = () => {

@@ -173,6 +173,9 @@ export function inputMessages(
   runId: string,
   now: number,
 ): NewMessage[] {
+  // A plain run's one message in an array of its size (a push would grow an empty one to 16 places).
+  if (request.turns.length === 0 && results === undefined && request.text !== undefined)
+    return [userMessage(newId('msg', now), request.text, runId, now)];
   const out: NewMessage[] = request.turns.map((turn) => ({
     id: newId('msg', now),
     role: turn.role,

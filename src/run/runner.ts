@@ -11,6 +11,7 @@
 import type {
   LanguageModelV3CallOptions,
   LanguageModelV3FunctionTool,
+  LanguageModelV3StreamPart,
   LanguageModelV3ToolCallPart,
 } from '@ai-sdk/provider';
 import type { Clock } from '../core/clock.ts';
@@ -19,7 +20,7 @@ import { newId } from '../core/ids.ts';
 import { roundUsd } from '../core/money.ts';
 import type { RunAdmission } from '../governance/governance.ts';
 import type { PriceTable } from '../models/pricing.ts';
-import type { ModelGuards, ModelTarget, UsageExceededCap } from '../models/resilient-model.ts';
+import type { ModelGuards, ModelTarget, PartSink, UsageExceededCap } from '../models/resilient-model.ts';
 import type { AgentSpec } from '../registry/definition.ts';
 import type { NewMessage, RunRecord } from '../store/ports.ts';
 import type { ToolOrigin } from '../tools/catalog.ts';
@@ -92,14 +93,53 @@ export interface RunInput {
   hooks?: HookSet | undefined;
 }
 
-interface StepResult {
+/** One model call's answer, gathered from its stream part by part (text deltas are published as they come). */
+class StepResult implements PartSink {
   /** The model that answered (a fallback when the agent's own could not). */
   model: string;
-  text: string;
-  toolCalls: LanguageModelV3ToolCallPart[];
-  finishReason: string;
-  inputTokens: number;
-  outputTokens: number;
+  text = '';
+  /** The calls the model made; a shared empty array until the first (most steps make none). */
+  toolCalls: LanguageModelV3ToolCallPart[] = NO_TOOL_CALLS;
+  finishReason = 'unknown';
+  inputTokens = 0;
+  outputTokens = 0;
+  /** Set when the provider reported more than the call's cap allowed (see Runner.#account). */
+  exceeded: UsageExceededCap | undefined;
+  readonly #step: number;
+  readonly #events: RunEventStream;
+  readonly #signal: AbortSignal;
+
+  constructor(model: string, step: number, events: RunEventStream, signal: AbortSignal) {
+    this.model = model;
+    this.#step = step;
+    this.#events = events;
+    this.#signal = signal;
+  }
+
+  part(part: LanguageModelV3StreamPart): void {
+    switch (part.type) {
+      case 'text-delta':
+        this.text += part.delta;
+        this.#events.publish({ type: 'text.delta', step: this.#step, delta: part.delta });
+        break;
+      case 'tool-call':
+        if (this.toolCalls === NO_TOOL_CALLS) this.toolCalls = [];
+        this.toolCalls.push({
+          type: 'tool-call',
+          toolCallId: part.toolCallId,
+          toolName: part.toolName,
+          input: parseToolInput(part.input),
+        });
+        break;
+      case 'finish':
+        this.finishReason = part.finishReason.unified;
+        this.inputTokens = part.usage.inputTokens.total ?? 0;
+        this.outputTokens = part.usage.outputTokens.total ?? 0;
+        break;
+      case 'error':
+        throw modelError(part.error, this.#signal);
+    }
+  }
 }
 
 /** Executes runs; never throws for a run's own failure: it returns the terminal, committed record. */
@@ -120,7 +160,11 @@ export class Runner {
     const { spec, tools, signal, events } = input;
     const stateless = input.run.threadId === null;
     let run = input.run;
-    const prompt = answerOpenCalls(toPrompt([spec.instructions, input.instructions ?? ''], input.history));
+    const instructions =
+      input.instructions === undefined || input.instructions === ''
+        ? spec.instructions
+        : [spec.instructions, input.instructions];
+    const prompt = answerOpenCalls(toPrompt(instructions, input.history));
     const clientTools = input.clientTools ?? [];
     const agentTools = this.#toolCalls.toolsOf(tools);
     const toolDefs =
@@ -130,6 +174,7 @@ export class Runner {
     const clientNames: ReadonlySet<string> =
       clientTools.length === 0 ? NO_NAMES : new Set(clientTools.map((t) => t.name));
     const hooks = input.hooks ?? this.#hooks;
+    const callContext = { project: run.project, agent: run.agentName, runId: run.id };
     try {
       // A run resumed after its node died goes on after its last committed step.
       for (let step = run.steps + 1; step <= spec.maxSteps; step++) {
@@ -142,14 +187,23 @@ export class Runner {
           hooks.emit('beforeModelCall', { ...hookRun(run), step, model: spec.model });
         }
         const started = performance.now();
-        let result: StepResult;
+        // The model call inline, not in a method of its own: an async frame and an await less a step.
+        const result = new StepResult(spec.model, step, events, signal);
         try {
-          result = await this.#modelStep(spec, prompt, toolDefs, step, input);
-        } catch (err) {
+          const opened = await this.#deps.guards.stream(
+            input.models,
+            this.#callOptions(spec, prompt, toolDefs, step, input),
+            callContext,
+          );
+          result.model = opened.ref;
+          // One promise for the whole stream, where a read loop cost one per part.
+          await opened.stream.drain(result);
+        } catch (thrown) {
+          const err = modelError(thrown, signal);
           const seconds = (performance.now() - started) / 1000;
           this.#observer.modelCall(spec.model, seconds, false);
           if (hooks.wants('afterModelCall')) {
-            const { code, message } = describeError(modelError(err, signal), signal.aborted);
+            const { code, message } = describeError(err, signal.aborted);
             hooks.emit('afterModelCall', {
               ...hookRun(run),
               step,
@@ -183,20 +237,22 @@ export class Runner {
         const { client: clientCalls, server: serverCalls } =
           result.toolCalls.length === 0 ? NO_CALLS : splitCalls(result.toolCalls, clientNames, stateless);
         const stops = clientCalls.length > 0;
-        const assistant: AssistantContent = [];
-        if (result.text !== '') assistant.push({ type: 'text', text: result.text });
+        // Starts with the text part, if any: an array of one, where a push would grow an empty one to 16 places.
+        const assistant: AssistantContent = result.text === '' ? [] : [{ type: 'text', text: result.text }];
         for (const call of stops && stateless ? clientCalls : result.toolCalls) assistant.push(call);
         const messages: NewMessage[] = [this.#message('assistant', assistant, run.id)];
         const cost = run.cost;
-        const counted = this.#account(
+        // A final answer: the step's record is the run's terminal one, built once.
+        const answered = result.toolCalls.length === 0;
+        run = this.#account(
           run,
           result,
           outputCap(spec, input.settings ?? {}, input.admission),
           worstUsd,
+          answered,
         );
-        run = counted.run;
         input.admission?.settleStep(run.cost - cost, result.inputTokens + result.outputTokens);
-        const exceeded = counted.exceeded;
+        const exceeded = result.exceeded;
         if (exceeded !== undefined) {
           this.#deps.guards.usageExceededCap({
             project: run.project,
@@ -229,11 +285,10 @@ export class Runner {
             client: true,
           });
         }
-        const done = stops || result.toolCalls.length === 0;
-        if (done) {
+        const done = stops || answered;
+        if (stops) {
           // A run stopped at client calls has no final answer: `output` stays null.
-          const output = stops ? null : result.text;
-          run = { ...run, status: 'succeeded', output, finishedAt: this.#deps.clock.now() };
+          run = { ...run, status: 'succeeded', output: null, finishedAt: this.#deps.clock.now() };
         }
         await input.writes.commit(run, stateless ? [] : messages);
         const finished: RunEventInput = {
@@ -278,21 +333,14 @@ export class Runner {
     if (hooks.wants('onRunFinished')) hooks.emit('onRunFinished', { ...hookRun(run), run });
   }
 
-  async #modelStep(
+  /** The options of a step's model call. */
+  #callOptions(
     spec: AgentSpec,
     prompt: ReturnType<typeof toPrompt>,
     tools: LanguageModelV3FunctionTool[],
     step: number,
     input: RunInput,
-  ): Promise<StepResult> {
-    const result: StepResult = {
-      model: spec.model,
-      text: '',
-      toolCalls: [],
-      finishReason: 'unknown',
-      inputTokens: 0,
-      outputTokens: 0,
-    };
+  ): LanguageModelV3CallOptions {
     const settings = input.settings ?? {};
     const temperature = settings.temperature ?? spec.temperature;
     const maxOutputTokens = outputCap(spec, settings, input.admission);
@@ -302,50 +350,7 @@ export class Runner {
     if (tools.length > 0) call.tools = tools;
     if (temperature !== undefined) call.temperature = temperature;
     if (maxOutputTokens !== undefined) call.maxOutputTokens = maxOutputTokens;
-    const { run } = input;
-    let stream: Awaited<ReturnType<ModelGuards['stream']>>['stream'];
-    try {
-      ({ ref: result.model, stream } = await this.#deps.guards.stream(input.models, call, {
-        project: run.project,
-        agent: run.agentName,
-        runId: run.id,
-      }));
-    } catch (err) {
-      throw modelError(err, input.signal);
-    }
-    const reader = stream.getReader();
-    try {
-      for (;;) {
-        const { done, value: part } = await reader.read();
-        if (done) break;
-        switch (part.type) {
-          case 'text-delta':
-            result.text += part.delta;
-            input.events.publish({ type: 'text.delta', step, delta: part.delta });
-            break;
-          case 'tool-call':
-            result.toolCalls.push({
-              type: 'tool-call',
-              toolCallId: part.toolCallId,
-              toolName: part.toolName,
-              input: parseToolInput(part.input),
-            });
-            break;
-          case 'finish':
-            result.finishReason = part.finishReason.unified;
-            result.inputTokens = part.usage.inputTokens.total ?? 0;
-            result.outputTokens = part.usage.outputTokens.total ?? 0;
-            break;
-          case 'error':
-            throw modelError(part.error, input.signal);
-        }
-      }
-    } catch (err) {
-      throw modelError(err, input.signal);
-    } finally {
-      reader.releaseLock();
-    }
-    return result;
+    return call;
   }
 
   /**
@@ -354,21 +359,24 @@ export class Runner {
    * beyond `capTokens` is not counted, nor more than `worstUsd`, the worst case reserved for the
    * call. So a provider that reports more than it was allowed to produce cannot spend a budget
    * past its limit, and the record's cost stays what the budget was charged (a restart reads the
-   * budget back from the records). Such a step is described in `exceeded`, and the run's
+   * budget back from the records). Such a step is described in `step.exceeded`, and the run's
    * `metadata.usageExceededCap` sums them. The cost is rounded to a nano-dollar, so a run of
-   * several steps reads `0.0135`, not `0.013499999999999998`.
+   * several steps reads `0.0135`, not `0.013499999999999998`. A step that `answered` finishes the
+   * record (succeeded, its text the output) in the same copy.
    */
   #account(
     run: RunRecord,
     step: StepResult,
     capTokens: number | undefined,
     worstUsd: number | undefined,
-  ): { run: RunRecord; exceeded?: UsageExceededCap } {
+    answered: boolean,
+  ): RunRecord {
     const prices = this.#deps.prices;
-    const reported = { inputTokens: step.inputTokens, outputTokens: step.outputTokens };
-    const reportedUsd = prices.costOf(step.model, reported).usd;
+    const reportedUsd = prices.costOf(step.model, step).usd;
     const overCap = capTokens !== undefined && step.outputTokens > capTokens;
-    let usd = overCap ? prices.costOf(step.model, { ...reported, outputTokens: capTokens }).usd : reportedUsd;
+    let usd = overCap
+      ? prices.costOf(step.model, { inputTokens: step.inputTokens, outputTokens: capTokens }).usd
+      : reportedUsd;
     if (worstUsd !== undefined && usd > worstUsd) usd = worstUsd;
     const next: RunRecord = {
       ...run,
@@ -377,8 +385,11 @@ export class Runner {
       inputTokens: run.inputTokens + step.inputTokens,
       outputTokens: run.outputTokens + step.outputTokens,
       cost: roundUsd(run.cost + usd),
+      status: answered ? 'succeeded' : run.status,
+      output: answered ? step.text : run.output,
+      finishedAt: answered ? this.#deps.clock.now() : run.finishedAt,
     };
-    if (!overCap && usd === reportedUsd) return { run: next };
+    if (!overCap && usd === reportedUsd) return next;
     const exceeded: UsageExceededCap = {
       model: step.model,
       capTokens: capTokens ?? null,
@@ -387,6 +398,7 @@ export class Runner {
       reportedUsd,
       chargedUsd: usd,
     };
+    step.exceeded = exceeded;
     const sum = run.metadata['usageExceededCap'] as ExceededSum | undefined;
     const total: ExceededSum = {
       calls: (sum?.calls ?? 0) + 1,
@@ -394,7 +406,7 @@ export class Runner {
       reportedUsd: (sum?.reportedUsd ?? 0) + reportedUsd,
       chargedUsd: (sum?.chargedUsd ?? 0) + usd,
     };
-    return { run: { ...next, metadata: { ...next.metadata, usageExceededCap: total } }, exceeded };
+    return { ...next, metadata: { ...next.metadata, usageExceededCap: total } };
   }
 
   #message(role: 'assistant' | 'tool', content: AssistantContent | ToolContent, runId: string): NewMessage {
@@ -474,6 +486,7 @@ function outputCap(
 }
 
 const NO_NAMES: ReadonlySet<string> = new Set();
+const NO_TOOL_CALLS: LanguageModelV3ToolCallPart[] = Object.freeze([]) as never;
 
 /** A step's tool calls: the caller's (`client`), which end the run, and the agent's to run (`server`). */
 interface SplitCalls {

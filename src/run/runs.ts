@@ -7,8 +7,10 @@
  */
 import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { WatchedAbortController } from '../core/abort-watch.ts';
 import { newId } from '../core/ids.ts';
 import { OldestKey } from '../core/oldest-key.ts';
+import { SoloMap } from '../core/solo-map.ts';
 import { parseId, parseMetadata } from '../core/input-limits.ts';
 import { enumOption } from '../core/options.ts';
 import type { AdmitRequest, Governance, RunAdmission } from '../governance/governance.ts';
@@ -47,7 +49,7 @@ import type { BackgroundJob, RunQueue } from '../coordination/run-queue.ts';
 import type { ThreadLeases } from '../coordination/thread-leases.ts';
 import type { ThreadHistoryCache } from './history-cache.ts';
 import { IGNORE_RUNS, type RunObserver } from './observer.ts';
-import { describeError, promptBytes, type Runner } from './runner.ts';
+import { describeError, promptBytes, type Runner, type RunInput } from './runner.ts';
 import { toolDefinitions } from './tool-calls.ts';
 import { RunWrites } from './run-writes.ts';
 import { type RunEvent, RunEventStream } from './stream.ts';
@@ -169,6 +171,45 @@ interface FirstCall {
 }
 
 /** How a wait or stream run is accepted. */
+/** What accepting a run works out before anything may wait. */
+interface Intake {
+  project: string;
+  agentRef: string;
+  options: StartRunOptions;
+  existing: RunRecord | undefined;
+  request: RunRequest;
+  metadata: RunRecord['metadata'];
+  resuming: boolean;
+  strategy: MultitaskStrategy;
+  /** Written with its first step (RunWrites): a wait or stream run of one node. */
+  lazy: boolean;
+  now: number;
+  newThread: NewThread | undefined;
+  writes: RunWrites;
+  threadId: string | null;
+  /** The thread a run that keeps nothing reads. */
+  readThread: string | null;
+  entrant: GateEntrant;
+}
+
+/** What admission is asked for a run of `spec`. */
+function admittedOf(
+  project: string,
+  agentId: string,
+  spec: AgentSpec,
+  request: RunRequest,
+): Omit<AdmitRequest, 'promptBytes'> {
+  return {
+    project,
+    agentId,
+    agentQuotas: spec.limits,
+    models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
+    // The run's own cap when it asks for less than the agent allows: reserve what it may use.
+    maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
+    hasTools: spec.tools.length > 0,
+  };
+}
+
 const WAITED_FOR: Acceptance = Object.freeze({ durable: false });
 const NO_MESSAGES: readonly never[] = Object.freeze([]);
 const NO_OPEN_CALLS: ReadonlyMap<string, string> = new Map();
@@ -275,8 +316,8 @@ export class RunManager {
   readonly #deps: RunManagerDeps;
   readonly #options: RunManagerOptions;
   readonly #observer: RunObserver;
-  /** Runs not yet terminal; bounded by concurrent requests. */
-  readonly #live = new Map<string, LiveRun>();
+  /** Runs not yet terminal, bounded by concurrent requests; usually one at a time, so a SoloMap. */
+  readonly #live = new SoloMap<string, LiveRun>();
   /** start() calls still being accepted, so closing waits for them too. */
   #accepting = 0;
   #closed = false;
@@ -359,19 +400,36 @@ export class RunManager {
     return this.#start(project, agentRef, options, WAITED_FOR);
   }
 
-  async #start(
+  /**
+   * Accepts a run. Not async: a run whose every answer is known at once (a live instance, no
+   * rollout candidate, a free thread that is new or cached, admission without a wait, nothing
+   * written before its first step) is accepted without an async frame, which V8 allocates whole
+   * (every register of the function) on each call even when it never waits. Anything else goes
+   * on in {@link #startWaiting}, which may wait; the warm path hands it what it holds.
+   */
+  #start(
     project: string,
     agentRef: string,
     options: StartRunOptions,
-    { existing, durable }: Acceptance,
+    acceptance: Acceptance,
   ): Promise<RunHandle> {
-    if (this.#closed) throw new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs');
-    // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
-    // would end failed instead of waiting.
-    const load = this.#deps.load;
-    if (existing === undefined && load !== undefined && load.overloaded) throw load.refusal();
-    this.#accepting++;
+    const { existing, durable } = acceptance;
+    if (this.#closed)
+      return Promise.reject(new AgentPoolError('POOL_CLOSED', 'the pool is closing: it takes no new runs'));
+    const { registry, leases, store, clock, pool, governance, history } = this.#deps;
+    let lease: Lease | undefined;
+    let claimed: Promise<number | undefined> | undefined;
+    let admission: RunAdmission | undefined;
+    // What the catch gives back; set once they exist.
+    let newThread: NewThread | undefined;
+    let writes: RunWrites | undefined;
+    let threadId: string | null = null;
+    let entrant: GateEntrant | undefined;
     try {
+      // A run already accepted (a background run taken from the queue, or resumed) is not refused: it
+      // would end failed instead of waiting.
+      const load = this.#deps.load;
+      if (existing === undefined && load !== undefined && load.overloaded) throw load.refusal();
       const request = resolveRunRequest(options);
       const metadata = parseMetadata('metadata', options.metadata);
       const resuming = existing !== undefined && existing.startedAt !== null;
@@ -379,31 +437,158 @@ export class RunManager {
       const strategy = resuming
         ? 'enqueue'
         : enumOption('multitask', options.multitask, MULTITASK_STRATEGIES, 'reject');
-      const { registry, threads, leases, store, clock, pool, governance, history } = this.#deps;
       // A wait or stream run on one node is written with its first step (or its end): the caller
       // awaits that write, and a crash before it leaves nothing of the run (RunWrites). In a
       // cluster the run is recorded at once: its fencing token must reach the thread first.
       const lazy = existing === undefined && !durable && !leases.fenced;
       const now = clock.now();
-      const newThread = existing === undefined ? this.#newThread(project, options, request, now) : undefined;
-      const writes = new RunWrites(
+      newThread = existing === undefined ? this.#newThread(project, options, request, now) : undefined;
+      writes = new RunWrites(
         { store, history },
         { created: existing !== undefined, keep: request.store, thread: newThread },
       );
       const requestedThread =
         newThread?.id ?? (options.threadId === undefined ? null : parseId('threadId', options.threadId));
       // A run that keeps nothing reads its thread but is recorded without one: it appends nothing.
-      const threadId = request.store ? requestedThread : null;
+      threadId = request.store ? requestedThread : null;
       const readThread = request.store ? null : requestedThread;
       const id = existing?.id ?? newId('run', now);
-      const controller = new AbortController();
-      const entrant: GateEntrant = { runId: id, controller };
+      const controller = new WatchedAbortController(); // a model attempt watches it without a listener
+      entrant = { runId: id, controller };
       // A definition another process changed retires its stale instance before the warm path looks.
       const checking = registry.checkForChanges();
-      if (checking !== undefined) await checking;
       // The warm path: a live instance serves the agent now, so no registry read and, when the
       // thread is free too, one transaction records the run as running with the user's message.
-      let lease = resuming ? undefined : pool.tryAcquire(project, agentRef);
+      // A `break` leaves it for #startWaiting with the lease it took (the one place an Intake is made).
+      warm: {
+        if (!lazy || checking !== undefined) break warm;
+        lease = pool.tryAcquire(project, agentRef);
+        if (lease === undefined || readThread !== null) break warm;
+        const agent = lease.agent;
+        const spec = agent.spec;
+        /** The store's write epoch, taken before the thread is read. */
+        const epoch = threadId !== null && newThread === undefined ? store.writeEpoch?.() : undefined;
+        if (
+          routeVersion(agent, threadId ?? id, now) !== agent.activeVersion ||
+          (threadId !== null &&
+            (bringsConversation(request) ||
+              (newThread === undefined && history.known(project, threadId, epoch) === undefined)))
+        )
+          break warm;
+        this.#deps.gate?.(agent);
+        const liveTools = lease.instance.resources?.tools;
+        if (liveTools !== undefined)
+          checkToolNames(request.clientTools, liveTools, request.settings.toolChoice);
+        // Written with the run: no history to read; cached, so that its next run reads none either.
+        if (newThread !== undefined)
+          history.created(project, newThread.id, history.epoch ?? store.writeEpoch?.());
+        // A `reject` run holds its thread before admission (see #startWaiting); a busy one is refused there.
+        const rejects = threadId !== null && strategy === 'reject';
+        if (rejects && leases.claimNow?.(threadId as string, entrant) !== true) break warm;
+        admission = governance.admitNow(admittedOf(project, agent.id, spec, request));
+        if (admission === undefined) {
+          if (rejects) leases.release(threadId as string, entrant); // claimed again there, before admission
+          break warm;
+        }
+        if (threadId !== null && !rejects && leases.claimNow?.(threadId, entrant) !== true)
+          claimed = this.#claim(threadId, entrant, strategy);
+        const results = pairToolCalls(request.turns, request.toolResults, NO_OPEN_CALLS);
+        // Held already: no thread, a `reject` run's claim, or a claim granted at once in this process.
+        const startsNow = claimed === undefined || leases.holds(threadId as string, id);
+        const toolsChecked = liveTools !== undefined;
+        // The epoch the history was current at, for the first call's history (a run that waits reads it again).
+        const plan: Plan = {
+          request,
+          results,
+          prefix: NO_MESSAGES,
+          toolsChecked,
+          epoch: startsNow ? epoch : undefined,
+        };
+        if (!startsNow) {
+          lease.release(); // never hold an instance while waiting for the thread
+          lease = undefined;
+        }
+        const record = newRun({
+          id,
+          project,
+          agent,
+          version: agent.activeVersion,
+          model: spec.model,
+          threadId,
+          input: request.recordInput,
+          metadata,
+          createdAt: now,
+          startedAt: startsNow ? now : null,
+        });
+        let started: Started | undefined;
+        if (startsNow) {
+          const inputs = inputMessages(request, results, id, now);
+          writes.started(threadId === null ? NO_MESSAGES : inputs);
+          started = { inputs, committed: [] };
+        }
+        return Promise.resolve(
+          this.#launch(
+            project,
+            options,
+            false,
+            entrant,
+            writes,
+            record,
+            claimed,
+            lease,
+            started,
+            admission,
+            undefined,
+            plan,
+            0,
+          ),
+        );
+      }
+      const intake: Intake = {
+        project,
+        agentRef,
+        options,
+        existing,
+        request,
+        metadata,
+        resuming,
+        strategy,
+        lazy,
+        now,
+        newThread,
+        writes,
+        threadId,
+        readThread,
+        entrant,
+      };
+      return this.#startWaiting(intake, checking, lease);
+    } catch (err) {
+      // Refused before it was recorded: what it took is given back, and it counts for nothing.
+      if (writes !== undefined && entrant !== undefined)
+        this.#abandon(lease, admission, claimed, newThread, writes, threadId, entrant);
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Accepts a run that may have to wait: for a definition's change, a registry read, its thread's
+   * history, its thread, admission, or its record's write. `checking` is the registry's pending
+   * check; `lease` the instance the warm path took, else one is looked for here.
+   */
+  async #startWaiting(
+    intake: Intake,
+    checking: Promise<void> | undefined,
+    taken: Lease | undefined,
+  ): Promise<RunHandle> {
+    const { project, agentRef, existing, request, metadata, resuming, strategy, lazy, now } = intake;
+    const { newThread, writes, threadId, readThread, entrant } = intake;
+    const id = entrant.runId;
+    this.#accepting++;
+    try {
+      const { registry, threads, leases, store, pool, governance, history } = this.#deps;
+      let lease = taken;
+      if (checking !== undefined) await checking;
+      if (lease === undefined && !resuming) lease = pool.tryAcquire(project, agentRef);
       /**
        * The thread's claim while it may still be pending (it resolves with the lease's fencing
        * token); undefined once the run holds its thread, or when it has none or claimed none yet.
@@ -466,15 +651,7 @@ export class RunManager {
             claimed = undefined;
           }
         }
-        const admitted = {
-          project,
-          agentId: agent.id,
-          agentQuotas: spec.limits,
-          models: spec.fallbacks === undefined ? [spec.model] : [spec.model, ...spec.fallbacks],
-          // The run's own cap when it asks for less than the agent allows: reserve what it may use.
-          maxTokens: effectiveMaxTokens(spec.maxTokens, request.settings),
-          hasTools: spec.tools.length > 0,
-        };
+        const admitted = admittedOf(project, agent.id, spec, request);
         admission =
           governance.admitNow(admitted) ??
           (await this.#admit(admitted, {
@@ -504,7 +681,7 @@ export class RunManager {
         const claimedNow = claimed === undefined || (!leases.fenced && leases.holds(threadId as string, id));
         if (resuming) {
           if (log !== undefined) resumedSeq = await log.lastSeq(id);
-          accepted = { ...existing, status: 'running' };
+          accepted = { ...(existing as RunRecord), status: 'running' };
           started = { inputs: [], committed: [] }; // its input and finished steps are on the thread
         } else {
           const startsNow = lease !== undefined && claimedNow;
@@ -535,42 +712,90 @@ export class RunManager {
           } else if (!lazy && existing === undefined) await writes.commit(accepted, NO_MESSAGES);
         }
       } catch (err) {
-        lease?.release();
-        admission?.withdraw(); // refused before it was recorded: it counts for nothing
-        if (newThread !== undefined && !writes.created) history.delete(newThread.id); // never written
-        if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
+        this.#abandon(lease, admission, claimed, newThread, writes, threadId, entrant);
         throw err;
       }
-      const callerSignal = options.signal;
-      // Listed before the run is driven, which may end it before it first waits; `result` is set
-      // before anything else can see the entry.
-      const live = {
+      return this.#launch(
         project,
-        record: accepted,
-        controller,
-        stream: this.#stream(id, resumedSeq),
-        queued: existing !== undefined,
-        unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
-        timeoutMs: 0,
-      } as LiveRun;
-      if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
-      this.#live.set(id, live);
-      live.result = this.#drive(
-        live,
+        intake.options,
+        existing !== undefined,
+        entrant,
+        writes,
         accepted,
         claimed,
-        entrant,
         lease,
         started,
         admission,
         pinned,
         plan,
-        writes,
+        resumedSeq,
       );
-      return { id, accepted, stream: live.stream, result: live.result };
     } finally {
       this.#accepting--;
     }
+  }
+
+  /** Lists an accepted run and drives it in the background; the handle its caller is given. */
+  #launch(
+    project: string,
+    options: StartRunOptions,
+    /** A background run (already recorded): handed over, not interrupted, when this node closes. */
+    queued: boolean,
+    entrant: GateEntrant,
+    writes: RunWrites,
+    accepted: RunRecord,
+    claimed: Promise<number | undefined> | undefined,
+    lease: Lease | undefined,
+    started: Started | undefined,
+    admission: RunAdmission,
+    pinned: number | undefined,
+    plan: Plan,
+    resumedSeq: number,
+  ): RunHandle {
+    const { runId: id, controller } = entrant;
+    const callerSignal = options.signal;
+    // Listed before the run is driven, which may end it before it first waits; `result` is set
+    // before anything else can see the entry.
+    const live = {
+      project,
+      record: accepted,
+      controller,
+      stream: this.#stream(id, resumedSeq),
+      queued,
+      unfollow: callerSignal === undefined ? undefined : followCaller(callerSignal, controller),
+      timeoutMs: 0,
+    } as LiveRun;
+    if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
+    this.#live.set(id, live);
+    live.result = this.#drive(
+      live,
+      accepted,
+      claimed,
+      entrant,
+      lease,
+      started,
+      admission,
+      pinned,
+      plan,
+      writes,
+    );
+    return { id, accepted, stream: live.stream, result: live.result };
+  }
+
+  /** Gives back what a run refused before it was recorded took, so that it counts for nothing. */
+  #abandon(
+    lease: Lease | undefined,
+    admission: RunAdmission | undefined,
+    claimed: Promise<number | undefined> | undefined,
+    newThread: NewThread | undefined,
+    writes: RunWrites,
+    threadId: string | null,
+    entrant: GateEntrant,
+  ): void {
+    lease?.release();
+    admission?.withdraw();
+    if (newThread !== undefined && !writes.created) this.#deps.history.delete(newThread.id); // never written
+    if (threadId !== null) this.#releaseThread(threadId, entrant, claimed);
   }
 
   /**
@@ -875,8 +1100,11 @@ export class RunManager {
   /**
    * Takes the run from accepted to terminal; `lease` and `started` are set when it started already.
    * Resolves with its terminal record (or, handed over, the record as it stopped); never rejects.
+   * Not async: a run that holds its thread and instance and started has nothing to wait for before
+   * its first model call, and its end is chained to the runner's promise; any other goes through
+   * {@link #driveWaiting}.
    */
-  async #drive(
+  #drive(
     live: LiveRun,
     accepted: RunRecord,
     /** The thread's claim while it may be pending; undefined when the run holds its thread or has none. */
@@ -890,8 +1118,65 @@ export class RunManager {
     plan: Plan,
     writes: RunWrites,
   ): Promise<RunRecord> {
-    const { pool, runner, leases, clock } = this.#deps;
-    const { stream } = live;
+    if (
+      claimed !== undefined ||
+      lease === undefined ||
+      started === undefined ||
+      live.controller.signal.aborted
+    )
+      return this.#driveWaiting(
+        live,
+        accepted,
+        claimed,
+        entrant,
+        lease,
+        started,
+        admission,
+        pinned,
+        plan,
+        writes,
+      );
+    const { runner } = this.#deps;
+    const signal = entrant.controller.signal;
+    let running: Promise<RunRecord>;
+    try {
+      running = this.#execute(live, accepted, lease, started, admission, plan, writes);
+    } catch (err) {
+      running = runner.fail(accepted, err, signal, live.stream, writes);
+    }
+    const held = lease;
+    return running.then(
+      (ended) => this.#ended(live, ended, entrant, held, admission, plan),
+      (err: unknown) =>
+        // The runner's own failure to end the run (its terminal write failed): tried once more.
+        runner.fail(accepted, err, signal, live.stream, writes).then(
+          (ended) => this.#ended(live, ended, entrant, held, admission, plan),
+          (failed: unknown) => {
+            this.#release(live, entrant, held, admission, true, undefined, plan);
+            const rethrow = (): never => {
+              throw failed;
+            };
+            const flushing = this.#deps.governance.flush();
+            return flushing === undefined ? rethrow() : flushing.then(rethrow);
+          },
+        ),
+    );
+  }
+
+  /** {@link #drive} for a run that waits for its thread or instance, or is written before it starts. */
+  async #driveWaiting(
+    live: LiveRun,
+    accepted: RunRecord,
+    claimed: Promise<number | undefined> | undefined,
+    entrant: GateEntrant,
+    lease: Lease | undefined,
+    started: Started | undefined,
+    admission: RunAdmission,
+    pinned: number | undefined,
+    plan: Plan,
+    writes: RunWrites,
+  ): Promise<RunRecord> {
+    const { pool, runner, clock } = this.#deps;
     const signal = entrant.controller.signal;
     const threadId = accepted.threadId;
     let holdsThread = claimed === undefined;
@@ -929,58 +1214,122 @@ export class RunManager {
         started = { inputs, committed: writes.created ? await writes.commit(running, NO_MESSAGES) : [] };
         run = running; // the input is committed or pending: a failure from here on answers it with a note
       }
-      live.record = run;
-      live.timeoutMs = lease.agent.spec.runTimeoutMs ?? 0;
-      const resources = lease.instance.resources;
-      if (resources === undefined) {
-        throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
-      }
-      stream.publish({ type: 'run.started', run });
-      let history: readonly (MessageRecord | NewMessage)[];
-      if (threadId === null) history = [...plan.prefix, ...started.inputs];
-      else if (writes.newThread)
-        history = promptHistory(started.inputs); // a thread its first write creates
-      else if (writes.created) history = promptHistory(await this.#history(run.project, threadId, started));
-      else {
-        const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);
-        history = promptHistory(pending instanceof Promise ? await pending : pending);
-      }
-      const { request } = plan;
-      ended = await runner.execute({
-        run,
-        spec: lease.agent.spec,
-        models: resources.models,
-        tools: resources.tools,
-        history,
-        signal,
-        events: stream,
-        admission,
-        instructions: request.instructions,
-        clientTools: request.clientTools,
-        settings: request.settings,
-        writes,
-        hooks: resources.hooks,
-      });
+      ended = await this.#execute(live, run, lease, started, admission, plan, writes);
     } catch (err) {
-      ended = await runner.fail(run, err, signal, stream, writes);
+      ended = await runner.fail(run, err, signal, live.stream, writes);
     } finally {
-      lease?.release();
-      admission.release();
-      if (threadId !== null) {
-        if (holdsThread) leases.release(threadId, entrant);
-        else this.#releaseThread(threadId, entrant, claimed);
-      }
-      this.#retire(live, plan.request.store);
-      // A shared ledger (a cluster's Redis) applies the run's give-backs without making the run wait
-      // for them; its caller does wait, so a client that starts its next run on the answer of this
-      // one finds this one's place free on every node. Never fails: an unreachable Redis gets them
-      // later, and the holds expire anyway.
+      this.#release(live, entrant, lease, admission, holdsThread, claimed, plan);
       const flushing = this.#deps.governance.flush();
       if (flushing !== undefined) await flushing;
     }
+    return this.#told(ended, lease);
+  }
+
+  /** Runs a started run that holds its instance and thread: its history, then the runner. */
+  #execute(
+    live: LiveRun,
+    run: RunRecord,
+    lease: Lease,
+    started: Started,
+    admission: RunAdmission,
+    plan: Plan,
+    writes: RunWrites,
+  ): Promise<RunRecord> {
+    live.record = run;
+    live.timeoutMs = lease.agent.spec.runTimeoutMs ?? 0;
+    const resources = lease.instance.resources;
+    if (resources === undefined) {
+      throw new AgentPoolError('ACTIVATION_FAILED', 'the pool has no model resolver: runs need one');
+    }
+    live.stream.publish({ type: 'run.started', run });
+    const threadId = run.threadId;
+    let history: readonly (MessageRecord | NewMessage)[] | Promise<readonly (MessageRecord | NewMessage)[]>;
+    if (threadId === null) history = [...plan.prefix, ...started.inputs];
+    else if (writes.newThread)
+      history = promptHistory(started.inputs); // a thread its first write creates
+    else if (writes.created) history = this.#history(run.project, threadId, started).then(promptHistory);
+    else {
+      const pending = this.#pendingHistory(run.project, threadId, started.inputs, plan.epoch);
+      history = pending instanceof Promise ? pending.then(promptHistory) : promptHistory(pending);
+    }
+    const input: RunInput = {
+      run,
+      spec: lease.agent.spec,
+      models: resources.models,
+      tools: resources.tools,
+      history: NO_MESSAGES,
+      signal: live.controller.signal,
+      events: live.stream,
+      admission,
+      instructions: plan.request.instructions,
+      clientTools: plan.request.clientTools,
+      settings: plan.request.settings,
+      writes,
+      hooks: resources.hooks,
+    };
+    const { runner } = this.#deps;
+    if (!(history instanceof Promise)) {
+      input.history = history;
+      return runner.execute(input);
+    }
+    return history.then((read) => {
+      input.history = read;
+      return runner.execute(input);
+    });
+  }
+
+  /** The end of a run driven without an async frame: what it held given back, then it is told. */
+  #ended(
+    live: LiveRun,
+    ended: RunRecord,
+    entrant: GateEntrant,
+    lease: Lease,
+    admission: RunAdmission,
+    plan: Plan,
+  ): RunRecord | Promise<RunRecord> {
+    this.#release(live, entrant, lease, admission, true, undefined, plan);
+    return this.#finished(ended, lease);
+  }
+
+  /**
+   * Gives back what a run held (instance, admission, thread) and retires it. A shared ledger (a
+   * cluster's Redis) applies the run's give-backs without making the run wait for them.
+   */
+  #release(
+    live: LiveRun,
+    entrant: GateEntrant,
+    lease: Lease | undefined,
+    admission: RunAdmission,
+    holdsThread: boolean,
+    claimed: Promise<number | undefined> | undefined,
+    plan: Plan,
+  ): void {
+    lease?.release();
+    admission.release();
+    const threadId = live.record.threadId;
+    if (threadId !== null) {
+      if (holdsThread) this.#deps.leases.release(threadId, entrant);
+      else this.#releaseThread(threadId, entrant, claimed);
+    }
+    this.#retire(live, plan.request.store);
+  }
+
+  /**
+   * Tells the observers and hooks of a run that ended, once its give-backs reached a shared ledger:
+   * its caller waits for them, so a client that starts its next run on the answer of this one finds
+   * this one's place free on every node. Never fails: an unreachable Redis gets them later, and the
+   * holds expire anyway.
+   */
+  #finished(ended: RunRecord, lease: Lease | undefined): RunRecord | Promise<RunRecord> {
+    const flushing = this.#deps.governance.flush();
+    if (flushing !== undefined) return flushing.then(() => this.#told(ended, lease));
+    return this.#told(ended, lease);
+  }
+
+  #told(ended: RunRecord, lease: Lease | undefined): RunRecord {
     if (isTerminal(ended.status)) {
       this.#observer.runFinished(ended);
-      runner.finished(ended, lease?.instance.resources?.hooks);
+      this.#deps.runner.finished(ended, lease?.instance.resources?.hooks);
     }
     return ended;
   }

@@ -132,8 +132,10 @@ export function eventBytes(event: RunEvent): number {
 export class RunEventStream {
   readonly runId: string;
   readonly #buffer: RunEvent[] = [];
-  /** {@link eventBytes} of each event in the buffer, in the same order. */
-  readonly #sizes: number[] = [];
+  /**
+   * The sum of {@link eventBytes} of the buffer's events. An event leaving the buffer is measured
+   * again (events do not change once published): rarer than an array of sizes kept per run.
+   */
   #bytes = 0;
   readonly #max: number;
   readonly #maxBytes: number;
@@ -180,13 +182,10 @@ export class RunEventStream {
     numbered.runId = this.runId;
     numbered.at = this.#now();
     const event = numbered as RunEvent;
-    const size = eventBytes(event);
     this.#buffer.push(event);
-    this.#sizes.push(size);
-    this.#bytes += size;
+    this.#bytes += eventBytes(event);
     while (this.#buffer.length > 1 && (this.#buffer.length > this.#max || this.#bytes > this.#maxBytes)) {
-      this.#buffer.shift();
-      this.#bytes -= this.#sizes.shift() ?? 0;
+      this.#bytes -= eventBytes(this.#buffer.shift() as RunEvent);
     }
     if (event.type === 'run.finished' || event.type === 'run.failed') this.#ended = true;
     this.#sink?.(event);

@@ -7,8 +7,11 @@
 
 /** How the group commit drives the database's transactions. */
 export interface GroupTransactions {
-  /** Runs `body` in one transaction and commits it; throws, having rolled back, when either fails. */
-  readonly transaction: (body: () => void) => void;
+  /**
+   * Runs `body` in one transaction, commits it and returns what `body` returned; throws, having
+   * rolled back, when either fails.
+   */
+  readonly transaction: (body: () => unknown) => unknown;
   /** Inside `transaction`: runs `body` so that a throw undoes its changes alone (a savepoint). */
   readonly isolate: (body: () => unknown) => unknown;
 }
@@ -17,8 +20,8 @@ interface PendingWrite {
   fn: () => unknown;
   /** Whether `fn` may leave changes behind when it throws (more than one statement). */
   partial: boolean;
-  resolve: (value: unknown) => void;
-  reject: (err: unknown) => void;
+  /** Its caller's promise, settled after the commit. */
+  settle: PromiseWithResolvers<unknown>;
 }
 
 /** Batches writes into shared transactions. */
@@ -28,6 +31,8 @@ export class GroupCommit {
   readonly #tx: GroupTransactions;
   readonly #wrapError: (err: unknown) => unknown;
   #scheduled = false;
+  /** flush(), bound once for setImmediate. */
+  readonly #flush = (): void => this.flush();
 
   /** @param wrapError turns a driver error into the error callers see */
   constructor(transactions: GroupTransactions, wrapError: (err: unknown) => unknown) {
@@ -42,23 +47,22 @@ export class GroupCommit {
    * undoes a failed statement alone.
    */
   write<T>(fn: () => T, partial: boolean): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.#queue.push({ fn, partial, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
+    const settle = Promise.withResolvers<unknown>(); // no executor closure, unlike new Promise
+    this.#queue.push({ fn, partial, settle });
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#flush);
+    }
+    return settle.promise as Promise<T>;
   }
 
   /** Commits the queued writes now (also called before closing the database). */
   flush(): void {
     this.#scheduled = false;
-    const batch = this.#queue.splice(0);
-    const [first] = batch;
-    if (first === undefined) return;
-    if (batch.length === 1) this.#flushOne(first);
-    else this.#flushMany(batch);
+    // A write alone is popped: splice(0) would make an array and leave the queue's storage to be
+    // grown again by the next write (~200 bytes a run at a time).
+    if (this.#queue.length === 1) this.#flushOne(this.#queue.pop() as PendingWrite);
+    else if (this.#queue.length > 1) this.#flushMany(this.#queue.splice(0));
   }
 
   /**
@@ -68,14 +72,12 @@ export class GroupCommit {
   #flushOne(write: PendingWrite): void {
     let value: unknown;
     try {
-      this.#tx.transaction(() => {
-        value = write.fn();
-      });
+      value = this.#tx.transaction(write.fn); // no closure per write
     } catch (err) {
-      write.reject(this.#wrapError(err));
+      write.settle.reject(this.#wrapError(err));
       return;
     }
-    write.resolve(value);
+    write.settle.resolve(value);
   }
 
   #flushMany(batch: PendingWrite[]): void {
@@ -92,13 +94,13 @@ export class GroupCommit {
       });
     } catch (err) {
       const error = this.#wrapError(err); // the shared commit failed: nothing was written
-      for (const write of batch) write.reject(error);
+      for (const write of batch) write.settle.reject(error);
       return;
     }
     batch.forEach((write, i) => {
       const outcome = outcomes[i] as { ok: boolean; value: unknown };
-      if (outcome.ok) write.resolve(outcome.value);
-      else write.reject(this.#wrapError(outcome.value));
+      if (outcome.ok) write.settle.resolve(outcome.value);
+      else write.settle.reject(this.#wrapError(outcome.value));
     });
   }
 }

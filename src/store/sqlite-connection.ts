@@ -150,13 +150,18 @@ export class SqliteConnection {
 
   /** Runs `fn` on the open database; `STORE_FAILED` when closed or when the driver fails. */
   guard<T>(fn: () => T): T {
-    if (this.#closed) {
-      throw new AgentPoolError('STORE_FAILED', `${this.#what} "${this.path}" is closed`, { path: this.path });
-    }
+    this.assertOpen();
     try {
       return fn();
     } catch (err) {
       throw this.storeError(err);
+    }
+  }
+
+  /** `STORE_FAILED` once closed. */
+  assertOpen(): void {
+    if (this.#closed) {
+      throw new AgentPoolError('STORE_FAILED', `${this.#what} "${this.path}" is closed`, { path: this.path });
     }
   }
 

@@ -220,24 +220,35 @@ export class SqliteRunStore implements RunStore {
     return this.#conn.guard(() => this.#conn.database.dataVersion());
   }
 
-  async createRun(
+  // Not async, like commitStep: a run's write is one promise, the group commit's.
+  createRun(
     run: RunRecord,
     messages: readonly NewMessage[],
     fence?: number,
     thread?: NewThread,
   ): Promise<{ run: RunRecord; messages: MessageRecord[] }> {
-    checkRun(run, messages, thread);
-    const token = fenceOf(run, fence) ?? null;
-    const row = runRow(run, this.#node);
-    const rows = pending(messages);
-    const newThread = thread && newThreadRow(thread);
-    return this.#write(
-      () => {
-        const appended = this.#w.createRun(row, rows, token, newThread).map(toMessage);
-        return { run: toRun(row), messages: appended };
-      },
-      newThread !== undefined || partial(rows, token),
-    );
+    try {
+      checkRun(run, messages, thread);
+      const token = fenceOf(run, fence) ?? null;
+      const row = runRow(run, this.#node);
+      const rows = pending(messages);
+      const newThread = thread && newThreadRow(thread);
+      return this.#write(
+        () => {
+          const appended = this.#w.createRun(row, rows, token, newThread).map(toMessage);
+          // The record is read back when asked for: a run's own write never asks (RunWrites).
+          return {
+            get run(): RunRecord {
+              return toRun(row);
+            },
+            messages: appended,
+          };
+        },
+        newThread !== undefined || partial(rows, token),
+      );
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async getRun(id: string): Promise<RunRecord | undefined> {
@@ -263,16 +274,16 @@ export class SqliteRunStore implements RunStore {
     });
   }
 
-  async commitStep(
-    run: RunRecord,
-    messages: readonly NewMessage[],
-    fence?: number,
-  ): Promise<MessageRecord[]> {
-    checkRun(run, messages);
-    const token = fenceOf(run, fence) ?? null;
-    const row = runRow(run, this.#node);
-    const rows = pending(messages);
-    return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage), partial(rows, token));
+  commitStep(run: RunRecord, messages: readonly NewMessage[], fence?: number): Promise<MessageRecord[]> {
+    try {
+      checkRun(run, messages);
+      const token = fenceOf(run, fence) ?? null;
+      const row = runRow(run, this.#node);
+      const rows = pending(messages);
+      return this.#write(() => this.#w.commitStep(row, rows, token).map(toMessage), partial(rows, token));
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   async costSince(project: string, since: number): Promise<number> {
@@ -357,7 +368,8 @@ export class SqliteRunStore implements RunStore {
       this.#checkpointer = new SqliteCheckpointer(this.#conn.path, this.#checkpoint);
       this.#checkpoint = undefined;
     }
-    return this.#conn.guard(() => this.#group.write(fn, partial));
+    this.#conn.assertOpen();
+    return this.#group.write(fn, partial);
   }
 }
 
@@ -436,12 +448,11 @@ function prepareWrites(db: Database.Database, s: Statements) {
     }
     const updated = Math.max(thread.updated_at, lastAt(messages));
     const ttl = thread.ttl_seconds;
-    insertThread({
-      ...thread,
-      message_count: messages.length,
-      updated_at: updated,
-      expires_at: ttl === null ? null : updated + ttl * 1000,
-    });
+    // In place: the row was made for this write (createRun), and nothing else reads it.
+    thread.message_count = messages.length;
+    thread.updated_at = updated;
+    thread.expires_at = ttl === null ? null : updated + ttl * 1000;
+    insertThread(thread);
     return insertMessages(thread.id, messages, 0);
   };
   const createRun = (

@@ -805,6 +805,68 @@ describe('model guards: the cheap path keeps every guarantee', () => {
     );
   });
 
+  it('drains a stream in order, the parts read ahead first, and frees its slot at the end', async () => {
+    const { guards, statsOf } = setup({ bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
+    const { stream } = await guards.stream([target(fake)], ask('one'), context);
+    const types: string[] = [];
+    let text = '';
+    await stream.drain({
+      part(part) {
+        types.push(part.type);
+        if (part.type === 'text-delta') text += part.delta;
+      },
+    });
+    assert.equal(text, 'Echo: one');
+    assert.equal(types[0], 'stream-start');
+    assert.equal(types.at(-1), 'finish');
+    assert.equal(statsOf(PRIMARY)?.inFlight, 0);
+    assert.equal((await stream.getReader().read()).done, true, 'a drained stream has ended');
+  });
+
+  it('cancels a stream whose sink throws, frees its slot and rejects the drain with the throw', async () => {
+    const { guards, statsOf } = setup({ bulkhead: { maxConcurrent: 1, maxQueue: 0 } });
+    const { stream } = await guards.stream([target(fake)], ask('one'), context);
+    const stop = new Error('an error part');
+    let parts = 0;
+    await assert.rejects(
+      stream.drain({
+        part() {
+          if (++parts === 2) throw stop;
+        },
+      }),
+      (err: unknown) => err === stop,
+    );
+    assert.equal(parts, 2, 'no part after the throw');
+    assert.equal(statsOf(PRIMARY)?.inFlight, 0);
+    assert.equal(
+      await textOf((await guards.stream([target(fake)], ask('two'), context)).stream),
+      'Echo: two',
+    );
+  });
+
+  it('rejects a drain with an error that comes after the first content, passed through unretried', async () => {
+    fake.script({ dropMidStream: true, text: 'This answer will be cut short somewhere in the middle' });
+    const { guards, statsOf } = setup({ retry: fast });
+    const { stream } = await guards.stream([target(fake)], ask(), context);
+    let text = '';
+    let failure: unknown;
+    try {
+      await stream.drain({
+        part(part) {
+          if (part.type === 'text-delta') text += part.delta;
+          if (part.type === 'error') throw part.error;
+        },
+      });
+    } catch (err) {
+      failure = err;
+    }
+    assert.ok(text.length > 0, 'some text arrived');
+    assert.ok(failure !== undefined, 'the drop reached the caller');
+    await sleep(20);
+    assert.equal(fake.requests.length, 1);
+    assert.equal(statsOf(PRIMARY)?.inFlight, 0, 'the slot is released');
+  });
+
   it('does not count a request the breaker refused against requestsPerMinute', async () => {
     const clock = new ManualClock();
     fake.script({ status: 500 });

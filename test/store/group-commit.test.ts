@@ -21,9 +21,10 @@ function fakeDb(failCommit = false) {
       transaction: (body) => {
         transactions++;
         pending = [];
-        body();
+        const value = body();
         if (failCommit) throw new Error('disk full');
         committed.push(...pending);
+        return value;
       },
       isolate: (body) => {
         savepoints++;
