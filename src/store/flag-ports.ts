@@ -104,8 +104,52 @@ export function decodeFlag(data: string): NamedFlag {
 }
 
 /** A nullable stored definition back. */
-export function decodeOptionalFlag(data: string | null): NamedFlag | null {
+function decodeOptionalFlag(data: string | null): NamedFlag | null {
   return data === null ? null : decodeFlag(data);
+}
+
+/** A row of `flags` as SQLite (numbers) or PostgreSQL (BIGINT as strings) answers it. */
+export interface FlagRow {
+  name: string;
+  data: string;
+  revision: string | number;
+  updated_at: string | number;
+  updated_by: string;
+}
+
+/** A row of `flag_history`, as {@link FlagRow}. */
+export interface FlagChangeRow {
+  id: string | number;
+  name: string;
+  action: 'put' | 'delete';
+  before: string | null;
+  after: string | null;
+  actor: string;
+  at: string | number;
+}
+
+/** A `flags` row as the flag it stores. */
+export function flagFromRow(row: FlagRow): StoredFlag {
+  return {
+    name: row.name,
+    ...decodeFlag(row.data),
+    revision: Number(row.revision),
+    updatedAt: Number(row.updated_at),
+    updatedBy: row.updated_by,
+  };
+}
+
+/** A `flag_history` row as the change it records. */
+export function flagChangeFromRow(row: FlagChangeRow): FlagChange {
+  return {
+    id: Number(row.id),
+    name: row.name,
+    action: row.action,
+    before: decodeOptionalFlag(row.before),
+    after: decodeOptionalFlag(row.after),
+    actor: row.actor,
+    at: Number(row.at),
+  };
 }
 
 /** Refuses a write whose `expectedRevision` is not the flag's (`current`: 0 when absent). */

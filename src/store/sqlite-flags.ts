@@ -8,11 +8,13 @@ import { intOption } from '../core/options.ts';
 import type { NamedFlag } from '../governance/flags.ts';
 import {
   checkFlagRevision,
-  decodeFlag,
   decodeFlagHistoryCursor,
-  decodeOptionalFlag,
   encodeFlag,
   encodeFlagHistoryCursor,
+  flagChangeFromRow,
+  flagFromRow,
+  type FlagChangeRow,
+  type FlagRow,
   type FlagChange,
   type FlagStore,
   type FlagWrite,
@@ -28,46 +30,6 @@ export type SqliteFlagStoreOptions = SqliteStoreSource & {
   readonly busyTimeoutMs?: number | undefined;
 };
 
-interface FlagRow {
-  name: string;
-  data: string;
-  revision: number;
-  updated_at: number;
-  updated_by: string;
-}
-
-interface ChangeRow {
-  id: number;
-  name: string;
-  action: 'put' | 'delete';
-  before: string | null;
-  after: string | null;
-  actor: string;
-  at: number;
-}
-
-function toFlag(row: FlagRow): StoredFlag {
-  return {
-    name: row.name,
-    ...decodeFlag(row.data),
-    revision: row.revision,
-    updatedAt: row.updated_at,
-    updatedBy: row.updated_by,
-  };
-}
-
-function toChange(row: ChangeRow): FlagChange {
-  return {
-    id: row.id,
-    name: row.name,
-    action: row.action,
-    before: decodeOptionalFlag(row.before),
-    after: decodeOptionalFlag(row.after),
-    actor: row.actor,
-    at: row.at,
-  };
-}
-
 function preparedStatements(db: Database.Database) {
   return {
     list: db.prepare<[], FlagRow>('SELECT * FROM flags ORDER BY name'),
@@ -78,10 +40,10 @@ function preparedStatements(db: Database.Database) {
          updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
     ),
     delete: db.prepare<[string]>('DELETE FROM flags WHERE name = ?'),
-    append: db.prepare<[string, string, string | null, string | null, string, number], ChangeRow>(
+    append: db.prepare<[string, string, string | null, string | null, string, number], FlagChangeRow>(
       'INSERT INTO flag_history (name, action, before, after, actor, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING *',
     ),
-    history: db.prepare<[string, number, number], ChangeRow>(
+    history: db.prepare<[string, number, number], FlagChangeRow>(
       'SELECT * FROM flag_history WHERE name = ? AND id < ? ORDER BY id DESC LIMIT ?',
     ),
     last: db.prepare<[], { id: number | null }>('SELECT max(id) AS id FROM flag_history'),
@@ -106,7 +68,7 @@ export class SqliteFlagStore implements FlagStore {
     const sql = this.#sql;
     const put = this.#conn.db.transaction((name: string, definition: NamedFlag, write: FlagWrite) => {
       const before = sql.get.get(name);
-      checkFlagRevision(name, write, before?.revision ?? 0);
+      checkFlagRevision(name, write, Number(before?.revision ?? 0));
       const data = encodeFlag(definition);
       const change = sql.append.get(
         name,
@@ -115,31 +77,33 @@ export class SqliteFlagStore implements FlagStore {
         data,
         write.actor,
         write.at,
-      ) as ChangeRow;
-      sql.upsert.run(name, data, change.id, write.at, write.actor);
+      ) as FlagChangeRow;
+      sql.upsert.run(name, data, Number(change.id), write.at, write.actor);
       return {
-        flag: toFlag({ name, data, revision: change.id, updated_at: write.at, updated_by: write.actor }),
-        change: toChange(change),
+        flag: flagFromRow({ name, data, revision: change.id, updated_at: write.at, updated_by: write.actor }),
+        change: flagChangeFromRow(change),
       };
     });
     const remove = this.#conn.db.transaction((name: string, write: FlagWrite) => {
       const before = sql.get.get(name);
-      checkFlagRevision(name, write, before?.revision ?? 0);
+      checkFlagRevision(name, write, Number(before?.revision ?? 0));
       if (before === undefined) return undefined;
       sql.delete.run(name);
-      return toChange(sql.append.get(name, 'delete', before.data, null, write.actor, write.at) as ChangeRow);
+      return flagChangeFromRow(
+        sql.append.get(name, 'delete', before.data, null, write.actor, write.at) as FlagChangeRow,
+      );
     });
     this.#put = (name, definition, write) => put.immediate(name, definition, write);
     this.#delete = (name, write) => remove.immediate(name, write);
   }
 
   async listFlags(): Promise<StoredFlag[]> {
-    return this.#conn.guard(() => this.#sql.list.all().map(toFlag));
+    return this.#conn.guard(() => this.#sql.list.all().map(flagFromRow));
   }
 
   async getFlag(name: string): Promise<StoredFlag | undefined> {
     const row = this.#conn.guard(() => this.#sql.get.get(name));
-    return row === undefined ? undefined : toFlag(row);
+    return row === undefined ? undefined : flagFromRow(row);
   }
 
   async putFlag(
@@ -163,7 +127,7 @@ export class SqliteFlagStore implements FlagStore {
     const rows = this.#conn.guard(() =>
       this.#sql.history.all(name, Number.isFinite(below) ? below : Number.MAX_SAFE_INTEGER, limit + 1),
     );
-    return keysetPage(rows.map(toChange), limit, (last) => encodeFlagHistoryCursor(last.id));
+    return keysetPage(rows.map(flagChangeFromRow), limit, (last) => encodeFlagHistoryCursor(last.id));
   }
 
   async lastFlagChange(): Promise<number> {

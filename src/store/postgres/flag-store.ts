@@ -8,11 +8,13 @@
 import type { NamedFlag } from '../../governance/flags.ts';
 import {
   checkFlagRevision,
-  decodeFlag,
   decodeFlagHistoryCursor,
-  decodeOptionalFlag,
   encodeFlag,
   encodeFlagHistoryCursor,
+  flagChangeFromRow,
+  flagFromRow,
+  type FlagChangeRow,
+  type FlagRow,
   type FlagChange,
   type FlagStore,
   type FlagWrite,
@@ -22,46 +24,6 @@ import { keysetPage, pageLimit } from '../paging.ts';
 import type { Page } from '../ports.ts';
 import { StoreConnection } from './connection.ts';
 import type { PostgresDatabase, Transaction } from './database.ts';
-
-interface FlagRow {
-  name: string;
-  data: string;
-  revision: string | number;
-  updated_at: string | number;
-  updated_by: string;
-}
-
-interface ChangeRow {
-  id: string | number;
-  name: string;
-  action: 'put' | 'delete';
-  before: string | null;
-  after: string | null;
-  actor: string;
-  at: string | number;
-}
-
-function toFlag(row: FlagRow): StoredFlag {
-  return {
-    name: row.name,
-    ...decodeFlag(row.data),
-    revision: Number(row.revision),
-    updatedAt: Number(row.updated_at),
-    updatedBy: row.updated_by,
-  };
-}
-
-function toChange(row: ChangeRow): FlagChange {
-  return {
-    id: Number(row.id),
-    name: row.name,
-    action: row.action,
-    before: decodeOptionalFlag(row.before),
-    after: decodeOptionalFlag(row.after),
-    actor: row.actor,
-    at: Number(row.at),
-  };
-}
 
 /** Locks flag writes of this schema until the transaction ends; answers the flag's row, if any. */
 async function lockedRow(tx: Transaction, name: string): Promise<FlagRow | undefined> {
@@ -78,12 +40,12 @@ async function append(
   after: string | null,
   write: FlagWrite,
 ): Promise<FlagChange> {
-  const { rows } = await tx.query<ChangeRow>(
+  const { rows } = await tx.query<FlagChangeRow>(
     `INSERT INTO flag_history (id, name, action, before, after, actor, at)
      SELECT coalesce(max(id), 0) + 1, $1, $2, $3, $4, $5, $6 FROM flag_history RETURNING *`,
     [name, action, before, after, write.actor, write.at],
   );
-  return toChange(rows[0] as ChangeRow);
+  return flagChangeFromRow(rows[0] as FlagChangeRow);
 }
 
 /** Feature flags on a PostgreSQL database shared with the other stores. */
@@ -95,12 +57,12 @@ export class PostgresFlagStore implements FlagStore {
   }
 
   async listFlags(): Promise<StoredFlag[]> {
-    return (await this.#conn.rows<FlagRow>('SELECT * FROM flags ORDER BY name')).map(toFlag);
+    return (await this.#conn.rows<FlagRow>('SELECT * FROM flags ORDER BY name')).map(flagFromRow);
   }
 
   async getFlag(name: string): Promise<StoredFlag | undefined> {
     const rows = await this.#conn.rows<FlagRow>('SELECT * FROM flags WHERE name = $1', [name]);
-    return rows[0] === undefined ? undefined : toFlag(rows[0]);
+    return rows[0] === undefined ? undefined : flagFromRow(rows[0]);
   }
 
   async putFlag(
@@ -119,7 +81,13 @@ export class PostgresFlagStore implements FlagStore {
            updated_at = excluded.updated_at, updated_by = excluded.updated_by`,
         [name, data, change.id, write.at, write.actor],
       );
-      const flag = toFlag({ name, data, revision: change.id, updated_at: write.at, updated_by: write.actor });
+      const flag = flagFromRow({
+        name,
+        data,
+        revision: change.id,
+        updated_at: write.at,
+        updated_by: write.actor,
+      });
       return { flag, change };
     });
   }
@@ -140,11 +108,11 @@ export class PostgresFlagStore implements FlagStore {
   ): Promise<Page<FlagChange>> {
     const limit = pageLimit(options.limit);
     const below = decodeFlagHistoryCursor(options.cursor);
-    const rows = await this.#conn.rows<ChangeRow>(
+    const rows = await this.#conn.rows<FlagChangeRow>(
       'SELECT * FROM flag_history WHERE name = $1 AND id < $2 ORDER BY id DESC LIMIT $3',
       [name, Number.isFinite(below) ? below : Number.MAX_SAFE_INTEGER, limit + 1],
     );
-    return keysetPage(rows.map(toChange), limit, (last) => encodeFlagHistoryCursor(last.id));
+    return keysetPage(rows.map(flagChangeFromRow), limit, (last) => encodeFlagHistoryCursor(last.id));
   }
 
   async lastFlagChange(): Promise<number> {
