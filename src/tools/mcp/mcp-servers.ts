@@ -65,7 +65,8 @@ export class McpServers implements McpToolProvider {
   readonly #deps: McpServersDeps;
   /**
    * By `project` NUL `server`, the declaration of the servers whose tools live instances hold, so
-   * a put or delete reaches them at their next call without an activation.
+   * a put or delete reaches them at their next call without an activation; a delete forgets the
+   * entry, so the map holds declared servers only.
    */
   readonly #held = new Map<string, HeldDeclaration>();
 
@@ -86,7 +87,14 @@ export class McpServers implements McpToolProvider {
     writer: DeclarationWriter = { admin: true },
   ): Promise<{ server: McpServerRecord; created: boolean }> {
     checkMcpServerName(name);
-    const declaration = parseMcpServerDeclaration(body, writer, this.sessions.options, 'body');
+    return this.#put(project, name, parseMcpServerDeclaration(body, writer, this.sessions.options, 'body'));
+  }
+
+  async #put(
+    project: string,
+    name: string,
+    declaration: McpServerDeclaration,
+  ): Promise<{ server: McpServerRecord; created: boolean }> {
     const { store } = this.#deps;
     if ((await store.getMcpServer(project, name)) === undefined) {
       const count = (await store.listMcpServers(project)).length;
@@ -119,7 +127,7 @@ export class McpServers implements McpToolProvider {
     if (existing !== undefined && JSON.stringify(existing.declaration) === JSON.stringify(declaration)) {
       return 'unchanged';
     }
-    return (await this.put(project, name, declaration, writer)).created ? 'created' : 'updated';
+    return (await this.#put(project, name, declaration)).created ? 'created' : 'updated';
   }
 
   /** One declared server as shown (secrets hidden); `MCP_SERVER_NOT_FOUND` when undeclared. */
@@ -265,8 +273,11 @@ export class McpServers implements McpToolProvider {
     declaration: McpServerDeclaration | undefined,
     share = true,
   ): Promise<void> {
-    const held = this.#held.get(heldKey(project, name));
+    const key = heldKey(project, name);
+    const held = this.#held.get(key);
     if (held !== undefined) held.declaration = declaration;
+    // The live tools of a deleted server keep their holder (undefined: they fail); the map forgets it.
+    if (declaration === undefined) this.#held.delete(key);
     await this.sessions.forget(project, name);
     if (held !== undefined && declaration !== undefined) {
       // Errors are the breaker's and the next call's to report.
