@@ -9,22 +9,13 @@
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { createAgentPool, defineTool, DIAGNOSTICS_CHANNELS, type RunHooks } from '../src/index.ts';
-import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
+import { ADD_TOOL, createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
 const ROUNDS = 40;
 const BATCH = 25;
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
-const add = defineTool({
-  name: 'add',
-  description: 'Adds two numbers',
-  inputSchema: {
-    type: 'object',
-    properties: { a: { type: 'number' }, b: { type: 'number' } },
-    required: ['a', 'b'],
-  },
-  execute: (input) => (input.a as number) + (input.b as number),
-});
+const add = defineTool(ADD_TOOL);
 let observed = 0;
 const noop = (): void => {
   observed++;

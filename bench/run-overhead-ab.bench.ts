@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import type * as AgentPoolModule from '../src/agent-pool.ts';
 import type * as ToolModule from '../src/tools/tool.ts';
 import type * as MockModule from './peers/mock-model.ts';
+import { ADD_TOOL } from './peers/mock-model.ts';
 
 const HERE = resolve(fileURLToPath(import.meta.url), '../..');
 const other = process.argv[2];
@@ -34,16 +35,7 @@ async function contender(root: string) {
   const { createInstantModel, SCRIPT } = (await import(
     join(root, 'bench/peers/mock-model.ts')
   )) as typeof MockModule;
-  const add = defineTool({
-    name: 'add',
-    description: 'Adds two numbers',
-    inputSchema: {
-      type: 'object',
-      properties: { a: { type: 'number' }, b: { type: 'number' } },
-      required: ['a', 'b'],
-    },
-    execute: (input) => (input.a as number) + (input.b as number),
-  });
+  const add = defineTool(ADD_TOOL);
   const model = createInstantModel('instant');
   const dir = mkdtempSync(join(tmpdir(), 'agentpool-ab-'));
   const pool = await createAgentPool({

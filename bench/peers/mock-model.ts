@@ -43,6 +43,18 @@ export const SCRIPT = {
   usage: { inputTokens: 12, outputTokens: 6 },
 } as const;
 
+/** The scripted `add` tool as agentpool's `defineTool` takes it (each tree under test defines it with its own). */
+export const ADD_TOOL = {
+  name: 'add',
+  description: 'Adds two numbers',
+  inputSchema: {
+    type: 'object' as const,
+    properties: { a: { type: 'number' as const }, b: { type: 'number' as const } },
+    required: ['a', 'b'],
+  },
+  execute: (input: Record<string, unknown>): number => (input['a'] as number) + (input['b'] as number),
+};
+
 /** What one scripted model call says: text, or a tool call (arguments as an object). */
 export type ScriptedReply =
   | { kind: 'text'; text: string }
