@@ -6,6 +6,7 @@
  */
 import { AgentPoolClient, type ClientFlags } from '../http-client.ts';
 import type { CliIo } from '../io.ts';
+import type { LiveWindow, SlowRun } from '../../live-figures.ts';
 
 /** Flags of `agentpool top`. */
 export interface TopFlags extends ClientFlags {
@@ -42,22 +43,13 @@ interface LiveView {
     models: { model: string; breaker: string; fallbacks?: number; retries?: number }[];
   };
   health: { status: string; checks: { name: string; status: string }[] };
-  runs: {
-    inFlight: { queued: number; running: number };
-    succeeded: number;
-    failed: number;
-    cancelled: number;
-    cost: number;
-    lastMinute: number;
-    p50Ms: number | null;
-    p99Ms: number | null;
-  };
+  runs: LiveWindow['runs'] & { inFlight: { queued: number; running: number } };
   bucketMs: number;
   series: {
     runs: { succeeded: number; failed: number; cancelled: number };
     pool?: { active: number } | null;
   }[];
-  slowest: { runId: string; project: string; agent: string; status: string; durationMs: number }[];
+  slowest: SlowRun[];
   money: {
     projects: { project: string; today: Budget; month: Budget }[];
     topAgents: { name: string; project: string; uses: number; costUsd: number }[];
