@@ -5,7 +5,9 @@
  * read. Plain runs and one-tool-call runs on a new thread each, zero-latency mock model.
  *
  *   git worktree add ../agentpool-base <rev> && (cd ../agentpool-base && ln -s ../agentpool/node_modules .)
- *   node --expose-gc bench/run-overhead-ab.bench.ts ../agentpool-base [sqlite|memory] [stateless]
+ *   node --expose-gc bench/run-overhead-ab.bench.ts ../agentpool-base [sqlite|memory] [stateless] [inflight]
+ *
+ * `inflight` times 32 runs started together (wall time / 32) instead of one run at a time.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,12 +21,17 @@ import { ADD_TOOL } from './peers/mock-model.ts';
 const HERE = resolve(fileURLToPath(import.meta.url), '../..');
 const other = process.argv[2];
 if (other === undefined) {
-  console.error('usage: node --expose-gc bench/run-overhead-ab.bench.ts <other checkout> [sqlite|memory]');
+  console.error(
+    'usage: node --expose-gc bench/run-overhead-ab.bench.ts <other checkout> [sqlite|memory] [stateless] [inflight]',
+  );
   process.exit(2);
 }
 const store = process.argv[3] === 'memory' ? 'memory' : 'sqlite';
-/** `stateless` as a fourth argument: runs without a thread (only the run record is written). */
-const stateless = process.argv[4] === 'stateless';
+const flags = process.argv.slice(4);
+/** `stateless`: runs without a thread (only the run record is written). */
+const stateless = flags.includes('stateless');
+/** `inflight`: each sample is 32 runs started together, timed as wall time / 32. */
+const IN_FLIGHT = flags.includes('inflight') ? 32 : 1;
 const ROUNDS = 40;
 const BATCH = 25;
 
@@ -87,8 +94,9 @@ for (let round = 0; round < ROUNDS; round++) {
     ] as const) {
       for (let k = 0; k < BATCH; k++) {
         const started = performance.now();
-        await trees[name].run(agent);
-        times[name][scenario].push((performance.now() - started) * 1000);
+        if (IN_FLIGHT === 1) await trees[name].run(agent);
+        else await Promise.all(Array.from({ length: IN_FLIGHT }, () => trees[name].run(agent)));
+        times[name][scenario].push(((performance.now() - started) * 1000) / IN_FLIGHT);
       }
     }
   }
@@ -96,7 +104,7 @@ for (let round = 0; round < ROUNDS; round++) {
 await trees.other.close();
 await trees.this.close();
 console.log(
-  `store ${store}${stateless ? ', stateless' : ''}, ${ROUNDS * BATCH} runs per tree and scenario, median µs per run`,
+  `store ${store}${stateless ? ', stateless' : ''}${IN_FLIGHT > 1 ? `, ${IN_FLIGHT} runs in flight` : ''}, ${ROUNDS * BATCH * IN_FLIGHT} runs per tree and scenario, median µs per run`,
 );
 console.log('| scenario | other tree | this tree | this / other |');
 console.log('| --- | --- | --- | --- |');

@@ -47,8 +47,9 @@ export class GroupCommit {
   /**
    * Queues `fn` for the next shared transaction; resolves with its result after the commit.
    * `partial` says that `fn` runs several statements, so a throw may leave some of them done:
-   * among other writes it then runs in a savepoint. A single statement needs none, as SQLite
-   * undoes a failed statement alone.
+   * when a write of its batch fails, it then runs in a savepoint. A single statement needs none,
+   * as SQLite undoes a failed statement alone. `fn` may run twice (see #flushMany): it must
+   * change nothing outside the database that a second run would not repeat alike.
    */
   write<T>(fn: () => T, partial: boolean): Promise<T> {
     const settle = Promise.withResolvers<unknown>(); // no executor closure, unlike new Promise
@@ -95,7 +96,37 @@ export class GroupCommit {
     write.settle.resolve(value);
   }
 
+  /**
+   * Runs the batch in one transaction without savepoints (SQLite's cost ~14 µs a write here), for
+   * writes seldom fail. When one does, its changes may be half done, so the transaction is rolled
+   * back and the batch run again, each write that may fail half-way in a savepoint: the others
+   * commit, the failing one is refused alone. The writes are made to be run again: each builds its
+   * rows from what its caller passed and returns what it wrote.
+   */
   #flushMany(batch: PendingWrite[]): void {
+    const values: unknown[] = [];
+    let failed = false;
+    try {
+      this.#tx.transaction(() => {
+        for (const write of batch) {
+          try {
+            values.push(write.fn());
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
+        }
+      });
+    } catch (err) {
+      if (failed) this.#flushIsolated(batch);
+      else this.#rejectAll(batch, err); // the shared commit failed: nothing was written
+      return;
+    }
+    batch.forEach((write, i) => write.settle.resolve(values[i]));
+  }
+
+  /** The batch again, with a write that may fail half-way in a savepoint of its own. */
+  #flushIsolated(batch: PendingWrite[]): void {
     const outcomes: { ok: boolean; value: unknown }[] = [];
     try {
       this.#tx.transaction(() => {
@@ -108,8 +139,7 @@ export class GroupCommit {
         }
       });
     } catch (err) {
-      const error = this.#wrapError(err); // the shared commit failed: nothing was written
-      for (const write of batch) write.settle.reject(error);
+      this.#rejectAll(batch, err);
       return;
     }
     batch.forEach((write, i) => {
@@ -117,5 +147,10 @@ export class GroupCommit {
       if (outcome.ok) write.settle.resolve(outcome.value);
       else write.settle.reject(this.#wrapError(outcome.value));
     });
+  }
+
+  #rejectAll(batch: readonly PendingWrite[], err: unknown): void {
+    const error = this.#wrapError(err);
+    for (const write of batch) write.settle.reject(error);
   }
 }

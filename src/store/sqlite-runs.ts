@@ -5,9 +5,9 @@
  * appends and pages stay flat as threads and histories grow.
  *
  * Writes are group-committed: those issued in one turn of the event loop (many concurrent runs
- * finishing steps) share one IMMEDIATE transaction, each of several statements inside its own
- * savepoint, so a failing write rolls back alone; every caller's promise settles only after the
- * shared COMMIT. A commit costs tens of microseconds on a disk, most of it per transaction, so
+ * finishing steps) share one IMMEDIATE transaction; when one of them fails, the transaction is
+ * rolled back and run again with each write of several statements in its own savepoint, so a
+ * failing write rolls back alone; every caller's promise settles only after the shared COMMIT. A commit costs tens of microseconds on a disk, most of it per transaction, so
  * under load this divides the cost by the batch size without weakening what "committed" means.
  * WAL checkpoints run on a thread of their own (sqlite-checkpointer.ts), not inside a COMMIT.
  */

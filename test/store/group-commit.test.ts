@@ -87,12 +87,26 @@ describe('group commit', () => {
     assert.deepEqual(db.committed, ['a', 'A', 'c', 'C'], 'the failed write left nothing');
   });
 
-  it('runs a write of several statements in a savepoint only when it shares the transaction', async () => {
+  it('runs a batch without savepoints while its writes succeed', async () => {
     const db = fakeDb();
     await db.write('a');
     assert.equal(db.savepoints(), 0, 'alone, its transaction is its isolation');
     await Promise.all([db.write('b'), db.write('c')]);
-    assert.equal(db.savepoints(), 2);
+    assert.equal(db.savepoints(), 0);
+    assert.equal(db.transactions(), 2);
+  });
+
+  it('runs the batch again, each write of several statements in a savepoint, when one of them failed', async () => {
+    const db = fakeDb();
+    const one = (value: string) => db.group.write(() => value, false);
+    const settled = await Promise.allSettled([db.write('a'), one('b'), db.write('x', true), db.write('c')]);
+    assert.deepEqual(
+      settled.map((s) => (s.status === 'fulfilled' ? s.value : (s.reason as Error).message)),
+      ['A', 'b', 'wrapped: bad x', 'C'],
+    );
+    assert.equal(db.transactions(), 2, 'the first rolled back, the second committed');
+    assert.equal(db.savepoints(), 3, 'the three writes of several statements, not the single one');
+    assert.deepEqual(db.committed, ['a', 'A', 'c', 'C']);
   });
 
   it('runs a single-statement write without a savepoint among others', async () => {
