@@ -14,6 +14,9 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAgentPool } from '../src/agent-pool.ts';
+import { newId } from '../src/core/ids.ts';
+import type { RunRecord } from '../src/store/ports.ts';
+import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
 import { openDatabase } from '../src/store/sqlite-schema.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
@@ -95,6 +98,8 @@ async function agentpool(store: 'sqlite' | 'memory', stateless: boolean) {
 type Figures = ContenderCost & {
   concurrent: { plainUs: number; toolCallUs: number };
   commitFloorUs?: number;
+  /** The run store's own write of a plain run (see storeWriteUs): on a new thread, and stateless. */
+  storeWriteUs?: { thread: number; stateless: number };
 };
 
 /**
@@ -126,6 +131,77 @@ function commitFloorUs(): number {
   }
 }
 
+/**
+ * The floor of agentpool's own persistence: the SQLite run store's write of what a plain run
+ * writes, called directly, one at a time, median µs. On a new thread: the thread, the user's
+ * message, the answer and the finished record, in one `createRun` (one transaction, as a run makes
+ * it); stateless: the record alone. The store is told no other run is in flight, as a pool tells
+ * it for a run alone. What a run costs above this is the runtime's, not the disk's.
+ */
+async function storeWriteUs(stateless: boolean): Promise<number> {
+  const { dir, cleanup } = tempDir('agentpool-bench-');
+  const store = new SqliteRunStore({ path: join(dir, 'store.db') });
+  store.expectConcurrentWrites(false);
+  const write = () => {
+    const now = Date.now();
+    const id = newId('run', now);
+    const threadId = stateless ? null : newId('thr', now);
+    const run: RunRecord = {
+      id,
+      project: 'bench',
+      agentId: 'agt_bench',
+      agentName: 'plain',
+      agentVersion: 1,
+      threadId,
+      status: 'succeeded',
+      input: SCRIPT.prompt,
+      output: SCRIPT.plainText,
+      model: 'mock/instant',
+      steps: 1,
+      inputTokens: SCRIPT.usage.inputTokens,
+      outputTokens: SCRIPT.usage.outputTokens,
+      cost: 0,
+      error: null,
+      metadata: {},
+      createdAt: now,
+      startedAt: now,
+      finishedAt: now,
+    };
+    if (threadId === null) return store.createRun(run, []);
+    const message = (role: 'user' | 'assistant', content: unknown) => ({
+      id: newId('msg', now),
+      role,
+      content,
+      runId: id,
+      createdAt: now,
+    });
+    const messages = [
+      message('user', SCRIPT.prompt),
+      message('assistant', [{ type: 'text', text: SCRIPT.plainText }]),
+    ];
+    return store.createRun(run, messages, undefined, {
+      id: threadId,
+      project: 'bench',
+      metadata: {},
+      ttlSeconds: null,
+      now,
+    });
+  };
+  try {
+    for (let i = 0; i < 2000; i++) await write();
+    const samples: number[] = [];
+    for (let i = 0; i < 10_000; i++) {
+      const t0 = process.hrtime.bigint();
+      await write();
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    }
+    return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+  } finally {
+    await store.close();
+    cleanup();
+  }
+}
+
 const CONCURRENCY = 32;
 
 async function measure(c: Contender): Promise<Figures> {
@@ -144,7 +220,9 @@ async function child(key: string): Promise<Figures> {
     const a = await agentpool(key === 'agentpool-memory' ? 'memory' : 'sqlite', key.endsWith('-stateless'));
     try {
       const figures = await measure(a.contender);
-      return key === 'agentpool-sqlite' ? { ...figures, commitFloorUs: commitFloorUs() } : figures;
+      if (key !== 'agentpool-sqlite') return figures;
+      const storeWrite = { thread: await storeWriteUs(false), stateless: await storeWriteUs(true) };
+      return { ...figures, commitFloorUs: commitFloorUs(), storeWriteUs: storeWrite };
     } finally {
       await a.close();
     }
@@ -178,9 +256,16 @@ for (const key of [...AGENTPOOL, ...PEER_KEYS]) {
     rounds.push(JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '') as Figures);
   }
   const floors = rounds.flatMap((r) => (r.commitFloorUs === undefined ? [] : [r.commitFloorUs]));
+  const writes = rounds.flatMap((r) => (r.storeWriteUs === undefined ? [] : [r.storeWriteUs]));
   results.set(key, {
     ...combineRounds(rounds),
     ...(floors.length > 0 && { commitFloorUs: median(floors) }),
+    ...(writes.length > 0 && {
+      storeWriteUs: {
+        thread: median(writes.map((w) => w.thread)),
+        stateless: median(writes.map((w) => w.stateless)),
+      },
+    }),
     concurrent: {
       plainUs: median(rounds.map((r) => r.concurrent.plainUs)),
       toolCallUs: median(rounds.map((r) => r.concurrent.toolCallUs)),
@@ -242,6 +327,21 @@ const goalRows = goals.map(([label, [a, b], goal]) => [
   a <= goal && b <= goal ? 'met' : 'missed',
 ]);
 const heapKiB = ap.plain.heapBytesPerRun / 1024;
+/** A plain SQLite run against its store's own write: the disk's part and the runtime's. */
+const storeWrite = ap.storeWriteUs ?? { thread: Number.NaN, stateless: Number.NaN };
+const storeRows = (
+  [
+    ['new thread', ap.plain.medianUs, storeWrite.thread],
+    ['stateless', stateless.plain.medianUs, storeWrite.stateless],
+  ] as const
+).map(([label, run, write]) => [
+  label,
+  us(run),
+  us(write),
+  us(run - write),
+  (write / sdk.plain.medianUs).toFixed(2),
+  ((run - write) / sdk.plain.medianUs).toFixed(2),
+]);
 const versions = await peerVersions();
 const peerList = Object.entries(versions)
   .map(([k, v]) => `${k} ${v}`)
@@ -264,7 +364,14 @@ const summary = [
     rows,
   ),
   '',
-  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits once (A: the thread, the run and its messages) or twice (B: and its second step), so persistence alone costs at least ${us(ap.commitFloorUs ?? Number.NaN)} µs and ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once too (B: twice). A thread created by its own call first (\`threads.create\`, then the run) costs one commit more. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction.`,
+  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits once (A: the thread, the run and its messages) or twice (B: and its second step), so persistence alone costs at least ${us(ap.commitFloorUs ?? Number.NaN)} µs and ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once too (B: twice). A thread created by its own call first (\`threads.create\`, then the run) costs one commit more. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction; a run alone commits once its microtasks have run.`,
+  '',
+  "A plain SQLite run (A, one at a time) against the run store's own write of what it writes (`SqliteRunStore.createRun` called directly, one at a time, median): on a new thread the thread, two messages and the finished record in one transaction; stateless the record alone. The write is the floor the disk and the schema set; the rest is the runtime's.",
+  '',
+  table(
+    ['SQLite, plain', 'run µs', 'store write µs', 'the rest µs', 'store write / AI SDK', 'the rest / AI SDK'],
+    storeRows,
+  ),
   '',
   'agentpool as a share of the AI SDK (median latency one at a time; wall time per run in flight), against its goals:',
   '',
