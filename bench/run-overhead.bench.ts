@@ -20,7 +20,7 @@ import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
 import { openDatabase } from '../src/store/sqlite-schema.ts';
 import { defineTool } from '../src/tools/tool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
-import { concurrentUs, table, writeResult } from './harness.ts';
+import { concurrentUs, sequentialUs, table, writeResult } from './harness.ts';
 import { type Contender, type ContenderCost, combineRounds, measureContender } from './peers/measure.ts';
 import { createInstantModel, SCRIPT } from './peers/mock-model.ts';
 
@@ -188,14 +188,7 @@ async function storeWriteUs(stateless: boolean): Promise<number> {
     });
   };
   try {
-    for (let i = 0; i < 2000; i++) await write();
-    const samples: number[] = [];
-    for (let i = 0; i < 10_000; i++) {
-      const t0 = process.hrtime.bigint();
-      await write();
-      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
-    }
-    return samples.sort((a, b) => a - b)[samples.length >> 1] as number;
+    return (await sequentialUs(write, 10_000)).median;
   } finally {
     await store.close();
     cleanup();
