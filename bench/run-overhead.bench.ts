@@ -15,10 +15,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createAgentPool } from '../src/agent-pool.ts';
 import { newId } from '../src/core/ids.ts';
-import type { RunRecord } from '../src/store/ports.ts';
 import { SqliteRunStore } from '../src/store/sqlite-runs.ts';
 import { openDatabase } from '../src/store/sqlite-schema.ts';
 import { defineTool } from '../src/tools/tool.ts';
+import { runRecord } from '../test/support/run-record.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
 import { concurrentUs, sequentialUs, table, writeResult } from './harness.ts';
 import { type Contender, type ContenderCost, combineRounds, measureContender } from './peers/measure.ts';
@@ -146,12 +146,10 @@ async function storeWriteUs(stateless: boolean): Promise<number> {
     const now = Date.now();
     const id = newId('run', now);
     const threadId = stateless ? null : newId('thr', now);
-    const run: RunRecord = {
+    const run = runRecord({
       id,
       project: 'bench',
-      agentId: 'agt_bench',
       agentName: 'plain',
-      agentVersion: 1,
       threadId,
       status: 'succeeded',
       input: SCRIPT.prompt,
@@ -160,13 +158,10 @@ async function storeWriteUs(stateless: boolean): Promise<number> {
       steps: 1,
       inputTokens: SCRIPT.usage.inputTokens,
       outputTokens: SCRIPT.usage.outputTokens,
-      cost: 0,
-      error: null,
-      metadata: {},
       createdAt: now,
       startedAt: now,
       finishedAt: now,
-    };
+    });
     if (threadId === null) return store.createRun(run, []);
     const message = (role: 'user' | 'assistant', content: unknown) => ({
       id: newId('msg', now),
