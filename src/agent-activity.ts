@@ -17,6 +17,7 @@
  * series add up to the increase of the exact totals, and `rate()` over them stays right: no run is
  * lost or counted twice, and no series jumps.
  */
+import { OldestKey } from './core/oldest-key.ts';
 
 /** The terminal statuses a run is counted under. */
 export const COUNTED_STATUSES = ['succeeded', 'failed', 'cancelled', 'interrupted'] as const;
@@ -127,6 +128,7 @@ export class AgentActivity {
   readonly #byProject = new Map<string, Map<string, Entry>>();
   /** The same entries in the order the eviction hand visits them. */
   readonly #order = new Set<Entry>();
+  readonly #hand = new OldestKey(this.#order);
   /** Entries with a series; at most `maxSeries`. */
   readonly #view = new Set<Entry>();
   readonly #other: RunCounts = zeroCounts();
@@ -246,9 +248,8 @@ export class AgentActivity {
    */
   #forgetOne(): void {
     for (;;) {
-      const first: Entry | undefined = this.#order.values().next().value;
+      const first = this.#hand.evict();
       if (first === undefined) return;
-      this.#order.delete(first);
       if (first.referenced) {
         first.referenced = false;
         this.#order.add(first);

@@ -3,6 +3,7 @@
  * the agents that ran most recently (bounded both ways). The run store has no index by agent; this
  * costs a Map lookup per finished run instead.
  */
+import { OldestKey } from './core/oldest-key.ts';
 import type { RunRecord } from './store/ports.ts';
 
 /** One recent run of an agent. */
@@ -25,6 +26,7 @@ export class RecentRuns {
   readonly #byAgent = new Map<string, RecentRun[]>();
   /** The agent that finished a run last: already the newest key of #byAgent. */
   #newest: string | undefined;
+  readonly #oldest = new OldestKey(this.#byAgent);
 
   constructor(perAgent: number, maxAgents: number) {
     this.#perAgent = perAgent;
@@ -36,8 +38,7 @@ export class RecentRuns {
     let list = this.#byAgent.get(run.agentId);
     if (list === undefined) {
       if (this.#byAgent.size >= this.#maxAgents) {
-        const oldest = this.#byAgent.keys().next().value;
-        if (oldest !== undefined) this.#byAgent.delete(oldest);
+        this.#oldest.evict();
       }
       list = [];
       this.#byAgent.set(run.agentId, list);

@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.ts';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
 import { newId } from '../core/ids.ts';
 import { INPUT_LIMITS, parseMetadata, parseText } from '../core/input-limits.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 import { intOption } from '../core/options.ts';
 import { parseProjectLimits } from '../governance/limits.ts';
 import { assertSlug, DEFAULT_PROJECT } from '../registry/definition.ts';
@@ -68,6 +69,7 @@ export class Projects {
   readonly #data: ProjectDataDeps;
   /** Recent answers of {@link exists}, bounded. */
   readonly #existence = new Map<string, { exists: boolean; at: number }>();
+  readonly #oldestExistence = new OldestKey(this.#existence);
   /** Bumped by every deletion, so an existence read that raced one is not cached. */
   #deletions = 0;
   /** Deletions in progress, joined by a second request for the same project; bounded by admin requests. */
@@ -138,8 +140,7 @@ export class Projects {
     const exists = (await this.#store.getProject(id)) !== undefined;
     if (deletions === this.#deletions && !this.#deleting.has(id)) {
       if (this.#existence.size >= MAX_CACHED_EXISTENCE) {
-        const oldest = this.#existence.keys().next().value;
-        if (oldest !== undefined) this.#existence.delete(oldest);
+        this.#oldestExistence.evict();
       }
       this.#existence.set(id, { exists, at: now });
     }

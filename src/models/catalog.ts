@@ -10,6 +10,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
 import type { LanguageModelV3 } from '@ai-sdk/provider';
 import { AgentPoolError, isAgentPoolError, validationError } from '../core/errors.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 import {
   BUILTIN_PROVIDERS,
   type CustomModelFactory,
@@ -85,6 +86,7 @@ export class ModelCatalog {
   readonly options: ResolvedModelCatalogOptions;
   // Insertion order doubles as recency order: a hit is re-inserted, the first key is the oldest.
   readonly #models = new Map<string, LanguageModelV3>();
+  readonly #oldest = new OldestKey(this.#models);
   /** OpenAI-compatible clients by provider name (the built-in one and each named one): as many as configured. */
   readonly #compat = new Map<string, ReturnType<typeof createOpenAICompatible>>();
   #openai: ReturnType<typeof createOpenAI> | undefined;
@@ -164,8 +166,7 @@ export class ModelCatalog {
     }
     const model = this.#create(parseModelRef(ref), ref);
     if (this.#models.size >= this.options.maxCachedModels) {
-      const oldest = this.#models.keys().next();
-      if (oldest.done !== true) this.#models.delete(oldest.value);
+      this.#oldest.evict();
     }
     this.#models.set(ref, model);
     return model;

@@ -7,6 +7,7 @@
 import type { LanguageModelV3, LanguageModelV3CallOptions } from '@ai-sdk/provider';
 import { LocalRateLimiter } from '../coordination/local-rate-limiter.ts';
 import { isAgentPoolError, validationError } from '../core/errors.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 import type { ModelGuardStats, ModelObserver, UsageExceededCap } from './model-events.ts';
 import { ModelGuard, type ModelGuardsDeps } from './model-guard.ts';
 import type { ModelStream } from './model-stream.ts';
@@ -58,6 +59,7 @@ export class ModelGuards {
   readonly #deps: Required<ModelGuardsDeps>;
   // Insertion order doubles as recency order: a use re-inserts, the first key is the oldest.
   readonly #guards = new Map<string, ModelGuard>();
+  readonly #oldestGuard = new OldestKey(this.#guards);
   /** The ref used last: already the newest key of #guards. */
   #newest: string | undefined;
 
@@ -149,8 +151,7 @@ export class ModelGuards {
     } else {
       guard = new ModelGuard(ref, this.options.policyFor(ref), this.#deps);
       if (this.#guards.size >= MAX_GUARDS) {
-        const oldest = this.#guards.keys().next();
-        if (oldest.done !== true) this.#guards.delete(oldest.value);
+        this.#oldestGuard.evict();
       }
     }
     this.#guards.set(ref, guard);

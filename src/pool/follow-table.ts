@@ -10,6 +10,8 @@
  * operations per finished run on a thread; asking costs one Map lookup per acquire.
  */
 
+import { OldestKey } from '../core/oldest-key.ts';
+
 /** An agent as the table names it. */
 export interface AgentRef {
   readonly project: string;
@@ -51,6 +53,9 @@ export class FollowTable {
   readonly #options: FollowTableOptions;
   readonly #threads = new Map<string, LastOnThread>();
   readonly #entries = new Map<string, Entry>();
+  // Both maps are kept in use order and evict from the front, on the run path once full.
+  readonly #oldestThread = new OldestKey(this.#threads);
+  readonly #oldestEntry = new OldestKey(this.#entries);
 
   constructor(options: FollowTableOptions) {
     this.#options = options;
@@ -80,8 +85,7 @@ export class FollowTable {
         this.#follow(last.agent, agent);
       }
     } else if (threads.size >= this.#options.maxThreads) {
-      const oldest = threads.keys().next().value;
-      if (oldest !== undefined) threads.delete(oldest);
+      this.#oldestThread.evict();
     }
     threads.set(threadId, { agent, finishedAt });
   }
@@ -126,8 +130,7 @@ export class FollowTable {
     let entry = this.#entries.get(from.id);
     if (entry === undefined) {
       if (this.#entries.size >= this.#options.maxTrackedAgents) {
-        const oldest = this.#entries.keys().next().value;
-        if (oldest !== undefined) this.#entries.delete(oldest);
+        this.#oldestEntry.evict();
       }
       entry = { total: 0, followers: new Map(), ready: undefined };
     } else {

@@ -3,6 +3,7 @@
  * one-line view of a live instance.
  */
 import type { Histogram, HistogramSnapshot } from '../core/metrics.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 import type { Tier } from '../registry/definition.ts';
 import type { ActivationCache } from './activation-cache.ts';
 import type { AgentInstance, InstanceState } from './instance.ts';
@@ -60,6 +61,7 @@ export interface ProjectCounters {
 export class ProjectCounterMap {
   readonly #max: number;
   readonly #byProject = new Map<string, ProjectCounters>();
+  readonly #oldest = new OldestKey(this.#byProject);
 
   constructor(max: number) {
     this.#max = max;
@@ -70,8 +72,7 @@ export class ProjectCounterMap {
     let counters = this.#byProject.get(project);
     if (counters === undefined) {
       if (this.#byProject.size >= this.#max) {
-        const first = this.#byProject.keys().next().value;
-        if (first !== undefined) this.#byProject.delete(first);
+        this.#oldest.evict();
       }
       counters = { hits: 0, misses: 0, activations: 0, activationFailures: 0 };
       this.#byProject.set(project, counters);

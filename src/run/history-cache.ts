@@ -143,8 +143,7 @@ export class ThreadHistoryCache {
     }
     this.#threads.set(threadId, entry);
     if (this.#threads.size > this.#options.maxThreads) {
-      const oldest = this.#oldest.take();
-      if (oldest !== undefined) this.#threads.delete(oldest);
+      this.#oldest.evict();
     }
   }
 }

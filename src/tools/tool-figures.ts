@@ -11,6 +11,7 @@
  * first goes first), each with at most `maxSeries` entries.
  */
 import { Histogram } from '../core/metrics.ts';
+import { OldestKey } from '../core/oldest-key.ts';
 
 /** Latency buckets of tool calls, in ms: 1 ms to 2 minutes. */
 export const TOOL_LATENCY_BUCKETS_MS: readonly number[] = [
@@ -71,6 +72,7 @@ export class ToolFigures {
   #seriesCount = 0;
   /** Per project, per series; Map order is recency order. */
   readonly #projects = new Map<string, Map<ToolSeries, ToolCounts>>();
+  readonly #oldestProject = new OldestKey(this.#projects);
 
   constructor(bounds: ToolFiguresBounds = {}) {
     this.#maxSeries = bounds.maxSeries ?? 1000;
@@ -113,7 +115,7 @@ export class ToolFigures {
       tools = new Map();
       this.#projects.set(project, tools);
       if (this.#projects.size > this.#maxProjects) {
-        this.#projects.delete(this.#projects.keys().next().value as string);
+        this.#oldestProject.evict();
       }
     }
     let counts = tools.get(series);

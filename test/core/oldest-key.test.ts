@@ -40,4 +40,22 @@ describe('OldestKey', () => {
       }
     }
   });
+
+  it('takes the oldest member of a Set (a clock hand moving members to the back)', () => {
+    const set = new Set<number>();
+    const hand = new OldestKey(set);
+    const referenced = new Set<number>();
+    for (let i = 0; i < 5000; i++) {
+      set.add(i);
+      if (i % 2 === 0) referenced.add(i);
+      while (set.size > 50) {
+        const reference = set.values().next().value;
+        const k = hand.take() as number;
+        assert.equal(k, reference);
+        set.delete(k);
+        if (referenced.delete(k)) set.add(k); // a second chance at the back
+      }
+    }
+    assert.equal(set.size, 50);
+  });
 });

@@ -17,6 +17,7 @@ import type { Redis } from 'ioredis';
 import type { Clock, TimerHandle } from '../../core/clock.ts';
 import { AgentPoolError } from '../../core/errors.ts';
 import { type Logger, silentLogger } from '../../core/logger.ts';
+import { OldestKey } from '../../core/oldest-key.ts';
 import { intOption, rejectUnknownKeys } from '../../core/options.ts';
 import type { BudgetLimits } from '../../store/project-ports.ts';
 import {
@@ -128,9 +129,11 @@ export class RedisGovernanceLedger implements GovernanceLedger {
   readonly #live = new Map<string, LiveHold>();
   /** Window starts known to exist in Redis, per project. */
   readonly #prepared = new Map<string, { daily: number; monthly: number }>();
+  readonly #oldestPrepared = new OldestKey(this.#prepared);
   readonly #preparing = new Map<string, Promise<void>>();
   /** What the last answers said of each project, for metrics. */
   readonly #seen = new Map<string, ProjectWindows>();
+  readonly #oldestSeen = new OldestKey(this.#seen);
   readonly #node = randomBytes(6).toString('hex');
   #seq = 0;
   #timer: TimerHandle | undefined;
@@ -440,7 +443,7 @@ export class RedisGovernanceLedger implements GovernanceLedger {
         );
       }),
     );
-    if (this.#prepared.size >= MAX_PROJECTS && !this.#prepared.has(project)) this.#dropOldest(this.#prepared);
+    if (this.#prepared.size >= MAX_PROJECTS && !this.#prepared.has(project)) this.#oldestPrepared.evict();
     this.#prepared.set(project, { daily: windows[0]?.start ?? 0, monthly: windows[1]?.start ?? 0 });
   }
 
@@ -469,13 +472,8 @@ export class RedisGovernanceLedger implements GovernanceLedger {
 
   #note(project: string, seen: ProjectWindows): void {
     const before = this.#seen.get(project);
-    if (before === undefined && this.#seen.size >= MAX_PROJECTS) this.#dropOldest(this.#seen);
+    if (before === undefined && this.#seen.size >= MAX_PROJECTS) this.#oldestSeen.evict();
     this.#seen.set(project, { ...before, ...seen });
-  }
-
-  #dropOldest(map: Map<string, unknown>): void {
-    const oldest = map.keys().next();
-    if (oldest.done !== true) map.delete(oldest.value);
   }
 
   #schedule(): void {
