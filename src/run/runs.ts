@@ -318,8 +318,6 @@ export class RunManager {
   readonly #observer: RunObserver;
   /** Runs not yet terminal, bounded by concurrent requests; usually one at a time, so a SoloMap. */
   readonly #live = new SoloMap<string, LiveRun>();
-  /** What the store was last told of concurrent writes (RunStore.expectConcurrentWrites). */
-  #concurrent = false;
   /** start() calls still being accepted, so closing waits for them too. */
   #accepting = 0;
   #closed = false;
@@ -345,15 +343,6 @@ export class RunManager {
         if (event.type === 'run.cancel')
           this.#live.get((event as RunCancel).runId)?.controller.abort(cancelled());
       }) ?? (() => undefined);
-    deps.store.expectConcurrentWrites?.(false);
-  }
-
-  /** Tells the store whether runs are in flight beside one another, when that changed. */
-  #tellConcurrency(): void {
-    const concurrent = this.#live.size > 1;
-    if (concurrent === this.#concurrent) return;
-    this.#concurrent = concurrent;
-    this.#deps.store.expectConcurrentWrites?.(concurrent);
   }
 
   /** Runs accepted and not yet finished. */
@@ -778,7 +767,6 @@ export class RunManager {
     } as LiveRun;
     if (this.#closed) controller.abort(new AgentPoolError('RUN_INTERRUPTED', 'the pool is closing'));
     this.#live.set(id, live);
-    this.#tellConcurrency();
     live.result = this.#drive(
       live,
       accepted,
@@ -1473,7 +1461,6 @@ export class RunManager {
     const runId = live.record.id;
     live.unfollow?.();
     this.#live.delete(runId);
-    this.#tellConcurrency();
     if (this.#live.size === 0 && this.#idleWaiters.length > 0)
       for (const wake of this.#idleWaiters.splice(0)) wake();
     if (!keep) return;

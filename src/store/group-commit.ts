@@ -1,8 +1,6 @@
 /**
  * Group commit: writes issued in one turn of the event loop run together in one transaction,
- * each isolated, and every write's promise settles only after the shared commit. A writer that
- * expects no company has the writes committed once the current microtasks have run instead
- * (`waitForTurn`), which spares a lone write the rest of the turn. With a
+ * each isolated, and every write's promise settles only after the shared commit. With a
  * synchronous driver such as better-sqlite3, a commit's fixed cost (lock, WAL append) then is
  * paid once per batch instead of once per write, while "resolved" still means "committed".
  */
@@ -33,9 +31,7 @@ export class GroupCommit {
   readonly #tx: GroupTransactions;
   readonly #wrapError: (err: unknown) => unknown;
   #scheduled = false;
-  /** Whether a flush waits for the end of the event-loop turn (see {@link waitForTurn}). */
-  #waitForTurn = true;
-  /** flush(), bound once for setImmediate and queueMicrotask. */
+  /** flush(), bound once for setImmediate. */
   readonly #flush = (): void => this.flush();
 
   /** @param wrapError turns a driver error into the error callers see */
@@ -56,20 +52,9 @@ export class GroupCommit {
     this.#queue.push({ fn, partial, settle });
     if (!this.#scheduled) {
       this.#scheduled = true;
-      if (this.#waitForTurn) setImmediate(this.#flush);
-      else queueMicrotask(this.#flush);
+      setImmediate(this.#flush);
     }
     return settle.promise as Promise<T>;
-  }
-
-  /**
-   * Whether a flush waits for the end of the event-loop turn (the default), gathering the writes
-   * of every callback the turn runs, or happens once the current microtasks have run: sooner, for
-   * a writer that expects no company (a run alone in its process). A flush already scheduled keeps
-   * its time.
-   */
-  set waitForTurn(wait: boolean) {
-    this.#waitForTurn = wait;
   }
 
   /** Commits the queued writes now (also called before closing the database). */

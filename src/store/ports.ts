@@ -471,15 +471,6 @@ export interface RunStore {
   writeEpoch?(): number;
 
   /**
-   * A hint from the runs of this process: whether other runs are in flight, so that writes may
-   * arrive from other callbacks of this turn of the event loop. While they are (and by default),
-   * a store that group-commits waits for the end of the turn to commit what arrived; while a run
-   * is alone, it commits once the current microtasks have run, a turn of the loop sooner. What
-   * "committed" means does not change. Absent: the store batches as it always does.
-   */
-  expectConcurrentWrites?(expected: boolean): void;
-
-  /**
    * Creates a run and, atomically, appends `messages` to its thread (the user's input). A run
    * without a thread takes no messages. With `fence` (see Fencing above) a stale token fails with
    * `LEASE_LOST`, writing nothing. With `thread`, that thread (the run's `threadId`) is created

@@ -220,10 +220,6 @@ export class SqliteRunStore implements RunStore {
     return this.#conn.guard(() => this.#conn.database.dataVersion());
   }
 
-  expectConcurrentWrites(expected: boolean): void {
-    this.#group.waitForTurn = expected;
-  }
-
   // Not async, like commitStep: a run's write is one promise, the group commit's.
   createRun(
     run: RunRecord,

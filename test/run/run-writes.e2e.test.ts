@@ -21,25 +21,20 @@ import { tempDir } from '../support/temp-dir.ts';
 const READS = new Set(['getThread', 'recentMessages', 'listMessages', 'getRun', 'listRuns']);
 const WRITES = new Set(['createThread', 'createRun', 'commitStep']);
 
-/**
- * A run store that records which of its reads and writes are called, in order, and the hints the
- * runs give it (expectConcurrentWrites).
- */
-function counted(store: RunStore): { store: RunStore; calls: string[]; hints: boolean[] } {
+/** A run store that records which of its reads and writes are called, in order. */
+function counted(store: RunStore): { store: RunStore; calls: string[] } {
   const calls: string[] = [];
-  const hints: boolean[] = [];
   const proxy = new Proxy(store, {
     get(target, name, receiver) {
       const value = Reflect.get(target, name, receiver) as unknown;
       if (typeof value !== 'function') return value;
       return (...args: unknown[]) => {
         if (typeof name === 'string' && (READS.has(name) || WRITES.has(name))) calls.push(name);
-        if (name === 'expectConcurrentWrites') hints.push(args[0] as boolean);
         return (value as (...a: unknown[]) => unknown).apply(target, args);
       };
     },
   });
-  return { store: proxy, calls, hints };
+  return { store: proxy, calls };
 }
 
 describe('the writes and reads of a run (SQLite)', () => {
@@ -48,7 +43,6 @@ describe('the writes and reads of a run (SQLite)', () => {
   let pool: AgentPool;
   let runs: SqliteRunStore;
   let calls: string[];
-  let hints: boolean[];
 
   before(async () => {
     fake = await startFakeOpenAI();
@@ -56,7 +50,6 @@ describe('the writes and reads of a run (SQLite)', () => {
     runs = new SqliteRunStore({ path });
     const c = counted(runs);
     calls = c.calls;
-    hints = c.hints;
     pool = await createAgentPool({
       store: { agents: new SqliteAgentStore({ path }), runs: c.store },
       models: { providers: { 'openai-compatible': { baseURL: fake.url, apiKey: 'k' } }, env: {} },
@@ -124,28 +117,6 @@ describe('the writes and reads of a run (SQLite)', () => {
     assert.deepEqual(calls, ['createRun'], 'its next run reads nothing either');
     const sent = fake.requests.at(-1)?.messages.map((m) => `${m.role}:${String(m.content)}`);
     assert.deepEqual(sent, ['system:Be brief.', 'user:hello', 'assistant:Hi.', 'user:more']);
-  });
-
-  it('tells the store whether runs are in flight side by side, so a lone run does not wait for the turn to end', async () => {
-    assert.deepEqual(hints, [false], 'told once, at the start: no run in flight');
-    fake.script({ text: 'Alone.' });
-    await (
-      await pool.runs.start(P, 'plain', { input: 'hello', thread: {} })
-    ).result;
-    assert.deepEqual(hints, [false], 'one run at a time changes nothing');
-    fake.script({ text: 'One.' }, { text: 'Two.' });
-    const both = await Promise.all([
-      pool.runs.start(P, 'plain', { input: 'a', thread: {} }),
-      pool.runs.start(P, 'plain', { input: 'b', thread: {} }),
-    ]);
-    assert.deepEqual(hints, [false, true], 'two in flight: the store waits for the turn');
-    const results = await Promise.all(both.map((handle) => handle.result));
-    assert.deepEqual(
-      results.map((r) => r.status),
-      ['succeeded', 'succeeded'],
-    );
-    assert.deepEqual(hints, [false, true, false], 'one left: back to committing at once');
-    assert.deepEqual((await runs.getRun(results[1]?.id as string))?.status, 'succeeded');
   });
 
   it('a run asking for a new thread is refused with threadId or store: false, and bad options name their field', async () => {

@@ -61,23 +61,6 @@ describe('group commit', () => {
     assert.equal(db.transactions(), 2, 'a later write gets its own transaction');
   });
 
-  it('commits before the turn ends once told to expect no company, and waits for the turn again when told', async () => {
-    const db = fakeDb();
-    db.group.waitForTurn = false;
-    const immediate = new Promise<string>((resolve) => setImmediate(() => resolve('turn ended')));
-    const written = db.write('a').then(() => 'committed');
-    const second = db.write('b'); // issued in the same microtasks: the same transaction
-    assert.equal(await Promise.race([written, immediate]), 'committed');
-    await second;
-    assert.equal(db.transactions(), 1);
-    db.group.waitForTurn = true;
-    const turn = new Promise<string>((resolve) => setImmediate(() => resolve('turn ended')));
-    const later = db.write('c').then(() => 'committed');
-    assert.equal(await Promise.race([later, turn]), 'turn ended', 'waits for the end of the turn');
-    await later;
-    assert.deepEqual(db.committed, ['a', 'A', 'b', 'B', 'c', 'C']);
-  });
-
   it('rejects a failing write alone, wrapped, and commits the others', async () => {
     const db = fakeDb();
     const [a, bad, c] = await Promise.allSettled([db.write('a'), db.write('x', true), db.write('c')]);
