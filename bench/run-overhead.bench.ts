@@ -135,13 +135,11 @@ function commitFloorUs(): number {
  * The floor of agentpool's own persistence: the SQLite run store's write of what a plain run
  * writes, called directly, one at a time, median µs. On a new thread: the thread, the user's
  * message, the answer and the finished record, in one `createRun` (one transaction, as a run makes
- * it); stateless: the record alone. The store is told no other run is in flight, as a pool tells
- * it for a run alone. What a run costs above this is the runtime's, not the disk's.
+ * it); stateless: the record alone. What a run costs above this is the runtime's, not the disk's.
  */
 async function storeWriteUs(stateless: boolean): Promise<number> {
   const { dir, cleanup } = tempDir('agentpool-bench-');
   const store = new SqliteRunStore({ path: join(dir, 'store.db') });
-  store.expectConcurrentWrites(false);
   const write = () => {
     const now = Date.now();
     const id = newId('run', now);
@@ -352,7 +350,7 @@ const summary = [
     rows,
   ),
   '',
-  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits once (A: the thread, the run and its messages) or twice (B: and its second step), so persistence alone costs at least ${us(ap.commitFloorUs ?? Number.NaN)} µs and ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once too (B: twice). A thread created by its own call first (\`threads.create\`, then the run) costs one commit more. With runs in flight, the store group-commits the writes of one event-loop turn into one transaction; a run alone commits once its microtasks have run.`,
+  `Baseline measured in the same run: one bare SQLite commit of two small rows, with the store's pragmas, costs ${us(ap.commitFloorUs ?? Number.NaN)} µs (median) here; a persisted run on a new thread commits once (A: the thread, the run and its messages) or twice (B: and its second step), so persistence alone costs at least ${us(ap.commitFloorUs ?? Number.NaN)} µs and ${us(2 * (ap.commitFloorUs ?? Number.NaN))} µs one run at a time; a stateless run commits once too (B: twice). A thread created by its own call first (\`threads.create\`, then the run) costs one commit more. The store group-commits the writes of one event-loop turn into one transaction.`,
   '',
   "A plain SQLite run (A, one at a time) against the run store's own write of what it writes (`SqliteRunStore.createRun` called directly, one at a time, median): on a new thread the thread, two messages and the finished record in one transaction; stateless the record alone. The write is the floor the disk and the schema set; the rest is the runtime's.",
   '',
