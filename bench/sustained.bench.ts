@@ -2,13 +2,14 @@
  * Whether a pool stays as fast as it started: runs on new threads, 32 in flight, for hundreds of
  * thousands of runs, the wall time per run reported per slice. Every bounded map of the run path
  * (threads remembered for prefetching, the history cache, agents' figures…) fills up within the
- * first slices and evicts from then on; a slice later than the first costing more than the store's
- * own growth explains is a cost that grows with the pool's age.
+ * first slices and evicts from then on; later slices costing more than the store's own growth
+ * explains is a cost that grows with the pool's age (the table's last column: each slice against
+ * the fastest).
  *
  *   node --expose-gc bench/sustained.bench.ts [sqlite|memory] [runs]
  *
- * Defaults: SQLite, 400,000 runs after 10,000 untimed, slices of 50,000. The memory store keeps every record, so its
- * heap (and GC) grows with the runs; the SQLite file grows too (about 1 KB a run).
+ * Defaults: SQLite, 400,000 runs after 10,000 untimed, slices of 50,000. The memory store keeps
+ * every record, so its heap (and GC) grows with the runs; the SQLite file grows too (~1 KB a run).
  */
 import { createAgentPool } from '../src/agent-pool.ts';
 import { tempDir } from '../test/support/temp-dir.ts';
